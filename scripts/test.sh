@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# test.sh: sets up (scripts/setup.sh), builds, and runs the whole test suite twice:
+# once in a normal build (build/) and once under ASan+UBSan (build-asan/).
+#
+#   scripts/test.sh               everything
+#   SKIP_SETUP=1 scripts/test.sh  skip the setup step
+#   SKIP_ASAN=1 scripts/test.sh   only the normal build
+#   CTEST_ARGS='-L unit'          passed to ctest (e.g. a label or -R regex)
+#
+# Tests that need Redis use $VISIOND_TEST_REDIS (redis://127.0.0.1:PORT/0); when it
+# is unset this script starts a throwaway redis-server on a free loopback port.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+[ -n "${SKIP_SETUP:-}" ] || scripts/setup.sh
+
+redis_pid=""
+cleanup() { [ -z "$redis_pid" ] || kill "$redis_pid" 2>/dev/null || true; [ -z "${redis_dir:-}" ] || rm -rf "$redis_dir"; }
+trap cleanup EXIT
+if [ -z "${VISIOND_TEST_REDIS:-}" ]; then
+  redis_dir=$(mktemp -d)
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$redis_dir" --save '' --appendonly no --daemonize no \
+    --logfile "$redis_dir/redis.log" &
+  redis_pid=$!
+  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  export VISIOND_TEST_REDIS="redis://127.0.0.1:$port/0"
+  echo "test: redis-server on 127.0.0.1:$port (pid $redis_pid)"
+fi
+
+jobs=$(nproc)
+status=0
+run_suite() {
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+  (cd "$dir" && ctest --output-on-failure ${CTEST_ARGS:-}) || status=1
+}
+echo "test: normal build"
+run_suite build
+if [ -z "${SKIP_ASAN:-}" ]; then
+  echo "test: ASan+UBSan build"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  export LSAN_OPTIONS=suppressions=$here/tests/lsan.supp
+  export VISIOND_TEST_SANITIZED=1
+  run_suite build-asan -DVISIOND_SANITIZE=ON
+fi
+exit $status

@@ -1,0 +1,28 @@
+/* cli.h: the subcommands of the visiond executable.
+ *
+ * Each subcommand is a function `int vd_cmd_NAME(int argc, char **argv)`
+ * where argv[0] is the subcommand's name; it returns the process exit
+ * code (0 ok, 1 failure, 2 usage error) and handles its own --help.
+ * main.c lists them in its command table. */
+#ifndef VD_CLI_H
+#define VD_CLI_H
+
+#include <stdio.h>
+
+/* Exit codes shared by every subcommand. */
+enum { VD_EXIT_OK = 0, VD_EXIT_FAIL = 1, VD_EXIT_USAGE = 2 };
+
+/* Returns 1 when argv holds -h or --help before any "--". */
+int vd_cli_wants_help(int argc, char **argv);
+
+/* Prints "visiond: <message>" to stderr, one line; returns VD_EXIT_FAIL. */
+int vd_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints "visiond: <message>" and "try 'visiond CMD --help'"; returns VD_EXIT_USAGE. */
+int vd_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Default queue url: $VISIOND_QUEUE, else "sqlite:$VISIOND_DATA/visiond.db", else
+ * "./data/visiond.db". */
+const char *vd_cli_default_queue_url(char *buf, size_t n);
+
+#endif

@@ -1,0 +1,53 @@
+/* main.c: command dispatch for the visiond executable. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("visiond %s\n", VISIOND_VERSION);
+    return VD_EXIT_OK;
+}
+
+static const struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"version", cmd_version, "print the version"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: visiond COMMAND [ARGS...]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun 'visiond COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *lvl = getenv("VISIOND_LOG_LEVEL");
+    int level = vd_log_level_parse(lvl);
+    vd_log_init("visiond", level < 0 ? VD_LOG_INFO : (vd_log_level)level, 2);
+
+    if (argc < 2) {
+        usage(stderr);
+        return VD_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return VD_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "visiond: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return VD_EXIT_USAGE;
+}

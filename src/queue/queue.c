@@ -1,0 +1,183 @@
+/* queue.c: backend dispatch, argument checks shared by every backend, and
+ * the pure helpers of queue.h (state names, backoff). */
+#include "queue/queue_impl.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+vd_status vd_queue_sqlite_open(const char *path, vd_queue **out, vd_error *err);
+
+static const char *state_names[VD_JOB__NSTATES] = {"queued",   "scheduled", "started",
+                                                   "finished", "failed",    "canceled"};
+
+const char *vd_job_state_name(vd_job_state s)
+{
+    return (unsigned)s < VD_JOB__NSTATES ? state_names[s] : "unknown";
+}
+
+vd_status vd_job_state_parse(const char *name, vd_job_state *out)
+{
+    for (int i = 0; i < VD_JOB__NSTATES; i++)
+        if (name && strcmp(name, state_names[i]) == 0) {
+            *out = (vd_job_state)i;
+            return VD_OK;
+        }
+    return VD_ERR_INVALID;
+}
+
+void vd_job_clear(vd_job *job)
+{
+    if (!job) return;
+    free(job->payload);
+    free(job->result);
+    free(job->error);
+    memset(job, 0, sizeof *job);
+}
+
+void vd_job_list_free(vd_job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        vd_job_clear(&jobs[i]);
+    free(jobs);
+}
+
+int64_t vd_queue_backoff_ms(int64_t base_ms, int64_t max_ms, int attempt, double unit)
+{
+    if (base_ms <= 0) base_ms = 1000;
+    if (max_ms <= 0) max_ms = 300000;
+    if (attempt < 1) attempt = 1;
+    double d = (double)base_ms * ldexp(1.0, attempt > 40 ? 40 : attempt - 1);
+    if (d > (double)max_ms) d = (double)max_ms;
+    return (int64_t)(d * (0.5 + 0.5 * unit));
+}
+
+vd_status vd_queue_open(const char *url, vd_queue **out, vd_error *err)
+{
+    *out = NULL;
+    if (!url || !*url) return vd_error_set(err, VD_ERR_INVALID, "empty queue url");
+    if (strncmp(url, "redis://", 8) == 0)
+        return vd_error_set(err, VD_ERR_UNSUPPORTED, "redis queue backend is not built in");
+    if (strncmp(url, "sqlite:", 7) == 0) url += 7;
+    return vd_queue_sqlite_open(url, out, err);
+}
+
+void vd_queue_close(vd_queue *q)
+{
+    if (q) q->ops->close(q);
+}
+
+const char *vd_queue_backend(const vd_queue *q)
+{
+    return q->ops->name;
+}
+
+static int valid_type_name(const char *t)
+{
+    size_t n = t ? strlen(t) : 0;
+    if (n == 0 || n >= VD_JOB_TYPE_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+vd_status vd_queue_enqueue(vd_queue *q, const vd_enqueue_opts *o, char id_out[VD_ID_LEN + 1],
+                           vd_error *err)
+{
+    if (!o || !valid_type_name(o->type))
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "job type must be 1-%d characters of [A-Za-z0-9_.-]",
+                            VD_JOB_TYPE_MAX - 1);
+    if (o->payload) {
+        json_error_t je;
+        json_t *j = json_loads(o->payload, JSON_DECODE_ANY, &je);
+        if (!j)
+            return vd_error_set(err, VD_ERR_INVALID, "payload is not valid JSON: %s (line %d)",
+                                je.text, je.line);
+        json_decref(j);
+    }
+    if (o->max_retries < 0 || o->timeout_ms < 0 || o->delay_ms < 0)
+        return vd_error_set(err, VD_ERR_INVALID, "max_retries, timeout and delay must be >= 0");
+    if (o->id && (!*o->id || strlen(o->id) > VD_ID_LEN))
+        return vd_error_set(err, VD_ERR_INVALID, "job id must be 1-%d characters", VD_ID_LEN);
+    return q->ops->enqueue(q, o, id_out, err);
+}
+
+vd_status vd_queue_reserve(vd_queue *q, const char *worker_id, int64_t lease_ms,
+                           const char *const *types, size_t ntypes, vd_job *job, vd_error *err)
+{
+    if (!worker_id || !*worker_id || strlen(worker_id) >= VD_WORKER_ID_MAX || lease_ms <= 0)
+        return vd_error_set(err, VD_ERR_INVALID, "reserve needs a worker id and a lease > 0");
+    return q->ops->reserve(q, worker_id, lease_ms, types, ntypes, job, err);
+}
+
+vd_status vd_queue_heartbeat(vd_queue *q, const char *id, const char *worker_id, int64_t lease_ms,
+                             vd_error *err)
+{
+    return q->ops->heartbeat(q, id, worker_id, lease_ms, err);
+}
+
+vd_status vd_queue_progress(vd_queue *q, const char *id, int64_t done, int64_t total, vd_error *err)
+{
+    if (done < 0 || total < 0) return vd_error_set(err, VD_ERR_INVALID, "progress must be >= 0");
+    return q->ops->progress(q, id, done, total, err);
+}
+
+vd_status vd_queue_complete(vd_queue *q, const char *id, const char *worker_id,
+                            const char *result_json, vd_error *err)
+{
+    return q->ops->complete(q, id, worker_id, result_json, err);
+}
+
+vd_status vd_queue_fail(vd_queue *q, const char *id, const char *worker_id, const char *message,
+                        int retryable, vd_error *err)
+{
+    return q->ops->fail(q, id, worker_id, message ? message : "failed", retryable, err);
+}
+
+vd_status vd_queue_cancel(vd_queue *q, const char *id, vd_error *err)
+{
+    return q->ops->cancel(q, id, err);
+}
+
+vd_status vd_queue_requeue(vd_queue *q, const char *id, vd_error *err)
+{
+    return q->ops->requeue(q, id, err);
+}
+
+vd_status vd_queue_get(vd_queue *q, const char *id, vd_job *job, vd_error *err)
+{
+    return q->ops->get(q, id, job, err);
+}
+
+vd_status vd_queue_list(vd_queue *q, const vd_list_opts *opts, vd_job **jobs, size_t *n,
+                        vd_error *err)
+{
+    vd_list_opts o = opts ? *opts : (vd_list_opts){.state = -1};
+    if (o.limit == 0) o.limit = 100;
+    return q->ops->list(q, &o, jobs, n, err);
+}
+
+vd_status vd_queue_counts(vd_queue *q, int64_t counts[VD_JOB__NSTATES], vd_error *err)
+{
+    return q->ops->counts(q, counts, err);
+}
+
+vd_status vd_queue_maintain(vd_queue *q, int *changed, vd_error *err)
+{
+    return q->ops->maintain(q, changed, err);
+}
+
+vd_status vd_queue_purge(vd_queue *q, int state, int64_t older_than_ms, int64_t *deleted,
+                         vd_error *err)
+{
+    if (state != -1 && state != VD_JOB_FINISHED && state != VD_JOB_FAILED &&
+        state != VD_JOB_CANCELED)
+        return vd_error_set(err, VD_ERR_INVALID, "only ended jobs can be purged");
+    return q->ops->purge(q, state, older_than_ms, deleted, err);
+}

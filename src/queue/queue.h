@@ -1,0 +1,181 @@
+/* queue.h: the durable job queue, the contract every backend keeps.
+ *
+ * A job has an id, a registered type name, a JSON payload, a priority
+ * (higher runs first; FIFO within a priority), a retry budget, a timeout and
+ * a state:
+ *
+ *   queued --reserve--> started --complete--> finished
+ *      ^                  |  \----fail, attempts left--> scheduled --due--> queued
+ *      |                  |   \---fail, none left-----> failed (the dead letter)
+ *      |                  +--cancel--> canceled (the worker sees it on heartbeat)
+ *      +--- lease lapsed (worker died), attempts left; or requeue of failed/canceled
+ *
+ * Delivery is at-least-once: reserve hands a job to one worker under a lease
+ * (lease_ms); the worker renews it with heartbeat while the job runs; a lease
+ * that lapses returns the job to queued, or fails it ("lease expired") when
+ * its attempts are used up. A job is never lost and never left started.
+ * Handlers must therefore be idempotent.
+ *
+ * Retries: the n-th failed attempt waits retry_base_ms * 2^(n-1), capped at
+ * retry_max_ms, times a jitter factor in [0.5, 1.0], in state scheduled.
+ * A job may be attempted at most 1 + max_retries times.
+ *
+ * Backends: "sqlite:PATH" (or a bare PATH), "redis://HOST:PORT/DB". A vd_queue
+ * handle is not thread-safe and must not be shared across fork(): open one
+ * per thread or process. All times are wall-clock milliseconds. */
+#ifndef VD_QUEUE_H
+#define VD_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/util.h"
+
+typedef enum {
+    VD_JOB_QUEUED = 0,
+    VD_JOB_SCHEDULED, /* waiting for its run_at time (a delay or a retry backoff) */
+    VD_JOB_STARTED,
+    VD_JOB_FINISHED,
+    VD_JOB_FAILED,
+    VD_JOB_CANCELED,
+    VD_JOB__NSTATES
+} vd_job_state;
+
+#define VD_JOB_TYPE_MAX  64
+#define VD_WORKER_ID_MAX 128
+
+/* One job as stored. Strings marked "owned" are malloc'd and freed by vd_job_clear. */
+typedef struct {
+    char id[VD_ID_LEN + 1];
+    char type[VD_JOB_TYPE_MAX];
+    char *payload; /* owned: JSON text, never NULL for a stored job */
+    int priority;  /* higher first */
+    vd_job_state state;
+    int attempts;          /* how many times it has been reserved */
+    int max_retries;       /* attempts allowed = 1 + max_retries */
+    int64_t timeout_ms;    /* wall time one attempt may take; 0 = none */
+    int64_t retry_base_ms; /* first backoff step */
+    int64_t retry_max_ms;  /* backoff cap */
+    int64_t result_ttl_ms; /* how long a finished job is kept; 0 = forever */
+    int64_t created_ms;
+    int64_t run_at_ms;             /* when a queued/scheduled job becomes runnable */
+    int64_t started_ms;            /* start of the current or last attempt; 0 = never */
+    int64_t ended_ms;              /* 0 while not ended */
+    int64_t lease_until_ms;        /* while started */
+    char worker[VD_WORKER_ID_MAX]; /* lease holder, or the last one */
+    int64_t progress_done;
+    int64_t progress_total;
+    char *result;         /* owned: JSON text or NULL */
+    char *error;          /* owned: last failure message or NULL */
+    int cancel_requested; /* set by cancel on a started job */
+} vd_job;
+
+typedef struct vd_queue vd_queue;
+
+typedef struct {
+    const char *type;      /* required: a registered job type name */
+    const char *payload;   /* JSON text; NULL means "{}"; must parse */
+    int priority;          /* default 0 */
+    int max_retries;       /* default 0 */
+    int64_t timeout_ms;    /* 0 = no timeout */
+    int64_t delay_ms;      /* > 0: start in state scheduled */
+    int64_t retry_base_ms; /* 0 = 1000 */
+    int64_t retry_max_ms;  /* 0 = 300000 */
+    int64_t result_ttl_ms; /* 0 = 7 days; < 0 = forever */
+    const char *id;        /* optional caller-chosen id (unique); NULL = generated */
+} vd_enqueue_opts;
+
+typedef struct {
+    int state;        /* a vd_job_state, or -1 for every state */
+    const char *type; /* NULL = any */
+    size_t limit;     /* 0 = 100 */
+    size_t offset;
+} vd_list_opts;
+
+/* Returns "queued", "scheduled", "started", "finished", "failed", "canceled". */
+const char *vd_job_state_name(vd_job_state s);
+
+/* Parses a state name; returns VD_ERR_INVALID for an unknown one. */
+vd_status vd_job_state_parse(const char *name, vd_job_state *out);
+
+/* Frees the owned strings of *job and zeroes it. */
+void vd_job_clear(vd_job *job);
+
+/* Returns the backoff before retry number `attempt` (1-based) of a job
+ * with these settings; `unit` in [0,1) picks the jitter. */
+int64_t vd_queue_backoff_ms(int64_t base_ms, int64_t max_ms, int attempt, double unit);
+
+/* Opens (creating when needed) the queue at url. *out is owned by the caller
+ * and closed with vd_queue_close. */
+vd_status vd_queue_open(const char *url, vd_queue **out, vd_error *err);
+void vd_queue_close(vd_queue *q);
+
+/* Returns the backend name ("sqlite", "redis"). */
+const char *vd_queue_backend(const vd_queue *q);
+
+/* Adds a job; writes its id into id_out (may be NULL). */
+vd_status vd_queue_enqueue(vd_queue *q, const vd_enqueue_opts *opts, char id_out[VD_ID_LEN + 1],
+                           vd_error *err);
+
+/* Takes the best runnable job (highest priority, then oldest run_at) for
+ * worker_id under a lease of lease_ms, moving due scheduled jobs to queued
+ * and reclaiming lapsed leases first. If types is non-NULL, only jobs of
+ * those ntypes types are taken. Fills *job (cleared by the caller) and sets
+ * state started, attempts += 1. Returns VD_ERR_EMPTY when nothing is ready. */
+vd_status vd_queue_reserve(vd_queue *q, const char *worker_id, int64_t lease_ms,
+                           const char *const *types, size_t ntypes, vd_job *job, vd_error *err);
+
+/* Renews the lease of a started job held by worker_id. Returns
+ * VD_ERR_CANCELED when the job was canceled (stop the work-horse), or
+ * VD_ERR_LEASE_LOST when the job is no longer this worker's. */
+vd_status vd_queue_heartbeat(vd_queue *q, const char *id, const char *worker_id, int64_t lease_ms,
+                             vd_error *err);
+
+/* Records progress (done of total) of a started job. */
+vd_status vd_queue_progress(vd_queue *q, const char *id, int64_t done, int64_t total,
+                            vd_error *err);
+
+/* Finishes a started job held by worker_id with a JSON result (NULL = none).
+ * VD_ERR_LEASE_LOST when it is no longer this worker's. */
+vd_status vd_queue_complete(vd_queue *q, const char *id, const char *worker_id,
+                            const char *result_json, vd_error *err);
+
+/* Fails the current attempt of a started job held by worker_id. With
+ * retryable and attempts left, the job becomes scheduled after the backoff;
+ * otherwise failed. The message is kept in job.error. */
+vd_status vd_queue_fail(vd_queue *q, const char *id, const char *worker_id, const char *message,
+                        int retryable, vd_error *err);
+
+/* Cancels a job: queued or scheduled ones become canceled at once; a started
+ * one becomes canceled with cancel_requested set, and its worker stops the
+ * horse at the next heartbeat. VD_ERR_STATE for an ended job. */
+vd_status vd_queue_cancel(vd_queue *q, const char *id, vd_error *err);
+
+/* Puts a failed or canceled job back to queued with attempts reset to 0.
+ * VD_ERR_STATE for any other state. */
+vd_status vd_queue_requeue(vd_queue *q, const char *id, vd_error *err);
+
+/* Reads one job into *job (cleared by the caller). */
+vd_status vd_queue_get(vd_queue *q, const char *id, vd_job *job, vd_error *err);
+
+/* Lists jobs, newest first. *jobs is a malloc'd array of *n jobs, freed with
+ * vd_job_list_free. */
+vd_status vd_queue_list(vd_queue *q, const vd_list_opts *opts, vd_job **jobs, size_t *n,
+                        vd_error *err);
+void vd_job_list_free(vd_job *jobs, size_t n);
+
+/* Counts jobs in every state: counts[state]. */
+vd_status vd_queue_counts(vd_queue *q, int64_t counts[VD_JOB__NSTATES], vd_error *err);
+
+/* Housekeeping: returns lapsed leases, promotes due scheduled jobs and
+ * deletes finished jobs past their result TTL. Sets *changed (may be NULL)
+ * to how many jobs it touched. reserve does the first two itself. */
+vd_status vd_queue_maintain(vd_queue *q, int *changed, vd_error *err);
+
+/* Deletes ended jobs (finished, failed or canceled; state -1 = all three)
+ * that ended before older_than_ms. Sets *deleted. */
+vd_status vd_queue_purge(vd_queue *q, int state, int64_t older_than_ms, int64_t *deleted,
+                         vd_error *err);
+
+#endif

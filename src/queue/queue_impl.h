@@ -1,0 +1,37 @@
+/* queue_impl.h: what a queue backend provides (a table of functions).
+ * Only queue.c and the backends include this. */
+#ifndef VD_QUEUE_IMPL_H
+#define VD_QUEUE_IMPL_H
+
+#include "queue/queue.h"
+
+typedef struct {
+    const char *name;
+    void (*close)(vd_queue *q);
+    vd_status (*enqueue)(vd_queue *q, const vd_enqueue_opts *o, char id_out[VD_ID_LEN + 1],
+                         vd_error *err);
+    vd_status (*reserve)(vd_queue *q, const char *worker_id, int64_t lease_ms,
+                         const char *const *types, size_t ntypes, vd_job *job, vd_error *err);
+    vd_status (*heartbeat)(vd_queue *q, const char *id, const char *worker_id, int64_t lease_ms,
+                           vd_error *err);
+    vd_status (*progress)(vd_queue *q, const char *id, int64_t done, int64_t total, vd_error *err);
+    vd_status (*complete)(vd_queue *q, const char *id, const char *worker_id, const char *result,
+                          vd_error *err);
+    vd_status (*fail)(vd_queue *q, const char *id, const char *worker_id, const char *message,
+                      int retryable, vd_error *err);
+    vd_status (*cancel)(vd_queue *q, const char *id, vd_error *err);
+    vd_status (*requeue)(vd_queue *q, const char *id, vd_error *err);
+    vd_status (*get)(vd_queue *q, const char *id, vd_job *job, vd_error *err);
+    vd_status (*list)(vd_queue *q, const vd_list_opts *o, vd_job **jobs, size_t *n, vd_error *err);
+    vd_status (*counts)(vd_queue *q, int64_t counts[VD_JOB__NSTATES], vd_error *err);
+    vd_status (*maintain)(vd_queue *q, int *changed, vd_error *err);
+    vd_status (*purge)(vd_queue *q, int state, int64_t older_than_ms, int64_t *deleted,
+                       vd_error *err);
+} vd_queue_ops;
+
+/* Every backend's handle starts with this header. */
+struct vd_queue {
+    const vd_queue_ops *ops;
+};
+
+#endif

@@ -1,0 +1,62 @@
+/* test_core.c: err, util and log helpers. */
+#include <string.h>
+
+#include "core/err.h"
+#include "core/util.h"
+#include "queue/queue.h"
+#include "vdtest.h"
+
+VD_TEST(error_set_formats_and_returns_code)
+{
+    vd_error err;
+    vd_error_clear(&err);
+    CHECK_EQ_STR(vd_error_text(&err), "success");
+    CHECK_EQ_INT(vd_error_set(&err, VD_ERR_LIMIT, "too many pixels: %d > %d", 9, 4), VD_ERR_LIMIT);
+    CHECK_EQ_STR(err.msg, "too many pixels: 9 > 4");
+    CHECK_EQ_STR(vd_status_name(VD_ERR_NOT_FOUND), "not_found");
+    CHECK_EQ_STR(vd_status_name((vd_status)999), "unknown");
+    CHECK_EQ_INT(vd_error_set(NULL, VD_ERR_IO, "ignored"), VD_ERR_IO);
+}
+
+VD_TEST(ids_are_hex_and_distinct)
+{
+    char a[VD_ID_LEN + 1], b[VD_ID_LEN + 1];
+    vd_id_new(a);
+    vd_id_new(b);
+    CHECK_EQ_INT(strlen(a), VD_ID_LEN);
+    CHECK(strspn(a, "0123456789abcdef") == VD_ID_LEN);
+    CHECK(strcmp(a, b) != 0);
+}
+
+VD_TEST(strlcpy_truncates_and_terminates)
+{
+    char buf[4];
+    vd_strlcpy(buf, "abcdef", sizeof buf);
+    CHECK_EQ_STR(buf, "abc");
+    vd_strlcpy(buf, NULL, sizeof buf);
+    CHECK_EQ_STR(buf, "");
+}
+
+VD_TEST(backoff_doubles_caps_and_jitters)
+{
+    CHECK_EQ_INT(vd_queue_backoff_ms(100, 100000, 1, 0.999999), 99);
+    CHECK_EQ_INT(vd_queue_backoff_ms(100, 100000, 3, 0.0), 200);
+    CHECK_EQ_INT(vd_queue_backoff_ms(100, 1000, 30, 0.0), 500);
+    CHECK(vd_queue_backoff_ms(0, 0, 1, 0.0) == 500); /* defaults: 1 s base */
+}
+
+VD_TEST(job_state_names_round_trip)
+{
+    for (int s = 0; s < VD_JOB__NSTATES; s++) {
+        vd_job_state back;
+        CHECK_EQ_INT(vd_job_state_parse(vd_job_state_name((vd_job_state)s), &back), VD_OK);
+        CHECK_EQ_INT(back, s);
+    }
+    vd_job_state x;
+    CHECK_EQ_INT(vd_job_state_parse("running", &x), VD_ERR_INVALID);
+}
+
+int main(void)
+{
+    return vd_test_run_all();
+}
