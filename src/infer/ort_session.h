@@ -1,0 +1,50 @@
+/* ort_session.h: ONNX Runtime through its C API, in-process.
+ *
+ * One vd_ort_env per process (it owns ORT's environment and thread pools);
+ * any number of sessions, one per loaded model. Only the model server (and
+ * tests, benchmarks and `visiond convert --check`) run models in-process:
+ * a work-horse never does. Inputs and outputs are float32. */
+#ifndef VD_ORT_SESSION_H
+#define VD_ORT_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "infer/tensor.h"
+
+typedef struct vd_ort_env vd_ort_env;
+typedef struct vd_ort_session vd_ort_session;
+
+/* Creates the process's ORT environment, checking at run time that the loaded
+ * libonnxruntime supports the API version we were built against (a clear
+ * VD_ERR_UNSUPPORTED otherwise). intra_threads 0 = ORT's default. */
+vd_status vd_ort_env_new(int intra_threads, vd_ort_env **out, vd_error *err);
+void vd_ort_env_free(vd_ort_env *env);
+
+/* Returns the ORT version string of the loaded library ("1.29.0"). */
+const char *vd_ort_version(void);
+
+/* Loads an ONNX file. A missing, truncated or corrupt file is VD_ERR_MODEL with
+ * ORT's message. The session owns everything it allocates. */
+vd_status vd_ort_session_open(vd_ort_env *env, const char *onnx_path, vd_ort_session **out,
+                              vd_error *err);
+void vd_ort_session_close(vd_ort_session *s);
+
+/* Graph inputs and outputs: names (borrowed, live as long as the session) and
+ * shapes (-1 for a dynamic dim; rank written to *rank, at most VD_TENSOR_MAX_RANK). */
+size_t vd_ort_session_ninputs(const vd_ort_session *s);
+size_t vd_ort_session_noutputs(const vd_ort_session *s);
+const char *vd_ort_session_input_name(const vd_ort_session *s, size_t i);
+const char *vd_ort_session_output_name(const vd_ort_session *s, size_t i);
+void vd_ort_session_input_shape(const vd_ort_session *s, size_t i, int64_t *shape, size_t *rank);
+void vd_ort_session_output_shape(const vd_ort_session *s, size_t i, int64_t *shape, size_t *rank);
+
+/* Runs the graph on one float32 input (name NULL = the first input) and
+ * returns the named outputs (NULL/0 = all, in graph order) in outs[], each
+ * owned by the caller (vd_tensor_free). Shape mismatches are VD_ERR_INVALID. */
+vd_status vd_ort_session_run(vd_ort_session *s, const char *input_name, const vd_tensor *input,
+                             const char *const *output_names, size_t noutputs, vd_tensor *outs,
+                             vd_error *err);
+
+#endif
