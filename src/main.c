@@ -14,12 +14,15 @@ static int cmd_version(int argc, char **argv)
     return VD_EXIT_OK;
 }
 
+int vd_cmd_convert(int argc, char **argv);
+
 static const struct command {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
     {"version", cmd_version, "print the version"},
+    {"convert", vd_cmd_convert, "convert a TensorFlow.js graph model to ONNX"},
 };
 
 static void usage(FILE *f)
