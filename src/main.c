@@ -15,6 +15,7 @@ static int cmd_version(int argc, char **argv)
 }
 
 int vd_cmd_convert(int argc, char **argv);
+int vd_cmd_faces(int argc, char **argv);
 
 static const struct command {
     const char *name;
@@ -23,6 +24,7 @@ static const struct command {
 } commands[] = {
     {"version", cmd_version, "print the version"},
     {"convert", vd_cmd_convert, "convert a TensorFlow.js graph model to ONNX"},
+    {"faces", vd_cmd_faces, "decode images, detect and embed faces (in-process)"},
 };
 
 static void usage(FILE *f)
