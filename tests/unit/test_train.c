@@ -12,6 +12,9 @@
 #include "train/classifier.h"
 #include "train/fashion_mnist.h"
 #include "vdtest.h"
+#include "cli/cli.h"
+
+#include <vips/vips.h>
 
 /* A deterministic Gaussian-ish generator (sum of uniforms), so that data
  * and therefore results are the same on every run. */
@@ -372,6 +375,44 @@ VD_TEST(fashion_mnist_raw_pixels_beat_chance)
     free(x);
     CHECK(acc[0] > 0.5);
     CHECK(acc[1] > 0.5);
+}
+
+/* `visiond dataset fashion-mnist` writes PNGs whose pixels are the IDX
+ * file's, one folder per label. */
+VD_TEST(dataset_command_writes_pngs_per_label)
+{
+    vd_error err;
+    vd_fmnist d;
+    vd_status st = vd_fmnist_load(NULL, "test", &d, &err);
+    if (st == VD_ERR_NOT_FOUND) {
+        vd_test_skip(err.msg);
+        return;
+    }
+    CHECK_OK(st);
+    char out[400];
+    snprintf(out, sizeof out, "%s/fm", vd_test_tmpdir());
+    char *argv[] = {"dataset", "fashion-mnist", "--out", out, "--per-label", "3", NULL};
+    fflush(stdout);
+    CHECK_EQ_INT(vd_cmd_dataset(6, argv), 0);
+    CHECK(VIPS_INIT("test_train") == 0);
+    size_t idx[30];
+    CHECK_OK(vd_fmnist_pick(&d, 3, idx, &err));
+    for (size_t i = 0; i < 30; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s/test-%05zu.png", out, vd_fmnist_label_name((int)i / 3),
+                 idx[i]);
+        VipsImage *im = vips_image_new_from_file(path, NULL);
+        CHECK(im != NULL);
+        size_t len;
+        void *px = vips_image_write_to_memory(im, &len);
+        CHECK(len == 28 * 28);
+        CHECK(memcmp(px, d.pixels + idx[i] * 784, 784) == 0);
+        g_free(px);
+        g_object_unref(im);
+    }
+    vd_fmnist_clear(&d);
+    char *bad[] = {"dataset", "fashion-mnist", "--out", out, NULL};
+    CHECK_EQ_INT(vd_cmd_dataset(4, bad), 2);
 }
 
 int main(void)
