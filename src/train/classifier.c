@@ -333,6 +333,17 @@ static vd_status cross_validate(const cv_data *d, vd_clf_algorithm alg, double C
     return rc;
 }
 
+/* Mean cross-entropy of the out-of-fold probabilities (clipped at 1e-15). */
+static double oof_log_loss(const cv_data *d, const double *oof)
+{
+    double sum = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        double p = oof[i * d->k + (size_t)d->y[i]];
+        sum -= log(p > 1e-15 ? p : 1e-15);
+    }
+    return sum / (double)d->n;
+}
+
 static double oof_accuracy(const cv_data *d, const double *oof)
 {
     size_t ok = 0;
@@ -368,6 +379,7 @@ static json_t *build_metrics(const cv_data *d, char *const *labels, const size_t
             json_t *e = json_object();
             json_object_set_new(e, "C", json_real(grid[i]));
             json_object_set_new(e, "cv_accuracy", json_real(grid_acc[i]));
+            json_object_set_new(e, "cv_log_loss", json_real(grid_acc[ngrid + i]));
             json_array_append_new(g, e);
         }
         json_object_set_new(m, "c_grid", g);
@@ -423,6 +435,7 @@ static json_t *build_metrics(const cv_data *d, char *const *labels, const size_t
     r->macro_f1 = f1_sum / (double)k;
     json_object_set_new(m, "cv_accuracy", json_real(r->cv_accuracy));
     json_object_set_new(m, "macro_f1", json_real(r->macro_f1));
+    json_object_set_new(m, "cv_log_loss", json_real(oof_log_loss(d, oof)));
     json_object_set_new(m, "per_class", pc);
     json_object_set_new(m, "confusion", cm);
     return m;
@@ -574,9 +587,9 @@ vd_status vd_train(const float *vectors, size_t n, size_t dim, const char *const
         best_oof = malloc(n * k * sizeof *best_oof);
         if (!oof || !best_oof) goto nomem;
         if (alg == VD_CLF_LOGREG) {
-            grid_acc = malloc(o.n_c_grid * sizeof *grid_acc);
+            grid_acc = malloc(2 * o.n_c_grid * sizeof *grid_acc); /* accuracy, log-loss */
             if (!grid_acc) goto nomem;
-            double best = -1;
+            double best = -1, best_loss = INFINITY;
             for (size_t g = 0; g < o.n_c_grid; g++) {
                 if (!(o.c_grid[g] > 0)) {
                     rc = vd_error_set(err, VD_ERR_INVALID, "train: C must be > 0, got %g",
@@ -585,8 +598,12 @@ vd_status vd_train(const float *vectors, size_t n, size_t dim, const char *const
                 }
                 if ((rc = cross_validate(&d, alg, o.c_grid[g], oof, err))) goto done;
                 grid_acc[g] = oof_accuracy(&d, oof);
-                if (grid_acc[g] > best) { /* ties keep the smaller (earlier) C */
+                double loss = grid_acc[o.n_c_grid + g] = oof_log_loss(&d, oof);
+                /* Best accuracy; ties go to the lower log-loss (better
+                 * calibrated scores), then to the earlier C. */
+                if (grid_acc[g] > best || (grid_acc[g] == best && loss < best_loss)) {
                     best = grid_acc[g];
+                    best_loss = loss;
                     C = o.c_grid[g];
                     memcpy(best_oof, oof, n * k * sizeof *oof);
                 }

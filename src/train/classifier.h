@@ -8,7 +8,8 @@
  *     liblinear 2.3 has no multinomial solver: with more than two labels it
  *     trains one-vs-rest binary models, and probabilities are its
  *     predict_probability's: each class's sigmoid, divided by their sum.
- *     C is chosen from a grid (default 0.01, 0.1, 1, 10, 100) by CV accuracy.
+ *     C is chosen from a grid (default 0.01, 0.1, 1, 10, 100) by CV accuracy,
+ *     ties broken by the lower CV log-loss.
  *   - "centroid": nearest centroid by cosine similarity; scores are a
  *     softmax of the similarities divided by a temperature of 0.1. Chosen
  *     automatically when some label has fewer than min_per_label_logreg

@@ -11,6 +11,7 @@
 #include "store/store.h"
 #include "train/classifier.h"
 #include "train/fashion_mnist.h"
+#include "train/persist.h"
 #include "vdtest.h"
 #include "cli/cli.h"
 
@@ -123,7 +124,7 @@ VD_TEST(tiny_sessions_use_nearest_centroid)
 {
     vd_error err;
     /* 2 examples per label: centroid, 2-fold CV. */
-    const char *labels[8];
+    const char *labels[10];
     float *v = clusters(4, 2, 8, 0.05, names4, labels, 3);
     vd_train_result r;
     CHECK_OK(vd_train(v, 8, 8, labels, NULL, &r, &err));
@@ -312,6 +313,60 @@ VD_TEST(two_label_logreg_round_trips)
     CHECK(blob_abuse(blob, len));
     vd_classifier_free(back);
     free(blob);
+    vd_train_result_clear(&r);
+    free(v);
+}
+
+/* What a training job and the predict route do: train with the face
+ * defaults, save, reopen the store, load, predict, render JSON; a session
+ * canceled meanwhile keeps no classifier. */
+VD_TEST(save_and_load_through_the_store)
+{
+    vd_error err;
+    enum { K = 3, PER = 6, DIM = 8 };
+    const char *labels[K * PER];
+    float *v = clusters(K, PER, DIM, 0.1, names4, labels, 31);
+    char path[400];
+    snprintf(path, sizeof path, "%s/store.db", vd_test_tmpdir());
+    vd_store *s;
+    CHECK_OK(vd_store_open(path, NULL, &s, &err));
+    char id[VD_ID_LEN + 1], gone[VD_ID_LEN + 1];
+    vd_session_new in = {.name = "team", .kind = VD_SESSION_FACE, .model = "faceres"};
+    CHECK_OK(vd_store_session_create(s, &in, id, &err));
+    CHECK_OK(vd_store_session_create(s, &in, gone, &err));
+    CHECK_OK(vd_store_session_set_state(s, id, VD_SESSION_RUNNING, &err));
+    vd_train_opts o;
+    vd_train_opts_for_kind(&o, VD_SESSION_FACE);
+    vd_train_result r;
+    CHECK_OK(vd_train(v, K * PER, DIM, labels, &o, &r, &err));
+    CHECK(r.threshold > 0);
+    CHECK_OK(vd_train_save(s, id, &r, &err));
+    CHECK_OK(vd_store_session_finish(s, gone, VD_SESSION_CANCELED, NULL, 0, "canceled", &err));
+    CHECK_EQ_INT(vd_train_save(s, gone, &r, &err), VD_ERR_STATE);
+    vd_store_close(s);
+
+    CHECK_OK(vd_store_open(path, NULL, &s, &err));
+    vd_classifier *c;
+    CHECK_EQ_INT(vd_train_load(s, gone, &c, &err), VD_ERR_NOT_FOUND);
+    CHECK_OK(vd_train_load(s, id, &c, &err));
+    vd_session got;
+    CHECK_OK(vd_store_session_get(s, id, &got, &err));
+    CHECK_EQ_INT(got.state, VD_SESSION_SUCCEEDED);
+    CHECK(got.threshold == r.threshold);
+    CHECK_EQ_STR(got.metrics_json, r.metrics_json);
+    vd_session_clear(&got);
+    vd_store_close(s);
+    vd_prediction p;
+    double scores[K];
+    CHECK_OK(vd_classifier_predict(c, &v[DIM * PER], DIM, &p, scores, &err));
+    json_t *j = vd_train_prediction_json(c, "/x/bob.jpg", &p, scores);
+    char *text = json_dumps(j, JSON_COMPACT);
+    printf("    %s\n", text);
+    CHECK_EQ_STR(json_string_value(json_object_get(j, "label")), "bob");
+    CHECK(json_object_size(json_object_get(j, "scores")) == K);
+    free(text);
+    json_decref(j);
+    vd_classifier_free(c);
     vd_train_result_clear(&r);
     free(v);
 }
