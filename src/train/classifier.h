@@ -28,7 +28,9 @@
  * A classifier serialises to a self-contained little-endian blob (labels
  * included) that vd_classifier_deserialize reads back after a restart.
  * A vd_classifier is immutable after training (except set_threshold) and
- * may be shared by threads for prediction. */
+ * may be shared by threads for prediction. vd_train keeps no state between
+ * calls; it sets liblinear's process-wide print function to a no-op (the
+ * same value every time) to keep liblinear off stdout. */
 #ifndef VD_TRAIN_CLASSIFIER_H
 #define VD_TRAIN_CLASSIFIER_H
 
