@@ -20,6 +20,7 @@ static const struct command {
     const char *summary;
 } commands[] = {
     {"version", cmd_version, "print the version"},
+    {"dataset", vd_cmd_dataset, "write a data set's images as PNG files (fashion-mnist)"},
 };
 
 static void usage(FILE *f)
