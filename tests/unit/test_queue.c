@@ -925,9 +925,9 @@ QTEST(many_processes_never_share_a_job)
     for (int w = 0; w < MP_WORKERS; w++) {
         FILE *f = fopen(logs[w], "r");
         if (!f) continue;
-        char id[VD_ID_LEN + 8];
+        char id[64];
         int attempts;
-        while (fscanf(f, "%40s %d", id, &attempts) == 2) {
+        while (fscanf(f, "%63s %d", id, &attempts) == 2) {
             if (attempts != 1) bad_attempts++;
             if (nseen < MP_JOBS + 16)
                 seen[nseen++] = vd_strdup(id);
