@@ -14,6 +14,9 @@ static int cmd_version(int argc, char **argv)
     return VD_EXIT_OK;
 }
 
+int vd_cmd_jobs(int argc, char **argv);
+int vd_cmd_queue(int argc, char **argv);
+
 static const struct command {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -21,6 +24,8 @@ static const struct command {
 } commands[] = {
     {"version", cmd_version, "print the version"},
     {"dataset", vd_cmd_dataset, "write a data set's images as PNG files (fashion-mnist)"},
+    {"jobs", vd_cmd_jobs, "enqueue, list, show, cancel, requeue and purge jobs"},
+    {"queue", vd_cmd_queue, "queue statistics and housekeeping"},
 };
 
 static void usage(FILE *f)
