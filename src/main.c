@@ -14,12 +14,15 @@ static int cmd_version(int argc, char **argv)
     return VD_EXIT_OK;
 }
 
+int vd_cmd_worker(int argc, char **argv);
+
 static const struct command {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
     {"version", cmd_version, "print the version"},
+    {"worker", vd_cmd_worker, "run jobs from the queue, one forked work-horse per job"},
 };
 
 static void usage(FILE *f)
