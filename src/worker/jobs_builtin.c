@@ -109,9 +109,10 @@ static vd_status job_crash(vd_job_ctx *ctx, const char *payload, char **result, 
     if (st) return st;
     json_t *s = json_object_get(p, "signal");
     char sig[16] = "SEGV";
-    if (s && json_is_string(s)) vd_strlcpy(sig, json_string_value(s), sizeof sig);
+    int bad = s && !json_is_string(s);
+    if (s && !bad) vd_strlcpy(sig, json_string_value(s), sizeof sig);
     json_decref(p);
-    if (s && !json_is_string(s))
+    if (bad)
         return vd_error_set(err, VD_ERR_INVALID, "crash takes {\"signal\": \"SEGV|KILL|ABRT\"}");
     if (strcmp(sig, "SEGV") == 0) {
         /* A real invalid memory access. The default action is restored first
