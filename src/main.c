@@ -14,12 +14,15 @@ static int cmd_version(int argc, char **argv)
     return VD_EXIT_OK;
 }
 
+int vd_cmd_model_server(int argc, char **argv);
+
 static const struct command {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
     {"version", cmd_version, "print the version"},
+    {"model-server", vd_cmd_model_server, "serve ONNX models with dynamic batching"},
 };
 
 static void usage(FILE *f)
