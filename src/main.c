@@ -14,6 +14,7 @@ static int cmd_version(int argc, char **argv)
     return VD_EXIT_OK;
 }
 
+int vd_cmd_convert(int argc, char **argv);
 int vd_cmd_model_server(int argc, char **argv);
 
 static const struct command {
@@ -22,6 +23,7 @@ static const struct command {
     const char *summary;
 } commands[] = {
     {"version", cmd_version, "print the version"},
+    {"convert", vd_cmd_convert, "convert a TensorFlow.js graph model to ONNX"},
     {"model-server", vd_cmd_model_server, "serve ONNX models with dynamic batching"},
 };
 
