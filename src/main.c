@@ -17,6 +17,8 @@ static int cmd_version(int argc, char **argv)
 int vd_cmd_jobs(int argc, char **argv);
 int vd_cmd_queue(int argc, char **argv);
 int vd_cmd_worker(int argc, char **argv);
+int vd_cmd_convert(int argc, char **argv);
+int vd_cmd_model_server(int argc, char **argv);
 
 static const struct command {
     const char *name;
@@ -28,6 +30,8 @@ static const struct command {
     {"jobs", vd_cmd_jobs, "enqueue, list, show, cancel, requeue and purge jobs"},
     {"queue", vd_cmd_queue, "queue statistics and housekeeping"},
     {"worker", vd_cmd_worker, "run jobs from the queue, one forked work-horse per job"},
+    {"convert", vd_cmd_convert, "convert a TensorFlow.js graph model to ONNX"},
+    {"model-server", vd_cmd_model_server, "serve ONNX models with dynamic batching"},
 };
 
 static void usage(FILE *f)
