@@ -19,6 +19,7 @@ int vd_cmd_queue(int argc, char **argv);
 int vd_cmd_worker(int argc, char **argv);
 int vd_cmd_convert(int argc, char **argv);
 int vd_cmd_model_server(int argc, char **argv);
+int vd_cmd_serve(int argc, char **argv);
 
 static const struct command {
     const char *name;
@@ -32,6 +33,7 @@ static const struct command {
     {"worker", vd_cmd_worker, "run jobs from the queue, one forked work-horse per job"},
     {"convert", vd_cmd_convert, "convert a TensorFlow.js graph model to ONNX"},
     {"model-server", vd_cmd_model_server, "serve ONNX models with dynamic batching"},
+    {"serve", vd_cmd_serve, "serve the HTTP API"},
 };
 
 static void usage(FILE *f)
