@@ -131,6 +131,14 @@ vd_status vd_queue_progress(vd_queue *q, const char *id, int64_t done, int64_t t
 vd_status vd_queue_complete(vd_queue *q, const char *id, const char *worker_id,
                             const char *result_json, vd_error *err)
 {
+    if (result_json) {
+        json_error_t je;
+        json_t *j = json_loads(result_json, JSON_DECODE_ANY, &je);
+        if (!j)
+            return vd_error_set(err, VD_ERR_INVALID, "result is not valid JSON: %s (line %d)",
+                                je.text, je.line);
+        json_decref(j);
+    }
     return q->ops->complete(q, id, worker_id, result_json, err);
 }
 
