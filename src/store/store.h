@@ -17,7 +17,7 @@
  *
  * The concerns live in their own headers: store/sessions.h (training
  * sessions, their examples and classifiers), store/vectors.h (the embedding
- * and face caches), store/sha256.h (content keys). */
+ * and face caches), core/sha256.h (content keys). */
 #ifndef VD_STORE_H
 #define VD_STORE_H
 
