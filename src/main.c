@@ -35,7 +35,7 @@ static const struct command {
     {"convert", vd_cmd_convert, "convert a TensorFlow.js graph model to ONNX"},
     {"model-server", vd_cmd_model_server, "serve ONNX models with dynamic batching"},
     {"serve", vd_cmd_serve, "serve the HTTP API"},
-    {"faces", vd_cmd_faces, "decode images, detect and embed faces (in-process)"},
+    {"faces", vd_cmd_faces, "decode images, detect and embed faces"},
 };
 
 static void usage(FILE *f)

@@ -1,6 +1,6 @@
 /* cmd_faces.c: `visiond faces FILE...`, the image and face pipeline from the
- * command line, in-process (one JSON line per file; a bad file is a JSON
- * error line and the others still run). */
+ * command line, in-process or through a model server (one JSON line per
+ * file; a bad file is a JSON error line and the others still run). */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -22,8 +22,8 @@ static void help(FILE *f)
             "usage: visiond faces [options] FILE...\n"
             "\n"
             "Decodes each image (EXIF orientation applied), detects faces with BlazeFace and,\n"
-            "with --embed, computes each face's faceres embedding, all in this process (ONNX\n"
-            "Runtime). Prints one JSON object per file on stdout:\n"
+            "with --embed, computes each face's faceres embedding, in this process (ONNX\n"
+            "Runtime) or on a model server (--server). Prints one JSON object per file:\n"
             "  {\"file\", \"sha256\", \"format\", \"width\", \"height\", \"orientation\",\n"
             "   \"faces\": [{\"score\", \"box\": [x0,y0,x1,y1], \"keypoints\": [[x,y] x6],\n"
             "              \"embedding\": [...]}]}\n"
@@ -37,7 +37,9 @@ static void help(FILE *f)
             "  --embedder NAME   the embedding model\n"
             "  --threshold F     minimum detection score (default 0.5)\n"
             "  --decode-only     decode and hash only: no models are loaded\n"
-            "  --threads N       ONNX Runtime intra-op threads (default 1)\n");
+            "  --threads N       ONNX Runtime intra-op threads (default 1)\n"
+            "  --server ADDRESS  run the models on a model server instead (unix:PATH,\n"
+            "                    tcp:HOST:PORT; see visiond model-server); in-process otherwise\n");
 }
 
 static json_t *error_json(const char *file, const vd_error *err)
@@ -74,12 +76,17 @@ int vd_cmd_faces(int argc, char **argv)
         return VD_EXIT_OK;
     }
     static const struct option longopts[] = {
-        {"models", required_argument, NULL, 'm'},    {"detector", required_argument, NULL, 'd'},
-        {"embed", no_argument, NULL, 'e'},           {"embedder", required_argument, NULL, 'E'},
-        {"threshold", required_argument, NULL, 't'}, {"decode-only", no_argument, NULL, 'D'},
-        {"threads", required_argument, NULL, 'j'},   {NULL, 0, NULL, 0},
+        {"models", required_argument, NULL, 'm'},
+        {"detector", required_argument, NULL, 'd'},
+        {"embed", no_argument, NULL, 'e'},
+        {"embedder", required_argument, NULL, 'E'},
+        {"threshold", required_argument, NULL, 't'},
+        {"decode-only", no_argument, NULL, 'D'},
+        {"threads", required_argument, NULL, 'j'},
+        {"server", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
     };
-    const char *models = NULL, *detector = NULL, *embedder = NULL;
+    const char *models = NULL, *detector = NULL, *embedder = NULL, *server = NULL;
     int embed = 0, decode_only = 0, threads = 1;
     float threshold = 0;
     int c;
@@ -102,6 +109,9 @@ int vd_cmd_faces(int argc, char **argv)
             break;
         case 'D':
             decode_only = 1;
+            break;
+        case 's':
+            server = optarg;
             break;
         case 't':
             threshold = strtof(optarg, &end);
@@ -131,7 +141,11 @@ int vd_cmd_faces(int argc, char **argv)
     vd_error err;
     if (vd_image_init(argv[0], &err) != VD_OK) return vd_cli_fail("%s", err.msg);
     vd_runner *runner = NULL;
-    if (!decode_only && vd_runner_ort_new(models, threads, &runner, &err) != VD_OK) {
+    vd_status rst = VD_OK;
+    if (!decode_only)
+        rst = server ? vd_runner_client_new(server, 0, &runner, &err)
+                     : vd_runner_ort_new(models, threads, &runner, &err);
+    if (rst != VD_OK) {
         vd_image_shutdown();
         return vd_cli_fail("%s", err.msg);
     }
