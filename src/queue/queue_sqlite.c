@@ -354,7 +354,7 @@ static vd_status sq_enqueue(vd_queue *base, const vd_enqueue_opts *o, char id_ou
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
-        return vd_error_set(err, VD_ERR_INVALID, "a job with id %s already exists", id);
+        return vd_error_set(err, VD_ERR_STATE, "a job with id %s already exists", id);
     if (rc != SQLITE_DONE) return db_error(q, rc, "enqueue", err);
     if (id_out) memcpy(id_out, id, sizeof id);
     return VD_OK;
