@@ -14,6 +14,8 @@ static int cmd_version(int argc, char **argv)
     return VD_EXIT_OK;
 }
 
+int vd_cmd_jobs(int argc, char **argv);
+int vd_cmd_queue(int argc, char **argv);
 int vd_cmd_worker(int argc, char **argv);
 
 static const struct command {
@@ -22,6 +24,8 @@ static const struct command {
     const char *summary;
 } commands[] = {
     {"version", cmd_version, "print the version"},
+    {"jobs", vd_cmd_jobs, "enqueue, list, show, cancel, requeue and purge jobs"},
+    {"queue", vd_cmd_queue, "queue statistics and housekeeping"},
     {"worker", vd_cmd_worker, "run jobs from the queue, one forked work-horse per job"},
 };
 
