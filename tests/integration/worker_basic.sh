@@ -77,11 +77,7 @@ flaky=$(enqueue fail '{"message": "flaky"}' 1 0 2 100)
 await "$flaky" failed
 [ "$(jget "$flaky" attempts)" = 3 ] || fail "attempts: $(jget "$flaky" attempts)"
 [ "$(grep -c "job $flaky (fail) failed.*retry scheduled" "$LOG")" = 2 ] || fail "expected 2 scheduled retries"
-if "$VISIOND" jobs --help >/dev/null 2>&1; then
-  "$VISIOND" jobs requeue "$flaky" --queue "$Q" >/dev/null 2>&1 || "$VISIOND" jobs --queue "$Q" requeue "$flaky" >/dev/null
-else
-  "$VDQ" requeue "$Q" "$flaky"
-fi
+"$VISIOND" jobs requeue "$flaky" --queue "$Q" >/dev/null || fail "visiond jobs requeue failed"
 wait_for "$WAIT_S" count_is 2 "job $flaky (fail) started, attempt 1/3" "$LOG" ||
   fail "the requeued job did not run again"
 await "$flaky" failed
