@@ -124,4 +124,4 @@ nf2=$(enqueue fail '{"message": "inline", "retryable": false}')
 [ "$(jget "$nf2" error)" = inline ] || fail "no-fork fail: $(jget "$nf2" error)"
 
 integrity_ok "$QDB"
-echo "worker_basic: ok in $(echo "$(date +%s.%N) - $t0" | bc) s"
+awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "worker_basic: ok in %.1f s\n", b - a }'
