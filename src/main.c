@@ -36,6 +36,9 @@ static const struct command {
     {"model-server", vd_cmd_model_server, "serve ONNX models with dynamic batching"},
     {"serve", vd_cmd_serve, "serve the HTTP API"},
     {"up", vd_cmd_up, "run everything on one machine under one supervisor"},
+    {"jobs", vd_cmd_jobs, "enqueue, list, show, cancel, requeue and purge jobs"},
+    {"queue", vd_cmd_queue, "queue statistics and housekeeping"},
+    {"worker", vd_cmd_worker, "run jobs from the queue, one forked work-horse per job"},
 };
 
 static void usage(FILE *f)
