@@ -14,12 +14,17 @@ static int cmd_version(int argc, char **argv)
     return VD_EXIT_OK;
 }
 
+int vd_cmd_jobs(int argc, char **argv);
+int vd_cmd_queue(int argc, char **argv);
+
 static const struct command {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
     {"version", cmd_version, "print the version"},
+    {"jobs", vd_cmd_jobs, "enqueue, list, show, cancel, requeue and purge jobs"},
+    {"queue", vd_cmd_queue, "queue statistics and housekeeping"},
 };
 
 static void usage(FILE *f)
