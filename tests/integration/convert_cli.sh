@@ -32,12 +32,13 @@ grep -q "unsupported op Erf (node 'bad/erf')" "$T/err" || fail "unsupported op m
 [ ! -e "$T/tiny/bad.onnx" ] || fail "an ONNX file was left behind"
 
 "$VISIOND" convert --tfjs "$T/tiny/model.json" --output add=feat -o "$T/tiny/tiny.onnx" \
-  --meta "$T/tiny/tiny.json" --task image_embedding --scale 0.5 --l2-normalize >"$T/out.json"
+  --meta "$T/tiny/tiny.json" --task image_embedding --scale 0.5 --l2-normalize --check >"$T/out.json"
 python3 - "$T/out.json" "$T/tiny/tiny.json" <<'PY' || fail "convert summary or metadata"
 import json, sys
 s = json.load(open(sys.argv[1]))
 assert s["inputs"] == [{"name": "x", "shape": [-1, 8, 8, 3]}], s
 assert s["outputs"] == [{"name": "feat", "shape": [-1, 8, 8, 3]}], s
+assert s["check"] == {"batch": 2, "outputs": [{"name": "feat", "shape": [2, 8, 8, 3], "finite": True}]}, s
 m = json.load(open(sys.argv[2]))
 assert m["onnx"] == "tiny.onnx" and m["name"] == "tiny" and m["task"] == "image_embedding", m
 assert m["input"]["name"] == "x" and m["input"]["height"] == 8 and m["input"]["scale"] == 0.5, m
