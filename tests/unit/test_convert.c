@@ -498,6 +498,120 @@ VD_TEST(pools_pad_clip_concat)
     vd_tensor_free(&both);
 }
 
+/* Elementwise ops on convolution outputs stay in NCHW inside the ONNX graph:
+ * x -> Conv2D 1x1 -> Mul [C] -> Add [C] -> Relu -> Minimum 6 (faceres' batch-norm +
+ * relu6 pattern) -> AddV2 with a second conv (a residual) -> Prelu [C] -> three
+ * reductions: Mean H,W keep_dims; Mean over H (kept axes change order in NCHW);
+ * Sum over C. Checked against the same arithmetic done here. */
+VD_TEST(elementwise_chains_on_conv_outputs)
+{
+    enum { H = 3, W = 4, CI = 2, C = 3, N = 2 };
+    float w1[CI * C], w2[CI * C], mul[C] = {1.5f, -0.5f, 2.0f}, add[C] = {0.25f, 1.0f, -3.0f};
+    float six[1] = {6.0f}, alpha[C] = {0.1f, 0.2f, 0.3f};
+    for (int i = 0; i < CI * C; i++) {
+        w1[i] = (float)(i - 2) * 0.9f;
+        w2[i] = (float)(3 - i) * 0.4f;
+    }
+    model m;
+    model_init(&m);
+    add_placeholder(&m, "x", H, W, CI);
+    int ws[4] = {1, 1, CI, C}, cs[1] = {C}, ss[1] = {0}, a2s[1] = {2}, a1s[1] = {1};
+    int hw[2] = {1, 2}, h1[1] = {1}, c1[1] = {-1};
+    add_const_f32(&m, "w1", 4, ws, w1);
+    add_const_f32(&m, "w2", 4, ws, w2);
+    add_const_f32(&m, "bn/mul", 1, cs, mul);
+    add_const_f32(&m, "bn/add", 1, cs, add);
+    add_const_f32(&m, "six", 0, ss, six);
+    add_const_f32(&m, "alpha", 1, cs, alpha);
+    add_const_i32(&m, "ax/hw", 1, a2s, hw);
+    add_const_i32(&m, "ax/h", 1, a1s, h1);
+    add_const_i32(&m, "ax/c", 1, a1s, c1);
+    add_node(&m, "c1", "Conv2D", "x,w1", conv_attr("VALID", 1, NULL, NULL));
+    add_node(&m, "bn/m", "Mul", "c1,bn/mul", NULL);
+    add_node(&m, "bn/a", "Add", "bn/add,bn/m", NULL); /* the constant first */
+    add_node(&m, "relu", "Relu", "bn/a", NULL);
+    add_node(&m, "clip", "Minimum", "relu,six", NULL);
+    add_node(&m, "c2", "Conv2D", "x,w2", conv_attr("VALID", 1, NULL, NULL));
+    add_node(&m, "res", "AddV2", "clip,c2", NULL);
+    add_node(&m, "prelu", "Prelu", "res,alpha", NULL);
+    add_node(&m, "gp", "Mean", "prelu,ax/hw", json_pack("{s:{s:b}}", "keep_dims", "b", 1));
+    add_node(&m, "mh", "Mean", "prelu,ax/h", json_pack("{s:{s:b}}", "keep_dims", "b", 0));
+    add_node(&m, "sc", "Sum", "prelu,ax/c", json_pack("{s:{s:b}}", "keep_dims", "b", 0));
+    vd_error err;
+    const char *dir = vd_test_tmpdir();
+    char onnx[512];
+    snprintf(onnx, sizeof onnx, "%s/m.onnx", dir);
+    vd_convert_opts o = {.model_path = model_write(&m, dir, 0), .onnx_path = onnx, .noutputs = 3};
+    o.outputs[0] = "gp";
+    o.outputs[1] = "mh";
+    o.outputs[2] = "sc";
+    vd_convert_info info;
+    CHECK_OK(vd_convert_tfjs(&o, &info, &err));
+    model_free(&m);
+    CHECK_EQ_INT(info.outputs[0].rank, 4); /* [N,1,1,C] */
+    CHECK_EQ_INT(info.outputs[0].dims[3], C);
+    CHECK_EQ_INT(info.outputs[1].rank, 3); /* [N,W,C] */
+    CHECK_EQ_INT(info.outputs[1].dims[1], W);
+    CHECK_EQ_INT(info.outputs[2].rank, 3); /* [N,H,W] */
+    CHECK_EQ_INT(info.outputs[2].dims[2], W);
+
+    vd_tensor in, gp, mh, sc;
+    fill_input(&in, N, H, W, CI, 4.0);
+    CHECK_OK(run_onnx(onnx, &in, "gp", &gp, &err));
+    CHECK_OK(run_onnx(onnx, &in, "mh", &mh, &err));
+    CHECK_OK(run_onnx(onnx, &in, "sc", &sc, &err));
+    CHECK_EQ_INT(gp.rank, 4);
+    CHECK_EQ_INT(mh.shape[1], W);
+    CHECK_EQ_INT(sc.shape[1], H);
+    float y[N][H][W][C];
+    for (int b = 0; b < N; b++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++)
+                for (int c = 0; c < C; c++) {
+                    double a1 = 0, a2 = 0;
+                    for (int ci = 0; ci < CI; ci++) {
+                        double xv = in.data[((b * H + i) * W + j) * CI + ci];
+                        a1 += xv * w1[ci * C + c];
+                        a2 += xv * w2[ci * C + c];
+                    }
+                    double t = a1 * mul[c] + add[c];
+                    t = t < 0 ? 0 : t > 6 ? 6 : t;
+                    t += a2;
+                    y[b][i][j][c] = (float)(t < 0 ? t * alpha[c] : t);
+                }
+    float egp[N * C], emh[N * W * C], esc[N * H * W];
+    for (int b = 0; b < N; b++) {
+        for (int c = 0; c < C; c++) {
+            double t = 0;
+            for (int i = 0; i < H; i++)
+                for (int j = 0; j < W; j++)
+                    t += y[b][i][j][c];
+            egp[b * C + c] = (float)(t / (H * W));
+            for (int j = 0; j < W; j++) {
+                double u = 0;
+                for (int i = 0; i < H; i++)
+                    u += y[b][i][j][c];
+                emh[(b * W + j) * C + c] = (float)(u / H);
+            }
+        }
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                double u = 0;
+                for (int c = 0; c < C; c++)
+                    u += y[b][i][j][c];
+                esc[(b * H + i) * W + j] = (float)u;
+            }
+    }
+    double d1 = max_abs_diff(gp.data, egp, N * C), d2 = max_abs_diff(mh.data, emh, N * W * C),
+           d3 = max_abs_diff(sc.data, esc, N * H * W);
+    printf("    max abs diff: mean(H,W) %.3g, mean(H) %.3g, sum(C) %.3g\n", d1, d2, d3);
+    CHECK(d1 < 1e-5 && d2 < 1e-5 && d3 < 1e-5);
+    vd_tensor_free(&in);
+    vd_tensor_free(&gp);
+    vd_tensor_free(&mh);
+    vd_tensor_free(&sc);
+}
+
 /* ---- failures ---------------------------------------------------------------- */
 
 static void small_model(model *m)
