@@ -678,6 +678,125 @@ VD_TEST(truncated_and_missing_weights_are_errors)
     model_free(&m);
 }
 
+/* Every prefix of a valid JS module and of a valid model JSON is refused with
+ * an error, never a crash (ASan runs this too); bad manifests name the problem. */
+VD_TEST(truncated_and_malformed_inputs_fail_cleanly)
+{
+    const char *js = "!function(){}({1:[function(t,e,a){e.exports={format:\"graph-model\","
+                     "modelTopology:{node:[{name:'x',op:\"Placeholder\",attr:{a:{f:-.5e-3,b:!0}}}"
+                     "]},weightsManifest:[{paths:[\"a\\x41\"],weights:[]}]}},{}]})";
+    vd_error err;
+    char *json = NULL;
+    CHECK_OK(vd_jsmodule_object_json(js, strlen(js), &json, &err));
+    free(json);
+    size_t full = strlen(js);
+    size_t obj_end = (size_t)(strstr(js, "},{}]") - js); /* the object ends just before */
+    for (size_t n = 0; n < full; n++) {
+        vd_status st = vd_jsmodule_object_json(js, n, &json, &err);
+        if (n >= obj_end) {
+            CHECK_EQ_INT(st, VD_OK);
+            free(json);
+        } else {
+            CHECK(st != VD_OK);
+            CHECK(json == NULL);
+        }
+    }
+    /* model JSON files: every prefix of a small valid model is refused */
+    model m;
+    small_model(&m);
+    const char *dir = vd_test_tmpdir();
+    const char *path = model_write(&m, dir, 0);
+    model_free(&m);
+    FILE *f = fopen(path, "rb");
+    char text[4096];
+    size_t len = fread(text, 1, sizeof text, f);
+    fclose(f);
+    CHECK(len > 0 && len < sizeof text);
+    char onnx[512];
+    snprintf(onnx, sizeof onnx, "%s/m.onnx", dir);
+    vd_convert_opts o = {.model_path = path, .onnx_path = onnx, .noutputs = 1};
+    o.outputs[0] = "conv";
+    for (size_t n = 0; n < len; n += 7) {
+        f = fopen(path, "wb");
+        fwrite(text, 1, n, f);
+        fclose(f);
+        CHECK(vd_convert_tfjs(&o, NULL, &err) != VD_OK);
+    }
+    /* malformed manifests and topologies */
+    static const char *bad[][2] = {
+        {"{\"modelTopology\":{\"node\":[]}}", "weightsManifest"},
+        {"{\"weightsManifest\":[]}", "modelTopology"},
+        {"{\"modelTopology\":{\"node\":[{\"op\":\"Const\"}]},\"weightsManifest\":[]}", "name"},
+        {"{\"modelTopology\":{\"node\":[]},\"weightsManifest\":[{\"paths\":[\"w.bin\"],"
+         "\"weights\":[{\"name\":\"w\",\"shape\":[-1],\"dtype\":\"float32\"}]}]}",
+         "bad shape"},
+        {"{\"modelTopology\":{\"node\":[]},\"weightsManifest\":[{\"paths\":[\"w.bin\"],"
+         "\"weights\":[{\"name\":\"w\",\"shape\":[1],\"dtype\":\"string\"}]}]}",
+         "string"},
+        {"{\"modelTopology\":{\"node\":[]},\"weightsManifest\":[{\"paths\":[\"w.bin\"],"
+         "\"weights\":[{\"name\":\"w\",\"shape\":[1],\"dtype\":\"float32\",\"quantization\":"
+         "{\"dtype\":\"int4\"}}]}]}",
+         "int4"},
+        {"{\"modelTopology\":{\"node\":[{\"name\":\"conv\",\"op\":\"Relu\",\"input\":[\"b\"]},"
+         "{\"name\":\"b\",\"op\":\"Relu\",\"input\":[\"conv\"]}]},\"weightsManifest\":[]}",
+         "cycle"},
+        {"{\"modelTopology\":{\"node\":[{\"name\":\"conv\",\"op\":\"Relu\",\"input\":[\"z:1\"]}"
+         "]},\"weightsManifest\":[]}",
+         "z:1"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        f = fopen(path, "wb");
+        fputs(bad[i][0], f);
+        fclose(f);
+        if (vd_convert_tfjs(&o, NULL, &err) == VD_OK || !strstr(err.msg, bad[i][1])) {
+            vd_test_fail_at(__FILE__, __LINE__, "case %zu: got '%s', want '%s'", i, err.msg,
+                            bad[i][1]);
+            return;
+        }
+    }
+    CHECK(access(onnx, F_OK) != 0);
+}
+
+VD_TEST(input_shape_fills_unknown_dims_and_batch_stays_dynamic)
+{
+    model m;
+    model_init(&m);
+    json_t *attr = json_pack("{s:{s:{s:[{s:s},{s:s},{s:s},{s:i}]}}}", "shape", "shape", "dim",
+                             "size", "-1", "size", "-1", "size", "-1", "size", 3);
+    add_node(&m, "img", "Placeholder", "", attr);
+    add_node(&m, "r", "Relu", "img", NULL);
+    vd_error err;
+    const char *dir = vd_test_tmpdir();
+    char onnx[512];
+    snprintf(onnx, sizeof onnx, "%s/m.onnx", dir);
+    vd_convert_opts o = {.model_path = model_write(&m, dir, 0), .onnx_path = onnx, .noutputs = 1};
+    model_free(&m);
+    o.outputs[0] = "r";
+    o.output_names[0] = "out";
+    vd_convert_info info;
+    CHECK_OK(vd_convert_tfjs(&o, &info, &err));
+    CHECK_EQ_INT(info.inputs[0].dims[1], -1);
+    int64_t want[4] = {1, 32, 48, 3};
+    memcpy(o.input_shape, want, sizeof want);
+    o.input_rank = 4;
+    CHECK_OK(vd_convert_tfjs(&o, &info, &err));
+    CHECK_EQ_INT(info.inputs[0].dims[0], -1); /* a given batch of 1 stays dynamic */
+    CHECK_EQ_INT(info.inputs[0].dims[1], 32);
+    CHECK_EQ_INT(info.inputs[0].dims[2], 48);
+    CHECK_EQ_INT(info.outputs[0].dims[2], 48);
+    vd_tensor in, out;
+    fill_input(&in, 5, 32, 48, 3, 1.0);
+    CHECK_OK(run_onnx(onnx, &in, "out", &out, &err));
+    CHECK_EQ_INT(out.shape[0], 5);
+    for (size_t i = 0; i < vd_tensor_count(&in); i++)
+        CHECK(out.data[i] == (in.data[i] > 0 ? in.data[i] : 0));
+    vd_tensor_free(&in);
+    vd_tensor_free(&out);
+    o.input_rank = 3; /* the wrong rank */
+    CHECK_EQ_INT(vd_convert_tfjs(&o, &info, &err), VD_ERR_UNSUPPORTED);
+    CHECK(strstr(err.msg, "rank") != NULL);
+}
+
 /* ---- JS-module packaging ------------------------------------------------------ */
 
 VD_TEST(js_module_packaging_converts_like_json)
