@@ -190,7 +190,7 @@ static const char *model_write(model *m, const char *dir, size_t cut)
     json_dump_file(root, path, JSON_COMPACT);
     json_decref(root);
     FILE *f = fopen(bin, "wb");
-    fwrite(m->bin, 1, m->len > cut ? m->len - cut : 0, f);
+    if (m->bin && m->len > cut) fwrite(m->bin, 1, m->len - cut, f);
     fclose(f);
     return path;
 }
