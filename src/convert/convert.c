@@ -24,6 +24,13 @@ typedef struct {
     int64_t dims[MAXR];
     const vd_tfjs_weight *konst; /* for Const (and Identity of a Const) */
     int input_index;             /* >= 0 for Placeholders used as graph inputs */
+    int consumers;               /* data inputs (and requested outputs) that read this value */
+    long last_consumer;          /* the node index of one of them, -1 none */
+    /* Minimum(x, hi) whose only reader is a Maximum(., lo): emitted by that
+     * Maximum as one Clip(x, lo, hi) (Relu6 written out, as Keras exports it) */
+    int deferred_min;
+    size_t clip_src;
+    float clip_hi;
 } tval;
 
 typedef struct {
@@ -708,8 +715,93 @@ static char *nchw_const_name(ctx *c, const vd_tfjs_node *n, const tval *v)
     return add_init_f32(c, n, "kc", w->data, d, 3, w->count);
 }
 
+/* The producer of input k of n, without reporting errors; -1 when unknown. */
+static long producer_quiet(const ctx *c, const vd_tfjs_node *n, size_t k)
+{
+    char name[1024];
+    vd_strlcpy(name, n->inputs[k], sizeof name);
+    char *colon = strrchr(name, ':');
+    if (colon) {
+        if (strcmp(colon, ":0") != 0) return -1;
+        *colon = 0;
+    }
+    const vd_tfjs_node *p = vd_tfjs_node_find(c->m, name);
+    return p ? (long)idx_of(c, p) : -1;
+}
+
+/* 1 when node i is a float Const holding a single value (written to *out). */
+static int scalar_const_node(const ctx *c, long i, float *out)
+{
+    if (i < 0 || strcmp(c->m->nodes[i].op, "Const") != 0) return 0;
+    const vd_tfjs_weight *w = vd_tfjs_weight_find(c->m, c->m->nodes[i].name);
+    if (!w || w->dtype != VD_TFJS_F32 || w->count != 1) return 0;
+    *out = ((const float *)w->data)[0];
+    return 1;
+}
+
+/* Minimum(x, hi) -> Maximum(., lo) with scalar constants, the Minimum read only
+ * by the Maximum: defers the Minimum (see tval.deferred_min). Returns 1 if deferred. */
+static int defer_min(ctx *c, const vd_tfjs_node *n, tval *v)
+{
+    if (strcmp(n->op, "Minimum") != 0 || ndata(n) != 2 || v->consumers != 1) return 0;
+    long a = producer_quiet(c, n, 0), b = producer_quiet(c, n, 1);
+    float hi, lo;
+    long x;
+    if (scalar_const_node(c, b, &hi))
+        x = a;
+    else if (scalar_const_node(c, a, &hi))
+        x = b;
+    else
+        return 0;
+    if (x < 0 || c->vals[x].konst || v->last_consumer < 0) return 0;
+    const vd_tfjs_node *mx = &c->m->nodes[v->last_consumer];
+    if (strcmp(mx->op, "Maximum") != 0 || ndata(mx) != 2) return 0;
+    long m0 = producer_quiet(c, mx, 0), m1 = producer_quiet(c, mx, 1);
+    long self = (long)idx_of(c, n);
+    if (!((m0 == self && scalar_const_node(c, m1, &lo)) ||
+          (m1 == self && scalar_const_node(c, m0, &lo))))
+        return 0;
+    v->deferred_min = 1;
+    v->clip_src = (size_t)x;
+    v->clip_hi = hi;
+    copy_shape(v, &c->vals[x]);
+    return 1;
+}
+
+/* Maximum(deferred Minimum(x, hi), lo) -> Clip(x, lo, hi), in x's layout. */
+static vd_status emit_clip(ctx *c, const vd_tfjs_node *n, tval *v, const tval *mn, float lo)
+{
+    tval *src = &c->vals[mn->clip_src];
+    int in_nchw = nchw_only(src);
+    const char *x = in_nchw ? src->nchw : want_nhwc(c, mn->clip_src);
+    char *out = in_nchw ? fmt_name("%s/__nchw", n->name) : vd_strdup(n->name);
+    char *lo_n = scalar_f32(c, n, "lo", lo), *hi_n = scalar_f32(c, n, "hi", mn->clip_hi);
+    if (!x || !out || !lo_n || !hi_n) {
+        free(out);
+        free(lo_n);
+        free(hi_n);
+        return oom(c);
+    }
+    vd_onnx_node nd;
+    vd_onnx_node_begin(&nd, "Clip", out);
+    vd_onnx_node_input(&nd, x);
+    vd_onnx_node_input(&nd, lo_n);
+    vd_onnx_node_input(&nd, hi_n);
+    vd_onnx_node_output(&nd, out);
+    vd_onnx_graph_add_node(&c->g, &nd);
+    free(lo_n);
+    free(hi_n);
+    if (in_nchw)
+        v->nchw = out;
+    else
+        v->nhwc = out;
+    copy_shape(v, src);
+    return VD_OK;
+}
+
 static vd_status op_binary(ctx *c, const vd_tfjs_node *n, tval *v, const char *onnx_op)
 {
+    if (defer_min(c, n, v)) return VD_OK;
     if (ndata(n) != 2) return unsupported(c, n, "needs two inputs");
     if (strcmp(n->op, "BiasAdd") == 0) {
         char fmt[32] = "NHWC";
@@ -721,6 +813,15 @@ static vd_status op_binary(ctx *c, const vd_tfjs_node *n, tval *v, const char *o
     if ((s = input_node(c, n, 0, &p[0])) != VD_OK) return s;
     if ((s = input_node(c, n, 1, &p[1])) != VD_OK) return s;
     tval *av = &c->vals[p[0]], *bv = &c->vals[p[1]];
+    if (strcmp(n->op, "Maximum") == 0) {
+        float lo;
+        if (av->deferred_min && bv->konst && scalar_const_node(c, (long)p[1], &lo))
+            return emit_clip(c, n, v, av, lo);
+        if (bv->deferred_min && av->konst && scalar_const_node(c, (long)p[0], &lo))
+            return emit_clip(c, n, v, bv, lo);
+    }
+    if (av->deferred_min || bv->deferred_min)
+        return vd_error_set(c->err, VD_ERR_INTERNAL, "node '%s': a deferred Minimum", n->name);
     int any_nchw = nchw_only(av) || nchw_only(bv);
     int fits = 1;
     for (int k = 0; k < 2; k++) {
@@ -1363,12 +1464,22 @@ vd_status vd_convert_tfjs(const vd_convert_opts *opts, vd_convert_info *info, vd
     for (size_t i = 0; i < c.m->nnodes; i++) {
         c.vals[i].rank = -1;
         c.vals[i].input_index = -1;
+        c.vals[i].last_consumer = -1;
     }
+    for (size_t i = 0; i < c.m->nnodes; i++)
+        for (size_t k = 0; k < ndata(&c.m->nodes[i]); k++) {
+            long p = producer_quiet(&c, &c.m->nodes[i], k);
+            if (p < 0) continue;
+            c.vals[p].consumers++;
+            c.vals[p].last_consumer = (long)i;
+        }
     size_t outs[VD_CONVERT_MAX_OUTPUTS];
     for (size_t k = 0; k < opts->noutputs; k++) {
         if ((s = find_output(&c, opts->outputs[k], &outs[k])) != VD_OK) goto done;
-        if ((s = visit(&c, outs[k], 0)) != VD_OK) goto done;
+        c.vals[outs[k]].consumers++; /* a requested output is read too */
     }
+    for (size_t k = 0; k < opts->noutputs; k++)
+        if ((s = visit(&c, outs[k], 0)) != VD_OK) goto done;
     if (c.info.ninputs == 0) {
         s = vd_error_set(err, VD_ERR_INVALID, "the outputs do not depend on any Placeholder input");
         goto done;

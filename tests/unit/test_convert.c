@@ -612,6 +612,53 @@ VD_TEST(elementwise_chains_on_conv_outputs)
     vd_tensor_free(&sc);
 }
 
+/* Maximum(Minimum(x, hi), lo) with scalar constants is one Clip, unless the
+ * Minimum's value is read elsewhere (here: requested as an output too). */
+VD_TEST(min_max_becomes_clip_unless_min_is_read_elsewhere)
+{
+    model m;
+    model_init(&m);
+    add_placeholder(&m, "x", 2, 3, 1);
+    int ss[1] = {0};
+    float hi[1] = {0.5f}, lo[1] = {-0.25f};
+    add_const_f32(&m, "hi", 0, ss, hi);
+    add_const_f32(&m, "lo", 0, ss, lo);
+    add_node(&m, "min", "Minimum", "x,hi", NULL);
+    add_node(&m, "max", "Maximum", "lo,min", NULL);
+    vd_error err;
+    const char *dir = vd_test_tmpdir();
+    char onnx[512];
+    snprintf(onnx, sizeof onnx, "%s/m.onnx", dir);
+    vd_convert_opts o = {.model_path = model_write(&m, dir, 0), .onnx_path = onnx, .noutputs = 1};
+    model_free(&m);
+    o.outputs[0] = "max";
+    vd_convert_info info;
+    CHECK_OK(vd_convert_tfjs(&o, &info, &err));
+    CHECK_EQ_INT(info.onnx_nodes, 1); /* one Clip */
+    vd_tensor in, out, mn;
+    fill_input(&in, 2, 2, 3, 1, 1.0);
+    CHECK_OK(run_onnx(onnx, &in, "max", &out, &err));
+    for (size_t i = 0; i < vd_tensor_count(&in); i++) {
+        float want = in.data[i] < 0.5f ? in.data[i] : 0.5f;
+        CHECK(out.data[i] == (want > -0.25f ? want : -0.25f));
+    }
+    vd_tensor_free(&out);
+    o.outputs[1] = "min";
+    o.noutputs = 2;
+    CHECK_OK(vd_convert_tfjs(&o, &info, &err));
+    CHECK_EQ_INT(info.onnx_nodes, 2); /* Min and Max */
+    CHECK_OK(run_onnx(onnx, &in, "max", &out, &err));
+    CHECK_OK(run_onnx(onnx, &in, "min", &mn, &err));
+    for (size_t i = 0; i < vd_tensor_count(&in); i++) {
+        float want = in.data[i] < 0.5f ? in.data[i] : 0.5f;
+        CHECK(mn.data[i] == want);
+        CHECK(out.data[i] == (want > -0.25f ? want : -0.25f));
+    }
+    vd_tensor_free(&in);
+    vd_tensor_free(&out);
+    vd_tensor_free(&mn);
+}
+
 /* ---- failures ---------------------------------------------------------------- */
 
 static void small_model(model *m)
