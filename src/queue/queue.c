@@ -8,6 +8,7 @@
 #include <string.h>
 
 vd_status vd_queue_sqlite_open(const char *path, vd_queue **out, vd_error *err);
+vd_status vd_queue_redis_open(const char *url, vd_queue **out, vd_error *err);
 
 static const char *state_names[VD_JOB__NSTATES] = {"queued",   "scheduled", "started",
                                                    "finished", "failed",    "canceled"};
@@ -57,8 +58,7 @@ vd_status vd_queue_open(const char *url, vd_queue **out, vd_error *err)
 {
     *out = NULL;
     if (!url || !*url) return vd_error_set(err, VD_ERR_INVALID, "empty queue url");
-    if (strncmp(url, "redis://", 8) == 0)
-        return vd_error_set(err, VD_ERR_UNSUPPORTED, "redis queue backend is not built in");
+    if (strncmp(url, "redis://", 8) == 0) return vd_queue_redis_open(url, out, err);
     if (strncmp(url, "sqlite:", 7) == 0) url += 7;
     return vd_queue_sqlite_open(url, out, err);
 }

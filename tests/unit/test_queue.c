@@ -958,6 +958,99 @@ QTEST(many_processes_never_share_a_job)
     vd_queue_close(q);
 }
 
+/* Workers are killed with SIGKILL at random moments while they hold jobs and
+ * replaced; the lapsed leases bring their jobs back. Nothing may be lost or
+ * left started, and each job's one accepted completion is its last holder's. */
+#define KILL_JOBS   300
+#define KILL_ROUNDS 6
+
+static void kill_worker(const char *url, int w)
+{
+    vd_queue *q;
+    vd_error err;
+    if (vd_queue_open(url, &q, &err) != VD_OK) _exit(2);
+    char wid[48];
+    snprintf(wid, sizeof wid, "kw-%d-%d", w, (int)getpid());
+    for (;;) {
+        vd_job j = {0};
+        vd_status st = vd_queue_reserve(q, wid, 300, NULL, 0, &j, &err);
+        if (st == VD_ERR_EMPTY) {
+            int64_t c[VD_JOB__NSTATES];
+            if (vd_queue_counts(q, c, &err) != VD_OK) _exit(3);
+            if (c[VD_JOB_QUEUED] + c[VD_JOB_SCHEDULED] + c[VD_JOB_STARTED] == 0) break;
+            vd_sleep_ms(20); /* others' jobs are still running or leases still lapsing */
+            continue;
+        }
+        if (st != VD_OK) _exit(4);
+        vd_sleep_ms(1 + (int64_t)(vd_random_unit() * 3)); /* the "work" */
+        st = vd_queue_heartbeat(q, j.id, wid, 300, &err);
+        char result[96];
+        snprintf(result, sizeof result, "{\"by\": \"%s\"}", wid);
+        if (st == VD_OK) st = vd_queue_complete(q, j.id, wid, result, &err);
+        vd_job_clear(&j);
+        if (st != VD_OK && st != VD_ERR_LEASE_LOST) _exit(5);
+    }
+    vd_queue_close(q);
+    _exit(0);
+}
+
+QTEST(killed_workers_lose_no_job)
+{
+    vd_queue *q;
+    vd_error err;
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    for (int i = 0; i < KILL_JOBS; i++) {
+        vd_enqueue_opts o = {.type = "t", .max_retries = KILL_ROUNDS + 2};
+        CHECK_OK(vd_queue_enqueue(q, &o, NULL, &err));
+    }
+    vd_queue_close(q);
+    pid_t pids[MP_WORKERS];
+    for (int w = 0; w < MP_WORKERS; w++) {
+        fflush(NULL);
+        pids[w] = fork();
+        CHECK(pids[w] >= 0);
+        if (pids[w] == 0) kill_worker(url, w);
+    }
+    int kills = 0, bad_exit = 0;
+    for (int round = 0; round < KILL_ROUNDS; round++) {
+        vd_sleep_ms(20 + (int64_t)(vd_random_unit() * 60));
+        int w = (int)(vd_random_unit() * MP_WORKERS);
+        if (kill(pids[w], SIGKILL) == 0) kills++;
+        int status;
+        waitpid(pids[w], &status, 0);
+        if (WIFEXITED(status) && WEXITSTATUS(status) != 0) bad_exit++;
+        fflush(NULL);
+        pids[w] = fork();
+        CHECK(pids[w] >= 0);
+        if (pids[w] == 0) kill_worker(url, MP_WORKERS + round);
+    }
+    for (int w = 0; w < MP_WORKERS; w++) {
+        int status;
+        waitpid(pids[w], &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) bad_exit++;
+    }
+    CHECK_EQ_INT(bad_exit, 0);
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    vd_list_opts lo = {.state = -1, .limit = KILL_JOBS + 10};
+    vd_job *jobs;
+    size_t n;
+    CHECK_OK(vd_queue_list(q, &lo, &jobs, &n, &err));
+    vd_queue_close(q);
+    int not_finished = 0, wrong_holder = 0, redelivered = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].state != VD_JOB_FINISHED) not_finished++;
+        char want[160];
+        snprintf(want, sizeof want, "{\"by\": \"%s\"}", jobs[i].worker);
+        if (!jobs[i].result || strcmp(jobs[i].result, want) != 0) wrong_holder++;
+        if (jobs[i].attempts > 1) redelivered++;
+    }
+    vd_job_list_free(jobs, n);
+    printf("    %d kills; %d jobs delivered more than once\n", kills, redelivered);
+    CHECK_EQ_INT(n, KILL_JOBS);
+    CHECK_EQ_INT(not_finished, 0);
+    CHECK_EQ_INT(wrong_holder, 0);
+}
+
 /* ---- SQLite only ------------------------------------------------------- */
 
 VD_TEST(sqlite_creates_parent_dirs_and_reports_bad_files)

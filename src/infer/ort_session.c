@@ -1,0 +1,423 @@
+/* ort_session.c: ONNX Runtime sessions through the C API.
+ *
+ * The environment uses ORT's global thread pools (shared by every session of
+ * the process, spinning off so that idle pools cost no CPU), and routes ORT's
+ * own log lines into core/log. Sessions remember their input and output names
+ * and shapes; a run checks the input against them before handing it to ORT,
+ * so that a wrong shape is a VD_ERR_INVALID naming both shapes. */
+#include "infer/ort_session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <onnxruntime_c_api.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+struct vd_ort_env {
+    const OrtApi *api;
+    OrtEnv *env;
+    OrtMemoryInfo *cpu;
+    int intra_threads;
+};
+
+typedef struct {
+    char *name;
+    int64_t shape[VD_TENSOR_MAX_RANK];
+    size_t rank;
+    ONNXTensorElementDataType type;
+} io_info;
+
+struct vd_ort_session {
+    vd_ort_env *env;
+    OrtSession *session;
+    size_t ninputs, noutputs;
+    io_info *inputs, *outputs;
+};
+
+/* Converts an OrtStatus into a vd_error (and releases it). */
+static vd_status ort_fail(const OrtApi *api, OrtStatus *st, vd_status code, vd_error *err,
+                          const char *what)
+{
+    OrtErrorCode oc = api->GetErrorCode(st);
+    const char *msg = api->GetErrorMessage(st);
+    if (code == VD_ERR_MODEL && oc == ORT_INVALID_ARGUMENT && strcmp(what, "run") == 0)
+        code = VD_ERR_INVALID;
+    vd_error_set(err, code, "onnxruntime %s: %s", what, msg ? msg : "(no message)");
+    api->ReleaseStatus(st);
+    return code;
+}
+
+static void ort_logger(void *param, OrtLoggingLevel severity, const char *category,
+                       const char *logid, const char *code_location, const char *message)
+{
+    (void)param;
+    (void)logid;
+    (void)code_location;
+    vd_log_level lvl = severity >= ORT_LOGGING_LEVEL_ERROR ? VD_LOG_WARN : VD_LOG_DEBUG;
+    vd_log(lvl, "onnxruntime [%s]: %s", category ? category : "", message ? message : "");
+}
+
+const char *vd_ort_version(void)
+{
+    return OrtGetApiBase()->GetVersionString();
+}
+
+vd_status vd_ort_env_new(int intra_threads, vd_ort_env **out, vd_error *err)
+{
+    *out = NULL;
+    if (intra_threads < 0)
+        return vd_error_set(err, VD_ERR_INVALID, "intra-op threads must be >= 0, got %d",
+                            intra_threads);
+    const OrtApiBase *base = OrtGetApiBase();
+    const OrtApi *api = base->GetApi(ORT_API_VERSION);
+    if (!api) {
+        const char *v = base->GetVersionString();
+        int major = 0, minor = 0;
+        if (sscanf(v ? v : "", "%d.%d", &major, &minor) != 2) minor = -1;
+        return vd_error_set(err, VD_ERR_UNSUPPORTED,
+                            "the loaded ONNX Runtime library is version %s (C API version %d), "
+                            "but visiond was built against C API version %d (ONNX Runtime 1.%d "
+                            "or newer): install a matching libonnxruntime",
+                            v ? v : "?", minor, ORT_API_VERSION, ORT_API_VERSION);
+    }
+    vd_ort_env *e = calloc(1, sizeof *e);
+    if (!e) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    e->api = api;
+    e->intra_threads = intra_threads;
+
+    OrtThreadingOptions *tp = NULL;
+    OrtStatus *st = api->CreateThreadingOptions(&tp);
+    if (!st) st = api->SetGlobalIntraOpNumThreads(tp, intra_threads);
+    if (!st) st = api->SetGlobalInterOpNumThreads(tp, 1);
+    if (!st) st = api->SetGlobalSpinControl(tp, 0);
+    if (!st)
+        st = api->CreateEnvWithCustomLoggerAndGlobalThreadPools(
+            ort_logger, NULL, ORT_LOGGING_LEVEL_WARNING, "visiond", tp, &e->env);
+    if (tp) api->ReleaseThreadingOptions(tp);
+    if (!st) st = api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &e->cpu);
+    if (st) {
+        vd_status rc = ort_fail(api, st, VD_ERR_MODEL, err, "environment");
+        vd_ort_env_free(e);
+        return rc;
+    }
+    *out = e;
+    return VD_OK;
+}
+
+void vd_ort_env_free(vd_ort_env *env)
+{
+    if (!env) return;
+    if (env->cpu) env->api->ReleaseMemoryInfo(env->cpu);
+    if (env->env) env->api->ReleaseEnv(env->env);
+    free(env);
+}
+
+/* Reads the name, element type and shape of input or output i. */
+static OrtStatus *read_io(const OrtApi *api, OrtSession *s, int is_input, size_t i,
+                          OrtAllocator *alloc, io_info *io)
+{
+    char *name = NULL;
+    OrtStatus *st = is_input ? api->SessionGetInputName(s, i, alloc, &name)
+                             : api->SessionGetOutputName(s, i, alloc, &name);
+    if (st) return st;
+    io->name = vd_strdup(name);
+    OrtStatus *fst = api->AllocatorFree(alloc, name);
+    if (fst) api->ReleaseStatus(fst);
+
+    OrtTypeInfo *ti = NULL;
+    st = is_input ? api->SessionGetInputTypeInfo(s, i, &ti)
+                  : api->SessionGetOutputTypeInfo(s, i, &ti);
+    if (st) return st;
+    const OrtTensorTypeAndShapeInfo *tsi = NULL;
+    st = api->CastTypeInfoToTensorInfo(ti, &tsi);
+    if (!st && tsi) {
+        size_t rank = 0;
+        st = api->GetTensorElementType(tsi, &io->type);
+        if (!st) st = api->GetDimensionsCount(tsi, &rank);
+        if (!st && rank <= VD_TENSOR_MAX_RANK) {
+            io->rank = rank;
+            st = api->GetDimensions(tsi, io->shape, rank);
+        } else if (!st) {
+            io->rank = VD_TENSOR_MAX_RANK + 1; /* too deep: marked, refused at run */
+        }
+    } else if (!st) {
+        io->type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED; /* not a tensor (a sequence, a map) */
+    }
+    api->ReleaseTypeInfo(ti);
+    return st;
+}
+
+vd_status vd_ort_session_open(vd_ort_env *env, const char *onnx_path, vd_ort_session **out,
+                              vd_error *err)
+{
+    *out = NULL;
+    const OrtApi *api = env->api;
+    vd_ort_session *s = calloc(1, sizeof *s);
+    if (!s) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    s->env = env;
+
+    OrtSessionOptions *so = NULL;
+    OrtStatus *st = api->CreateSessionOptions(&so);
+    if (!st) st = api->DisablePerSessionThreads(so);
+    if (!st) st = api->SetSessionGraphOptimizationLevel(so, ORT_ENABLE_ALL);
+    if (!st) st = api->SetSessionExecutionMode(so, ORT_SEQUENTIAL);
+    if (!st) st = api->CreateSession(env->env, onnx_path, so, &s->session);
+    if (so) api->ReleaseSessionOptions(so);
+    if (st) {
+        vd_status rc = ort_fail(api, st, VD_ERR_MODEL, err, "load");
+        /* ORT's message usually names the file; make sure it is there. */
+        if (!strstr(err ? err->msg : "", onnx_path) && err) {
+            char tmp[VD_ERROR_MSG_MAX];
+            vd_strlcpy(tmp, err->msg, sizeof tmp);
+            vd_error_set(err, rc, "%.200s: %.300s", onnx_path, tmp);
+        }
+        vd_ort_session_close(s);
+        return rc;
+    }
+
+    OrtAllocator *alloc = NULL;
+    st = api->GetAllocatorWithDefaultOptions(&alloc);
+    if (!st) st = api->SessionGetInputCount(s->session, &s->ninputs);
+    if (!st) st = api->SessionGetOutputCount(s->session, &s->noutputs);
+    if (!st) {
+        s->inputs = calloc(s->ninputs ? s->ninputs : 1, sizeof *s->inputs);
+        s->outputs = calloc(s->noutputs ? s->noutputs : 1, sizeof *s->outputs);
+        if (!s->inputs || !s->outputs) {
+            vd_ort_session_close(s);
+            return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+        }
+    }
+    for (size_t i = 0; !st && i < s->ninputs; i++)
+        st = read_io(api, s->session, 1, i, alloc, &s->inputs[i]);
+    for (size_t i = 0; !st && i < s->noutputs; i++)
+        st = read_io(api, s->session, 0, i, alloc, &s->outputs[i]);
+    if (st) {
+        vd_status rc = ort_fail(api, st, VD_ERR_MODEL, err, "inspect");
+        vd_ort_session_close(s);
+        return rc;
+    }
+    for (size_t i = 0; i < s->ninputs; i++)
+        if (!s->inputs[i].name) {
+            vd_ort_session_close(s);
+            return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+        }
+    for (size_t i = 0; i < s->noutputs; i++)
+        if (!s->outputs[i].name) {
+            vd_ort_session_close(s);
+            return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+        }
+    if (s->ninputs == 0 || s->noutputs == 0) {
+        vd_ort_session_close(s);
+        return vd_error_set(err, VD_ERR_MODEL, "%s: the graph has no inputs or no outputs",
+                            onnx_path);
+    }
+    *out = s;
+    return VD_OK;
+}
+
+void vd_ort_session_close(vd_ort_session *s)
+{
+    if (!s) return;
+    if (s->session) s->env->api->ReleaseSession(s->session);
+    for (size_t i = 0; s->inputs && i < s->ninputs; i++)
+        free(s->inputs[i].name);
+    for (size_t i = 0; s->outputs && i < s->noutputs; i++)
+        free(s->outputs[i].name);
+    free(s->inputs);
+    free(s->outputs);
+    free(s);
+}
+
+size_t vd_ort_session_ninputs(const vd_ort_session *s)
+{
+    return s->ninputs;
+}
+
+size_t vd_ort_session_noutputs(const vd_ort_session *s)
+{
+    return s->noutputs;
+}
+
+const char *vd_ort_session_input_name(const vd_ort_session *s, size_t i)
+{
+    return i < s->ninputs ? s->inputs[i].name : NULL;
+}
+
+const char *vd_ort_session_output_name(const vd_ort_session *s, size_t i)
+{
+    return i < s->noutputs ? s->outputs[i].name : NULL;
+}
+
+static void copy_shape(const io_info *io, int64_t *shape, size_t *rank)
+{
+    size_t r = io->rank > VD_TENSOR_MAX_RANK ? VD_TENSOR_MAX_RANK : io->rank;
+    for (size_t k = 0; k < r; k++)
+        shape[k] = io->shape[k] < 0 ? -1 : io->shape[k];
+    *rank = r;
+}
+
+void vd_ort_session_input_shape(const vd_ort_session *s, size_t i, int64_t *shape, size_t *rank)
+{
+    *rank = 0;
+    if (i < s->ninputs) copy_shape(&s->inputs[i], shape, rank);
+}
+
+void vd_ort_session_output_shape(const vd_ort_session *s, size_t i, int64_t *shape, size_t *rank)
+{
+    *rank = 0;
+    if (i < s->noutputs) copy_shape(&s->outputs[i], shape, rank);
+}
+
+/* Formats a shape as "[1,256,256,3]" into buf. */
+static const char *shape_str(const int64_t *shape, size_t rank, char *buf, size_t n)
+{
+    size_t used = 0;
+    used += (size_t)snprintf(buf, n, "[");
+    for (size_t i = 0; i < rank && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%lld", i ? "," : "", (long long)shape[i]);
+    if (used < n) snprintf(buf + used, n - used, "]");
+    return buf;
+}
+
+/* Copies an ORT output value into a fresh float tensor, converting integer
+ * and double outputs. */
+static vd_status take_output(const OrtApi *api, OrtValue *v, const char *name, vd_tensor *t,
+                             vd_error *err)
+{
+    OrtTensorTypeAndShapeInfo *info = NULL;
+    OrtStatus *st = api->GetTensorTypeAndShape(v, &info);
+    if (st) return ort_fail(api, st, VD_ERR_MODEL, err, "output");
+    ONNXTensorElementDataType type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+    size_t rank = 0;
+    int64_t shape[VD_TENSOR_MAX_RANK];
+    st = api->GetTensorElementType(info, &type);
+    if (!st) st = api->GetDimensionsCount(info, &rank);
+    if (!st && rank <= VD_TENSOR_MAX_RANK) st = api->GetDimensions(info, shape, rank);
+    api->ReleaseTensorTypeAndShapeInfo(info);
+    if (st) return ort_fail(api, st, VD_ERR_MODEL, err, "output");
+    if (rank > VD_TENSOR_MAX_RANK)
+        return vd_error_set(err, VD_ERR_UNSUPPORTED, "output '%s' has rank %zu > %d", name, rank,
+                            VD_TENSOR_MAX_RANK);
+    void *data = NULL;
+    st = api->GetTensorMutableData(v, &data);
+    if (st) return ort_fail(api, st, VD_ERR_MODEL, err, "output");
+    vd_status rc = vd_tensor_alloc(t, shape, rank, err);
+    if (rc) return rc;
+    size_t n = vd_tensor_count(t);
+    switch (type) {
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
+        if (n) memcpy(t->data, data, n * sizeof(float));
+        break;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE:
+        for (size_t i = 0; i < n; i++)
+            t->data[i] = (float)((const double *)data)[i];
+        break;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64:
+        for (size_t i = 0; i < n; i++)
+            t->data[i] = (float)((const int64_t *)data)[i];
+        break;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32:
+        for (size_t i = 0; i < n; i++)
+            t->data[i] = (float)((const int32_t *)data)[i];
+        break;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8:
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL:
+        for (size_t i = 0; i < n; i++)
+            t->data[i] = (float)((const uint8_t *)data)[i];
+        break;
+    default:
+        vd_tensor_free(t);
+        return vd_error_set(err, VD_ERR_UNSUPPORTED,
+                            "output '%s' has element type %d, which visiond cannot return", name,
+                            (int)type);
+    }
+    return VD_OK;
+}
+
+vd_status vd_ort_session_run(vd_ort_session *s, const char *input_name, const vd_tensor *input,
+                             const char *const *output_names, size_t noutputs, vd_tensor *outs,
+                             vd_error *err)
+{
+    const OrtApi *api = s->env->api;
+    char a[160], b[160];
+    size_t in = 0;
+    if (input_name && *input_name) {
+        for (in = 0; in < s->ninputs; in++)
+            if (strcmp(s->inputs[in].name, input_name) == 0) break;
+        if (in == s->ninputs)
+            return vd_error_set(err, VD_ERR_INVALID,
+                                "the model has no input named '%s' (its first is '%s')", input_name,
+                                s->inputs[0].name);
+    }
+    if (s->ninputs != 1)
+        return vd_error_set(err, VD_ERR_UNSUPPORTED,
+                            "the model has %zu inputs; only single-input models can be run",
+                            s->ninputs);
+    const io_info *ii = &s->inputs[in];
+    if (ii->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
+        return vd_error_set(err, VD_ERR_UNSUPPORTED,
+                            "input '%s' has element type %d; only float32 inputs are supported",
+                            ii->name, (int)ii->type);
+    int match = input->rank == ii->rank && input->data;
+    for (size_t k = 0; match && k < ii->rank; k++)
+        if (input->shape[k] <= 0 || (ii->shape[k] >= 0 && ii->shape[k] != input->shape[k]))
+            match = 0;
+    if (!match)
+        return vd_error_set(err, VD_ERR_INVALID, "input '%s' has shape %s, the model wants %s",
+                            ii->name, shape_str(input->shape, input->rank, a, sizeof a),
+                            shape_str(ii->shape, ii->rank, b, sizeof b));
+
+    size_t nout = output_names && noutputs ? noutputs : s->noutputs;
+    const char **names = calloc(nout, sizeof *names);
+    OrtValue **values = calloc(nout, sizeof *values);
+    if (!names || !values) {
+        free(names);
+        free(values);
+        return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    }
+    vd_status rc = VD_OK;
+    for (size_t i = 0; i < nout && !rc; i++) {
+        if (output_names && noutputs) {
+            size_t k;
+            for (k = 0; k < s->noutputs; k++)
+                if (output_names[i] && strcmp(output_names[i], s->outputs[k].name) == 0) break;
+            if (k == s->noutputs)
+                rc = vd_error_set(err, VD_ERR_INVALID, "the model has no output named '%s'",
+                                  output_names[i] ? output_names[i] : "(null)");
+            else
+                names[i] = s->outputs[k].name;
+        } else {
+            names[i] = s->outputs[i].name;
+        }
+    }
+    for (size_t i = 0; i < nout; i++)
+        memset(&outs[i], 0, sizeof outs[i]);
+
+    OrtValue *in_value = NULL;
+    if (!rc) {
+        OrtStatus *st = api->CreateTensorWithDataAsOrtValue(
+            s->env->cpu, input->data, vd_tensor_count(input) * sizeof(float), input->shape,
+            input->rank, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in_value);
+        if (st) rc = ort_fail(api, st, VD_ERR_MODEL, err, "input");
+    }
+    if (!rc) {
+        const char *in_names[1] = {ii->name};
+        const OrtValue *ins[1] = {in_value};
+        OrtStatus *st = api->Run(s->session, NULL, in_names, ins, 1, names, nout, values);
+        if (st) rc = ort_fail(api, st, VD_ERR_MODEL, err, "run");
+    }
+    for (size_t i = 0; i < nout && !rc; i++)
+        rc = take_output(api, values[i], names[i], &outs[i], err);
+    if (rc)
+        for (size_t i = 0; i < nout; i++)
+            vd_tensor_free(&outs[i]);
+    for (size_t i = 0; i < nout; i++)
+        if (values[i]) api->ReleaseValue(values[i]);
+    if (in_value) api->ReleaseValue(in_value);
+    free(names);
+    free(values);
+    return rc;
+}
