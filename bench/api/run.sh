@@ -52,7 +52,7 @@ PYEOF
 }
 
 # ---- visiond ----
-VISIOND_LOG_LEVEL=warn "$VISIOND" serve --listen 127.0.0.1:0 --data "$tmp/data" --threads "$THREADS" \
+VISIOND_LOG_LEVEL=warn "$VISIOND" serve --listen 127.0.0.1:0 --data "$tmp/data" --threads "$THREADS" --model-server none \
   >"$tmp/serve.out" 2>"$tmp/serve.log" &
 pids+=($!)
 for _ in $(seq 1 100); do [ -s "$tmp/serve.out" ] && break; sleep 0.1; done

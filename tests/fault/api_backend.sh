@@ -8,7 +8,7 @@
 command -v curl >/dev/null || skip "curl is not installed"
 
 D="$T/data"
-api_start --data "$D" --threads 1
+api_start --data "$D" --threads 1 --model-server none
 J=(-H 'Content-Type: application/json')
 req POST /jobs "${J[@]}" -d '{"type":"demo"}'
 [ "$STATUS" = 201 ] || fail "enqueue: $STATUS $BODY"
