@@ -204,6 +204,18 @@ int vd_api_query_int(vd_http_resp *resp, const vd_http_req *req, const char *nam
     return 1;
 }
 
+char *vd_api_check_path(vd_api *api, vd_http_resp *resp, const char *path, vd_path_want want)
+{
+    char *resolved = NULL;
+    vd_path_problem problem = VD_PATH_OK;
+    vd_error err;
+    vd_status st = vd_media_roots_check(api->roots, path, want, &resolved, &problem, &err);
+    if (st == VD_OK) return resolved;
+    vd_http_reply_error(resp, st == VD_ERR_NOT_FOUND ? 404 : 422, vd_path_problem_name(problem),
+                        "%s", vd_error_text(&err));
+    return NULL;
+}
+
 vd_queue *vd_api_queue_get(vd_api *api, vd_http_resp *resp)
 {
     vd_queue *q = NULL;

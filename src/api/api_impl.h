@@ -57,6 +57,12 @@ int vd_api_get_bool(vd_http_resp *resp, json_t *obj, const char *key, int *out);
 int vd_api_query_int(vd_http_resp *resp, const vd_http_req *req, const char *name, int64_t min,
                      int64_t max, int64_t *out);
 
+/* Checks a client-given path against the media roots (paths.h). Returns the
+ * resolved path (owned: free()) or NULL after answering 422 with the
+ * problem's name as code (path_outside_media_roots, path_symlink_escape, ...)
+ * or 404 path_not_found. */
+char *vd_api_check_path(vd_api *api, vd_http_resp *resp, const char *path, vd_path_want want);
+
 /* Borrows a queue handle; on failure answers 503 backend_unavailable and returns NULL. */
 vd_queue *vd_api_queue_get(vd_api *api, vd_http_resp *resp);
 
