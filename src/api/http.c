@@ -25,6 +25,7 @@
 #define DEFAULT_THREADS     4
 #define MAX_PARTS           1000
 #define POST_BUFFER         (32 * 1024)
+#define CONN_MEMORY         (16 * 1024) /* per connection: headers + buffers; MHD zeroes it per request */
 #define DRAIN_MIN           (16u << 20) /* excess body read to answer 413 */
 
 struct vd_http_server {
@@ -728,14 +729,16 @@ vd_status vd_http_start(const vd_http_config *cfg, vd_http_server **out, vd_erro
     s->cfg.listen = NULL;
     atomic_init(&s->uploads, 0);
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)s->cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        (unsigned)1, MHD_OPTION_END);
     if (!s->d) {
         free(s->token);
         free(s->upload_dir);
