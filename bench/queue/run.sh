@@ -55,7 +55,7 @@ fresh_queue() { # prints a URL of an empty queue holding N noop jobs; sets ENQ_R
   local url=$1
   local t0 t1
   t0=$(now)
-  "$VISIOND" jobs enqueue noop --count "$N" --queue "$url" >/dev/null
+  "$VISIOND" jobs enqueue noop --count "$N" --queue "$url" >/dev/null || return 1
   t1=$(now)
   ENQ_RATE=$(rate "$N" "$t0" "$t1")
 }
@@ -64,7 +64,10 @@ drain() { # URL ARGS...: runs a burst worker, prints the drain rate
   local url=$1; shift
   local t0 t1
   t0=$(now)
-  "$VISIOND" worker --queue "$url" --burst "$@" 2>>"$tmp/worker.log"
+  "$VISIOND" worker --queue "$url" --burst "$@" 2>>"$tmp/worker.log" || {
+    echo "bench: visiond worker failed: $(tail -1 "$tmp/worker.log")" >&2
+    exit 1
+  }
   t1=$(now)
   local left
   left=$("$VISIOND" jobs list --state queued --queue "$url" --json | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
