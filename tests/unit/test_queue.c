@@ -495,8 +495,15 @@ QTEST(complete_stores_result_and_checks_worker)
     CHECK_EQ_STR(j.result, "{\"labels\": [\"cat\"], \"score\": 0.5}");
     CHECK(j.ended_ms >= j.started_ms && j.started_ms > 0);
     vd_job_clear(&j);
-    /* completing twice is refused */
-    CHECK_EQ_INT(vd_queue_complete(q, id, "w1", NULL, &err), VD_ERR_LEASE_LOST);
+    /* completing again (a retry after a lost reply) succeeds and changes nothing;
+     * another worker cannot */
+    CHECK_OK(vd_queue_complete(q, id, "w1", "{\"other\": 1}", &err));
+    CHECK_EQ_INT(vd_queue_complete(q, id, "w2", NULL, &err), VD_ERR_LEASE_LOST);
+    CHECK_EQ_INT(vd_queue_fail(q, id, "w1", "late", 1, &err), VD_ERR_LEASE_LOST);
+    CHECK_OK(vd_queue_get(q, id, &j, &err));
+    CHECK_EQ_STR(j.result, "{\"labels\": [\"cat\"], \"score\": 0.5}");
+    CHECK_EQ_INT(j.state, VD_JOB_FINISHED);
+    vd_job_clear(&j);
     /* a NULL result is stored as none */
     CHECK_OK(add(q, "t", 0, id, &err));
     CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &j, &err));
