@@ -55,6 +55,9 @@ for sig in SEGV ABRT KILL; do
   await "$c" failed
   [ "$(jget "$c" error)" = "work-horse killed by SIG$sig" ] || fail "crash $sig error: $(jget "$c" error)"
 done
+c=$(enqueue crash '{"exit": 7}')
+await "$c" failed
+[ "$(jget "$c" error)" = "work-horse exited with status 7" ] || fail "crash exit error: $(jget "$c" error)"
 kill -0 "$W1" || fail "the worker died with its horse"
 after=$(enqueue noop '{}')
 await "$after" finished
