@@ -1,0 +1,108 @@
+/* proto.h: the model server's wire protocol (docs/protocol.md), encode and decode.
+ *
+ * Every message is a frame: a fixed 24-byte header followed by `length`
+ * payload bytes. All integers and floats are little-endian. The header holds
+ * a magic ("VDMS"), the protocol version, the op, the payload length, a
+ * 32-bit field that is the timeout in ms in a request and the status (a
+ * vd_status) in a response, and a 64-bit request id that the response echoes.
+ * Tensors on the wire are float32, rank 0..8, with 32-bit dims. These
+ * functions only build and check bytes; they do no I/O. */
+#ifndef VD_PROTO_H
+#define VD_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "infer/model_meta.h"
+#include "infer/tensor.h"
+
+#define VD_PROTO_MAGIC         0x534D4456u /* the bytes "VDMS" read as a little-endian u32 */
+#define VD_PROTO_VERSION       1
+#define VD_PROTO_HEADER_LEN    24
+#define VD_PROTO_MAX_FRAME_DEF (64u << 20) /* default payload limit, bytes */
+#define VD_PROTO_DTYPE_FLOAT32 1
+#define VD_PROTO_OUTPUT_NAME_MAX 128
+
+typedef enum {
+    VD_OP_INFER = 1,  /* model name + input tensor [n, ...] -> output tensors [n, ...] */
+    VD_OP_MODELS = 2, /* -> JSON: every model with its state and statistics */
+    VD_OP_HEALTH = 3, /* -> JSON: {"status": "ok", ...} */
+    VD_OP_LOAD = 4,   /* model name -> JSON of the model once loaded */
+    VD_OP_UNLOAD = 5  /* model name -> JSON of the model once unloaded */
+} vd_proto_op;
+
+typedef struct {
+    uint16_t version;
+    uint16_t op;
+    uint32_t length; /* payload bytes after the header */
+    uint32_t aux;    /* request: timeout in ms (0 = none); response: vd_status */
+    uint64_t id;     /* chosen by the client, echoed in the response */
+} vd_proto_header;
+
+/* A growable byte buffer; zero-initialise, release with vd_buf_free. */
+typedef struct {
+    uint8_t *data; /* owned */
+    size_t len, cap;
+} vd_buf;
+
+/* Makes room for n more bytes. VD_ERR_NOMEM on failure. */
+vd_status vd_buf_reserve(vd_buf *b, size_t n);
+/* Appends n bytes. */
+vd_status vd_buf_put(vd_buf *b, const void *p, size_t n);
+void vd_buf_free(vd_buf *b);
+
+/* The outputs of one inference: names and tensors, all owned. */
+typedef struct {
+    size_t noutputs;
+    char names[VD_MODEL_MAX_OUTPUT][VD_PROTO_OUTPUT_NAME_MAX];
+    vd_tensor outputs[VD_MODEL_MAX_OUTPUT];
+} vd_infer_result;
+
+/* Frees every tensor of r and zeroes it. Safe on a zeroed result. */
+void vd_infer_result_free(vd_infer_result *r);
+
+/* Writes h (with the magic) into out[VD_PROTO_HEADER_LEN]. */
+void vd_proto_header_encode(const vd_proto_header *h, uint8_t *out);
+
+/* Reads a header. VD_ERR_PROTOCOL for a wrong magic or version (the message
+ * says which), VD_ERR_LIMIT when length exceeds max_payload (h is still
+ * filled, so that the error can echo the id). */
+vd_status vd_proto_header_decode(const uint8_t *in, uint32_t max_payload, vd_proto_header *h,
+                                 vd_error *err);
+
+/* Appends a whole frame (header + payload) to out; length is set from n. */
+vd_status vd_proto_frame(vd_buf *out, uint16_t op, uint64_t id, uint32_t aux, const void *payload,
+                         size_t n, vd_error *err);
+
+/* Appends an INFER request frame: model name and input tensor. VD_ERR_INVALID
+ * for a bad name (1-63 bytes) or a tensor with a dim beyond 32 bits. */
+vd_status vd_proto_encode_infer(vd_buf *out, uint64_t id, uint32_t timeout_ms, const char *model,
+                                const vd_tensor *input, vd_error *err);
+
+/* Decodes an INFER payload: model name into model[VD_MODEL_NAME_MAX] and a
+ * freshly allocated tensor (caller frees). VD_ERR_PROTOCOL for a truncated or
+ * inconsistent payload, VD_ERR_UNSUPPORTED for a dtype other than float32. */
+vd_status vd_proto_decode_infer(const uint8_t *payload, size_t len, char *model, vd_tensor *input,
+                                vd_error *err);
+
+/* Appends a LOAD/UNLOAD-style request frame whose payload is a model name. */
+vd_status vd_proto_encode_name(vd_buf *out, uint16_t op, uint64_t id, uint32_t timeout_ms,
+                               const char *model, vd_error *err);
+/* Decodes a name payload into model[VD_MODEL_NAME_MAX]. */
+vd_status vd_proto_decode_name(const uint8_t *payload, size_t len, char *model, vd_error *err);
+
+/* Appends an INFER response frame (status ok) holding n named tensors. */
+vd_status vd_proto_encode_outputs(vd_buf *out, uint64_t id, size_t n, const char *const *names,
+                                  const vd_tensor *const *tensors, vd_error *err);
+
+/* Decodes an INFER response payload into *res (caller frees with
+ * vd_infer_result_free). VD_ERR_PROTOCOL when truncated or inconsistent. */
+vd_status vd_proto_decode_outputs(const uint8_t *payload, size_t len, vd_infer_result *res,
+                                  vd_error *err);
+
+/* Appends an error response: status in the header, the message as payload. */
+vd_status vd_proto_encode_error(vd_buf *out, uint16_t op, uint64_t id, vd_status status,
+                                const char *msg, vd_error *err);
+
+#endif

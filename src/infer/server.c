@@ -1,0 +1,825 @@
+/* server.c: the model server's I/O thread: sockets, frames, the model
+ * registry, and the answers that need no model (health, models). See
+ * server.h for the contract and server_impl.h for the hand-off. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "infer/server_impl.h"
+
+#define TAG_EVENT   (1ull << 32)
+#define TAG_UNIX    (2ull << 32)
+#define TAG_TCP     (3ull << 32)
+#define TAG_STOP    (4ull << 32)
+#define MAX_INFLIGHT_PER_CONN 64
+#define MAX_OUT_BYTES_PER_CONN (256u << 20)
+#define FRAMES_PER_WAKEUP 32
+#define RESCAN_US 1000000
+
+static void conn_close(vd_server *s, uint32_t slot);
+
+void vd_srv_req_free(srv_req *r)
+{
+    if (!r) return;
+    vd_tensor_free(&r->input);
+    free(r);
+}
+
+void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, int ends_request, vd_buf *frame)
+{
+    srv_out *o = calloc(1, sizeof *o);
+    if (!o) {
+        vd_buf_free(frame);
+        return; /* the client times out; nothing better to do without memory */
+    }
+    o->conn_slot = slot;
+    o->conn_gen = gen;
+    o->ends_request = ends_request;
+    o->frame = *frame;
+    memset(frame, 0, sizeof *frame);
+    pthread_mutex_lock(&s->out_mu);
+    if (s->out_tail)
+        s->out_tail->next = o;
+    else
+        s->out_head = o;
+    s->out_tail = o;
+    pthread_mutex_unlock(&s->out_mu);
+    uint64_t one = 1;
+    ssize_t w = write(s->evfd, &one, sizeof one);
+    (void)w;
+}
+
+void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, const char *msg)
+{
+    if (r->conn_slot != SRV_NO_CONN) {
+        vd_buf frame = {0};
+        if (vd_proto_encode_error(&frame, op, r->id, st, msg, NULL) == VD_OK)
+            vd_srv_post(s, r->conn_slot, r->conn_gen, 1, &frame);
+        else
+            vd_buf_free(&frame);
+    }
+    vd_srv_req_free(r);
+}
+
+void vd_server_stop(vd_server *s)
+{
+    atomic_store(&s->stop_requested, 1);
+    uint64_t one = 1;
+    ssize_t w = write(s->evfd, &one, sizeof one);
+    (void)w;
+}
+
+int vd_server_tcp_port(const vd_server *s)
+{
+    return s->tcp_port;
+}
+
+size_t vd_server_nmodels(const vd_server *s)
+{
+    return s->nmodels;
+}
+
+/* ---- the registry ---- */
+
+static srv_model *find_model(vd_server *s, const char *name)
+{
+    for (size_t i = 0; i < s->nmodels; i++)
+        if (strcmp(s->models[i]->meta.name, name) == 0) return s->models[i];
+    return NULL;
+}
+
+static int is_json_file(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return d->d_name[0] != '.' && n > 5 && strcmp(d->d_name + n - 5, ".json") == 0;
+}
+
+/* Reads the models directory: adds models not yet known, refreshes the list
+ * of invalid files. Existing models are left alone. */
+static vd_status scan_models(vd_server *s, vd_error *err)
+{
+    struct dirent **names = NULL;
+    int n = scandir(s->models_dir, &names, is_json_file, alphasort);
+    s->last_scan_us = vd_mono_us();
+    if (n < 0)
+        return vd_error_set(err, errno == ENOENT ? VD_ERR_NOT_FOUND : VD_ERR_IO,
+                            "models directory %s: %s", s->models_dir, strerror(errno));
+    free(s->invalid);
+    s->invalid = NULL;
+    s->ninvalid = 0;
+    vd_status rc = VD_OK;
+    for (int i = 0; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", s->models_dir, names[i]->d_name);
+        free(names[i]);
+        int known = 0;
+        for (size_t k = 0; k < s->nmodels && !known; k++)
+            known = strcmp(s->models[k]->meta_path, path) == 0;
+        if (known || rc) continue;
+        srv_model *m = calloc(1, sizeof *m);
+        if (!m) {
+            rc = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+            continue;
+        }
+        vd_error e;
+        vd_status mrc = vd_model_meta_load(path, &m->meta, &e);
+        srv_model *dup = mrc ? NULL : find_model(s, m->meta.name);
+        if (dup) {
+            mrc = vd_error_set(&e, VD_ERR_INVALID, "%s: model name '%s' is already used by %s", path,
+                               m->meta.name, dup->meta_path);
+        }
+        if (mrc) {
+            srv_invalid *inv = realloc(s->invalid, (s->ninvalid + 1) * sizeof *inv);
+            if (inv) {
+                s->invalid = inv;
+                vd_strlcpy(inv[s->ninvalid].file, path, sizeof inv[0].file);
+                vd_strlcpy(inv[s->ninvalid].error, e.msg, sizeof inv[0].error);
+                s->ninvalid++;
+            }
+            VD_WARN("models: skipping %s", e.msg);
+            free(m);
+            continue;
+        }
+        vd_strlcpy(m->meta_path, path, sizeof m->meta_path);
+        m->pinned = m->meta.preload;
+        if (s->nmodels == s->cap_models) {
+            size_t cap = s->cap_models ? s->cap_models * 2 : 8;
+            srv_model **mm = realloc(s->models, cap * sizeof *mm);
+            if (!mm) {
+                free(m);
+                rc = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+                continue;
+            }
+            s->models = mm;
+            s->cap_models = cap;
+        }
+        if ((rc = vd_srv_model_start(s, m, err))) {
+            free(m);
+            continue;
+        }
+        s->models[s->nmodels++] = m;
+        VD_INFO("models: %s (%s, %s)", m->meta.name, vd_model_task_name(m->meta.task),
+                m->meta.onnx_path);
+    }
+    free(names);
+    return rc;
+}
+
+/* ---- sockets ---- */
+
+static vd_status listen_unix(vd_server *s, vd_error *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(s->socket_path) >= sizeof sa.sun_path)
+        return vd_error_set(err, VD_ERR_INVALID, "socket path %s is longer than %zu bytes",
+                            s->socket_path, sizeof sa.sun_path - 1);
+    vd_strlcpy(sa.sun_path, s->socket_path, sizeof sa.sun_path);
+    struct stat st;
+    if (lstat(s->socket_path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return vd_error_set(err, VD_ERR_IO, "%s exists and is not a socket", s->socket_path);
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            close(probe);
+            return vd_error_set(err, VD_ERR_IO, "another server is listening on %s",
+                                s->socket_path);
+        }
+        if (probe >= 0) close(probe);
+        unlink(s->socket_path); /* stale: its server is gone */
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return vd_error_set(err, VD_ERR_IO, "socket: %s", strerror(errno));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 256) < 0) {
+        int e = errno;
+        close(fd);
+        return vd_error_set(err, VD_ERR_IO, "cannot listen on %s: %s", s->socket_path, strerror(e));
+    }
+    s->unix_fd = fd;
+    return VD_OK;
+}
+
+static vd_status listen_tcp(vd_server *s, vd_error *err)
+{
+    char host[256];
+    const char *colon = strrchr(s->tcp_addr, ':');
+    if (!colon || colon == s->tcp_addr || (size_t)(colon - s->tcp_addr) >= sizeof host)
+        return vd_error_set(err, VD_ERR_INVALID, "tcp address '%s' is not HOST:PORT", s->tcp_addr);
+    memcpy(host, s->tcp_addr, (size_t)(colon - s->tcp_addr));
+    host[colon - s->tcp_addr] = 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535 || !colon[1])
+        return vd_error_set(err, VD_ERR_INVALID, "tcp address '%s': bad port", s->tcp_addr);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (strcmp(host, "localhost") == 0) {
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "tcp address '%s': the host must be an IPv4 address or localhost",
+                            s->tcp_addr);
+    }
+    if (!s->cfg.allow_remote && (ntohl(sa.sin_addr.s_addr) >> 24) != 127)
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "tcp address '%s' is not a loopback address; the protocol has no "
+                            "authentication (pass --allow-remote to listen there anyway)",
+                            s->tcp_addr);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return vd_error_set(err, VD_ERR_IO, "socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 256) < 0) {
+        int e = errno;
+        close(fd);
+        return vd_error_set(err, VD_ERR_IO, "cannot listen on %s: %s", s->tcp_addr, strerror(e));
+    }
+    socklen_t len = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    s->tcp_port = ntohs(sa.sin_port);
+    s->tcp_fd = fd;
+    return VD_OK;
+}
+
+static int ep_add(vd_server *s, int fd, uint32_t events, uint64_t tag)
+{
+    struct epoll_event ev = {.events = events, .data.u64 = tag};
+    return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *err)
+{
+    *out = NULL;
+    if (!cfg->models_dir)
+        return vd_error_set(err, VD_ERR_INVALID, "a models directory is required");
+    if (!cfg->socket_path && !cfg->tcp_addr)
+        return vd_error_set(err, VD_ERR_INVALID, "give a socket path, a TCP address, or both");
+    vd_server *s = calloc(1, sizeof *s);
+    if (!s) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    s->cfg = *cfg;
+    if (!s->cfg.queue_max_items) s->cfg.queue_max_items = 256;
+    if (!s->cfg.max_frame) s->cfg.max_frame = VD_PROTO_MAX_FRAME_DEF;
+    if (s->cfg.max_conns <= 0) s->cfg.max_conns = 1024;
+    if (s->cfg.drain_ms <= 0) s->cfg.drain_ms = 5000;
+    s->cfg.preload = NULL;
+    s->cfg.npreload = 0;
+    s->epfd = s->evfd = s->unix_fd = s->tcp_fd = -1;
+    s->started_us = vd_mono_us();
+    pthread_mutex_init(&s->out_mu, NULL);
+    s->models_dir = vd_strdup(cfg->models_dir);
+    s->socket_path = vd_strdup(cfg->socket_path);
+    s->tcp_addr = vd_strdup(cfg->tcp_addr);
+    s->cfg.models_dir = s->models_dir;
+    s->cfg.socket_path = s->socket_path;
+    s->cfg.tcp_addr = s->tcp_addr;
+    s->nconns = s->cfg.max_conns;
+    s->conns = calloc((size_t)s->nconns, sizeof *s->conns);
+    vd_status rc = VD_OK;
+    if (!s->models_dir || !s->conns || (cfg->socket_path && !s->socket_path) ||
+        (cfg->tcp_addr && !s->tcp_addr))
+        rc = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < s->nconns && !rc; i++) s->conns[i].fd = -1;
+
+    if (!rc) {
+        s->epfd = epoll_create1(EPOLL_CLOEXEC);
+        s->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (s->epfd < 0 || s->evfd < 0 || ep_add(s, s->evfd, EPOLLIN, TAG_EVENT) < 0)
+            rc = vd_error_set(err, VD_ERR_IO, "epoll/eventfd: %s", strerror(errno));
+    }
+    if (!rc && cfg->stop_fd >= 0 && ep_add(s, cfg->stop_fd, EPOLLIN, TAG_STOP) < 0)
+        rc = vd_error_set(err, VD_ERR_IO, "epoll on the stop fd: %s", strerror(errno));
+    if (!rc) rc = vd_ort_env_new(cfg->intra_threads, &s->env, err);
+    if (!rc) rc = scan_models(s, err);
+    /* preloads: the metadata's "preload": true, plus the configured names */
+    for (size_t i = 0; !rc && i < cfg->npreload; i++) {
+        srv_model *m = find_model(s, cfg->preload[i]);
+        if (!m)
+            rc = vd_error_set(err, VD_ERR_NOT_FOUND, "preload: no model named '%s' in %s",
+                              cfg->preload[i], s->models_dir);
+        else
+            m->pinned = 1;
+    }
+    for (size_t i = 0; !rc && i < s->nmodels; i++) {
+        srv_model *m = s->models[i];
+        if (!m->pinned) continue;
+        srv_req *r = calloc(1, sizeof *r);
+        if (!r) {
+            rc = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+            break;
+        }
+        r->kind = SRV_REQ_LOAD;
+        r->conn_slot = SRV_NO_CONN;
+        r->received_us = vd_mono_us();
+        rc = vd_srv_model_enqueue(m, r, err);
+    }
+    for (size_t i = 0; !rc && i < s->nmodels; i++) {
+        srv_model *m = s->models[i];
+        if (!m->pinned) continue;
+        pthread_mutex_lock(&m->mu);
+        while (m->state != SRV_READY && m->state != SRV_FAILED) pthread_cond_wait(&m->cv, &m->mu);
+        if (m->state == SRV_FAILED) rc = vd_error_set(err, VD_ERR_MODEL, "preload: %s", m->error);
+        pthread_mutex_unlock(&m->mu);
+    }
+    if (!rc && s->socket_path) rc = listen_unix(s, err);
+    if (!rc && s->tcp_addr) rc = listen_tcp(s, err);
+    if (!rc && s->unix_fd >= 0 && ep_add(s, s->unix_fd, EPOLLIN, TAG_UNIX) < 0)
+        rc = vd_error_set(err, VD_ERR_IO, "epoll: %s", strerror(errno));
+    if (!rc && s->tcp_fd >= 0 && ep_add(s, s->tcp_fd, EPOLLIN, TAG_TCP) < 0)
+        rc = vd_error_set(err, VD_ERR_IO, "epoll: %s", strerror(errno));
+    if (rc) {
+        vd_server_free(s);
+        return rc;
+    }
+    *out = s;
+    return VD_OK;
+}
+
+/* ---- connections ---- */
+
+static void conn_update_events(vd_server *s, uint32_t slot)
+{
+    srv_conn *c = &s->conns[slot];
+    uint32_t ev = 0;
+    if (!c->close_after_flush && c->inflight < MAX_INFLIGHT_PER_CONN &&
+        c->out_bytes < MAX_OUT_BYTES_PER_CONN)
+        ev |= EPOLLIN;
+    if (c->out_head) ev |= EPOLLOUT;
+    if (ev == c->events) return;
+    struct epoll_event e = {.events = ev, .data.u64 = slot};
+    epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &e);
+    c->events = ev;
+}
+
+static void conn_close(vd_server *s, uint32_t slot)
+{
+    srv_conn *c = &s->conns[slot];
+    if (!c->used) return;
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    free(c->payload);
+    for (srv_out *o = c->out_head, *n; o; o = n) {
+        n = o->next;
+        vd_buf_free(&o->frame);
+        free(o);
+    }
+    uint32_t gen = c->gen;
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+    c->gen = gen + 1; /* responses still on their way for the old connection are dropped */
+}
+
+/* Sends what it can; closes the connection on a write error. Returns 0 if closed. */
+static int conn_flush(vd_server *s, uint32_t slot)
+{
+    srv_conn *c = &s->conns[slot];
+    while (c->out_head) {
+        srv_out *o = c->out_head;
+        ssize_t w = send(c->fd, o->frame.data + o->off, o->frame.len - o->off, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            conn_close(s, slot);
+            return 0;
+        }
+        o->off += (size_t)w;
+        c->out_bytes -= (size_t)w;
+        if (o->off < o->frame.len) continue;
+        c->out_head = o->next;
+        if (!c->out_head) c->out_tail = NULL;
+        vd_buf_free(&o->frame);
+        free(o);
+    }
+    if (!c->out_head && c->close_after_flush) {
+        conn_close(s, slot);
+        return 0;
+    }
+    conn_update_events(s, slot);
+    return 1;
+}
+
+static void conn_queue(vd_server *s, uint32_t slot, srv_out *o)
+{
+    srv_conn *c = &s->conns[slot];
+    o->next = NULL;
+    if (c->out_tail)
+        c->out_tail->next = o;
+    else
+        c->out_head = o;
+    c->out_tail = o;
+    c->out_bytes += o->frame.len - o->off;
+}
+
+/* Sends a response made on the I/O thread (takes frame). */
+static void reply(vd_server *s, uint32_t slot, vd_buf *frame)
+{
+    srv_out *o = calloc(1, sizeof *o);
+    if (!o) {
+        vd_buf_free(frame);
+        return;
+    }
+    o->frame = *frame;
+    memset(frame, 0, sizeof *frame);
+    conn_queue(s, slot, o);
+}
+
+static void reply_error(vd_server *s, uint32_t slot, uint16_t op, uint64_t id, vd_status st,
+                        const char *msg)
+{
+    vd_buf frame = {0};
+    if (vd_proto_encode_error(&frame, op, id, st, msg, NULL) == VD_OK)
+        reply(s, slot, &frame);
+    else
+        vd_buf_free(&frame);
+}
+
+static void reply_json(vd_server *s, uint32_t slot, uint16_t op, uint64_t id, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    vd_buf frame = {0};
+    if (!text || vd_proto_frame(&frame, op, id, VD_OK, text, strlen(text), NULL)) {
+        vd_buf_free(&frame);
+        reply_error(s, slot, op, id, VD_ERR_NOMEM, "out of memory");
+    } else {
+        reply(s, slot, &frame);
+    }
+    free(text);
+}
+
+static srv_model *lookup(vd_server *s, const char *name)
+{
+    srv_model *m = find_model(s, name);
+    if (!m && vd_mono_us() - s->last_scan_us > RESCAN_US) {
+        vd_error e;
+        if (scan_models(s, &e)) VD_WARN("models: rescan failed: %s", e.msg);
+        m = find_model(s, name);
+    }
+    return m;
+}
+
+static json_t *models_json(vd_server *s)
+{
+    json_t *j = json_object(), *arr = json_array(), *inv = json_array();
+    for (size_t i = 0; i < s->nmodels; i++) json_array_append_new(arr, vd_srv_model_json(s->models[i]));
+    for (size_t i = 0; i < s->ninvalid; i++)
+        json_array_append_new(inv, json_pack("{s:s, s:s}", "file", s->invalid[i].file, "error",
+                                             s->invalid[i].error));
+    json_object_set_new(j, "models", arr);
+    json_object_set_new(j, "invalid", inv);
+    return j;
+}
+
+static json_t *health_json(vd_server *s)
+{
+    size_t loaded = 0, failed = 0;
+    int conns = 0;
+    for (size_t i = 0; i < s->nmodels; i++) {
+        srv_model *m = s->models[i];
+        pthread_mutex_lock(&m->mu);
+        loaded += m->state == SRV_READY;
+        failed += m->state == SRV_FAILED;
+        pthread_mutex_unlock(&m->mu);
+    }
+    for (int i = 0; i < s->nconns; i++) conns += s->conns[i].used;
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:i}", "status",
+                     s->draining ? "stopping" : "ok", "version", VISIOND_VERSION, "onnxruntime",
+                     vd_ort_version(), "uptime_ms", (json_int_t)((vd_mono_us() - s->started_us) / 1000),
+                     "models", (json_int_t)s->nmodels, "loaded", (json_int_t)loaded, "failed",
+                     (json_int_t)failed, "connections", conns, "pid", (int)getpid());
+}
+
+/* Handles one complete frame from connection slot. */
+static void handle_frame(vd_server *s, uint32_t slot)
+{
+    srv_conn *c = &s->conns[slot];
+    vd_proto_header h = c->h;
+    uint8_t *payload = c->payload;
+    c->payload = NULL;
+    c->have_hdr = 0;
+    c->hdr_got = 0;
+    c->pay_got = 0;
+    vd_error e;
+    vd_error_clear(&e);
+    char name[VD_MODEL_NAME_MAX];
+
+    switch (h.op) {
+    case VD_OP_HEALTH:
+        reply_json(s, slot, h.op, h.id, health_json(s));
+        break;
+    case VD_OP_MODELS:
+        if (vd_mono_us() - s->last_scan_us > RESCAN_US && scan_models(s, &e))
+            VD_WARN("models: rescan failed: %s", e.msg);
+        reply_json(s, slot, h.op, h.id, models_json(s));
+        break;
+    case VD_OP_INFER:
+    case VD_OP_LOAD:
+    case VD_OP_UNLOAD: {
+        srv_req *r = calloc(1, sizeof *r);
+        if (!r) {
+            reply_error(s, slot, h.op, h.id, VD_ERR_NOMEM, "out of memory");
+            break;
+        }
+        r->conn_slot = slot;
+        r->conn_gen = c->gen;
+        r->id = h.id;
+        r->received_us = vd_mono_us();
+        r->deadline_us = h.aux ? r->received_us + (int64_t)h.aux * 1000 : 0;
+        r->kind = h.op == VD_OP_INFER ? SRV_REQ_INFER
+                  : h.op == VD_OP_LOAD ? SRV_REQ_LOAD
+                                       : SRV_REQ_UNLOAD;
+        vd_status rc = h.op == VD_OP_INFER
+                           ? vd_proto_decode_infer(payload, h.length, name, &r->input, &e)
+                           : vd_proto_decode_name(payload, h.length, name, &e);
+        srv_model *m = NULL;
+        if (!rc && s->draining)
+            rc = vd_error_set(&e, VD_ERR_CONN, "the model server is shutting down; retry");
+        if (!rc && !(m = lookup(s, name)))
+            rc = vd_error_set(&e, VD_ERR_NOT_FOUND, "no model named '%s' (see the MODELS op)", name);
+        if (!rc && h.op == VD_OP_INFER) {
+            const vd_model_meta *mt = &m->meta;
+            int64_t want[4] = {-1, mt->height, mt->width, mt->channels};
+            if (mt->layout == VD_LAYOUT_NCHW) {
+                want[1] = mt->channels;
+                want[2] = mt->height;
+                want[3] = mt->width;
+            }
+            const vd_tensor *t = &r->input;
+            int ok = t->rank == 4 && t->shape[0] >= 1;
+            for (int k = 1; ok && k < 4; k++) ok = t->shape[k] == want[k];
+            if (!ok) {
+                char got[128] = "";
+                size_t used = 0;
+                for (size_t k = 0; k < t->rank && used < sizeof got; k++)
+                    used += (size_t)snprintf(got + used, sizeof got - used, "%s%lld", k ? "," : "",
+                                             (long long)t->shape[k]);
+                rc = vd_error_set(&e, VD_ERR_INVALID,
+                                  "input shape [%s] does not fit model '%s': want [n,%lld,%lld,%lld] "
+                                  "float32 (%s), n >= 1",
+                                  got, mt->name, (long long)want[1], (long long)want[2],
+                                  (long long)want[3], mt->layout == VD_LAYOUT_NCHW ? "NCHW" : "NHWC");
+            }
+            r->n = ok ? (size_t)t->shape[0] : 0;
+        }
+        if (!rc) rc = vd_srv_model_enqueue(m, r, &e);
+        if (rc) {
+            if (m && rc != VD_ERR_BUSY && rc != VD_ERR_LIMIT && rc != VD_ERR_CONN) {
+                pthread_mutex_lock(&m->mu);
+                m->errors++;
+                pthread_mutex_unlock(&m->mu);
+            }
+            reply_error(s, slot, h.op, h.id, rc, e.msg);
+            vd_srv_req_free(r);
+        } else {
+            c->inflight++;
+        }
+        break;
+    }
+    default: {
+        char msg[64];
+        snprintf(msg, sizeof msg, "unknown op %u", h.op);
+        reply_error(s, slot, h.op, h.id, VD_ERR_UNSUPPORTED, msg);
+    }
+    }
+    free(payload);
+}
+
+/* Reads what is there; handles complete frames. Returns 0 if the connection closed. */
+static int conn_read(vd_server *s, uint32_t slot)
+{
+    srv_conn *c = &s->conns[slot];
+    int frames = 0;
+    while (c->used && !c->close_after_flush && frames < FRAMES_PER_WAKEUP &&
+           c->inflight < MAX_INFLIGHT_PER_CONN) {
+        if (!c->have_hdr) {
+            ssize_t r = recv(c->fd, c->hdr + c->hdr_got, VD_PROTO_HEADER_LEN - c->hdr_got, 0);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            if (r <= 0) { /* the peer closed or failed: drop the connection */
+                conn_close(s, slot);
+                return 0;
+            }
+            c->hdr_got += (size_t)r;
+            if (c->hdr_got < VD_PROTO_HEADER_LEN) continue;
+            vd_error e;
+            vd_status rc = vd_proto_header_decode(c->hdr, s->cfg.max_frame, &c->h, &e);
+            if (rc) {
+                /* the stream cannot be trusted past a bad header: answer, then close */
+                VD_WARN("connection %u: %s", slot, e.msg);
+                reply_error(s, slot, c->h.op, c->h.id, rc, e.msg);
+                c->close_after_flush = 1;
+                break;
+            }
+            c->have_hdr = 1;
+            c->pay_got = 0;
+            c->payload = malloc(c->h.length ? c->h.length : 1);
+            if (!c->payload) {
+                reply_error(s, slot, c->h.op, c->h.id, VD_ERR_NOMEM, "out of memory");
+                c->close_after_flush = 1;
+                break;
+            }
+        } else {
+            ssize_t r = recv(c->fd, c->payload + c->pay_got, c->h.length - c->pay_got, 0);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            if (r <= 0) { /* closed mid-frame: the partial request is dropped */
+                conn_close(s, slot);
+                return 0;
+            }
+            c->pay_got += (size_t)r;
+        }
+        if (c->have_hdr && c->pay_got == c->h.length) {
+            handle_frame(s, slot);
+            frames++;
+        }
+    }
+    if (!c->used) return 0;
+    return conn_flush(s, slot);
+}
+
+static void accept_all(vd_server *s, int lfd, int is_tcp)
+{
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) VD_WARN("accept: %s", strerror(errno));
+            return;
+        }
+        int slot = -1;
+        for (int i = 0; i < s->nconns; i++)
+            if (!s->conns[i].used) {
+                slot = i;
+                break;
+            }
+        if (slot < 0) {
+            vd_buf frame = {0};
+            if (!vd_proto_encode_error(&frame, 0, 0, VD_ERR_BUSY,
+                                       "too many connections to the model server", NULL)) {
+                ssize_t w = send(fd, frame.data, frame.len, MSG_NOSIGNAL);
+                (void)w;
+            }
+            vd_buf_free(&frame);
+            close(fd);
+            VD_WARN("refused a connection: %d connections already", s->nconns);
+            continue;
+        }
+        if (is_tcp) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        srv_conn *c = &s->conns[slot];
+        c->fd = fd;
+        c->used = 1;
+        c->events = EPOLLIN;
+        if (ep_add(s, fd, EPOLLIN, (uint64_t)slot) < 0) {
+            VD_WARN("epoll add: %s", strerror(errno));
+            c->used = 0;
+            close(fd);
+            c->fd = -1;
+        }
+    }
+}
+
+/* Moves responses from the model threads to their connections. */
+static void deliver(vd_server *s)
+{
+    pthread_mutex_lock(&s->out_mu);
+    srv_out *list = s->out_head;
+    s->out_head = s->out_tail = NULL;
+    pthread_mutex_unlock(&s->out_mu);
+    for (srv_out *o = list, *next; o; o = next) {
+        next = o->next;
+        srv_conn *c = o->conn_slot < (uint32_t)s->nconns ? &s->conns[o->conn_slot] : NULL;
+        if (!c || !c->used || c->gen != o->conn_gen) { /* its client went away */
+            vd_buf_free(&o->frame);
+            free(o);
+            continue;
+        }
+        if (o->ends_request && c->inflight) c->inflight--;
+        conn_queue(s, o->conn_slot, o);
+    }
+    for (int i = 0; i < s->nconns; i++)
+        if (s->conns[i].used && (s->conns[i].out_head || s->conns[i].events != EPOLLIN))
+            conn_flush(s, (uint32_t)i);
+}
+
+static int all_idle(vd_server *s)
+{
+    for (size_t i = 0; i < s->nmodels; i++)
+        if (!vd_srv_model_idle(s->models[i])) return 0;
+    pthread_mutex_lock(&s->out_mu);
+    int pending = s->out_head != NULL;
+    pthread_mutex_unlock(&s->out_mu);
+    if (pending) return 0;
+    for (int i = 0; i < s->nconns; i++)
+        if (s->conns[i].used && s->conns[i].out_head) return 0;
+    return 1;
+}
+
+static void begin_drain(vd_server *s)
+{
+    s->draining = 1;
+    if (s->unix_fd >= 0) {
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->unix_fd, NULL);
+        close(s->unix_fd);
+        s->unix_fd = -1;
+        if (s->socket_path) unlink(s->socket_path);
+    }
+    if (s->tcp_fd >= 0) {
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->tcp_fd, NULL);
+        close(s->tcp_fd);
+        s->tcp_fd = -1;
+    }
+    VD_INFO("stopping: finishing queued requests");
+}
+
+vd_status vd_server_run(vd_server *s, vd_error *err)
+{
+    (void)err;
+    VD_INFO("model server ready: %zu models%s%s%s", s->nmodels, s->socket_path ? ", socket " : "",
+            s->socket_path ? s->socket_path : "", s->tcp_fd >= 0 ? ", tcp" : "");
+    int64_t drain_until = 0;
+    struct epoll_event evs[64];
+    for (;;) {
+        if (!s->draining && atomic_load(&s->stop_requested)) {
+            begin_drain(s);
+            drain_until = vd_mono_us() + s->cfg.drain_ms * 1000;
+        }
+        if (s->draining && (all_idle(s) || vd_mono_us() > drain_until)) break;
+        int n = epoll_wait(s->epfd, evs, 64, s->draining ? 20 : -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return vd_error_set(err, VD_ERR_IO, "epoll_wait: %s", strerror(errno));
+        }
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = evs[i].data.u64;
+            if (tag == TAG_EVENT) {
+                uint64_t v;
+                ssize_t r = read(s->evfd, &v, sizeof v);
+                (void)r;
+                deliver(s);
+            } else if (tag == TAG_STOP) {
+                atomic_store(&s->stop_requested, 1);
+                epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->cfg.stop_fd, NULL);
+            } else if (tag == TAG_UNIX) {
+                accept_all(s, s->unix_fd, 0);
+            } else if (tag == TAG_TCP) {
+                accept_all(s, s->tcp_fd, 1);
+            } else if (tag < (uint64_t)s->nconns) {
+                uint32_t slot = (uint32_t)tag;
+                if (!s->conns[slot].used) continue;
+                if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+                    if (!conn_read(s, slot)) continue;
+                }
+                if (evs[i].events & EPOLLOUT) conn_flush(s, slot);
+            }
+        }
+    }
+    deliver(s);
+    VD_INFO("stopped");
+    return VD_OK;
+}
+
+void vd_server_free(vd_server *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->nmodels; i++) vd_srv_model_stop(s->models[i], 1);
+    for (int i = 0; s->conns && i < s->nconns; i++) conn_close(s, (uint32_t)i);
+    for (srv_out *o = s->out_head, *n; o; o = n) {
+        n = o->next;
+        vd_buf_free(&o->frame);
+        free(o);
+    }
+    for (size_t i = 0; i < s->nmodels; i++) vd_srv_model_free(s->models[i]);
+    free(s->models);
+    free(s->invalid);
+    free(s->conns);
+    if (s->unix_fd >= 0) {
+        close(s->unix_fd);
+        if (s->socket_path) unlink(s->socket_path);
+    }
+    if (s->tcp_fd >= 0) close(s->tcp_fd);
+    if (s->evfd >= 0) close(s->evfd);
+    if (s->epfd >= 0) close(s->epfd);
+    vd_ort_env_free(s->env);
+    pthread_mutex_destroy(&s->out_mu);
+    free(s->models_dir);
+    free(s->socket_path);
+    free(s->tcp_addr);
+    free(s);
+}

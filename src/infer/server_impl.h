@@ -1,0 +1,149 @@
+/* server_impl.h: the model server's internals, shared by server.c (the I/O
+ * thread: sockets, frames, the model registry) and server_model.c (one
+ * inference thread per model: loading, batching, running, statistics).
+ *
+ * Hand-off: the I/O thread appends requests to a model's queue under the
+ * model's mutex and signals its condvar; the model thread answers each request
+ * by pushing an encoded response frame onto the server's outbox (under
+ * out_mu) and poking an eventfd; the I/O thread delivers it to the connection
+ * if that connection (slot + generation) still exists. */
+#ifndef VD_SERVER_IMPL_H
+#define VD_SERVER_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "infer/model_meta.h"
+#include "infer/ort_session.h"
+#include "infer/proto.h"
+#include "infer/server.h"
+
+#define SRV_NO_CONN     UINT32_MAX /* a request made by the server itself (preload): no reply */
+#define SRV_LAT_RING    2048       /* latencies kept for p50/p99 */
+#define SRV_RETRY_LOAD_US 5000000  /* a failed load is retried no sooner than this */
+
+typedef enum { SRV_REQ_INFER, SRV_REQ_LOAD, SRV_REQ_UNLOAD } srv_req_kind;
+
+typedef struct srv_req {
+    struct srv_req *next;
+    srv_req_kind kind;
+    uint32_t conn_slot, conn_gen;
+    uint64_t id;
+    int64_t received_us, deadline_us; /* deadline 0 = none */
+    vd_tensor input;                  /* [n, item...], owned */
+    size_t n;
+} srv_req;
+
+/* A response frame on its way from a model thread to a connection. */
+typedef struct srv_out {
+    struct srv_out *next;
+    uint32_t conn_slot, conn_gen;
+    int ends_request; /* 1: the connection has one request fewer in flight */
+    vd_buf frame;
+    size_t off; /* bytes already sent */
+} srv_out;
+
+typedef enum { SRV_UNLOADED = 0, SRV_LOADING, SRV_READY, SRV_FAILED } srv_state;
+
+typedef struct srv_model {
+    vd_server *srv;
+    vd_model_meta meta;
+    char meta_path[4096];
+    int pinned; /* preloaded: never unloaded on idle */
+
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* work arrived, stop, or (broadcast) the load state changed */
+
+    /* under mu */
+    srv_req *head, *tail;
+    size_t q_items, q_reqs;
+    int stop, abort, busy;
+    srv_state state;
+    vd_status error_code;
+    char error[VD_ERROR_MSG_MAX];
+    int64_t failed_us, last_used_us, loaded_us;
+    int dynamic_batch, graph_dim;
+    double load_ms;
+    uint64_t requests, items, ok, errors, timeouts, busy_rejects, batches, batch_items, loads,
+        unloads, load_failures;
+    uint32_t lat_us[SRV_LAT_RING];
+    size_t lat_n; /* total recorded; the ring holds the last SRV_LAT_RING */
+
+    /* only the model thread touches these */
+    vd_ort_session *sess;
+    size_t nout;
+    const char *out_names[VD_MODEL_MAX_OUTPUT];
+} srv_model;
+
+typedef struct {
+    int fd;
+    int used;
+    uint32_t gen;
+    uint8_t hdr[VD_PROTO_HEADER_LEN];
+    size_t hdr_got;
+    int have_hdr;
+    vd_proto_header h;
+    uint8_t *payload;
+    size_t pay_got;
+    srv_out *out_head, *out_tail;
+    size_t out_bytes;
+    unsigned inflight;
+    int close_after_flush;
+    uint32_t events;
+} srv_conn;
+
+typedef struct {
+    char file[512];
+    char error[VD_ERROR_MSG_MAX];
+} srv_invalid;
+
+struct vd_server {
+    vd_server_config cfg;
+    char *models_dir, *socket_path, *tcp_addr;
+    vd_ort_env *env;
+    int64_t started_us;
+
+    /* the registry: only the I/O thread (and new/free) change it */
+    srv_model **models;
+    size_t nmodels, cap_models;
+    srv_invalid *invalid;
+    size_t ninvalid;
+    int64_t last_scan_us;
+
+    int epfd, evfd, unix_fd, tcp_fd, tcp_port;
+    srv_conn *conns;
+    int nconns;
+    atomic_int stop_requested;
+    int draining;
+
+    pthread_mutex_t out_mu;
+    srv_out *out_head, *out_tail;
+};
+
+/* server_model.c */
+vd_status vd_srv_model_start(vd_server *s, srv_model *m, vd_error *err);
+/* Adds a request to m's queue or answers why not (busy, limit). Takes r. */
+vd_status vd_srv_model_enqueue(srv_model *m, srv_req *r, vd_error *err);
+/* Stops the thread (abort: drop queued requests unanswered), joins, unloads. */
+void vd_srv_model_stop(srv_model *m, int abort);
+void vd_srv_model_free(srv_model *m);
+/* Returns 1 when m has nothing queued and no batch running. */
+int vd_srv_model_idle(srv_model *m);
+/* Returns a new JSON object describing m: metadata, state and statistics
+ * (locks m->mu). The caller owns the reference (a jansson json_t *). */
+void *vd_srv_model_json(srv_model *m);
+/* Returns the state name: "unloaded", "loading", "ready", "failed". */
+const char *vd_srv_state_name(srv_state st);
+
+/* server.c */
+/* Queues a response frame for a connection and wakes the I/O thread. Takes frame. */
+void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, int ends_request, vd_buf *frame);
+/* Encodes and posts an error response for r (no-op for SRV_NO_CONN), then frees r. */
+void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, const char *msg);
+/* Frees a request. */
+void vd_srv_req_free(srv_req *r);
+
+#endif

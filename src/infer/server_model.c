@@ -1,0 +1,636 @@
+/* server_model.c: one inference thread per model: load once, batch, run,
+ * answer, keep statistics, unload when idle. See server_impl.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "infer/server_impl.h"
+
+const char *vd_srv_state_name(srv_state st)
+{
+    static const char *names[] = {"unloaded", "loading", "ready", "failed"};
+    return (unsigned)st <= SRV_FAILED ? names[st] : "unknown";
+}
+
+/* Waits on m->cv until the monotonic time due_us (m->mu held). */
+static void wait_until(srv_model *m, int64_t due_us)
+{
+    struct timespec ts = {(time_t)(due_us / 1000000), (long)(due_us % 1000000) * 1000};
+    pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+}
+
+static void record_latency(srv_model *m, int64_t us)
+{
+    if (us < 0) us = 0;
+    if (us > UINT32_MAX) us = UINT32_MAX;
+    m->lat_us[m->lat_n % SRV_LAT_RING] = (uint32_t)us;
+    m->lat_n++;
+}
+
+/* Checks the graph against the metadata; fills the output names and batch mode. */
+static vd_status check_graph(srv_model *m, vd_ort_session *s, int *dynamic, int *graph_dim,
+                             vd_error *err)
+{
+    const vd_model_meta *mt = &m->meta;
+    size_t in = 0, nin = vd_ort_session_ninputs(s);
+    if (mt->input_name[0]) {
+        for (in = 0; in < nin; in++)
+            if (strcmp(vd_ort_session_input_name(s, in), mt->input_name) == 0) break;
+        if (in == nin)
+            return vd_error_set(err, VD_ERR_MODEL,
+                                "metadata input.name '%s' is not an input of the graph (its first "
+                                "input is '%s')",
+                                mt->input_name, vd_ort_session_input_name(s, 0));
+    }
+    if (nin != 1)
+        return vd_error_set(err, VD_ERR_MODEL, "the graph has %zu inputs; only one is supported",
+                            nin);
+    int64_t shape[VD_TENSOR_MAX_RANK];
+    size_t rank;
+    vd_ort_session_input_shape(s, in, shape, &rank);
+    int64_t want[3] = {mt->height, mt->width, mt->channels};
+    if (mt->layout == VD_LAYOUT_NCHW) {
+        want[0] = mt->channels;
+        want[1] = mt->height;
+        want[2] = mt->width;
+    }
+    int ok = rank == 4;
+    for (int k = 0; ok && k < 3; k++)
+        if (shape[k + 1] >= 0 && shape[k + 1] != want[k]) ok = 0;
+    if (!ok) {
+        char g[128] = "";
+        size_t used = 0;
+        for (size_t k = 0; k < rank && used < sizeof g; k++)
+            used += (size_t)snprintf(g + used, sizeof g - used, "%s%lld", k ? "," : "",
+                                     (long long)shape[k]);
+        return vd_error_set(err, VD_ERR_MODEL,
+                            "the metadata describes a %s input of %lldx%lldx%lld but the graph's "
+                            "input is [%s]",
+                            mt->layout == VD_LAYOUT_NCHW ? "NCHW" : "NHWC", (long long)want[0],
+                            (long long)want[1], (long long)want[2], g);
+    }
+    if (shape[0] != -1 && shape[0] != 1)
+        return vd_error_set(err, VD_ERR_MODEL,
+                            "the graph's batch dimension is fixed at %lld; only 1 or dynamic "
+                            "batch dimensions are supported",
+                            (long long)shape[0]);
+    *dynamic = shape[0] == -1;
+
+    size_t ng = vd_ort_session_noutputs(s);
+    if (mt->noutputs) {
+        m->nout = (size_t)mt->noutputs;
+        for (int i = 0; i < mt->noutputs; i++) {
+            size_t k;
+            for (k = 0; k < ng; k++)
+                if (strcmp(vd_ort_session_output_name(s, k), mt->outputs[i]) == 0) break;
+            if (k == ng)
+                return vd_error_set(err, VD_ERR_MODEL,
+                                    "metadata outputs[%d] '%s' is not an output of the graph", i,
+                                    mt->outputs[i]);
+            m->out_names[i] = mt->outputs[i];
+        }
+    } else {
+        if (ng > VD_MODEL_MAX_OUTPUT)
+            return vd_error_set(err, VD_ERR_MODEL,
+                                "the graph has %zu outputs; list at most %d in the metadata's "
+                                "\"outputs\"",
+                                ng, VD_MODEL_MAX_OUTPUT);
+        m->nout = ng;
+        for (size_t k = 0; k < ng; k++) m->out_names[k] = vd_ort_session_output_name(s, k);
+    }
+    /* the embedding dim: the first returned output's last dim */
+    *graph_dim = 0;
+    for (size_t k = 0; k < ng; k++) {
+        if (strcmp(vd_ort_session_output_name(s, k), m->out_names[0]) != 0) continue;
+        vd_ort_session_output_shape(s, k, shape, &rank);
+        if (rank >= 1 && shape[rank - 1] > 0) *graph_dim = (int)shape[rank - 1];
+    }
+    if (mt->dim > 0 && *graph_dim > 0 && mt->dim != *graph_dim)
+        return vd_error_set(err, VD_ERR_MODEL,
+                            "metadata dim %d does not match the graph's output '%s' (%d)", mt->dim,
+                            m->out_names[0], *graph_dim);
+    return VD_OK;
+}
+
+/* Loads the session (model thread, without mu). */
+static void model_load(srv_model *m)
+{
+    pthread_mutex_lock(&m->mu);
+    m->state = SRV_LOADING;
+    pthread_mutex_unlock(&m->mu);
+
+    int64_t t0 = vd_mono_us();
+    vd_error e;
+    vd_error_clear(&e);
+    vd_ort_session *sess = NULL;
+    int dynamic = 0, gdim = 0;
+    vd_status rc = vd_ort_session_open(m->srv->env, m->meta.onnx_path, &sess, &e);
+    if (!rc) rc = check_graph(m, sess, &dynamic, &gdim, &e);
+    if (rc) {
+        vd_ort_session_close(sess);
+        sess = NULL;
+    }
+    int64_t t1 = vd_mono_us();
+
+    pthread_mutex_lock(&m->mu);
+    if (rc) {
+        m->state = SRV_FAILED;
+        m->error_code = rc;
+        snprintf(m->error, sizeof m->error, "model '%s' failed to load: %.400s", m->meta.name,
+                 e.msg);
+        m->failed_us = t1;
+        m->load_failures++;
+    } else {
+        m->sess = sess;
+        m->state = SRV_READY;
+        m->error[0] = 0;
+        m->error_code = VD_OK;
+        m->loaded_us = m->last_used_us = t1;
+        m->dynamic_batch = dynamic;
+        m->graph_dim = gdim;
+        m->load_ms = (double)(t1 - t0) / 1000.0;
+        m->loads++;
+    }
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    if (rc)
+        VD_ERROR("model %s: load failed: %s", m->meta.name, e.msg);
+    else
+        VD_INFO("model %s: loaded in %.1f ms (%s batch)", m->meta.name, (double)(t1 - t0) / 1000.0,
+                dynamic ? "dynamic" : "fixed");
+}
+
+/* Unloads (model thread, with mu held; drops it while closing). */
+static void model_unload_locked(srv_model *m, const char *why)
+{
+    vd_ort_session *sess = m->sess;
+    m->sess = NULL;
+    m->state = SRV_UNLOADED;
+    m->unloads++;
+    pthread_mutex_unlock(&m->mu);
+    vd_ort_session_close(sess);
+    VD_INFO("model %s: unloaded (%s)", m->meta.name, why);
+    pthread_mutex_lock(&m->mu);
+}
+
+static void answer_json(srv_model *m, srv_req *r, uint16_t op)
+{
+    if (r->conn_slot == SRV_NO_CONN) {
+        vd_srv_req_free(r);
+        return;
+    }
+    json_t *j = vd_srv_model_json(m);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    vd_buf frame = {0};
+    if (!text || vd_proto_frame(&frame, op, r->id, VD_OK, text, strlen(text), NULL)) {
+        free(text);
+        vd_buf_free(&frame);
+        vd_srv_answer_error(m->srv, r, op, VD_ERR_NOMEM, "out of memory");
+        return;
+    }
+    free(text);
+    vd_srv_post(m->srv, r->conn_slot, r->conn_gen, 1, &frame);
+    vd_srv_req_free(r);
+}
+
+static void count_error(srv_model *m, int timeout)
+{
+    pthread_mutex_lock(&m->mu);
+    if (timeout)
+        m->timeouts++;
+    else
+        m->errors++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void fail_req(srv_model *m, srv_req *r, vd_status st, const char *msg)
+{
+    count_error(m, st == VD_ERR_TIMEOUT);
+    vd_srv_answer_error(m->srv, r, VD_OP_INFER, st, msg);
+}
+
+/* Encodes and posts one request's outputs. */
+static void answer_outputs(srv_model *m, srv_req *r, const vd_tensor *outs, int64_t done_us)
+{
+    const vd_tensor *ptrs[VD_MODEL_MAX_OUTPUT];
+    for (size_t k = 0; k < m->nout; k++) ptrs[k] = &outs[k];
+    vd_buf frame = {0};
+    vd_error e;
+    if (vd_proto_encode_outputs(&frame, r->id, m->nout, m->out_names, ptrs, &e)) {
+        vd_buf_free(&frame);
+        fail_req(m, r, e.code, e.msg);
+        return;
+    }
+    pthread_mutex_lock(&m->mu);
+    m->ok++;
+    record_latency(m, done_us - r->received_us);
+    pthread_mutex_unlock(&m->mu);
+    vd_srv_post(m->srv, r->conn_slot, r->conn_gen, 1, &frame);
+    vd_srv_req_free(r);
+}
+
+/* Builds an item-shaped view [k, item...] of t starting at item `first`. */
+static vd_tensor view(const vd_tensor *t, size_t first, size_t k)
+{
+    vd_tensor v = *t;
+    size_t per = vd_tensor_count(t) / (size_t)(t->shape[0] ? t->shape[0] : 1);
+    v.data = t->data + first * per;
+    v.shape[0] = (int64_t)k;
+    return v;
+}
+
+static void run_dynamic(srv_model *m, srv_req *batch, size_t total)
+{
+    vd_error e;
+    vd_tensor in = {0}, outs[VD_MODEL_MAX_OUTPUT];
+    memset(outs, 0, sizeof outs);
+    int64_t shape[VD_TENSOR_MAX_RANK];
+    memcpy(shape, batch->input.shape, sizeof shape);
+    shape[0] = (int64_t)total;
+    vd_status rc = vd_tensor_alloc(&in, shape, batch->input.rank, &e);
+    if (!rc) {
+        size_t off = 0;
+        for (srv_req *r = batch; r; r = r->next) {
+            size_t c = vd_tensor_count(&r->input);
+            memcpy(in.data + off, r->input.data, c * sizeof(float));
+            off += c;
+        }
+        rc = vd_ort_session_run(m->sess, m->meta.input_name, &in, m->out_names, m->nout, outs, &e);
+    }
+    vd_tensor_free(&in);
+    for (size_t k = 0; !rc && k < m->nout; k++)
+        if (outs[k].rank < 1 || outs[k].shape[0] != (int64_t)total)
+            rc = vd_error_set(&e, VD_ERR_MODEL,
+                              "output '%s' does not have the batch size %zu as its first dim",
+                              m->out_names[k], total);
+    int64_t done = vd_mono_us();
+    pthread_mutex_lock(&m->mu);
+    m->batches++;
+    m->batch_items += total;
+    pthread_mutex_unlock(&m->mu);
+    size_t first = 0;
+    for (srv_req *r = batch, *next; r; r = next) {
+        next = r->next;
+        if (rc) {
+            fail_req(m, r, rc, e.msg);
+            continue;
+        }
+        vd_tensor views[VD_MODEL_MAX_OUTPUT];
+        for (size_t k = 0; k < m->nout; k++) views[k] = view(&outs[k], first, r->n);
+        first += r->n;
+        answer_outputs(m, r, views, done);
+    }
+    for (size_t k = 0; k < m->nout; k++) vd_tensor_free(&outs[k]);
+}
+
+/* Runs one request item by item (a graph whose batch dim is fixed at 1). */
+static void run_items(srv_model *m, srv_req *r)
+{
+    vd_error e;
+    vd_tensor res[VD_MODEL_MAX_OUTPUT];
+    memset(res, 0, sizeof res);
+    vd_status rc = VD_OK;
+    for (size_t i = 0; i < r->n && !rc; i++) {
+        vd_tensor one = view(&r->input, i, 1), outs[VD_MODEL_MAX_OUTPUT];
+        rc = vd_ort_session_run(m->sess, m->meta.input_name, &one, m->out_names, m->nout, outs, &e);
+        for (size_t k = 0; !rc && k < m->nout; k++) {
+            if (i == 0) {
+                int64_t shape[VD_TENSOR_MAX_RANK];
+                memcpy(shape, outs[k].shape, sizeof shape);
+                size_t rank = outs[k].rank;
+                if (rank < 1 || shape[0] != 1) {
+                    rc = vd_error_set(&e, VD_ERR_MODEL,
+                                      "output '%s' does not have the batch size 1 as its first dim",
+                                      m->out_names[k]);
+                    break;
+                }
+                shape[0] = (int64_t)r->n;
+                rc = vd_tensor_alloc(&res[k], shape, rank, &e);
+                if (rc) break;
+            }
+            size_t per = vd_tensor_count(&res[k]) / r->n;
+            int same = outs[k].rank == res[k].rank && vd_tensor_count(&outs[k]) == per;
+            if (!same) {
+                rc = vd_error_set(&e, VD_ERR_MODEL, "output '%s' changed shape between items",
+                                  m->out_names[k]);
+                break;
+            }
+            memcpy(res[k].data + i * per, outs[k].data, per * sizeof(float));
+        }
+        for (size_t k = 0; k < m->nout; k++) vd_tensor_free(&outs[k]);
+    }
+    pthread_mutex_lock(&m->mu);
+    m->batches += r->n;
+    m->batch_items += r->n;
+    pthread_mutex_unlock(&m->mu);
+    if (rc)
+        fail_req(m, r, rc, e.msg);
+    else
+        answer_outputs(m, r, res, vd_mono_us());
+    for (size_t k = 0; k < m->nout; k++) vd_tensor_free(&res[k]);
+}
+
+static void run_batch(srv_model *m, srv_req *batch)
+{
+    /* requests whose deadline has passed are answered, not computed */
+    int64_t now = vd_mono_us();
+    srv_req *live = NULL, **tail = &live;
+    size_t total = 0;
+    for (srv_req *r = batch, *next; r; r = next) {
+        next = r->next;
+        r->next = NULL;
+        if (r->deadline_us && now > r->deadline_us) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "deadline passed before the request could run (it waited %lld ms)",
+                     (long long)((now - r->received_us) / 1000));
+            fail_req(m, r, VD_ERR_TIMEOUT, msg);
+            continue;
+        }
+        *tail = r;
+        tail = &r->next;
+        total += r->n;
+    }
+    if (!live) return;
+    int dynamic;
+    pthread_mutex_lock(&m->mu);
+    dynamic = m->dynamic_batch;
+    pthread_mutex_unlock(&m->mu);
+    if (dynamic) {
+        run_dynamic(m, live, total);
+    } else {
+        for (srv_req *r = live, *next; r; r = next) {
+            next = r->next;
+            r->next = NULL;
+            run_items(m, r);
+        }
+    }
+}
+
+static srv_req *pop_locked(srv_model *m)
+{
+    srv_req *r = m->head;
+    m->head = r->next;
+    if (!m->head) m->tail = NULL;
+    r->next = NULL;
+    m->q_reqs--;
+    m->q_items -= r->n;
+    return r;
+}
+
+static void *model_main(void *arg)
+{
+    srv_model *m = arg;
+    const vd_server_config *cfg = &m->srv->cfg;
+    pthread_mutex_lock(&m->mu);
+    for (;;) {
+        if (m->abort) {
+            while (m->head) vd_srv_req_free(pop_locked(m));
+            break;
+        }
+        if (!m->head) {
+            if (m->stop) break;
+            if (m->state == SRV_READY && !m->pinned && cfg->idle_ttl_s > 0) {
+                int64_t due = m->last_used_us + cfg->idle_ttl_s * 1000000;
+                if (vd_mono_us() >= due) {
+                    model_unload_locked(m, "idle");
+                    continue;
+                }
+                wait_until(m, due);
+            } else {
+                pthread_cond_wait(&m->cv, &m->mu);
+            }
+            continue;
+        }
+        srv_req *r = m->head;
+        if (r->kind != SRV_REQ_INFER) {
+            pop_locked(m);
+            if (r->kind == SRV_REQ_LOAD && m->state != SRV_READY) {
+                pthread_mutex_unlock(&m->mu);
+                model_load(m);
+                pthread_mutex_lock(&m->mu);
+            } else if (r->kind == SRV_REQ_UNLOAD && m->state == SRV_READY) {
+                model_unload_locked(m, "asked");
+            }
+            int failed = r->kind == SRV_REQ_LOAD && m->state == SRV_FAILED;
+            char msg[VD_ERROR_MSG_MAX];
+            vd_status code = m->error_code;
+            memcpy(msg, m->error, sizeof msg);
+            pthread_mutex_unlock(&m->mu);
+            if (failed)
+                vd_srv_answer_error(m->srv, r, VD_OP_LOAD, code, msg);
+            else
+                answer_json(m, r, r->kind == SRV_REQ_LOAD ? VD_OP_LOAD : VD_OP_UNLOAD);
+            pthread_mutex_lock(&m->mu);
+            continue;
+        }
+        int64_t now = vd_mono_us();
+        if (m->state != SRV_READY) {
+            if (m->state == SRV_FAILED && now - m->failed_us < SRV_RETRY_LOAD_US) {
+                /* answer queued inference requests with the load error */
+                srv_req *list = NULL, **tail = &list;
+                while (m->head && m->head->kind == SRV_REQ_INFER) {
+                    *tail = pop_locked(m);
+                    tail = &(*tail)->next;
+                }
+                char msg[VD_ERROR_MSG_MAX];
+                vd_status code = m->error_code;
+                memcpy(msg, m->error, sizeof msg);
+                pthread_mutex_unlock(&m->mu);
+                for (srv_req *x = list, *next; x; x = next) {
+                    next = x->next;
+                    fail_req(m, x, code, msg);
+                }
+                pthread_mutex_lock(&m->mu);
+                continue;
+            }
+            pthread_mutex_unlock(&m->mu);
+            model_load(m); /* exactly once for everything queued meanwhile */
+            pthread_mutex_lock(&m->mu);
+            continue;
+        }
+        /* coalesce: wait for max_batch items or max_delay_us, whichever first */
+        size_t max_batch = m->dynamic_batch ? (size_t)m->meta.max_batch : 1;
+        if (m->dynamic_batch && m->q_items < max_batch && !m->stop) {
+            int64_t due = r->received_us + m->meta.max_delay_us;
+            if (now < due) {
+                wait_until(m, due);
+                continue;
+            }
+        }
+        srv_req *batch = NULL, **tail = &batch;
+        size_t items = 0;
+        while (m->head && m->head->kind == SRV_REQ_INFER &&
+               (items == 0 || items + m->head->n <= max_batch)) {
+            items += m->head->n;
+            *tail = pop_locked(m);
+            tail = &(*tail)->next;
+        }
+        m->busy = 1;
+        pthread_mutex_unlock(&m->mu);
+        run_batch(m, batch);
+        pthread_mutex_lock(&m->mu);
+        m->busy = 0;
+        m->last_used_us = vd_mono_us();
+    }
+    if (m->sess) model_unload_locked(m, "server stopping");
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+vd_status vd_srv_model_start(vd_server *s, srv_model *m, vd_error *err)
+{
+    m->srv = s;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    int e = pthread_create(&m->thread, NULL, model_main, m);
+    if (e) return vd_error_set(err, VD_ERR_INTERNAL, "cannot start a model thread: %s", strerror(e));
+    m->thread_started = 1;
+    return VD_OK;
+}
+
+vd_status vd_srv_model_enqueue(srv_model *m, srv_req *r, vd_error *err)
+{
+    size_t cap = m->srv->cfg.queue_max_items;
+    pthread_mutex_lock(&m->mu);
+    if (r->kind == SRV_REQ_INFER) {
+        if (r->n > cap) {
+            m->busy_rejects++;
+            pthread_mutex_unlock(&m->mu);
+            return vd_error_set(err, VD_ERR_LIMIT,
+                                "a request of %zu items exceeds model '%s''s queue of %zu items",
+                                r->n, m->meta.name, cap);
+        }
+        if (m->q_items + r->n > cap) {
+            m->busy_rejects++;
+            pthread_mutex_unlock(&m->mu);
+            return vd_error_set(err, VD_ERR_BUSY,
+                                "model '%s' is busy: %zu items queued (limit %zu); retry later",
+                                m->meta.name, m->q_items, cap);
+        }
+        m->requests++;
+        m->items += r->n;
+    }
+    r->next = NULL;
+    if (m->tail)
+        m->tail->next = r;
+    else
+        m->head = r;
+    m->tail = r;
+    m->q_reqs++;
+    m->q_items += r->n;
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    return VD_OK;
+}
+
+int vd_srv_model_idle(srv_model *m)
+{
+    pthread_mutex_lock(&m->mu);
+    int idle = !m->head && !m->busy && m->state != SRV_LOADING;
+    pthread_mutex_unlock(&m->mu);
+    return idle;
+}
+
+void vd_srv_model_stop(srv_model *m, int abort)
+{
+    if (!m->thread_started) return;
+    pthread_mutex_lock(&m->mu);
+    m->stop = 1;
+    if (abort) m->abort = 1;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(m->thread, NULL);
+    m->thread_started = 0;
+}
+
+void vd_srv_model_free(srv_model *m)
+{
+    if (!m) return;
+    vd_srv_model_stop(m, 1);
+    if (m->srv) {
+        pthread_mutex_destroy(&m->mu);
+        pthread_cond_destroy(&m->cv);
+    }
+    vd_ort_session_close(m->sess);
+    free(m);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void *vd_srv_model_json(srv_model *m)
+{
+    const vd_model_meta *mt = &m->meta;
+    json_t *j = json_object();
+    json_object_set_new(j, "name", json_string(mt->name));
+    json_object_set_new(j, "task", json_string(vd_model_task_name(mt->task)));
+    json_object_set_new(j, "onnx", json_string(mt->onnx_path));
+    json_object_set_new(j, "metadata", json_string(m->meta_path));
+    json_t *shape = json_array();
+    json_array_append_new(shape, json_integer(-1));
+    if (mt->layout == VD_LAYOUT_NCHW) {
+        json_array_append_new(shape, json_integer(mt->channels));
+        json_array_append_new(shape, json_integer(mt->height));
+        json_array_append_new(shape, json_integer(mt->width));
+    } else {
+        json_array_append_new(shape, json_integer(mt->height));
+        json_array_append_new(shape, json_integer(mt->width));
+        json_array_append_new(shape, json_integer(mt->channels));
+    }
+    json_object_set_new(j, "input_shape", shape);
+    json_object_set_new(j, "layout", json_string(mt->layout == VD_LAYOUT_NCHW ? "NCHW" : "NHWC"));
+    json_t *outs = json_array();
+    for (int i = 0; i < mt->noutputs; i++) json_array_append_new(outs, json_string(mt->outputs[i]));
+    json_object_set_new(j, "outputs", outs);
+    json_object_set_new(j, "l2_normalize", json_boolean(mt->l2_normalize));
+    json_object_set_new(j, "max_batch", json_integer(mt->max_batch));
+    json_object_set_new(j, "max_delay_us", json_integer(mt->max_delay_us));
+    json_object_set_new(j, "preload", json_boolean(m->pinned));
+
+    pthread_mutex_lock(&m->mu);
+    json_object_set_new(j, "state", json_string(vd_srv_state_name(m->state)));
+    json_object_set_new(j, "dim", json_integer(mt->dim ? mt->dim : m->graph_dim));
+    if (m->loads) json_object_set_new(j, "dynamic_batch", json_boolean(m->dynamic_batch));
+    if (m->state == SRV_FAILED) json_object_set_new(j, "error", json_string(m->error));
+    if (m->loads) json_object_set_new(j, "load_ms", json_real(m->load_ms));
+    json_t *st = json_object();
+    json_object_set_new(st, "requests", json_integer((json_int_t)m->requests));
+    json_object_set_new(st, "items", json_integer((json_int_t)m->items));
+    json_object_set_new(st, "ok", json_integer((json_int_t)m->ok));
+    json_object_set_new(st, "errors", json_integer((json_int_t)m->errors));
+    json_object_set_new(st, "timeouts", json_integer((json_int_t)m->timeouts));
+    json_object_set_new(st, "busy", json_integer((json_int_t)m->busy_rejects));
+    json_object_set_new(st, "batches", json_integer((json_int_t)m->batches));
+    json_object_set_new(st, "mean_batch",
+                        json_real(m->batches ? (double)m->batch_items / (double)m->batches : 0.0));
+    json_object_set_new(st, "queue_depth", json_integer((json_int_t)m->q_items));
+    json_object_set_new(st, "queued_requests", json_integer((json_int_t)m->q_reqs));
+    json_object_set_new(st, "loads", json_integer((json_int_t)m->loads));
+    json_object_set_new(st, "unloads", json_integer((json_int_t)m->unloads));
+    json_object_set_new(st, "load_failures", json_integer((json_int_t)m->load_failures));
+    size_t n = m->lat_n < SRV_LAT_RING ? m->lat_n : SRV_LAT_RING;
+    uint32_t lat[SRV_LAT_RING];
+    memcpy(lat, m->lat_us, n * sizeof lat[0]);
+    pthread_mutex_unlock(&m->mu);
+    if (n) {
+        qsort(lat, n, sizeof lat[0], cmp_u32);
+        json_object_set_new(st, "latency_ms_p50", json_real(lat[(n - 1) * 50 / 100] / 1000.0));
+        json_object_set_new(st, "latency_ms_p99", json_real(lat[(n - 1) * 99 / 100] / 1000.0));
+    }
+    json_object_set_new(j, "stats", st);
+    return j;
+}
