@@ -13,6 +13,7 @@
 #include "convert/jsmodule.h"
 #include "convert/pb.h"
 #include "core/err.h"
+#include "infer/model_meta.h"
 #include "infer/ort_session.h"
 #include "infer/tensor.h"
 #include "vdtest.h"
@@ -673,6 +674,75 @@ VD_TEST(protobuf_varints_and_fields)
     CHECK(memcmp(b.data, want, sizeof want) == 0);
     CHECK(!b.oom);
     vd_pb_free(&b);
+}
+
+/* ---- the shipped models' metadata ------------------------------------------ */
+
+#define NPM "/opt/visiond/deps/npm/"
+
+/* Converts the shipped TFJS model as scripts/models.sh does, and checks that
+ * models/NAME.json (the template) names the graph's real input and output,
+ * with the right sizes, and states the facts about the input scale. */
+static void check_shipped(const char *name, const char *src, const char *node, const char *alias,
+                          float scale, int dim)
+{
+    if (access(src, R_OK) != 0) {
+        vd_test_skip("the model's npm package is missing (run scripts/setup.sh)");
+        return;
+    }
+    vd_error err;
+    char meta_path[1024], onnx[512];
+    snprintf(meta_path, sizeof meta_path, "%s/models/%s.json", VISIOND_SOURCE_DIR, name);
+    vd_model_meta meta;
+    CHECK_OK(vd_model_meta_load(meta_path, &meta, &err));
+    CHECK_EQ_STR(meta.name, name);
+    CHECK(fabsf(meta.scale - scale) < 1e-9f);
+    CHECK_EQ_INT(meta.dim, dim);
+    CHECK_EQ_INT(meta.layout, VD_LAYOUT_NHWC);
+    CHECK_EQ_INT(meta.noutputs, 1);
+
+    snprintf(onnx, sizeof onnx, "%s/%s.onnx", vd_test_tmpdir(), name);
+    vd_convert_opts o = {.model_path = src, .onnx_path = onnx, .noutputs = 1};
+    o.outputs[0] = node;
+    o.output_names[0] = alias;
+    vd_convert_info info;
+    CHECK_OK(vd_convert_tfjs(&o, &info, &err));
+    vd_ort_env *env = NULL;
+    vd_ort_session *s = NULL;
+    CHECK_OK(vd_ort_env_new(1, &env, &err));
+    if (vd_ort_session_open(env, onnx, &s, &err) != VD_OK) {
+        vd_ort_env_free(env);
+        vd_test_fail_at(__FILE__, __LINE__, "%s", vd_error_text(&err));
+        return;
+    }
+    int64_t shape[VD_TENSOR_MAX_RANK];
+    size_t rank;
+    CHECK_EQ_INT(vd_ort_session_ninputs(s), 1);
+    CHECK_EQ_STR(vd_ort_session_input_name(s, 0), meta.input_name);
+    vd_ort_session_input_shape(s, 0, shape, &rank);
+    int ok = rank == 4 && shape[0] == -1 && shape[1] == meta.height && shape[2] == meta.width &&
+             shape[3] == meta.channels;
+    CHECK_EQ_INT(vd_ort_session_noutputs(s), 1);
+    int name_ok = strcmp(vd_ort_session_output_name(s, 0), meta.outputs[0]) == 0;
+    vd_ort_session_output_shape(s, 0, shape, &rank);
+    int out_ok = rank == 2 && shape[0] == -1 && shape[1] == dim;
+    vd_ort_session_close(s);
+    vd_ort_env_free(env);
+    CHECK(ok);
+    CHECK(name_ok);
+    CHECK(out_ok);
+}
+
+VD_TEST(shipped_faceres_metadata_matches_graph)
+{
+    check_shipped("faceres", NPM "@vladmandic+human@3.3.6/models/faceres.json",
+                  "global_pooling/Mean", NULL, 1.0f, 1024);
+}
+
+VD_TEST(shipped_mobilenet_v2_metadata_matches_graph)
+{
+    check_shipped("mobilenet_v2", NPM "nsfwjs@4.3.0/dist/models/mobilenet_v2_mid/model.min.js",
+                  "feature_vector/SpatialSqueeze", "embedding", 1.0f / 255.0f, 1792);
 }
 
 int main(void)
