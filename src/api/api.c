@@ -10,11 +10,14 @@
 #include <sys/stat.h>
 
 #include "core/util.h"
+#include "infer/client.h"
 
 /* Every route module, in registration order. Add a line for a new area. */
 static vd_status (*const route_modules[])(vd_api *, vd_router *, vd_error *) = {
     vd_api_routes_system,
     vd_api_routes_jobs,
+    vd_api_routes_training,
+    vd_api_routes_infer,
 };
 
 static vd_status make_dir(const char *path, vd_error *err)
@@ -44,6 +47,9 @@ void vd_api_stop(vd_api *api)
     vd_http_metrics_free(api->metrics);
     free(api->data_dir);
     free(api->upload_dir);
+    free(api->store_path);
+    free(api->model_server);
+    free(api->models_path);
     free(api);
 }
 
@@ -65,6 +71,26 @@ vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
         goto fail;
     }
     snprintf(api->upload_dir, n, "%s/uploads", data);
+    {
+        char buf[4096];
+        if (cfg->store_path && *cfg->store_path)
+            snprintf(buf, sizeof buf, "%s", cfg->store_path);
+        else
+            snprintf(buf, sizeof buf, "%s/store.db", data);
+        api->store_path = vd_strdup(buf);
+        if (cfg->model_server && *cfg->model_server)
+            snprintf(buf, sizeof buf, "%s", cfg->model_server);
+        else if (getenv("VISIOND_MODEL_SERVER") && *getenv("VISIOND_MODEL_SERVER"))
+            vd_infer_default_address(buf, sizeof buf);
+        else
+            snprintf(buf, sizeof buf, "unix:%s/model.sock", data);
+        api->model_server = vd_strdup(buf);
+        if (cfg->models_path && *cfg->models_path) api->models_path = vd_strdup(cfg->models_path);
+        if (!api->store_path || !api->model_server) {
+            st = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
     if ((st = make_dir(api->upload_dir, err)) != VD_OK) goto fail;
     if ((st = vd_media_roots_new(cfg->media_roots, cfg->nmedia_roots, &api->roots, err)) != VD_OK)
         goto fail;
