@@ -106,10 +106,21 @@ static int open_all(const common_opts *co, const char *model, int need_runner, v
         vd_strlcpy(addr, co->model_server, sizeof addr);
     else
         vd_infer_default_address(addr, sizeof addr);
-    if (vd_runner_client_new(addr, co->models, 10000, runner, &err) != VD_OK)
+    /* a quick probe, so that a missing server is said in seconds */
+    vd_infer_client *probe = NULL;
+    vd_status st = vd_infer_client_new(addr, &probe, &err);
+    char *health = NULL;
+    if (st == VD_OK) st = vd_infer_client_health(probe, 2000, &health, &err);
+    free(health);
+    vd_infer_client_free(probe);
+    if (st == VD_ERR_CONN || st == VD_ERR_TIMEOUT)
+        return vd_cli_fail("the model server at %s is not reachable (%s): start 'visiond "
+                           "model-server' or give --model-server",
+                           addr, vd_error_text(&err));
+    if (vd_runner_client_new(addr, co->models, 60000, runner, &err) != VD_OK)
         return vd_cli_fail("%s", vd_error_text(&err));
     vd_model_meta meta;
-    vd_status st = vd_runner_meta(*runner, model, &meta, &err);
+    st = vd_runner_meta(*runner, model, &meta, &err);
     if (st == VD_ERR_CONN || st == VD_ERR_TIMEOUT)
         return vd_cli_fail("the model server at %s is not reachable (%s): start 'visiond "
                            "model-server' or give --model-server",
