@@ -10,6 +10,10 @@
 #include "core/util.h"
 #include "infer/client.h"
 
+/* MODELS is answered by the server's I/O thread at once: a server that does
+ * not answer within this is down, and callers (the API) should say so soon. */
+#define MODELS_TIMEOUT_MS 5000
+
 typedef struct meta_entry {
     vd_model_meta meta;
     struct meta_entry *next;
@@ -56,7 +60,7 @@ static vd_status meta_from_server(client_runner *r, const char *name, vd_model_m
                                   vd_error *err)
 {
     char *text = NULL;
-    vd_status st = vd_infer_client_models(r->client, r->timeout_ms, &text, err);
+    vd_status st = vd_infer_client_models(r->client, MODELS_TIMEOUT_MS, &text, err);
     if (st != VD_OK) return st;
     json_t *j = json_loads(text, 0, NULL);
     free(text);
@@ -188,5 +192,5 @@ vd_status vd_runner_client_new(const char *address, const char *models_path, int
 vd_status vd_runner_client_models(vd_runner *base, char **json, vd_error *err)
 {
     client_runner *r = (client_runner *)base;
-    return vd_infer_client_models(r->client, r->timeout_ms, json, err);
+    return vd_infer_client_models(r->client, MODELS_TIMEOUT_MS, json, err);
 }

@@ -8,6 +8,8 @@
  * from the model server's MODELS answer: the model must be listed there and
  * its metadata file (the "metadata" path it reports) must be readable here
  * (same machine). A model the server does not list is VD_ERR_NOT_FOUND.
+ * MODELS requests (meta() and vd_runner_client_models) wait at most 5 s, so
+ * that a server that is down is reported soon.
  * Used from one thread at a time, like every runner. */
 #ifndef VD_INFER_RUNNER_CLIENT_H
 #define VD_INFER_RUNNER_CLIENT_H
