@@ -28,6 +28,11 @@ vd_runner *vd_api_runner_new(vd_api *api, vd_http_resp *resp)
 {
     vd_runner *r = NULL;
     vd_error err;
+    if (!api->model_server) {
+        vd_http_reply_error(resp, 503, "model_server_unavailable",
+                            "no model server is configured (start with --model-server ADDR)");
+        return NULL;
+    }
     vd_status st = vd_runner_client_new(api->model_server, api->models_path, 0, &r, &err);
     if (st != VD_OK) {
         vd_http_reply_status(resp, st, NULL, &err);
@@ -36,49 +41,23 @@ vd_runner *vd_api_runner_new(vd_api *api, vd_http_resp *resp)
     return r;
 }
 
-void vd_api_reply_infer_error(vd_http_resp *resp, vd_status st, const vd_error *err)
+void vd_api_reply_embed_error(vd_http_resp *resp, vd_status st, const vd_error *err)
 {
     const char *msg = err && err->code == st ? vd_error_text(err) : vd_strerror(st);
-    switch (st) {
-    case VD_ERR_CONN:
-    case VD_ERR_TIMEOUT:
-        vd_http_add_header(resp, "Retry-After", "1");
-        vd_http_reply_error(resp, 503, "model_server_unavailable", "%s", msg);
-        return;
-    case VD_ERR_BUSY:
-        vd_http_add_header(resp, "Retry-After", "1");
-        vd_http_reply_error(resp, 503, "model_server_busy", "%s", msg);
-        return;
-    case VD_ERR_NOT_FOUND:
+    if (st == VD_ERR_NOT_FOUND) {
         vd_http_reply_error(resp, 422, "unknown_model", "%s", msg);
-        return;
-    case VD_ERR_DB:
+    } else if (st == VD_ERR_DB) {
         vd_http_add_header(resp, "Retry-After", "1");
         vd_http_reply_error(resp, 503, "store_unavailable", "%s", msg);
-        return;
-    default:
-        vd_http_reply_status(resp, st, NULL, err);
-        return;
+    } else {
+        vd_api_reply_infer_error(resp, st, err);
     }
 }
 
 void vd_api_reply_path_error(vd_http_resp *resp, const char *what, vd_path_problem problem,
                              const vd_error *err)
 {
-    int status = 422;
-    switch (problem) {
-    case VD_PATH_NOT_FOUND:
-        status = 404;
-        break;
-    case VD_PATH_OUTSIDE:
-    case VD_PATH_SYMLINK_ESCAPE:
-    case VD_PATH_NO_ROOTS:
-    case VD_PATH_ACCESS:
-        status = 403;
-        break;
-    default:
-        break;
-    }
+    int status = problem == VD_PATH_NOT_FOUND ? 404 : 422;
     vd_http_reply_error(resp, status, vd_path_problem_name(problem), "%s: %s", what,
                         vd_error_text(err));
 }

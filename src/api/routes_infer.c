@@ -4,7 +4,7 @@
  *                      vectors through the store's cache and the model server
  *   POST /faces        {"path", "embed"} or an upload of one image: faces
  *                      (box, score, keypoints, and vectors when asked), cached
- *   GET  /models       the model server's models with their state and stats */
+ * (GET /models is routes_models.c's.) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,6 @@
 #include "core/util.h"
 #include "faces/faces.h"
 #include "image/decode.h"
-#include "infer/runner_client.h"
 #include "pipeline/embed.h"
 #include "store/vectors.h"
 
@@ -75,7 +74,7 @@ static void embeddings(void *ctx, vd_http_req *req, vd_http_resp *resp)
     vd_status st =
         vd_embed_paths(&o, (const char *const *)in.paths, in.n, items, &dim, &stats, &err);
     if (st != VD_OK) {
-        vd_api_reply_infer_error(resp, st, &err);
+        vd_api_reply_embed_error(resp, st, &err);
         goto out;
     }
     json_t *j = json_object(), *arr = json_array();
@@ -209,7 +208,7 @@ static void faces(void *ctx, vd_http_req *req, vd_http_resp *resp)
     st = vd_faces_run(runner, &img, &fo, &found, &nf, &err);
     if (st != VD_OK) {
         json_decref(arr);
-        vd_api_reply_infer_error(resp, st, &err);
+        vd_api_reply_embed_error(resp, st, &err);
         goto out;
     }
     vd_stored_face *put = calloc(nf ? nf : 1, sizeof *put);
@@ -239,29 +238,6 @@ out:
     free(path);
 }
 
-static void models(void *ctx, vd_http_req *req, vd_http_resp *resp)
-{
-    (void)req;
-    vd_api *api = ctx;
-    vd_runner *r = vd_api_runner_new(api, resp);
-    if (!r) return;
-    char *text = NULL;
-    vd_error err;
-    vd_status st = vd_runner_client_models(r, &text, &err);
-    vd_runner_free(r);
-    if (st != VD_OK) {
-        vd_api_reply_infer_error(resp, st, &err);
-        return;
-    }
-    json_t *j = json_loads(text, 0, NULL);
-    free(text);
-    if (!j) {
-        vd_http_reply_error(resp, 502, "bad_gateway", "the model server's answer is not JSON");
-        return;
-    }
-    vd_http_reply_json(resp, 200, j);
-}
-
 vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err)
 {
     vd_status st = vd_image_init(NULL, err); /* before the HTTP threads start */
@@ -269,7 +245,6 @@ vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err)
     const vd_route routes[] = {
         {"POST", "/embeddings", embeddings, api, VD_ROUTE_BODY_JSON | VD_ROUTE_BODY_UPLOAD},
         {"POST", "/faces", faces, api, VD_ROUTE_BODY_JSON | VD_ROUTE_BODY_UPLOAD},
-        {"GET", "/models", models, api, 0},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if ((st = vd_router_add(r, &routes[i], err)) != VD_OK) return st;

@@ -518,7 +518,7 @@ static int get_session(vd_store *store, const char *id, vd_session *s, vd_http_r
     if (st == VD_ERR_NOT_FOUND)
         vd_http_reply_error(resp, 404, "session_not_found", "no training session %.40s", id);
     else
-        vd_api_reply_infer_error(resp, st, &err);
+        vd_api_reply_embed_error(resp, st, &err);
     return 0;
 }
 
@@ -547,7 +547,7 @@ static void list(void *ctx, vd_http_req *req, vd_http_resp *resp)
     vd_status st = vd_store_session_list(store, (size_t)limit, &v, &n, &err);
     vd_store_close(store);
     if (st != VD_OK) {
-        vd_api_reply_infer_error(resp, st, &err);
+        vd_api_reply_embed_error(resp, st, &err);
         return;
     }
     json_t *arr = json_array();
@@ -588,7 +588,7 @@ static void delete_session(void *ctx, vd_http_req *req, vd_http_resp *resp)
     vd_store_close(store);
     if (st != VD_OK && st != VD_ERR_NOT_FOUND) {
         vd_session_clear(&s);
-        vd_api_reply_infer_error(resp, st, &err);
+        vd_api_reply_embed_error(resp, st, &err);
         return;
     }
     remove_uploads(api, s.id);
@@ -639,7 +639,7 @@ static void predict(void *ctx, vd_http_req *req, vd_http_resp *resp)
     int dim = 0;
     st = vd_embed_paths(&o, (const char *const *)in.paths, in.n, items, &dim, NULL, &err);
     if (st != VD_OK) {
-        vd_api_reply_infer_error(resp, st, &err);
+        vd_api_reply_embed_error(resp, st, &err);
         goto out;
     }
     size_t nl = vd_classifier_nlabels(clf);

@@ -104,7 +104,7 @@ post_json /embeddings "{\"paths\": [\"$T/media/copy.png\", \"$T/media/flipped.pn
 # errors of the route itself
 expect_error 422 unknown_model POST /embeddings -H 'Content-Type: application/json' --data-binary "{\"model\": \"nope\", \"paths\": [\"$first\"]}"
 expect_error 422 no_paths POST /embeddings -H 'Content-Type: application/json' --data-binary '{"paths": []}'
-expect_error 403 path_outside_media_roots POST /embeddings -H 'Content-Type: application/json' --data-binary '{"paths": ["/etc/hostname"]}'
+expect_error 422 path_outside_media_roots POST /embeddings -H 'Content-Type: application/json' --data-binary '{"paths": ["/etc/hostname"]}'
 # an upload is embedded (and cached) like a path
 req POST /embeddings -F "model=mobilenet_v2" -F "x=@$first"
 [ "$STATUS" = 200 ] && [ "$(jget embeddings.0.cached)" = true ] || fail "upload: $STATUS $BODY"
