@@ -172,8 +172,9 @@ static int examples_from_folder(vd_api *api, const char *folder, vd_http_resp *r
     for (int i = 0; i < nl && ok; i++) {
         char sub[4096];
         struct stat sb;
-        snprintf(sub, sizeof sub, "%s/%s", dir, labels[i]->d_name);
-        if (stat(sub, &sb) != 0 || !S_ISDIR(sb.st_mode)) continue;
+        if (snprintf(sub, sizeof sub, "%s/%s", dir, labels[i]->d_name) >= (int)sizeof sub ||
+            stat(sub, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            continue;
         char where[300];
         snprintf(where, sizeof where, "folder %s/%s", folder, labels[i]->d_name);
         if (!check_label(resp, labels[i]->d_name, where)) {

@@ -374,14 +374,16 @@ static int scan_folder(const char *dir, vd_example **out, size_t *n)
     for (int i = 0; i < nl; i++) {
         char sub[4096];
         struct stat sb;
-        snprintf(sub, sizeof sub, "%s/%s", dir, labels[i]->d_name);
-        if (rc == VD_EXIT_OK && stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        int len = snprintf(sub, sizeof sub, "%s/%s", dir, labels[i]->d_name);
+        if (rc == VD_EXIT_OK && len < (int)sizeof sub && stat(sub, &sb) == 0 &&
+            S_ISDIR(sb.st_mode)) {
             struct dirent **files = NULL;
             int nf = scandir(sub, &files, visible, alphasort);
             for (int k = 0; k < nf; k++) {
                 char file[4400];
-                snprintf(file, sizeof file, "%s/%s", sub, files[k]->d_name);
-                if (rc == VD_EXIT_OK && stat(file, &sb) == 0 && S_ISREG(sb.st_mode)) {
+                int flen = snprintf(file, sizeof file, "%s/%s", sub, files[k]->d_name);
+                if (rc == VD_EXIT_OK && flen < (int)sizeof file && stat(file, &sb) == 0 &&
+                    S_ISREG(sb.st_mode)) {
                     if (*n == cap) {
                         cap = cap ? cap * 2 : 256;
                         vd_example *v = realloc(*out, cap * sizeof *v);
