@@ -4,8 +4,9 @@
 # model-server`, `visiond worker` and `visiond serve`. Checks: a table of bad requests
 # (each its own error), a folder session that trains (cv_accuracy well above chance) and
 # predicts held-out images (mostly right), a session whose worker is SIGKILLed
-# mid-embedding that still succeeds (and resumes from the cache), a restart of every
-# process (sessions and predictions survive), DELETE.
+# mid-embedding that still succeeds (and resumes from the cache), DELETE of a running
+# session (its job is canceled), a restart of every process (sessions and predictions
+# survive), DELETE.
 . "$VISIOND_SOURCE_DIR/tests/lib/common.sh"
 . "$VISIOND_SOURCE_DIR/tests/lib/api.sh"
 . "$VISIOND_SOURCE_DIR/tests/lib/pipeline.sh"
@@ -16,6 +17,7 @@ pl_models
 pl_dataset "$T/media/fm" 20 test $LABELS
 pl_dataset "$T/media/held" 5 train $LABELS
 pl_dataset "$T/media/fm2" 12 train $OTHER
+pl_dataset "$T/media/fm3" 10 train pullover tshirt_top
 N=$(find "$T/media/fm" -type f | wc -l)
 N2=$(find "$T/media/fm2" -type f | wc -l)
 
@@ -134,6 +136,23 @@ req GET "/jobs/$J2"
 items_after=$(ms_items mobilenet_v2)
 echo "session 2: items computed before the kill $((items_at_kill - items_before)), after $((items_after - items_at_kill)) (of $N2)"
 [ $((items_after - items_at_kill)) -lt "$N2" ] || fail "the retry embedded everything again (no resume from the cache)"
+
+# ---- DELETE of a running session: its job is canceled, the session is gone -------------
+# (the model server is stopped with SIGSTOP right after the session is created, so that
+# its images, never seen before, cannot all be embedded: the session is surely running)
+post_json /training/sessions "{\"name\": \"doomed\", \"folder\": \"$T/media/fm3\"}"
+kill -STOP "$MS_PID"
+[ "$STATUS" = 202 ] || { kill -CONT "$MS_PID"; fail "create 3: $STATUS $BODY"; }
+S3=$(jget id)
+J3=$(jget job_id)
+wait_for 120 _session_in "$S3" running || { kill -CONT "$MS_PID"; fail "session 3 never ran"; }
+req DELETE "/training/sessions/$S3"
+kill -CONT "$MS_PID"
+[ "$STATUS" = 200 ] && [ "$(jget deleted)" = true ] && [ "$(jget job_canceled)" = true ] ||
+  fail "delete a running session: $STATUS $BODY"
+expect_error 404 session_not_found GET "/training/sessions/$S3"
+req GET "/jobs/$J3"
+[ "$(jget state)" = canceled ] || fail "job of the deleted session: $BODY"
 
 # ---- restart every process: sessions and predictions survive -----------------------------
 before=$(predict_right "$S1")
