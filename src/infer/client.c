@@ -63,7 +63,8 @@ vd_status vd_infer_client_new(const char *address, vd_infer_client **out, vd_err
         if (strncmp(a, "tcp:", 4) == 0) a += 4;
         const char *colon = strrchr(a, ':');
         if (!colon || colon == a || !colon[1] || (size_t)(colon - a) >= sizeof c->host ||
-            strlen(colon + 1) >= sizeof c->port || strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+            strlen(colon + 1) >= sizeof c->port ||
+            strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
             free(c);
             return vd_error_set(err, VD_ERR_INVALID,
                                 "model-server address '%s' is not unix:PATH or HOST:PORT", address);
