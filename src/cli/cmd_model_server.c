@@ -1,11 +1,11 @@
 /* cmd_model_server.c: `visiond model-server`, the process that owns ONNX Runtime. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -13,6 +13,23 @@
 #include "infer/server.h"
 
 int vd_cmd_model_server(int argc, char **argv);
+
+/* The write end of the stop pipe, for the signal handler: process-wide state
+ * owned by this command (it runs as the process's main). A handler rather than
+ * a signalfd, because a signalfd only works when every thread blocks the
+ * signals, and threads started before us (the sanitizers' own) do not. */
+static volatile int stop_pipe_w = -1;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    if (stop_pipe_w >= 0) {
+        ssize_t w = write(stop_pipe_w, "x", 1);
+        (void)w;
+    }
+    errno = saved;
+}
 
 static void usage(FILE *f)
 {
@@ -176,25 +193,31 @@ int vd_cmd_model_server(int argc, char **argv)
     cfg.preload = names;
     cfg.npreload = nnames;
 
-    /* SIGTERM/SIGINT arrive through a signalfd that the server polls. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (sfd < 0) {
+    /* SIGTERM/SIGINT write to a pipe that the server polls. */
+    int sp[2];
+    if (pipe2(sp, O_CLOEXEC | O_NONBLOCK) < 0) {
         free(pl);
-        return vd_cli_fail("signalfd: failed");
+        return vd_cli_fail("pipe: %s", strerror(errno));
     }
-    cfg.stop_fd = sfd;
+    stop_pipe_w = sp[1];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    cfg.stop_fd = sp[0];
+
     vd_server *srv = NULL;
     vd_error err;
     vd_status rc = vd_server_new(&cfg, &srv, &err);
     free(pl);
     if (rc) {
-        close(sfd);
+        stop_pipe_w = -1;
+        close(sp[0]);
+        close(sp[1]);
         return vd_cli_fail("model-server: %s", vd_error_text(&err));
     }
     printf("{\"status\":\"ready\",\"pid\":%d,\"socket\":", (int)getpid());
@@ -207,7 +230,9 @@ int vd_cmd_model_server(int argc, char **argv)
     fflush(stdout);
     rc = vd_server_run(srv, &err);
     vd_server_free(srv);
-    close(sfd);
+    stop_pipe_w = -1;
+    close(sp[0]);
+    close(sp[1]);
     if (rc) return vd_cli_fail("model-server: %s", vd_error_text(&err));
     return VD_EXIT_OK;
 }
