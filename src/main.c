@@ -14,8 +14,14 @@ static int cmd_version(int argc, char **argv)
     return VD_EXIT_OK;
 }
 
+int vd_cmd_jobs(int argc, char **argv);
+int vd_cmd_queue(int argc, char **argv);
+int vd_cmd_worker(int argc, char **argv);
 int vd_cmd_convert(int argc, char **argv);
 int vd_cmd_model_server(int argc, char **argv);
+int vd_cmd_serve(int argc, char **argv);
+int vd_cmd_up(int argc, char **argv);
+int vd_cmd_faces(int argc, char **argv);
 
 static const struct command {
     const char *name;
@@ -23,8 +29,18 @@ static const struct command {
     const char *summary;
 } commands[] = {
     {"version", cmd_version, "print the version"},
+    {"dataset", vd_cmd_dataset, "write a data set's images as PNG files (fashion-mnist)"},
+    {"jobs", vd_cmd_jobs, "enqueue, list, show, cancel, requeue and purge jobs"},
+    {"queue", vd_cmd_queue, "queue statistics and housekeeping"},
+    {"worker", vd_cmd_worker, "run jobs from the queue, one forked work-horse per job"},
     {"convert", vd_cmd_convert, "convert a TensorFlow.js graph model to ONNX"},
     {"model-server", vd_cmd_model_server, "serve ONNX models with dynamic batching"},
+    {"serve", vd_cmd_serve, "serve the HTTP API"},
+    {"up", vd_cmd_up, "run everything on one machine under one supervisor"},
+    {"jobs", vd_cmd_jobs, "enqueue, list, show, cancel, requeue and purge jobs"},
+    {"queue", vd_cmd_queue, "queue statistics and housekeeping"},
+    {"worker", vd_cmd_worker, "run jobs from the queue, one forked work-horse per job"},
+    {"faces", vd_cmd_faces, "decode images, detect and embed faces"},
 };
 
 static void usage(FILE *f)

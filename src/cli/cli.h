@@ -25,4 +25,7 @@ int vd_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
  * "./data/visiond.db". */
 const char *vd_cli_default_queue_url(char *buf, size_t n);
 
+/* `visiond dataset fashion-mnist`: writes a data set's images as PNG files (cmd_dataset.c). */
+int vd_cmd_dataset(int argc, char **argv);
+
 #endif

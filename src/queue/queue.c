@@ -8,6 +8,7 @@
 #include <string.h>
 
 vd_status vd_queue_sqlite_open(const char *path, vd_queue **out, vd_error *err);
+vd_status vd_queue_redis_open(const char *url, vd_queue **out, vd_error *err);
 
 static const char *state_names[VD_JOB__NSTATES] = {"queued",   "scheduled", "started",
                                                    "finished", "failed",    "canceled"};
@@ -57,8 +58,7 @@ vd_status vd_queue_open(const char *url, vd_queue **out, vd_error *err)
 {
     *out = NULL;
     if (!url || !*url) return vd_error_set(err, VD_ERR_INVALID, "empty queue url");
-    if (strncmp(url, "redis://", 8) == 0)
-        return vd_error_set(err, VD_ERR_UNSUPPORTED, "redis queue backend is not built in");
+    if (strncmp(url, "redis://", 8) == 0) return vd_queue_redis_open(url, out, err);
     if (strncmp(url, "sqlite:", 7) == 0) url += 7;
     return vd_queue_sqlite_open(url, out, err);
 }
@@ -131,6 +131,14 @@ vd_status vd_queue_progress(vd_queue *q, const char *id, int64_t done, int64_t t
 vd_status vd_queue_complete(vd_queue *q, const char *id, const char *worker_id,
                             const char *result_json, vd_error *err)
 {
+    if (result_json) {
+        json_error_t je;
+        json_t *j = json_loads(result_json, JSON_DECODE_ANY, &je);
+        if (!j)
+            return vd_error_set(err, VD_ERR_INVALID, "result is not valid JSON: %s (line %d)",
+                                je.text, je.line);
+        json_decref(j);
+    }
     return q->ops->complete(q, id, worker_id, result_json, err);
 }
 

@@ -17,7 +17,10 @@ static char tmp_root[256];
 
 void vd_test_register(const char *name, vd_test_fn fn)
 {
-    if (ntests < MAX_TESTS) tests[ntests++] = (__typeof__(tests[0])){name, fn};
+    if (ntests < MAX_TESTS) {
+        tests[ntests].name = name;
+        tests[ntests++].fn = fn;
+    }
 }
 
 void vd_test_fail_at(const char *file, int line, const char *fmt, ...)

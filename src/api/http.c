@@ -1,0 +1,772 @@
+/* http.c: the HTTP server core on libmicrohttpd (see http.h). */
+#include "api/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+#define DEFAULT_MAX_BODY    (1u << 20)
+#define DEFAULT_MAX_UPLOAD  (64u << 20)
+#define DEFAULT_MAX_UPLOADS 4
+#define DEFAULT_THREADS     4
+#define MAX_PARTS           1000
+#define POST_BUFFER         (32 * 1024)
+#define CONN_MEMORY         (16 * 1024) /* per connection: headers + buffers; MHD zeroes it per request */
+#define DRAIN_MIN           (16u << 20) /* excess body read to answer 413 */
+
+struct vd_http_server {
+    struct MHD_Daemon *d;
+    vd_http_config cfg;
+    char *token;      /* owned copy, NULL = no auth */
+    char *upload_dir; /* owned copy */
+    int port;
+    atomic_int uploads;
+};
+
+typedef enum { BODY_NONE = 0, BODY_DRAIN, BODY_JSON, BODY_MULTIPART } body_mode;
+
+/* The state of one request, from its headers to its completion. */
+typedef struct {
+    vd_http_server *srv;
+    int64_t t0_us;
+    char method[16];
+    char path[256];
+    vd_route_match match;
+    const vd_route *route;
+    int answered; /* a response was queued */
+    int status;
+    size_t bytes;
+    body_mode mode;
+    size_t limit;
+    size_t received;
+    int too_big;
+    char *body;
+    size_t len, cap;
+    struct MHD_PostProcessor *pp;
+    vd_http_part *parts;
+    size_t nparts, capparts;
+    int fd; /* the open file of the current file part, or -1 */
+    int upload_slot;
+    char *updir;    /* created on the first file part */
+    int err_status; /* a deferred error, answered when the body has been read */
+    char err_code[40];
+    char err_msg[320];
+} req_ctx;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+int vd_http_token_equal(const char *a, const char *b)
+{
+    if (!a || !b) return 0;
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char d = la != lb;
+    for (size_t i = 0; i < lb; i++)
+        d |= (unsigned char)(b[i] ^ (i < la ? a[i] : 0));
+    return d == 0;
+}
+
+vd_status vd_http_parse_listen(const char *listen, void *out, int *is_loopback, vd_error *err)
+{
+    struct sockaddr_storage *ss = out;
+    memset(ss, 0, sizeof *ss);
+    *is_loopback = 0;
+    if (!listen || !*listen) return vd_error_set(err, VD_ERR_INVALID, "empty listen address");
+    char host[128];
+    const char *colon;
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':')
+            return vd_error_set(err, VD_ERR_INVALID, "listen address '%s': expected [IPv6]:PORT",
+                                listen);
+        size_t n = (size_t)(close - listen - 1);
+        if (n >= sizeof host)
+            return vd_error_set(err, VD_ERR_INVALID, "listen address '%s' is too long", listen);
+        memcpy(host, listen + 1, n);
+        host[n] = '\0';
+        colon = close + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon)
+            return vd_error_set(err, VD_ERR_INVALID, "listen address '%s': expected HOST:PORT",
+                                listen);
+        size_t n = (size_t)(colon - listen);
+        if (n == 0 || n >= sizeof host)
+            return vd_error_set(err, VD_ERR_INVALID, "listen address '%s': bad host", listen);
+        memcpy(host, listen, n);
+        host[n] = '\0';
+    }
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || errno || port < 0 || port > 65535)
+        return vd_error_set(err, VD_ERR_INVALID, "listen address '%s': bad port", listen);
+    if (strcmp(host, "localhost") == 0) vd_strlcpy(host, "127.0.0.1", sizeof host);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *is_loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+        return VD_OK;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        const unsigned char *b = v6->sin6_addr.s6_addr;
+        *is_loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) ||
+                       (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && b[12] == 127);
+        return VD_OK;
+    }
+    return vd_error_set(err, VD_ERR_INVALID,
+                        "listen address '%s': host must be a numeric IP address or localhost",
+                        listen);
+}
+
+static struct MHD_Connection *conn_of(const vd_http_req *req)
+{
+    return (struct MHD_Connection *)req->conn_;
+}
+
+const char *vd_http_param(const vd_http_req *req, const char *name)
+{
+    return vd_route_param(req->match, name);
+}
+
+const char *vd_http_query(const vd_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(conn_of(req), MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *vd_http_header(const vd_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(conn_of(req), MHD_HEADER_KIND, name);
+}
+
+void vd_http_add_header(vd_http_resp *resp, const char *name, const char *value)
+{
+    if (resp->nheaders >= VD_HTTP_MAX_HEADERS) return;
+    vd_strlcpy(resp->header_name[resp->nheaders], name, sizeof resp->header_name[0]);
+    vd_strlcpy(resp->header_value[resp->nheaders], value, sizeof resp->header_value[0]);
+    resp->nheaders++;
+}
+
+static void set_body(vd_http_resp *resp, int status, const char *ctype, char *body, size_t len)
+{
+    free(resp->body);
+    resp->status = status;
+    resp->content_type = ctype;
+    resp->body = body;
+    resp->len = len;
+}
+
+void vd_http_reply_text(vd_http_resp *resp, int status, const char *ctype, char *body, size_t len)
+{
+    set_body(resp, status, ctype, body, len);
+}
+
+void vd_http_reply_json(vd_http_resp *resp, int status, json_t *json)
+{
+    char *s = json ? json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(json);
+    if (!s) {
+        set_body(resp, 500, "application/json", NULL, 0);
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"could not encode the response\"}}";
+        resp->body = vd_strdup(oom);
+        resp->len = resp->body ? strlen(resp->body) : 0;
+        return;
+    }
+    size_t n = strlen(s);
+    set_body(resp, status, "application/json", s, n);
+}
+
+static void reply_error_v(vd_http_resp *resp, int status, const char *code, const char *fmt,
+                          va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+    if (!e) /* the message was not UTF-8 */
+        e = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", "(unprintable)");
+    vd_http_reply_json(resp, status, e);
+}
+
+void vd_http_reply_error(vd_http_resp *resp, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(resp, status, code, fmt, ap);
+    va_end(ap);
+}
+
+int vd_http_status_for(vd_status st)
+{
+    switch (st) {
+    case VD_OK:
+        return 200;
+    case VD_ERR_INVALID:
+        return 422;
+    case VD_ERR_NOT_FOUND:
+        return 404;
+    case VD_ERR_STATE:
+        return 409;
+    case VD_ERR_BUSY:
+        return 429;
+    case VD_ERR_LIMIT:
+        return 413;
+    case VD_ERR_CONN:
+    case VD_ERR_DB:
+    case VD_ERR_TIMEOUT:
+        return 503;
+    case VD_ERR_AUTH:
+        return 401;
+    case VD_ERR_UNSUPPORTED:
+        return 415;
+    case VD_ERR_IMAGE:
+        return 422;
+    default:
+        return 500;
+    }
+}
+
+void vd_http_reply_status(vd_http_resp *resp, vd_status st, const char *code, const vd_error *err)
+{
+    int status = vd_http_status_for(st);
+    if (status == 503) vd_http_add_header(resp, "Retry-After", "1");
+    vd_http_reply_error(resp, status, code ? code : vd_status_name(st), "%s",
+                        err && err->code == st ? vd_error_text(err) : vd_strerror(st));
+}
+
+/* ---- request lifecycle -------------------------------------------------- */
+
+static void defer_error(req_ctx *x, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void defer_error(req_ctx *x, int status, const char *code, const char *fmt, ...)
+{
+    if (x->err_status) return; /* the first error wins */
+    x->err_status = status;
+    vd_strlcpy(x->err_code, code, sizeof x->err_code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->err_msg, sizeof x->err_msg, fmt, ap);
+    va_end(ap);
+}
+
+static enum MHD_Result send_resp(req_ctx *x, struct MHD_Connection *c, vd_http_resp *resp)
+{
+    struct MHD_Response *r;
+    size_t len = resp->body ? resp->len : 0;
+    if (resp->body && resp->len)
+        r = MHD_create_response_from_buffer(resp->len, resp->body, MHD_RESPMEM_MUST_FREE);
+    else {
+        free(resp->body);
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    resp->body = NULL;
+    if (!r) return MHD_NO;
+    if (resp->content_type)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    for (size_t i = 0; i < resp->nheaders; i++)
+        MHD_add_response_header(r, resp->header_name[i], resp->header_value[i]);
+    enum MHD_Result q = MHD_queue_response(c, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    x->answered = 1;
+    x->status = resp->status;
+    x->bytes = len;
+    return q;
+}
+
+static enum MHD_Result send_error(req_ctx *x, struct MHD_Connection *c, int status,
+                                  const char *code, const char *extra_name, const char *extra_val,
+                                  const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+static enum MHD_Result send_error(req_ctx *x, struct MHD_Connection *c, int status,
+                                  const char *code, const char *extra_name, const char *extra_val,
+                                  const char *fmt, ...)
+{
+    vd_http_resp resp;
+    memset(&resp, 0, sizeof resp);
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(&resp, status, code, fmt, ap);
+    va_end(ap);
+    if (extra_name) vd_http_add_header(&resp, extra_name, extra_val);
+    return send_resp(x, c, &resp);
+}
+
+/* Returns the media type of a Content-Type value, lowercased, without parameters. */
+static void media_type(const char *ct, char *out, size_t n)
+{
+    size_t o = 0;
+    if (ct)
+        for (; *ct == ' '; ct++)
+            ;
+    for (; ct && *ct && *ct != ';' && *ct != ' ' && o + 1 < n; ct++)
+        out[o++] = (char)(*ct >= 'A' && *ct <= 'Z' ? *ct + 32 : *ct);
+    out[o] = '\0';
+}
+
+static int authorized(vd_http_server *s, struct MHD_Connection *c)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h) return 0;
+    while (*h == ' ')
+        h++;
+    if (strncasecmp(h, "Bearer ", 7) != 0) return 0;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    /* Ignore trailing whitespace without copying the secret around. */
+    size_t n = strlen(h);
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+        n--;
+    char buf[512];
+    if (n >= sizeof buf) return 0;
+    memcpy(buf, h, n);
+    buf[n] = '\0';
+    int ok = vd_http_token_equal(buf, s->token);
+    memset(buf, 0, sizeof buf);
+    return ok;
+}
+
+static vd_http_part *current_part(req_ctx *x)
+{
+    return x->nparts ? &x->parts[x->nparts - 1] : NULL;
+}
+
+static void close_part_file(req_ctx *x)
+{
+    if (x->fd >= 0) close(x->fd);
+    x->fd = -1;
+}
+
+static int same_str(const char *a, const char *b)
+{
+    if (!a || !b) return a == b;
+    return strcmp(a, b) == 0;
+}
+
+static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *filename, const char *ctype, const char *enc,
+                               const char *data, uint64_t off, size_t size)
+{
+    (void)kind;
+    (void)enc;
+    req_ctx *x = cls;
+    if (x->err_status) return MHD_NO;
+    vd_http_part *p = current_part(x);
+    int is_file = filename != NULL;
+    int new_part = off == 0 && (!p || p->size > 0 || !same_str(p->name, key ? key : "") ||
+                                (p->filename != NULL) != is_file);
+    if (new_part) {
+        close_part_file(x);
+        if (x->nparts >= MAX_PARTS) {
+            defer_error(x, 413, "too_many_parts", "a multipart body may have at most %d parts",
+                        MAX_PARTS);
+            return MHD_NO;
+        }
+        if (x->nparts == x->capparts) {
+            size_t cap = x->capparts ? x->capparts * 2 : 8;
+            vd_http_part *np = realloc(x->parts, cap * sizeof *np);
+            if (!np) goto oom;
+            x->parts = np;
+            x->capparts = cap;
+        }
+        p = &x->parts[x->nparts++];
+        memset(p, 0, sizeof *p);
+        p->name = vd_strdup(key ? key : "");
+        p->content_type = ctype ? vd_strdup(ctype) : NULL;
+        if (!p->name) goto oom;
+        if (is_file) {
+            p->filename = vd_strdup(filename);
+            if (!p->filename) goto oom;
+            if (!x->updir) {
+                char tmpl[PATH_MAX];
+                snprintf(tmpl, sizeof tmpl, "%s/upload-XXXXXX", x->srv->upload_dir);
+                if (!mkdtemp(tmpl)) {
+                    defer_error(x, 500, "io", "cannot create an upload directory: %s",
+                                strerror(errno));
+                    return MHD_NO;
+                }
+                x->updir = vd_strdup(tmpl);
+                if (!x->updir) goto oom;
+            }
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "%s/%zu", x->updir, x->nparts - 1);
+            p->path = vd_strdup(path);
+            if (!p->path) goto oom;
+            x->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (x->fd < 0) {
+                defer_error(x, 500, "io", "cannot store an uploaded file: %s", strerror(errno));
+                return MHD_NO;
+            }
+        } else {
+            p->value = calloc(1, 1);
+            if (!p->value) goto oom;
+        }
+    }
+    if (size == 0) return MHD_YES;
+    if (p->path) {
+        const char *d = data;
+        size_t left = size;
+        while (left) {
+            ssize_t w = write(x->fd, d, left);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                defer_error(x, 500, "io", "cannot store an uploaded file: %s", strerror(errno));
+                return MHD_NO;
+            }
+            d += w;
+            left -= (size_t)w;
+        }
+    } else {
+        if (p->size + size > x->srv->cfg.max_body) {
+            defer_error(x, 413, "body_too_large",
+                        "form field '%s' is larger than the limit of %zu bytes", p->name,
+                        x->srv->cfg.max_body);
+            return MHD_NO;
+        }
+        char *nv = realloc(p->value, p->size + size + 1);
+        if (!nv) goto oom;
+        p->value = nv;
+        memcpy(p->value + p->size, data, size);
+        p->value[p->size + size] = '\0';
+    }
+    p->size += size;
+    return MHD_YES;
+oom:
+    defer_error(x, 500, "nomem", "out of memory");
+    return MHD_NO;
+}
+
+/* First call for a request: route, auth, limits, media type. */
+static enum MHD_Result begin(req_ctx *x, struct MHD_Connection *c, const char *url,
+                             const char *method)
+{
+    vd_http_server *s = x->srv;
+    vd_route_result rr = vd_router_match(s->cfg.router, method, url, &x->match);
+    x->route = x->match.route;
+    int public = x->route && (x->route->flags & VD_ROUTE_PUBLIC);
+    if (s->token && !public && !authorized(s, c))
+        return send_error(x, c, 401, "unauthorized", "WWW-Authenticate", "Bearer",
+                          "missing or wrong bearer token (send 'Authorization: Bearer TOKEN')");
+    if (rr == VD_ROUTE_NOT_FOUND)
+        return send_error(x, c, 404, "not_found", NULL, NULL, "no route for %s %s", method,
+                          x->path);
+    if (rr == VD_ROUTE_BAD_METHOD)
+        return send_error(x, c, 405, "method_not_allowed", "Allow", x->match.allow,
+                          "%s is not allowed on %s (allowed: %s)", method, x->path, x->match.allow);
+
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    unsigned long long clen = cl ? strtoull(cl, NULL, 10) : 0;
+    int has_body = clen > 0 || (te && strcasestr(te, "chunked"));
+    char mt[64];
+    media_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), mt,
+               sizeof mt);
+    unsigned flags = x->route->flags;
+    if (!has_body) {
+        x->mode = BODY_NONE;
+    } else if ((flags & VD_ROUTE_BODY_UPLOAD) && strcmp(mt, "multipart/form-data") == 0) {
+        x->mode = BODY_MULTIPART;
+    } else if (flags & (VD_ROUTE_BODY_JSON | VD_ROUTE_BODY_UPLOAD)) {
+        if (strcmp(mt, "application/json") != 0)
+            return send_error(x, c, 415, "unsupported_media_type", NULL, NULL,
+                              "%s %s takes application/json%s, not '%s'", method, x->route->pattern,
+                              flags & VD_ROUTE_BODY_UPLOAD ? " or multipart/form-data" : "",
+                              mt[0] ? mt : "(none)");
+        x->mode = BODY_JSON;
+    } else {
+        x->mode = BODY_DRAIN;
+    }
+    x->limit = x->mode == BODY_MULTIPART ? s->cfg.max_upload : s->cfg.max_body;
+    if (clen > x->limit)
+        return send_error(x, c, 413, "body_too_large", NULL, NULL,
+                          "request body of %llu bytes exceeds the limit of %zu bytes", clen,
+                          x->limit);
+    if (x->mode == BODY_MULTIPART) {
+        if (!s->upload_dir)
+            return send_error(x, c, 415, "unsupported_media_type", NULL, NULL,
+                              "uploads are not enabled on this server");
+        int now = atomic_fetch_add(&s->uploads, 1) + 1;
+        x->upload_slot = 1;
+        if (now > s->cfg.max_uploads)
+            return send_error(x, c, 429, "too_many_uploads", "Retry-After", "1",
+                              "too many uploads in progress (limit %d); try again later",
+                              s->cfg.max_uploads);
+        x->pp = MHD_create_post_processor(c, POST_BUFFER, on_part, x);
+        if (!x->pp)
+            return send_error(x, c, 400, "invalid_multipart", NULL, NULL,
+                              "malformed multipart/form-data header (no boundary?)");
+    }
+    return MHD_YES;
+}
+
+/* A chunk of body. Returns MHD_NO to drop the connection. */
+static enum MHD_Result consume(req_ctx *x, const char *data, size_t size)
+{
+    x->received += size;
+    if (x->too_big) /* discard, but not forever */
+        return x->received - x->limit > (x->limit > DRAIN_MIN / 4 ? 4 * x->limit : DRAIN_MIN)
+                   ? MHD_NO
+                   : MHD_YES;
+    if (x->received > x->limit) {
+        x->too_big = 1;
+        free(x->body);
+        x->body = NULL;
+        x->len = x->cap = 0;
+        x->err_status = 0; /* the size is the error to report */
+        defer_error(x, 413, "body_too_large", "request body exceeds the limit of %zu bytes",
+                    x->limit);
+        return MHD_YES;
+    }
+    switch (x->mode) {
+    case BODY_JSON:
+        if (x->len + size + 1 > x->cap) {
+            size_t cap = x->cap ? x->cap : 4096;
+            while (cap < x->len + size + 1)
+                cap *= 2;
+            char *nb = realloc(x->body, cap);
+            if (!nb) {
+                defer_error(x, 500, "nomem", "out of memory");
+                return MHD_YES;
+            }
+            x->body = nb;
+            x->cap = cap;
+        }
+        memcpy(x->body + x->len, data, size);
+        x->len += size;
+        break;
+    case BODY_MULTIPART:
+        if (!x->err_status && MHD_post_process(x->pp, data, size) != MHD_YES)
+            defer_error(x, 400, "invalid_multipart", "malformed multipart/form-data body");
+        break;
+    default:
+        break;
+    }
+    return MHD_YES;
+}
+
+/* Last call: the body is complete; run the handler. */
+static enum MHD_Result finish(req_ctx *x, struct MHD_Connection *c, const char *method)
+{
+    if (x->mode == BODY_MULTIPART && x->pp && !x->err_status) {
+        enum MHD_Result done = MHD_destroy_post_processor(x->pp);
+        x->pp = NULL;
+        close_part_file(x);
+        if (done != MHD_YES && !x->err_status)
+            defer_error(x, 400, "invalid_multipart", "multipart/form-data body ends early");
+    }
+    if (x->err_status)
+        return send_error(x, c, x->err_status, x->err_code, NULL, NULL, "%s", x->err_msg);
+
+    unsigned flags = x->route->flags;
+    json_t *json = NULL;
+    if (x->mode == BODY_JSON) {
+        json_error_t je;
+        json = json_loadb(x->body ? x->body : "", x->len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+                          &je);
+        if (!json)
+            return send_error(x, c, 400, "invalid_json", NULL, NULL,
+                              "request body is not valid JSON: %s (line %d, column %d)", je.text,
+                              je.line, je.column);
+        if (!json_is_object(json)) {
+            json_decref(json);
+            return send_error(x, c, 400, "invalid_type", NULL, NULL,
+                              "request body must be a JSON object");
+        }
+    } else if (x->mode == BODY_NONE && (flags & VD_ROUTE_BODY_JSON) &&
+               !(flags & VD_ROUTE_BODY_OPTIONAL)) {
+        return send_error(x, c, 400, "empty_body", NULL, NULL, "%s %s needs a JSON object body",
+                          method, x->route->pattern);
+    }
+
+    vd_http_req req = {
+        .method = method,
+        .path = x->path,
+        .match = &x->match,
+        .json = json,
+        .parts = x->parts,
+        .nparts = x->nparts,
+        .conn_ = c,
+    };
+    vd_http_resp resp;
+    memset(&resp, 0, sizeof resp);
+    x->route->fn(x->route->ctx, &req, &resp);
+    json_decref(json);
+    if (!resp.status)
+        vd_http_reply_error(&resp, 500, "internal", "the handler for %s %s gave no response",
+                            method, x->route->pattern);
+    return send_resp(x, c, &resp);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *data,
+                                  size_t *size, void **con_cls)
+{
+    (void)version;
+    req_ctx *x = *con_cls;
+    if (!x) {
+        x = calloc(1, sizeof *x);
+        if (!x) return MHD_NO;
+        *con_cls = x;
+        x->srv = cls;
+        x->t0_us = vd_mono_us();
+        x->fd = -1;
+        vd_strlcpy(x->method, method, sizeof x->method);
+        vd_strlcpy(x->path, url, sizeof x->path);
+        return begin(x, c, url, method);
+    }
+    if (x->answered) {
+        *size = 0;
+        return MHD_YES;
+    }
+    if (*size) {
+        enum MHD_Result r = consume(x, data, *size);
+        *size = 0;
+        return r;
+    }
+    return finish(x, c, method);
+}
+
+static void remove_uploads(req_ctx *x)
+{
+    close_part_file(x);
+    for (size_t i = 0; i < x->nparts; i++) {
+        vd_http_part *p = &x->parts[i];
+        if (p->path) unlink(p->path); /* ENOENT when a handler took it: fine */
+        free(p->name);
+        free(p->filename);
+        free(p->content_type);
+        free(p->path);
+        free(p->value);
+    }
+    free(x->parts);
+    if (x->updir) rmdir(x->updir);
+    free(x->updir);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    vd_http_server *s = cls;
+    req_ctx *x = *con_cls;
+    if (!x) return;
+    *con_cls = NULL;
+    double secs = (double)(vd_mono_us() - x->t0_us) / 1e6;
+    int status = x->answered ? x->status : 0;
+    const char *route = x->route ? x->route->pattern : NULL;
+    vd_http_metrics_observe(s->cfg.metrics, x->method, route, status, secs, x->bytes);
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        VD_INFO("%s %s %d %zuB %.3fms", x->method, x->path, status, x->bytes, secs * 1e3);
+    else
+        VD_INFO("%s %s %d %zuB %.3fms (connection ended early: %d)", x->method, x->path, status,
+                x->bytes, secs * 1e3, (int)toe);
+    if (x->pp) MHD_destroy_post_processor(x->pp);
+    remove_uploads(x);
+    if (x->upload_slot) atomic_fetch_sub(&s->uploads, 1);
+    free(x->body);
+    free(x);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    VD_WARN("http: %s", msg);
+}
+
+vd_status vd_http_start(const vd_http_config *cfg, vd_http_server **out, vd_error *err)
+{
+    *out = NULL;
+    if (!cfg || !cfg->router) return vd_error_set(err, VD_ERR_INVALID, "no router given");
+    struct sockaddr_storage ss;
+    int loopback = 0;
+    vd_status st = vd_http_parse_listen(cfg->listen, &ss, &loopback, err);
+    if (st != VD_OK) return st;
+    int has_token = cfg->token && *cfg->token;
+    if (!loopback && !has_token)
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "refusing to listen on non-loopback address %s without a token "
+                            "(give --token, --token-file or VISIOND_TOKEN)",
+                            cfg->listen);
+    if (has_token && strlen(cfg->token) >= 512)
+        return vd_error_set(err, VD_ERR_INVALID, "the token is too long (at most 511 bytes)");
+
+    vd_http_server *s = calloc(1, sizeof *s);
+    if (!s) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    s->cfg = *cfg;
+    if (!s->cfg.max_body) s->cfg.max_body = DEFAULT_MAX_BODY;
+    if (!s->cfg.max_upload) s->cfg.max_upload = DEFAULT_MAX_UPLOAD;
+    if (s->cfg.max_uploads <= 0) s->cfg.max_uploads = DEFAULT_MAX_UPLOADS;
+    if (s->cfg.threads <= 0) s->cfg.threads = DEFAULT_THREADS;
+    s->token = has_token ? vd_strdup(cfg->token) : NULL;
+    s->upload_dir = cfg->upload_dir ? vd_strdup(cfg->upload_dir) : NULL;
+    s->cfg.token = NULL;
+    s->cfg.upload_dir = NULL;
+    s->cfg.listen = NULL;
+    atomic_init(&s->uploads, 0);
+
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    s->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)s->cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        (unsigned)1, MHD_OPTION_END);
+    if (!s->d) {
+        free(s->token);
+        free(s->upload_dir);
+        free(s);
+        return vd_error_set(err, VD_ERR_IO, "cannot listen on %s (address in use?)", cfg->listen);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : 0;
+    *out = s;
+    return VD_OK;
+}
+
+int vd_http_port(const vd_http_server *s)
+{
+    return s ? s->port : 0;
+}
+
+int vd_http_active_uploads(vd_http_server *s)
+{
+    return atomic_load(&s->uploads);
+}
+
+void vd_http_stop(vd_http_server *s)
+{
+    if (!s) return;
+    MHD_stop_daemon(s->d);
+    if (s->token) memset(s->token, 0, strlen(s->token));
+    free(s->token);
+    free(s->upload_dir);
+    free(s);
+}

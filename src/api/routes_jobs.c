@@ -1,0 +1,227 @@
+/* routes_jobs.c: the job queue over HTTP.
+ *
+ *   POST   /jobs                enqueue (201, the job)
+ *   GET    /jobs                list, filtered by ?state=&type=&limit=&offset=
+ *   GET    /jobs/{id}           one job
+ *   POST   /jobs/{id}/requeue   failed or canceled -> queued again
+ *   DELETE /jobs/{id}           cancel (the job stays, in state canceled)
+ * Jobs are shown in queue/job_json.h's shape. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_impl.h"
+#include "queue/job_json.h"
+
+#define MAX_LIST 1000
+
+/* Answers 200 (or status) with job id read back from q. */
+static void reply_job(vd_api *api, vd_queue *q, const char *id, int status, vd_http_resp *resp)
+{
+    vd_job job;
+    memset(&job, 0, sizeof job);
+    vd_error err;
+    vd_status st = vd_queue_get(q, id, &job, &err);
+    vd_api_queue_put(api, q, st);
+    if (st != VD_OK) {
+        vd_api_reply_queue_error(resp, st, &err);
+        return;
+    }
+    json_t *j = vd_job_to_json(&job);
+    vd_job_clear(&job);
+    if (!j) {
+        vd_http_reply_error(resp, 500, "nomem", "out of memory");
+        return;
+    }
+    vd_http_reply_json(resp, status, j);
+}
+
+static int valid_id(vd_http_resp *resp, const char *id)
+{
+    if (strlen(id) <= VD_ID_LEN) return 1;
+    vd_http_reply_error(resp, 404, "job_not_found",
+                        "no job %.40s... (ids have at most %d characters)", id, VD_ID_LEN);
+    return 0;
+}
+
+static void get_job(void *ctx, vd_http_req *req, vd_http_resp *resp)
+{
+    vd_api *api = ctx;
+    const char *id = vd_http_param(req, "id");
+    if (!valid_id(resp, id)) return;
+    vd_queue *q = vd_api_queue_get(api, resp);
+    if (q) reply_job(api, q, id, 200, resp);
+}
+
+static void enqueue(void *ctx, vd_http_req *req, vd_http_resp *resp)
+{
+    vd_api *api = ctx;
+    static const char *const fields[] = {
+        "type",          "payload",      "priority",      "max_retries", "timeout_ms", "delay_ms",
+        "retry_base_ms", "retry_max_ms", "result_ttl_ms", "id",          NULL};
+    json_t *b = req->json;
+    vd_enqueue_opts o = {0};
+    int64_t prio = 0, retries = 0, timeout = 0, delay = 0, base = 0, max = 0, ttl = 0;
+    const int64_t DAY = 86400000LL, YEAR = 365 * DAY;
+    if (!vd_api_only_fields(resp, b, fields) || !vd_api_get_string(resp, b, "type", 1, &o.type) ||
+        !vd_api_get_string(resp, b, "id", 0, &o.id) ||
+        !vd_api_get_int(resp, b, "priority", -1000000, 1000000, &prio) ||
+        !vd_api_get_int(resp, b, "max_retries", 0, 1000, &retries) ||
+        !vd_api_get_int(resp, b, "timeout_ms", 0, YEAR, &timeout) ||
+        !vd_api_get_int(resp, b, "delay_ms", 0, YEAR, &delay) ||
+        !vd_api_get_int(resp, b, "retry_base_ms", 0, DAY, &base) ||
+        !vd_api_get_int(resp, b, "retry_max_ms", 0, YEAR, &max) ||
+        !vd_api_get_int(resp, b, "result_ttl_ms", -1, 10 * YEAR, &ttl))
+        return;
+    o.priority = (int)prio;
+    o.max_retries = (int)retries;
+    o.timeout_ms = timeout;
+    o.delay_ms = delay;
+    o.retry_base_ms = base;
+    o.retry_max_ms = max;
+    o.result_ttl_ms = ttl;
+    char *payload = NULL;
+    json_t *p = json_object_get(b, "payload");
+    if (p) {
+        payload = json_dumps(p, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!payload) {
+            vd_http_reply_error(resp, 500, "nomem", "out of memory");
+            return;
+        }
+        o.payload = payload;
+    }
+    vd_queue *q = vd_api_queue_get(api, resp);
+    if (!q) {
+        free(payload);
+        return;
+    }
+    vd_error err;
+    vd_status st = VD_OK;
+    if (o.id) { /* a caller-chosen id that exists is a conflict, not a bad value */
+        vd_job old;
+        memset(&old, 0, sizeof old);
+        st = vd_queue_get(q, o.id, &old, &err);
+        vd_job_clear(&old);
+        if (st == VD_OK) {
+            vd_api_queue_put(api, q, st);
+            free(payload);
+            vd_http_reply_error(resp, 409, "job_exists", "a job with id %.40s already exists",
+                                o.id);
+            return;
+        }
+        if (st != VD_ERR_NOT_FOUND) {
+            vd_api_queue_put(api, q, st);
+            free(payload);
+            vd_api_reply_queue_error(resp, st, &err);
+            return;
+        }
+    }
+    char id[VD_ID_LEN + 1];
+    st = vd_queue_enqueue(q, &o, id, &err);
+    free(payload);
+    if (st != VD_OK) {
+        vd_api_queue_put(api, q, st);
+        vd_api_reply_queue_error(resp, st, &err);
+        return;
+    }
+    char loc[64];
+    snprintf(loc, sizeof loc, "/jobs/%s", id);
+    vd_http_add_header(resp, "Location", loc);
+    reply_job(api, q, id, 201, resp);
+}
+
+static void list_jobs(void *ctx, vd_http_req *req, vd_http_resp *resp)
+{
+    vd_api *api = ctx;
+    vd_list_opts o = {.state = -1};
+    const char *state = vd_http_query(req, "state");
+    if (state && *state && strcmp(state, "all") != 0) {
+        vd_job_state s;
+        if (vd_job_state_parse(state, &s) != VD_OK) {
+            vd_http_reply_error(resp, 400, "invalid_parameter",
+                                "unknown state '%.40s' (queued, scheduled, started, finished, "
+                                "failed, canceled or all)",
+                                state);
+            return;
+        }
+        o.state = (int)s;
+    }
+    const char *type = vd_http_query(req, "type");
+    if (type && *type) o.type = type;
+    int64_t limit = 100, offset = 0;
+    if (!vd_api_query_int(resp, req, "limit", 1, MAX_LIST, &limit) ||
+        !vd_api_query_int(resp, req, "offset", 0, INT64_MAX / 2, &offset))
+        return;
+    o.limit = (size_t)limit;
+    o.offset = (size_t)offset;
+    vd_queue *q = vd_api_queue_get(api, resp);
+    if (!q) return;
+    vd_job *jobs = NULL;
+    size_t n = 0;
+    vd_error err;
+    vd_status st = vd_queue_list(q, &o, &jobs, &n, &err);
+    vd_api_queue_put(api, q, st);
+    if (st != VD_OK) {
+        vd_api_reply_queue_error(resp, st, &err);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        if (json_array_append_new(arr, vd_job_to_json(&jobs[i])) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    vd_job_list_free(jobs, n);
+    if (!arr) {
+        vd_http_reply_error(resp, 500, "nomem", "out of memory");
+        return;
+    }
+    vd_http_reply_json(resp, 200,
+                       json_pack("{s:o, s:I, s:I, s:I}", "jobs", arr, "count", (json_int_t)n,
+                                 "limit", (json_int_t)limit, "offset", (json_int_t)offset));
+}
+
+static void change(void *ctx, vd_http_req *req, vd_http_resp *resp,
+                   vd_status (*op)(vd_queue *, const char *, vd_error *))
+{
+    vd_api *api = ctx;
+    const char *id = vd_http_param(req, "id");
+    if (!valid_id(resp, id)) return;
+    vd_queue *q = vd_api_queue_get(api, resp);
+    if (!q) return;
+    vd_error err;
+    vd_status st = op(q, id, &err);
+    if (st != VD_OK) {
+        vd_api_queue_put(api, q, st);
+        vd_api_reply_queue_error(resp, st, &err);
+        return;
+    }
+    reply_job(api, q, id, 200, resp);
+}
+
+static void requeue(void *ctx, vd_http_req *req, vd_http_resp *resp)
+{
+    change(ctx, req, resp, vd_queue_requeue);
+}
+
+static void cancel(void *ctx, vd_http_req *req, vd_http_resp *resp)
+{
+    change(ctx, req, resp, vd_queue_cancel);
+}
+
+vd_status vd_api_routes_jobs(vd_api *api, vd_router *r, vd_error *err)
+{
+    const vd_route routes[] = {
+        {"POST", "/jobs", enqueue, api, VD_ROUTE_BODY_JSON},
+        {"GET", "/jobs", list_jobs, api, 0},
+        {"GET", "/jobs/{id}", get_job, api, 0},
+        {"DELETE", "/jobs/{id}", cancel, api, 0},
+        {"POST", "/jobs/{id}/requeue", requeue, api, VD_ROUTE_BODY_JSON | VD_ROUTE_BODY_OPTIONAL},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        vd_status st = vd_router_add(r, &routes[i], err);
+        if (st != VD_OK) return st;
+    }
+    return VD_OK;
+}

@@ -1,0 +1,42 @@
+/* sha256.h: SHA-256 digests (FIPS 180-4), used as content keys (the
+ * embedding cache is keyed by the SHA-256 of an image file's bytes).
+ *
+ * Backed by glib's GChecksum (glib is already linked through libvips), so
+ * there is no hand-written hash to trust. One-shot and streaming forms. */
+#ifndef VD_SHA256_H
+#define VD_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+#define VD_SHA256_LEN     32 /* digest bytes */
+#define VD_SHA256_HEX_LEN 64 /* hex characters, without the NUL */
+
+typedef struct vd_sha256_ctx vd_sha256_ctx;
+
+/* Returns a fresh streaming context, or NULL when out of memory. */
+vd_sha256_ctx *vd_sha256_new(void);
+
+/* Feeds len bytes (len 0 is fine). */
+void vd_sha256_update(vd_sha256_ctx *ctx, const void *data, size_t len);
+
+/* Writes the digest of everything fed so far into out. The context may not be
+ * updated afterwards (free it). */
+void vd_sha256_final(vd_sha256_ctx *ctx, uint8_t out[VD_SHA256_LEN]);
+
+/* Frees a context; NULL is fine. */
+void vd_sha256_free(vd_sha256_ctx *ctx);
+
+/* One shot: digest of data[0..len). */
+void vd_sha256(const void *data, size_t len, uint8_t out[VD_SHA256_LEN]);
+
+/* Writes the lower-case hex form of a digest plus NUL into hex. */
+void vd_sha256_hex(const uint8_t digest[VD_SHA256_LEN], char hex[VD_SHA256_HEX_LEN + 1]);
+
+/* Digest of a whole file, read in blocks. VD_ERR_NOT_FOUND / VD_ERR_IO with the
+ * path and errno text. */
+vd_status vd_sha256_file(const char *path, uint8_t out[VD_SHA256_LEN], vd_error *err);
+
+#endif

@@ -1,0 +1,71 @@
+/* align.c: least-squares similarity fit and the aligned face crop. */
+#include "faces/align.h"
+
+#include <math.h>
+#include <stddef.h>
+
+#include "image/preprocess.h"
+
+/* Measured: see align.h and docs/faces.md. */
+const float VD_FACE_TEMPLATE[4][2] = {
+    {79.3f, 79.4f},   /* right eye (image left) */
+    {144.7f, 79.4f},  /* left eye */
+    {112.0f, 119.8f}, /* nose tip */
+    {112.0f, 151.4f}, /* mouth centre */
+};
+
+static const int template_kp[4] = {VD_KP_RIGHT_EYE, VD_KP_LEFT_EYE, VD_KP_NOSE, VD_KP_MOUTH};
+
+vd_status vd_similarity_fit(const float (*src)[2], const float (*dst)[2], int n, double m[6],
+                            vd_error *err)
+{
+    if (n < 2) return vd_error_set(err, VD_ERR_INVALID, "similarity fit needs 2 points, got %d", n);
+    double ps[2] = {0, 0}, qs[2] = {0, 0};
+    for (int i = 0; i < n; i++) {
+        ps[0] += src[i][0], ps[1] += src[i][1];
+        qs[0] += dst[i][0], qs[1] += dst[i][1];
+    }
+    ps[0] /= n, ps[1] /= n, qs[0] /= n, qs[1] /= n;
+    double sxx = 0, dot = 0, cross = 0;
+    for (int i = 0; i < n; i++) {
+        double px = src[i][0] - ps[0], py = src[i][1] - ps[1];
+        double qx = dst[i][0] - qs[0], qy = dst[i][1] - qs[1];
+        sxx += px * px + py * py;
+        dot += px * qx + py * qy;
+        cross += px * qy - py * qx;
+    }
+    if (!(sxx > 1e-9) || !isfinite(sxx))
+        return vd_error_set(err, VD_ERR_INVALID, "similarity fit: points coincide");
+    double a = dot / sxx, b = cross / sxx;
+    if (!(a * a + b * b > 1e-18))
+        return vd_error_set(err, VD_ERR_INVALID, "similarity fit: degenerate target");
+    m[0] = a, m[1] = -b, m[2] = qs[0] - (a * ps[0] - b * ps[1]);
+    m[3] = b, m[4] = a, m[5] = qs[1] - (b * ps[0] + a * ps[1]);
+    return VD_OK;
+}
+
+vd_status vd_face_align_matrix(const vd_face_det *det, int size, double m[6], vd_error *err)
+{
+    if (size <= 0) return vd_error_set(err, VD_ERR_INVALID, "crop size %d", size);
+    float src[4][2], dst[4][2];
+    float k = (float)size / VD_FACE_CROP;
+    for (int i = 0; i < 4; i++) {
+        src[i][0] = det->kp[template_kp[i]][0];
+        src[i][1] = det->kp[template_kp[i]][1];
+        dst[i][0] = VD_FACE_TEMPLATE[i][0] * k;
+        dst[i][1] = VD_FACE_TEMPLATE[i][1] * k;
+    }
+    return vd_similarity_fit((const float(*)[2])src, (const float(*)[2])dst, 4, m, err);
+}
+
+vd_status vd_face_align(const vd_image *img, const vd_face_det *det, int size, vd_image *crop,
+                        double m[6], vd_error *err)
+{
+    double mm[6];
+    vd_status st = vd_face_align_matrix(det, size, mm, err);
+    if (st != VD_OK) return st;
+    if (m)
+        for (int i = 0; i < 6; i++)
+            m[i] = mm[i];
+    return vd_image_warp_affine(img, mm, size, size, crop, err);
+}

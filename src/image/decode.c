@@ -1,0 +1,389 @@
+/* decode.c: libvips decoding with limits checked from the header, explicit
+ * loader allow-listing and vips's error buffer turned into vd_error. */
+#include "image/decode.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vips/vips.h>
+
+#include "core/log.h"
+
+/* Loaders we accept (libvips's source loaders) and the format names we report. */
+static const struct {
+    const char *loader;
+    const char *format;
+} allowed_loaders[] = {
+    {"jpegload_source", "jpeg"}, {"pngload_source", "png"},   {"webpload_source", "webp"},
+    {"gifload_source", "gif"},   {"tiffload_source", "tiff"}, {"ppmload_source", "ppm"},
+    {"heifload_source", "heif"},
+};
+
+static void vips_log_to_vd(const gchar *domain, GLogLevelFlags level, const gchar *message,
+                           gpointer user)
+{
+    (void)user;
+    (void)level;
+    VD_DEBUG("%s: %s", domain ? domain : "glib", message ? message : "");
+}
+
+vd_status vd_image_init(const char *argv0, vd_error *err)
+{
+    if (VIPS_INIT(argv0 ? argv0 : "visiond")) {
+        vd_status st =
+            vd_error_set(err, VD_ERR_INTERNAL, "libvips failed to start: %s", vips_error_buffer());
+        vips_error_clear();
+        return st;
+    }
+    /* Every decode is one-shot: caching operations would only keep sources
+     * (and the caller's buffers) referenced. */
+    vips_cache_set_max(0);
+    vips_cache_set_max_mem(0);
+    vips_cache_set_max_files(0);
+    /* libvips reports recoverable problems ("error in tile", libjpeg
+     * warnings) with g_warning: keep them out of stderr. */
+    g_log_set_handler(
+        "VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG,
+        vips_log_to_vd, NULL);
+    return VD_OK;
+}
+
+void vd_image_shutdown(void)
+{
+    vips_shutdown();
+}
+
+vd_status vd_image_alloc(vd_image *out, int width, int height, vd_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (width <= 0 || height <= 0 || (int64_t)width * height > ((int64_t)1 << 40) / 3)
+        return vd_error_set(err, VD_ERR_INVALID, "bad image size %dx%d", width, height);
+    out->pixels = malloc((size_t)width * (size_t)height * 3);
+    if (!out->pixels)
+        return vd_error_set(err, VD_ERR_NOMEM, "no memory for a %dx%d image", width, height);
+    out->width = out->src_width = width;
+    out->height = out->src_height = height;
+    out->orientation = 1;
+    return VD_OK;
+}
+
+void vd_image_free(vd_image *img)
+{
+    if (!img) return;
+    free(img->pixels);
+    memset(img, 0, sizeof *img);
+}
+
+/* Copies libvips's error buffer (trimmed to one line) into msg and clears it. */
+static void take_vips_error(char *msg, size_t n)
+{
+    const char *buf = vips_error_buffer();
+    size_t j = 0;
+    for (const char *p = buf; *p && j + 1 < n; p++) {
+        char c = *p == '\n' ? ' ' : *p;
+        if (c == ' ' && (j == 0 || msg[j - 1] == ' ')) continue;
+        msg[j++] = c;
+    }
+    while (j > 0 && msg[j - 1] == ' ')
+        j--;
+    msg[j] = '\0';
+    if (j == 0) snprintf(msg, n, "unknown libvips error");
+    vips_error_clear();
+}
+
+/* Did a PNG stream end properly (with its IEND chunk)? */
+static int png_has_iend(const uint8_t *data, size_t len)
+{
+    static const uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+    /* Trailing bytes after IEND are tolerated by decoders: look near the end. */
+    size_t from = len > 4096 ? len - 4096 : 0;
+    for (size_t i = len >= 12 ? len - 12 + 1 : 0; i-- > from;)
+        if (memcmp(data + i, iend, 12) == 0) return 1;
+    return 0;
+}
+
+/* Turns a libvips failure into a specific vd_error. */
+static vd_status decode_error(vd_error *err, const char *format, const uint8_t *data, size_t len)
+{
+    char msg[VD_ERROR_MSG_MAX - 32];
+    take_vips_error(msg, sizeof msg);
+    if (strcmp(format, "jpeg") == 0 &&
+        (strstr(msg, "Premature end") || strstr(msg, "premature end")))
+        return vd_error_set(err, VD_ERR_IMAGE, "truncated JPEG: %s", msg);
+    if (strcmp(format, "png") == 0 && !png_has_iend(data, len))
+        return vd_error_set(err, VD_ERR_IMAGE, "truncated PNG: %s", msg);
+    if (strstr(msg, "truncated") || strstr(msg, "Truncated"))
+        return vd_error_set(err, VD_ERR_IMAGE, "truncated image: %s", msg);
+    return vd_error_set(err, VD_ERR_IMAGE, "corrupt image: %s", msg);
+}
+
+/* Opens the image lazily (header only) with the given loader options. */
+static VipsImage *open_image(VipsSource *src, const char *format, VipsAccess access,
+                             int jpeg_shrink, double webp_scale)
+{
+    if (strcmp(format, "jpeg") == 0 && jpeg_shrink > 1)
+        return vips_image_new_from_source(src, "", "access", access, "fail_on", VIPS_FAIL_ON_ERROR,
+                                          "shrink", jpeg_shrink, NULL);
+    if (strcmp(format, "webp") == 0 && webp_scale > 0 && webp_scale < 1)
+        return vips_image_new_from_source(src, "", "access", access, "fail_on", VIPS_FAIL_ON_ERROR,
+                                          "scale", webp_scale, NULL);
+    return vips_image_new_from_source(src, "", "access", access, "fail_on", VIPS_FAIL_ON_ERROR,
+                                      NULL);
+}
+
+/* Converts any libvips image to 8-bit, 3-band sRGB; *out is a new reference.
+ * Intermediate images belong to ctx. Returns 0 or -1 (vips error set). */
+static int to_srgb8(VipsObject *ctx, VipsImage *in, VipsImage **out)
+{
+    VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 8);
+    VipsImage *x = in;
+    VipsInterpretation interp = vips_image_guess_interpretation(x);
+
+    if (interp == VIPS_INTERPRETATION_CMYK) {
+        /* The embedded profile when there is one, else libvips's CMYK default. */
+        if (vips_icc_transform(x, &t[0], "srgb", "embedded", TRUE, "depth", 8, NULL)) {
+            vips_error_clear();
+            if (vips_colourspace(x, &t[0], VIPS_INTERPRETATION_sRGB, NULL)) return -1;
+        }
+        x = t[0];
+    } else if (interp != VIPS_INTERPRETATION_sRGB && vips_colourspace_issupported(x)) {
+        /* B_W, GREY16, RGB16, Lab, XYZ, scRGB ... */
+        if (vips_colourspace(x, &t[0], VIPS_INTERPRETATION_sRGB, NULL)) return -1;
+        x = t[0];
+    }
+    if (vips_image_hasalpha(x)) {
+        /* Onto white, whatever the depth: max_alpha follows the format. */
+        double white = x->BandFmt == VIPS_FORMAT_USHORT ? 65535.0
+                       : (x->BandFmt == VIPS_FORMAT_FLOAT || x->BandFmt == VIPS_FORMAT_DOUBLE)
+                           ? 1.0
+                           : 255.0;
+        VipsArrayDouble *bg = vips_array_double_newv(1, white);
+        int rc = vips_flatten(x, &t[1], "background", bg, NULL);
+        vips_area_unref(VIPS_AREA(bg));
+        if (rc) return -1;
+        x = t[1];
+    }
+    if (x->BandFmt != VIPS_FORMAT_UCHAR) {
+        if (x->BandFmt == VIPS_FORMAT_USHORT) {
+            if (vips_rshift_const1(x, &t[2], 8, NULL)) return -1;
+            x = t[2];
+        } else if (x->BandFmt == VIPS_FORMAT_FLOAT || x->BandFmt == VIPS_FORMAT_DOUBLE) {
+            /* Unmanaged float data: assume 0..1 as TIFF float images mostly are. */
+            if (vips_linear1(x, &t[2], 255.0, 0.0, NULL)) return -1;
+            x = t[2];
+        }
+        if (vips_cast(x, &t[3], VIPS_FORMAT_UCHAR, NULL)) return -1;
+        x = t[3];
+    }
+    if (x->Bands == 1 || x->Bands == 2) {
+        VipsImage *grey = x;
+        if (x->Bands == 2) {
+            if (vips_extract_band(x, &t[4], 0, NULL)) return -1;
+            grey = t[4];
+        }
+        VipsImage *three[3] = {grey, grey, grey};
+        if (vips_bandjoin(three, &t[5], 3, NULL)) return -1;
+        x = t[5];
+    } else if (x->Bands > 3) {
+        if (vips_extract_band(x, &t[6], 0, "n", 3, NULL)) return -1;
+        x = t[6];
+    }
+    g_object_ref(x);
+    *out = x;
+    return 0;
+}
+
+static int pick_jpeg_shrink(int w, int h, int tw, int th)
+{
+    if (tw <= 0 && th <= 0) return 1;
+    for (int s = 8; s > 1; s /= 2)
+        if ((tw <= 0 || w / s >= tw) && (th <= 0 || h / s >= th)) return s;
+    return 1;
+}
+
+vd_status vd_image_decode_buffer(const void *data, size_t len, const vd_decode_opts *opts,
+                                 vd_image *out, vd_error *err)
+{
+    vd_decode_opts defaults = {0};
+    if (!opts) opts = &defaults;
+    size_t max_bytes = opts->max_file_bytes ? opts->max_file_bytes : VD_IMAGE_MAX_FILE_BYTES;
+    int64_t max_pixels = opts->max_pixels > 0 ? opts->max_pixels : VD_IMAGE_MAX_PIXELS;
+    memset(out, 0, sizeof *out);
+
+    if (len == 0) return vd_error_set(err, VD_ERR_IMAGE, "empty file");
+    if (len > max_bytes)
+        return vd_error_set(err, VD_ERR_LIMIT, "file too large: %zu > %zu bytes", len, max_bytes);
+
+    VipsSource *src = vips_source_new_from_memory(data, len);
+    if (!src) return decode_error(err, "", data, len);
+
+    /* libvips names the loader by its type ("VipsForeignLoadJpegSource"). */
+    const char *loader_type = vips_foreign_find_load_source(src);
+    const char *loader = loader_type ? vips_nickname_find(g_type_from_name(loader_type)) : NULL;
+    if (!loader) {
+        vips_error_clear();
+        g_object_unref(src);
+        return vd_error_set(err, VD_ERR_IMAGE, "not an image");
+    }
+    const char *format = NULL;
+    for (size_t i = 0; i < sizeof allowed_loaders / sizeof allowed_loaders[0]; i++)
+        if (strcmp(loader, allowed_loaders[i].loader) == 0) format = allowed_loaders[i].format;
+    if (!format) {
+        char name[64];
+        vd_status st;
+        snprintf(name, sizeof name, "%s", loader);
+        char *cut = strstr(name, "load");
+        if (cut) *cut = '\0';
+        st = vd_error_set(err, VD_ERR_UNSUPPORTED, "unsupported format: %s", name);
+        g_object_unref(src);
+        return st;
+    }
+
+    /* Header only: nothing is decoded until pixels are asked for. */
+    VipsImage *head = open_image(src, format, VIPS_ACCESS_SEQUENTIAL, 1, 0);
+    if (!head) {
+        vd_status st = decode_error(err, format, data, len);
+        g_object_unref(src);
+        return st;
+    }
+    int w = head->Xsize, h = head->Ysize;
+    int orientation = vips_image_get_orientation(head);
+    g_object_unref(head);
+    if (orientation < 1 || orientation > 8) orientation = 1;
+    int64_t npix = (int64_t)w * (int64_t)h;
+    if (npix > max_pixels) {
+        g_object_unref(src);
+        return vd_error_set(err, VD_ERR_LIMIT, "too many pixels: %lld > %lld", (long long)npix,
+                            (long long)max_pixels);
+    }
+    int swap = orientation >= 5;
+    int tw = swap ? opts->target_height : opts->target_width;
+    int th = swap ? opts->target_width : opts->target_height;
+    int shrink = strcmp(format, "jpeg") == 0 ? pick_jpeg_shrink(w, h, tw, th) : 1;
+    double scale = 0;
+    if (strcmp(format, "webp") == 0 && (tw > 0 || th > 0)) {
+        double sx = tw > 0 ? (double)tw / w : 0, sy = th > 0 ? (double)th / h : 0;
+        scale = sx > sy ? sx : sy;
+    }
+
+    /* Rotating needs random access; plain images stream. */
+    VipsAccess access = orientation == 1 ? VIPS_ACCESS_SEQUENTIAL : VIPS_ACCESS_RANDOM;
+    VipsObject *ctx = VIPS_OBJECT(vips_image_new());
+    VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 4);
+    vd_status st = VD_OK;
+    void *mem = NULL;
+    size_t memlen = 0;
+
+    t[0] = open_image(src, format, access, shrink, scale);
+    if (!t[0]) {
+        st = decode_error(err, format, data, len);
+        goto done;
+    }
+    VipsImage *x = t[0];
+    if (orientation != 1) {
+        if (vips_autorot(x, &t[1], NULL)) {
+            st = decode_error(err, format, data, len);
+            goto done;
+        }
+        x = t[1];
+    }
+    if (to_srgb8(ctx, x, &t[2])) {
+        st = decode_error(err, format, data, len);
+        goto done;
+    }
+    x = t[2];
+    /* Decoding happens here: truncation and corruption surface now. */
+    mem = vips_image_write_to_memory(x, &memlen);
+    if (!mem) {
+        st = decode_error(err, format, data, len);
+        goto done;
+    }
+    if (memlen != (size_t)x->Xsize * (size_t)x->Ysize * 3) {
+        st = vd_error_set(err, VD_ERR_INTERNAL, "decoded %zu bytes for %dx%d RGB", memlen, x->Xsize,
+                          x->Ysize);
+        goto done;
+    }
+    /* glib's g_malloc is the system malloc (glib >= 2.46): free() releases it. */
+    out->pixels = mem;
+    mem = NULL;
+    out->width = x->Xsize;
+    out->height = x->Ysize;
+    out->src_width = swap ? h : w;
+    out->src_height = swap ? w : h;
+    out->orientation = orientation;
+    snprintf(out->format, sizeof out->format, "%s", format);
+done:
+    g_free(mem);
+    g_object_unref(ctx);
+    g_object_unref(src);
+    return st;
+}
+
+vd_status vd_image_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
+                             vd_error *err)
+{
+    *data = NULL;
+    *len = 0;
+    if (!max_bytes) max_bytes = VD_IMAGE_MAX_FILE_BYTES;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vd_error_set(err, errno == ENOENT ? VD_ERR_NOT_FOUND : VD_ERR_IO, "%s: %s", path,
+                            strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        vd_status st = vd_error_set(err, VD_ERR_IO, "%s: %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return vd_error_set(err, VD_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)sb.st_size > max_bytes) {
+        close(fd);
+        return vd_error_set(err, VD_ERR_LIMIT, "file too large: %lld > %zu bytes",
+                            (long long)sb.st_size, max_bytes);
+    }
+    size_t size = (size_t)sb.st_size;
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf) {
+        close(fd);
+        return vd_error_set(err, VD_ERR_NOMEM, "%s: no memory for %zu bytes", path, size);
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            vd_status st = vd_error_set(err, VD_ERR_IO, "%s: read: %s", path, strerror(errno));
+            free(buf);
+            close(fd);
+            return st;
+        }
+        if (n == 0) break; /* shrank while we read: take what is there */
+        got += (size_t)n;
+    }
+    close(fd);
+    *data = buf;
+    *len = got;
+    return VD_OK;
+}
+
+vd_status vd_image_decode_file(const char *path, const vd_decode_opts *opts, vd_image *out,
+                               uint8_t sha256[VD_SHA256_LEN], vd_error *err)
+{
+    memset(out, 0, sizeof *out);
+    uint8_t *data;
+    size_t len;
+    vd_status st = vd_image_read_file(path, opts ? opts->max_file_bytes : 0, &data, &len, err);
+    if (st != VD_OK) return st;
+    if (sha256) vd_sha256(data, len, sha256);
+    st = vd_image_decode_buffer(data, len, opts, out, err);
+    free(data);
+    return st;
+}

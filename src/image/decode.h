@@ -1,0 +1,101 @@
+/* decode.h: image files (or bytes) in, 8-bit sRGB RGB pixels out, with libvips.
+ *
+ * Every image the service looks at goes through here. The promises:
+ *  - output is always 3 bands of 8-bit RGB, rows top to bottom, no padding:
+ *    grey is replicated, CMYK is converted through an ICC profile (embedded,
+ *    else libvips's built-in one), 16-bit and float are scaled to 8 bits, and
+ *    alpha is flattened onto white. RGB images are NOT colour-managed (pixel
+ *    values are kept, as TensorFlow's and PIL's decoders do for training data);
+ *  - the EXIF orientation is applied (the output is upright as a viewer shows it);
+ *  - limits are checked before pixels are decoded: the byte size before
+ *    reading (files) and the pixel count from the header, so a 60000x60000 PNG
+ *    is refused in milliseconds;
+ *  - truncated or corrupt files are errors, never grey or half-decoded pictures
+ *    (libvips's fail_on=error);
+ *  - formats: JPEG, PNG, WebP, GIF (first frame), TIFF (first page), PGM/PPM/PBM
+ *    and HEIF/AVIF (where the installed libvips reads them). Anything else that
+ *    libvips could read (SVG, PDF, FITS, ImageMagick formats, vips files, CSV ...)
+ *    is refused as "unsupported format: NAME", so hostile inputs never reach
+ *    those loaders;
+ *  - errors are per image, specific and never printed: "empty file",
+ *    "not an image", "unsupported format: svg", "truncated JPEG",
+ *    "truncated PNG", "corrupt image: <libvips message>", "too many pixels:
+ *    3600000000 > 100000000", "file too large: N > M bytes".
+ *
+ * Process setup: libvips must be initialised once per process, before any
+ * thread that decodes starts: `main` (and each test program's main) calls
+ * vd_image_init. Nothing here keeps state of its own; libvips's error buffer is
+ * process-wide, so messages from decodes running at the same time in several
+ * threads may mix (the status codes stay right). */
+#ifndef VD_IMAGE_DECODE_H
+#define VD_IMAGE_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/sha256.h"
+
+#define VD_IMAGE_MAX_FILE_BYTES ((size_t)64 << 20) /* default file size limit: 64 MiB */
+#define VD_IMAGE_MAX_PIXELS     100000000LL        /* default pixel limit: 100 Mpx */
+
+typedef struct {
+    uint8_t *pixels;   /* owned (vd_image_free): height*width*3 bytes, RGB */
+    int width, height; /* of pixels */
+    int src_width;     /* the full image's size, upright, before any shrink-on-load: */
+    int src_height;    /*   pixel (x,y) here is (x*src_width/width, ...) in the original */
+    int orientation;   /* the EXIF orientation found (1..8, 1 = none) and applied */
+    char format[8];    /* "jpeg", "png", "webp", "gif", "tiff", "ppm" or "heif" */
+} vd_image;
+
+typedef struct {
+    size_t max_file_bytes; /* 0 = VD_IMAGE_MAX_FILE_BYTES */
+    int64_t max_pixels;    /* 0 = VD_IMAGE_MAX_PIXELS; checked on the header's full size */
+    /* Shrink-on-load: when > 0, JPEGs are decoded at 1/2, 1/4 or 1/8 scale and
+     * WebPs at any scale, as long as the result (upright) stays at least
+     * target_width x target_height (a 0 leaves that side unconstrained). Other
+     * formats decode at full size. The caller resizes exactly afterwards. */
+    int target_width, target_height;
+} vd_decode_opts;
+
+/* Initialises libvips for this process (VIPS_INIT), turns off libvips's
+ * operation cache (decodes are one-shot) and routes libvips's warnings to
+ * vd_log at debug level instead of stderr. Call once from main before any
+ * thread starts; argv0 may be NULL. VD_ERR_INTERNAL with libvips's message if
+ * the library cannot start (wrong ABI, missing modules). */
+vd_status vd_image_init(const char *argv0, vd_error *err);
+
+/* Releases libvips's process-wide resources (vips_shutdown); for the end of
+ * tests and tools. No decode may run afterwards. */
+void vd_image_shutdown(void);
+
+/* Decodes len bytes at data (borrowed, only read during the call) into *out
+ * (overwritten; free it with vd_image_free). opts may be NULL for defaults.
+ * Errors: VD_ERR_IMAGE (empty, not an image, truncated, corrupt),
+ * VD_ERR_UNSUPPORTED (a format outside the list above), VD_ERR_LIMIT. */
+vd_status vd_image_decode_buffer(const void *data, size_t len, const vd_decode_opts *opts,
+                                 vd_image *out, vd_error *err);
+
+/* Reads the file at path (refusing one larger than the limit from its size,
+ * before reading), optionally writes the SHA-256 of its bytes to sha256 (may
+ * be NULL), and decodes it as vd_image_decode_buffer does. The digest is
+ * written whenever the file could be read, even if decoding then fails.
+ * Adds VD_ERR_NOT_FOUND / VD_ERR_IO (with the path) to the errors above. */
+vd_status vd_image_decode_file(const char *path, const vd_decode_opts *opts, vd_image *out,
+                               uint8_t sha256[VD_SHA256_LEN], vd_error *err);
+
+/* Reads a whole file into *data (owned: free()), refusing files over max_bytes
+ * (0 = VD_IMAGE_MAX_FILE_BYTES) from their size before reading: VD_ERR_LIMIT
+ * "file too large: N > M bytes". For callers that hash before decoding. */
+vd_status vd_image_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
+                             vd_error *err);
+
+/* Allocates an uninitialised width x height RGB image into *out (src size =
+ * size, orientation 1, format ""). VD_ERR_INVALID for a bad size,
+ * VD_ERR_NOMEM. */
+vd_status vd_image_alloc(vd_image *out, int width, int height, vd_error *err);
+
+/* Frees the pixels and zeroes *img. Safe on a zeroed image. */
+void vd_image_free(vd_image *img);
+
+#endif

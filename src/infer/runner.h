@@ -1,0 +1,76 @@
+/* runner.h: "run model NAME on this batch", whoever runs it.
+ *
+ * Pipelines (faces, image embeddings) take their inference through this small
+ * vtable so the same code runs in a work-horse (through the model server's
+ * client) or in-process (ONNX Runtime, for tests, benchmarks and tools).
+ * A runner knows models by name and can say how to feed them (the metadata);
+ * run() takes one input batch [n, ...] and returns the model's outputs in the
+ * metadata's `outputs` order (every graph output when the list is empty), each
+ * with the batch dim first. A runner is used from one thread at a time. */
+#ifndef VD_RUNNER_H
+#define VD_RUNNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "infer/model_meta.h"
+#include "infer/tensor.h"
+
+typedef struct vd_runner vd_runner;
+
+typedef struct {
+    /* Fills *meta for the model called name; VD_ERR_NOT_FOUND when unknown. */
+    vd_status (*meta)(vd_runner *r, const char *name, vd_model_meta *meta, vd_error *err);
+    /* Runs the model on input; writes at most max_outs outputs into outs
+     * (each owned by the caller: vd_tensor_free) and their count to *nouts. */
+    vd_status (*run)(vd_runner *r, const char *name, const vd_tensor *input, vd_tensor *outs,
+                     size_t max_outs, size_t *nouts, vd_error *err);
+    /* Frees the runner and everything it holds. */
+    void (*free)(vd_runner *r);
+} vd_runner_ops;
+
+/* Implementations put this first in their own struct. */
+struct vd_runner {
+    const vd_runner_ops *ops;
+};
+
+/* Convenience wrappers over the vtable. */
+static inline vd_status vd_runner_meta(vd_runner *r, const char *name, vd_model_meta *meta,
+                                       vd_error *err)
+{
+    return r->ops->meta(r, name, meta, err);
+}
+
+static inline vd_status vd_runner_run(vd_runner *r, const char *name, const vd_tensor *input,
+                                      vd_tensor *outs, size_t max_outs, size_t *nouts,
+                                      vd_error *err)
+{
+    return r->ops->run(r, name, input, outs, max_outs, nouts, err);
+}
+
+static inline void vd_runner_free(vd_runner *r)
+{
+    if (r) r->ops->free(r);
+}
+
+/* An in-process runner over ONNX Runtime. Models are found as NAME.json in
+ * the directories of models_path (':'-separated, searched in order), loaded on
+ * first use and kept until vd_runner_free. A model whose graph has a fixed
+ * batch dim of 1 is run once per item and the outputs concatenated.
+ * intra_threads 0 = ORT's default. VD_ERR_MODEL / VD_ERR_UNSUPPORTED when ORT
+ * cannot start. */
+vd_status vd_runner_ort_new(const char *models_path, int intra_threads, vd_runner **out,
+                            vd_error *err);
+
+/* A runner over the model server (infer/client.h): one connection, used by
+ * one thread at a time. meta() asks the server which models it serves (the
+ * MODELS answer, fetched once per runner) and reads the metadata file the
+ * server names for the model, so the file must be readable here too (same
+ * machine or shared data directory). run() sends one request per call with
+ * timeout_ms (<= 0: the client's default) and returns the outputs in the
+ * server's order (the metadata's `outputs`). */
+vd_status vd_runner_client_new(const char *address, int64_t timeout_ms, vd_runner **out,
+                               vd_error *err);
+
+#endif

@@ -1,0 +1,334 @@
+/* vectors.c: the embedding and face caches in the store. */
+#include "store/vectors.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "store/store_impl.h"
+
+int vd_sha256_hex_valid(const char *s)
+{
+    if (!s) return 0;
+    size_t n = strspn(s, "0123456789abcdef");
+    return n == 64 && s[64] == 0;
+}
+
+void vd_embedding_clear(vd_embedding *e)
+{
+    if (!e) return;
+    free(e->vector);
+    memset(e, 0, sizeof *e);
+}
+
+void vd_embedding_list_free(vd_embedding *list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        vd_embedding_clear(&list[i]);
+    free(list);
+}
+
+void vd_face_clear(vd_face *f)
+{
+    if (!f) return;
+    free(f->vector);
+    memset(f, 0, sizeof *f);
+}
+
+void vd_face_list_free(vd_face *list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        vd_face_clear(&list[i]);
+    free(list);
+}
+
+/* Floats are stored little-endian whatever the host. */
+static void floats_to_le(const float *in, size_t n, unsigned char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &in[i], 4);
+        for (int b = 0; b < 4; b++)
+            out[4 * i + b] = (unsigned char)(u >> (8 * b));
+    }
+}
+
+static void floats_from_le(const unsigned char *in, size_t n, float *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = 0;
+        for (int b = 0; b < 4; b++)
+            u |= (uint32_t)in[4 * i + b] << (8 * b);
+        memcpy(&out[i], &u, 4);
+    }
+}
+
+/* Binds n floats as a BLOB (a malloc'd little-endian copy that SQLite frees). */
+static int bind_floats(sqlite3_stmt *st, int col, const float *v, size_t n)
+{
+    if (!v || n == 0) return sqlite3_bind_null(st, col);
+    unsigned char *buf = malloc(4 * n);
+    if (!buf) return SQLITE_NOMEM;
+    floats_to_le(v, n, buf);
+    return sqlite3_bind_blob(st, col, buf, (int)(4 * n), free);
+}
+
+/* Reads column col as `want` floats (a malloc'd array); NULL on a size mismatch. */
+static float *column_floats(sqlite3_stmt *st, int col, size_t want)
+{
+    if (want == 0 || (size_t)sqlite3_column_bytes(st, col) != 4 * want) return NULL;
+    const unsigned char *b = sqlite3_column_blob(st, col);
+    float *v = malloc(4 * want);
+    if (v && b) floats_from_le(b, want, v);
+    return v;
+}
+
+static vd_status check_key(const char *sha256, const char *model, vd_error *err)
+{
+    if (!vd_sha256_hex_valid(sha256))
+        return vd_error_set(err, VD_ERR_INVALID, "not a lowercase hex SHA-256: '%.80s'",
+                            sha256 ? sha256 : "(null)");
+    if (!model || !*model) return vd_error_set(err, VD_ERR_INVALID, "empty model name");
+    return VD_OK;
+}
+
+vd_status vd_store_embedding_put(vd_store *s, const char *sha256, const char *model,
+                                 const float *vector, int dim, vd_error *err)
+{
+    const float *vecs[1] = {vector};
+    return vd_store_embeddings_put(s, model, 1, &sha256, vecs, dim, err);
+}
+
+vd_status vd_store_embeddings_put(vd_store *s, const char *model, size_t n,
+                                  const char *const *sha256s, const float *const *vectors, int dim,
+                                  vd_error *err)
+{
+    if (dim <= 0 || dim > (1 << 24))
+        return vd_error_set(err, VD_ERR_INVALID, "bad embedding dimension %d", dim);
+    for (size_t i = 0; i < n; i++) {
+        vd_status rc = check_key(sha256s[i], model, err);
+        if (rc) return rc;
+        if (!vectors[i]) return vd_error_set(err, VD_ERR_INVALID, "embedding %zu is NULL", i);
+    }
+    if (n == 0) return VD_OK;
+    int owned;
+    vd_status rc = vd_store_txn_begin(s, &owned, err);
+    if (rc) return rc;
+    sqlite3_stmt *st;
+    if ((rc = vd_store_prepare(s,
+                               "INSERT OR REPLACE INTO embeddings (sha256, model, dim, vector,"
+                               " created_ms) VALUES (?, ?, ?, ?, ?)",
+                               &st, err)))
+        return vd_store_txn_end(s, owned, rc, err);
+    int64_t now = vd_now_ms();
+    for (size_t i = 0; i < n && rc == VD_OK; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, sha256s[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, dim);
+        if (bind_floats(st, 4, vectors[i], (size_t)dim) != SQLITE_OK) {
+            rc = vd_error_set(err, VD_ERR_NOMEM, "store: out of memory");
+            break;
+        }
+        sqlite3_bind_int64(st, 5, now);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = vd_store_db_error(s, err, "put embedding");
+    }
+    sqlite3_finalize(st);
+    return vd_store_txn_end(s, owned, rc, err);
+}
+
+vd_status vd_store_embeddings_get(vd_store *s, const char *model, size_t n,
+                                  const char *const *sha256s, vd_embedding **out, size_t *nfound,
+                                  vd_error *err)
+{
+    *out = NULL;
+    if (nfound) *nfound = 0;
+    if (!model || !*model) return vd_error_set(err, VD_ERR_INVALID, "empty model name");
+    vd_embedding *list = calloc(n ? n : 1, sizeof *list);
+    if (!list) return vd_error_set(err, VD_ERR_NOMEM, "store: out of memory");
+    sqlite3_stmt *st;
+    vd_status rc = vd_store_prepare(
+        s, "SELECT dim, vector FROM embeddings WHERE sha256 = ? AND model = ?", &st, err);
+    if (rc) {
+        free(list);
+        return rc;
+    }
+    /* One read transaction: a consistent snapshot, and one lock for the batch. */
+    int own_read = !s->in_txn && sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+    size_t hits = 0;
+    for (size_t i = 0; i < n && rc == VD_OK; i++) {
+        if (!sha256s[i]) continue;
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, sha256s[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            int dim = sqlite3_column_int(st, 0);
+            float *v = column_floats(st, 1, dim > 0 ? (size_t)dim : 0);
+            if (!v) {
+                rc = vd_error_set(err, VD_ERR_DB, "store: embedding %s/%s is damaged", sha256s[i],
+                                  model);
+                break;
+            }
+            list[i] = (vd_embedding){.found = 1, .dim = dim, .vector = v};
+            hits++;
+        } else if (r != SQLITE_DONE) {
+            rc = vd_store_db_error(s, err, "get embedding");
+        }
+    }
+    sqlite3_finalize(st);
+    if (own_read) sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc) {
+        vd_embedding_list_free(list, n);
+        return rc;
+    }
+    *out = list;
+    if (nfound) *nfound = hits;
+    return VD_OK;
+}
+
+vd_status vd_store_faces_put(vd_store *s, const char *sha256, const char *model,
+                             const vd_face *faces, size_t n, vd_error *err)
+{
+    vd_status rc = check_key(sha256, model, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (faces[i].n_keypoints < 0 || faces[i].n_keypoints > VD_FACE_MAX_KEYPOINTS)
+            return vd_error_set(err, VD_ERR_INVALID, "face %zu has %d keypoints (at most %d)", i,
+                                faces[i].n_keypoints, VD_FACE_MAX_KEYPOINTS);
+        if (faces[i].vector && faces[i].dim <= 0)
+            return vd_error_set(err, VD_ERR_INVALID, "face %zu has a vector of dimension %d", i,
+                                faces[i].dim);
+    }
+    int owned;
+    if ((rc = vd_store_txn_begin(s, &owned, err))) return rc;
+    sqlite3_stmt *st = NULL;
+    /* Deleting the scan cascades to its faces. */
+    if ((rc = vd_store_prepare(s, "DELETE FROM face_scans WHERE sha256 = ? AND model = ?", &st,
+                               err)))
+        goto out;
+    sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = vd_store_db_error(s, err, "put faces");
+        goto out;
+    }
+    sqlite3_finalize(st);
+    if ((rc = vd_store_prepare(s,
+                               "INSERT INTO face_scans (sha256, model, n_faces, created_ms)"
+                               " VALUES (?, ?, ?, ?)",
+                               &st, err)))
+        goto out;
+    sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (int64_t)n);
+    sqlite3_bind_int64(st, 4, vd_now_ms());
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = vd_store_db_error(s, err, "put faces");
+        goto out;
+    }
+    sqlite3_finalize(st);
+    if ((rc = vd_store_prepare(s,
+                               "INSERT INTO faces (sha256, model, idx, x, y, w, h, score,"
+                               " keypoints, dim, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               &st, err)))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const vd_face *f = &faces[i];
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (int64_t)i);
+        for (int k = 0; k < 4; k++)
+            sqlite3_bind_double(st, 4 + k, f->box[k]);
+        sqlite3_bind_double(st, 8, f->score);
+        int ok = bind_floats(st, 9, &f->keypoints[0][0], 2 * (size_t)f->n_keypoints);
+        sqlite3_bind_int(st, 10, f->vector ? f->dim : 0);
+        if (ok == SQLITE_OK) ok = bind_floats(st, 11, f->vector, f->vector ? (size_t)f->dim : 0);
+        if (ok != SQLITE_OK) {
+            rc = vd_error_set(err, VD_ERR_NOMEM, "store: out of memory");
+            goto out;
+        }
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = vd_store_db_error(s, err, "put face");
+            goto out;
+        }
+    }
+out:
+    sqlite3_finalize(st);
+    return vd_store_txn_end(s, owned, rc, err);
+}
+
+vd_status vd_store_faces_get(vd_store *s, const char *sha256, const char *model, vd_face **out,
+                             size_t *n, vd_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    vd_status rc = check_key(sha256, model, err);
+    if (rc) return rc;
+    sqlite3_stmt *st;
+    if ((rc = vd_store_prepare(s,
+                               "SELECT n_faces, idx, x, y, w, h, score, keypoints, dim, vector"
+                               " FROM face_scans LEFT JOIN faces USING (sha256, model)"
+                               " WHERE sha256 = ? AND model = ? ORDER BY idx",
+                               &st, err)))
+        return rc;
+    sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
+    vd_face *list = NULL;
+    size_t cnt = 0, expect = 0;
+    int r, scanned = 0;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!scanned) {
+            scanned = 1;
+            expect = (size_t)sqlite3_column_int64(st, 0);
+            if (expect) {
+                list = calloc(expect, sizeof *list);
+                if (!list) {
+                    rc = vd_error_set(err, VD_ERR_NOMEM, "store: out of memory");
+                    break;
+                }
+            }
+        }
+        if (sqlite3_column_type(st, 1) == SQLITE_NULL) continue; /* a scan with no faces */
+        if (cnt >= expect) {
+            rc = vd_error_set(err, VD_ERR_DB, "store: faces of %s/%s are damaged", sha256, model);
+            break;
+        }
+        vd_face *f = &list[cnt++];
+        for (int k = 0; k < 4; k++)
+            f->box[k] = (float)sqlite3_column_double(st, 2 + k);
+        f->score = (float)sqlite3_column_double(st, 6);
+        int kpb = sqlite3_column_bytes(st, 7);
+        if (kpb % 8 != 0 || kpb / 8 > VD_FACE_MAX_KEYPOINTS) {
+            rc = vd_error_set(err, VD_ERR_DB, "store: keypoints of %s/%s are damaged", sha256,
+                              model);
+            break;
+        }
+        f->n_keypoints = kpb / 8;
+        if (kpb) floats_from_le(sqlite3_column_blob(st, 7), (size_t)kpb / 4, &f->keypoints[0][0]);
+        int dim = sqlite3_column_int(st, 8);
+        if (dim > 0) {
+            f->vector = column_floats(st, 9, (size_t)dim);
+            if (!f->vector) {
+                rc = vd_error_set(err, VD_ERR_DB, "store: a face vector of %s/%s is damaged",
+                                  sha256, model);
+                break;
+            }
+            f->dim = dim;
+        }
+    }
+    if (rc == VD_OK && r != SQLITE_DONE) rc = vd_store_db_error(s, err, "get faces");
+    if (rc == VD_OK && !scanned)
+        rc = vd_error_set(err, VD_ERR_NOT_FOUND, "no faces cached for %s/%s", sha256, model);
+    if (rc == VD_OK && cnt != expect)
+        rc = vd_error_set(err, VD_ERR_DB, "store: faces of %s/%s are damaged", sha256, model);
+    sqlite3_finalize(st);
+    if (rc) {
+        vd_face_list_free(list, expect);
+        return rc;
+    }
+    *out = list;
+    *n = cnt;
+    return VD_OK;
+}
