@@ -28,6 +28,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "core/util.h"
 #include "infer/client.h"
 #include "infer/model_meta.h"
@@ -143,6 +145,29 @@ static void *client_main(void *p)
     vd_tensor_free(&t);
     vd_infer_client_free(c);
     return NULL;
+}
+
+/* One number from the server's MODELS statistics (-1 when unavailable). */
+static long long server_stat(const char *addr, const char *model, const char *key)
+{
+    vd_infer_client *c;
+    vd_error err;
+    char *text = NULL;
+    long long v = -1;
+    if (vd_infer_client_new(addr, &c, &err)) return -1;
+    if (!vd_infer_client_models(c, 10000, &text, &err)) {
+        json_t *root = json_loads(text, 0, NULL), *m;
+        size_t i;
+        json_array_foreach(json_object_get(root, "models"), i, m)
+        {
+            if (strcmp(json_string_value(json_object_get(m, "name")), model) == 0)
+                v = json_integer_value(json_object_get(json_object_get(m, "stats"), key));
+        }
+        json_decref(root);
+        free(text);
+    }
+    vd_infer_client_free(c);
+    return v;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -311,6 +336,23 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench: %s\n", err.msg);
             return 1;
         }
+        snprintf(preload + strlen(preload), sizeof preload - strlen(preload), "%s%s", i ? "," : "",
+                 names[i]);
+    }
+    /* the server first (idle while the in-process peer runs), so that each
+     * model's two sides are measured back to back on a shared machine */
+    char sock[256];
+    snprintf(sock, sizeof sock, "/tmp/bench_infer.%d.sock", (int)getpid());
+    char addr[300];
+    snprintf(addr, sizeof addr, "unix:%s", sock);
+    pid_t srv = start_server(bin, models_dir, sock, preload, threads);
+    if (srv < 0) {
+        fprintf(stderr, "bench: the model server did not start\n");
+        return 1;
+    }
+    long rss_loaded = rss_kb(srv, "VmRSS");
+    const int clients[3] = {1, 4, 16};
+    for (int i = 0; i < nm; i++) {
         vd_ort_session *s;
         if (vd_ort_session_open(env, metas[i].onnx_path, &s, &err)) {
             fprintf(stderr, "bench: %s\n", err.msg);
@@ -332,35 +374,24 @@ int main(int argc, char **argv)
             fflush(stdout);
         }
         vd_ort_session_close(s);
-        snprintf(preload + strlen(preload), sizeof preload - strlen(preload), "%s%s", i ? "," : "",
-                 names[i]);
-    }
-    vd_ort_env_free(env);
-
-    char sock[256];
-    snprintf(sock, sizeof sock, "/tmp/bench_infer.%d.sock", (int)getpid());
-    char addr[300];
-    snprintf(addr, sizeof addr, "unix:%s", sock);
-    pid_t srv = start_server(bin, models_dir, sock, preload, threads);
-    if (srv < 0) {
-        fprintf(stderr, "bench: the model server did not start\n");
-        return 1;
-    }
-    long rss_loaded = rss_kb(srv, "VmRSS");
-    const int clients[3] = {1, 4, 16};
-    for (int i = 0; i < nm; i++) {
         for (int k = 0; k < 3; k++) {
             double p50, p99;
             int errors;
+            long long b0 = server_stat(addr, names[i], "batches"),
+                      i0 = server_stat(addr, names[i], "items");
             double ips = through_server(addr, &metas[i], clients[k], &p50, &p99, &errors);
+            long long b1 = server_stat(addr, names[i], "batches"),
+                      i1 = server_stat(addr, names[i], "items");
             printf("server      %-16s %2d client%s: %8.1f images/s  p50 %7.2f ms  p99 %7.2f ms  "
-                   "ratio to in-process batch 1: %.2f  to batch 32: %.2f%s\n",
+                   "mean batch %5.2f  ratio to in-process batch 1: %.2f, to batch 32: %.2f%s\n",
                    names[i], clients[k], clients[k] == 1 ? " " : "s", ips, p50, p99,
+                   b1 > b0 ? (double)(i1 - i0) / (double)(b1 - b0) : 0.0,
                    inproc[i][0] > 0 ? ips / inproc[i][0] : 0,
                    inproc[i][2] > 0 ? ips / inproc[i][2] : 0, errors ? "  (errors!)" : "");
             fflush(stdout);
         }
     }
+    vd_ort_env_free(env);
     long rss_after = rss_kb(srv, "VmRSS"), hwm = rss_kb(srv, "VmHWM");
     /* a bare client process */
     long crss = -1, chwm = -1;

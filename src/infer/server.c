@@ -312,8 +312,11 @@ vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *
         if (!m)
             rc = vd_error_set(err, VD_ERR_NOT_FOUND, "preload: no model named '%s' in %s",
                               cfg->preload[i], s->models_dir);
-        else
+        else {
+            pthread_mutex_lock(&m->mu);
             m->pinned = 1;
+            pthread_mutex_unlock(&m->mu);
+        }
     }
     for (size_t i = 0; !rc && i < s->nmodels; i++) {
         srv_model *m = s->models[i];

@@ -608,9 +608,9 @@ void *vd_srv_model_json(srv_model *m)
     json_object_set_new(j, "l2_normalize", json_boolean(mt->l2_normalize));
     json_object_set_new(j, "max_batch", json_integer(mt->max_batch));
     json_object_set_new(j, "max_delay_us", json_integer(mt->max_delay_us));
-    json_object_set_new(j, "preload", json_boolean(m->pinned));
 
     pthread_mutex_lock(&m->mu);
+    json_object_set_new(j, "preload", json_boolean(m->pinned));
     json_object_set_new(j, "state", json_string(vd_srv_state_name(m->state)));
     json_object_set_new(j, "dim", json_integer(mt->dim ? mt->dim : m->graph_dim));
     if (m->loads) json_object_set_new(j, "dynamic_batch", json_boolean(m->dynamic_batch));
