@@ -31,6 +31,27 @@ VD_TEST(header_bytes_are_as_documented)
     CHECK(back.id == 0x1122334455667788ull);
 }
 
+/* the byte-by-byte example in docs/protocol.md */
+VD_TEST(documented_example_frame)
+{
+    vd_error err;
+    vd_tensor t;
+    int64_t shape[4] = {1, 1, 1, 1};
+    CHECK_OK(vd_tensor_alloc(&t, shape, 4, &err));
+    t.data[0] = 1.0f;
+    vd_buf b = {0};
+    CHECK_OK(vd_proto_encode_infer(&b, 7, 500, "m", &t, &err));
+    static const uint8_t want[] = {0x56, 0x44, 0x4d, 0x53, 0x01, 0x00, 0x01, 0x00, 0x1a, 0x00,
+                                   0x00, 0x00, 0xf4, 0x01, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00,
+                                   0x00, 0x00, 0x00, 0x00, 0x01, 0x6d, 0x01, 0x04, 0x00, 0x00,
+                                   0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00,
+                                   0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3f};
+    CHECK_EQ_INT(b.len, sizeof want);
+    CHECK(memcmp(b.data, want, sizeof want) == 0);
+    vd_buf_free(&b);
+    vd_tensor_free(&t);
+}
+
 VD_TEST(bad_headers_are_named)
 {
     vd_proto_header h = {VD_PROTO_VERSION, VD_OP_HEALTH, 100, 0, 42}, back;
