@@ -26,6 +26,7 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "infer/client.h"
+#include "infer/model_meta.h"
 #include "infer/ort_session.h"
 #include "infer/proto.h"
 #include "vdtest.h"
@@ -866,6 +867,118 @@ VD_TEST(restarting_the_server_loses_no_request)
     CHECK_EQ_INT(failed, 0);
     CHECK_EQ_INT(bad, 0);
     CHECK(resends >= NT); /* every client's connection broke at least once */
+    CHECK_EQ_INT(server_stop(&s, SIGTERM), 0);
+}
+
+typedef struct {
+    const char *addr, *model;
+    const vd_tensor *item;
+    vd_infer_result res;
+    vd_status st;
+} real_call;
+
+static void *real_call_main(void *p)
+{
+    real_call *a = p;
+    vd_infer_client *c;
+    vd_error err;
+    a->st = vd_infer_client_new(a->addr, &c, &err);
+    if (!a->st) a->st = vd_infer_client_infer(c, a->model, a->item, 120000, &a->res, &err);
+    vd_infer_client_free(c);
+    return NULL;
+}
+
+/* The converted models (scripts/models.sh -> data/models) have a dynamic batch
+ * dim: batched through the server (8 clients at once, and one request of 8)
+ * must give what single in-process runs give. */
+VD_TEST(converted_models_batched_match_single_runs)
+{
+    const char *models = VISIOND_SOURCE_DIR "/data/models";
+    const char *names[2] = {"faceres", "mobilenet_v2"};
+    char path[1024];
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s.json", models, names[i]);
+        if (access(path, R_OK) != 0 || !getenv("VISIOND")) {
+            vd_test_skip("converted models missing (run scripts/models.sh)");
+            return;
+        }
+    }
+    const char *dir = vd_test_tmpdir();
+    server s;
+    const char *args[] = {"--models", models, "--preload", "faceres,mobilenet_v2", NULL};
+    CHECK(server_start(&s, dir, args));
+    vd_error err;
+    vd_ort_env *env;
+    CHECK_OK(vd_ort_env_new(1, &env, &err));
+    enum { N = 8 };
+    for (int mi = 0; mi < 2; mi++) {
+        vd_model_meta meta;
+        snprintf(path, sizeof path, "%s/%s.json", models, names[mi]);
+        CHECK_OK(vd_model_meta_load(path, &meta, &err));
+        vd_ort_session *sess;
+        CHECK_OK(vd_ort_session_open(env, meta.onnx_path, &sess, &err));
+        int64_t one[4] = {1, meta.height, meta.width, meta.channels};
+        int64_t all[4] = {N, meta.height, meta.width, meta.channels};
+        size_t per = vd_model_meta_input_len(&meta);
+        vd_tensor items[N], batch, ref[N];
+        CHECK_OK(vd_tensor_alloc(&batch, all, 4, &err));
+        const char *outname[1] = {meta.outputs[0]};
+        for (int i = 0; i < N; i++) {
+            CHECK_OK(vd_tensor_alloc(&items[i], one, 4, &err));
+            fill_item(items[i].data, per, 31u * (unsigned)i + 5u);
+            for (size_t k = 0; k < per; k++) /* pixel 0..255, then the model's scaling */
+                items[i].data[k] = (items[i].data[k] + 1.0f) * 127.5f * meta.scale;
+            memcpy(batch.data + (size_t)i * per, items[i].data, per * sizeof(float));
+            CHECK_OK(
+                vd_ort_session_run(sess, meta.input_name, &items[i], outname, 1, &ref[i], &err));
+        }
+        size_t dim = vd_tensor_count(&ref[0]);
+        pthread_t th[N];
+        real_call calls[N];
+        for (int i = 0; i < N; i++) {
+            calls[i] = (real_call){.addr = s.addr, .model = names[mi], .item = &items[i]};
+            pthread_create(&th[i], NULL, real_call_main, &calls[i]);
+        }
+        float worst = 0;
+        int ok = 1;
+        for (int i = 0; i < N; i++) {
+            pthread_join(th[i], NULL);
+            if (calls[i].st) {
+                ok = 0;
+                continue;
+            }
+            const float *got = calls[i].res.outputs[0].data;
+            for (size_t k = 0; k < dim; k++)
+                worst = fmaxf(worst,
+                              fabsf(got[k] - ref[i].data[k]) / fmaxf(1.0f, fabsf(ref[i].data[k])));
+            vd_infer_result_free(&calls[i].res);
+        }
+        vd_infer_client *c;
+        vd_infer_result r;
+        CHECK_OK(vd_infer_client_new(s.addr, &c, &err));
+        CHECK_OK(vd_infer_client_infer(c, names[mi], &batch, 120000, &r, &err));
+        CHECK_EQ_INT(r.outputs[0].shape[0], N);
+        for (int i = 0; i < N; i++)
+            for (size_t k = 0; k < dim; k++)
+                worst = fmaxf(worst, fabsf(r.outputs[0].data[i * dim + k] - ref[i].data[k]) /
+                                         fmaxf(1.0f, fabsf(ref[i].data[k])));
+        vd_infer_result_free(&r);
+        json_t *m = model_info(c, names[mi]);
+        printf("    %s: %zu-d, worst difference batched vs single %.2g, mean batch %.2f\n",
+               names[mi], dim, worst,
+               json_real_value(json_object_get(json_object_get(m, "stats"), "mean_batch")));
+        json_decref(m);
+        vd_infer_client_free(c);
+        for (int i = 0; i < N; i++) {
+            vd_tensor_free(&items[i]);
+            vd_tensor_free(&ref[i]);
+        }
+        vd_tensor_free(&batch);
+        vd_ort_session_close(sess);
+        CHECK(ok);
+        CHECK(worst <= 1e-5f);
+    }
+    vd_ort_env_free(env);
     CHECK_EQ_INT(server_stop(&s, SIGTERM), 0);
 }
 
