@@ -994,6 +994,9 @@ VD_TEST(client_reports_unreachable_server_by_deadline)
     CHECK_EQ_INT(vd_infer_client_health(c, 300, &json, &err), VD_ERR_CONN);
     printf("    gave up after %lld ms: %s\n", (long long)(vd_mono_ms() - t0), err.msg);
     vd_infer_client_free(c);
+    CHECK_OK(vd_infer_client_new("tcp:127.0.0.1:1", &c, &err)); /* nobody listens on port 1 */
+    CHECK_EQ_INT(vd_infer_client_health(c, 200, &json, &err), VD_ERR_CONN);
+    vd_infer_client_free(c);
     CHECK_EQ_INT(vd_infer_client_new("nonsense", &c, &err), VD_ERR_INVALID);
     CHECK_EQ_INT(vd_infer_client_new("host:port", &c, &err), VD_ERR_INVALID);
 }
