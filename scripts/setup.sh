@@ -24,7 +24,7 @@ APT_PACKAGES=(
   dataset-fashion-mnist
   wrk python3-fastapi python3-uvicorn python3-uvloop python3-httptools
   python3-opencv python3-sklearn python3-onnx
-  procps
+  procps jq
 )
 # node and npm: Debian's nodejs + npm unless a node with npm is already installed.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
