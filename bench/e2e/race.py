@@ -365,6 +365,15 @@ def prepare(args, work):
     if not args.models:
         subprocess.run([os.path.join(ROOT, "scripts", "models.sh"), "--visiond", args.visiond,
                         "--out", mdir], check=True, capture_output=True)
+    if args.max_batch:
+        if args.models:
+            raise SystemExit("--max-batch rewrites the models it makes: not with --models")
+        meta = os.path.join(mdir, "mobilenet_v2.json")
+        with open(meta) as f:
+            m = json.load(f)
+        m["max_batch"] = args.max_batch
+        with open(meta, "w") as f:
+            json.dump(m, f, indent=2)
     cvdir = os.path.join(work, "opencv-model")
     os.makedirs(cvdir, exist_ok=True)
     cv = os.path.join(cvdir, "mobilenet_v2_opencv.onnx")
@@ -381,6 +390,7 @@ def main():
     ap.add_argument("--per-label", type=int, default=30, help="Fashion-MNIST images per label (10 labels)")
     ap.add_argument("--workers", default="1,4", help="worker counts to run, comma-separated")
     ap.add_argument("--concurrency", type=int, default=2, help="visiond work-horses per worker")
+    ap.add_argument("--max-batch", type=int, help="visiond: the model server's max_batch for mobilenet_v2 (default: the shipped metadata's)")
     ap.add_argument("--py-batch", type=int, default=1, help="images per OpenCV forward() in the peer")
     ap.add_argument("--stacks", default="python,visiond", help="which stacks to run")
     ap.add_argument("--quick", action="store_true", help="smoke run: 5 per label, 1 worker")
@@ -430,6 +440,7 @@ def main():
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"images": n, "per_label": args.per_label, "py_batch": args.py_batch,
+                           "max_batch": args.max_batch,
                            "concurrency": args.concurrency, "embedding_cosine": checks,
                            "results": results}, f, indent=2)
         return 0 if all(r["state"] == "succeeded" for r in results) else 1

@@ -164,6 +164,11 @@ vd_status vd_ort_session_open(vd_ort_env *env, const char *onnx_path, vd_ort_ses
     if (!st) st = api->DisablePerSessionThreads(so);
     if (!st) st = api->SetSessionGraphOptimizationLevel(so, ORT_ENABLE_ALL);
     if (!st) st = api->SetSessionExecutionMode(so, ORT_SEQUENTIAL);
+    /* No CPU arena: ORT's arena keeps the largest batch's activations for good and grows
+     * by doubling, so an idle model server sat on several hundred MB (mobilenet_v2 at
+     * batch 32: 915 MB RSS with the arena). Plain malloc/free gives that back after each
+     * run at no measurable speed cost (bench/e2e, docs/benchmarks.md). */
+    if (!st) st = api->DisableCpuMemArena(so);
     if (!st) st = api->CreateSession(env->env, onnx_path, so, &s->session);
     if (so) api->ReleaseSessionOptions(so);
     if (st) {
