@@ -242,6 +242,8 @@ static const char lua_complete[] =
     "local f = redis.call('HMGET', JK(id), 'state', 'worker', 'cancel_requested', 'last_op')\n"
     "if not f[1] then return {'not_found'} end\n"
     "if f[4] == token then return {'ok'} end\n"
+    /* a repeated complete by the worker that finished it succeeds and changes nothing */
+    "if f[1] == 'finished' and f[2] == worker then return {'ok'} end\n"
     "if f[2] ~= worker then return {'lease_lost'} end\n"
     "if f[1] == 'canceled' and f[3] == '1' then return {'canceled'} end\n"
     "if f[1] ~= 'started' then return {'lease_lost'} end\n"
@@ -660,7 +662,7 @@ static vd_status code_status(const redisReply *r, const char *op, const char *id
                                 ? r->element[1]->str
                                 : "in another state");
     if (strcmp(code, "exists") == 0)
-        return vd_error_set(err, VD_ERR_INVALID, "a job with id %s already exists", id);
+        return vd_error_set(err, VD_ERR_STATE, "a job with id %s already exists", id);
     return vd_error_set(err, VD_ERR_INTERNAL, "redis %s script answered '%s'", op, code);
 }
 
