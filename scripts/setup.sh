@@ -21,6 +21,7 @@ APT_PACKAGES=(
   libsqlite3-dev sqlite3 libjansson-dev libmicrohttpd-dev libhiredis-dev redis-server
   libvips-dev libvips-tools liblinear-dev libfaiss-dev libopenblas-dev
   python3 python3-rq python3-redis
+  procps
 )
 # node and npm: Debian's nodejs + npm unless a node with npm is already installed.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)

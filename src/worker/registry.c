@@ -1,0 +1,144 @@
+/* registry.c: the job-type registry and the handler-facing context functions. */
+#include "worker/registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/job_ctx.h"
+
+typedef struct {
+    char name[VD_JOB_TYPE_MAX];
+    vd_job_handler fn;
+    void *userdata;
+} entry;
+
+struct vd_registry {
+    entry *v;
+    size_t n, cap;
+};
+
+vd_registry *vd_registry_new(void)
+{
+    return calloc(1, sizeof(vd_registry));
+}
+
+void vd_registry_free(vd_registry *reg)
+{
+    if (!reg) return;
+    free(reg->v);
+    free(reg);
+}
+
+static int valid_type_name(const char *t)
+{
+    size_t n = t ? strlen(t) : 0;
+    if (n == 0 || n >= VD_JOB_TYPE_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static const entry *find(const vd_registry *reg, const char *type)
+{
+    if (!reg || !type) return NULL;
+    for (size_t i = 0; i < reg->n; i++)
+        if (strcmp(reg->v[i].name, type) == 0) return &reg->v[i];
+    return NULL;
+}
+
+vd_status vd_registry_add(vd_registry *reg, const char *type, vd_job_handler fn, void *userdata,
+                          vd_error *err)
+{
+    if (!reg || !fn) return vd_error_set(err, VD_ERR_INVALID, "registry and handler are required");
+    if (!valid_type_name(type))
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "job type must be 1-%d characters of [A-Za-z0-9_.-]",
+                            VD_JOB_TYPE_MAX - 1);
+    if (find(reg, type))
+        return vd_error_set(err, VD_ERR_STATE, "job type '%s' is already registered", type);
+    if (reg->n == reg->cap) {
+        size_t cap = reg->cap ? reg->cap * 2 : 16;
+        entry *v = realloc(reg->v, cap * sizeof *v);
+        if (!v) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+        reg->v = v;
+        reg->cap = cap;
+    }
+    entry *e = &reg->v[reg->n++];
+    vd_strlcpy(e->name, type, sizeof e->name);
+    e->fn = fn;
+    e->userdata = userdata;
+    return VD_OK;
+}
+
+int vd_registry_has(const vd_registry *reg, const char *type)
+{
+    return find(reg, type) != NULL;
+}
+
+vd_job_handler vd_registry_get(const vd_registry *reg, const char *type, void **userdata)
+{
+    const entry *e = find(reg, type);
+    if (userdata) *userdata = e ? e->userdata : NULL;
+    return e ? e->fn : NULL;
+}
+
+size_t vd_registry_count(const vd_registry *reg)
+{
+    return reg ? reg->n : 0;
+}
+
+const char *vd_registry_name(const vd_registry *reg, size_t i)
+{
+    return reg && i < reg->n ? reg->v[i].name : NULL;
+}
+
+const char *vd_job_ctx_id(const vd_job_ctx *ctx)
+{
+    return ctx->job->id;
+}
+
+const char *vd_job_ctx_type(const vd_job_ctx *ctx)
+{
+    return ctx->job->type;
+}
+
+int vd_job_ctx_attempt(const vd_job_ctx *ctx)
+{
+    return ctx->job->attempts;
+}
+
+int vd_job_ctx_max_attempts(const vd_job_ctx *ctx)
+{
+    return 1 + ctx->job->max_retries;
+}
+
+void *vd_job_ctx_userdata(const vd_job_ctx *ctx)
+{
+    return ctx->userdata;
+}
+
+vd_status vd_job_ctx_progress(vd_job_ctx *ctx, int64_t done, int64_t total)
+{
+    if (done < 0 || total < 0) return VD_ERR_INVALID;
+    return ctx->progress ? ctx->progress(ctx, done, total) : VD_OK;
+}
+
+int vd_job_ctx_should_stop(vd_job_ctx *ctx)
+{
+    return ctx->should_stop ? ctx->should_stop(ctx) : 0;
+}
+
+void vd_job_ctx_set_retryable(vd_job_ctx *ctx, int retryable)
+{
+    ctx->retryable = retryable ? 1 : 0;
+}
+
+int vd_job_ctx_failure_retryable(const vd_job_ctx *ctx, vd_status st)
+{
+    if (ctx->retryable >= 0) return ctx->retryable;
+    return !(st == VD_ERR_INVALID || st == VD_ERR_UNSUPPORTED);
+}

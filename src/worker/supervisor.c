@@ -1,0 +1,700 @@
+/* supervisor.c: the worker supervisor. See supervisor.h and docs/worker.md. */
+#include "worker/supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "queue/queue.h"
+#include "worker/horse.h"
+#include "worker/job_ctx.h"
+
+/* Why the supervisor stopped a horse (or an inline handler). */
+typedef enum { WHY_NONE = 0, WHY_TIMEOUT, WHY_CANCELED, WHY_LEASE_LOST, WHY_SHUTDOWN } stop_why;
+
+typedef struct {
+    int used;
+    pid_t pid;
+    int fd; /* read end of the horse's pipe; -1 after end of file */
+    vd_job job;
+    int64_t t0;       /* monotonic start */
+    int64_t deadline; /* monotonic; 0 = no timeout */
+    int64_t next_hb;  /* monotonic time of the next heartbeat */
+    int64_t kill_at;  /* monotonic time to send SIGKILL; 0 = not stopping */
+    int killed;       /* SIGKILL sent */
+    stop_why why;
+    vd_horse_reader rd;
+} slot;
+
+struct vd_supervisor {
+    const vd_registry *reg;
+    vd_queue *q;
+    char worker_id[VD_WORKER_ID_MAX];
+    char **types; /* owned copies */
+    size_t ntypes;
+    int concurrency;
+    int64_t lease_ms, heartbeat_ms, grace_ms, kill_grace_ms, max_jobs, memory_limit_mb;
+    int burst, no_fork;
+
+    slot *slots; /* [concurrency] */
+    int nrunning;
+    int sfd; /* signalfd for SIGTERM, SIGINT, SIGCHLD */
+    int stopping;
+    int64_t stop_deadline; /* monotonic */
+    int64_t next_reserve;  /* monotonic */
+    int64_t backoff_ms;    /* current empty-queue backoff */
+    vd_supervisor_stats stats;
+};
+
+/* ---------------------------------------------------------------- setup */
+
+static vd_status check_opts(const vd_supervisor_opts *o, const vd_registry *reg, vd_error *err)
+{
+    if (!o->queue_url || !*o->queue_url)
+        return vd_error_set(err, VD_ERR_INVALID, "a queue url is required");
+    if (o->concurrency < 0 || o->concurrency > 1024)
+        return vd_error_set(err, VD_ERR_INVALID, "concurrency must be 1..1024");
+    if (o->lease_ms < 0 || o->heartbeat_ms < 0 || o->kill_grace_ms < 0 || o->max_jobs < 0 ||
+        o->memory_limit_mb < 0)
+        return vd_error_set(err, VD_ERR_INVALID, "durations, limits and counts must be >= 0");
+    int64_t lease = o->lease_ms ? o->lease_ms : 30000;
+    if (o->heartbeat_ms && o->heartbeat_ms >= lease)
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "the heartbeat (%lld ms) must be shorter than the lease (%lld ms)",
+                            (long long)o->heartbeat_ms, (long long)lease);
+    if (o->worker_id && (!*o->worker_id || strlen(o->worker_id) >= VD_WORKER_ID_MAX))
+        return vd_error_set(err, VD_ERR_INVALID, "the worker name must be 1-%d characters",
+                            VD_WORKER_ID_MAX - 1);
+    if (o->types && o->ntypes == 0)
+        return vd_error_set(err, VD_ERR_INVALID, "an empty list of job types");
+    for (size_t i = 0; o->types && i < o->ntypes; i++)
+        if (!vd_registry_has(reg, o->types[i]))
+            return vd_error_set(err, VD_ERR_INVALID, "unknown job type '%s'", o->types[i]);
+    if (!o->types && vd_registry_count(reg) == 0)
+        return vd_error_set(err, VD_ERR_INVALID, "no job types are registered");
+    return VD_OK;
+}
+
+vd_status vd_supervisor_new(const vd_supervisor_opts *o, const vd_registry *reg,
+                            vd_supervisor **out, vd_error *err)
+{
+    *out = NULL;
+    vd_status st = check_opts(o, reg, err);
+    if (st) return st;
+    vd_supervisor *s = calloc(1, sizeof *s);
+    if (!s) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    s->reg = reg;
+    s->sfd = -1;
+    s->concurrency = o->no_fork ? 1 : (o->concurrency ? o->concurrency : 1);
+    s->lease_ms = o->lease_ms ? o->lease_ms : 30000;
+    s->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : s->lease_ms / 3;
+    if (s->heartbeat_ms < 1) s->heartbeat_ms = 1;
+    s->grace_ms = o->grace_ms == 0 ? 10000 : (o->grace_ms < 0 ? 0 : o->grace_ms);
+    s->kill_grace_ms = o->kill_grace_ms ? o->kill_grace_ms : 2000;
+    s->max_jobs = o->max_jobs;
+    s->memory_limit_mb = o->memory_limit_mb;
+    s->burst = o->burst;
+    s->no_fork = o->no_fork;
+    if (o->worker_id) {
+        vd_strlcpy(s->worker_id, o->worker_id, sizeof s->worker_id);
+    } else {
+        char host[64] = "localhost";
+        gethostname(host, sizeof host - 1);
+        host[sizeof host - 1] = '\0';
+        snprintf(s->worker_id, sizeof s->worker_id, "%s:%d", host, (int)getpid());
+    }
+    s->ntypes = o->types ? o->ntypes : vd_registry_count(reg);
+    s->types = calloc(s->ntypes, sizeof *s->types);
+    s->slots = calloc((size_t)s->concurrency, sizeof *s->slots);
+    if (!s->types || !s->slots) {
+        vd_supervisor_free(s);
+        return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < s->ntypes; i++) {
+        s->types[i] = vd_strdup(o->types ? o->types[i] : vd_registry_name(reg, i));
+        if (!s->types[i]) {
+            vd_supervisor_free(s);
+            return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+        }
+    }
+    for (int i = 0; i < s->concurrency; i++)
+        s->slots[i].fd = -1;
+    st = vd_queue_open(o->queue_url, &s->q, err);
+    if (st) {
+        vd_supervisor_free(s);
+        return st;
+    }
+    *out = s;
+    return VD_OK;
+}
+
+void vd_supervisor_free(vd_supervisor *s)
+{
+    if (!s) return;
+    vd_queue_close(s->q);
+    for (size_t i = 0; s->types && i < s->ntypes; i++)
+        free(s->types[i]);
+    free(s->types);
+    for (int i = 0; s->slots && i < s->concurrency; i++) {
+        vd_job_clear(&s->slots[i].job);
+        vd_horse_reader_free(&s->slots[i].rd);
+        if (s->slots[i].fd >= 0) close(s->slots[i].fd);
+    }
+    free(s->slots);
+    free(s);
+}
+
+void vd_supervisor_get_stats(const vd_supervisor *s, vd_supervisor_stats *out)
+{
+    *out = s->stats;
+}
+
+const char *vd_supervisor_worker_id(const vd_supervisor *s)
+{
+    return s->worker_id;
+}
+
+/* ------------------------------------------------------------- signals */
+
+/* Reads every pending signal from the signalfd. Sets *sigchld when a child
+ * changed state; starts (or hurries) a graceful stop on SIGTERM/SIGINT. */
+static void read_signals(vd_supervisor *s, int *sigchld)
+{
+    struct signalfd_siginfo si;
+    for (;;) {
+        ssize_t n = read(s->sfd, &si, sizeof si);
+        if (n != (ssize_t)sizeof si) {
+            if (n < 0 && errno == EINTR) continue;
+            return;
+        }
+        if (si.ssi_signo == SIGCHLD) {
+            if (sigchld) *sigchld = 1;
+            continue;
+        }
+        const char *name = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
+        int64_t now = vd_mono_ms();
+        if (!s->stopping) {
+            s->stopping = 1;
+            s->stop_deadline = now + s->grace_ms;
+            VD_INFO("worker %s: %s: stopping; no new jobs; %d running get %.3gs to finish",
+                    s->worker_id, name, s->nrunning, (double)s->grace_ms / 1000.0);
+        } else if (s->stop_deadline > now) {
+            s->stop_deadline = now;
+            VD_INFO("worker %s: second %s: stopping running jobs now", s->worker_id, name);
+        }
+    }
+}
+
+/* --------------------------------------------------------- queue writes */
+
+static int transient(vd_status st)
+{
+    return st == VD_ERR_DB || st == VD_ERR_CONN || st == VD_ERR_BUSY || st == VD_ERR_TIMEOUT ||
+           st == VD_ERR_IO;
+}
+
+static void fmt_secs(char *buf, size_t n, int64_t ms)
+{
+    snprintf(buf, n, "%gs", (double)ms / 1000.0);
+}
+
+/* Fails the attempt, retrying a transient queue error a few times. */
+static void record_fail(vd_supervisor *s, const vd_job *job, const char *msg, int retryable)
+{
+    vd_error err;
+    vd_status st = VD_OK;
+    for (int i = 0; i < 5; i++) {
+        vd_error_clear(&err);
+        st = vd_queue_fail(s->q, job->id, s->worker_id, msg, retryable, &err);
+        if (!transient(st)) break;
+        vd_sleep_ms(50 << i);
+    }
+    int last = !retryable || job->attempts >= 1 + job->max_retries;
+    if (st == VD_OK)
+        VD_INFO("job %s (%s) failed, attempt %d/%d: %s%s", job->id, job->type, job->attempts,
+                1 + job->max_retries, msg, last ? "" : "; retry scheduled");
+    else
+        VD_WARN("job %s (%s) failed (%s) but could not be recorded: %s", job->id, job->type, msg,
+                vd_error_text(&err));
+}
+
+/* Completes the job with result (may be NULL). */
+static void record_complete(vd_supervisor *s, const vd_job *job, const char *result, int64_t ms)
+{
+    vd_error err;
+    vd_status st = VD_OK;
+    for (int i = 0; i < 5; i++) {
+        vd_error_clear(&err);
+        st = vd_queue_complete(s->q, job->id, s->worker_id, result, &err);
+        if (!transient(st)) break;
+        vd_sleep_ms(50 << i);
+    }
+    if (st == VD_OK) {
+        s->stats.finished++;
+        VD_INFO("job %s (%s) finished in %lld ms", job->id, job->type, (long long)ms);
+    } else if (st == VD_ERR_INVALID) {
+        char msg[VD_ERROR_MSG_MAX + 64];
+        snprintf(msg, sizeof msg, "the handler's result was refused: %s", vd_error_text(&err));
+        s->stats.failed++;
+        record_fail(s, job, msg, 0);
+    } else {
+        VD_WARN("job %s (%s) finished but the result was not recorded: %s", job->id, job->type,
+                vd_error_text(&err));
+    }
+}
+
+/* Records how an attempt ended. why: why the supervisor stopped it (if it
+ * did); out: what the handler reported; bad: the horse sent garbage;
+ * wstatus/have_status: how the horse process ended (fork mode). */
+static void record_outcome(vd_supervisor *s, const vd_job *job, stop_why why,
+                           const vd_horse_outcome *out, int bad, int have_status, int wstatus,
+                           int64_t ms)
+{
+    char msg[4200];
+    char how[96] = "";
+    if (have_status && WIFSIGNALED(wstatus)) {
+        const char *abbr = sigabbrev_np(WTERMSIG(wstatus));
+        if (abbr)
+            snprintf(how, sizeof how, "killed by SIG%s", abbr);
+        else
+            snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(wstatus));
+    } else if (have_status && WIFEXITED(wstatus)) {
+        snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(wstatus));
+    }
+    switch (why) {
+    case WHY_CANCELED:
+        s->stats.canceled++;
+        VD_INFO("job %s (%s) canceled; work-horse stopped after %lld ms%s%s", job->id, job->type,
+                (long long)ms, how[0] ? ", " : "", how);
+        return;
+    case WHY_LEASE_LOST:
+        s->stats.lost++;
+        VD_WARN("job %s (%s): lease lost; work-horse stopped, outcome not recorded%s%s", job->id,
+                job->type, how[0] ? ", " : "", how);
+        return;
+    default:
+        break;
+    }
+    if (out->kind == VD_HORSE_DONE && !bad) {
+        record_complete(s, job, out->result, ms);
+        return;
+    }
+    char secs[32];
+    if (why == WHY_TIMEOUT) {
+        s->stats.timed_out++;
+        fmt_secs(secs, sizeof secs, job->timeout_ms);
+        snprintf(msg, sizeof msg, "timeout after %s", secs);
+        record_fail(s, job, msg, 1);
+    } else if (why == WHY_SHUTDOWN) {
+        s->stats.handed_back++;
+        snprintf(msg, sizeof msg, "worker shut down before the job finished (work-horse %s)",
+                 how[0] ? how : "stopped");
+        record_fail(s, job, msg, 1);
+    } else if (out->kind == VD_HORSE_FAILED && !bad) {
+        s->stats.failed++;
+        record_fail(s, job, out->error ? out->error : "failed", out->retryable);
+    } else if (bad) {
+        s->stats.crashed++;
+        snprintf(msg, sizeof msg, "work-horse sent a malformed message (%s)", how);
+        record_fail(s, job, msg, 1);
+    } else {
+        s->stats.crashed++;
+        if (have_status && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+            snprintf(msg, sizeof msg, "work-horse exited without reporting an outcome");
+        else
+            snprintf(msg, sizeof msg, "work-horse %s", how[0] ? how : "vanished");
+        record_fail(s, job, msg, 1);
+    }
+}
+
+/* Renews a running job's lease. Returns WHY_CANCELED or WHY_LEASE_LOST when
+ * the job must be stopped, WHY_NONE otherwise; sets *next_hb. */
+static stop_why heartbeat(vd_supervisor *s, const vd_job *job, int64_t now, int64_t *next_hb)
+{
+    vd_error err;
+    vd_error_clear(&err);
+    vd_status st = vd_queue_heartbeat(s->q, job->id, s->worker_id, s->lease_ms, &err);
+    *next_hb = now + s->heartbeat_ms;
+    if (st == VD_OK) return WHY_NONE;
+    if (st == VD_ERR_CANCELED) return WHY_CANCELED;
+    if (st == VD_ERR_LEASE_LOST || st == VD_ERR_NOT_FOUND || st == VD_ERR_STATE)
+        return WHY_LEASE_LOST;
+    VD_WARN("job %s: heartbeat failed, retrying: %s", job->id, vd_error_text(&err));
+    *next_hb = now + (s->heartbeat_ms < 500 ? s->heartbeat_ms : 500);
+    return WHY_NONE;
+}
+
+/* ---------------------------------------------------------- fork mode */
+
+static void stop_horse(vd_supervisor *s, slot *sl, stop_why why, int64_t now)
+{
+    static const char *names[] = {"", "timeout", "canceled", "lease lost", "shutdown"};
+    sl->why = why;
+    if (!sl->kill_at) {
+        kill(sl->pid, SIGTERM);
+        sl->kill_at = now + s->kill_grace_ms;
+        VD_INFO("job %s (%s): stopping work-horse %d (%s)", sl->job.id, sl->job.type, (int)sl->pid,
+                names[why]);
+    }
+}
+
+static void spawn(vd_supervisor *s, slot *sl, const sigset_t *oldmask)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "worker could not create a pipe: %s", strerror(errno));
+        record_fail(s, &sl->job, msg, 1);
+        vd_job_clear(&sl->job);
+        return;
+    }
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    vd_horse_opts hopts = {.parent = getpid(), .memory_limit_mb = s->memory_limit_mb};
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        close(s->sfd);
+        for (int i = 0; i < s->concurrency; i++)
+            if (s->slots[i].used && s->slots[i].fd >= 0) close(s->slots[i].fd);
+        sigprocmask(SIG_SETMASK, oldmask, NULL);
+        vd_horse_main(s->reg, &sl->job, p[1], &hopts);
+    }
+    close(p[1]);
+    if (pid < 0) {
+        close(p[0]);
+        char msg[160];
+        snprintf(msg, sizeof msg, "worker could not fork a work-horse: %s", strerror(errno));
+        record_fail(s, &sl->job, msg, 1);
+        vd_job_clear(&sl->job);
+        return;
+    }
+    int64_t now = vd_mono_ms();
+    sl->used = 1;
+    sl->pid = pid;
+    sl->fd = p[0];
+    sl->t0 = now;
+    sl->deadline = sl->job.timeout_ms > 0 ? now + sl->job.timeout_ms : 0;
+    sl->next_hb = now + s->heartbeat_ms;
+    sl->kill_at = 0;
+    sl->killed = 0;
+    sl->why = WHY_NONE;
+    memset(&sl->rd, 0, sizeof sl->rd);
+    s->nrunning++;
+    VD_INFO("job %s (%s) started, attempt %d/%d, work-horse %d", sl->job.id, sl->job.type,
+            sl->job.attempts, 1 + sl->job.max_retries, (int)pid);
+}
+
+/* Sends the latest progress of a horse to the queue. */
+static void push_progress(vd_supervisor *s, slot *sl)
+{
+    if (!sl->rd.progress_new || sl->why != WHY_NONE) return;
+    sl->rd.progress_new = 0;
+    vd_error err;
+    if (vd_queue_progress(s->q, sl->job.id, sl->rd.done, sl->rd.total, &err) != VD_OK)
+        VD_DEBUG("job %s: progress not recorded: %s", sl->job.id, vd_error_text(&err));
+}
+
+static void pump(vd_supervisor *s, slot *sl)
+{
+    if (sl->fd < 0) return;
+    int r = vd_horse_reader_pump(&sl->rd, sl->fd);
+    if (r != 0) {
+        close(sl->fd);
+        sl->fd = -1;
+    }
+    push_progress(s, sl);
+}
+
+/* Reaps every exited horse and records its job's outcome. */
+static void reap(vd_supervisor *s)
+{
+    for (;;) {
+        int wstatus;
+        pid_t pid = waitpid(-1, &wstatus, WNOHANG);
+        if (pid <= 0) return;
+        slot *sl = NULL;
+        for (int i = 0; i < s->concurrency; i++)
+            if (s->slots[i].used && s->slots[i].pid == pid) sl = &s->slots[i];
+        if (!sl) continue; /* not a horse of ours */
+        pump(s, sl);       /* everything the horse wrote is in the pipe now */
+        if (sl->fd >= 0) { /* a grandchild holds the pipe open: take what is there */
+            close(sl->fd);
+            sl->fd = -1;
+        }
+        int64_t ms = vd_mono_ms() - sl->t0;
+        record_outcome(s, &sl->job, sl->why, &sl->rd.out, sl->rd.bad, 1, wstatus, ms);
+        vd_horse_reader_free(&sl->rd);
+        vd_job_clear(&sl->job);
+        sl->used = 0;
+        sl->pid = 0;
+        s->nrunning--;
+    }
+}
+
+/* Heartbeats, timeouts, graceful-stop deadlines and SIGKILLs that are due. */
+static void run_timers(vd_supervisor *s, int64_t now)
+{
+    for (int i = 0; i < s->concurrency; i++) {
+        slot *sl = &s->slots[i];
+        if (!sl->used) continue;
+        if (sl->why == WHY_NONE && sl->deadline && now >= sl->deadline)
+            stop_horse(s, sl, WHY_TIMEOUT, now);
+        if (sl->why == WHY_NONE && s->stopping && now >= s->stop_deadline)
+            stop_horse(s, sl, WHY_SHUTDOWN, now);
+        if (sl->kill_at && !sl->killed && now >= sl->kill_at) {
+            kill(sl->pid, SIGKILL);
+            sl->killed = 1;
+            VD_WARN("job %s (%s): work-horse %d did not stop within %.3gs; sent SIGKILL",
+                    sl->job.id, sl->job.type, (int)sl->pid, (double)s->kill_grace_ms / 1000.0);
+        }
+        /* keep the lease while stopping for a timeout or shutdown, so that
+         * the failure is ours to record */
+        if (now >= sl->next_hb && sl->why != WHY_CANCELED && sl->why != WHY_LEASE_LOST) {
+            stop_why w = heartbeat(s, &sl->job, now, &sl->next_hb);
+            if (w != WHY_NONE) {
+                sl->why = w; /* overrides a timeout or shutdown: nothing is recorded */
+                stop_horse(s, sl, w, now);
+            }
+        }
+    }
+}
+
+/* Reserves jobs into free slots. Returns 1 when burst mode found the queue
+ * empty with nothing running (time to exit). */
+static int fill_slots(vd_supervisor *s, const sigset_t *oldmask)
+{
+    while (!s->stopping && s->nrunning < s->concurrency &&
+           (s->max_jobs == 0 || s->stats.reserved < s->max_jobs) &&
+           vd_mono_ms() >= s->next_reserve) {
+        slot *sl = NULL;
+        for (int i = 0; i < s->concurrency && !sl; i++)
+            if (!s->slots[i].used) sl = &s->slots[i];
+        vd_error err;
+        vd_error_clear(&err);
+        vd_status st = vd_queue_reserve(s->q, s->worker_id, s->lease_ms,
+                                        (const char *const *)s->types, s->ntypes, &sl->job, &err);
+        if (st == VD_OK) {
+            s->stats.reserved++;
+            s->backoff_ms = 0;
+            spawn(s, sl, oldmask);
+            continue;
+        }
+        vd_job_clear(&sl->job);
+        if (st == VD_ERR_EMPTY) {
+            if (s->burst && s->nrunning == 0) return 1;
+            s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 10;
+            if (s->backoff_ms > 200) s->backoff_ms = 200;
+        } else {
+            VD_WARN("worker %s: reserve failed: %s", s->worker_id, vd_error_text(&err));
+            s->backoff_ms = 1000;
+        }
+        s->next_reserve = vd_mono_ms() + s->backoff_ms;
+        break;
+    }
+    return 0;
+}
+
+static int64_t min_wait(int64_t cur, int64_t at, int64_t now)
+{
+    int64_t w = at - now;
+    if (w < 0) w = 0;
+    return w < cur ? w : cur;
+}
+
+static void run_forking(vd_supervisor *s, const sigset_t *oldmask)
+{
+    struct pollfd *pfd = calloc((size_t)s->concurrency + 1, sizeof *pfd);
+    slot **pslot = calloc((size_t)s->concurrency + 1, sizeof *pslot);
+    if (!pfd || !pslot) {
+        VD_ERROR("worker %s: out of memory", s->worker_id);
+        free(pfd);
+        free(pslot);
+        return;
+    }
+    for (;;) {
+        int sigchld = 0;
+        read_signals(s, &sigchld);
+        if (sigchld) reap(s);
+        int64_t now = vd_mono_ms();
+        run_timers(s, now);
+        if (fill_slots(s, oldmask)) break;
+        if (s->nrunning == 0 && (s->stopping || (s->max_jobs && s->stats.reserved >= s->max_jobs)))
+            break;
+
+        now = vd_mono_ms();
+        int64_t wait = 1000;
+        if (!s->stopping && s->nrunning < s->concurrency &&
+            (s->max_jobs == 0 || s->stats.reserved < s->max_jobs))
+            wait = min_wait(wait, s->next_reserve, now);
+        if (s->stopping && s->nrunning > 0) wait = min_wait(wait, s->stop_deadline, now);
+        int n = 0;
+        pfd[n].fd = s->sfd;
+        pfd[n].events = POLLIN;
+        pslot[n++] = NULL;
+        for (int i = 0; i < s->concurrency; i++) {
+            slot *sl = &s->slots[i];
+            if (!sl->used) continue;
+            if (sl->why == WHY_NONE && sl->deadline) wait = min_wait(wait, sl->deadline, now);
+            if (sl->kill_at && !sl->killed) wait = min_wait(wait, sl->kill_at, now);
+            wait = min_wait(wait, sl->next_hb, now);
+            if (sl->fd >= 0) {
+                pfd[n].fd = sl->fd;
+                pfd[n].events = POLLIN;
+                pslot[n++] = sl;
+            }
+        }
+        int r = poll(pfd, (nfds_t)n, (int)wait);
+        if (r <= 0) continue;
+        for (int i = 1; i < n; i++)
+            if (pfd[i].revents) pump(s, pslot[i]);
+    }
+    free(pfd);
+    free(pslot);
+}
+
+/* --------------------------------------------------------- inline mode */
+
+typedef struct {
+    vd_supervisor *s;
+    const vd_job *job;
+    int64_t deadline, next_hb, last_progress;
+    stop_why why;
+} inline_run;
+
+static void inline_tick(inline_run *ir)
+{
+    vd_supervisor *s = ir->s;
+    read_signals(s, NULL);
+    int64_t now = vd_mono_ms();
+    if (ir->why == WHY_NONE && ir->deadline && now >= ir->deadline) ir->why = WHY_TIMEOUT;
+    if (ir->why == WHY_NONE && s->stopping && now >= s->stop_deadline) ir->why = WHY_SHUTDOWN;
+    if (now >= ir->next_hb && ir->why != WHY_CANCELED && ir->why != WHY_LEASE_LOST) {
+        stop_why w = heartbeat(s, ir->job, now, &ir->next_hb);
+        if (w != WHY_NONE) ir->why = w;
+    }
+}
+
+static vd_status inline_progress(vd_job_ctx *ctx, int64_t done, int64_t total)
+{
+    inline_run *ir = ctx->impl;
+    inline_tick(ir);
+    int64_t now = vd_mono_ms();
+    if (ir->why != WHY_NONE || (now - ir->last_progress < 20 && done < total)) return VD_OK;
+    ir->last_progress = now;
+    vd_error err;
+    return vd_queue_progress(ir->s->q, ir->job->id, done, total, &err);
+}
+
+static int inline_should_stop(vd_job_ctx *ctx)
+{
+    inline_run *ir = ctx->impl;
+    inline_tick(ir);
+    return ir->why != WHY_NONE;
+}
+
+static void run_inline(vd_supervisor *s)
+{
+    for (;;) {
+        read_signals(s, NULL);
+        if (s->stopping || (s->max_jobs && s->stats.reserved >= s->max_jobs)) break;
+        vd_job job;
+        memset(&job, 0, sizeof job);
+        vd_error err;
+        vd_error_clear(&err);
+        vd_status st = vd_queue_reserve(s->q, s->worker_id, s->lease_ms,
+                                        (const char *const *)s->types, s->ntypes, &job, &err);
+        if (st != VD_OK) {
+            vd_job_clear(&job);
+            if (st == VD_ERR_EMPTY) {
+                if (s->burst) break;
+                s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 10;
+                if (s->backoff_ms > 200) s->backoff_ms = 200;
+            } else {
+                VD_WARN("worker %s: reserve failed: %s", s->worker_id, vd_error_text(&err));
+                s->backoff_ms = 1000;
+            }
+            struct pollfd p = {.fd = s->sfd, .events = POLLIN};
+            poll(&p, 1, (int)s->backoff_ms);
+            continue;
+        }
+        s->backoff_ms = 0;
+        s->stats.reserved++;
+        int64_t t0 = vd_mono_ms();
+        VD_INFO("job %s (%s) started inline, attempt %d/%d", job.id, job.type, job.attempts,
+                1 + job.max_retries);
+        inline_run ir = {.s = s,
+                         .job = &job,
+                         .deadline = job.timeout_ms > 0 ? t0 + job.timeout_ms : 0,
+                         .next_hb = t0 + s->heartbeat_ms};
+        vd_job_ctx ctx = {
+            .progress = inline_progress, .should_stop = inline_should_stop, .impl = &ir};
+        vd_horse_outcome out;
+        vd_horse_run_handler(s->reg, &job, &ctx, &out);
+        inline_tick(&ir);
+        /* a handler that finished is finished, even past its deadline */
+        stop_why why = ir.why;
+        if (out.kind == VD_HORSE_DONE && (why == WHY_TIMEOUT || why == WHY_SHUTDOWN))
+            why = WHY_NONE;
+        record_outcome(s, &job, why, &out, 0, 0, 0, vd_mono_ms() - t0);
+        vd_horse_outcome_clear(&out);
+        vd_job_clear(&job);
+    }
+}
+
+/* ---------------------------------------------------------------- run */
+
+vd_status vd_supervisor_run(vd_supervisor *s, vd_error *err)
+{
+    sigset_t mask, oldmask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &mask, &oldmask) != 0)
+        return vd_error_set(err, VD_ERR_INTERNAL, "sigprocmask: %s", strerror(errno));
+    s->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s->sfd < 0) {
+        int e = errno;
+        sigprocmask(SIG_SETMASK, &oldmask, NULL);
+        return vd_error_set(err, VD_ERR_INTERNAL, "signalfd: %s", strerror(e));
+    }
+    struct sigaction sa, old_pipe;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, &old_pipe);
+
+    VD_INFO("worker %s: started: queue %s, %s, concurrency %d, lease %.3gs, heartbeat %.3gs, "
+            "%zu job types%s",
+            s->worker_id, vd_queue_backend(s->q), s->no_fork ? "inline (no fork)" : "fork per job",
+            s->concurrency, (double)s->lease_ms / 1000.0, (double)s->heartbeat_ms / 1000.0,
+            s->ntypes, s->burst ? ", burst" : "");
+    if (s->memory_limit_mb > 0 && (s->no_fork || !vd_horse_memory_limit_supported()))
+        VD_WARN("worker %s: --memory-limit is not enforced %s", s->worker_id,
+                s->no_fork ? "with --no-fork" : "in a sanitizer build");
+
+    if (s->no_fork)
+        run_inline(s);
+    else
+        run_forking(s, &oldmask);
+
+    VD_INFO("worker %s: stopped: %lld reserved, %lld finished, %lld failed, %lld crashed, "
+            "%lld timed out, %lld canceled, %lld lost, %lld handed back",
+            s->worker_id, (long long)s->stats.reserved, (long long)s->stats.finished,
+            (long long)s->stats.failed, (long long)s->stats.crashed, (long long)s->stats.timed_out,
+            (long long)s->stats.canceled, (long long)s->stats.lost,
+            (long long)s->stats.handed_back);
+    close(s->sfd);
+    s->sfd = -1;
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    sigprocmask(SIG_SETMASK, &oldmask, NULL);
+    return VD_OK;
+}
