@@ -111,6 +111,7 @@ start_worker "$LOG" --name victim --concurrency 3 --lease 1 --heartbeat 0.2
 A=$WPID
 three_started() { case "$("$VDQ" counts "$Q")" in *"started 3 "*) return 0 ;; esac; return 1; }
 wait_for "$WAIT_S" three_started || fail "the victim did not take 3 jobs"
+kill -STOP "$A" # freeze it (no reserves, no records) while its jobs are looked up
 victim_jobs=""
 for id in $(cat "$T/ids2"); do
   [ "$(jget "$id" state)" = started ] && [ "$(jget "$id" worker)" = victim ] && victim_jobs="$victim_jobs $id"
