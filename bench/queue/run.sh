@@ -97,8 +97,10 @@ if [ -n "${VISIOND_BENCH_REDIS:-}" ]; then
   u="redis://127.0.0.1:$port/1"
   echo "visiond (redis backend, same redis-server, db 1):"
   if fresh_queue "$u" 2>"$tmp/redis_err"; then
-    row "enqueue" "$ENQ_RATE"
-    row "drain, fork per job, concurrency 1" "$(drain "$u" --concurrency 1)"
+    vr_enq=$ENQ_RATE
+    row "enqueue" "$vr_enq"
+    vr_fork1=$(drain "$u" --concurrency 1)
+    row "drain, fork per job, concurrency 1" "$vr_fork1"
     redis-cli -p "$port" -n 1 flushdb >/dev/null
     fresh_queue "$u"
     row "drain, fork per job, concurrency 4" "$(drain "$u" --concurrency 4)"
@@ -127,3 +129,7 @@ echo "  enqueue:                                  $(ratio "$vd_enq" "$rq_enq")x"
 echo "  forking drain, one horse at a time:       $(ratio "$vd_fork1" "$rq_drain")x   (target >= 10x)"
 echo "  forking drain, concurrency 4 vs 1 rq:     $(ratio "$vd_fork4" "$rq_drain")x"
 echo "  inline drain (--no-fork):                 $(ratio "$vd_nofork" "$rq_drain")x"
+if [ -n "${vr_fork1:-}" ]; then
+  echo "  redis backend: enqueue                    $(ratio "$vr_enq" "$rq_enq")x"
+  echo "  redis backend: forking drain, one horse   $(ratio "$vr_fork1" "$rq_drain")x"
+fi
