@@ -824,7 +824,7 @@ static vd_status rq_reserve(vd_queue *base, const char *worker_id, int64_t lease
     const char **args = malloc(sizeof *args * nargs);
     if (!args) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     char token[VD_ID_LEN + 1], lease[24];
-    vd_id_new(token);
+    op_token(q, S_RESERVE, "", worker_id, token); /* a reserve left unsure gets its job back */
     I64(lease, lease_ms);
     args[0] = token;
     args[1] = worker_id;
@@ -833,6 +833,7 @@ static vd_status rq_reserve(vd_queue *base, const char *worker_id, int64_t lease
         args[3 + i] = types[i];
     redisReply *r;
     vd_status st = eval(q, S_RESERVE, (int)nargs, args, NULL, &r, err);
+    op_settled(q, S_RESERVE, "", worker_id, token, st);
     free(args);
     if (st != VD_OK) return st;
     if (reply_is(r, 0, "empty"))

@@ -366,9 +366,9 @@ static void stall_end(redisContext *side)
     redisFree(side);
 }
 
-/* A complete or fail whose reply is lost (the server stalls past the
- * client's timeout, then runs the command) ends in VD_ERR_CONN; repeating it
- * on the same handle succeeds, and the job moves only once. */
+/* A complete, fail or reserve whose reply is lost (the server stalls past
+ * the client's timeout, then runs the command) ends in VD_ERR_CONN; repeating
+ * it on the same handle succeeds, and the job moves only once. */
 VD_TEST(calls_with_a_lost_reply_can_be_repeated)
 {
     server srv;
@@ -380,7 +380,8 @@ VD_TEST(calls_with_a_lost_reply_can_be_repeated)
     CHECK_OK(vd_queue_open(url, &q, &err));
     char a[VD_ID_LEN + 1], b[VD_ID_LEN + 1];
     CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .priority = 1}, a, &err));
-    CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .max_retries = 3}, b, &err));
+    CHECK_OK(vd_queue_enqueue(
+        q, &(vd_enqueue_opts){.type = "t", .max_retries = 3, .retry_base_ms = 3600000}, b, &err));
     vd_job job = {0};
     CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err));
     CHECK_EQ_STR(job.id, a);
@@ -431,10 +432,30 @@ VD_TEST(calls_with_a_lost_reply_can_be_repeated)
     vd_job_clear(&job);
     CHECK_EQ_INT(vd_queue_fail(q, b, "w1", "flaky", 1, &err), VD_ERR_LEASE_LOST); /* settled */
 
+    /* reserve: the repeat hands back the job the lost reply carried, instead
+     * of leaving it started until its lease lapses and taking another */
+    char c[VD_ID_LEN + 1], d[VD_ID_LEN + 1];
+    CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .priority = 9}, c, &err));
+    CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .priority = 8}, d, &err));
+    CHECK((side = stall_begin(&srv)) != NULL);
+    st = vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err);
+    stall_end(side);
+    CHECK_EQ_INT(st, VD_ERR_CONN);
+    CHECK_EQ_INT(job.id[0], 0);
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err)); /* the retry */
+    CHECK_EQ_STR(job.id, c);
+    CHECK_EQ_INT(job.attempts, 1);
+    vd_job_clear(&job);
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err)); /* settled: the next one */
+    CHECK_EQ_STR(job.id, d);
+    vd_job_clear(&job);
+
     int64_t counts[VD_JOB__NSTATES];
     CHECK_OK(vd_queue_counts(q, counts, &err));
     CHECK_EQ_INT(counts[VD_JOB_FINISHED], 1);
     CHECK_EQ_INT(counts[VD_JOB_SCHEDULED], 1);
+    CHECK_EQ_INT(counts[VD_JOB_STARTED], 2);
+    CHECK_EQ_INT(counts[VD_JOB_QUEUED], 0);
     vd_queue_close(q);
     server_kill(&srv);
 }
