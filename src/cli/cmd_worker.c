@@ -28,7 +28,7 @@ static const char usage_text[] =
     "  --max-jobs N         exit after taking N jobs (default: no limit)\n"
     "  --burst              exit when no job is ready and none runs\n"
     "  --no-fork            run handlers inline, one at a time (debugging)\n"
-    "  --memory-limit MB    address-space limit of each work-horse\n"
+    "  --memory-limit MB    address space each work-horse may add to what it starts with\n"
     "  --types a,b          only run these job types (default: every registered type)\n"
     "  --name ID            worker id (default HOSTNAME:PID)\n"
     "  --list-types         print the registered job types as JSON and exit\n"
