@@ -9,27 +9,11 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/sigpipe.h"
 #include "core/log.h"
 #include "infer/server.h"
 
 int vd_cmd_model_server(int argc, char **argv);
-
-/* The write end of the stop pipe, for the signal handler: process-wide state
- * owned by this command (it runs as the process's main). A handler rather than
- * a signalfd, because a signalfd only works when every thread blocks the
- * signals, and threads started before us (the sanitizers' own) do not. */
-static volatile int stop_pipe_w = -1;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    int saved = errno;
-    if (stop_pipe_w >= 0) {
-        ssize_t w = write(stop_pipe_w, "x", 1);
-        (void)w;
-    }
-    errno = saved;
-}
 
 static void usage(FILE *f)
 {
@@ -193,31 +177,23 @@ int vd_cmd_model_server(int argc, char **argv)
     cfg.preload = names;
     cfg.npreload = nnames;
 
-    /* SIGTERM/SIGINT write to a pipe that the server polls. */
-    int sp[2];
-    if (pipe2(sp, O_CLOEXEC | O_NONBLOCK) < 0) {
-        free(pl);
-        return vd_cli_fail("pipe: %s", strerror(errno));
-    }
-    stop_pipe_w = sp[1];
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    /* SIGTERM/SIGINT arrive through a pipe that the server polls (core/sigpipe.h). */
     signal(SIGPIPE, SIG_IGN);
-    cfg.stop_fd = sp[0];
+    static const int stop_sigs[] = {SIGTERM, SIGINT};
+    int sfd;
+    vd_error serr;
+    if (vd_sigpipe_open(stop_sigs, 2, &sfd, &serr) != VD_OK) {
+        free(pl);
+        return vd_cli_fail("model-server: %s", serr.msg);
+    }
+    cfg.stop_fd = sfd;
 
     vd_server *srv = NULL;
     vd_error err;
     vd_status rc = vd_server_new(&cfg, &srv, &err);
     free(pl);
     if (rc) {
-        stop_pipe_w = -1;
-        close(sp[0]);
-        close(sp[1]);
+        vd_sigpipe_close();
         return vd_cli_fail("model-server: %s", vd_error_text(&err));
     }
     printf("{\"status\":\"ready\",\"pid\":%d,\"socket\":", (int)getpid());
@@ -230,9 +206,7 @@ int vd_cmd_model_server(int argc, char **argv)
     fflush(stdout);
     rc = vd_server_run(srv, &err);
     vd_server_free(srv);
-    stop_pipe_w = -1;
-    close(sp[0]);
-    close(sp[1]);
+    vd_sigpipe_close();
     if (rc) return vd_cli_fail("model-server: %s", vd_error_text(&err));
     return VD_EXIT_OK;
 }

@@ -243,8 +243,9 @@ static vd_status call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, vd_pr
         vd_proto_header rh;
         vd_proto_header_decode(req->data, UINT32_MAX, &rh, NULL);
         rh.id = id;
-        rh.aux = (uint32_t)remaining_ms(deadline);
-        if (rh.aux == 0) break;
+        int64_t left = deadline - vd_mono_ms();
+        if (left <= 0) break;
+        rh.aux = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
         vd_proto_header_encode(&rh, req->data);
 
         io_result io = send_all(c, req->data, req->len, deadline);

@@ -281,6 +281,7 @@ vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *
     s->epfd = s->evfd = s->unix_fd = s->tcp_fd = -1;
     s->started_us = vd_mono_us();
     pthread_mutex_init(&s->out_mu, NULL);
+    pthread_mutex_init(&s->load_mu, NULL);
     s->models_dir = vd_strdup(cfg->models_dir);
     s->socket_path = vd_strdup(cfg->socket_path);
     s->tcp_addr = vd_strdup(cfg->tcp_addr);
@@ -832,6 +833,7 @@ void vd_server_free(vd_server *s)
     if (s->epfd >= 0) close(s->epfd);
     vd_ort_env_free(s->env);
     pthread_mutex_destroy(&s->out_mu);
+    pthread_mutex_destroy(&s->load_mu);
     free(s->models_dir);
     free(s->socket_path);
     free(s->tcp_addr);

@@ -121,6 +121,11 @@ struct vd_server {
 
     pthread_mutex_t out_mu;
     srv_out *out_head, *out_tail;
+
+    /* held while a session is created: ORT's session creation is documented as
+     * thread-safe, but ThreadSanitizer flags concurrent creations inside the
+     * (uninstrumented) library; loads are rare, so they are serialised */
+    pthread_mutex_t load_mu;
 };
 
 /* server_model.c */

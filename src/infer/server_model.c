@@ -130,7 +130,9 @@ static void model_load(srv_model *m)
     vd_error_clear(&e);
     vd_ort_session *sess = NULL;
     int dynamic = 0, gdim = 0;
+    pthread_mutex_lock(&m->srv->load_mu);
     vd_status rc = vd_ort_session_open(m->srv->env, m->meta.onnx_path, &sess, &e);
+    pthread_mutex_unlock(&m->srv->load_mu);
     if (!rc) rc = check_graph(m, sess, &dynamic, &gdim, &e);
     if (rc) {
         vd_ort_session_close(sess);
