@@ -226,8 +226,9 @@ def wait_for(what, fn, timeout=60):
 class PyStack:
     name = "python"
 
-    def __init__(self, work, models, workers, batch):
+    def __init__(self, work, models, workers, batch, solver):
         self.work, self.models, self.workers, self.batch = work, models, workers, batch
+        self.solver = solver
 
     def start(self):
         d = tempfile.mkdtemp(prefix="py-", dir=self.work)
@@ -235,7 +236,7 @@ class PyStack:
         rport, self.port = free_port(), free_port()
         env = dict(os.environ, PYSTACK_REDIS="redis://127.0.0.1:%d/0" % rport,
                    PYSTACK_ONNX=self.models["opencv_onnx"], PYSTACK_META=self.models["meta"],
-                   PYSTACK_BATCH=str(self.batch), PYTHONPATH=PYSTACK, PYTHONDONTWRITEBYTECODE="1")
+                   PYSTACK_BATCH=str(self.batch), PYSTACK_SOLVER=self.solver, PYTHONPATH=PYSTACK, PYTHONDONTWRITEBYTECODE="1")
         kw = dict(cwd=PYSTACK, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                   start_new_session=True)
         self.procs = [subprocess.Popen(
@@ -391,6 +392,8 @@ def main():
     ap.add_argument("--workers", default="1,4", help="worker counts to run, comma-separated")
     ap.add_argument("--concurrency", type=int, default=2, help="visiond work-horses per worker")
     ap.add_argument("--max-batch", type=int, help="visiond: the model server's max_batch for mobilenet_v2 (default: the shipped metadata's)")
+    ap.add_argument("--py-solver", default="lbfgs", choices=("lbfgs", "liblinear"),
+                    help="the peer's LogisticRegression solver (default: scikit-learn's default)")
     ap.add_argument("--py-batch", type=int, default=1, help="images per OpenCV forward() in the peer")
     ap.add_argument("--stacks", default="python,visiond", help="which stacks to run")
     ap.add_argument("--quick", action="store_true", help="smoke run: 5 per label, 1 worker")
@@ -420,7 +423,7 @@ def main():
                 if name not in args.stacks.split(","):
                     continue
                 if name == "python":
-                    stack = PyStack(work, models, w, args.py_batch)
+                    stack = PyStack(work, models, w, args.py_batch, args.py_solver)
                 else:
                     stack = VisiondStack(work, models, w, args.visiond, args.concurrency, images)
                 try:
@@ -439,7 +442,7 @@ def main():
         report(results, checks, n, time.time() - t0)
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"images": n, "per_label": args.per_label, "py_batch": args.py_batch,
+                json.dump({"images": n, "per_label": args.per_label, "py_batch": args.py_batch, "py_solver": args.py_solver,
                            "max_batch": args.max_batch,
                            "concurrency": args.concurrency, "embedding_cosine": checks,
                            "results": results}, f, indent=2)

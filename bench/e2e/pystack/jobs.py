@@ -28,6 +28,7 @@ MODEL = embedder.Embedder(os.environ["PYSTACK_ONNX"], os.environ["PYSTACK_META"]
 MODEL_LOADED_BY = os.getpid()
 MODEL_LOAD_S = time.time() - _T0
 BATCH = int(os.environ.get("PYSTACK_BATCH", "1"))
+SOLVER = os.environ.get("PYSTACK_SOLVER", "lbfgs")
 
 
 def train_session(session_id):
@@ -58,13 +59,13 @@ def train_session(session_id):
             done += len(chunk)
             store.update(conn, session_id, progress={"done": done, "total": total}, errors=errors)
         t_embed = time.time() - t0
-        _, metrics = train.train(np.array(vectors), labels)
+        _, metrics = train.train(np.array(vectors), labels, solver=SOLVER)
         runtime = {
             "model_loaded_by_pid": MODEL_LOADED_BY, "model_load_s": round(MODEL_LOAD_S, 3),
             "horse_pid": os.getpid(), "worker_pid": os.getppid(),
             "model_inherited_by_fork": MODEL_LOADED_BY != os.getpid(),
             "embed_s": round(t_embed, 3), "train_s": round(time.time() - t0 - t_embed, 3),
-            "batch": BATCH,
+            "batch": BATCH, "solver": SOLVER,
         }
         store.update(conn, session_id, state="succeeded", metrics=metrics, runtime=runtime)
         return runtime
