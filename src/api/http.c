@@ -374,8 +374,10 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
     if (x->err_status) return MHD_NO;
     vd_http_part *p = current_part(x);
     int is_file = filename != NULL;
+    /* MHD calls once or more per part, with off counting up from 0; an empty
+     * part may come as one call of size 0. */
     int new_part = off == 0 && (!p || p->size > 0 || !same_str(p->name, key ? key : "") ||
-                                (p->filename != NULL) != is_file);
+                                !same_str(p->filename, filename));
     if (new_part) {
         close_part_file(x);
         if (x->nparts >= MAX_PARTS) {
