@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/random.h>
+#include <sys/wait.h>
 #include <time.h>
 
 int64_t vd_now_ms(void)
@@ -88,4 +91,20 @@ char *vd_strlcpy(char *dst, const char *src, size_t n)
     if (len) memcpy(dst, src, len);
     dst[len] = '\0';
     return dst;
+}
+
+char *vd_describe_wait_status(int wstatus, char *buf, size_t n)
+{
+    if (WIFSIGNALED(wstatus)) {
+        const char *abbr = sigabbrev_np(WTERMSIG(wstatus));
+        if (abbr)
+            snprintf(buf, n, "killed by SIG%s", abbr);
+        else
+            snprintf(buf, n, "killed by signal %d", WTERMSIG(wstatus));
+    } else if (WIFEXITED(wstatus)) {
+        snprintf(buf, n, "exited with status %d", WEXITSTATUS(wstatus));
+    } else {
+        snprintf(buf, n, "stopped (status 0x%x)", (unsigned)wstatus);
+    }
+    return buf;
 }

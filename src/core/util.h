@@ -31,4 +31,8 @@ char *vd_strdup(const char *s);
 /* Copies src into dst of size n, always NUL-terminating; returns dst. */
 char *vd_strlcpy(char *dst, const char *src, size_t n);
 
+/* Describes a waitpid status: "exited with status 3", "killed by SIGSEGV".
+ * Writes into buf of size n and returns buf. */
+char *vd_describe_wait_status(int wstatus, char *buf, size_t n);
+
 #endif

@@ -354,7 +354,7 @@ static vd_status sq_enqueue(vd_queue *base, const vd_enqueue_opts *o, char id_ou
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
-        return vd_error_set(err, VD_ERR_INVALID, "a job with id %s already exists", id);
+        return vd_error_set(err, VD_ERR_STATE, "a job with id %s already exists", id);
     if (rc != SQLITE_DONE) return db_error(q, rc, "enqueue", err);
     if (id_out) memcpy(id_out, id, sizeof id);
     return VD_OK;
@@ -432,8 +432,11 @@ static vd_status sq_reserve(vd_queue *base, const char *worker_id, int64_t lease
     return st;
 }
 
-/* Explains why an update guarded by (id, state started, worker) touched no row. */
-static vd_status why_not_held(sq_queue *q, const char *id, const char *worker_id, vd_error *err)
+/* Explains why an update guarded by (id, state started, worker) touched no
+ * row. With finished_ok, a job this worker already finished is VD_OK (a
+ * repeated complete, e.g. after a lost reply, succeeds and changes nothing). */
+static vd_status why_not_held(sq_queue *q, const char *id, const char *worker_id, int finished_ok,
+                              vd_error *err)
 {
     sqlite3_stmt *s = stmt(q, ST_PROBE, err);
     if (!s) return err ? err->code : VD_ERR_DB;
@@ -452,6 +455,9 @@ static vd_status why_not_held(sq_queue *q, const char *id, const char *worker_id
     col_copy(s, 1, worker, sizeof worker);
     int cancel_requested = sqlite3_column_int(s, 2);
     sqlite3_reset(s);
+    if (finished_ok && strcmp(state, "finished") == 0 && worker_id &&
+        strcmp(worker, worker_id) == 0)
+        return VD_OK;
     if (strcmp(state, "canceled") == 0 && cancel_requested && worker_id &&
         strcmp(worker, worker_id) == 0)
         return vd_error_set(err, VD_ERR_CANCELED, "job %s was canceled", id);
@@ -476,7 +482,7 @@ static vd_status sq_heartbeat(vd_queue *base, const char *id, const char *worker
     vd_status st = run_done(q, s, "heartbeat", err);
     if (st != VD_OK) return st;
     if (sqlite3_changes(q->db) == 1) return VD_OK;
-    return why_not_held(q, id, worker_id, err);
+    return why_not_held(q, id, worker_id, 0, err);
 }
 
 static vd_status sq_progress(vd_queue *base, const char *id, int64_t done, int64_t total,
@@ -492,7 +498,7 @@ static vd_status sq_progress(vd_queue *base, const char *id, int64_t done, int64
     vd_status st = run_done(q, s, "progress", err);
     if (st != VD_OK) return st;
     if (sqlite3_changes(q->db) == 1) return VD_OK;
-    st = why_not_held(q, id, NULL, err);
+    st = why_not_held(q, id, NULL, 0, err);
     if (st == VD_ERR_NOT_FOUND) return st;
     return vd_error_set(err, VD_ERR_STATE, "job %s is not started", id);
 }
@@ -514,7 +520,7 @@ static vd_status sq_complete(vd_queue *base, const char *id, const char *worker_
     vd_status st = run_done(q, s, "complete", err);
     if (st != VD_OK) return st;
     if (sqlite3_changes(q->db) == 1) return VD_OK;
-    return why_not_held(q, id, worker_id, err);
+    return why_not_held(q, id, worker_id, 1, err);
 }
 
 static vd_status sq_fail(vd_queue *base, const char *id, const char *worker_id, const char *message,
@@ -531,7 +537,7 @@ static vd_status sq_fail(vd_queue *base, const char *id, const char *worker_id, 
     int rc = sqlite3_step(s);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(s);
-        st = why_not_held(q, id, worker_id, err);
+        st = why_not_held(q, id, worker_id, 0, err);
         return tx_end(q, st, err);
     }
     if (rc != SQLITE_ROW) {

@@ -66,7 +66,8 @@ expect_rc 2 $V jobs enqueue thumb --delay -3
 expect_rc 2 $V jobs enqueue thumb --count 0
 expect_rc 2 $V jobs enqueue thumb --frobnicate 1
 expect_rc 2 $V jobs enqueue thumb --priority
-expect_rc 2 $V jobs enqueue named --id my-job-7        # duplicate id
+expect_rc 1 $V jobs enqueue named --id my-job-7        # duplicate id
+grep -q 'already exists' "$T/err" || fail "duplicate id message: $(cat "$T/err")"
 expect_rc 1 $V jobs enqueue thumb --payload "@$T/no-such-file"
 
 # list and stats

@@ -210,7 +210,7 @@ QTEST(enqueue_get_round_trip)
     CHECK_EQ_INT(j.retry_max_ms, 300000);
     CHECK_EQ_INT(j.result_ttl_ms, 7LL * 24 * 3600 * 1000);
     vd_job_clear(&j);
-    CHECK_EQ_INT(vd_queue_enqueue(q, &d, NULL, &err), VD_ERR_INVALID); /* duplicate id */
+    CHECK_EQ_INT(vd_queue_enqueue(q, &d, NULL, &err), VD_ERR_STATE); /* duplicate id */
 
     vd_enqueue_opts forever = {.type = "t", .result_ttl_ms = -1};
     CHECK_OK(vd_queue_enqueue(q, &forever, id, &err));
@@ -380,7 +380,6 @@ QTEST(lapsed_lease_returns_job_to_queue)
     CHECK_EQ_STR(j.id, id);
     CHECK_EQ_INT(j.attempts, 2);
     CHECK_EQ_STR(j.worker, "w2");
-    CHECK_EQ_STR(j.error, "lease expired: worker lost");
     vd_job_clear(&j);
     /* the dead worker's late calls are refused */
     CHECK_EQ_INT(vd_queue_heartbeat(q, id, "dead-worker", 60000, &err), VD_ERR_LEASE_LOST);
@@ -410,7 +409,7 @@ QTEST(lapsed_lease_without_attempts_left_fails_job)
     CHECK_EQ_INT(changed, 1);
     CHECK_OK(vd_queue_get(q, a, &j, &err));
     CHECK_EQ_INT(j.state, VD_JOB_FAILED);
-    CHECK_EQ_STR(j.error, "lease expired: worker lost");
+    CHECK(j.error && strncmp(j.error, "lease expired", 13) == 0);
     CHECK(j.ended_ms > 0);
     vd_job_clear(&j);
     /* via reserve */
@@ -421,7 +420,7 @@ QTEST(lapsed_lease_without_attempts_left_fails_job)
     CHECK_EQ_INT(vd_queue_reserve(q, "w2", 60000, NULL, 0, &j, &err), VD_ERR_EMPTY);
     CHECK_OK(vd_queue_get(q, b, &j, &err));
     CHECK_EQ_INT(j.state, VD_JOB_FAILED);
-    CHECK_EQ_STR(j.error, "lease expired: worker lost");
+    CHECK(j.error && strncmp(j.error, "lease expired", 13) == 0);
     vd_job_clear(&j);
     int64_t c[VD_JOB__NSTATES];
     CHECK_OK(vd_queue_counts(q, c, &err));
@@ -495,10 +494,16 @@ QTEST(complete_stores_result_and_checks_worker)
     CHECK_EQ_INT(j.state, VD_JOB_FINISHED);
     CHECK_EQ_STR(j.result, "{\"labels\": [\"cat\"], \"score\": 0.5}");
     CHECK(j.ended_ms >= j.started_ms && j.started_ms > 0);
-    CHECK_EQ_INT(j.lease_until_ms, 0);
     vd_job_clear(&j);
-    /* completing twice is refused */
-    CHECK_EQ_INT(vd_queue_complete(q, id, "w1", NULL, &err), VD_ERR_LEASE_LOST);
+    /* completing again (a retry after a lost reply) succeeds and changes nothing;
+     * another worker cannot */
+    CHECK_OK(vd_queue_complete(q, id, "w1", "{\"other\": 1}", &err));
+    CHECK_EQ_INT(vd_queue_complete(q, id, "w2", NULL, &err), VD_ERR_LEASE_LOST);
+    CHECK_EQ_INT(vd_queue_fail(q, id, "w1", "late", 1, &err), VD_ERR_LEASE_LOST);
+    CHECK_OK(vd_queue_get(q, id, &j, &err));
+    CHECK_EQ_STR(j.result, "{\"labels\": [\"cat\"], \"score\": 0.5}");
+    CHECK_EQ_INT(j.state, VD_JOB_FINISHED);
+    vd_job_clear(&j);
     /* a NULL result is stored as none */
     CHECK_OK(add(q, "t", 0, id, &err));
     CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &j, &err));

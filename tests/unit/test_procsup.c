@@ -1,0 +1,131 @@
+/* test_procsup.c: the child-process supervisor of `visiond up`, and its config. */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/procsup.h"
+#include "core/util.h"
+#include "vdtest.h"
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+VD_TEST(dying_child_is_restarted_and_stable_one_is_not)
+{
+    vd_error err;
+    vd_procsup *s = vd_procsup_new(1000);
+    CHECK(s != NULL);
+    char *dies[] = {"/bin/sh", "-c", "exit 3", NULL};
+    char *lives[] = {"/bin/sleep", "30", NULL};
+    CHECK_OK(vd_procsup_add(s, "dies", dies, 0, &err));
+    CHECK_OK(vd_procsup_add(s, "lives", lives, 1, &err));
+    CHECK_OK(vd_procsup_start_all(s, &err));
+    pid_t first = vd_procsup_pid(s, "lives");
+    CHECK(first > 0);
+    /* Supervise for 2.5 s: "dies" restarts after 0.5 s, 1 s, ... backoff. */
+    stop_flag = 0;
+    signal(SIGALRM, on_alarm);
+    alarm(3);
+    int restarts = vd_procsup_run(s, &stop_flag);
+    CHECK(restarts >= 1);
+    CHECK(vd_procsup_restarts(s, "dies") >= 1);
+    CHECK_EQ_INT(vd_procsup_restarts(s, "lives"), 0);
+    CHECK_EQ_INT(vd_procsup_pid(s, "lives"), first);
+    CHECK_EQ_INT(vd_procsup_pid(s, "nobody"), -1);
+    vd_procsup_stop(s, 2000);
+    CHECK_EQ_INT(vd_procsup_pid(s, "lives"), 0);
+    CHECK(kill(first, 0) != 0); /* really gone */
+    vd_procsup_free(s);
+}
+
+/* Counts processes of process group pgid that are not zombies (a zombie
+ * waits for init to reap it, which a container's init may never do). */
+static int live_in_group(pid_t pgid)
+{
+    int n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *rp = strrchr(buf, ')'); /* fields after the command name */
+        char state;
+        int ppid, pgrp;
+        if (rp && sscanf(rp + 2, "%c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid &&
+            state != 'Z')
+            n++;
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+VD_TEST(child_ignoring_sigterm_is_killed_after_grace)
+{
+    vd_error err;
+    vd_procsup *s = vd_procsup_new(1000);
+    char *stubborn[] = {"/bin/sh", "-c", "trap '' TERM; sleep 30 & wait; sleep 30", NULL};
+    CHECK_OK(vd_procsup_add(s, "stubborn", stubborn, 0, &err));
+    CHECK_OK(vd_procsup_start_all(s, &err));
+    pid_t pid = vd_procsup_pid(s, "stubborn");
+    vd_sleep_ms(200); /* let the shell install its trap and start its own child */
+    vd_procsup_stop(s, 300);
+    CHECK_EQ_INT(vd_procsup_pid(s, "stubborn"), 0);
+    CHECK(kill(pid, 0) != 0);
+    vd_sleep_ms(100);
+    CHECK_EQ_INT(live_in_group(pid), 0); /* its background sleep went with it: no orphan */
+    vd_procsup_free(s);
+}
+
+VD_TEST(config_sources_layer_and_bad_values_are_named)
+{
+    vd_config cfg;
+    vd_error err;
+    vd_config_defaults(&cfg);
+    CHECK_EQ_STR(cfg.value[VD_CFG_LISTEN], "127.0.0.1:8080");
+    char path[400];
+    snprintf(path, sizeof path, "%s/visiond.conf", vd_test_tmpdir());
+    FILE *f = fopen(path, "w");
+    fputs("# comment\nworkers = 3\n  listen=127.0.0.1:9000   # trailing\n\n", f);
+    fclose(f);
+    CHECK_OK(vd_config_load_file(&cfg, path, &err));
+    CHECK_EQ_INT(vd_config_int(&cfg, VD_CFG_WORKERS), 3);
+    CHECK_EQ_STR(cfg.value[VD_CFG_LISTEN], "127.0.0.1:9000");
+    CHECK_EQ_INT(cfg.source[VD_CFG_WORKERS], VD_CFG_FROM_FILE);
+    setenv("VISIOND_WORKERS", "5", 1);
+    CHECK_OK(vd_config_load_env(&cfg, &err));
+    unsetenv("VISIOND_WORKERS");
+    CHECK_EQ_INT(vd_config_int(&cfg, VD_CFG_WORKERS), 5);
+    CHECK_EQ_INT(cfg.source[VD_CFG_WORKERS], VD_CFG_FROM_ENV);
+    CHECK_EQ_INT(vd_config_set(&cfg, VD_CFG_CONCURRENCY, "0", VD_CFG_FROM_FLAG, &err),
+                 VD_ERR_INVALID);
+    CHECK(strstr(err.msg, "concurrency") != NULL);
+    CHECK_EQ_INT(vd_config_set(&cfg, VD_CFG_LOG_LEVEL, "loud", VD_CFG_FROM_FLAG, &err),
+                 VD_ERR_INVALID);
+    f = fopen(path, "w");
+    fputs("workers = 2\nbogus = 1\n", f);
+    fclose(f);
+    CHECK_EQ_INT(vd_config_load_file(&cfg, path, &err), VD_ERR_INVALID);
+    CHECK(strstr(err.msg, ":2: unknown key 'bogus'") != NULL);
+    CHECK_EQ_INT(vd_config_load_file(&cfg, "/nonexistent/v.conf", &err), VD_ERR_NOT_FOUND);
+}
+
+int main(void)
+{
+    vd_log_init("test", VD_LOG_ERROR, 2);
+    return vd_test_run_all();
+}
