@@ -54,49 +54,31 @@ body=$($PY -c 'import json,sys; print(json.dumps({"name": "fashion", "kind": "im
 echo "$body"
 created=$(curl -sS -H 'Content-Type: application/json' -d "$body" "$API/training/sessions")
 echo "$created"
-sid=$(echo "$created" | $PY -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+sid=$(echo "$created" | $PY "$here/scripts/lib/demo_report.py" field id)
 
 say "progress"
 while :; do
   s=$(curl -sS "$API/training/sessions/$sid")
-  read -r state done total < <(echo "$s" | $PY -c 'import json,sys; d=json.load(sys.stdin); p=d.get("progress") or {}; print(d["state"], p.get("done",0), p.get("total",0))')
+  read -r state done total < <(echo "$s" | $PY "$here/scripts/lib/demo_report.py" progress)
   width=40; filled=$(( total > 0 ? done * width / total : 0 ))
-  printf '\r  %-9s [%-*s] %d/%d' "$state" "$width" "$(printf '%*s' "$filled" '' | tr ' ' '#')" "$done" "$total"
+  line=$(printf '  %-9s [%-*s] %d/%d' "$state" "$width" "$(printf '%*s' "$filled" '' | tr ' ' '#')" "$done" "$total")
+  if [ -t 1 ]; then printf '\r%s' "$line"; elif [ "$line" != "${last:-}" ]; then echo "$line"; fi
+  last=$line
   case $state in succeeded|failed|canceled) echo; break;; esac
   sleep 0.5
 done
 [ "$state" = succeeded ] || { echo "$s"; echo "demo: the session ended $state"; exit 1; }
 
 say "metrics (5-fold cross-validation)"
-echo "$s" | $PY -c '
-import json, sys
-d = json.load(sys.stdin); m = d["metrics"]
-print(f"algorithm {m.get(\"algorithm\")}, C {m.get(\"C\")}, cv_accuracy {m[\"cv_accuracy\"]:.3f}, macro F1 {m.get(\"macro_f1\", 0):.3f}")
-print(f"{\"label\":<12} {\"precision\":>9} {\"recall\":>7} {\"f1\":>6} {\"support\":>7}")
-for label, c in m["per_class"].items():
-    print(f"{label:<12} {c[\"precision\"]:>9.2f} {c[\"recall\"]:>7.2f} {c[\"f1\"]:>6.2f} {c[\"support\"]:>7}")
-if d.get("errors"): print("examples left out:", d["errors"])'
+echo "$s" | $PY "$here/scripts/lib/demo_report.py" metrics
 
 say "predictions on held-out images"
 paths=$(find "$photos/test" -type f | sort | $PY -c 'import json,sys; print(json.dumps({"paths": [l.strip() for l in sys.stdin]}))')
-curl -sS -H 'Content-Type: application/json' -d "$paths" "$API/training/sessions/$sid/predict" | $PY -c '
-import json, os, sys
-preds = json.load(sys.stdin)["predictions"]
-right = 0
-for p in preds:
-    truth = os.path.basename(os.path.dirname(p["path"]))
-    ok = p.get("label") == truth; right += ok
-    print(f"  {\"ok \" if ok else \"MISS\"} {os.path.relpath(p[\"path\"], os.path.dirname(os.path.dirname(p[\"path\"]))):<28} -> {p.get(\"label\", p.get(\"error\"))} ({p.get(\"score\", 0):.2f})")
-print(f"{right}/{len(preds)} held-out images right")'
+curl -sS -H 'Content-Type: application/json' -d "$paths" "$API/training/sessions/$sid/predict" | $PY "$here/scripts/lib/demo_report.py" predictions
 
 say "faces in the sample photos (POST /faces)"
 for f in "$photos"/faces/*.jpg; do
-  curl -sS -H 'Content-Type: application/json' -d "{\"path\": \"$f\"}" "$API/faces" | $PY -c '
-import json, sys
-d = json.load(sys.stdin); name = sys.argv[1]
-if "error" in d: print(f"  {name}: error {d[\"error\"]}"); sys.exit()
-boxes = ", ".join(f"[{b[0]:.0f},{b[1]:.0f} {b[2]:.0f}x{b[3]:.0f} {f[\"score\"]:.2f}]" for f in d["faces"] for b in [f["box"]])
-print(f"  {name}: {len(d[\"faces\"])} faces {boxes}")' "$(basename "$f")"
+  curl -sS -H 'Content-Type: application/json' -d "{\"path\": \"$f\"}" "$API/faces" | $PY "$here/scripts/lib/demo_report.py" faces "$(basename "$f")"
 done
 
 say "stopping visiond up"

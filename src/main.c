@@ -21,7 +21,6 @@ int vd_cmd_convert(int argc, char **argv);
 int vd_cmd_model_server(int argc, char **argv);
 int vd_cmd_serve(int argc, char **argv);
 int vd_cmd_up(int argc, char **argv);
-int vd_cmd_faces(int argc, char **argv);
 int vd_cmd_embed(int argc, char **argv);
 int vd_cmd_faces(int argc, char **argv);
 int vd_cmd_train(int argc, char **argv);
@@ -46,7 +45,6 @@ static const struct command {
     {"worker", vd_cmd_worker, "run jobs from the queue, one forked work-horse per job"},
     {"faces", vd_cmd_faces, "decode images, detect and embed faces"},
     {"embed", vd_cmd_embed, "embed image files through the model server (cached)"},
-    {"faces", vd_cmd_faces, "find faces (and identity vectors) in image files"},
     {"train", vd_cmd_train, "train a classifier from a folder of labelled images"},
     {"predict", vd_cmd_predict, "classify image files with a trained session"},
 };
