@@ -258,7 +258,8 @@ function jobRow(job) {
   const p = job.progress || {};
   const prog = p.total > 0 ? el('div', { class: 'progress-cell' }, progressBar(p.done, p.total, job.state),
     el('span', { class: 'small muted', text: `${p.done}/${p.total}` })) : el('span', { class: 'muted', text: '–' });
-  const ran = job.started_ms ? duration((job.ended_ms || Date.now()) - job.started_ms) : '–';
+  let ran = job.started_ms ? duration((job.ended_ms || Date.now()) - job.started_ms) : '–';
+  if (job.state === 'scheduled' && job.run_at_ms > Date.now()) ran = `starts in ${duration(job.run_at_ms - Date.now()).replace(/ \d+ s$/, '')}`;
   const err = job.error ? el('div', { class: 'error-text', title: job.error, text: job.error }) : '';
   const attempts = `${job.attempts}/${job.max_retries + 1}`;
   const tr = el('tr', { dataset: { jobId: job.id, state: job.state } },
@@ -620,6 +621,7 @@ function drawFaces(img, faces) {
     g.fillStyle = '#0f172a';
     g.fillText(label, x + 5 - lw / 2, ly + th - 5);
   });
+  canvas.dataset.imageWidth = String(img.width);
   canvas.dataset.faces = String(faces.length);
   canvas.dataset.drawn = 'true';
 }
