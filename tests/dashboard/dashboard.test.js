@@ -209,8 +209,9 @@ async function checkTraining(page) {
   await shot(page, '04-training');
 
   // Live progress: a session created now appears and runs to the end while the page only polls.
-  const examples = ['trouser', 'bag'].flatMap((label) => pngs(label).slice(0, 3).map((f) => ({ path: f, label })));
-  const created = await apiPost('/training/sessions', { name: 'live: trouser vs bag', examples });
+  const labels = fs.readdirSync(path.join(MEDIA, 'fashion')).sort().slice(0, 2);
+  const examples = labels.flatMap((label) => pngs(label).slice(0, 3).map((f) => ({ path: f, label })));
+  const created = await apiPost('/training/sessions', { name: `live: ${labels.join(' vs ')}`, examples });
   check(created.status === 202, `POST /training/sessions: ${created.status} ${JSON.stringify(created.body)}`);
   const live = created.body.id;
   await page.waitForSelector(`#sessions-body tr[data-session-id="${live}"]`, { timeout: WAIT });
@@ -267,7 +268,7 @@ async function checkModels(page) {
   const total = first.models.reduce((a, m) => a + m.stats.requests, 0);
   check(Number(await page.getAttribute('#ms-requests', 'data-value')) >= total, 'the requests total');
   log(`models: ${names.length} models; used: ${used.map((m) => `${m.name} ${m.stats.requests} requests, mean batch ${m.stats.mean_batch.toFixed(2)}`).join('; ') || 'none'}`);
-  await shot(page, '06-models');
+  await shot(page, '07-models');
 }
 
 async function checkFaces(page) {
@@ -280,7 +281,7 @@ async function checkFaces(page) {
     const t = await page.textContent('#faces-na');
     check(/not available/i.test(t) && t.includes('404'), `faces panel says not available (${t})`);
     log('faces: not available on this server (as expected)');
-    await shot(page, '07-faces-not-available');
+    await shot(page, '06-faces-not-available');
     return;
   }
   await page.waitForSelector('#faces-canvas[data-drawn="true"]', { timeout: WAIT });
@@ -307,7 +308,7 @@ async function checkFaces(page) {
   check(Math.abs(px.edge[0] - 0x22) < 40 && Math.abs(px.edge[1] - 0xd3) < 40 && Math.abs(px.edge[2] - 0xee) < 40,
     `the first box is drawn in its colour at its top edge (got rgb ${px.edge})`);
   log(`faces: ${n} faces drawn over a ${px.iw}px wide photo`);
-  await shot(page, '07-faces');
+  await shot(page, '06-faces');
 }
 
 (async () => {
@@ -338,8 +339,8 @@ async function checkFaces(page) {
 
     await checkJobs(page);
     await checkTraining(page);
-    await checkModels(page);
     await checkFaces(page);
+    await checkModels(page);
     check(problems.length === 0, `no errors in the page: ${problems.join('; ')}`);
     log(`ok: ${checks} checks`);
   } catch (e) {
