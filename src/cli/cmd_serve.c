@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "core/sigpipe.h"
 #include "core/log.h"
 
 int vd_cmd_serve(int argc, char **argv);
@@ -45,6 +47,8 @@ static const char serve_usage[] =
     "  --max-upload MB      largest multipart upload (default 64)\n"
     "  --max-uploads N      uploads in progress at once (default 4)\n"
     "  --threads N          HTTP worker threads, each with its own queue handle (default 4)\n"
+    "  --models DIR         read model metadata here instead of asking the model server\n"
+    "  --store PATH         the store (sessions, embeddings; default DATA/store.db)\n"
     "  -h, --help           this help\n"
     "\n"
     "Environment: VISIOND_TOKEN, VISIOND_QUEUE, VISIOND_MODEL_SERVER, VISIOND_DATA,\n"
@@ -53,6 +57,7 @@ static const char serve_usage[] =
 typedef struct {
     const char *listen, *queue, *data, *token, *token_file, *model_server;
     const char *max_body, *max_upload, *max_uploads, *threads;
+    const char *models, *store;
     const char *roots[MAX_ROOTS];
     size_t nroots;
 } serve_args;
@@ -74,6 +79,8 @@ static int parse(int argc, char **argv, serve_args *a)
         {"--max-upload", offsetof(serve_args, max_upload)},
         {"--max-uploads", offsetof(serve_args, max_uploads)},
         {"--threads", offsetof(serve_args, threads)},
+        {"--models", offsetof(serve_args, models)},
+        {"--store", offsetof(serve_args, store)},
     };
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -199,6 +206,8 @@ int vd_cmd_serve(int argc, char **argv)
         !parse_count(a.threads, "--threads", 256, &cfg.threads))
         return VD_EXIT_USAGE;
     cfg.media_roots = a.roots;
+    cfg.models_path = a.models;
+    cfg.store_path = a.store;
     cfg.nmedia_roots = a.nroots;
 
     char *token = NULL;
@@ -218,16 +227,15 @@ int vd_cmd_serve(int argc, char **argv)
     int level = vd_log_level_parse(getenv("VISIOND_LOG_LEVEL"));
     vd_log_init("api", level < 0 ? VD_LOG_INFO : (vd_log_level)level, 2);
 
-    /* Block the stop signals in every thread (MHD's inherit the mask); the
-     * main thread waits for them with sigwait. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    /* The stop signals arrive on a pipe (core/sigpipe.h) that the main thread
+     * waits on, whichever thread the kernel hands them to. */
+    static const int stop_sigs[] = {SIGTERM, SIGINT};
+    int sigfd;
+    vd_error err;
+    if (vd_sigpipe_open(stop_sigs, 2, &sigfd, &err) != VD_OK)
+        return vd_cli_fail("serve: %s", err.msg);
 
     vd_api *api = NULL;
-    vd_error err;
     vd_status st = vd_api_start(&cfg, &api, &err);
     int with_token = token != NULL;
     cfg.token = NULL;
@@ -255,8 +263,10 @@ int vd_cmd_serve(int argc, char **argv)
     free(line);
 
     int sig = 0;
-    while (sigwait(&stop, &sig) != 0)
-        ;
+    struct pollfd pfd = {.fd = sigfd, .events = POLLIN};
+    while (vd_sigpipe_read(sigfd, &sig, 1) == 0)
+        poll(&pfd, 1, -1);
+    vd_sigpipe_close();
     VD_INFO("stopping on signal %d", sig);
     vd_api_stop(api);
     VD_INFO("stopped");

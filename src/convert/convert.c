@@ -622,7 +622,14 @@ static vd_status op_matmul(ctx *c, const vd_tfjs_node *n, tval *v, int fused)
             bn = c->vals[bp].dims[tb ? 0 : 1];
         }
     }
-    (void)bk;
+    int64_t ak = av->rank == 2 ? av->dims[ta ? 0 : 1] : -1;
+    if (ak >= 0 && bk >= 0 && ak != bk) {
+        free(aname);
+        free(bname);
+        return vd_error_set(c->err, VD_ERR_INVALID,
+                            "node '%s' (op %s): inner dimensions differ (%lld vs %lld)", n->name,
+                            n->op, (long long)ak, (long long)bk);
+    }
     char *mm = has_bias || act[0] ? helper(c, n, "mm") : vd_strdup(n->name);
     if (!b || !mm) {
         free(aname);
