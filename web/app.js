@@ -694,7 +694,9 @@ async function refresh() {
   const seq = ++app.seq;
   try {
     const health = await refreshHealth();
-    if (app.view === 'jobs') await refreshJobs(health);
+    if ($('#token-dialog').open) {
+      if (app.view === 'jobs') renderCounts(health); // public; the rest waits for the token
+    } else if (app.view === 'jobs') await refreshJobs(health);
     else if (app.view === 'training') await refreshTraining();
     else if (app.view === 'models') await refreshModels(health);
   } catch (e) {
