@@ -443,13 +443,17 @@ function renderSessionDetail(s) {
   msg.hidden = !s.message;
 
   const m = s.metrics || null;
-  const stats = [
-    stat('CV accuracy', fmtPct(m && m.cv_accuracy), { id: 'sd-cv-accuracy', 'data-value': m && typeof m.cv_accuracy === 'number' ? m.cv_accuracy : '' }),
-    stat('Macro F1', fmt3(m && m.macro_f1)),
-    stat('Examples', fmtInt(m ? m.n_examples : p.total)),
-    stat('Labels', m && m.labels ? String(m.labels.length) : '–'),
-    stat('Algorithm', m && m.algorithm ? (m.algorithm === 'logreg' && m.C !== undefined ? `logreg, C=${m.C}` : m.algorithm) : '–'),
+  const stats = m ? [
+    stat('CV accuracy', fmtPct(m.cv_accuracy), { id: 'sd-cv-accuracy', 'data-value': typeof m.cv_accuracy === 'number' ? m.cv_accuracy : '' }),
+    stat('Macro F1', fmt3(m.macro_f1)),
+    stat('Examples', fmtInt(m.n_examples)),
+    stat('Labels', m.labels ? String(m.labels.length) : '–'),
+    stat('Algorithm', m.algorithm ? (m.algorithm === 'logreg' && m.C !== undefined ? `logreg, C=${m.C}` : m.algorithm) : '–'),
     stat('Model', `${s.model} (${s.kind})`),
+  ] : [
+    stat('Examples', fmtInt(p.total)),
+    stat('Model', `${s.model} (${s.kind})`),
+    stat('Metrics', FINAL_SESSION.has(s.state) ? 'none' : 'when training ends'),
   ];
   if (typeof s.threshold === 'number' && s.threshold > 0) stats.push(stat('Unknown below', fmt3(s.threshold)));
   $('#sd-stats').replaceChildren(...stats);
