@@ -90,7 +90,7 @@ FAILED_MSG="dashboard test: the disk is on fire ($RANDOM)"
 FAILED_ID=$(post /jobs "{\"type\":\"fail\",\"payload\":{\"message\":\"$FAILED_MSG\",\"retryable\":false}}" | field id)
 RUNNING_ID=$(post /jobs '{"type":"sleep","payload":{"ms":600000}}' | field id)
 SCHEDULED_ID=$(post /jobs '{"type":"noop","delay_ms":3600000}' | field id)
-UNCLAIMED_ID=$(post /jobs '{"type":"dashboard.unclaimed"}' | field id)
+UNCLAIMED_ID=$(post /jobs '{"type":"dashboard.unclaimed","any_type":true}' | field id)
 state_of() { "$VISIOND" jobs show "$1" --queue "$Q" | field state; }
 job_is() { [ "$(state_of "$1")" = "$2" ]; }
 finished_is() { [ "$("$VISIOND" queue stats --queue "$Q" | field counts.finished)" = "$1" ]; }
