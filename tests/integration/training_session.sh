@@ -18,6 +18,7 @@ pl_dataset "$T/media/fm" 20 test $LABELS
 pl_dataset "$T/media/held" 5 train $LABELS
 pl_dataset "$T/media/fm2" 12 train $OTHER
 pl_dataset "$T/media/fm3" 10 train pullover tshirt_top
+printf 'this is not a PNG' >"$T/media/fm/bag/zz-broken.png" # one bad example
 N=$(find "$T/media/fm" -type f | wc -l)
 N2=$(find "$T/media/fm2" -type f | wc -l)
 
@@ -79,7 +80,9 @@ J1=$(jget job_id)
 await_session "$S1" succeeded failed canceled
 show_session "$S1"; [ "$(jget state)" = succeeded ] || fail "session 1: $BODY"
 [ "$(jget progress.done)/$(jget progress.total)" = "$N/$N" ] || fail "progress: $BODY"
-[ "$(jget errors)" = "[]" ] || fail "errors: $BODY"
+[ "$(jget errors.0.path)" = "$T/media/fm/bag/zz-broken.png" ] && [ "$(jget errors.0.error)" = "not an image" ] ||
+  fail "the bad example should be the session's one error: $BODY"
+[ "$(jget metrics.n_examples)" = $((N - 1)) ] || fail "trained on $(jget metrics.n_examples), want $((N - 1))"
 [ "$(jget job_id)" = "$J1" ] || fail "job id: $BODY"
 acc=$(jget metrics.cv_accuracy)
 echo "session 1: $N examples, 4 labels, cv_accuracy $acc ($(($(date +%s) - t0)) s since start)"
@@ -153,6 +156,22 @@ kill -CONT "$MS_PID"
 expect_error 404 session_not_found GET "/training/sessions/$S3"
 req GET "/jobs/$J3"
 [ "$(jget state)" = canceled ] || fail "job of the deleted session: $BODY"
+
+# ---- a session from an upload (each file part's field name is its label) -------------
+up=()
+for f in $(ls "$F/bag" | head -3); do up+=(-F "bag=@$F/bag/$f"); done
+for f in $(ls "$F/trouser" | head -3); do up+=(-F "trouser=@$F/trouser/$f"); done
+req POST /training/sessions -F name=uploaded "${up[@]}"
+[ "$STATUS" = 202 ] && [ "$(jget examples)" = 6 ] || fail "upload session: $STATUS $BODY"
+S4=$(jget id)
+await_session "$S4" succeeded failed canceled
+show_session "$S4"; [ "$(jget state)" = succeeded ] || fail "upload session: $BODY"
+[ "$(ls "$DATA/uploads/sessions/$S4" | wc -l)" = 6 ] || fail "the uploaded examples were not kept"
+req DELETE "/training/sessions/$S4"
+[ "$STATUS" = 200 ] || fail "delete upload session: $STATUS $BODY"
+[ ! -e "$DATA/uploads/sessions/$S4" ] || fail "the uploaded examples outlived their session"
+req POST /training/sessions -F name=x -F "=@$one"
+[ "$STATUS" = 422 ] && [ "$(jget error.code)" = empty_label ] || fail "upload without a label: $STATUS $BODY"
 
 # ---- restart every process: sessions and predictions survive -----------------------------
 before=$(predict_right "$S1")
