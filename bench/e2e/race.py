@@ -134,8 +134,8 @@ def classify(name, cmd):
         return "redis"
     if "uvicorn" in cmd:
         return "api"
-    if "rq" in cmd and "worker" in cmd:
-        return "worker"
+    if cmd.startswith("rq:") or ("rq" in cmd and "worker" in cmd):
+        return "worker"  # RQ retitles its processes ("rq: Listening on ...", "rq: Processing ...")
     if "model-server" in cmd:
         return "model-server"
     if " serve " in cmd + " ":
