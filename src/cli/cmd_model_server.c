@@ -1,6 +1,7 @@
 /* cmd_model_server.c: `visiond model-server`, the process that owns ONNX Runtime. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +187,7 @@ int vd_cmd_model_server(int argc, char **argv)
         return vd_cli_fail("model-server: %s", serr.msg);
     }
     cfg.stop_fd = sfd;
+
     vd_server *srv = NULL;
     vd_error err;
     vd_status rc = vd_server_new(&cfg, &srv, &err);
