@@ -17,7 +17,7 @@
  *
  * Retries are safe: every mutating script carries a random token and
  * recognises a repeat of an operation it already applied (enqueue, reserve,
- * fail, cancel, requeue); heartbeat and progress are idempotent; complete of a
+ * fail, release, cancel, requeue); heartbeat and progress are idempotent; complete of a
  * job already finished by the same worker succeeds. */
 #include "queue/queue_impl.h"
 
@@ -285,6 +285,23 @@ static const char lua_fail[] =
     "set_state(id, 'failed', now)\n"
     "return {'ok', 'failed'}\n";
 
+/* ARGV: P token id worker reason. Back to queued at the job's own run_at (its
+ * place in line), the attempt not counted. */
+static const char lua_release[] =
+    "local token, id, worker = ARGV[2], ARGV[3], ARGV[4]\n"
+    "local f = redis.call('HMGET', JK(id), 'state', 'worker', 'cancel_requested', 'last_op',\n"
+    "  'attempts', 'run_at_ms')\n"
+    "if not f[1] then return {'not_found'} end\n"
+    "if f[4] == token then return {'ok'} end\n"
+    "if f[2] ~= worker then return {'lease_lost'} end\n"
+    "if f[1] == 'canceled' and f[3] == '1' then return {'canceled'} end\n"
+    "if f[1] ~= 'started' then return {'lease_lost'} end\n"
+    "local attempts = tonumber(f[5]) - 1\n"
+    "if attempts < 0 then attempts = 0 end\n"
+    "redis.call('HSET', JK(id), 'attempts', I(attempts), 'error', ARGV[5], 'last_op', token)\n"
+    "set_state(id, 'queued', tonumber(f[6]))\n"
+    "return {'ok'}\n";
+
 /* ARGV: P token id */
 static const char lua_cancel[] =
     "local token, id = ARGV[2], ARGV[3]\n"
@@ -367,6 +384,7 @@ enum {
     S_PROGRESS,
     S_COMPLETE,
     S_FAIL,
+    S_RELEASE,
     S_CANCEL,
     S_REQUEUE,
     S_LIST,
@@ -382,8 +400,9 @@ static const struct {
 } scripts[S__N] = {
     {"enqueue", lua_enqueue},   {"reserve", lua_reserve},   {"heartbeat", lua_heartbeat},
     {"progress", lua_progress}, {"complete", lua_complete}, {"fail", lua_fail},
-    {"cancel", lua_cancel},     {"requeue", lua_requeue},   {"list", lua_list},
-    {"counts", lua_counts},     {"maintain", lua_maintain}, {"purge", lua_purge},
+    {"release", lua_release},   {"cancel", lua_cancel},     {"requeue", lua_requeue},
+    {"list", lua_list},         {"counts", lua_counts},     {"maintain", lua_maintain},
+    {"purge", lua_purge},
 };
 
 /* ---- connection ----------------------------------------------------------------------------- */
@@ -915,6 +934,14 @@ static vd_status rq_fail(vd_queue *base, const char *id, const char *worker_id, 
     return token_op((rqueue *)base, S_FAIL, "fail", id, worker_id, 6, args, err);
 }
 
+static vd_status rq_release(vd_queue *base, const char *id, const char *worker_id,
+                            const char *reason, vd_error *err)
+{
+    if (!worker_id) return vd_error_set(err, VD_ERR_INVALID, "release needs a worker id");
+    const char *args[] = {NULL, id, worker_id, reason};
+    return token_op((rqueue *)base, S_RELEASE, "release", id, worker_id, 4, args, err);
+}
+
 static vd_status rq_cancel(vd_queue *base, const char *id, vd_error *err)
 {
     const char *args[] = {NULL, id};
@@ -1078,6 +1105,7 @@ static const vd_queue_ops redis_ops = {
     .progress = rq_progress,
     .complete = rq_complete,
     .fail = rq_fail,
+    .release = rq_release,
     .cancel = rq_cancel,
     .requeue = rq_requeue,
     .get = rq_get,
