@@ -36,7 +36,7 @@ typedef struct {
     size_t queue_max_items; /* per-model queue bound in items; 0 = 256 */
     uint32_t max_frame;     /* payload limit in bytes; 0 = VD_PROTO_MAX_FRAME_DEF */
     int max_conns;          /* simultaneous connections; 0 = 1024 */
-    int stop_fd;            /* when readable, vd_server_run returns (e.g. a signalfd); -1 = none */
+    int stop_fd;            /* when readable, vd_server_run returns (the sigpipe); -1 = none */
     int64_t drain_ms;       /* on stop, how long queued requests may finish; 0 = 5000 */
 } vd_server_config;
 
