@@ -283,11 +283,14 @@ static enum MHD_Result send_resp(req_ctx *x, struct MHD_Connection *c, vd_http_r
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     for (size_t i = 0; i < resp->nheaders; i++)
         MHD_add_response_header(r, resp->header_name[i], resp->header_value[i]);
-    enum MHD_Result q = MHD_queue_response(c, (unsigned)resp->status, r);
-    MHD_destroy_response(r);
     x->answered = 1;
     x->status = resp->status;
     x->bytes = len;
+    /* Counted before the response leaves, so a client that has seen it sees it counted. */
+    vd_http_metrics_observe(x->srv->cfg.metrics, x->method, x->route ? x->route->pattern : NULL,
+                            x->status, (double)(vd_mono_us() - x->t0_us) / 1e6, len);
+    enum MHD_Result q = MHD_queue_response(c, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
     return q;
 }
 
@@ -674,7 +677,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     double secs = (double)(vd_mono_us() - x->t0_us) / 1e6;
     int status = x->answered ? x->status : 0;
     const char *route = x->route ? x->route->pattern : NULL;
-    vd_http_metrics_observe(s->cfg.metrics, x->method, route, status, secs, x->bytes);
+    if (!x->answered) /* never answered (the client went away): counted as status 0 */
+        vd_http_metrics_observe(s->cfg.metrics, x->method, route, 0, secs, 0);
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         VD_INFO("%s %s %d %zuB %.3fms", x->method, x->path, status, x->bytes, secs * 1e3);
     else

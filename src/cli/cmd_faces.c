@@ -13,6 +13,7 @@
 #include "faces/faces.h"
 #include "image/decode.h"
 #include "infer/runner.h"
+#include "infer/runner_client.h"
 
 int vd_cmd_faces(int argc, char **argv);
 
@@ -143,7 +144,7 @@ int vd_cmd_faces(int argc, char **argv)
     vd_runner *runner = NULL;
     vd_status rst = VD_OK;
     if (!decode_only)
-        rst = server ? vd_runner_client_new(server, 0, &runner, &err)
+        rst = server ? vd_runner_client_new(server, NULL, 0, &runner, &err)
                      : vd_runner_ort_new(models, threads, &runner, &err);
     if (rst != VD_OK) {
         vd_image_shutdown();
