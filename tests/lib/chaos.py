@@ -33,6 +33,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -416,17 +417,39 @@ def main():
         n_embed = min(a.embed_jobs, max(a.jobs - 1, 0))
         n_count = a.jobs - 1 - n_embed
         ids = set([train_job])
-        for i in range(n_embed):
-            paths = [embed_files[(i * a.embed_paths + k) % len(embed_files)]
-                     for k in range(a.embed_paths)]
-            payload = json.dumps({"model": "mobilenet_v2", "paths": paths, "mode": "image"})
-            ids.update(vd(a, "jobs", "enqueue", "embed", "--payload", payload, "--retries",
-                          str(a.retries), queue=queue).split())
-        if n_count:
-            ids.update(vd(a, "jobs", "enqueue", "count", "--payload", json.dumps({"db": side}),
-                          "--count", str(n_count), "--retries", str(a.retries), queue=queue).split())
-        log("enqueued %d count, %d embed, 1 train_session (session %s, job %s)" %
-            (n_count, n_embed, sid, train_job))
+        enq_err = []
+
+        def enqueue_all():  # in a thread: the chaos starts while jobs are still coming in
+            try:
+                def enqueue(typ, payload, n):  # retried while redis-server is down
+                    got = []
+                    while len(got) < n:
+                        cmd = [a.visiond, "jobs", "enqueue", typ, "--payload", payload,
+                               "--count", str(n - len(got)), "--retries", str(a.retries),
+                               "--queue", queue]
+                        r = subprocess.run(cmd, capture_output=True, text=True)
+                        got += r.stdout.split()
+                        if r.returncode != 0:
+                            if a.backend != "redis":
+                                raise RuntimeError(r.stderr.strip())
+                            log("enqueue: %s; again in 1 s" % r.stderr.strip()[:120])
+                            time.sleep(1)
+                    ids.update(got)
+
+                for i in range(n_embed):
+                    paths = [embed_files[(i * a.embed_paths + k) % len(embed_files)]
+                             for k in range(a.embed_paths)]
+                    enqueue("embed", json.dumps({"model": "mobilenet_v2", "paths": paths,
+                                                 "mode": "image"}), 1)
+                if n_count:
+                    enqueue("count", json.dumps({"db": side}), n_count)
+                log("enqueued %d count, %d embed, 1 train_session (session %s, job %s)" %
+                    (n_count, n_embed, sid, train_job))
+            except RuntimeError as e:
+                enq_err.append(str(e))
+
+        enq = threading.Thread(target=enqueue_all)
+        enq.start()
 
         ch = Chaos(a, up, redis, rng, train_job)
         t1 = time.time()
@@ -438,7 +461,7 @@ def main():
             pending = None if c is None else sum(c.get(k, 0) for k in ("queued", "scheduled", "started"))
             s = session(up, sid) if c is not None else None
             sdone = s is not None and s["state"] in ("succeeded", "failed", "canceled")
-            if pending == 0 and sdone:
+            if pending == 0 and sdone and not enq.is_alive():
                 break
             ch.hit_train(s)
             if nkills < a.max_kills and time.time() >= next_kill:
@@ -450,6 +473,8 @@ def main():
         else:
             failures.append("jobs did not end within %d s" % a.timeout)
         elapsed = time.time() - t1
+        enq.join()
+        failures += ["enqueue: " + e for e in enq_err]
         s = session(up, sid) or {}
         jobs = json.loads(vd(a, "jobs", "list", "--json", "--limit", "100000", queue=queue))
     finally:

@@ -15,8 +15,8 @@ chaos_run() {
   local backend=$1
   [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || skip "Fashion-MNIST files missing"
   chaos_models
-  local args=(--jobs 300 --embed-jobs 12 --per-label 8 --max-kills 16)
-  [ -z "${VISIOND_TEST_SANITIZED:-}" ] || args=(--jobs 120 --embed-jobs 6 --per-label 6 --max-kills 10)
+  local args=(--jobs 300 --embed-jobs 12 --per-label 12 --max-kills 16)
+  [ -z "${VISIOND_TEST_SANITIZED:-}" ] || args=(--jobs 120 --embed-jobs 6 --per-label 10 --max-kills 10)
   [ -z "${CHAOS_SEED:-}" ] || args+=(--seed "$CHAOS_SEED")
   # If the drill dies midway, leave nothing running that names $T.
   trap 'pkill -9 -f -- "$T" 2>/dev/null || true; _vd_cleanup' EXIT
