@@ -84,7 +84,10 @@ def http(method, url, body=None, timeout=30):
         req.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read() or b"null")
+            raw = r.read()
+            if not r.headers.get("Content-Type", "").startswith("application/json"):
+                return r.status, raw.decode(errors="replace")
+            return r.status, json.loads(raw or b"null")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors="replace")
     except (urllib.error.URLError, OSError, ValueError) as e:
