@@ -527,6 +527,23 @@ def main():
                                                m.get("labels") == cm.get("labels"),
                                                tj.get("attempts"), other or "none"))
 
+    # why the metrics match (or not): the session's vectors and classifier, bit for bit
+    try:
+        db = sqlite3.connect(os.path.join(up.data, "store.db"))
+        db.execute("ATTACH ? AS calm", (os.path.join(a.work, "data-calm", "store.db"),))
+        n, same = db.execute(
+            "SELECT count(*), coalesce(sum(e.vector = c.vector), 0) FROM examples x "
+            "JOIN embeddings e ON e.sha256 = x.sha256 AND e.model = 'mobilenet_v2' "
+            "JOIN calm.embeddings c ON c.sha256 = e.sha256 AND c.model = e.model "
+            "WHERE x.session_id = ?", (sid,)).fetchone()
+        cls = db.execute("SELECT count(*) FROM classifiers a JOIN calm.classifiers b "
+                         "WHERE a.session_id = ? AND a.blob = b.blob", (sid,)).fetchone()[0]
+        db.close()
+        log("session vectors bit-identical to the undisturbed run: %d of %d; classifier identical: %s"
+            % (same, n, "yes" if cls else "no"))
+    except sqlite3.Error as e:
+        log("could not compare the stores: %s" % e)
+
     # SQLite files
     dbs = sorted(set(glob.glob(os.path.join(a.work, "**", "*.db"), recursive=True)))
     for d in dbs:
