@@ -176,7 +176,12 @@ class Up:
                     out[k].append(c)
         return out
 
-    def stop(self):
+    def stop(self, hard=False):
+        if hard:  # SIGKILL: the children must stop by themselves (PR_SET_PDEATHSIG)
+            self.proc.kill()
+            self.proc.wait()
+            self.logf.close()
+            return 0
         self.proc.send_signal(signal.SIGTERM)
         rc = self.proc.wait(timeout=120)
         self.logf.close()
@@ -381,6 +386,9 @@ def main():
     p.add_argument("--kill-min", type=float, default=0.3, help="seconds between kills, least")
     p.add_argument("--kill-max", type=float, default=1.5, help="seconds between kills, most")
     p.add_argument("--retries", type=int, default=8, help="retries of the count and embed jobs")
+    p.add_argument("--stop", choices=["term", "kill"], default="term",
+                   help="how `up` is stopped at the end: SIGTERM, or SIGKILL (its children "
+                   "must then stop by themselves)")
     p.add_argument("--timeout", type=float, default=1200, help="seconds to wait for the end")
     p.add_argument("--faces-demo", default="/opt/visiond/deps/npm/@vladmandic+face-api@1.7.15/demo")
     a = p.parse_args()
@@ -481,7 +489,7 @@ def main():
         s = session(up, sid) or {}
         jobs = json.loads(vd(a, "jobs", "list", "--json", "--limit", "100000", queue=queue))
     finally:
-        rc = up.stop() if up.proc else None
+        rc = up.stop(hard=a.stop == "kill") if up.proc else None
         if redis and sys.exc_info()[0] is not None:
             redis.stop()
     if rc != 0:
@@ -553,12 +561,20 @@ def main():
     # orphans: anything still running that names the work directory
     if redis:
         redis.stop()
-    time.sleep(0.5)
-    orphans = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit() and int(pid) != os.getpid() and alive(int(pid)):
-            if any(a.work.encode() in x for x in cmdline(int(pid))):
-                orphans.append(int(pid))
+
+    def leftovers():
+        out = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit() and int(pid) != os.getpid() and alive(int(pid)):
+                if any(a.work.encode() in x for x in cmdline(int(pid))):
+                    out.append(int(pid))
+        return out
+
+    orphans = leftovers()
+    end = time.time() + 60  # after a SIGKILL of up, its children stop gracefully
+    while orphans and time.time() < end:
+        time.sleep(0.5)
+        orphans = leftovers()
     if orphans:
         failures.append("orphan processes: %s" % orphans)
 
@@ -570,10 +586,11 @@ def main():
     k = ch.kills
     log("RESULT backend=%s seed=%d jobs=%d (count %d, embed %d, train 1) states=%s "
         "kills: horse=%d supervisor=%d model-server=%d redis=%d (spared %d) "
-        "lost=%d finished_twice=%d count_runs=%d attempts=%d sqlite_files=%d orphans=%d "
+        "up stopped by %s; lost=%d finished_twice=%d count_runs=%d attempts=%d sqlite_files=%d orphans=%d "
         "chaos_seconds=%.0f" %
         (a.backend, seed, len(ids), n_count, n_embed, json.dumps(states, sort_keys=True),
-         k["horse"], k["supervisor"], k["model-server"], k["redis"], ch.spared, lost,
+         k["horse"], k["supervisor"], k["model-server"], k["redis"], ch.spared,
+         "SIGKILL" if a.stop == "kill" else "SIGTERM", lost,
          finished_twice, runs, sum(j.get("attempts", 0) for j in jobs), len(dbs), len(orphans),
          elapsed))
     if failed_reasons:

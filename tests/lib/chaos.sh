@@ -1,5 +1,6 @@
 # chaos.sh: runs the chaos drill (tests/lib/chaos.py) at CI size. Source after common.sh.
-#   chaos_run BACKEND   sqlite or redis; smaller under VISIOND_TEST_SANITIZED=1
+#   chaos_run BACKEND [ARGS...]   sqlite or redis, more chaos.py args; smaller under
+#                                 VISIOND_TEST_SANITIZED=1
 chaos_models() {
   local d
   for d in "$VISIOND_SOURCE_DIR/data/models" "$VISIOND_BUILD_DIR/models"; do
@@ -13,6 +14,7 @@ chaos_models() {
 }
 chaos_run() {
   local backend=$1
+  shift
   [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || skip "Fashion-MNIST files missing"
   chaos_models
   local args=(--jobs 300 --embed-jobs 12 --per-label 12 --max-kills 16)
@@ -21,5 +23,5 @@ chaos_run() {
   # If the drill dies midway, leave nothing running that names $T.
   trap 'pkill -9 -f -- "$T" 2>/dev/null || true; _vd_cleanup' EXIT
   /usr/bin/python3 "$VISIOND_SOURCE_DIR/tests/lib/chaos.py" --visiond "$VISIOND" --models "$CHAOS_MODELS" \
-    --work "$T/w" --backend "$backend" "${args[@]}" || fail "chaos drill failed (backend $backend)"
+    --work "$T/w" --backend "$backend" "${args[@]}" "$@" || fail "chaos drill failed (backend $backend)"
 }
