@@ -1,6 +1,6 @@
-/* cmd_pipeline.c: `visiond embed`, `visiond faces`, `visiond train`, `visiond predict`:
- * the CLI twins of the API's /embeddings, /faces, POST /training/sessions and
- * predict (docs/pipeline.md). Models run in the model server (they are never
+/* cmd_pipeline.c: `visiond embed`, `visiond train`, `visiond predict`: the
+ * CLI twins of the API's /embeddings, POST /training/sessions and predict
+ * (docs/pipeline.md; `visiond faces` is cmd_faces.c). Models run in the model server (they are never
  * loaded here); the store (DATA/store.db) caches embeddings and holds
  * sessions; `train` enqueues a train_session job for a worker. */
 #include <dirent.h>
@@ -29,7 +29,6 @@
 #include "train/persist.h"
 
 int vd_cmd_embed(int argc, char **argv);
-int vd_cmd_faces_pipeline(int argc, char **argv);
 int vd_cmd_train(int argc, char **argv);
 int vd_cmd_predict(int argc, char **argv);
 
@@ -264,95 +263,6 @@ int vd_cmd_embed(int argc, char **argv)
     }
     vd_runner_free(runner);
     vd_store_close(store);
-    return rc;
-}
-
-/* ---- faces -------------------------------------------------------------- */
-/* Merge of main and pipeline (branch chaos): main's cmd_faces.c owns
- * `visiond faces`; this one is not in the command table until the lead picks. */
-
-int vd_cmd_faces_pipeline(int argc, char **argv)
-{
-    static const char usage[] =
-        "usage: visiond faces [--embed] FILE...\n"
-        "\n"
-        "Finds faces (BlazeFace through the model server) and prints one JSON line per file:\n"
-        "{\"path\",\"faces\":[{\"box\":[x,y,w,h],\"score\",\"keypoints\",\"vector\"}]} or\n"
-        "{\"path\",\"error\"}. Exit 1 when some file failed.\n"
-        "\n"
-        "  --embed              add each face's identity vector (faceres)\n" COMMON_HELP;
-    if (vd_cli_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return VD_EXIT_OK;
-    }
-    static const struct option lo[] = {
-        COMMON_LONGOPTS, {"embed", no_argument, NULL, O_EMBED}, {NULL, 0, NULL, 0}};
-    common_opts co = {0};
-    int embed = 0, c, failed = 0;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        if (common_opt(c, &co)) continue;
-        if (c == O_EMBED)
-            embed = 1;
-        else
-            return vd_cli_usage_error("faces", "unknown or incomplete option '%s'",
-                                      argv[optind - 1]);
-    }
-    if (optind >= argc) return vd_cli_usage_error("faces", "no files given");
-    vd_store *store;
-    vd_runner *runner;
-    int rc = open_all(&co, VD_FACES_DETECTOR, 1, &store, &runner);
-    vd_progress bar;
-    vd_progress_init(&bar, "faces", 0);
-    for (int i = optind; rc == VD_EXIT_OK && i < argc; i++) {
-        vd_image img;
-        vd_error err;
-        json_t *j = json_object();
-        json_object_set_new(j, "path", json_string(argv[i]));
-        vd_status st = vd_image_decode_file(argv[i], NULL, &img, NULL, &err);
-        if (st == VD_OK) {
-            vd_face *f = NULL;
-            size_t n = 0;
-            vd_faces_opts fo = {0};
-            fo.embedder = embed ? VD_FACES_EMBEDDER : "";
-            st = vd_faces_run(runner, &img, &fo, &f, &n, &err);
-            vd_image_free(&img);
-            if (st == VD_ERR_CONN || st == VD_ERR_TIMEOUT || st == VD_ERR_BUSY) {
-                json_decref(j);
-                rc = vd_cli_fail("faces: %s", vd_error_text(&err));
-                break;
-            }
-            if (st == VD_OK) {
-                json_t *arr = json_array();
-                for (size_t k = 0; k < n; k++) {
-                    const vd_face_det *d = &f[k].det;
-                    json_t *o = json_pack("{s:[f,f,f,f], s:f}", "box", d->x0, d->y0, d->x1 - d->x0,
-                                          d->y1 - d->y0, "score", d->score);
-                    json_t *kp = json_array();
-                    for (int q = 0; q < VD_KP_COUNT; q++)
-                        json_array_append_new(kp, json_pack("[f,f]", d->kp[q][0], d->kp[q][1]));
-                    json_object_set_new(o, "keypoints", kp);
-                    if (f[k].embedding)
-                        json_object_set_new(o, "vector", vector_json(f[k].embedding, f[k].dim));
-                    json_array_append_new(arr, o);
-                }
-                json_object_set_new(j, "faces", arr);
-                vd_faces_free(f, n);
-            }
-        }
-        if (st != VD_OK) { /* this file's error; the others go on */
-            json_object_set_new(j, "error", json_string(vd_error_text(&err)));
-            failed++;
-        }
-        vd_progress_end(&bar);
-        print_json_line(j);
-        vd_progress_update(&bar, i - optind + 1, argc - optind, "images");
-    }
-    vd_progress_end(&bar);
-    vd_runner_free(runner);
-    vd_store_close(store);
-    if (rc == VD_EXIT_OK && failed) rc = VD_EXIT_FAIL;
     return rc;
 }
 

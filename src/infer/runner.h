@@ -11,6 +11,7 @@
 #define VD_RUNNER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 #include "infer/model_meta.h"
@@ -61,5 +62,7 @@ static inline void vd_runner_free(vd_runner *r)
  * cannot start. */
 vd_status vd_runner_ort_new(const char *models_path, int intra_threads, vd_runner **out,
                             vd_error *err);
+
+/* The runner over the model server is in infer/runner_client.h. */
 
 #endif

@@ -10,8 +10,13 @@
 
 pl_models
 pl_dataset "$T/media/fm" 4 test bag sneaker trouser
+FACES=${VISIOND_PREFIX:-/opt/visiond}/deps/npm/@vladmandic+face-api@1.7.15/demo
 ms_start
-api_start --data "$DATA" --media-root "$T/media"
+if [ -f "$FACES/sample1.jpg" ]; then
+  api_start --data "$DATA" --media-root "$T/media" --media-root "$FACES"
+else
+  api_start --data "$DATA" --media-root "$T/media"
+fi
 paths=$(find "$T/media/fm" -type f | sort | /usr/bin/python3 -c 'import json,sys; print(json.dumps([l.strip() for l in sys.stdin]))')
 n=$(find "$T/media/fm" -type f | wc -l)
 stat_of() { # prints "requests items" of mobilenet_v2
@@ -108,6 +113,23 @@ expect_error 422 path_outside_media_roots POST /embeddings -H 'Content-Type: app
 # an upload is embedded (and cached) like a path
 req POST /embeddings -F "model=mobilenet_v2" -F "x=@$first"
 [ "$STATUS" = 200 ] && [ "$(jget embeddings.0.cached)" = true ] || fail "upload: $STATUS $BODY"
+
+# faces: found, then answered from the face cache without the model server
+if [ -f "$FACES/sample1.jpg" ]; then
+  fstat() { req GET /models; printf '%s' "$BODY" | /usr/bin/python3 -c '
+import json, sys
+print(sum(m["stats"]["requests"] for m in json.load(sys.stdin)["models"]))'; }
+  post_json /faces "{\"path\": \"$FACES/sample1.jpg\", \"embed\": true}"
+  [ "$STATUS" = 200 ] && [ "$(jget cached)" = false ] || fail "faces: $STATUS ${BODY:0:300}"
+  nfaces=$(printf '%s' "$BODY" | /usr/bin/python3 -c 'import json,sys; f=json.load(sys.stdin)["faces"]; assert all(len(x["vector"]) == 1024 and len(x["box"]) == 4 and len(x["keypoints"]) == 6 for x in f); print(len(f))')
+  [ "$nfaces" -ge 1 ] || fail "no face in sample1"
+  r1=$(fstat)
+  post_json /faces "{\"path\": \"$FACES/sample1.jpg\", \"embed\": true}"
+  [ "$STATUS" = 200 ] && [ "$(jget cached)" = true ] || fail "faces 2: $STATUS ${BODY:0:300}"
+  [ "$(printf '%s' "$BODY" | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["faces"]))')" = "$nfaces" ] || fail "cached faces differ"
+  [ "$(fstat)" = "$r1" ] || fail "the cached faces reached the model server"
+  echo "faces: $nfaces in sample1, cached the second time"
+fi
 
 # the model server gone: a clear answer, from the API and the CLI
 ms_stop

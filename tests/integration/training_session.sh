@@ -154,6 +154,22 @@ expect_error 404 session_not_found GET "/training/sessions/$S3"
 req GET "/jobs/$J3"
 [ "$(jget state)" = canceled ] || fail "job of the deleted session: $BODY"
 
+# ---- a session from an upload (each file part's field name is its label) -------------
+up=()
+for f in $(ls "$F/bag" | head -3); do up+=(-F "bag=@$F/bag/$f"); done
+for f in $(ls "$F/trouser" | head -3); do up+=(-F "trouser=@$F/trouser/$f"); done
+req POST /training/sessions -F name=uploaded "${up[@]}"
+[ "$STATUS" = 202 ] && [ "$(jget examples)" = 6 ] || fail "upload session: $STATUS $BODY"
+S4=$(jget id)
+await_session "$S4" succeeded failed canceled
+show_session "$S4"; [ "$(jget state)" = succeeded ] || fail "upload session: $BODY"
+[ "$(ls "$DATA/uploads/sessions/$S4" | wc -l)" = 6 ] || fail "the uploaded examples were not kept"
+req DELETE "/training/sessions/$S4"
+[ "$STATUS" = 200 ] || fail "delete upload session: $STATUS $BODY"
+[ ! -e "$DATA/uploads/sessions/$S4" ] || fail "the uploaded examples outlived their session"
+req POST /training/sessions -F name=x -F "=@$one"
+[ "$STATUS" = 422 ] && [ "$(jget error.code)" = empty_label ] || fail "upload without a label: $STATUS $BODY"
+
 # ---- restart every process: sessions and predictions survive -----------------------------
 before=$(predict_right "$S1")
 api_stop

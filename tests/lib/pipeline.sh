@@ -5,9 +5,9 @@
 #   pl_dataset DIR N SPLIT L.. writes N Fashion-MNIST PNGs per label L (all labels are
 #                              written, the others removed) into DIR (skips without the data)
 #   ms_start                   starts `visiond model-server` on $DATA; sets $MS_PID
-#   ms_stop                    SIGTERM + wait
+#   ms_stop                    SIGTERM + wait (fails unless it exits 0)
 #   worker_start [ARGS...]     starts `visiond worker --data $DATA ARGS`; sets $W_PID, $W_LOG
-#   worker_stop                SIGTERM + wait
+#   worker_stop                SIGTERM + wait (fails unless it exits 0)
 #   ms_items MODEL             items the model server computed for MODEL (its MODELS stats)
 #   show_session ID            GET /training/sessions/ID into $BODY (fails unless 200)
 #   session_field ID FIELD     a field of GET /training/sessions/ID (python path a.b.0)
@@ -43,7 +43,11 @@ ms_start() {
   track "$MS_PID"
   wait_for 120 grep -q '"ready"' "$out" || { tail "$MS_LOG" >&2; fail "model server not ready"; }
 }
-ms_stop() { kill -TERM "$MS_PID"; wait "$MS_PID" || true; }
+ms_stop() { # SIGTERM; a clean exit is 0 (under ASan, a leak report would make it non-zero)
+  kill -TERM "$MS_PID"
+  local rc=0; wait "$MS_PID" || rc=$?
+  [ "$rc" = 0 ] || { tail -20 "$MS_LOG" >&2; fail "model server exited $rc on SIGTERM"; }
+}
 
 worker_start() {
   W_LOG="$T/worker.log"
@@ -51,7 +55,11 @@ worker_start() {
   W_PID=$!
   track "$W_PID"
 }
-worker_stop() { kill -TERM "$W_PID"; wait "$W_PID" || true; }
+worker_stop() {
+  kill -TERM "$W_PID"
+  local rc=0; wait "$W_PID" || rc=$?
+  [ "$rc" = 0 ] || { tail -20 "$W_LOG" >&2; fail "worker exited $rc on SIGTERM"; }
+}
 
 ms_items() {
   req GET /models
