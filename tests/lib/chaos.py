@@ -292,14 +292,17 @@ class Chaos:
             return
         if (sess.get("progress") or {}).get("done", 0) < 1:
             return
-        pid = None
-        pat = re.compile(r"job %s \(train_session\) started, attempt \d+/\d+, work-horse (\d+)" %
+        pid = attempt = None
+        pat = re.compile(r"job %s \(train_session\) started, attempt (\d+)/\d+, work-horse (\d+)" %
                          re.escape(self.train_job))
         with open(self.up.logpath, errors="replace") as f:
             for line in f:
                 m = pat.search(line)
                 if m:
-                    pid = int(m.group(1))
+                    attempt, pid = int(m.group(1)), int(m.group(2))
+        if attempt is not None and attempt > 1:
+            self.train_hit = True  # other kills already made it resume: never spend its last try
+            return
         if pid is None or not alive(pid):
             return
         os.kill(pid, signal.SIGKILL)
@@ -472,8 +475,8 @@ def main():
             pending = None if c is None else sum(c.get(k, 0) for k in ("queued", "scheduled", "started"))
             s = session(up, sid) if c is not None else None
             sdone = s is not None and s["state"] in ("succeeded", "failed", "canceled")
-            if pending == 0 and sdone and not enq.is_alive():
-                break
+            if pending == 0 and not enq.is_alive():
+                break  # every job ended (a session still running is a failure, below)
             ch.hit_train(s)
             if nkills < a.max_kills and time.time() >= next_kill:
                 before = sum(ch.kills.values())
