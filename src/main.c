@@ -23,6 +23,7 @@ int vd_cmd_serve(int argc, char **argv);
 int vd_cmd_up(int argc, char **argv);
 int vd_cmd_faces(int argc, char **argv);
 int vd_cmd_embed(int argc, char **argv);
+int vd_cmd_faces(int argc, char **argv);
 int vd_cmd_train(int argc, char **argv);
 int vd_cmd_predict(int argc, char **argv);
 

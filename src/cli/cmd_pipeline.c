@@ -1,8 +1,8 @@
 /* cmd_pipeline.c: `visiond embed`, `visiond train`, `visiond predict`: the
  * CLI twins of the API's /embeddings, POST /training/sessions and predict
- * (docs/pipeline.md; `visiond faces` is cmd_faces.c). Models run in the model server (they are never
- * loaded here); the store (DATA/store.db) caches embeddings and holds
- * sessions; `train` enqueues a train_session job for a worker. */
+ * (docs/pipeline.md; `visiond faces` is cmd_faces.c). Models run in the model server (they are
+ * never loaded here); the store (DATA/store.db) caches embeddings and holds sessions; `train`
+ * enqueues a train_session job for a worker. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
