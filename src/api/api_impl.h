@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "worker/registry.h"
 #include "api/http.h"
 #include "api/metrics.h"
 #include "api/paths.h"
@@ -35,8 +36,9 @@ struct vd_api {
     char *data_dir;
     char *upload_dir;
     int64_t started_ms;
-    char *store_path;  /* owned */
-    char *models_path; /* owned, NULL = ask the model server */
+    char *store_path;   /* owned */
+    char *models_path;  /* owned, NULL = ask the model server */
+    vd_registry *types; /* owned: the job types this build's workers run (names only) */
 };
 
 /* Route modules. */

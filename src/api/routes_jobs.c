@@ -60,10 +60,11 @@ static void enqueue(void *ctx, vd_http_req *req, vd_http_resp *resp)
     vd_api *api = ctx;
     static const char *const fields[] = {
         "type",          "payload",      "priority",      "max_retries", "timeout_ms", "delay_ms",
-        "retry_base_ms", "retry_max_ms", "result_ttl_ms", "id",          NULL};
+        "retry_base_ms", "retry_max_ms", "result_ttl_ms", "id",          "any_type",   NULL};
     json_t *b = req->json;
     vd_enqueue_opts o = {0};
     int64_t prio = 0, retries = 0, timeout = 0, delay = 0, base = 0, max = 0, ttl = 0;
+    int any_type = 0;
     const int64_t DAY = 86400000LL, YEAR = 365 * DAY;
     if (!vd_api_only_fields(resp, b, fields) || !vd_api_get_string(resp, b, "type", 1, &o.type) ||
         !vd_api_get_string(resp, b, "id", 0, &o.id) ||
@@ -73,8 +74,16 @@ static void enqueue(void *ctx, vd_http_req *req, vd_http_resp *resp)
         !vd_api_get_int(resp, b, "delay_ms", 0, YEAR, &delay) ||
         !vd_api_get_int(resp, b, "retry_base_ms", 0, DAY, &base) ||
         !vd_api_get_int(resp, b, "retry_max_ms", 0, YEAR, &max) ||
-        !vd_api_get_int(resp, b, "result_ttl_ms", -1, 10 * YEAR, &ttl))
+        !vd_api_get_int(resp, b, "result_ttl_ms", -1, 10 * YEAR, &ttl) ||
+        !vd_api_get_bool(resp, b, "any_type", &any_type))
         return;
+    if (!any_type && vd_job_type_valid(o.type) && !vd_registry_has(api->types, o.type)) {
+        vd_http_reply_error(resp, 422, "unknown_job_type",
+                            "no worker of this build runs jobs of type '%.64s' (\"any_type\": "
+                            "true enqueues it anyway)",
+                            o.type);
+        return;
+    }
     o.priority = (int)prio;
     o.max_retries = (int)retries;
     o.timeout_ms = timeout;

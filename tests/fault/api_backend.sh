@@ -10,7 +10,7 @@ command -v curl >/dev/null || skip "curl is not installed"
 D="$T/data"
 api_start --data "$D" --threads 1 --model-server none
 J=(-H 'Content-Type: application/json')
-req POST /jobs "${J[@]}" -d '{"type":"demo"}'
+req POST /jobs "${J[@]}" -d '{"any_type":true,"type":"demo"}'
 [ "$STATUS" = 201 ] || fail "enqueue: $STATUS $BODY"
 ID=$(jget id)
 
@@ -23,7 +23,7 @@ done
 expect_error 503 backend_unavailable GET /jobs
 grep -qi '^retry-after: 1' <<<"$HDRS" || fail "503 without Retry-After: $HDRS"
 expect_error 503 backend_unavailable GET "/jobs/$ID"
-expect_error 503 backend_unavailable POST /jobs "${J[@]}" -d '{"type":"demo"}'
+expect_error 503 backend_unavailable POST /jobs "${J[@]}" -d '{"any_type":true,"type":"demo"}'
 expect_error 503 backend_unavailable DELETE "/jobs/$ID"
 req GET /healthz
 [ "$STATUS" = 503 ] && [ "$(jget status)" = unavailable ] && [ "$(jget queue.ok)" = false ] ||
@@ -39,7 +39,7 @@ expect_error 400 invalid_json POST /jobs "${J[@]}" -d '{'
 rm -f "$D/visiond.db" "$D/visiond.db-wal" "$D/visiond.db-shm"
 req GET /healthz
 [ "$STATUS" = 200 ] && [ "$(jget status)" = ok ] || fail "no recovery: $STATUS $BODY"
-req POST /jobs "${J[@]}" -d '{"type":"demo.after"}'
+req POST /jobs "${J[@]}" -d '{"any_type":true,"type":"demo.after"}'
 [ "$STATUS" = 201 ] || fail "enqueue after recovery: $STATUS $BODY"
 req GET /jobs
 [ "$STATUS" = 200 ] && [ "$(jget count)" = 1 ] && [ "$(jget jobs.0.type)" = demo.after ] || fail "list after recovery: $BODY"

@@ -15,7 +15,7 @@ req GET /healthz
 
 # ---- enqueue, get ----
 J=(-H 'Content-Type: application/json')
-req POST /jobs "${J[@]}" -d '{"type":"demo.echo","payload":{"n":1,"s":"héllo"},"priority":5,"max_retries":2,"timeout_ms":30000}'
+req POST /jobs "${J[@]}" -d '{"any_type":true,"type":"demo.echo","payload":{"n":1,"s":"héllo"},"priority":5,"max_retries":2,"timeout_ms":30000}'
 [ "$STATUS" = 201 ] || fail "enqueue: $STATUS $BODY"
 ID=$(jget id)
 [ "$(jget state)" = queued ] && [ "$(jget priority)" = 5 ] && [ "$(jget max_retries)" = 2 ] || fail "enqueued job: $BODY"
@@ -26,21 +26,21 @@ req GET "/jobs/$ID"
 [ "$STATUS" = 200 ] && [ "$(jget id)" = "$ID" ] && [ "$(jget type)" = demo.echo ] || fail "get: $STATUS $BODY"
 [ "$(jget timeout_ms)" = 30000 ] && [ "$(jget payload.n)" = 1 ] || fail "get fields: $BODY"
 
-req POST /jobs "${J[@]}" -d '{"type":"demo.later","delay_ms":3600000}'
+req POST /jobs "${J[@]}" -d '{"any_type":true,"type":"demo.later","delay_ms":3600000}'
 [ "$STATUS" = 201 ] && [ "$(jget state)" = scheduled ] || fail "delayed enqueue: $STATUS $BODY"
 LATER=$(jget id)
-req POST /jobs "${J[@]}" -d '{"type":"demo.echo"}'
+req POST /jobs "${J[@]}" -d '{"any_type":true,"type":"demo.echo"}'
 [ "$STATUS" = 201 ] && [ "$(jget payload)" = '{}' ] || fail "enqueue without payload: $STATUS $BODY"
 
 # A caller-chosen id, then a conflict on it.
-req POST /jobs "${J[@]}" -d '{"type":"demo.echo","id":"my-job-1"}'
+req POST /jobs "${J[@]}" -d '{"any_type":true,"type":"demo.echo","id":"my-job-1"}'
 [ "$STATUS" = 201 ] && [ "$(jget id)" = my-job-1 ] || fail "enqueue with id: $STATUS $BODY"
-expect_error 409 job_exists POST /jobs "${J[@]}" -d '{"type":"demo.echo","id":"my-job-1"}'
+expect_error 409 job_exists POST /jobs "${J[@]}" -d '{"any_type":true,"type":"demo.echo","id":"my-job-1"}'
 
 # Enqueues from many clients at once (each API thread has its own queue handle).
 pids=()
 for i in $(seq 1 24); do
-  curl -s -o /dev/null -w '%{http_code}\n' "${J[@]}" -d "{\"type\":\"demo.bulk\",\"payload\":{\"i\":$i}}" "$API/jobs" >>"$T/bulk" &
+  curl -s -o /dev/null -w '%{http_code}\n' "${J[@]}" -d "{\"any_type\":true,\"type\":\"demo.bulk\",\"payload\":{\"i\":$i}}" "$API/jobs" >>"$T/bulk" &
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p" || true; done
@@ -72,7 +72,7 @@ req DELETE "/jobs/$LATER"
 [ "$(jget state)" = canceled ] || fail "cancel scheduled: $BODY"
 
 # ---- bad requests: each its status and code; the server keeps answering ----
-printf '{"type":"demo","payload":"%s"}' "$(head -c 20000 /dev/zero | tr '\0' x)" >"$T/big.json"
+printf '{"any_type":true,"type":"demo","payload":"%s"}' "$(head -c 20000 /dev/zero | tr '\0' x)" >"$T/big.json"
 LONGID=$(head -c 300 /dev/zero | tr '\0' a)
 while IFS='|' read -r status code method path args; do
   [ -n "$status" ] || continue
@@ -82,19 +82,21 @@ while IFS='|' read -r status code method path args; do
   [ "$STATUS" = 200 ] || fail "server stopped answering after $method $path $args"
 done <<EOF
 400|invalid_json|POST|/jobs|-H 'Content-Type: application/json' -d '{"type":'
-400|invalid_json|POST|/jobs|-H 'Content-Type: application/json' -d '{"type":"a","type":"b"}'
-400|invalid_type|POST|/jobs|-H 'Content-Type: application/json' -d '[{"type":"demo"}]'
+400|invalid_json|POST|/jobs|-H 'Content-Type: application/json' -d '{"any_type":true,"type":"a","any_type":true,"type":"b"}'
+400|invalid_type|POST|/jobs|-H 'Content-Type: application/json' -d '[{"any_type":true,"type":"demo"}]'
 400|invalid_type|POST|/jobs|-H 'Content-Type: application/json' -d '{"type":42}'
-400|invalid_type|POST|/jobs|-H 'Content-Type: application/json' -d '{"type":"demo","priority":"high"}'
-400|invalid_type|POST|/jobs|-H 'Content-Type: application/json' -d '{"type":"demo","max_retries":1.5}'
+400|invalid_type|POST|/jobs|-H 'Content-Type: application/json' -d '{"any_type":true,"type":"demo","priority":"high"}'
+400|invalid_type|POST|/jobs|-H 'Content-Type: application/json' -d '{"any_type":true,"type":"demo","max_retries":1.5}'
 400|empty_body|POST|/jobs|-H 'Content-Type: application/json'
 422|missing_field|POST|/jobs|-H 'Content-Type: application/json' -d '{"payload":{}}'
+422|unknown_job_type|POST|/jobs|-H 'Content-Type: application/json' -d '{"type":"demo"}'
+400|invalid_type|POST|/jobs|-H 'Content-Type: application/json' -d '{"type":"noop","any_type":"yes"}'
 422|invalid_value|POST|/jobs|-H 'Content-Type: application/json' -d '{"type":"no spaces allowed"}'
-422|invalid_value|POST|/jobs|-H 'Content-Type: application/json' -d '{"type":"demo","max_retries":-1}'
-422|invalid_value|POST|/jobs|-H 'Content-Type: application/json' -d '{"type":"demo","priority":99999999}'
-422|unknown_field|POST|/jobs|-H 'Content-Type: application/json' -d '{"type":"demo","retries":3}'
-415|unsupported_media_type|POST|/jobs|-d '{"type":"demo"}'
-415|unsupported_media_type|POST|/jobs|-H 'Content-Type: text/plain' -d '{"type":"demo"}'
+422|invalid_value|POST|/jobs|-H 'Content-Type: application/json' -d '{"any_type":true,"type":"demo","max_retries":-1}'
+422|invalid_value|POST|/jobs|-H 'Content-Type: application/json' -d '{"any_type":true,"type":"demo","priority":99999999}'
+422|unknown_field|POST|/jobs|-H 'Content-Type: application/json' -d '{"any_type":true,"type":"demo","retries":3}'
+415|unsupported_media_type|POST|/jobs|-d '{"any_type":true,"type":"demo"}'
+415|unsupported_media_type|POST|/jobs|-H 'Content-Type: text/plain' -d '{"any_type":true,"type":"demo"}'
 415|unsupported_media_type|POST|/jobs|-F type=demo
 413|body_too_large|POST|/jobs|-H 'Content-Type: application/json' --data-binary @$T/big.json
 413|body_too_large|POST|/jobs|-H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @$T/big.json
@@ -153,10 +155,10 @@ expect_error 401 unauthorized GET "/jobs/$ID" -H "Authorization: Bearer wrong-$T
 expect_error 401 unauthorized GET "/jobs/$ID" -H "Authorization: Basic $TOKEN"
 expect_error 401 unauthorized GET /metrics
 expect_error 401 unauthorized GET /nowhere
-expect_error 401 unauthorized POST /jobs "${J[@]}" -d '{"type":"demo"}'
+expect_error 401 unauthorized POST /jobs "${J[@]}" -d '{"any_type":true,"type":"demo"}'
 req GET "/jobs/$ID" -H "Authorization: Bearer $TOKEN"
 [ "$STATUS" = 200 ] && [ "$(jget id)" = "$ID" ] || fail "authorized get after restart: $STATUS $BODY"
-req POST /jobs -H "Authorization: Bearer $TOKEN" "${J[@]}" -d '{"type":"demo.auth"}'
+req POST /jobs -H "Authorization: Bearer $TOKEN" "${J[@]}" -d '{"any_type":true,"type":"demo.auth"}'
 [ "$STATUS" = 201 ] || fail "authorized enqueue: $STATUS"
 grep -q "$TOKEN" "$API_LOG" && fail "the token appears in the log"
 api_stop

@@ -39,7 +39,7 @@ expect_error 503 model_server_unavailable GET /models
 req GET /healthz
 [ "$STATUS" = 200 ] && [ "$(jget status)" = degraded ] && [ "$(jget model_server.ok)" = false ] ||
   fail "healthz without the model server: $STATUS $BODY"
-req POST /jobs -H 'Content-Type: application/json' -d '{"type":"demo"}'
+req POST /jobs -H 'Content-Type: application/json' -d '{"any_type":true,"type":"demo"}'
 [ "$STATUS" = 201 ] || fail "job routes must work without the model server: $STATUS"
 
 # ...and comes back: the pooled client reconnects.
