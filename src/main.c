@@ -21,7 +21,6 @@ int vd_cmd_convert(int argc, char **argv);
 int vd_cmd_model_server(int argc, char **argv);
 int vd_cmd_serve(int argc, char **argv);
 int vd_cmd_up(int argc, char **argv);
-int vd_cmd_faces(int argc, char **argv);
 int vd_cmd_embed(int argc, char **argv);
 int vd_cmd_faces(int argc, char **argv);
 int vd_cmd_train(int argc, char **argv);
