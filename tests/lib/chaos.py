@@ -42,7 +42,8 @@ TRAIN_LABELS = ["trouser", "bag", "sneaker", "dress"]
 
 
 def log(msg):
-    print("chaos %s: %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+    name = os.path.basename(sys.argv[0]).split(".")[0] or "chaos"  # chaos or soak
+    print("%s %s: %s" % (name, time.strftime("%H:%M:%S"), msg), flush=True)
 
 
 def free_port():
