@@ -18,6 +18,7 @@ pl_dataset "$T/media/fm" 20 test $LABELS
 pl_dataset "$T/media/held" 5 train $LABELS
 pl_dataset "$T/media/fm2" 12 train $OTHER
 pl_dataset "$T/media/fm3" 10 train pullover tshirt_top
+printf 'this is not a PNG' >"$T/media/fm/bag/zz-broken.png" # one bad example
 N=$(find "$T/media/fm" -type f | wc -l)
 N2=$(find "$T/media/fm2" -type f | wc -l)
 
@@ -79,7 +80,9 @@ J1=$(jget job_id)
 await_session "$S1" succeeded failed canceled
 show_session "$S1"; [ "$(jget state)" = succeeded ] || fail "session 1: $BODY"
 [ "$(jget progress.done)/$(jget progress.total)" = "$N/$N" ] || fail "progress: $BODY"
-[ "$(jget errors)" = "[]" ] || fail "errors: $BODY"
+[ "$(jget errors.0.path)" = "$T/media/fm/bag/zz-broken.png" ] && [ "$(jget errors.0.error)" = "not an image" ] ||
+  fail "the bad example should be the session's one error: $BODY"
+[ "$(jget metrics.n_examples)" = $((N - 1)) ] || fail "trained on $(jget metrics.n_examples), want $((N - 1))"
 [ "$(jget job_id)" = "$J1" ] || fail "job id: $BODY"
 acc=$(jget metrics.cv_accuracy)
 echo "session 1: $N examples, 4 labels, cv_accuracy $acc ($(($(date +%s) - t0)) s since start)"
