@@ -22,7 +22,7 @@ APT_PACKAGES=(
   libvips-dev libvips-tools liblinear-dev libfaiss-dev libopenblas-dev
   python3 python3-rq python3-redis
   dataset-fashion-mnist
-  wrk python3-fastapi python3-uvicorn
+  wrk python3-fastapi python3-uvicorn python3-uvloop python3-httptools
 )
 # node and npm: Debian's nodejs + npm unless a node with npm is already installed.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)

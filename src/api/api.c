@@ -15,6 +15,7 @@
 static vd_status (*const route_modules[])(vd_api *, vd_router *, vd_error *) = {
     vd_api_routes_system,
     vd_api_routes_jobs,
+    vd_api_routes_models,
 };
 
 static vd_status make_dir(const char *path, vd_error *err)
@@ -42,6 +43,10 @@ void vd_api_stop(vd_api *api)
     vd_qpool_free(api->qpool);
     vd_media_roots_free(api->roots);
     vd_http_metrics_free(api->metrics);
+    for (size_t i = 0; i < api->ninfer_idle; i++)
+        vd_infer_client_free(api->infer_idle[i]);
+    pthread_mutex_destroy(&api->infer_mu);
+    free(api->model_server);
     free(api->data_dir);
     free(api->upload_dir);
     free(api);
@@ -53,6 +58,7 @@ vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
     vd_api *api = calloc(1, sizeof *api);
     if (!api) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     api->started_ms = vd_now_ms();
+    pthread_mutex_init(&api->infer_mu, NULL);
     vd_status st = VD_OK;
     const char *data = cfg->data_dir && *cfg->data_dir ? cfg->data_dir : "./data";
     api->data_dir = vd_strdup(data);
@@ -65,6 +71,17 @@ vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
         goto fail;
     }
     snprintf(api->upload_dir, n, "%s/uploads", data);
+    if (cfg->model_server && *cfg->model_server) {
+        /* Check the address's form now (no connection is made). */
+        vd_infer_client *probe = NULL;
+        if ((st = vd_infer_client_new(cfg->model_server, &probe, err)) != VD_OK) goto fail;
+        vd_infer_client_free(probe);
+        api->model_server = vd_strdup(cfg->model_server);
+        if (!api->model_server) {
+            st = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
     if ((st = make_dir(api->upload_dir, err)) != VD_OK) goto fail;
     if ((st = vd_media_roots_new(cfg->media_roots, cfg->nmedia_roots, &api->roots, err)) != VD_OK)
         goto fail;
@@ -187,6 +204,18 @@ int vd_api_query_int(vd_http_resp *resp, const vd_http_req *req, const char *nam
     return 1;
 }
 
+char *vd_api_check_path(vd_api *api, vd_http_resp *resp, const char *path, vd_path_want want)
+{
+    char *resolved = NULL;
+    vd_path_problem problem = VD_PATH_OK;
+    vd_error err;
+    vd_status st = vd_media_roots_check(api->roots, path, want, &resolved, &problem, &err);
+    if (st == VD_OK) return resolved;
+    vd_http_reply_error(resp, st == VD_ERR_NOT_FOUND ? 404 : 422, vd_path_problem_name(problem),
+                        "%s", vd_error_text(&err));
+    return NULL;
+}
+
 vd_queue *vd_api_queue_get(vd_api *api, vd_http_resp *resp)
 {
     vd_queue *q = NULL;
@@ -204,6 +233,60 @@ vd_queue *vd_api_queue_get(vd_api *api, vd_http_resp *resp)
 void vd_api_queue_put(vd_api *api, vd_queue *q, vd_status last)
 {
     vd_qpool_put(api->qpool, q, last == VD_ERR_CONN || last == VD_ERR_DB);
+}
+
+vd_infer_client *vd_api_infer_get(vd_api *api, vd_http_resp *resp)
+{
+    if (!api->model_server) {
+        vd_http_reply_error(resp, 503, "model_server_unavailable",
+                            "no model server is configured (start with --model-server ADDR)");
+        return NULL;
+    }
+    vd_infer_client *c = NULL;
+    pthread_mutex_lock(&api->infer_mu);
+    if (api->ninfer_idle) c = api->infer_idle[--api->ninfer_idle];
+    pthread_mutex_unlock(&api->infer_mu);
+    if (c) return c;
+    vd_error err;
+    if (vd_infer_client_new(api->model_server, &c, &err) != VD_OK) {
+        vd_http_reply_error(resp, 503, "model_server_unavailable", "%s", vd_error_text(&err));
+        return NULL;
+    }
+    return c;
+}
+
+void vd_api_infer_put(vd_api *api, vd_infer_client *c)
+{
+    if (!c) return;
+    pthread_mutex_lock(&api->infer_mu);
+    if (api->ninfer_idle < sizeof api->infer_idle / sizeof api->infer_idle[0]) {
+        api->infer_idle[api->ninfer_idle++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&api->infer_mu);
+    vd_infer_client_free(c);
+}
+
+void vd_api_reply_infer_error(vd_http_resp *resp, vd_status st, const vd_error *err)
+{
+    const char *msg = err && err->code == st ? vd_error_text(err) : vd_strerror(st);
+    switch (st) {
+    case VD_ERR_CONN:
+    case VD_ERR_TIMEOUT:
+        vd_http_add_header(resp, "Retry-After", "1");
+        vd_http_reply_error(resp, 503, "model_server_unavailable", "the model server: %s", msg);
+        return;
+    case VD_ERR_BUSY:
+        vd_http_add_header(resp, "Retry-After", "1");
+        vd_http_reply_error(resp, 429, "model_server_busy", "the model server is busy: %s", msg);
+        return;
+    case VD_ERR_NOT_FOUND:
+        vd_http_reply_error(resp, 404, "model_not_found", "%s", msg);
+        return;
+    default:
+        vd_http_reply_status(resp, st, NULL, err);
+        return;
+    }
 }
 
 void vd_api_reply_queue_error(vd_http_resp *resp, vd_status st, const vd_error *err)

@@ -1,9 +1,9 @@
 /* api.h: the visiond HTTP API service: configuration -> a running server.
  *
- * vd_api_start opens what the routes need (a pool of queue handles, the
- * media roots, the metrics registry), registers every route module (see
- * api_impl.h: one routes_*.c file per area) and starts the HTTP server core
- * (http.h). docs/api.md describes every route. */
+ * vd_api_start opens what the routes need (a pool of queue handles, a pool
+ * of model-server clients, the media roots, the metrics registry), registers every route module
+ * (see api_impl.h: one routes_*.c file per area) and starts the HTTP server core (http.h).
+ * docs/api.md describes every route. */
 #ifndef VD_API_API_H
 #define VD_API_API_H
 
@@ -14,6 +14,7 @@
 typedef struct {
     const char *listen;             /* "127.0.0.1:8080" */
     const char *queue_url;          /* "sqlite:PATH" or "redis://..." */
+    const char *model_server;       /* model-server address (infer/client.h); NULL = none */
     const char *data_dir;           /* runtime data; uploads go to DATA/uploads */
     const char *token;              /* bearer token or NULL (loopback only) */
     const char *const *media_roots; /* directories client paths must lie under */

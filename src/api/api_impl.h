@@ -11,6 +11,7 @@
 #define VD_API_IMPL_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "api/api.h"
@@ -19,6 +20,7 @@
 #include "api/paths.h"
 #include "api/qpool.h"
 #include "api/router.h"
+#include "infer/client.h"
 
 struct vd_api {
     vd_qpool *qpool;
@@ -26,6 +28,10 @@ struct vd_api {
     vd_http_metrics *metrics;
     vd_router *router;
     vd_http_server *http;
+    char *model_server; /* address, or NULL when none is configured */
+    pthread_mutex_t infer_mu;
+    vd_infer_client *infer_idle[64]; /* idle model-server clients */
+    size_t ninfer_idle;
     char *data_dir;
     char *upload_dir;
     int64_t started_ms;
@@ -34,6 +40,7 @@ struct vd_api {
 /* Route modules. */
 vd_status vd_api_routes_system(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_jobs(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_models(vd_api *api, vd_router *r, vd_error *err);
 
 /* Each helper returns 1 when the value is fine (or absent and optional) and
  * 0 after answering resp with the error: 400 invalid_type for a wrong JSON
@@ -50,11 +57,28 @@ int vd_api_get_bool(vd_http_resp *resp, json_t *obj, const char *key, int *out);
 int vd_api_query_int(vd_http_resp *resp, const vd_http_req *req, const char *name, int64_t min,
                      int64_t max, int64_t *out);
 
+/* Checks a client-given path against the media roots (paths.h). Returns the
+ * resolved path (owned: free()) or NULL after answering 422 with the
+ * problem's name as code (path_outside_media_roots, path_symlink_escape, ...)
+ * or 404 path_not_found. */
+char *vd_api_check_path(vd_api *api, vd_http_resp *resp, const char *path, vd_path_want want);
+
 /* Borrows a queue handle; on failure answers 503 backend_unavailable and returns NULL. */
 vd_queue *vd_api_queue_get(vd_api *api, vd_http_resp *resp);
 
 /* Returns a handle; a status of VD_ERR_CONN or VD_ERR_DB marks it broken. */
 void vd_api_queue_put(vd_api *api, vd_queue *q, vd_status last);
+
+/* Borrows a model-server client (one connection, used by this request only);
+ * NULL when no model server is configured, after answering 503
+ * model_server_unavailable. Return it with vd_api_infer_put. */
+vd_infer_client *vd_api_infer_get(vd_api *api, vd_http_resp *resp);
+void vd_api_infer_put(vd_api *api, vd_infer_client *c);
+
+/* Answers a failed model-server call: conn/timeout -> 503
+ * model_server_unavailable, busy -> 429 model_server_busy, not_found -> 404
+ * model_not_found, others as vd_http_reply_status. */
+void vd_api_reply_infer_error(vd_http_resp *resp, vd_status st, const vd_error *err);
 
 /* Answers a failed queue call: not_found -> 404 job_not_found, state -> 409
  * invalid_state, invalid -> 422 invalid_value, busy/conn/db -> 503

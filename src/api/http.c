@@ -25,6 +25,7 @@
 #define DEFAULT_THREADS     4
 #define MAX_PARTS           1000
 #define POST_BUFFER         (32 * 1024)
+#define CONN_MEMORY         (16 * 1024) /* per connection: headers + buffers; MHD zeroes it per request */
 #define DRAIN_MIN           (16u << 20) /* excess body read to answer 413 */
 
 struct vd_http_server {
@@ -282,11 +283,14 @@ static enum MHD_Result send_resp(req_ctx *x, struct MHD_Connection *c, vd_http_r
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     for (size_t i = 0; i < resp->nheaders; i++)
         MHD_add_response_header(r, resp->header_name[i], resp->header_value[i]);
-    enum MHD_Result q = MHD_queue_response(c, (unsigned)resp->status, r);
-    MHD_destroy_response(r);
     x->answered = 1;
     x->status = resp->status;
     x->bytes = len;
+    /* Counted before the response leaves, so a client that has seen it sees it counted. */
+    vd_http_metrics_observe(x->srv->cfg.metrics, x->method, x->route ? x->route->pattern : NULL,
+                            x->status, (double)(vd_mono_us() - x->t0_us) / 1e6, len);
+    enum MHD_Result q = MHD_queue_response(c, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
     return q;
 }
 
@@ -673,7 +677,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     double secs = (double)(vd_mono_us() - x->t0_us) / 1e6;
     int status = x->answered ? x->status : 0;
     const char *route = x->route ? x->route->pattern : NULL;
-    vd_http_metrics_observe(s->cfg.metrics, x->method, route, status, secs, x->bytes);
+    if (!x->answered) /* never answered (the client went away): counted as status 0 */
+        vd_http_metrics_observe(s->cfg.metrics, x->method, route, 0, secs, 0);
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         VD_INFO("%s %s %d %zuB %.3fms", x->method, x->path, status, x->bytes, secs * 1e3);
     else
@@ -728,14 +733,16 @@ vd_status vd_http_start(const vd_http_config *cfg, vd_http_server **out, vd_erro
     s->cfg.listen = NULL;
     atomic_init(&s->uploads, 0);
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)s->cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        (unsigned)1, MHD_OPTION_END);
     if (!s->d) {
         free(s->token);
         free(s->upload_dir);

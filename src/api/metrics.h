@@ -8,7 +8,9 @@
  * `route` is the matched route's pattern ("/jobs/{id}"), never the raw path,
  * so the number of series stays bounded; requests that matched no route are
  * counted under route="unmatched" and their method as "other" unless it is a
- * standard one. Thread-safe: observe and write take an internal mutex. */
+ * standard one. The server records a request when its response is queued
+ * (duration: headers received to response ready), or with status 0 when the
+ * client went away before an answer. Thread-safe: observe and write take an internal mutex. */
 #ifndef VD_API_METRICS_H
 #define VD_API_METRICS_H
 

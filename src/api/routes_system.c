@@ -1,8 +1,9 @@
 /* routes_system.c: GET /healthz and GET /metrics.
  *
  * /healthz is public (no token) so that load balancers and supervisors can
- * probe it; it reports whether the job queue answers. The model server's
- * reachability joins it when the model-server client lands. */
+ * probe it. It answers 503 when the job queue does not answer (the API is of
+ * no use then), and 200 with status "degraded" when only the model server is
+ * unreachable (job routes still work; a restart of the API would not help). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -10,32 +11,65 @@
 #include "core/util.h"
 #include "queue/job_json.h"
 
-static void healthz(void *ctx, vd_http_req *req, vd_http_resp *resp)
+#define HEALTH_TIMEOUT_MS 1000
+
+/* {"ok": bool, "backend", "counts"} or {"ok": false, "error"}; sets *ok. */
+static json_t *queue_health(vd_api *api, int *ok)
 {
-    (void)req;
-    vd_api *api = ctx;
     vd_queue *q = NULL;
     vd_error err;
     vd_error_clear(&err);
     int64_t counts[VD_JOB__NSTATES] = {0};
     vd_status st = vd_qpool_get(api->qpool, &q, &err);
-    if (st == VD_OK) {
-        st = vd_queue_counts(q, counts, &err);
-        json_t *backend = json_string(vd_queue_backend(q));
-        vd_api_queue_put(api, q, st);
-        json_t *qj = st == VD_OK ? json_pack("{s:o, s:b, s:o}", "backend", backend, "ok", 1,
-                                             "counts", vd_job_counts_to_json(counts))
-                                 : json_pack("{s:o, s:b, s:s}", "backend", backend, "ok", 0,
-                                             "error", vd_error_text(&err));
-        vd_http_reply_json(resp, st == VD_OK ? 200 : 503,
-                           json_pack("{s:s, s:o, s:I}", "status",
-                                     st == VD_OK ? "ok" : "unavailable", "queue", qj, "uptime_ms",
-                                     (json_int_t)(vd_now_ms() - api->started_ms)));
-        return;
+    if (st != VD_OK) {
+        *ok = 0;
+        return json_pack("{s:b, s:s}", "ok", 0, "error", vd_error_text(&err));
     }
-    vd_http_reply_json(resp, 503,
-                       json_pack("{s:s, s:{s:b, s:s}, s:I}", "status", "unavailable", "queue", "ok",
-                                 0, "error", vd_error_text(&err), "uptime_ms",
+    const char *backend = vd_queue_backend(q);
+    st = vd_queue_counts(q, counts, &err);
+    vd_api_queue_put(api, q, st);
+    *ok = st == VD_OK;
+    if (st != VD_OK)
+        return json_pack("{s:b, s:s, s:s}", "ok", 0, "backend", backend, "error",
+                         vd_error_text(&err));
+    return json_pack("{s:b, s:s, s:o}", "ok", 1, "backend", backend, "counts",
+                     vd_job_counts_to_json(counts));
+}
+
+/* {"address", "ok", "health": {...}} or {"address", "ok": false, "error"}, or
+ * {"configured": false}; sets *ok (1 when none is configured). */
+static json_t *model_server_health(vd_api *api, int *ok)
+{
+    *ok = 1;
+    if (!api->model_server) return json_pack("{s:b}", "configured", 0);
+    vd_infer_client *c = NULL;
+    vd_error err;
+    vd_status st = vd_infer_client_new(api->model_server, &c, &err);
+    char *text = NULL;
+    if (st == VD_OK) st = vd_infer_client_health(c, HEALTH_TIMEOUT_MS, &text, &err);
+    vd_infer_client_free(c); /* a fresh connection each time: this is a probe */
+    json_t *h = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (st != VD_OK || !h) {
+        *ok = 0;
+        json_decref(h);
+        return json_pack("{s:s, s:b, s:s}", "address", api->model_server, "ok", 0, "error",
+                         st != VD_OK ? vd_error_text(&err) : "unreadable HEALTH answer");
+    }
+    return json_pack("{s:s, s:b, s:o}", "address", api->model_server, "ok", 1, "health", h);
+}
+
+static void healthz(void *ctx, vd_http_req *req, vd_http_resp *resp)
+{
+    (void)req;
+    vd_api *api = ctx;
+    int qok = 0, mok = 0;
+    json_t *qj = queue_health(api, &qok);
+    json_t *mj = model_server_health(api, &mok);
+    const char *status = !qok ? "unavailable" : !mok ? "degraded" : "ok";
+    vd_http_reply_json(resp, qok ? 200 : 503,
+                       json_pack("{s:s, s:o, s:o, s:I}", "status", status, "queue", qj,
+                                 "model_server", mj, "uptime_ms",
                                  (json_int_t)(vd_now_ms() - api->started_ms)));
 }
 

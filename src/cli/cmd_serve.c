@@ -33,6 +33,8 @@ static const char serve_usage[] =
     "                       Beyond loopback a token is required.\n"
     "  --queue URL          sqlite:PATH or redis://HOST:PORT/DB (default: $VISIOND_QUEUE,\n"
     "                       else sqlite:DATA/visiond.db)\n"
+    "  --model-server ADDR  model server: unix:PATH or tcp:HOST:PORT (default:\n"
+    "                       $VISIOND_MODEL_SERVER, else unix:DATA/model.sock); 'none' = none\n"
     "  --data DIR           runtime data directory (default $VISIOND_DATA, else ./data);\n"
     "                       uploads are staged in DIR/uploads\n"
     "  --media-root DIR     a directory client-given paths may lie under (repeatable)\n"
@@ -45,10 +47,11 @@ static const char serve_usage[] =
     "  --threads N          HTTP worker threads, each with its own queue handle (default 4)\n"
     "  -h, --help           this help\n"
     "\n"
-    "Environment: VISIOND_TOKEN, VISIOND_QUEUE, VISIOND_DATA, VISIOND_LOG_LEVEL.\n";
+    "Environment: VISIOND_TOKEN, VISIOND_QUEUE, VISIOND_MODEL_SERVER, VISIOND_DATA,\n"
+    "VISIOND_LOG_LEVEL.\n";
 
 typedef struct {
-    const char *listen, *queue, *data, *token, *token_file;
+    const char *listen, *queue, *data, *token, *token_file, *model_server;
     const char *max_body, *max_upload, *max_uploads, *threads;
     const char *roots[MAX_ROOTS];
     size_t nroots;
@@ -63,6 +66,7 @@ static int parse(int argc, char **argv, serve_args *a)
     } opts[] = {
         {"--listen", offsetof(serve_args, listen)},
         {"--queue", offsetof(serve_args, queue)},
+        {"--model-server", offsetof(serve_args, model_server)},
         {"--data", offsetof(serve_args, data)},
         {"--token", offsetof(serve_args, token)},
         {"--token-file", offsetof(serve_args, token_file)},
@@ -180,6 +184,15 @@ int vd_cmd_serve(int argc, char **argv)
         snprintf(qbuf, sizeof qbuf, "sqlite:%s/visiond.db", cfg.data_dir);
         cfg.queue_url = qbuf;
     }
+    char mbuf[4096];
+    if (a.model_server)
+        cfg.model_server = strcmp(a.model_server, "none") == 0 ? NULL : a.model_server;
+    else if (getenv("VISIOND_MODEL_SERVER") && *getenv("VISIOND_MODEL_SERVER"))
+        cfg.model_server = getenv("VISIOND_MODEL_SERVER");
+    else {
+        snprintf(mbuf, sizeof mbuf, "unix:%s/model.sock", cfg.data_dir);
+        cfg.model_server = mbuf;
+    }
     if (!parse_mb(a.max_body, "--max-body", &cfg.max_body) ||
         !parse_mb(a.max_upload, "--max-upload", &cfg.max_upload) ||
         !parse_count(a.max_uploads, "--max-uploads", 1024, &cfg.max_uploads) ||
@@ -230,8 +243,9 @@ int vd_cmd_serve(int argc, char **argv)
     char *colon = strrchr(host, ':');
     if (colon) *colon = '\0';
     snprintf(listen, sizeof listen, "%s:%d", host, vd_api_port(api));
-    VD_INFO("listening on %s (queue %s, %zu media roots, auth %s)", listen, cfg.queue_url,
-            cfg.nmedia_roots, with_token ? "on" : "off");
+    VD_INFO("listening on %s (queue %s, model server %s, %zu media roots, auth %s)", listen,
+            cfg.queue_url, cfg.model_server ? cfg.model_server : "none", cfg.nmedia_roots,
+            with_token ? "on" : "off");
     json_t *hello = json_pack("{s:s, s:i, s:s, s:b}", "listen", listen, "port", vd_api_port(api),
                               "queue", cfg.queue_url, "auth", with_token);
     char *line = hello ? json_dumps(hello, JSON_COMPACT) : NULL;

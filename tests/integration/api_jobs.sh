@@ -6,7 +6,7 @@
 command -v curl >/dev/null || skip "curl is not installed"
 
 mkdir -p "$T/media" "$T/data"
-api_start --data "$T/data" --media-root "$T/media" --max-body 0.01 --threads 3
+api_start --data "$T/data" --media-root "$T/media" --max-body 0.01 --threads 3 --model-server none
 
 # ---- healthz ----
 req GET /healthz
@@ -144,7 +144,7 @@ api_stop
 # ---- restart: jobs persist; with a token now ----
 echo "tok-$RANDOM-$RANDOM-secret" >"$T/token"
 TOKEN=$(cat "$T/token")
-api_start --data "$T/data" --media-root "$T/media" --token-file "$T/token"
+api_start --data "$T/data" --media-root "$T/media" --token-file "$T/token" --model-server none
 req GET /healthz
 [ "$STATUS" = 200 ] || fail "healthz must stay public with a token: $STATUS"
 expect_error 401 unauthorized GET "/jobs/$ID"
@@ -162,7 +162,7 @@ grep -q "$TOKEN" "$API_LOG" && fail "the token appears in the log"
 api_stop
 
 # ---- the token from the environment ----
-VISIOND_TOKEN=env-token api_start --data "$T/data"
+VISIOND_TOKEN=env-token api_start --data "$T/data" --model-server none
 expect_error 401 unauthorized GET /jobs
 req GET /jobs -H "Authorization: Bearer env-token"
 [ "$STATUS" = 200 ] || fail "VISIOND_TOKEN: $STATUS"

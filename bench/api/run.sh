@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# bench/api/run.sh: requests/s and p99 latency of GET /jobs/{id} under wrk, on
+# loopback: `visiond serve` against a FastAPI + uvicorn app (fastapi_app.py)
+# reading the same job from the same SQLite database, one after the other in
+# the same run, then the ratio (target: visiond >= 10x the requests/s).
+#
+#   bench/api/run.sh [path/to/visiond]
+#   DURATION=10 CONNECTIONS=32 THREADS=2 WRK_THREADS=2 bench/api/run.sh
+#
+# Both servers get THREADS (visiond: HTTP threads; uvicorn: worker processes)
+# and neither writes a per-request access log. The peer runs on Debian's
+# /usr/bin/python3 (python3-fastapi, python3-uvicorn; scripts/setup.sh).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+VISIOND=${1:-${VISIOND:-$here/../../build/visiond}}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+WRK_THREADS=${WRK_THREADS:-2}
+PY=/usr/bin/python3
+
+for tool in wrk curl; do command -v $tool >/dev/null || { echo "bench/api: $tool is missing (scripts/setup.sh)"; exit 1; }; done
+$PY -c 'import fastapi, uvicorn' 2>/dev/null || { echo "bench/api: python3-fastapi/python3-uvicorn missing (scripts/setup.sh)"; exit 1; }
+[ -x "$VISIOND" ] || { echo "bench/api: no visiond binary at $VISIOND (build first)"; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vdbench-api.XXXXXX")
+pids=()
+cleanup() {
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wrk_run URL -> prints "RPS P99_MS" (p99 from wrk's --latency distribution)
+wrk_run() {
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d1s "$1" >/dev/null # warm-up
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$1" >"$tmp/wrk.out"
+  $PY - "$tmp/wrk.out" <<'PYEOF'
+import re, sys
+text = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+m = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+errs = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+if errs:
+    sys.exit(f"bench/api: {errs.group(1)} non-2xx responses")
+print(f"{rps:.0f} {p99:.3f}")
+PYEOF
+}
+
+# ---- visiond ----
+VISIOND_LOG_LEVEL=warn "$VISIOND" serve --listen 127.0.0.1:0 --data "$tmp/data" --threads "$THREADS" --model-server none \
+  >"$tmp/serve.out" 2>"$tmp/serve.log" &
+pids+=($!)
+for _ in $(seq 1 100); do [ -s "$tmp/serve.out" ] && break; sleep 0.1; done
+port=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$tmp/serve.out")
+id=$(curl -sf -H 'Content-Type: application/json' \
+  -d '{"type":"bench.echo","payload":{"paths":["/photos/cat1.jpg","/photos/cat2.jpg"],"model":"mobilenet_v2"},"priority":1}' \
+  "http://127.0.0.1:$port/jobs" | $PY -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+url_c="http://127.0.0.1:$port/jobs/$id"
+curl -sf "$url_c" >"$tmp/c.json"
+read -r c_rps c_p99 < <(wrk_run "$url_c")
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
+
+# ---- FastAPI + uvicorn on the same database ----
+pport=$(free_port)
+VISIOND_BENCH_DB="$tmp/data/visiond.db" $PY -m uvicorn --app-dir "$here" fastapi_app:app \
+  --host 127.0.0.1 --port "$pport" --workers "$THREADS" --no-access-log --log-level warning \
+  >"$tmp/uvicorn.log" 2>&1 &
+pids+=($!)
+url_p="http://127.0.0.1:$pport/jobs/$id"
+for _ in $(seq 1 100); do curl -sf "$url_p" >"$tmp/p.json" 2>/dev/null && break; sleep 0.2; done
+[ -s "$tmp/p.json" ] || { cat "$tmp/uvicorn.log"; echo "bench/api: uvicorn did not come up"; exit 1; }
+# Same answer from both.
+$PY - "$tmp/c.json" "$tmp/p.json" <<'PYEOF'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+if a != b:
+    sys.exit(f"bench/api: the two servers disagree:\n{a}\n{b}")
+PYEOF
+read -r p_rps p_p99 < <(wrk_run "$url_p")
+
+echo "GET /jobs/{id}, wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $THREADS server threads/workers, $(nproc) CPUs"
+printf '%-22s %12s %10s\n' server "requests/s" "p99 ms"
+printf '%-22s %12s %10s\n' "visiond serve" "$c_rps" "$c_p99"
+printf '%-22s %12s %10s\n' "FastAPI + uvicorn" "$p_rps" "$p_p99"
+$PY -c "import sys; c,p,cl,pl=map(float,sys.argv[1:]); print(f'ratio: visiond {c/p:.1f}x the requests/s of FastAPI (target >= 10x); p99 {pl/cl:.1f}x lower')" \
+  "$c_rps" "$p_rps" "$c_p99" "$p_p99"
