@@ -21,6 +21,7 @@ int vd_cmd_convert(int argc, char **argv);
 int vd_cmd_model_server(int argc, char **argv);
 int vd_cmd_serve(int argc, char **argv);
 int vd_cmd_up(int argc, char **argv);
+int vd_cmd_faces(int argc, char **argv);
 
 static const struct command {
     const char *name;
@@ -36,6 +37,10 @@ static const struct command {
     {"model-server", vd_cmd_model_server, "serve ONNX models with dynamic batching"},
     {"serve", vd_cmd_serve, "serve the HTTP API"},
     {"up", vd_cmd_up, "run everything on one machine under one supervisor"},
+    {"jobs", vd_cmd_jobs, "enqueue, list, show, cancel, requeue and purge jobs"},
+    {"queue", vd_cmd_queue, "queue statistics and housekeeping"},
+    {"worker", vd_cmd_worker, "run jobs from the queue, one forked work-horse per job"},
+    {"faces", vd_cmd_faces, "decode images, detect and embed faces"},
 };
 
 static void usage(FILE *f)

@@ -1,6 +1,7 @@
 /* cmd_convert.c: `visiond convert`, a TensorFlow.js graph model to ONNX (+ metadata). */
 #include <jansson.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,8 @@
 #include "cli/cli.h"
 #include "convert/convert.h"
 #include "core/util.h"
+#include "infer/ort_session.h"
+#include "infer/tensor.h"
 
 int vd_cmd_convert(int argc, char **argv);
 
@@ -123,6 +126,64 @@ static int write_meta(const char *meta_path, const char *onnx_path, const char *
     return VD_EXIT_OK;
 }
 
+/* Runs the converted model on a zero batch of 2 in ONNX Runtime; returns the
+ * "check" object for the summary, or NULL with *why set. */
+static json_t *check_model(const char *onnx, const vd_convert_info *info, char *why, size_t n)
+{
+    const vd_convert_value *in = &info->inputs[0];
+    int64_t shape[VD_TENSOR_MAX_RANK];
+    if (info->ninputs != 1 || in->rank < 1 || in->rank > VD_TENSOR_MAX_RANK) {
+        snprintf(why, n, "--check needs one input of known rank");
+        return NULL;
+    }
+    for (int i = 0; i < in->rank; i++) {
+        shape[i] = i == 0 ? 2 : in->dims[i];
+        if (shape[i] < 0) {
+            snprintf(why, n, "--check needs a known input shape; give --input-shape");
+            return NULL;
+        }
+    }
+    vd_error err;
+    vd_ort_env *env = NULL;
+    vd_ort_session *s = NULL;
+    vd_tensor x = {0}, outs[VD_CONVERT_MAX_OUTPUTS];
+    memset(outs, 0, sizeof outs);
+    const char *names[VD_CONVERT_MAX_OUTPUTS];
+    for (size_t k = 0; k < info->noutputs; k++)
+        names[k] = info->outputs[k].name;
+    vd_status st = vd_tensor_alloc(&x, shape, (size_t)in->rank, &err);
+    if (st == VD_OK) st = vd_ort_env_new(1, &env, &err);
+    if (st == VD_OK) st = vd_ort_session_open(env, onnx, &s, &err);
+    if (st == VD_OK) st = vd_ort_session_run(s, NULL, &x, names, info->noutputs, outs, &err);
+    json_t *j = NULL;
+    if (st == VD_OK) {
+        j = json_object();
+        json_object_set_new(j, "batch", json_integer(2));
+        json_t *arr = json_array();
+        for (size_t k = 0; k < info->noutputs; k++) {
+            json_t *o = json_object(), *dims = json_array();
+            int finite = 1;
+            for (size_t i = 0; i < vd_tensor_count(&outs[k]); i++)
+                finite &= isfinite(outs[k].data[i]) != 0;
+            for (size_t i = 0; i < outs[k].rank; i++)
+                json_array_append_new(dims, json_integer(outs[k].shape[i]));
+            json_object_set_new(o, "name", json_string(names[k]));
+            json_object_set_new(o, "shape", dims);
+            json_object_set_new(o, "finite", json_boolean(finite));
+            json_array_append_new(arr, o);
+        }
+        json_object_set_new(j, "outputs", arr);
+    } else {
+        snprintf(why, n, "%s", vd_error_text(&err));
+    }
+    for (size_t k = 0; k < VD_CONVERT_MAX_OUTPUTS; k++)
+        vd_tensor_free(&outs[k]);
+    vd_tensor_free(&x);
+    vd_ort_session_close(s);
+    vd_ort_env_free(env);
+    return j;
+}
+
 int vd_cmd_convert(int argc, char **argv)
 {
     if (vd_cli_wants_help(argc, argv)) {
@@ -133,7 +194,7 @@ int vd_cmd_convert(int argc, char **argv)
     char *names[VD_CONVERT_MAX_OUTPUTS] = {0};
     const char *meta = NULL, *name = NULL, *task = "other";
     double scale = 1, mean[3] = {0, 0, 0}, std[3] = {1, 1, 1};
-    int l2 = 0, rc = VD_EXIT_USAGE;
+    int l2 = 0, check = 0, rc = VD_EXIT_USAGE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -206,6 +267,9 @@ int vd_cmd_convert(int argc, char **argv)
         } else if (strcmp(a, "--l2-normalize") == 0) {
             l2 = 1;
             continue;
+        } else if (strcmp(a, "--check") == 0) {
+            check = 1;
+            continue;
         } else {
             vd_cli_usage_error("convert", "unknown option '%s'", a);
             goto out;
@@ -235,6 +299,15 @@ int vd_cmd_convert(int argc, char **argv)
         rc = write_meta(meta, o.onnx_path, name, task, scale, mean, std, l2, &info);
         if (rc != VD_EXIT_OK) goto out;
     }
+    json_t *checked = NULL;
+    if (check) {
+        char why[VD_ERROR_MSG_MAX + 64];
+        checked = check_model(o.onnx_path, &info, why, sizeof why);
+        if (!checked) {
+            rc = vd_cli_fail("convert --check: %s", why);
+            goto out;
+        }
+    }
     json_t *j = json_object();
     json_object_set_new(j, "onnx", json_string(o.onnx_path));
     if (meta) json_object_set_new(j, "meta", json_string(meta));
@@ -256,6 +329,7 @@ int vd_cmd_convert(int argc, char **argv)
     json_object_set_new(j, "tf_nodes_used", json_integer((json_int_t)info.tf_nodes_used));
     json_object_set_new(j, "onnx_nodes", json_integer((json_int_t)info.onnx_nodes));
     json_object_set_new(j, "onnx_initializers", json_integer((json_int_t)info.onnx_initializers));
+    if (checked) json_object_set_new(j, "check", checked);
     char *text = json_dumps(j, JSON_PRESERVE_ORDER);
     json_decref(j);
     if (text) printf("%s\n", text);

@@ -24,6 +24,13 @@ typedef struct {
     int64_t dims[MAXR];
     const vd_tfjs_weight *konst; /* for Const (and Identity of a Const) */
     int input_index;             /* >= 0 for Placeholders used as graph inputs */
+    int consumers;               /* data inputs (and requested outputs) that read this value */
+    long last_consumer;          /* the node index of one of them, -1 none */
+    /* Minimum(x, hi) whose only reader is a Maximum(., lo): emitted by that
+     * Maximum as one Clip(x, lo, hi) (Relu6 written out, as Keras exports it) */
+    int deferred_min;
+    size_t clip_src;
+    float clip_hi;
 } tval;
 
 typedef struct {
@@ -615,7 +622,14 @@ static vd_status op_matmul(ctx *c, const vd_tfjs_node *n, tval *v, int fused)
             bn = c->vals[bp].dims[tb ? 0 : 1];
         }
     }
-    (void)bk;
+    int64_t ak = av->rank == 2 ? av->dims[ta ? 0 : 1] : -1;
+    if (ak >= 0 && bk >= 0 && ak != bk) {
+        free(aname);
+        free(bname);
+        return vd_error_set(c->err, VD_ERR_INVALID,
+                            "node '%s' (op %s): inner dimensions differ (%lld vs %lld)", n->name,
+                            n->op, (long long)ak, (long long)bk);
+    }
     char *mm = has_bias || act[0] ? helper(c, n, "mm") : vd_strdup(n->name);
     if (!b || !mm) {
         free(aname);
@@ -682,21 +696,166 @@ static const struct {
     {"Softplus", "Softplus"}, {"Sign", "Sign"},
 };
 
+/* ---- elementwise ops, in whichever layout their input already has -------- */
+
+/* A value lives only in NCHW so far: elementwise ops on it stay in NCHW, which
+ * saves a Transpose pair per op (conv -> bias -> relu -> clip -> conv chains). */
+static int nchw_only(const tval *v)
+{
+    return !v->konst && v->rank == 4 && v->nchw && !v->nhwc;
+}
+
+/* A constant that broadcasts in NCHW once reshaped: a scalar (any rank, one
+ * value) or a per-channel vector [C] (TF broadcasts it over the last axis). */
+static int nchw_const(const tval *v)
+{
+    const vd_tfjs_weight *w = v->konst;
+    return w && w->dtype == VD_TFJS_F32 && (w->count == 1 || w->rank == 1);
+}
+
+/* The constant operand as an NCHW-broadcastable initializer ([C,1,1] or a scalar). */
+static char *nchw_const_name(ctx *c, const vd_tfjs_node *n, const tval *v)
+{
+    const vd_tfjs_weight *w = v->konst;
+    if (w->count == 1) return scalar_f32(c, n, "k", ((const float *)w->data)[0]);
+    int64_t d[3] = {(int64_t)w->count, 1, 1};
+    return add_init_f32(c, n, "kc", w->data, d, 3, w->count);
+}
+
+/* The producer of input k of n, without reporting errors; -1 when unknown. */
+static long producer_quiet(const ctx *c, const vd_tfjs_node *n, size_t k)
+{
+    char name[1024];
+    vd_strlcpy(name, n->inputs[k], sizeof name);
+    char *colon = strrchr(name, ':');
+    if (colon) {
+        if (strcmp(colon, ":0") != 0) return -1;
+        *colon = 0;
+    }
+    const vd_tfjs_node *p = vd_tfjs_node_find(c->m, name);
+    return p ? (long)idx_of(c, p) : -1;
+}
+
+/* 1 when node i is a float Const holding a single value (written to *out). */
+static int scalar_const_node(const ctx *c, long i, float *out)
+{
+    if (i < 0 || strcmp(c->m->nodes[i].op, "Const") != 0) return 0;
+    const vd_tfjs_weight *w = vd_tfjs_weight_find(c->m, c->m->nodes[i].name);
+    if (!w || w->dtype != VD_TFJS_F32 || w->count != 1) return 0;
+    *out = ((const float *)w->data)[0];
+    return 1;
+}
+
+/* Minimum(x, hi) -> Maximum(., lo) with scalar constants, the Minimum read only
+ * by the Maximum: defers the Minimum (see tval.deferred_min). Returns 1 if deferred. */
+static int defer_min(ctx *c, const vd_tfjs_node *n, tval *v)
+{
+    if (strcmp(n->op, "Minimum") != 0 || ndata(n) != 2 || v->consumers != 1) return 0;
+    long a = producer_quiet(c, n, 0), b = producer_quiet(c, n, 1);
+    float hi, lo;
+    long x;
+    if (scalar_const_node(c, b, &hi))
+        x = a;
+    else if (scalar_const_node(c, a, &hi))
+        x = b;
+    else
+        return 0;
+    if (x < 0 || c->vals[x].konst || v->last_consumer < 0) return 0;
+    const vd_tfjs_node *mx = &c->m->nodes[v->last_consumer];
+    if (strcmp(mx->op, "Maximum") != 0 || ndata(mx) != 2) return 0;
+    long m0 = producer_quiet(c, mx, 0), m1 = producer_quiet(c, mx, 1);
+    long self = (long)idx_of(c, n);
+    if (!((m0 == self && scalar_const_node(c, m1, &lo)) ||
+          (m1 == self && scalar_const_node(c, m0, &lo))))
+        return 0;
+    v->deferred_min = 1;
+    v->clip_src = (size_t)x;
+    v->clip_hi = hi;
+    copy_shape(v, &c->vals[x]);
+    return 1;
+}
+
+/* Maximum(deferred Minimum(x, hi), lo) -> Clip(x, lo, hi), in x's layout. */
+static vd_status emit_clip(ctx *c, const vd_tfjs_node *n, tval *v, const tval *mn, float lo)
+{
+    tval *src = &c->vals[mn->clip_src];
+    int in_nchw = nchw_only(src);
+    const char *x = in_nchw ? src->nchw : want_nhwc(c, mn->clip_src);
+    char *out = in_nchw ? fmt_name("%s/__nchw", n->name) : vd_strdup(n->name);
+    char *lo_n = scalar_f32(c, n, "lo", lo), *hi_n = scalar_f32(c, n, "hi", mn->clip_hi);
+    if (!x || !out || !lo_n || !hi_n) {
+        free(out);
+        free(lo_n);
+        free(hi_n);
+        return oom(c);
+    }
+    vd_onnx_node nd;
+    vd_onnx_node_begin(&nd, "Clip", out);
+    vd_onnx_node_input(&nd, x);
+    vd_onnx_node_input(&nd, lo_n);
+    vd_onnx_node_input(&nd, hi_n);
+    vd_onnx_node_output(&nd, out);
+    vd_onnx_graph_add_node(&c->g, &nd);
+    free(lo_n);
+    free(hi_n);
+    if (in_nchw)
+        v->nchw = out;
+    else
+        v->nhwc = out;
+    copy_shape(v, src);
+    return VD_OK;
+}
+
 static vd_status op_binary(ctx *c, const vd_tfjs_node *n, tval *v, const char *onnx_op)
 {
+    if (defer_min(c, n, v)) return VD_OK;
     if (ndata(n) != 2) return unsupported(c, n, "needs two inputs");
     if (strcmp(n->op, "BiasAdd") == 0) {
         char fmt[32] = "NHWC";
         vd_tfjs_attr_string(n, "data_format", fmt, sizeof fmt);
         if (strcmp(fmt, "NHWC") != 0) return unsupported(c, n, "only data_format NHWC");
     }
-    const char *a, *b;
-    tval *av, *bv;
+    size_t p[2];
     vd_status s;
-    if ((s = in_tensor(c, n, 0, &a, &av)) != VD_OK) return s;
-    if ((s = in_tensor(c, n, 1, &b, &bv)) != VD_OK) return s;
+    if ((s = input_node(c, n, 0, &p[0])) != VD_OK) return s;
+    if ((s = input_node(c, n, 1, &p[1])) != VD_OK) return s;
+    tval *av = &c->vals[p[0]], *bv = &c->vals[p[1]];
+    if (strcmp(n->op, "Maximum") == 0) {
+        float lo;
+        if (av->deferred_min && bv->konst && scalar_const_node(c, (long)p[1], &lo))
+            return emit_clip(c, n, v, av, lo);
+        if (bv->deferred_min && av->konst && scalar_const_node(c, (long)p[0], &lo))
+            return emit_clip(c, n, v, bv, lo);
+    }
+    if (av->deferred_min || bv->deferred_min)
+        return vd_error_set(c->err, VD_ERR_INTERNAL, "node '%s': a deferred Minimum", n->name);
+    int any_nchw = nchw_only(av) || nchw_only(bv);
+    int fits = 1;
+    for (int k = 0; k < 2; k++) {
+        const tval *x = &c->vals[p[k]];
+        fits &= (!x->konst && x->rank == 4) || nchw_const(x);
+    }
+    if (any_nchw && fits) {
+        const char *names[2];
+        char *owned[2] = {NULL, NULL};
+        for (int k = 0; k < 2; k++) {
+            if (c->vals[p[k]].konst) {
+                names[k] = owned[k] = nchw_const_name(c, n, &c->vals[p[k]]);
+            } else {
+                names[k] = want_nchw(c, p[k]);
+            }
+        }
+        v->nchw = fmt_name("%s/__nchw", n->name);
+        if (names[0] && names[1] && v->nchw) emit_simple(c, onnx_op, names[0], names[1], v->nchw);
+        free(owned[0]);
+        free(owned[1]);
+        if (!names[0] || !names[1] || !v->nchw) return oom(c);
+        broadcast_shape(v, av, bv);
+        return VD_OK;
+    }
+    const char *a = want_nhwc(c, p[0]), *b = want_nhwc(c, p[1]);
     v->nhwc = vd_strdup(n->name);
-    if (!v->nhwc) return oom(c);
+    if (!a || !b || !v->nhwc) return oom(c);
     emit_simple(c, onnx_op, a, b, v->nhwc);
     broadcast_shape(v, av, bv);
     return VD_OK;
@@ -704,68 +863,116 @@ static vd_status op_binary(ctx *c, const vd_tfjs_node *n, tval *v, const char *o
 
 static vd_status op_unary(ctx *c, const vd_tfjs_node *n, tval *v, const char *onnx_op)
 {
-    const char *x;
-    tval *xv;
-    vd_status s = in_tensor(c, n, 0, &x, &xv);
+    size_t p;
+    vd_status s = input_node(c, n, 0, &p);
     if (s != VD_OK) return s;
+    tval *xv = &c->vals[p];
+    int layout_free = strcmp(onnx_op, "Softmax") != 0 && strcmp(onnx_op, "LogSoftmax") != 0;
+    int in_nchw = layout_free && nchw_only(xv);
+    char *alpha_owned = NULL;
+    const char *alpha = NULL;
+    if (strcmp(n->op, "Prelu") == 0) {
+        size_t ap;
+        if ((s = input_node(c, n, 1, &ap)) != VD_OK) return s;
+        if (in_nchw && !nchw_const(&c->vals[ap])) in_nchw = 0;
+        if (in_nchw) {
+            alpha = alpha_owned = nchw_const_name(c, n, &c->vals[ap]);
+        } else {
+            alpha = want_nhwc(c, ap);
+        }
+        if (!alpha) return oom(c);
+    }
+    const char *x = in_nchw ? xv->nchw : want_nhwc(c, p);
+    char *out = in_nchw ? fmt_name("%s/__nchw", n->name) : vd_strdup(n->name);
+    if (!x || !out) {
+        free(out);
+        free(alpha_owned);
+        return oom(c);
+    }
     copy_shape(v, xv);
+    if (in_nchw)
+        v->nchw = out;
+    else
+        v->nhwc = out;
     if (strcmp(n->op, "Rsqrt") == 0) {
         char *t = helper(c, n, "sqrt");
-        v->nhwc = vd_strdup(n->name);
-        if (!t || !v->nhwc) {
-            free(t);
-            return oom(c);
-        }
+        if (!t) return oom(c);
         emit_simple(c, "Sqrt", x, NULL, t);
-        emit_simple(c, "Reciprocal", t, NULL, v->nhwc);
+        emit_simple(c, "Reciprocal", t, NULL, out);
         free(t);
         return VD_OK;
     }
     if (strcmp(n->op, "Square") == 0) {
-        v->nhwc = vd_strdup(n->name);
-        if (!v->nhwc) return oom(c);
-        emit_simple(c, "Mul", x, x, v->nhwc);
+        emit_simple(c, "Mul", x, x, out);
         return VD_OK;
     }
-    if (strcmp(n->op, "Relu6") == 0 || strcmp(n->op, "LeakyRelu") == 0) {
-        v->nhwc = activation(c, n, n->op, x, NULL, n->name);
-        return v->nhwc ? VD_OK : c->err && c->err->code ? c->err->code : oom(c);
+    if (strcmp(n->op, "Relu6") == 0 || strcmp(n->op, "LeakyRelu") == 0 ||
+        strcmp(n->op, "Prelu") == 0) {
+        char *o = activation(c, n, n->op, x, alpha, out);
+        free(alpha_owned);
+        if (!o) return c->err && c->err->code ? c->err->code : oom(c);
+        free(o); /* the same name as out */
+        return VD_OK;
     }
-    if (strcmp(n->op, "Prelu") == 0) {
-        const char *alpha;
-        if ((s = in_tensor(c, n, 1, &alpha, NULL)) != VD_OK) return s;
-        v->nhwc = activation(c, n, "Prelu", x, alpha, n->name);
-        return v->nhwc ? VD_OK : oom(c);
-    }
-    v->nhwc = vd_strdup(n->name);
-    if (!v->nhwc) return oom(c);
     vd_onnx_node nd;
-    node1(c, onnx_op, v->nhwc, x, NULL, v->nhwc, &nd);
-    if (strcmp(onnx_op, "Softmax") == 0 || strcmp(onnx_op, "LogSoftmax") == 0)
-        vd_onnx_node_attr_int(&nd, "axis", -1);
+    node1(c, onnx_op, out, x, NULL, out, &nd);
+    if (!layout_free) vd_onnx_node_attr_int(&nd, "axis", -1);
     vd_onnx_graph_add_node(&c->g, &nd);
     return VD_OK;
 }
 
 static vd_status op_reduce(ctx *c, const vd_tfjs_node *n, tval *v, const char *onnx_op)
 {
-    const char *x;
-    tval *xv;
-    vd_status s = in_tensor(c, n, 0, &x, &xv);
+    size_t p;
+    vd_status s = input_node(c, n, 0, &p);
     if (s != VD_OK) return s;
+    tval *xv = &c->vals[p];
     const vd_tfjs_weight *aw = in_const(c, n, 1, "reduction axes");
     if (!aw) return c->err ? c->err->code : VD_ERR_UNSUPPORTED;
-    int64_t axes[MAXR];
+    int64_t axes[MAXR], onnx_axes[MAXR];
     int na = const_ints(c, n, aw, axes, MAXR);
     if (na < 0) return c->err->code;
     int keep = vd_tfjs_attr_bool(n, "keep_dims", vd_tfjs_attr_bool(n, "keepdims", 0));
-    v->nhwc = vd_strdup(n->name);
-    if (!v->nhwc) return oom(c);
+    /* On an NCHW-only value, reduce in NCHW when the result's layout is known:
+     * with keep_dims it is NCHW; without, when the kept axes keep their order
+     * (e.g. a global pool over H, W leaves [N, C] either way). */
+    int use_nchw = nchw_only(xv), drop4[4] = {0, 0, 0, 0};
+    static const int64_t TO_NCHW_AXIS[4] = {0, 2, 3, 1};
+    for (int i = 0; i < na && use_nchw; i++) {
+        int64_t a = axes[i] < 0 ? axes[i] + 4 : axes[i];
+        if (a < 0 || a > 3) {
+            use_nchw = 0;
+            break;
+        }
+        onnx_axes[i] = TO_NCHW_AXIS[a];
+        drop4[a] = 1;
+    }
+    if (use_nchw && !keep) {
+        int64_t last = -1;
+        for (int a = 0; a < 4; a++)
+            if (!drop4[a]) {
+                if (TO_NCHW_AXIS[a] < last) use_nchw = 0;
+                last = TO_NCHW_AXIS[a];
+            }
+    }
+    if (!use_nchw)
+        for (int i = 0; i < na; i++)
+            onnx_axes[i] = axes[i];
+    const char *x = use_nchw ? xv->nchw : want_nhwc(c, p);
+    char *out = use_nchw && keep ? fmt_name("%s/__nchw", n->name) : vd_strdup(n->name);
+    if (!x || !out) {
+        free(out);
+        return oom(c);
+    }
+    if (use_nchw && keep)
+        v->nchw = out;
+    else
+        v->nhwc = out;
     vd_onnx_node nd;
-    node1(c, onnx_op, v->nhwc, x, NULL, v->nhwc, &nd);
+    node1(c, onnx_op, out, x, NULL, out, &nd);
     if (strcmp(onnx_op, "ReduceSum") == 0) {
         int64_t d[1] = {na};
-        char *an = add_init_i64(c, n, "axes", axes, d, 1, (size_t)na);
+        char *an = add_init_i64(c, n, "axes", onnx_axes, d, 1, (size_t)na);
         if (!an) {
             vd_pb_free(&nd.pb);
             return oom(c);
@@ -773,7 +980,7 @@ static vd_status op_reduce(ctx *c, const vd_tfjs_node *n, tval *v, const char *o
         vd_onnx_node_input(&nd, an);
         free(an);
     } else {
-        vd_onnx_node_attr_ints(&nd, "axes", axes, (size_t)na);
+        vd_onnx_node_attr_ints(&nd, "axes", onnx_axes, (size_t)na);
     }
     vd_onnx_node_attr_int(&nd, "keepdims", keep);
     vd_onnx_graph_add_node(&c->g, &nd);
@@ -1264,12 +1471,22 @@ vd_status vd_convert_tfjs(const vd_convert_opts *opts, vd_convert_info *info, vd
     for (size_t i = 0; i < c.m->nnodes; i++) {
         c.vals[i].rank = -1;
         c.vals[i].input_index = -1;
+        c.vals[i].last_consumer = -1;
     }
+    for (size_t i = 0; i < c.m->nnodes; i++)
+        for (size_t k = 0; k < ndata(&c.m->nodes[i]); k++) {
+            long p = producer_quiet(&c, &c.m->nodes[i], k);
+            if (p < 0) continue;
+            c.vals[p].consumers++;
+            c.vals[p].last_consumer = (long)i;
+        }
     size_t outs[VD_CONVERT_MAX_OUTPUTS];
     for (size_t k = 0; k < opts->noutputs; k++) {
         if ((s = find_output(&c, opts->outputs[k], &outs[k])) != VD_OK) goto done;
-        if ((s = visit(&c, outs[k], 0)) != VD_OK) goto done;
+        c.vals[outs[k]].consumers++; /* a requested output is read too */
     }
+    for (size_t k = 0; k < opts->noutputs; k++)
+        if ((s = visit(&c, outs[k], 0)) != VD_OK) goto done;
     if (c.info.ninputs == 0) {
         s = vd_error_set(err, VD_ERR_INVALID, "the outputs do not depend on any Placeholder input");
         goto done;

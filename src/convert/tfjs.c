@@ -418,14 +418,20 @@ int vd_tfjs_attr_bool(const vd_tfjs_node *n, const char *key, int dflt)
     return json_is_boolean(b) ? json_is_true(b) : dflt;
 }
 
+/* attr strings are base64 in TFJS JSON; a hand-written model may give plain
+ * text ("SAME"), which is kept when its decoding is not printable text. */
 static int b64_to_buf(const char *s, char *buf, size_t size)
 {
-    uint8_t *bytes;
-    size_t len;
-    if (vd_base64_decode(s, strlen(s), &bytes, &len, NULL) != VD_OK) return 0;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    int printable = vd_base64_decode(s, strlen(s), &bytes, &len, NULL) == VD_OK && len > 0;
+    for (size_t i = 0; printable && i < len; i++)
+        printable = bytes[i] >= 0x20 && bytes[i] < 0x7f;
+    const char *src = printable ? (const char *)bytes : s;
+    size_t n = printable ? len : strlen(s);
     if (size) {
-        size_t k = len < size - 1 ? len : size - 1;
-        memcpy(buf, bytes, k);
+        size_t k = n < size - 1 ? n : size - 1;
+        memcpy(buf, src, k);
         buf[k] = 0;
     }
     free(bytes);

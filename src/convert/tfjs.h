@@ -60,7 +60,8 @@ const vd_tfjs_weight *vd_tfjs_weight_find(const vd_tfjs_model *m, const char *na
 int64_t vd_tfjs_attr_int(const vd_tfjs_node *n, const char *key, int64_t dflt);
 double vd_tfjs_attr_float(const vd_tfjs_node *n, const char *key, double dflt);
 int vd_tfjs_attr_bool(const vd_tfjs_node *n, const char *key, int dflt);
-/* Decodes attr.s (base64 in the JSON) into buf; returns 1 when present. */
+/* Decodes attr.s (base64 in the JSON; plain text is accepted too) into buf;
+ * returns 1 when present. */
 int vd_tfjs_attr_string(const vd_tfjs_node *n, const char *key, char *buf, size_t size);
 /* Fills out[] from attr.list.i; returns the count (-1 when missing or longer than max). */
 int vd_tfjs_attr_ints(const vd_tfjs_node *n, const char *key, int64_t *out, int max);

@@ -38,98 +38,117 @@ vd_status vd_queue_redis_open(const char *url, vd_queue **out, vd_error *err);
 
 /* ---- Lua ------------------------------------------------------------------------------------ */
 
-/* Shared by every script. ARGV[1] is always the key prefix. */
-#define LUA_PRELUDE                                                                                                                                                                      \
-    "local P = ARGV[1]\n"                                                                                                                                                                \
-    "if redis.replicate_commands then redis.replicate_commands() end\n"                                                                                                                  \
-    "local function K(s) return P .. s end\n"                                                                                                                                            \
-    "local function JK(id) return P .. 'job:' .. id end\n"                                                                                                                               \
-    "local function I(x) return string.format('%d', x) end\n"                                                                                                                            \
-    "local function now_ms()\n"                                                                                                                                                          \
-    "  local t = redis.call('TIME')\n"                                                                                                                                                   \
-    "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                                                                                                               \
-    "end\n"                                                                                                                                                                              \
-    "local function leave(id, from, typ)\n"                                                                                                                                              \
-    "  if not from then return end\n"                                                                                                                                                    \
-    "  if from == 'queued' then\n"                                                                                                                                                       \
-    "    local rk = redis.call('HGET', JK(id), 'rk')\n"                                                                                                                                  \
-    "    if rk then\n"                                                                                                                                                                   \
-    "      redis.call('ZREM', K('ready'), rk)\n"                                                                                                                                         \
-    "      redis.call('ZREM', K('ready:' .. typ), rk)\n"                                                                                                                                 \
-    "      redis.call('HDEL', JK(id), 'rk')\n"                                                                                                                                           \
-    "    end\n"                                                                                                                                                                          \
-    "  elseif from == 'scheduled' then redis.call('ZREM', K('scheduled'), id)\n"                                                                                                         \
-    "  elseif from == 'started' then redis.call('ZREM', K('leases'), id)\n"                                                                                                              \
-    "  else\n"                                                                                                                                                                           \
-    "    redis.call('ZREM', K('ended:' .. from), id)\n"                                                                                                                                  \
-    "    if from == 'finished' then redis.call('ZREM', K('expires'), id) end\n"                                                                                                          \
-    "  end\n"                                                                                                                                                                            \
-    "  redis.call('ZREM', K('state:' .. from), id)\n"                                                                                                                                    \
-    "  redis.call('ZREM', K('st:' .. from .. ':' .. typ), id)\n"                                                                                                                         \
-    "end\n" /* Moves a job to state `to` and keeps every index right. `at` is the run_at       */ /* (queued, scheduled), the lease end (started) or the end time (ended states).     */ \
-    "local function set_state(id, to, at)\n"                                                                                                                                             \
-    "  local k = JK(id)\n"                                                                                                                                                               \
-    "  local f = redis.call('HMGET', k, 'state', 'type', 'seq', 'priority', 'result_ttl_ms')\n"                                                                                          \
-    "  local typ, seq = f[2], tonumber(f[3])\n"                                                                                                                                          \
-    "  leave(id, f[1], typ)\n"                                                                                                                                                           \
-    "  redis.call('ZADD', K('state:' .. to), seq, id)\n"                                                                                                                                 \
-    "  redis.call('ZADD', K('st:' .. to .. ':' .. typ), seq, id)\n"                                                                                                                      \
-    "  redis.call('HSET', k, 'state', to)\n"                                                                                                                                             \
-    "  if to == 'queued' then\n"                                                                                                                                                         \
-    "    local rk = string.format('%08x%016x%016x', 2147483647 - tonumber(f[4]), at, seq) .. id\n"                                                                                       \
-    "    redis.call('ZADD', K('ready'), 0, rk)\n"                                                                                                                                        \
-    "    redis.call('ZADD', K('ready:' .. typ), 0, rk)\n"                                                                                                                                \
-    "    redis.call('HSET', k, 'rk', rk, 'run_at_ms', I(at))\n"                                                                                                                          \
-    "  elseif to == 'scheduled' then\n"                                                                                                                                                  \
-    "    redis.call('ZADD', K('scheduled'), at, id)\n"                                                                                                                                   \
-    "    redis.call('HSET', k, 'run_at_ms', I(at))\n"                                                                                                                                    \
-    "  elseif to == 'started' then\n"                                                                                                                                                    \
-    "    redis.call('ZADD', K('leases'), at, id)\n"                                                                                                                                      \
-    "    redis.call('HSET', k, 'lease_until_ms', I(at))\n"                                                                                                                               \
-    "  else\n"                                                                                                                                                                           \
-    "    redis.call('ZADD', K('ended:' .. to), at, id)\n"                                                                                                                                \
-    "    redis.call('HSET', k, 'ended_ms', I(at))\n"                                                                                                                                     \
-    "    local ttl = tonumber(f[5]) or 0\n"                                                                                                                                              \
-    "    if to == 'finished' and ttl > 0 then redis.call('ZADD', K('expires'), at + ttl, id) "                                                                                           \
-    "end\n"                                                                                                                                                                              \
-    "  end\n"                                                                                                                                                                            \
-    "end\n"                                                                                                                                                                              \
-    "local function delete_job(id)\n"                                                                                                                                                    \
-    "  local f = redis.call('HMGET', JK(id), 'state', 'type')\n"                                                                                                                         \
-    "  leave(id, f[1], f[2])\n"                                                                                                                                                          \
-    "  if f[2] then\n"                                                                                                                                                                   \
-    "    redis.call('ZREM', K('all'), id)\n"                                                                                                                                             \
-    "    redis.call('ZREM', K('type:' .. f[2]), id)\n"                                                                                                                                   \
-    "  end\n"                                                                                                                                                                            \
-    "  redis.call('DEL', JK(id))\n"                                                                                                                                                      \
-    "end\n" /* Lapsed leases: back to queued (same run_at), or failed when no attempt is left. */                                                                                        \
-    "local function reclaim(now, limit)\n"                                                                                                                                               \
-    "  local ids = redis.call('ZRANGEBYSCORE', K('leases'), '-inf', '(' .. I(now),\n"                                                                                                    \
-    "                         'LIMIT', 0, limit)\n"                                                                                                                                      \
-    "  for _, id in ipairs(ids) do\n"                                                                                                                                                    \
-    "    local f = redis.call('HMGET', JK(id), 'state', 'attempts', 'max_retries', 'run_at_ms')\n"                                                                                       \
-    "    if f[1] ~= 'started' then redis.call('ZREM', K('leases'), id)\n"                                                                                                                \
-    "    elseif tonumber(f[2]) >= 1 + tonumber(f[3]) then\n"                                                                                                                             \
-    "      redis.call('HSET', JK(id), 'error', 'lease expired')\n"                                                                                                                       \
-    "      set_state(id, 'failed', now)\n"                                                                                                                                               \
-    "    else set_state(id, 'queued', tonumber(f[4])) end\n"                                                                                                                             \
-    "  end\n"                                                                                                                                                                            \
-    "  return #ids\n"                                                                                                                                                                    \
-    "end\n"                                                                                                                                                                              \
-    "local function promote(now, limit)\n"                                                                                                                                               \
-    "  local ids = redis.call('ZRANGEBYSCORE', K('scheduled'), '-inf', I(now), 'LIMIT', 0, "                                                                                             \
-    "limit)\n"                                                                                                                                                                           \
-    "  for _, id in ipairs(ids) do\n"                                                                                                                                                    \
-    "    local f = redis.call('HMGET', JK(id), 'state', 'run_at_ms')\n"                                                                                                                  \
-    "    if f[1] ~= 'scheduled' then redis.call('ZREM', K('scheduled'), id)\n"                                                                                                           \
-    "    else set_state(id, 'queued', tonumber(f[2])) end\n"                                                                                                                             \
-    "  end\n"                                                                                                                                                                            \
-    "  return #ids\n"                                                                                                                                                                    \
+/* Shared by every script (prepended to each when a handle loads them). ARGV[1] is
+ * always the key prefix. set_state(id, to, at) moves a job to state `to` and keeps
+ * every index right; `at` is the run_at (queued, scheduled), the lease end (started)
+ * or the end time (finished, failed, canceled). */
+static const char lua_prelude[] =
+    "local P = ARGV[1]\n"
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local LEASE_LOST_MSG = 'lease expired: worker lost'\n"
+    "local function K(s) return P .. s end\n"
+    "local function JK(id) return P .. 'job:' .. id end\n"
+    "local function I(x) return string.format('%d', x) end\n"
+    "local function now_ms()\n"
+    "  local t = redis.call('TIME')\n"
+    "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "end\n"
+    "local function leave(id, from, typ)\n"
+    "  if not from then return end\n"
+    "  if from == 'queued' then\n"
+    "    local rk = redis.call('HGET', JK(id), 'rk')\n"
+    "    if rk then\n"
+    "      redis.call('ZREM', K('ready'), rk)\n"
+    "      redis.call('ZREM', K('ready:' .. typ), rk)\n"
+    "      redis.call('HDEL', JK(id), 'rk')\n"
+    "    end\n"
+    "  elseif from == 'scheduled' then\n"
+    "    redis.call('ZREM', K('scheduled'), id)\n"
+    "  elseif from == 'started' then\n"
+    "    redis.call('ZREM', K('leases'), id)\n"
+    "    redis.call('HSET', JK(id), 'lease_until_ms', '0')\n"
+    "  else\n"
+    "    redis.call('ZREM', K('ended:' .. from), id)\n"
+    "    if from == 'finished' then redis.call('ZREM', K('expires'), id) end\n"
+    "  end\n"
+    "  redis.call('ZREM', K('state:' .. from), id)\n"
+    "  redis.call('ZREM', K('st:' .. from .. ':' .. typ), id)\n"
+    "end\n"
+    "local function set_state(id, to, at)\n"
+    "  local k = JK(id)\n"
+    "  local f = redis.call('HMGET', k, 'state', 'type', 'seq', 'priority', 'result_ttl_ms')\n"
+    "  local typ, seq = f[2], tonumber(f[3])\n"
+    "  leave(id, f[1], typ)\n"
+    "  redis.call('ZADD', K('state:' .. to), seq, id)\n"
+    "  redis.call('ZADD', K('st:' .. to .. ':' .. typ), seq, id)\n"
+    "  redis.call('HSET', k, 'state', to)\n"
+    "  if to == 'queued' then\n"
+    "    local rk = string.format('%08x%016x%016x', 2147483647 - tonumber(f[4]), at, seq)\n"
+    "    rk = rk .. id\n"
+    "    redis.call('ZADD', K('ready'), 0, rk)\n"
+    "    redis.call('ZADD', K('ready:' .. typ), 0, rk)\n"
+    "    redis.call('HSET', k, 'rk', rk, 'run_at_ms', I(at))\n"
+    "  elseif to == 'scheduled' then\n"
+    "    redis.call('ZADD', K('scheduled'), at, id)\n"
+    "    redis.call('HSET', k, 'run_at_ms', I(at))\n"
+    "  elseif to == 'started' then\n"
+    "    redis.call('ZADD', K('leases'), at, id)\n"
+    "    redis.call('HSET', k, 'lease_until_ms', I(at))\n"
+    "  else\n"
+    "    redis.call('ZADD', K('ended:' .. to), at, id)\n"
+    "    redis.call('HSET', k, 'ended_ms', I(at))\n"
+    "    local ttl = tonumber(f[5]) or 0\n"
+    "    if to == 'finished' and ttl > 0 then\n"
+    "      redis.call('ZADD', K('expires'), at + ttl, id)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local function delete_job(id)\n"
+    "  local f = redis.call('HMGET', JK(id), 'state', 'type')\n"
+    "  leave(id, f[1], f[2])\n"
+    "  if f[2] then\n"
+    "    redis.call('ZREM', K('all'), id)\n"
+    "    redis.call('ZREM', K('type:' .. f[2]), id)\n"
+    "  end\n"
+    "  redis.call('DEL', JK(id))\n"
+    "end\n"
+    /* lapsed leases: back to queued (run_at = now), or failed when no attempt is left */
+    "local function reclaim(now, limit)\n"
+    "  local ids = redis.call('ZRANGEBYSCORE', K('leases'), '-inf', '(' .. I(now),\n"
+    "                         'LIMIT', 0, limit)\n"
+    "  for _, id in ipairs(ids) do\n"
+    "    local f = redis.call('HMGET', JK(id), 'state', 'attempts', 'max_retries')\n"
+    "    if f[1] ~= 'started' then\n"
+    "      redis.call('ZREM', K('leases'), id)\n"
+    "    else\n"
+    "      redis.call('HSET', JK(id), 'error', LEASE_LOST_MSG)\n"
+    "      if tonumber(f[2]) >= 1 + tonumber(f[3]) then\n"
+    "        set_state(id, 'failed', now)\n"
+    "      else\n"
+    "        set_state(id, 'queued', now)\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  return #ids\n"
+    "end\n"
+    /* due scheduled jobs: queued, keeping their run_at */
+    "local function promote(now, limit)\n"
+    "  local ids = redis.call('ZRANGEBYSCORE', K('scheduled'), '-inf', I(now),\n"
+    "                         'LIMIT', 0, limit)\n"
+    "  for _, id in ipairs(ids) do\n"
+    "    local f = redis.call('HMGET', JK(id), 'state', 'run_at_ms')\n"
+    "    if f[1] ~= 'scheduled' then\n"
+    "      redis.call('ZREM', K('scheduled'), id)\n"
+    "    else\n"
+    "      set_state(id, 'queued', tonumber(f[2]))\n"
+    "    end\n"
+    "  end\n"
+    "  return #ids\n"
+    "end\n";
 
 /* ARGV: P token id type payload priority max_retries timeout_ms delay_ms retry_base_ms
  *       retry_max_ms result_ttl_ms */
-static const char lua_enqueue[] = LUA_PRELUDE
+static const char lua_enqueue[] =
     "local token, id, typ = ARGV[2], ARGV[3], ARGV[4]\n"
     "local k = JK(id)\n"
     "if redis.call('EXISTS', k) == 1 then\n"
@@ -147,79 +166,82 @@ static const char lua_enqueue[] = LUA_PRELUDE
     "  'etoken', token)\n"
     "redis.call('ZADD', K('all'), seq, id)\n"
     "redis.call('ZADD', K('type:' .. typ), seq, id)\n"
-    "if delay > 0 then set_state(id, 'scheduled', now + delay) else set_state(id, 'queued', now) "
+    "if delay > 0 then\n"
+    "  set_state(id, 'scheduled', now + delay)\n"
+    "else\n"
+    "  set_state(id, 'queued', now)\n"
     "end\n"
     "return {'ok'}\n";
 
 /* ARGV: P token worker lease_ms [type...] */
 static const char lua_reserve[] =
-    LUA_PRELUDE "local token, worker, lease = ARGV[2], ARGV[3], tonumber(ARGV[4])\n"
-                "local rsv = K('rsv:' .. token)\n"
-                "local prev = redis.call('GET', rsv)\n"
-                "if prev then\n"
-                "  local f = redis.call('HMGET', JK(prev), 'state', 'worker')\n"
-                "  if f[1] == 'started' and f[2] == worker then\n"
-                "    return {'ok', redis.call('HGETALL', JK(prev))}\n"
-                "  end\n"
-                "  return {'empty'}\n"
-                "end\n"
-                "local now = now_ms()\n"
-                "reclaim(now, 1000)\n"
-                "promote(now, 1000)\n"
-                "local function less(a, b)\n"
-                "  for i = 1, 33, 8 do\n"
-                "    local x = tonumber(string.sub(a, i, i + 7), 16)\n"
-                "    local y = tonumber(string.sub(b, i, i + 7), 16)\n"
-                "    if x ~= y then return x < y end\n"
-                "  end\n"
-                "  return false\n"
-                "end\n"
-                "local best\n"
-                "if #ARGV < 5 then best = redis.call('ZRANGE', K('ready'), 0, 0)[1]\n"
-                "else\n"
-                "  for i = 5, #ARGV do\n"
-                "    local h = redis.call('ZRANGE', K('ready:' .. ARGV[i]), 0, 0)[1]\n"
-                "    if h and (not best or less(h, best)) then best = h end\n"
-                "  end\n"
-                "end\n"
-                "if not best then return {'empty'} end\n"
-                "local id = string.sub(best, 41)\n"
-                "local k = JK(id)\n"
-                "redis.call('HINCRBY', k, 'attempts', 1)\n"
-                "redis.call('HSET', k, 'worker', worker, 'started_ms', I(now), 'ended_ms', '0',\n"
-                "  'cancel_requested', '0', 'progress_done', '0', 'progress_total', '0')\n"
-                "set_state(id, 'started', now + lease)\n"
-                "redis.call('SET', rsv, id, 'PX', 60000)\n"
-                "return {'ok', redis.call('HGETALL', k)}\n";
+    "local token, worker, lease = ARGV[2], ARGV[3], tonumber(ARGV[4])\n"
+    "local rsv = K('rsv:' .. token)\n"
+    "local prev = redis.call('GET', rsv)\n"
+    "if prev then\n"
+    "  local f = redis.call('HMGET', JK(prev), 'state', 'worker')\n"
+    "  if f[1] == 'started' and f[2] == worker then\n"
+    "    return {'ok', redis.call('HGETALL', JK(prev))}\n"
+    "  end\n"
+    "  return {'empty'}\n"
+    "end\n"
+    "local now = now_ms()\n"
+    "reclaim(now, 1000)\n"
+    "promote(now, 1000)\n"
+    "local function less(a, b)\n"
+    "  for i = 1, 33, 8 do\n"
+    "    local x = tonumber(string.sub(a, i, i + 7), 16)\n"
+    "    local y = tonumber(string.sub(b, i, i + 7), 16)\n"
+    "    if x ~= y then return x < y end\n"
+    "  end\n"
+    "  return false\n"
+    "end\n"
+    "local best\n"
+    "if #ARGV < 5 then best = redis.call('ZRANGE', K('ready'), 0, 0)[1]\n"
+    "else\n"
+    "  for i = 5, #ARGV do\n"
+    "    local h = redis.call('ZRANGE', K('ready:' .. ARGV[i]), 0, 0)[1]\n"
+    "    if h and (not best or less(h, best)) then best = h end\n"
+    "  end\n"
+    "end\n"
+    "if not best then return {'empty'} end\n"
+    "local id = string.sub(best, 41)\n"
+    "local k = JK(id)\n"
+    "redis.call('HINCRBY', k, 'attempts', 1)\n"
+    "redis.call('HSET', k, 'worker', worker, 'started_ms', I(now), 'ended_ms', '0',\n"
+    "  'cancel_requested', '0', 'progress_done', '0', 'progress_total', '0')\n"
+    "set_state(id, 'started', now + lease)\n"
+    "redis.call('SET', rsv, id, 'PX', 60000)\n"
+    "return {'ok', redis.call('HGETALL', k)}\n";
 
 /* ARGV: P id worker lease_ms */
 static const char lua_heartbeat[] =
-    LUA_PRELUDE "local id, worker = ARGV[2], ARGV[3]\n"
-                "local f = redis.call('HMGET', JK(id), 'state', 'worker', 'cancel_requested')\n"
-                "if not f[1] then return {'not_found'} end\n"
-                "if f[2] ~= worker then return {'lease_lost'} end\n"
-                "if f[1] == 'canceled' and f[3] == '1' then return {'canceled'} end\n"
-                "if f[1] ~= 'started' then return {'lease_lost'} end\n"
-                "local until_ms = now_ms() + tonumber(ARGV[4])\n"
-                "redis.call('ZADD', K('leases'), until_ms, id)\n"
-                "redis.call('HSET', JK(id), 'lease_until_ms', I(until_ms))\n"
-                "return {'ok'}\n";
+    "local id, worker = ARGV[2], ARGV[3]\n"
+    "local f = redis.call('HMGET', JK(id), 'state', 'worker', 'cancel_requested')\n"
+    "if not f[1] then return {'not_found'} end\n"
+    "if f[2] ~= worker then return {'lease_lost'} end\n"
+    "if f[1] == 'canceled' and f[3] == '1' then return {'canceled'} end\n"
+    "if f[1] ~= 'started' then return {'lease_lost'} end\n"
+    "local until_ms = now_ms() + tonumber(ARGV[4])\n"
+    "redis.call('ZADD', K('leases'), until_ms, id)\n"
+    "redis.call('HSET', JK(id), 'lease_until_ms', I(until_ms))\n"
+    "return {'ok'}\n";
 
 /* ARGV: P id done total */
 static const char lua_progress[] =
-    LUA_PRELUDE "local id = ARGV[2]\n"
-                "local st = redis.call('HGET', JK(id), 'state')\n"
-                "if not st then return {'not_found'} end\n"
-                "if st ~= 'started' then return {'state', st} end\n"
-                "redis.call('HSET', JK(id), 'progress_done', ARGV[3], 'progress_total', ARGV[4])\n"
-                "return {'ok'}\n";
+    "local id = ARGV[2]\n"
+    "local st = redis.call('HGET', JK(id), 'state')\n"
+    "if not st then return {'not_found'} end\n"
+    "if st ~= 'started' then return {'state', st} end\n"
+    "redis.call('HSET', JK(id), 'progress_done', ARGV[3], 'progress_total', ARGV[4])\n"
+    "return {'ok'}\n";
 
 /* ARGV: P token id worker has_result result */
-static const char lua_complete[] = LUA_PRELUDE
+static const char lua_complete[] =
     "local token, id, worker = ARGV[2], ARGV[3], ARGV[4]\n"
     "local f = redis.call('HMGET', JK(id), 'state', 'worker', 'cancel_requested', 'last_op')\n"
     "if not f[1] then return {'not_found'} end\n"
-    "if f[4] == token or (f[1] == 'finished' and f[2] == worker) then return {'ok'} end\n"
+    "if f[4] == token then return {'ok'} end\n"
     "if f[2] ~= worker then return {'lease_lost'} end\n"
     "if f[1] == 'canceled' and f[3] == '1' then return {'canceled'} end\n"
     "if f[1] ~= 'started' then return {'lease_lost'} end\n"
@@ -230,7 +252,7 @@ static const char lua_complete[] = LUA_PRELUDE
     "return {'ok'}\n";
 
 /* ARGV: P token id worker message retryable unit */
-static const char lua_fail[] = LUA_PRELUDE
+static const char lua_fail[] =
     "local token, id, worker = ARGV[2], ARGV[3], ARGV[4]\n"
     "local f = redis.call('HMGET', JK(id), 'state', 'worker', 'cancel_requested', 'last_op',\n"
     "  'attempts', 'max_retries', 'retry_base_ms', 'retry_max_ms')\n"
@@ -262,7 +284,7 @@ static const char lua_fail[] = LUA_PRELUDE
     "return {'ok', 'failed'}\n";
 
 /* ARGV: P token id */
-static const char lua_cancel[] = LUA_PRELUDE
+static const char lua_cancel[] =
     "local token, id = ARGV[2], ARGV[3]\n"
     "local f = redis.call('HMGET', JK(id), 'state', 'last_op')\n"
     "if not f[1] then return {'not_found'} end\n"
@@ -275,36 +297,36 @@ static const char lua_cancel[] = LUA_PRELUDE
     "return {'ok'}\n";
 
 /* ARGV: P token id */
-static const char lua_requeue[] = LUA_PRELUDE
+static const char lua_requeue[] =
     "local token, id = ARGV[2], ARGV[3]\n"
     "local f = redis.call('HMGET', JK(id), 'state', 'last_op')\n"
     "if not f[1] then return {'not_found'} end\n"
     "if f[2] == token then return {'ok'} end\n"
     "if f[1] ~= 'failed' and f[1] ~= 'canceled' then return {'state', f[1]} end\n"
     "redis.call('HSET', JK(id), 'attempts', '0', 'cancel_requested', '0', 'ended_ms', '0',\n"
-    "  'lease_until_ms', '0', 'last_op', token)\n"
+    "  'progress_done', '0', 'progress_total', '0', 'last_op', token)\n"
+    "redis.call('HDEL', JK(id), 'result')\n"
     "set_state(id, 'queued', now_ms())\n"
     "return {'ok'}\n";
 
 /* ARGV: P state type offset limit ("" = any) */
-static const char lua_list[] =
-    LUA_PRELUDE "local st, typ = ARGV[2], ARGV[3]\n"
-                "local idx\n"
-                "if st ~= '' and typ ~= '' then idx = K('st:' .. st .. ':' .. typ)\n"
-                "elseif st ~= '' then idx = K('state:' .. st)\n"
-                "elseif typ ~= '' then idx = K('type:' .. typ)\n"
-                "else idx = K('all') end\n"
-                "local off, lim = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-                "local ids = redis.call('ZREVRANGE', idx, off, off + lim - 1)\n"
-                "local out = {}\n"
-                "for _, id in ipairs(ids) do\n"
-                "  local h = redis.call('HGETALL', JK(id))\n"
-                "  if #h > 0 then out[#out + 1] = h end\n"
-                "end\n"
-                "return out\n";
+static const char lua_list[] = "local st, typ = ARGV[2], ARGV[3]\n"
+                               "local idx\n"
+                               "if st ~= '' and typ ~= '' then idx = K('st:' .. st .. ':' .. typ)\n"
+                               "elseif st ~= '' then idx = K('state:' .. st)\n"
+                               "elseif typ ~= '' then idx = K('type:' .. typ)\n"
+                               "else idx = K('all') end\n"
+                               "local off, lim = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+                               "local ids = redis.call('ZREVRANGE', idx, off, off + lim - 1)\n"
+                               "local out = {}\n"
+                               "for _, id in ipairs(ids) do\n"
+                               "  local h = redis.call('HGETALL', JK(id))\n"
+                               "  if #h > 0 then out[#out + 1] = h end\n"
+                               "end\n"
+                               "return out\n";
 
 /* ARGV: P */
-static const char lua_counts[] = LUA_PRELUDE
+static const char lua_counts[] =
     "local out = {}\n"
     "for i, s in ipairs({'queued', 'scheduled', 'started', 'finished', 'failed', 'canceled'}) do\n"
     "  out[i] = redis.call('ZCARD', K('state:' .. s))\n"
@@ -312,7 +334,7 @@ static const char lua_counts[] = LUA_PRELUDE
     "return out\n";
 
 /* ARGV: P limit -> {touched, more} */
-static const char lua_maintain[] = LUA_PRELUDE
+static const char lua_maintain[] =
     "local lim = tonumber(ARGV[2])\n"
     "local now = now_ms()\n"
     "local a = reclaim(now, lim)\n"
@@ -324,7 +346,7 @@ static const char lua_maintain[] = LUA_PRELUDE
     "return {a + b + #ids, more}\n";
 
 /* ARGV: P older_than_ms limit state... -> {deleted, more} */
-static const char lua_purge[] = LUA_PRELUDE
+static const char lua_purge[] =
     "local lim = tonumber(ARGV[3])\n"
     "local n, more = 0, 0\n"
     "for i = 4, #ARGV do\n"
@@ -375,7 +397,17 @@ typedef struct {
     char prefix[PREFIX_MAX + 2];
     int64_t timeout_ms;
     int64_t retry_ms;
+    char *src[S__N]; /* owned: prelude + script */
     char sha[S__N][41];
+    /* The last mutating call whose outcome is unknown (it ended in VD_ERR_CONN:
+     * the script may have run with its reply lost). The same call repeated on
+     * this handle reuses its token, so the script recognises it if it ran. */
+    struct {
+        int script; /* -1 = none */
+        char id[VD_ID_LEN + 1];
+        char worker[VD_WORKER_ID_MAX];
+        char token[VD_ID_LEN + 1];
+    } unsure;
 } rqueue;
 
 /* Runs one command, keeping a SIGPIPE raised by writing to a socket the
@@ -492,7 +524,11 @@ static vd_status call(rqueue *q, int argc, const char **argv, const size_t *lens
         if (q->c) {
             redisReply *r = command_nosigpipe(q->c, argc, argv, lens);
             if (!r) {
-                snprintf(why, sizeof why, "%s", q->c->errstr[0] ? q->c->errstr : "connection lost");
+                if (q->c->err == REDIS_ERR_IO && strstr(q->c->errstr, "temporarily unavailable"))
+                    snprintf(why, sizeof why, "no reply within timeout_ms=%" PRId64, q->timeout_ms);
+                else
+                    snprintf(why, sizeof why, "%s",
+                             q->c->errstr[0] ? q->c->errstr : "connection lost");
                 drop_connection(q);
             } else if (transient_error(r)) {
                 snprintf(why, sizeof why, "%s", r->str);
@@ -515,7 +551,7 @@ static vd_status call(rqueue *q, int argc, const char **argv, const size_t *lens
 
 static vd_status load_script(rqueue *q, int s, vd_error *err)
 {
-    const char *argv[3] = {"SCRIPT", "LOAD", scripts[s].src};
+    const char *argv[3] = {"SCRIPT", "LOAD", q->src[s]};
     redisReply *r;
     vd_status st = call(q, 3, argv, NULL, &r, err);
     if (st != VD_OK) return st;
@@ -624,7 +660,7 @@ static vd_status code_status(const redisReply *r, const char *op, const char *id
                                 ? r->element[1]->str
                                 : "in another state");
     if (strcmp(code, "exists") == 0)
-        return vd_error_set(err, VD_ERR_STATE, "a job with id %s already exists", id);
+        return vd_error_set(err, VD_ERR_INVALID, "a job with id %s already exists", id);
     return vd_error_set(err, VD_ERR_INTERNAL, "redis %s script answered '%s'", op, code);
 }
 
@@ -713,6 +749,34 @@ static vd_status job_from_hash(const redisReply *h, vd_job *job, vd_error *err)
 
 /* ---- operations ----------------------------------------------------------------------------- */
 
+/* Picks the token for a mutating call: the one of the same call left unsure
+ * on this handle, or a fresh one. */
+static void op_token(rqueue *q, int script, const char *id, const char *worker,
+                     char token[VD_ID_LEN + 1])
+{
+    if (q->unsure.script == script && strcmp(q->unsure.id, id) == 0 &&
+        strcmp(q->unsure.worker, worker ? worker : "") == 0) {
+        memcpy(token, q->unsure.token, VD_ID_LEN + 1);
+        return;
+    }
+    vd_id_new(token);
+}
+
+/* Records how a mutating call ended: unsure after VD_ERR_CONN, settled otherwise. */
+static void op_settled(rqueue *q, int script, const char *id, const char *worker, const char *token,
+                       vd_status st)
+{
+    if (st == VD_ERR_CONN) {
+        q->unsure.script = script;
+        vd_strlcpy(q->unsure.id, id, sizeof q->unsure.id);
+        vd_strlcpy(q->unsure.worker, worker ? worker : "", sizeof q->unsure.worker);
+        vd_strlcpy(q->unsure.token, token, sizeof q->unsure.token);
+    } else if (q->unsure.script == script && strcmp(q->unsure.id, id) == 0 &&
+               strcmp(q->unsure.worker, worker ? worker : "") == 0) {
+        q->unsure.script = -1;
+    }
+}
+
 #define I64(buf, v) snprintf(buf, sizeof buf, "%" PRId64, (int64_t)(v))
 
 static vd_status rq_enqueue(vd_queue *base, const vd_enqueue_opts *o, char id_out[VD_ID_LEN + 1],
@@ -726,7 +790,7 @@ static vd_status rq_enqueue(vd_queue *base, const vd_enqueue_opts *o, char id_ou
         vd_strlcpy(id, o->id, sizeof id);
     else
         vd_id_new(id);
-    vd_id_new(token);
+    op_token(q, S_ENQUEUE, o->id ? id : "", NULL, token);
     char pri[24], mr[24], to[24], delay[24], rb[24], rm[24], ttl[24];
     I64(pri, o->priority);
     I64(mr, o->max_retries);
@@ -741,6 +805,7 @@ static vd_status rq_enqueue(vd_queue *base, const vd_enqueue_opts *o, char id_ou
                           rb,    rm, ttl};
     redisReply *r;
     vd_status st = eval(q, S_ENQUEUE, 11, args, NULL, &r, err);
+    if (o->id) op_settled(q, S_ENQUEUE, id, NULL, token, st);
     if (st != VD_OK) return st;
     st = code_status(r, "enqueue", id, err);
     freeReplyObject(r);
@@ -811,41 +876,52 @@ static vd_status rq_progress(vd_queue *base, const char *id, int64_t done, int64
     return simple_op((rqueue *)base, S_PROGRESS, "record progress of", id, 3, args, NULL, err);
 }
 
+/* Runs a mutating script whose first two arguments are token and id, with
+ * the token of an unsure earlier try of the same call (see rqueue.unsure). */
+static vd_status token_op(rqueue *q, int s, const char *op, const char *id, const char *worker,
+                          int nargs, const char **args, vd_error *err)
+{
+    if (!id || !*id) return vd_error_set(err, VD_ERR_INVALID, "%s needs a job id", op);
+    char token[VD_ID_LEN + 1];
+    op_token(q, s, id, worker, token);
+    args[0] = token;
+    redisReply *r;
+    vd_status st = eval(q, s, nargs, args, NULL, &r, err);
+    op_settled(q, s, id, worker, token, st);
+    if (st != VD_OK) return st;
+    st = code_status(r, op, id, err);
+    freeReplyObject(r);
+    return st;
+}
+
 static vd_status rq_complete(vd_queue *base, const char *id, const char *worker_id,
                              const char *result, vd_error *err)
 {
     if (!worker_id) return vd_error_set(err, VD_ERR_INVALID, "complete needs a worker id");
-    char token[VD_ID_LEN + 1];
-    vd_id_new(token);
-    const char *args[] = {token, id, worker_id, result ? "1" : "0", result ? result : ""};
-    return simple_op((rqueue *)base, S_COMPLETE, "complete", id, 5, args, NULL, err);
+    const char *args[] = {NULL, id, worker_id, result ? "1" : "0", result ? result : ""};
+    return token_op((rqueue *)base, S_COMPLETE, "complete", id, worker_id, 5, args, err);
 }
 
 static vd_status rq_fail(vd_queue *base, const char *id, const char *worker_id, const char *message,
                          int retryable, vd_error *err)
 {
     if (!worker_id) return vd_error_set(err, VD_ERR_INVALID, "fail needs a worker id");
-    char token[VD_ID_LEN + 1], unit[32];
-    vd_id_new(token);
+    char unit[32];
     snprintf(unit, sizeof unit, "%.17g", vd_random_unit());
-    const char *args[] = {token, id, worker_id, message, retryable ? "1" : "0", unit};
-    return simple_op((rqueue *)base, S_FAIL, "fail", id, 6, args, NULL, err);
+    const char *args[] = {NULL, id, worker_id, message, retryable ? "1" : "0", unit};
+    return token_op((rqueue *)base, S_FAIL, "fail", id, worker_id, 6, args, err);
 }
 
 static vd_status rq_cancel(vd_queue *base, const char *id, vd_error *err)
 {
-    char token[VD_ID_LEN + 1];
-    vd_id_new(token);
-    const char *args[] = {token, id};
-    return simple_op((rqueue *)base, S_CANCEL, "cancel", id, 2, args, NULL, err);
+    const char *args[] = {NULL, id};
+    return token_op((rqueue *)base, S_CANCEL, "cancel", id, NULL, 2, args, err);
 }
 
 static vd_status rq_requeue(vd_queue *base, const char *id, vd_error *err)
 {
-    char token[VD_ID_LEN + 1];
-    vd_id_new(token);
-    const char *args[] = {token, id};
-    return simple_op((rqueue *)base, S_REQUEUE, "requeue", id, 2, args, NULL, err);
+    const char *args[] = {NULL, id};
+    return token_op((rqueue *)base, S_REQUEUE, "requeue", id, NULL, 2, args, err);
 }
 
 static vd_status rq_get(vd_queue *base, const char *id, vd_job *job, vd_error *err)
@@ -983,6 +1059,8 @@ static void rq_close(vd_queue *base)
 {
     rqueue *q = (rqueue *)base;
     drop_connection(q);
+    for (int s = 0; s < S__N; s++)
+        free(q->src[s]);
     free(q->user);
     free(q->password);
     free(q);
@@ -1132,7 +1210,17 @@ vd_status vd_queue_redis_open(const char *url, vd_queue **out, vd_error *err)
     rqueue *q = calloc(1, sizeof *q);
     if (!q) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     q->base.ops = &redis_ops;
+    q->unsure.script = -1;
     vd_status st = parse_url(q, url, err);
+    for (int s = 0; st == VD_OK && s < S__N; s++) {
+        size_t a = strlen(lua_prelude), b = strlen(scripts[s].src);
+        if (!(q->src[s] = malloc(a + b + 1))) {
+            st = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(q->src[s], lua_prelude, a);
+        memcpy(q->src[s] + a, scripts[s].src, b + 1);
+    }
     for (int s = 0; st == VD_OK && s < S__N; s++)
         st = load_script(q, s, err);
     if (st != VD_OK) {

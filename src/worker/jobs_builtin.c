@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/util.h"
@@ -156,6 +157,18 @@ static vd_status job_progress(vd_job_ctx *ctx, const char *payload, char **resul
     return *result ? VD_OK : vd_error_set(err, VD_ERR_NOMEM, "out of memory");
 }
 
+/* Waits for a contended lock in short, jittered steps (SQLite's own busy
+ * timeout sleeps up to 100 ms at a time, which many writers turn into long
+ * stalls); gives up after about a minute. */
+static int busy_wait(void *arg, int tries)
+{
+    (void)arg;
+    if (tries > 60000) return 0;
+    struct timespec ts = {0, (long)(200000 + vd_random_unit() * 1000000)};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 static vd_status job_count(vd_job_ctx *ctx, const char *payload, char **result, vd_error *err)
 {
     (void)result;
@@ -172,7 +185,7 @@ static vd_status job_count(vd_job_ctx *ctx, const char *payload, char **result, 
     json_decref(p);
     sqlite3_stmt *ins = NULL;
     if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(db, 60000);
+        sqlite3_busy_handler(db, busy_wait, NULL);
         rc = sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     }
     if (rc == SQLITE_OK)

@@ -13,6 +13,7 @@
 #include "convert/jsmodule.h"
 #include "convert/pb.h"
 #include "core/err.h"
+#include "infer/model_meta.h"
 #include "infer/ort_session.h"
 #include "infer/tensor.h"
 #include "vdtest.h"
@@ -189,7 +190,7 @@ static const char *model_write(model *m, const char *dir, size_t cut)
     json_dump_file(root, path, JSON_COMPACT);
     json_decref(root);
     FILE *f = fopen(bin, "wb");
-    fwrite(m->bin, 1, m->len > cut ? m->len - cut : 0, f);
+    if (m->bin && m->len > cut) fwrite(m->bin, 1, m->len - cut, f);
     fclose(f);
     return path;
 }
@@ -497,6 +498,167 @@ VD_TEST(pools_pad_clip_concat)
     vd_tensor_free(&both);
 }
 
+/* Elementwise ops on convolution outputs stay in NCHW inside the ONNX graph:
+ * x -> Conv2D 1x1 -> Mul [C] -> Add [C] -> Relu -> Minimum 6 (faceres' batch-norm +
+ * relu6 pattern) -> AddV2 with a second conv (a residual) -> Prelu [C] -> three
+ * reductions: Mean H,W keep_dims; Mean over H (kept axes change order in NCHW);
+ * Sum over C. Checked against the same arithmetic done here. */
+VD_TEST(elementwise_chains_on_conv_outputs)
+{
+    enum { H = 3, W = 4, CI = 2, C = 3, N = 2 };
+    float w1[CI * C], w2[CI * C], mul[C] = {1.5f, -0.5f, 2.0f}, add[C] = {0.25f, 1.0f, -3.0f};
+    float six[1] = {6.0f}, alpha[C] = {0.1f, 0.2f, 0.3f};
+    for (int i = 0; i < CI * C; i++) {
+        w1[i] = (float)(i - 2) * 0.9f;
+        w2[i] = (float)(3 - i) * 0.4f;
+    }
+    model m;
+    model_init(&m);
+    add_placeholder(&m, "x", H, W, CI);
+    int ws[4] = {1, 1, CI, C}, cs[1] = {C}, ss[1] = {0}, a2s[1] = {2}, a1s[1] = {1};
+    int hw[2] = {1, 2}, h1[1] = {1}, c1[1] = {-1};
+    add_const_f32(&m, "w1", 4, ws, w1);
+    add_const_f32(&m, "w2", 4, ws, w2);
+    add_const_f32(&m, "bn/mul", 1, cs, mul);
+    add_const_f32(&m, "bn/add", 1, cs, add);
+    add_const_f32(&m, "six", 0, ss, six);
+    add_const_f32(&m, "alpha", 1, cs, alpha);
+    add_const_i32(&m, "ax/hw", 1, a2s, hw);
+    add_const_i32(&m, "ax/h", 1, a1s, h1);
+    add_const_i32(&m, "ax/c", 1, a1s, c1);
+    add_node(&m, "c1", "Conv2D", "x,w1", conv_attr("VALID", 1, NULL, NULL));
+    add_node(&m, "bn/m", "Mul", "c1,bn/mul", NULL);
+    add_node(&m, "bn/a", "Add", "bn/add,bn/m", NULL); /* the constant first */
+    add_node(&m, "relu", "Relu", "bn/a", NULL);
+    add_node(&m, "clip", "Minimum", "relu,six", NULL);
+    add_node(&m, "c2", "Conv2D", "x,w2", conv_attr("VALID", 1, NULL, NULL));
+    add_node(&m, "res", "AddV2", "clip,c2", NULL);
+    add_node(&m, "prelu", "Prelu", "res,alpha", NULL);
+    add_node(&m, "gp", "Mean", "prelu,ax/hw", json_pack("{s:{s:b}}", "keep_dims", "b", 1));
+    add_node(&m, "mh", "Mean", "prelu,ax/h", json_pack("{s:{s:b}}", "keep_dims", "b", 0));
+    add_node(&m, "sc", "Sum", "prelu,ax/c", json_pack("{s:{s:b}}", "keep_dims", "b", 0));
+    vd_error err;
+    const char *dir = vd_test_tmpdir();
+    char onnx[512];
+    snprintf(onnx, sizeof onnx, "%s/m.onnx", dir);
+    vd_convert_opts o = {.model_path = model_write(&m, dir, 0), .onnx_path = onnx, .noutputs = 3};
+    o.outputs[0] = "gp";
+    o.outputs[1] = "mh";
+    o.outputs[2] = "sc";
+    vd_convert_info info;
+    CHECK_OK(vd_convert_tfjs(&o, &info, &err));
+    model_free(&m);
+    CHECK_EQ_INT(info.outputs[0].rank, 4); /* [N,1,1,C] */
+    CHECK_EQ_INT(info.outputs[0].dims[3], C);
+    CHECK_EQ_INT(info.outputs[1].rank, 3); /* [N,W,C] */
+    CHECK_EQ_INT(info.outputs[1].dims[1], W);
+    CHECK_EQ_INT(info.outputs[2].rank, 3); /* [N,H,W] */
+    CHECK_EQ_INT(info.outputs[2].dims[2], W);
+
+    vd_tensor in, gp, mh, sc;
+    fill_input(&in, N, H, W, CI, 4.0);
+    CHECK_OK(run_onnx(onnx, &in, "gp", &gp, &err));
+    CHECK_OK(run_onnx(onnx, &in, "mh", &mh, &err));
+    CHECK_OK(run_onnx(onnx, &in, "sc", &sc, &err));
+    CHECK_EQ_INT(gp.rank, 4);
+    CHECK_EQ_INT(mh.shape[1], W);
+    CHECK_EQ_INT(sc.shape[1], H);
+    float y[N][H][W][C];
+    for (int b = 0; b < N; b++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++)
+                for (int c = 0; c < C; c++) {
+                    double a1 = 0, a2 = 0;
+                    for (int ci = 0; ci < CI; ci++) {
+                        double xv = in.data[((b * H + i) * W + j) * CI + ci];
+                        a1 += xv * w1[ci * C + c];
+                        a2 += xv * w2[ci * C + c];
+                    }
+                    double t = a1 * mul[c] + add[c];
+                    t = t < 0 ? 0 : t > 6 ? 6 : t;
+                    t += a2;
+                    y[b][i][j][c] = (float)(t < 0 ? t * alpha[c] : t);
+                }
+    float egp[N * C], emh[N * W * C], esc[N * H * W];
+    for (int b = 0; b < N; b++) {
+        for (int c = 0; c < C; c++) {
+            double t = 0;
+            for (int i = 0; i < H; i++)
+                for (int j = 0; j < W; j++)
+                    t += y[b][i][j][c];
+            egp[b * C + c] = (float)(t / (H * W));
+            for (int j = 0; j < W; j++) {
+                double u = 0;
+                for (int i = 0; i < H; i++)
+                    u += y[b][i][j][c];
+                emh[(b * W + j) * C + c] = (float)(u / H);
+            }
+        }
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                double u = 0;
+                for (int c = 0; c < C; c++)
+                    u += y[b][i][j][c];
+                esc[(b * H + i) * W + j] = (float)u;
+            }
+    }
+    double d1 = max_abs_diff(gp.data, egp, N * C), d2 = max_abs_diff(mh.data, emh, N * W * C),
+           d3 = max_abs_diff(sc.data, esc, N * H * W);
+    printf("    max abs diff: mean(H,W) %.3g, mean(H) %.3g, sum(C) %.3g\n", d1, d2, d3);
+    CHECK(d1 < 1e-5 && d2 < 1e-5 && d3 < 1e-5);
+    vd_tensor_free(&in);
+    vd_tensor_free(&gp);
+    vd_tensor_free(&mh);
+    vd_tensor_free(&sc);
+}
+
+/* Maximum(Minimum(x, hi), lo) with scalar constants is one Clip, unless the
+ * Minimum's value is read elsewhere (here: requested as an output too). */
+VD_TEST(min_max_becomes_clip_unless_min_is_read_elsewhere)
+{
+    model m;
+    model_init(&m);
+    add_placeholder(&m, "x", 2, 3, 1);
+    int ss[1] = {0};
+    float hi[1] = {0.5f}, lo[1] = {-0.25f};
+    add_const_f32(&m, "hi", 0, ss, hi);
+    add_const_f32(&m, "lo", 0, ss, lo);
+    add_node(&m, "min", "Minimum", "x,hi", NULL);
+    add_node(&m, "max", "Maximum", "lo,min", NULL);
+    vd_error err;
+    const char *dir = vd_test_tmpdir();
+    char onnx[512];
+    snprintf(onnx, sizeof onnx, "%s/m.onnx", dir);
+    vd_convert_opts o = {.model_path = model_write(&m, dir, 0), .onnx_path = onnx, .noutputs = 1};
+    model_free(&m);
+    o.outputs[0] = "max";
+    vd_convert_info info;
+    CHECK_OK(vd_convert_tfjs(&o, &info, &err));
+    CHECK_EQ_INT(info.onnx_nodes, 1); /* one Clip */
+    vd_tensor in, out, mn;
+    fill_input(&in, 2, 2, 3, 1, 1.0);
+    CHECK_OK(run_onnx(onnx, &in, "max", &out, &err));
+    for (size_t i = 0; i < vd_tensor_count(&in); i++) {
+        float want = in.data[i] < 0.5f ? in.data[i] : 0.5f;
+        CHECK(out.data[i] == (want > -0.25f ? want : -0.25f));
+    }
+    vd_tensor_free(&out);
+    o.outputs[1] = "min";
+    o.noutputs = 2;
+    CHECK_OK(vd_convert_tfjs(&o, &info, &err));
+    CHECK_EQ_INT(info.onnx_nodes, 2); /* Min and Max */
+    CHECK_OK(run_onnx(onnx, &in, "max", &out, &err));
+    CHECK_OK(run_onnx(onnx, &in, "min", &mn, &err));
+    for (size_t i = 0; i < vd_tensor_count(&in); i++) {
+        float want = in.data[i] < 0.5f ? in.data[i] : 0.5f;
+        CHECK(mn.data[i] == want);
+        CHECK(out.data[i] == (want > -0.25f ? want : -0.25f));
+    }
+    vd_tensor_free(&in);
+    vd_tensor_free(&out);
+    vd_tensor_free(&mn);
+}
+
 /* ---- failures ---------------------------------------------------------------- */
 
 static void small_model(model *m)
@@ -561,6 +723,125 @@ VD_TEST(truncated_and_missing_weights_are_errors)
     fclose(f);
     CHECK_EQ_INT(vd_convert_tfjs(&o, NULL, &err), VD_ERR_INVALID);
     model_free(&m);
+}
+
+/* Every prefix of a valid JS module and of a valid model JSON is refused with
+ * an error, never a crash (ASan runs this too); bad manifests name the problem. */
+VD_TEST(truncated_and_malformed_inputs_fail_cleanly)
+{
+    const char *js = "!function(){}({1:[function(t,e,a){e.exports={format:\"graph-model\","
+                     "modelTopology:{node:[{name:'x',op:\"Placeholder\",attr:{a:{f:-.5e-3,b:!0}}}"
+                     "]},weightsManifest:[{paths:[\"a\\x41\"],weights:[]}]}},{}]})";
+    vd_error err;
+    char *json = NULL;
+    CHECK_OK(vd_jsmodule_object_json(js, strlen(js), &json, &err));
+    free(json);
+    size_t full = strlen(js);
+    size_t obj_end = (size_t)(strstr(js, "},{}]") - js); /* the object ends just before */
+    for (size_t n = 0; n < full; n++) {
+        vd_status st = vd_jsmodule_object_json(js, n, &json, &err);
+        if (n >= obj_end) {
+            CHECK_EQ_INT(st, VD_OK);
+            free(json);
+        } else {
+            CHECK(st != VD_OK);
+            CHECK(json == NULL);
+        }
+    }
+    /* model JSON files: every prefix of a small valid model is refused */
+    model m;
+    small_model(&m);
+    const char *dir = vd_test_tmpdir();
+    const char *path = model_write(&m, dir, 0);
+    model_free(&m);
+    FILE *f = fopen(path, "rb");
+    char text[4096];
+    size_t len = fread(text, 1, sizeof text, f);
+    fclose(f);
+    CHECK(len > 0 && len < sizeof text);
+    char onnx[512];
+    snprintf(onnx, sizeof onnx, "%s/m.onnx", dir);
+    vd_convert_opts o = {.model_path = path, .onnx_path = onnx, .noutputs = 1};
+    o.outputs[0] = "conv";
+    for (size_t n = 0; n < len; n += 7) {
+        f = fopen(path, "wb");
+        fwrite(text, 1, n, f);
+        fclose(f);
+        CHECK(vd_convert_tfjs(&o, NULL, &err) != VD_OK);
+    }
+    /* malformed manifests and topologies */
+    static const char *bad[][2] = {
+        {"{\"modelTopology\":{\"node\":[]}}", "weightsManifest"},
+        {"{\"weightsManifest\":[]}", "modelTopology"},
+        {"{\"modelTopology\":{\"node\":[{\"op\":\"Const\"}]},\"weightsManifest\":[]}", "name"},
+        {"{\"modelTopology\":{\"node\":[]},\"weightsManifest\":[{\"paths\":[\"w.bin\"],"
+         "\"weights\":[{\"name\":\"w\",\"shape\":[-1],\"dtype\":\"float32\"}]}]}",
+         "bad shape"},
+        {"{\"modelTopology\":{\"node\":[]},\"weightsManifest\":[{\"paths\":[\"w.bin\"],"
+         "\"weights\":[{\"name\":\"w\",\"shape\":[1],\"dtype\":\"string\"}]}]}",
+         "string"},
+        {"{\"modelTopology\":{\"node\":[]},\"weightsManifest\":[{\"paths\":[\"w.bin\"],"
+         "\"weights\":[{\"name\":\"w\",\"shape\":[1],\"dtype\":\"float32\",\"quantization\":"
+         "{\"dtype\":\"int4\"}}]}]}",
+         "int4"},
+        {"{\"modelTopology\":{\"node\":[{\"name\":\"conv\",\"op\":\"Relu\",\"input\":[\"b\"]},"
+         "{\"name\":\"b\",\"op\":\"Relu\",\"input\":[\"conv\"]}]},\"weightsManifest\":[]}",
+         "cycle"},
+        {"{\"modelTopology\":{\"node\":[{\"name\":\"conv\",\"op\":\"Relu\",\"input\":[\"z:1\"]}"
+         "]},\"weightsManifest\":[]}",
+         "z:1"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        f = fopen(path, "wb");
+        fputs(bad[i][0], f);
+        fclose(f);
+        if (vd_convert_tfjs(&o, NULL, &err) == VD_OK || !strstr(err.msg, bad[i][1])) {
+            vd_test_fail_at(__FILE__, __LINE__, "case %zu: got '%s', want '%s'", i, err.msg,
+                            bad[i][1]);
+            return;
+        }
+    }
+    CHECK(access(onnx, F_OK) != 0);
+}
+
+VD_TEST(input_shape_fills_unknown_dims_and_batch_stays_dynamic)
+{
+    model m;
+    model_init(&m);
+    json_t *attr = json_pack("{s:{s:{s:[{s:s},{s:s},{s:s},{s:i}]}}}", "shape", "shape", "dim",
+                             "size", "-1", "size", "-1", "size", "-1", "size", 3);
+    add_node(&m, "img", "Placeholder", "", attr);
+    add_node(&m, "r", "Relu", "img", NULL);
+    vd_error err;
+    const char *dir = vd_test_tmpdir();
+    char onnx[512];
+    snprintf(onnx, sizeof onnx, "%s/m.onnx", dir);
+    vd_convert_opts o = {.model_path = model_write(&m, dir, 0), .onnx_path = onnx, .noutputs = 1};
+    model_free(&m);
+    o.outputs[0] = "r";
+    o.output_names[0] = "out";
+    vd_convert_info info;
+    CHECK_OK(vd_convert_tfjs(&o, &info, &err));
+    CHECK_EQ_INT(info.inputs[0].dims[1], -1);
+    int64_t want[4] = {1, 32, 48, 3};
+    memcpy(o.input_shape, want, sizeof want);
+    o.input_rank = 4;
+    CHECK_OK(vd_convert_tfjs(&o, &info, &err));
+    CHECK_EQ_INT(info.inputs[0].dims[0], -1); /* a given batch of 1 stays dynamic */
+    CHECK_EQ_INT(info.inputs[0].dims[1], 32);
+    CHECK_EQ_INT(info.inputs[0].dims[2], 48);
+    CHECK_EQ_INT(info.outputs[0].dims[2], 48);
+    vd_tensor in, out;
+    fill_input(&in, 5, 32, 48, 3, 1.0);
+    CHECK_OK(run_onnx(onnx, &in, "out", &out, &err));
+    CHECK_EQ_INT(out.shape[0], 5);
+    for (size_t i = 0; i < vd_tensor_count(&in); i++)
+        CHECK(out.data[i] == (in.data[i] > 0 ? in.data[i] : 0));
+    vd_tensor_free(&in);
+    vd_tensor_free(&out);
+    o.input_rank = 3; /* the wrong rank */
+    CHECK_EQ_INT(vd_convert_tfjs(&o, &info, &err), VD_ERR_UNSUPPORTED);
+    CHECK(strstr(err.msg, "rank") != NULL);
 }
 
 /* ---- JS-module packaging ------------------------------------------------------ */
@@ -673,6 +954,75 @@ VD_TEST(protobuf_varints_and_fields)
     CHECK(memcmp(b.data, want, sizeof want) == 0);
     CHECK(!b.oom);
     vd_pb_free(&b);
+}
+
+/* ---- the shipped models' metadata ------------------------------------------ */
+
+#define NPM "/opt/visiond/deps/npm/"
+
+/* Converts the shipped TFJS model as scripts/models.sh does, and checks that
+ * models/NAME.json (the template) names the graph's real input and output,
+ * with the right sizes, and states the facts about the input scale. */
+static void check_shipped(const char *name, const char *src, const char *node, const char *alias,
+                          float scale, int dim)
+{
+    if (access(src, R_OK) != 0) {
+        vd_test_skip("the model's npm package is missing (run scripts/setup.sh)");
+        return;
+    }
+    vd_error err;
+    char meta_path[1024], onnx[512];
+    snprintf(meta_path, sizeof meta_path, "%s/models/%s.json", VISIOND_SOURCE_DIR, name);
+    vd_model_meta meta;
+    CHECK_OK(vd_model_meta_load(meta_path, &meta, &err));
+    CHECK_EQ_STR(meta.name, name);
+    CHECK(fabsf(meta.scale - scale) < 1e-9f);
+    CHECK_EQ_INT(meta.dim, dim);
+    CHECK_EQ_INT(meta.layout, VD_LAYOUT_NHWC);
+    CHECK_EQ_INT(meta.noutputs, 1);
+
+    snprintf(onnx, sizeof onnx, "%s/%s.onnx", vd_test_tmpdir(), name);
+    vd_convert_opts o = {.model_path = src, .onnx_path = onnx, .noutputs = 1};
+    o.outputs[0] = node;
+    o.output_names[0] = alias;
+    vd_convert_info info;
+    CHECK_OK(vd_convert_tfjs(&o, &info, &err));
+    vd_ort_env *env = NULL;
+    vd_ort_session *s = NULL;
+    CHECK_OK(vd_ort_env_new(1, &env, &err));
+    if (vd_ort_session_open(env, onnx, &s, &err) != VD_OK) {
+        vd_ort_env_free(env);
+        vd_test_fail_at(__FILE__, __LINE__, "%s", vd_error_text(&err));
+        return;
+    }
+    int64_t shape[VD_TENSOR_MAX_RANK];
+    size_t rank;
+    CHECK_EQ_INT(vd_ort_session_ninputs(s), 1);
+    CHECK_EQ_STR(vd_ort_session_input_name(s, 0), meta.input_name);
+    vd_ort_session_input_shape(s, 0, shape, &rank);
+    int ok = rank == 4 && shape[0] == -1 && shape[1] == meta.height && shape[2] == meta.width &&
+             shape[3] == meta.channels;
+    CHECK_EQ_INT(vd_ort_session_noutputs(s), 1);
+    int name_ok = strcmp(vd_ort_session_output_name(s, 0), meta.outputs[0]) == 0;
+    vd_ort_session_output_shape(s, 0, shape, &rank);
+    int out_ok = rank == 2 && shape[0] == -1 && shape[1] == dim;
+    vd_ort_session_close(s);
+    vd_ort_env_free(env);
+    CHECK(ok);
+    CHECK(name_ok);
+    CHECK(out_ok);
+}
+
+VD_TEST(shipped_faceres_metadata_matches_graph)
+{
+    check_shipped("faceres", NPM "@vladmandic+human@3.3.6/models/faceres.json",
+                  "global_pooling/Mean", NULL, 1.0f, 1024);
+}
+
+VD_TEST(shipped_mobilenet_v2_metadata_matches_graph)
+{
+    check_shipped("mobilenet_v2", NPM "nsfwjs@4.3.0/dist/models/mobilenet_v2_mid/model.min.js",
+                  "feature_vector/SpatialSqueeze", "embedding", 1.0f / 255.0f, 1792);
 }
 
 int main(void)

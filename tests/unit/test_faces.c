@@ -517,6 +517,78 @@ VD_TEST(face_embeddings_are_unit_vectors_stable_across_decodes)
     vd_faces_free(fb, nb);
 }
 
+/* Finds, for each face of a, the face of b whose box centre is nearest to
+ * a's centre moved by the affine m (a's image -> b's image). */
+static size_t nearest_face(const vd_face *f, const double m[6], const vd_face *b, size_t nb)
+{
+    double cx = (f->det.x0 + f->det.x1) / 2, cy = (f->det.y0 + f->det.y1) / 2;
+    double u = m[0] * cx + m[1] * cy + m[2], v = m[3] * cx + m[4] * cy + m[5];
+    size_t best = 0;
+    double bd = 1e18;
+    for (size_t k = 0; k < nb; k++) {
+        double d = hypot((b[k].det.x0 + b[k].det.x1) / 2 - u, (b[k].det.y0 + b[k].det.y1) / 2 - v);
+        if (d < bd) bd = d, best = k;
+    }
+    return best;
+}
+
+VD_TEST(same_person_mirrored_or_tilted_is_recognised)
+{
+    vd_error err;
+    vd_model_meta meta;
+    if (!runner_ready() || vd_runner_meta(runner, VD_FACES_EMBEDDER, &meta, &err) != VD_OK) {
+        vd_test_skip("faceres not converted (data/models/faceres.json): run scripts/models.sh");
+        return;
+    }
+    for (int sample = 3; sample <= 6; sample += 3) {
+        char path[512];
+        vd_image img;
+        CHECK_OK(vd_image_decode_file(imgtest_sample(path, sizeof path, sample), NULL, &img, NULL,
+                                      &err));
+        double W = img.width, H = img.height, a = 15 * M_PI / 180;
+        double views[2][6] = {
+            {-1, 0, W, 0, 1, 0}, /* mirrored */
+            {cos(a), -sin(a), W / 2 - cos(a) * W / 2 + sin(a) * H / 2, sin(a), cos(a),
+             H / 2 - sin(a) * W / 2 - cos(a) * H / 2}, /* tilted 15 degrees */
+        };
+        vd_face *f0;
+        size_t n0;
+        CHECK_OK(vd_faces_run(runner, &img, NULL, &f0, &n0, &err));
+        CHECK_EQ_INT(n0, sample_faces[sample]);
+        for (int v = 0; v < 2; v++) {
+            vd_image alt;
+            CHECK_OK(vd_image_warp_affine(&img, views[v], img.width, img.height, &alt, &err));
+            vd_face *f1;
+            size_t n1;
+            CHECK_OK(vd_faces_run(runner, &alt, NULL, &f1, &n1, &err));
+            vd_image_free(&alt);
+            CHECK(n1 >= 1);
+            int right = 0;
+            float worst_same = 1, best_diff = -1;
+            for (size_t i = 0; i < n0; i++) {
+                size_t j = nearest_face(&f0[i], views[v], f1, n1);
+                /* Who does the face in the other view look most like? */
+                size_t who = 0;
+                float best = -2;
+                for (size_t k = 0; k < n0; k++) {
+                    float sim = vd_faces_similarity(f1[j].embedding, f0[k].embedding, 1024);
+                    if (sim > best) best = sim, who = k;
+                    if (k == i) worst_same = fminf(worst_same, sim);
+                    if (k != i) best_diff = fmaxf(best_diff, sim);
+                }
+                right += who == i;
+            }
+            printf("    sample%d %s: %d/%zu faces recognised; same person worst %.3f, others "
+                   "best %.3f\n",
+                   sample, v ? "tilted" : "mirrored", right, n0, worst_same, best_diff);
+            CHECK_EQ_INT(right, (int)n0);
+            vd_faces_free(f1, n1);
+        }
+        vd_faces_free(f0, n0);
+        vd_image_free(&img);
+    }
+}
+
 int main(void)
 {
     vd_error err;

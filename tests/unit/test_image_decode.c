@@ -497,6 +497,75 @@ VD_TEST(limits_are_checked_before_decoding)
     CHECK_EQ_INT(vd_image_decode_file(vd_test_tmpdir(), NULL, &img, NULL, &err), VD_ERR_IO);
 }
 
+VD_TEST(every_truncation_is_an_error_never_a_picture)
+{
+    vd_error err;
+    char sample[512];
+    uint8_t *jpeg;
+    size_t jlen;
+    CHECK_OK(vd_image_read_file(imgtest_sample(sample, sizeof sample, 2), 0, &jpeg, &jlen, &err));
+    /* A progressive JPEG and a PNG of the same photo, cut at many places. */
+    VipsImage *im = NULL;
+    CHECK(vips_jpegload_buffer(jpeg, jlen, &im, NULL) == 0);
+    void *prog = NULL, *png = NULL;
+    size_t plen = 0, pnglen = 0;
+    CHECK(vips_image_write_to_buffer(im, ".jpg[interlace,Q=90]", &prog, &plen, NULL) == 0);
+    VipsImage *small = NULL;
+    CHECK(vips_resize(im, &small, 0.25, NULL) == 0);
+    CHECK(vips_image_write_to_buffer(small, ".png", &png, &pnglen, NULL) == 0);
+    g_object_unref(small);
+    g_object_unref(im);
+    struct {
+        const char *name, *want;
+        const uint8_t *data;
+        size_t len;
+    } files[3] = {{"baseline JPEG", "truncated JPEG", jpeg, jlen},
+                  {"progressive JPEG", "truncated JPEG", prog, plen},
+                  {"PNG", "truncated PNG", png, pnglen}};
+    for (int f = 0; f < 3; f++) {
+        int errors = 0;
+        for (int k = 1; k < 20; k++) {
+            size_t cut = files[f].len * (size_t)k / 20;
+            vd_image img;
+            vd_status st = vd_image_decode_buffer(files[f].data, cut, NULL, &img, &err);
+            if (st == VD_OK) vd_image_free(&img);
+            CHECK_EQ_INT(st, VD_ERR_IMAGE);
+            CHECK(strncmp(err.msg, files[f].want, strlen(files[f].want)) == 0);
+            errors++;
+        }
+        printf("    %s (%zu bytes): 19/19 cuts refused, e.g. \"%s\"\n", files[f].name, files[f].len,
+               err.msg);
+        CHECK_EQ_INT(errors, 19);
+        /* The whole file still decodes. */
+        vd_image img;
+        CHECK_OK(vd_image_decode_buffer(files[f].data, files[f].len, NULL, &img, &err));
+        vd_image_free(&img);
+    }
+    g_free(prog);
+    g_free(png);
+    free(jpeg);
+}
+
+VD_TEST(webp_shrinks_on_load_too)
+{
+    vd_error err;
+    uint8_t *px = imgtest_pattern(1000, 800);
+    VipsImage *im = imgtest_vips_from(px, 1000, 800, 3);
+    free(px);
+    void *buf = NULL;
+    size_t len = 0;
+    CHECK(vips_image_write_to_buffer(im, ".webp", &buf, &len, NULL) == 0);
+    g_object_unref(im);
+    vd_decode_opts o = {.target_width = 250, .target_height = 100};
+    vd_image img;
+    CHECK_OK(vd_image_decode_buffer(buf, len, &o, &img, &err));
+    printf("    1000x800 WebP, target 250x100: decoded %dx%d\n", img.width, img.height);
+    CHECK(img.width >= 250 && img.width <= 260 && img.height >= 200 && img.height <= 208);
+    CHECK_EQ_INT(img.src_width, 1000);
+    vd_image_free(&img);
+    g_free(buf);
+}
+
 int main(void)
 {
     vd_error err;
