@@ -123,6 +123,8 @@ static vd_status ort_run(vd_runner *base, const char *name, const vd_tensor *inp
     }
     /* Fixed batch of 1: run item by item and stack the outputs. */
     vd_tensor part[VD_MODEL_MAX_OUTPUT * 2];
+    if (count > sizeof part / sizeof part[0])
+        return vd_error_set(err, VD_ERR_UNSUPPORTED, "model %s: %zu outputs to stack", name, count);
     for (size_t i = 0; i < n; i++) {
         st = run_slice(m, input, i, 1, part, count, err);
         if (st != VD_OK) break;

@@ -5,7 +5,7 @@
 command -v jq >/dev/null || skip "jq not installed"
 DEMO=/opt/visiond/deps/npm/@vladmandic+face-api@1.7.15/demo
 [ -f "$DEMO/sample1.jpg" ] || skip "face-api demo photos not unpacked (scripts/setup.sh)"
-export VISIOND_MODELS="$VISIOND_SOURCE_DIR/models:$VISIOND_SOURCE_DIR/data/models"
+export VISIOND_MODELS="$VISIOND_SOURCE_DIR/data/models:$VISIOND_SOURCE_DIR/models"
 
 # Faces counted by eye in sample1..6.
 want=(3 3 3 4 5 4)
