@@ -206,7 +206,11 @@ static vd_status listen_unix(vd_server *s, vd_error *err)
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return vd_error_set(err, VD_ERR_IO, "socket: %s", strerror(errno));
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 256) < 0) {
+    /* The protocol has no authentication: the socket's mode is the access
+     * control. bind(2) creates it with 0777 & ~umask, so set 0600 (owner only)
+     * before listen(2): nobody can connect in between. */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(s->socket_path, 0600) < 0 ||
+        listen(fd, 256) < 0) {
         int e = errno;
         close(fd);
         return vd_error_set(err, VD_ERR_IO, "cannot listen on %s: %s", s->socket_path, strerror(e));
