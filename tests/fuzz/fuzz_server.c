@@ -99,6 +99,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         f);
     fclose(f);
     snprintf(g_sock, sizeof g_sock, "%s/m.sock", g_dir);
+    if (strlen(g_sock) >= sizeof((struct sockaddr_un *)0)->sun_path) abort();
     vd_server_config cfg = {.models_dir = models,
                             .socket_path = g_sock,
                             .intra_threads = 1,
@@ -141,7 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     check(fd >= 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", g_sock);
+    memcpy(sa.sun_path, g_sock, strlen(g_sock) + 1); /* checked to fit at start */
     check(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
     static uint8_t resp[1 << 20];
     size_t got = 0, off = 0;
