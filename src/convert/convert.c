@@ -131,6 +131,8 @@ static char *scalar_f32(ctx *c, const vd_tfjs_node *n, const char *what, float v
 
 /* ---- values --------------------------------------------------------------- */
 
+#define VD_CONVERT_MAX_DEPTH 4000 /* longest input chain followed from an output */
+
 static vd_status visit(ctx *c, size_t i, int depth);
 
 /* Resolves input k of n to the producing node (visited). Control inputs are skipped by callers. */
@@ -1396,8 +1398,13 @@ static vd_status visit(ctx *c, size_t i, int depth)
     if (v->state == 1)
         return vd_error_set(c->err, VD_ERR_INVALID, "the graph has a cycle through node '%s'",
                             n->name);
-    if (depth > 20000)
-        return vd_error_set(c->err, VD_ERR_LIMIT, "the graph is too deep at node '%s'", n->name);
+    /* Recursion: each level costs a few hundred bytes of stack, more under
+     * ASan; 20000 overflowed an 8 MiB stack in a sanitized build (found by
+     * tests/fuzz/fuzz_convert). Real graphs are a few hundred nodes deep. */
+    if (depth > VD_CONVERT_MAX_DEPTH)
+        return vd_error_set(c->err, VD_ERR_LIMIT,
+                            "the graph is more than %d nodes deep at node '%s'",
+                            VD_CONVERT_MAX_DEPTH, n->name);
     v->state = 1;
     /* Visit the data inputs first, so that their values exist. */
     size_t nd = ndata(n);
