@@ -49,7 +49,7 @@ if [ -z "${SKIP_ASAN:-}" ]; then
   run_suite build-asan -DVISIOND_SANITIZE=ON
 fi
 if [ -z "${SKIP_FUZZ:-}" ]; then
-  echo "test: fuzzing (tests/fuzz/run.sh, ${FUZZ_TIME:-25} s per harness)"
+  echo "test: fuzzing (tests/fuzz/run.sh, ${FUZZ_TIME:-15} s per harness)"
   (unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; tests/fuzz/run.sh) || status=1
 fi
 exit $status
