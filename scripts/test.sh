@@ -37,6 +37,8 @@ run_suite() {
   local dir=$1; shift
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
+  # The shipped models, converted by this build, for the tests that run them (data/models).
+  [ "$dir" != build ] || scripts/models.sh --visiond "$dir/visiond" --out "$here/data/models" || status=1
   (cd "$dir" && ctest --output-on-failure ${CTEST_ARGS:-}) || status=1
 }
 echo "test: normal build"

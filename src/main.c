@@ -21,7 +21,10 @@ int vd_cmd_convert(int argc, char **argv);
 int vd_cmd_model_server(int argc, char **argv);
 int vd_cmd_serve(int argc, char **argv);
 int vd_cmd_up(int argc, char **argv);
+int vd_cmd_embed(int argc, char **argv);
 int vd_cmd_faces(int argc, char **argv);
+int vd_cmd_train(int argc, char **argv);
+int vd_cmd_predict(int argc, char **argv);
 
 static const struct command {
     const char *name;
@@ -41,6 +44,9 @@ static const struct command {
     {"queue", vd_cmd_queue, "queue statistics and housekeeping"},
     {"worker", vd_cmd_worker, "run jobs from the queue, one forked work-horse per job"},
     {"faces", vd_cmd_faces, "decode images, detect and embed faces"},
+    {"embed", vd_cmd_embed, "embed image files through the model server (cached)"},
+    {"train", vd_cmd_train, "train a classifier from a folder of labelled images"},
+    {"predict", vd_cmd_predict, "classify image files with a trained session"},
 };
 
 static void usage(FILE *f)

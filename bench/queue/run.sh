@@ -55,7 +55,7 @@ fresh_queue() { # prints a URL of an empty queue holding N noop jobs; sets ENQ_R
   local url=$1
   local t0 t1
   t0=$(now)
-  "$VISIOND" jobs enqueue noop --count "$N" --queue "$url" >/dev/null
+  "$VISIOND" jobs enqueue noop --count "$N" --queue "$url" >/dev/null || return 1
   t1=$(now)
   ENQ_RATE=$(rate "$N" "$t0" "$t1")
 }
@@ -64,7 +64,10 @@ drain() { # URL ARGS...: runs a burst worker, prints the drain rate
   local url=$1; shift
   local t0 t1
   t0=$(now)
-  "$VISIOND" worker --queue "$url" --burst "$@" 2>>"$tmp/worker.log"
+  "$VISIOND" worker --queue "$url" --burst "$@" 2>>"$tmp/worker.log" || {
+    echo "bench: visiond worker failed: $(tail -1 "$tmp/worker.log")" >&2
+    exit 1
+  }
   t1=$(now)
   local left
   left=$("$VISIOND" jobs list --state queued --queue "$url" --json | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
@@ -94,8 +97,10 @@ if [ -n "${VISIOND_BENCH_REDIS:-}" ]; then
   u="redis://127.0.0.1:$port/1"
   echo "visiond (redis backend, same redis-server, db 1):"
   if fresh_queue "$u" 2>"$tmp/redis_err"; then
-    row "enqueue" "$ENQ_RATE"
-    row "drain, fork per job, concurrency 1" "$(drain "$u" --concurrency 1)"
+    vr_enq=$ENQ_RATE
+    row "enqueue" "$vr_enq"
+    vr_fork1=$(drain "$u" --concurrency 1)
+    row "drain, fork per job, concurrency 1" "$vr_fork1"
     redis-cli -p "$port" -n 1 flushdb >/dev/null
     fresh_queue "$u"
     row "drain, fork per job, concurrency 4" "$(drain "$u" --concurrency 4)"
@@ -124,3 +129,7 @@ echo "  enqueue:                                  $(ratio "$vd_enq" "$rq_enq")x"
 echo "  forking drain, one horse at a time:       $(ratio "$vd_fork1" "$rq_drain")x   (target >= 10x)"
 echo "  forking drain, concurrency 4 vs 1 rq:     $(ratio "$vd_fork4" "$rq_drain")x"
 echo "  inline drain (--no-fork):                 $(ratio "$vd_nofork" "$rq_drain")x"
+if [ -n "${vr_fork1:-}" ]; then
+  echo "  redis backend: enqueue                    $(ratio "$vr_enq" "$rq_enq")x"
+  echo "  redis backend: forking drain, one horse   $(ratio "$vr_fork1" "$rq_drain")x"
+fi

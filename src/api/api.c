@@ -10,12 +10,12 @@
 #include <sys/stat.h>
 
 #include "core/util.h"
+#include "infer/client.h"
 
 /* Every route module, in registration order. Add a line for a new area. */
 static vd_status (*const route_modules[])(vd_api *, vd_router *, vd_error *) = {
-    vd_api_routes_system,
-    vd_api_routes_jobs,
-    vd_api_routes_models,
+    vd_api_routes_system, vd_api_routes_jobs,   vd_api_routes_training,
+    vd_api_routes_infer,  vd_api_routes_models,
 };
 
 static vd_status make_dir(const char *path, vd_error *err)
@@ -49,6 +49,8 @@ void vd_api_stop(vd_api *api)
     free(api->model_server);
     free(api->data_dir);
     free(api->upload_dir);
+    free(api->store_path);
+    free(api->models_path);
     free(api);
 }
 
@@ -78,6 +80,19 @@ vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
         vd_infer_client_free(probe);
         api->model_server = vd_strdup(cfg->model_server);
         if (!api->model_server) {
+            st = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    {
+        char buf[4096];
+        if (cfg->store_path && *cfg->store_path)
+            snprintf(buf, sizeof buf, "%s", cfg->store_path);
+        else
+            snprintf(buf, sizeof buf, "%s/store.db", data);
+        api->store_path = vd_strdup(buf);
+        if (cfg->models_path && *cfg->models_path) api->models_path = vd_strdup(cfg->models_path);
+        if (!api->store_path || (cfg->models_path && *cfg->models_path && !api->models_path)) {
             st = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
             goto fail;
         }

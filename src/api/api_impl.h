@@ -35,12 +35,16 @@ struct vd_api {
     char *data_dir;
     char *upload_dir;
     int64_t started_ms;
+    char *store_path;  /* owned */
+    char *models_path; /* owned, NULL = ask the model server */
 };
 
 /* Route modules. */
 vd_status vd_api_routes_system(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_jobs(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_models(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_training(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err);
 
 /* Each helper returns 1 when the value is fine (or absent and optional) and
  * 0 after answering resp with the error: 400 invalid_type for a wrong JSON
@@ -84,5 +88,47 @@ void vd_api_reply_infer_error(vd_http_resp *resp, vd_status st, const vd_error *
  * invalid_state, invalid -> 422 invalid_value, busy/conn/db -> 503
  * backend_unavailable (Retry-After), others 500. */
 void vd_api_reply_queue_error(vd_http_resp *resp, vd_status st, const vd_error *err);
+
+/* ---- the pipeline routes' helpers (api_pipeline.c) ---- */
+
+struct vd_store;
+struct vd_runner;
+
+/* Opens a store handle for one request (close it with vd_store_close); on
+ * failure answers 503 store_unavailable and returns NULL. */
+struct vd_store *vd_api_store_open(vd_api *api, vd_http_resp *resp);
+
+/* Creates a model-server runner for one request (vd_runner_free); NULL
+ * after answering 503 model_server_unavailable when none is configured. */
+struct vd_runner *vd_api_runner_new(vd_api *api, vd_http_resp *resp);
+
+/* Answers a failed embedding call (pipeline/embed.h): an unknown model ->
+ * 422 unknown_model, the store failing -> 503 store_unavailable, the rest as
+ * vd_api_reply_infer_error. */
+void vd_api_reply_embed_error(vd_http_resp *resp, vd_status st, const vd_error *err);
+
+/* Answers a client path refused by the media roots as vd_api_check_path
+ * does (path_not_found 404, every other problem 422 with its name as code),
+ * the message saying which field (what) it came from. */
+void vd_api_reply_path_error(vd_http_resp *resp, const char *what, vd_path_problem problem,
+                             const vd_error *err);
+
+/* Input images of a request: "paths" of a JSON body (each checked against
+ * the media roots, resolved) or the file parts of a multipart upload. */
+typedef struct {
+    size_t n;
+    char **paths; /* owned: what to open (resolved path, or the upload's temporary file) */
+    char **names; /* owned: what to call it in answers (the client's path or file name) */
+} vd_api_inputs;
+
+/* Fills *in from req (1) or answers resp with the error (0): missing or empty
+ * paths 422 no_paths, more than max 413 too_many_paths, a non-string 400
+ * invalid_type, a refused path as vd_api_reply_path_error. */
+int vd_api_inputs_get(vd_api *api, vd_http_req *req, vd_http_resp *resp, size_t max,
+                      vd_api_inputs *in);
+void vd_api_inputs_free(vd_api_inputs *in);
+
+/* Returns a multipart plain field's value, or NULL. */
+const char *vd_api_form_value(const vd_http_req *req, const char *name);
 
 #endif

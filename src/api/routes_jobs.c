@@ -5,14 +5,14 @@
  *   GET    /jobs/{id}           one job
  *   POST   /jobs/{id}/requeue   failed or canceled -> queued again
  *   DELETE /jobs/{id}           cancel (the job stays, in state canceled)
- * Jobs are shown in queue/job_json.h's shape. */
+ * Jobs are shown in queue/job_json.h's shape, written by api/jobfmt.h. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api_impl.h"
-#include "queue/job_json.h"
+#include "api/jobfmt.h"
 
 #define MAX_LIST 1000
 
@@ -28,13 +28,14 @@ static void reply_job(vd_api *api, vd_queue *q, const char *id, int status, vd_h
         vd_api_reply_queue_error(resp, st, &err);
         return;
     }
-    json_t *j = vd_job_to_json(&job);
+    size_t len = 0;
+    char *text = vd_api_job_text(&job, &len);
     vd_job_clear(&job);
-    if (!j) {
+    if (!text) {
         vd_http_reply_error(resp, 500, "nomem", "out of memory");
         return;
     }
-    vd_http_reply_json(resp, status, j);
+    vd_http_reply_text(resp, status, "application/json", text, len);
 }
 
 static int valid_id(vd_http_resp *resp, const char *id)
@@ -166,20 +167,31 @@ static void list_jobs(void *ctx, vd_http_req *req, vd_http_resp *resp)
         vd_api_reply_queue_error(resp, st, &err);
         return;
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++)
-        if (json_array_append_new(arr, vd_job_to_json(&jobs[i])) != 0) {
-            json_decref(arr);
-            arr = NULL;
+    /* {"jobs": [...], "count", "limit", "offset"}, each job from jobfmt. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    int bad = !f;
+    if (f) {
+        fputs("{\"jobs\":[", f);
+        for (size_t i = 0; i < n && !bad; i++) {
+            size_t jl = 0;
+            char *jt = vd_api_job_text(&jobs[i], &jl);
+            if (!jt) bad = 1;
+            if (jt && ((i && fputc(',', f) == EOF) || fwrite(jt, 1, jl, f) != jl)) bad = 1;
+            free(jt);
         }
+        fprintf(f, "],\"count\":%zu,\"limit\":%lld,\"offset\":%lld}", n, (long long)limit,
+                (long long)offset);
+        if (fclose(f) != 0) bad = 1;
+    }
     vd_job_list_free(jobs, n);
-    if (!arr) {
+    if (bad) {
+        free(text);
         vd_http_reply_error(resp, 500, "nomem", "out of memory");
         return;
     }
-    vd_http_reply_json(resp, 200,
-                       json_pack("{s:o, s:I, s:I, s:I}", "jobs", arr, "count", (json_int_t)n,
-                                 "limit", (json_int_t)limit, "offset", (json_int_t)offset));
+    vd_http_reply_text(resp, 200, "application/json", text, len);
 }
 
 static void change(void *ctx, vd_http_req *req, vd_http_resp *resp,

@@ -13,38 +13,41 @@
 #include "faces/faces.h"
 #include "image/decode.h"
 #include "infer/runner.h"
+#include "infer/runner_client.h"
 
 int vd_cmd_faces(int argc, char **argv);
 
 static void help(FILE *f)
 {
-    fprintf(f,
-            "usage: visiond faces [options] FILE...\n"
-            "\n"
-            "Decodes each image (EXIF orientation applied), detects faces with BlazeFace and,\n"
-            "with --embed, computes each face's faceres embedding, in this process (ONNX\n"
-            "Runtime) or on a model server (--server). Prints one JSON object per file:\n"
-            "  {\"file\", \"sha256\", \"format\", \"width\", \"height\", \"orientation\",\n"
-            "   \"faces\": [{\"score\", \"box\": [x0,y0,x1,y1], \"keypoints\": [[x,y] x6],\n"
-            "              \"embedding\": [...]}]}\n"
-            "or {\"file\", \"error\": {\"code\", \"message\"}} for a file that cannot be used.\n"
-            "Coordinates are pixels of the upright original image. Exits 1 if any file failed.\n"
-            "\n"
-            "  --models PATH     ':'-separated model directories (default: $VISIOND_MODELS, else\n"
-            "                    $VISIOND_DATA/models and the source tree's models/)\n"
-            "  --detector NAME   detection model (default blazeface_back)\n"
-            "  --embed           also compute embeddings (model: --embedder, default faceres)\n"
-            "  --embedder NAME   the embedding model\n"
-            "  --threshold F     minimum detection score (default 0.5)\n"
-            "  --decode-only     decode and hash only: no models are loaded\n"
-            "  --threads N       ONNX Runtime intra-op threads (default 1)\n"
-            "  --server ADDRESS  run the models on a model server instead (unix:PATH,\n"
-            "                    tcp:HOST:PORT; see visiond model-server); in-process otherwise\n");
+    fprintf(
+        f,
+        "usage: visiond faces [options] FILE...\n"
+        "\n"
+        "Decodes each image (EXIF orientation applied), detects faces with BlazeFace and,\n"
+        "with --embed, computes each face's faceres embedding, in this process (ONNX\n"
+        "Runtime) or on a model server (--server). Prints one JSON object per file:\n"
+        "  {\"path\", \"sha256\", \"format\", \"width\", \"height\", \"orientation\",\n"
+        "   \"faces\": [{\"score\", \"box\": [x,y,w,h], \"keypoints\": [[x,y] x6],\n"
+        "              \"vector\": [...]}]}\n"
+        "(the shape of the api's POST /faces), or {\"path\", \"error\": {\"code\", \"message\"}}\n"
+        "for a file that cannot be used.\n"
+        "Coordinates are pixels of the upright original image. Exits 1 if any file failed.\n"
+        "\n"
+        "  --models PATH     ':'-separated model directories (default: $VISIOND_MODELS, else\n"
+        "                    $VISIOND_DATA/models and the source tree's models/)\n"
+        "  --detector NAME   detection model (default blazeface_back)\n"
+        "  --embed           also compute embeddings (model: --embedder, default faceres)\n"
+        "  --embedder NAME   the embedding model\n"
+        "  --threshold F     minimum detection score (default 0.5)\n"
+        "  --decode-only     decode and hash only: no models are loaded\n"
+        "  --threads N       ONNX Runtime intra-op threads (default 1)\n"
+        "  --server ADDRESS  run the models on a model server instead (unix:PATH,\n"
+        "                    tcp:HOST:PORT; see visiond model-server); in-process otherwise\n");
 }
 
 static json_t *error_json(const char *file, const vd_error *err)
 {
-    return json_pack("{s:s, s:{s:s, s:s}}", "file", file, "error", "code",
+    return json_pack("{s:s, s:{s:s, s:s}}", "path", file, "error", "code",
                      vd_status_name(err->code), "message", vd_error_text(err));
 }
 
@@ -57,12 +60,12 @@ static json_t *faces_json(const vd_face *faces, size_t n)
         for (int k = 0; k < VD_KP_COUNT; k++)
             json_array_append_new(kp, json_pack("[f, f]", d->kp[k][0], d->kp[k][1]));
         json_t *o = json_pack("{s:f, s:[f, f, f, f], s:o}", "score", d->score, "box", d->x0, d->y0,
-                              d->x1, d->y1, "keypoints", kp);
+                              d->x1 - d->x0, d->y1 - d->y0, "keypoints", kp);
         if (faces[i].embedding) {
             json_t *e = json_array();
             for (int j = 0; j < faces[i].dim; j++)
                 json_array_append_new(e, json_real(faces[i].embedding[j]));
-            json_object_set_new(o, "embedding", e);
+            json_object_set_new(o, "vector", e);
         }
         json_array_append_new(arr, o);
     }
@@ -143,7 +146,7 @@ int vd_cmd_faces(int argc, char **argv)
     vd_runner *runner = NULL;
     vd_status rst = VD_OK;
     if (!decode_only)
-        rst = server ? vd_runner_client_new(server, 0, &runner, &err)
+        rst = server ? vd_runner_client_new(server, NULL, 0, &runner, &err)
                      : vd_runner_ort_new(models, threads, &runner, &err);
     if (rst != VD_OK) {
         vd_image_shutdown();
@@ -167,7 +170,7 @@ int vd_cmd_faces(int argc, char **argv)
             failed = 1;
         } else {
             vd_sha256_hex(sha, hex);
-            out = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i}", "file", file, "sha256", hex, "format",
+            out = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i}", "path", file, "sha256", hex, "format",
                             img.format, "width", img.src_width, "height", img.src_height,
                             "orientation", img.orientation);
             if (!decode_only) {

@@ -46,6 +46,8 @@ static const char serve_usage[] =
     "  --max-upload MB      largest multipart upload (default 64)\n"
     "  --max-uploads N      uploads in progress at once (default 4)\n"
     "  --threads N          HTTP worker threads, each with its own queue handle (default 4)\n"
+    "  --models DIR         read model metadata here instead of asking the model server\n"
+    "  --store PATH         the store (sessions, embeddings; default DATA/store.db)\n"
     "  -h, --help           this help\n"
     "\n"
     "Environment: VISIOND_TOKEN, VISIOND_QUEUE, VISIOND_MODEL_SERVER, VISIOND_DATA,\n"
@@ -54,6 +56,7 @@ static const char serve_usage[] =
 typedef struct {
     const char *listen, *queue, *data, *token, *token_file, *model_server;
     const char *max_body, *max_upload, *max_uploads, *threads;
+    const char *models, *store;
     const char *roots[MAX_ROOTS];
     size_t nroots;
 } serve_args;
@@ -75,6 +78,8 @@ static int parse(int argc, char **argv, serve_args *a)
         {"--max-upload", offsetof(serve_args, max_upload)},
         {"--max-uploads", offsetof(serve_args, max_uploads)},
         {"--threads", offsetof(serve_args, threads)},
+        {"--models", offsetof(serve_args, models)},
+        {"--store", offsetof(serve_args, store)},
     };
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -200,6 +205,8 @@ int vd_cmd_serve(int argc, char **argv)
         !parse_count(a.threads, "--threads", 256, &cfg.threads))
         return VD_EXIT_USAGE;
     cfg.media_roots = a.roots;
+    cfg.models_path = a.models;
+    cfg.store_path = a.store;
     cfg.nmedia_roots = a.nroots;
 
     char *token = NULL;

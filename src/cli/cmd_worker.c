@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "pipeline/jobs.h"
 #include "worker/registry.h"
 #include "worker/supervisor.h"
 
@@ -31,20 +32,26 @@ static const char usage_text[] =
     "  --types a,b          only run these job types (default: every registered type)\n"
     "  --name ID            worker id (default HOSTNAME:PID)\n"
     "  --list-types         print the registered job types as JSON and exit\n"
+    "  --data DIR           data directory: store DIR/store.db, default queue and model-server\n"
+    "                       socket under it (default $VISIOND_DATA, else ./data)\n"
+    "  --model-server ADDR  model server for embed/train_session jobs (default\n"
+    "                       $VISIOND_MODEL_SERVER, else unix:DATA/model.sock)\n"
+    "  --models DIR         read model metadata here instead of asking the model server\n"
     "\n"
     "Exit status: 0 after a clean stop (signal, --burst, --max-jobs), 1 when the\n"
     "queue cannot be opened, 2 for a usage error.\n";
 
 /* Builds the registry of every job type this worker can run. New job types
  * are registered here. */
-static vd_registry *build_registry(vd_error *err)
+static vd_registry *build_registry(const vd_pipeline_config *pcfg, vd_error *err)
 {
     vd_registry *reg = vd_registry_new();
     if (!reg) {
         vd_error_set(err, VD_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    if (vd_registry_add_builtin(reg, err) != VD_OK) {
+    if (vd_registry_add_builtin(reg, err) != VD_OK ||
+        vd_pipeline_register(reg, pcfg, err) != VD_OK) {
         vd_registry_free(reg);
         return NULL;
     }
@@ -89,7 +96,10 @@ int vd_cmd_worker(int argc, char **argv)
         O_MEM,
         O_TYPES,
         O_NAME,
-        O_LIST
+        O_LIST,
+        O_DATA,
+        O_MSERVER,
+        O_MODELS
     };
     static const struct option longopts[] = {
         {"queue", required_argument, NULL, O_QUEUE},
@@ -105,12 +115,16 @@ int vd_cmd_worker(int argc, char **argv)
         {"types", required_argument, NULL, O_TYPES},
         {"name", required_argument, NULL, O_NAME},
         {"list-types", no_argument, NULL, O_LIST},
+        {"data", required_argument, NULL, O_DATA},
+        {"model-server", required_argument, NULL, O_MSERVER},
+        {"models", required_argument, NULL, O_MODELS},
         {NULL, 0, NULL, 0},
     };
     vd_supervisor_opts o = {.concurrency = 1};
     char qbuf[1024];
     const char *types_arg = NULL;
     int list_types = 0;
+    vd_pipeline_config pcfg = {0};
     int64_t v;
     optind = 1;
     opterr = 0;
@@ -170,6 +184,15 @@ int vd_cmd_worker(int argc, char **argv)
         case O_LIST:
             list_types = 1;
             break;
+        case O_DATA:
+            setenv("VISIOND_DATA", optarg, 1); /* the defaults below derive from it */
+            break;
+        case O_MSERVER:
+            pcfg.model_server = optarg;
+            break;
+        case O_MODELS:
+            pcfg.models_path = optarg;
+            break;
         default:
             return vd_cli_usage_error("worker", "unknown or incomplete option '%s'",
                                       argv[optind - 1]);
@@ -180,7 +203,7 @@ int vd_cmd_worker(int argc, char **argv)
 
     vd_error err;
     vd_error_clear(&err);
-    vd_registry *reg = build_registry(&err);
+    vd_registry *reg = build_registry(&pcfg, &err);
     if (!reg) return vd_cli_fail("%s", vd_error_text(&err));
     if (list_types) {
         printf("{\"types\": [");

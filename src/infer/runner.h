@@ -63,14 +63,6 @@ static inline void vd_runner_free(vd_runner *r)
 vd_status vd_runner_ort_new(const char *models_path, int intra_threads, vd_runner **out,
                             vd_error *err);
 
-/* A runner over the model server (infer/client.h): one connection, used by
- * one thread at a time. meta() asks the server which models it serves (the
- * MODELS answer, fetched once per runner) and reads the metadata file the
- * server names for the model, so the file must be readable here too (same
- * machine or shared data directory). run() sends one request per call with
- * timeout_ms (<= 0: the client's default) and returns the outputs in the
- * server's order (the metadata's `outputs`). */
-vd_status vd_runner_client_new(const char *address, int64_t timeout_ms, vd_runner **out,
-                               vd_error *err);
+/* The runner over the model server is in infer/runner_client.h. */
 
 #endif

@@ -1,50 +1,132 @@
-/* runner_client.c: the vd_runner over the model server's client. */
-#include "infer/runner.h"
+/* runner_client.c: the vd_runner over the model server's client library. */
+#include "infer/runner_client.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "core/util.h"
 #include "infer/client.h"
+
+/* MODELS is answered by the server's I/O thread at once: a server that does
+ * not answer within this is down, and callers (the API) should say so soon. */
+#define MODELS_TIMEOUT_MS 5000
+
+typedef struct meta_entry {
+    vd_model_meta meta;
+    struct meta_entry *next;
+} meta_entry;
 
 typedef struct {
     vd_runner base;
     vd_infer_client *client;
+    char *models_path; /* NULL = ask the server */
     int64_t timeout_ms;
-    json_t *models; /* the server's MODELS answer, fetched on first use */
+    meta_entry *metas;
 } client_runner;
 
-static vd_status cl_meta(vd_runner *base, const char *name, vd_model_meta *meta, vd_error *err)
+static vd_status valid_name(const char *name, vd_error *err)
 {
-    client_runner *r = (client_runner *)base;
-    if (!r->models) {
-        char *text = NULL;
-        vd_status st = vd_infer_client_models(r->client, r->timeout_ms, &text, err);
-        if (st != VD_OK) return st;
-        json_error_t je;
-        r->models = json_loads(text, 0, &je);
-        free(text);
-        if (!r->models)
-            return vd_error_set(err, VD_ERR_PROTOCOL, "model server MODELS answer: %s", je.text);
-    }
-    /* {"models": [...]} or a bare array. */
-    json_t *list = json_is_array(r->models) ? r->models : json_object_get(r->models, "models");
-    size_t i;
-    json_t *m;
-    json_array_foreach(list, i, m)
-    {
-        const char *n = json_string_value(json_object_get(m, "name"));
-        if (!n || strcmp(n, name) != 0) continue;
-        const char *path = json_string_value(json_object_get(m, "metadata"));
-        if (!path)
-            return vd_error_set(err, VD_ERR_PROTOCOL, "model server: no metadata path for %s",
-                                name);
-        return vd_model_meta_load(path, meta, err);
-    }
-    return vd_error_set(err, VD_ERR_NOT_FOUND, "the model server has no model \"%s\"", name);
+    size_t n = strlen(name);
+    if (n == 0 || n >= VD_MODEL_NAME_MAX || strchr(name, '/') || name[0] == '.')
+        return vd_error_set(err, VD_ERR_INVALID, "bad model name \"%.80s\"", name);
+    return VD_OK;
 }
 
-static vd_status cl_run(vd_runner *base, const char *name, const vd_tensor *input, vd_tensor *outs,
+/* Looks for NAME.json in the directories of r->models_path. */
+static vd_status meta_from_path(client_runner *r, const char *name, vd_model_meta *meta,
+                                vd_error *err)
+{
+    const char *p = r->models_path;
+    while (*p) {
+        size_t dl = strcspn(p, ":");
+        char file[4096];
+        if (dl > 0 && dl + strlen(name) + 7 < sizeof file) {
+            snprintf(file, sizeof file, "%.*s/%s.json", (int)dl, p, name);
+            struct stat sb;
+            if (stat(file, &sb) == 0) return vd_model_meta_load(file, meta, err);
+        }
+        p += dl;
+        if (*p == ':') p++;
+    }
+    return vd_error_set(err, VD_ERR_NOT_FOUND, "unknown model \"%s\" (not in %s)", name,
+                        r->models_path);
+}
+
+/* Asks the server's MODELS list for name and loads the metadata file it names. */
+static vd_status meta_from_server(client_runner *r, const char *name, vd_model_meta *meta,
+                                  vd_error *err)
+{
+    char *text = NULL;
+    vd_status st = vd_infer_client_models(r->client, MODELS_TIMEOUT_MS, &text, err);
+    if (st != VD_OK) return st;
+    json_t *j = json_loads(text, 0, NULL);
+    free(text);
+    json_t *models = json_object_get(j, "models");
+    json_t *found = NULL, *m;
+    size_t i;
+    json_array_foreach(models, i, m)
+    {
+        const char *n = json_string_value(json_object_get(m, "name"));
+        if (n && strcmp(n, name) == 0) found = m;
+    }
+    if (!found) {
+        json_decref(j);
+        return vd_error_set(err, VD_ERR_NOT_FOUND,
+                            "unknown model \"%s\" (the model server has "
+                            "no such model)",
+                            name);
+    }
+    const char *path = json_string_value(json_object_get(found, "metadata"));
+    json_int_t dim = json_integer_value(json_object_get(found, "dim"));
+    if (!path) {
+        json_decref(j);
+        return vd_error_set(err, VD_ERR_PROTOCOL, "the model server gave no metadata file for %s",
+                            name);
+    }
+    st = vd_model_meta_load(path, meta, err);
+    if (st != VD_OK) {
+        vd_error e2 = *err;
+        st = vd_error_set(err, st,
+                          "model %s: cannot read its metadata %s here (%s); give a models "
+                          "directory when the model server runs elsewhere",
+                          name, path, vd_error_text(&e2));
+    } else if (meta->dim <= 0 && dim > 0) {
+        meta->dim = (int)dim;
+    }
+    json_decref(j);
+    return st;
+}
+
+static vd_status cr_meta(vd_runner *base, const char *name, vd_model_meta *meta, vd_error *err)
+{
+    client_runner *r = (client_runner *)base;
+    vd_status st = valid_name(name, err);
+    if (st != VD_OK) return st;
+    for (meta_entry *e = r->metas; e; e = e->next)
+        if (strcmp(e->meta.name, name) == 0) {
+            *meta = e->meta;
+            return VD_OK;
+        }
+    meta_entry *e = calloc(1, sizeof *e);
+    if (!e) return vd_error_set(err, VD_ERR_NOMEM, "no memory");
+    st = r->models_path ? meta_from_path(r, name, &e->meta, err)
+                        : meta_from_server(r, name, &e->meta, err);
+    if (st != VD_OK) {
+        free(e);
+        return st;
+    }
+    /* The server knows models by file stem: key the cache by the name asked for. */
+    vd_strlcpy(e->meta.name, name, sizeof e->meta.name);
+    e->next = r->metas;
+    r->metas = e;
+    *meta = e->meta;
+    return VD_OK;
+}
+
+static vd_status cr_run(vd_runner *base, const char *name, const vd_tensor *input, vd_tensor *outs,
                         size_t max_outs, size_t *nouts, vd_error *err)
 {
     client_runner *r = (client_runner *)base;
@@ -60,7 +142,7 @@ static vd_status cl_run(vd_runner *base, const char *name, const vd_tensor *inpu
                             max_outs);
     }
     for (size_t i = 0; i < res.noutputs; i++) {
-        outs[i] = res.outputs[i]; /* ownership moves to the caller */
+        outs[i] = res.outputs[i]; /* move */
         memset(&res.outputs[i], 0, sizeof res.outputs[i]);
     }
     *nouts = res.noutputs;
@@ -68,29 +150,47 @@ static vd_status cl_run(vd_runner *base, const char *name, const vd_tensor *inpu
     return VD_OK;
 }
 
-static void cl_free(vd_runner *base)
+static void cr_free(vd_runner *base)
 {
     client_runner *r = (client_runner *)base;
+    while (r->metas) {
+        meta_entry *e = r->metas;
+        r->metas = e->next;
+        free(e);
+    }
     vd_infer_client_free(r->client);
-    json_decref(r->models);
+    free(r->models_path);
     free(r);
 }
 
-static const vd_runner_ops client_ops = {cl_meta, cl_run, cl_free};
+static const vd_runner_ops client_ops = {cr_meta, cr_run, cr_free};
 
-vd_status vd_runner_client_new(const char *address, int64_t timeout_ms, vd_runner **out,
-                               vd_error *err)
+vd_status vd_runner_client_new(const char *address, const char *models_path, int64_t timeout_ms,
+                               vd_runner **out, vd_error *err)
 {
     *out = NULL;
+    char buf[4096];
+    if (!address || !*address) address = vd_infer_default_address(buf, sizeof buf);
     client_runner *r = calloc(1, sizeof *r);
     if (!r) return vd_error_set(err, VD_ERR_NOMEM, "no memory");
     r->base.ops = &client_ops;
     r->timeout_ms = timeout_ms;
+    if (models_path && *models_path && !(r->models_path = vd_strdup(models_path))) {
+        free(r);
+        return vd_error_set(err, VD_ERR_NOMEM, "no memory");
+    }
     vd_status st = vd_infer_client_new(address, &r->client, err);
     if (st != VD_OK) {
+        free(r->models_path);
         free(r);
         return st;
     }
     *out = &r->base;
     return VD_OK;
+}
+
+vd_status vd_runner_client_models(vd_runner *base, char **json, vd_error *err)
+{
+    client_runner *r = (client_runner *)base;
+    return vd_infer_client_models(r->client, MODELS_TIMEOUT_MS, json, err);
 }

@@ -28,17 +28,17 @@ void vd_embedding_list_free(vd_embedding *list, size_t n)
     free(list);
 }
 
-void vd_face_clear(vd_face *f)
+void vd_stored_face_clear(vd_stored_face *f)
 {
     if (!f) return;
     free(f->vector);
     memset(f, 0, sizeof *f);
 }
 
-void vd_face_list_free(vd_face *list, size_t n)
+void vd_stored_face_list_free(vd_stored_face *list, size_t n)
 {
     for (size_t i = 0; list && i < n; i++)
-        vd_face_clear(&list[i]);
+        vd_stored_face_clear(&list[i]);
     free(list);
 }
 
@@ -188,7 +188,7 @@ vd_status vd_store_embeddings_get(vd_store *s, const char *model, size_t n,
 }
 
 vd_status vd_store_faces_put(vd_store *s, const char *sha256, const char *model,
-                             const vd_face *faces, size_t n, vd_error *err)
+                             const vd_stored_face *faces, size_t n, vd_error *err)
 {
     vd_status rc = check_key(sha256, model, err);
     if (rc) return rc;
@@ -234,7 +234,7 @@ vd_status vd_store_faces_put(vd_store *s, const char *sha256, const char *model,
                                &st, err)))
         goto out;
     for (size_t i = 0; i < n; i++) {
-        const vd_face *f = &faces[i];
+        const vd_stored_face *f = &faces[i];
         sqlite3_reset(st);
         sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
@@ -259,8 +259,8 @@ out:
     return vd_store_txn_end(s, owned, rc, err);
 }
 
-vd_status vd_store_faces_get(vd_store *s, const char *sha256, const char *model, vd_face **out,
-                             size_t *n, vd_error *err)
+vd_status vd_store_faces_get(vd_store *s, const char *sha256, const char *model,
+                             vd_stored_face **out, size_t *n, vd_error *err)
 {
     *out = NULL;
     *n = 0;
@@ -275,7 +275,7 @@ vd_status vd_store_faces_get(vd_store *s, const char *sha256, const char *model,
         return rc;
     sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
-    vd_face *list = NULL;
+    vd_stored_face *list = NULL;
     size_t cnt = 0, expect = 0;
     int r, scanned = 0;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -295,7 +295,7 @@ vd_status vd_store_faces_get(vd_store *s, const char *sha256, const char *model,
             rc = vd_error_set(err, VD_ERR_DB, "store: faces of %s/%s are damaged", sha256, model);
             break;
         }
-        vd_face *f = &list[cnt++];
+        vd_stored_face *f = &list[cnt++];
         for (int k = 0; k < 4; k++)
             f->box[k] = (float)sqlite3_column_double(st, 2 + k);
         f->score = (float)sqlite3_column_double(st, 6);
@@ -325,7 +325,7 @@ vd_status vd_store_faces_get(vd_store *s, const char *sha256, const char *model,
         rc = vd_error_set(err, VD_ERR_DB, "store: faces of %s/%s are damaged", sha256, model);
     sqlite3_finalize(st);
     if (rc) {
-        vd_face_list_free(list, expect);
+        vd_stored_face_list_free(list, expect);
         return rc;
     }
     *out = list;

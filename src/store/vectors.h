@@ -29,7 +29,7 @@ typedef struct {
     float *vector; /* owned */
 } vd_embedding;
 
-/* One face. vector is owned (freed by vd_face_clear), NULL when not computed. */
+/* One face. vector is owned (freed by vd_stored_face_clear), NULL when not computed. */
 typedef struct {
     float box[4]; /* x, y, w, h */
     float score;
@@ -37,14 +37,14 @@ typedef struct {
     float keypoints[VD_FACE_MAX_KEYPOINTS][2];
     int dim;
     float *vector;
-} vd_face;
+} vd_stored_face;
 
 void vd_embedding_clear(vd_embedding *e);
 /* Frees an array of n embeddings (from vd_store_embeddings_get). */
 void vd_embedding_list_free(vd_embedding *list, size_t n);
-void vd_face_clear(vd_face *f);
+void vd_stored_face_clear(vd_stored_face *f);
 /* Frees an array of n faces (from vd_store_faces_get). */
-void vd_face_list_free(vd_face *list, size_t n);
+void vd_stored_face_list_free(vd_stored_face *list, size_t n);
 
 /* Stores one embedding (replacing). VD_ERR_INVALID for a bad sha256 (not 64
  * lowercase hex), an empty model or dim <= 0. */
@@ -67,13 +67,13 @@ vd_status vd_store_embeddings_get(vd_store *s, const char *model, size_t n,
 /* Replaces the cached faces of (sha256, model) with faces[0..n) (n may be 0:
  * "no faces"), in one transaction. */
 vd_status vd_store_faces_put(vd_store *s, const char *sha256, const char *model,
-                             const vd_face *faces, size_t n, vd_error *err);
+                             const vd_stored_face *faces, size_t n, vd_error *err);
 
 /* Reads the cached faces of (sha256, model), in the order they were put.
- * *out is a malloc'd array (NULL when n is 0) freed with vd_face_list_free.
+ * *out is a malloc'd array (NULL when n is 0) freed with vd_stored_face_list_free.
  * VD_ERR_NOT_FOUND when nothing is cached (which differs from "no faces"). */
-vd_status vd_store_faces_get(vd_store *s, const char *sha256, const char *model, vd_face **out,
-                             size_t *n, vd_error *err);
+vd_status vd_store_faces_get(vd_store *s, const char *sha256, const char *model,
+                             vd_stored_face **out, size_t *n, vd_error *err);
 
 /* Returns 1 when s is 64 lowercase hex characters. */
 int vd_sha256_hex_valid(const char *s);

@@ -43,7 +43,8 @@ vd_status vd_registry_add(vd_registry *reg, const char *type, vd_job_handler fn,
  *   noop      does nothing
  *   sleep     {"ms": N}: sleeps N ms, stopping early when asked to stop
  *   fail      {"message": "...", "retryable": bool}: fails with that message
- *   crash     {"signal": "SEGV"|"KILL"|"ABRT"}: really dies by that signal
+ *   crash     {"signal": "SEGV"|"KILL"|"ABRT"}: really dies by that signal;
+ *             {"exit": N}: _exit(N) without reporting anything
  *   progress  {"steps": N, "ms": M}: N steps of M ms, reporting i/N after each
  *   count     {"db": PATH}: inserts (job id, attempt, pid) into table runs of
  *             the SQLite file PATH (which must exist with that table)

@@ -18,8 +18,8 @@ for i in 1 2 3 4 5 6; do
   sha=$(jq -r .sha256 <<<"$line")
   [ "$sha" = "$(sha256sum "$DEMO/sample$i.jpg" | cut -d' ' -f1)" ] || fail "sample$i: sha256 differs"
   # Every box inside the image, keypoints six.
-  jq -e '.width as $w | .height as $h | all(.faces[]; .box[0] > -50 and .box[2] < $w + 50
-         and .box[1] > -50 and .box[3] < $h + 50 and (.keypoints | length) == 6)' <<<"$line" \
+  jq -e '.width as $w | .height as $h | all(.faces[]; .box[0] > -50 and .box[0] + .box[2] < $w + 50
+         and .box[1] > -50 and .box[1] + .box[3] < $h + 50 and (.keypoints | length) == 6)' <<<"$line" \
     >/dev/null || fail "sample$i: a box or keypoints out of place"
 done
 echo "face counts: $(jq -c '.faces | length' "$T/faces.jsonl" | tr '\n' ' ')"
@@ -44,7 +44,7 @@ set +e
 rc=$?
 set -e
 [ "$rc" = 1 ] || fail "want exit 1 when a file fails, got $rc"
-cat "$T/broken.jsonl" | jq -c 'if .error then [.file, .error.code, .error.message] else [.file, (.faces|length)] end' | sed "s|$B/||"
+cat "$T/broken.jsonl" | jq -c 'if .error then [.path, .error.code, .error.message] else [.path, (.faces|length)] end' | sed "s|$B/||"
 check() { # N CODE MESSAGE-PREFIX
   local line; line=$(sed -n "$1p" "$T/broken.jsonl")
   [ "$(jq -r .error.code <<<"$line")" = "$2" ] || fail "line $1: $(jq -c .error <<<"$line"), want $2"
@@ -61,8 +61,8 @@ check 7 not_found "$B/missing.jpg"
 # Embeddings, when faceres has been converted.
 if [ -f "$VISIOND_SOURCE_DIR/data/models/faceres.json" ]; then
   "$VISIOND" faces --embed "$DEMO/sample1.jpg" > "$T/emb.json"
-  jq -e '.faces | length == 3 and all(.[]; (.embedding | length) == 1024
-         and ((.embedding | map(. * .) | add) - 1 | fabs) < 1e-3)' "$T/emb.json" >/dev/null \
+  jq -e '.faces | length == 3 and all(.[]; (.vector | length) == 1024
+         and ((.vector | map(. * .) | add) - 1 | fabs) < 1e-3)' "$T/emb.json" >/dev/null \
     || fail "embeddings: want 3 unit vectors of 1024"
   echo "embeddings: 3 x 1024, unit length"
 else

@@ -37,7 +37,7 @@ for i in 1 2; do
   jq -e -n --argjson a "$a" --argjson b "$b" '
     [range(0; $a.faces | length) as $k | $a.faces[$k] as $x | $b.faces[$k] as $y |
       ([range(0;4) | ($x.box[.] - $y.box[.]) | fabs] | max) < 0.5 and
-      (if $x.embedding then ([range(0; $x.embedding | length) | $x.embedding[.] * $y.embedding[.]] | add) > 0.999 else true end)
+      (if $x.vector then ([range(0; $x.vector | length) | $x.vector[.] * $y.vector[.]] | add) > 0.999 else true end)
     ] | all' >/dev/null || fail "image $i: faces differ between in-process and server"
   echo "image $i: $na faces, same in-process and through the model server"
 done

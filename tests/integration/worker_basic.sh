@@ -55,6 +55,9 @@ for sig in SEGV ABRT KILL; do
   await "$c" failed
   [ "$(jget "$c" error)" = "work-horse killed by SIG$sig" ] || fail "crash $sig error: $(jget "$c" error)"
 done
+c=$(enqueue crash '{"exit": 7}')
+await "$c" failed
+[ "$(jget "$c" error)" = "work-horse exited with status 7" ] || fail "crash exit error: $(jget "$c" error)"
 kill -0 "$W1" || fail "the worker died with its horse"
 after=$(enqueue noop '{}')
 await "$after" finished
@@ -103,6 +106,25 @@ set +e; wait "$WPID"; rc=$?; set -e
 await "$hb" scheduled queued
 jget "$hb" error | grep -q "^worker shut down" || fail "handed-back error: $(jget "$hb" error)"
 echo "hand back ok"
+
+# -- a second signal skips the rest of a (here: 10-minute) grace period
+start_worker "$LOG" --grace 600 --kill-grace 1 --heartbeat 0.2 --lease 3
+hb2=$(enqueue sleep '{"ms": 600000}' 1 0 1 60000)
+await "$hb2" started
+kill -TERM "$WPID"
+wait_for "$WAIT_S" count_is 2 "SIGTERM: stopping; no new jobs" "$LOG" || fail "no graceful stop logged"
+kill -TERM "$WPID"
+set +e; wait "$WPID"; rc=$?; set -e
+[ $rc -eq 0 ] || fail "worker exit status after two SIGTERMs: $rc"
+jget "$hb2" error | grep -q "^worker shut down" || fail "handed-back error: $(jget "$hb2" error)"
+echo "second signal ok"
+
+# -- --max-jobs: take N jobs, finish them, exit
+m1=$(enqueue noop '{}' 3)
+"$VISIOND" worker --queue "$Q" --max-jobs 2 --types noop >>"$LOG" 2>&1 || fail "--max-jobs exit status $?"
+[ "$(for id in $m1; do jget "$id" state; done | sort | uniq -c | tr -s ' ' | tr '\n' ';')" = " 2 finished; 1 queued;" ] ||
+  fail "--max-jobs 2 of 3: $(for id in $m1; do jget "$id" state; done | tr '\n' ' ')"
+echo "max-jobs ok"
 
 # -- memory limit (RLIMIT_AS is not usable under AddressSanitizer)
 if [ -z "${VISIOND_TEST_SANITIZED:-}" ]; then

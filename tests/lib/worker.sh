@@ -7,12 +7,17 @@
 #   start_worker LOG ARGS...   starts `visiond worker --queue $Q ARGS` in the background,
 #                              tracked (killed at exit); sets $WPID
 #   horses PID           prints the pids of PID's children (its work-horses)
-#   integrity_ok DBFILE  fails unless PRAGMA integrity_check says ok
+#   integrity_ok DBFILE  fails unless PRAGMA integrity_check says ok (no-op for "")
+# WORKER_TEST_QUEUE=URL runs the test on that queue instead of a fresh SQLite file.
 VDQ="$VISIOND_BUILD_DIR/tests/test_worker"
 [ -x "$VDQ" ] || fail "the queue driver $VDQ is not built"
 command -v sqlite3 >/dev/null || skip "sqlite3 CLI missing"
 QDB="$T/queue.db"
 Q="sqlite:$QDB"
+if [ -n "${WORKER_TEST_QUEUE:-}" ]; then # another backend (tests/integration/worker_redis.sh)
+  Q=$WORKER_TEST_QUEUE
+  QDB=""
+fi
 WAIT_S=${WAIT_S:-180}
 
 # on failure, also show the end of the worker log ($LOG) when there is one
@@ -48,6 +53,7 @@ start_worker() {
 horses() { pgrep -P "$1" || true; }
 integrity_ok() {
   local r
+  [ -n "$1" ] || return 0 # not an SQLite queue
   r=$(sqlite3 "$1" "PRAGMA integrity_check") || fail "integrity_check of $1 could not run"
   [ "$r" = "ok" ] || fail "integrity_check of $1: $r"
 }

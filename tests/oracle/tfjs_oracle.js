@@ -6,8 +6,10 @@
 // file and writes each requested node's output as little-endian float32.
 //
 //   node tfjs_oracle.js --model MODEL.json|model.min.js --input IN.f32 --shape N,H,W,C \
-//        --output NODE --out OUT.f32 [--output NODE2 --out OUT2.f32 ...]
+//        --output NODE --out OUT.f32 [--output NODE2 --out OUT2.f32 ...] [--time N]
 //
+// --time N: also runs the model N more times after the first and reports the
+// mean wall time of one run in ms ("ms_per_run"), for bench/convert.
 // Prints one JSON line: {"outputs":[{"node":..., "shape":[...], "file":...}]}.
 // The packages come from $VISIOND_TFJS_MODULES (default
 // /opt/visiond/deps/node/node_modules, installed by scripts/setup.sh).
@@ -35,6 +37,7 @@ for (let i = 0; i < argv.length; i += 2) {
   else if (k === '--shape') args.shape = v.split(',').map(Number);
   else if (k === '--output') args.outputs.push(v);
   else if (k === '--out') args.outs.push(v);
+  else if (k === '--time') args.time = Number(v);
   else die(`unknown option ${k}`);
 }
 if (!args.model || !args.input || !args.shape || !args.outputs.length ||
@@ -95,5 +98,15 @@ function resolveNode(name) {
     fs.writeFileSync(args.outs[i], Buffer.from(new Float32Array(v).buffer));
     report.push({ node: nodes[i], shape: ys[i].shape, file: args.outs[i] });
   }
-  process.stdout.write(JSON.stringify({ outputs: report }) + '\n');
+  const result = { outputs: report };
+  if (args.time > 0) {
+    const t0 = process.hrtime.bigint();
+    for (let r = 0; r < args.time; r++) {
+      let zs = gm.execute(x, nodes);
+      if (!Array.isArray(zs)) zs = [zs];
+      for (const z of zs) { await z.data(); z.dispose(); }
+    }
+    result.ms_per_run = Number(process.hrtime.bigint() - t0) / 1e6 / args.time;
+  }
+  process.stdout.write(JSON.stringify(result) + '\n');
 })().catch((e) => die(e && e.stack ? e.stack : String(e)));

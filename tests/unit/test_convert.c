@@ -961,7 +961,7 @@ VD_TEST(protobuf_varints_and_fields)
 #define NPM "/opt/visiond/deps/npm/"
 
 /* Converts the shipped TFJS model as scripts/models.sh does, and checks that
- * models/NAME.json (the template) names the graph's real input and output,
+ * models/templates/NAME.json (the template) names the graph's real input and output,
  * with the right sizes, and states the facts about the input scale. */
 static void check_shipped(const char *name, const char *src, const char *node, const char *alias,
                           float scale, int dim)
@@ -972,7 +972,7 @@ static void check_shipped(const char *name, const char *src, const char *node, c
     }
     vd_error err;
     char meta_path[1024], onnx[512];
-    snprintf(meta_path, sizeof meta_path, "%s/models/%s.json", VISIOND_SOURCE_DIR, name);
+    snprintf(meta_path, sizeof meta_path, "%s/models/templates/%s.json", VISIOND_SOURCE_DIR, name);
     vd_model_meta meta;
     CHECK_OK(vd_model_meta_load(meta_path, &meta, &err));
     CHECK_EQ_STR(meta.name, name);

@@ -242,7 +242,7 @@ VD_TEST(embeddings_and_faces_round_trip)
     CHECK_EQ_INT(vd_store_embedding_put(s, shas[0], "m", vecs[0], 0, &err), VD_ERR_INVALID);
 
     /* Faces: two with vectors, then "no faces" for another image. */
-    vd_face faces[2] = {0};
+    vd_stored_face faces[2] = {0};
     float v0[4] = {1, 2, 3, 4}, v1[4] = {-1, -2, -3, -4};
     for (int i = 0; i < 2; i++) {
         faces[i].box[0] = 10.5f + i;
@@ -260,7 +260,7 @@ VD_TEST(embeddings_and_faces_round_trip)
     }
     CHECK_OK(vd_store_faces_put(s, shas[0], "blazeface+faceres", faces, 2, &err));
     CHECK_OK(vd_store_faces_put(s, shas[1], "blazeface+faceres", NULL, 0, &err));
-    vd_face *fl;
+    vd_stored_face *fl;
     size_t nf;
     CHECK_EQ_INT(vd_store_faces_get(s, shas[2], "blazeface+faceres", &fl, &nf, &err),
                  VD_ERR_NOT_FOUND);
@@ -274,7 +274,7 @@ VD_TEST(embeddings_and_faces_round_trip)
     CHECK(fl[1].keypoints[5][1] == 5.0f);
     CHECK_EQ_INT(fl[1].dim, 4);
     CHECK(fl[1].vector[3] == -4.0f);
-    vd_face_list_free(fl, nf);
+    vd_stored_face_list_free(fl, nf);
     /* Replacing keeps only the new list. */
     faces[0].vector = NULL;
     faces[0].dim = 0;
@@ -282,7 +282,7 @@ VD_TEST(embeddings_and_faces_round_trip)
     CHECK_OK(vd_store_faces_get(s, shas[0], "blazeface+faceres", &fl, &nf, &err));
     CHECK_EQ_INT(nf, 1);
     CHECK(fl[0].vector == NULL);
-    vd_face_list_free(fl, nf);
+    vd_stored_face_list_free(fl, nf);
     vd_store_close(s);
 }
 

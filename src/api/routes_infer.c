@@ -1,0 +1,252 @@
+/* routes_infer.c: synchronous inference over HTTP (docs/api.md).
+ *
+ *   POST /embeddings   {"model", "paths", "vectors", "mode"} or an upload:
+ *                      vectors through the store's cache and the model server
+ *   POST /faces        {"path", "embed"} or an upload of one image: faces
+ *                      (box, score, keypoints, and vectors when asked), cached
+ * (GET /models is routes_models.c's.) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_impl.h"
+#include "core/util.h"
+#include "faces/faces.h"
+#include "image/decode.h"
+#include "pipeline/embed.h"
+#include "store/vectors.h"
+
+#define MAX_EMBED_PATHS 256
+
+static json_t *vector_json(const float *v, int dim)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < dim; i++)
+        json_array_append_new(a, json_real(v[i]));
+    return a;
+}
+
+static void embeddings(void *ctx, vd_http_req *req, vd_http_resp *resp)
+{
+    vd_api *api = ctx;
+    static const char *const fields[] = {"model", "paths", "vectors", "mode", NULL};
+    const char *model = "mobilenet_v2", *mode_s = "image";
+    int vectors = 1;
+    if (req->json) {
+        if (!vd_api_only_fields(resp, req->json, fields) ||
+            !vd_api_get_string(resp, req->json, "model", 0, &model) ||
+            !vd_api_get_string(resp, req->json, "mode", 0, &mode_s) ||
+            !vd_api_get_bool(resp, req->json, "vectors", &vectors))
+            return;
+    } else if (req->parts) {
+        const char *m = vd_api_form_value(req, "model");
+        if (m) model = m;
+        const char *md = vd_api_form_value(req, "mode");
+        if (md) mode_s = md;
+        const char *v = vd_api_form_value(req, "vectors");
+        if (v) vectors = strcmp(v, "false") != 0 && strcmp(v, "0") != 0;
+    }
+    if (strcmp(mode_s, "image") != 0 && strcmp(mode_s, "face") != 0) {
+        vd_http_reply_error(resp, 422, "invalid_value", "mode must be \"image\" or \"face\"");
+        return;
+    }
+    if (!*model) {
+        vd_http_reply_error(resp, 422, "unknown_model", "model is empty");
+        return;
+    }
+    vd_api_inputs in;
+    if (!vd_api_inputs_get(api, req, resp, MAX_EMBED_PATHS, &in)) return;
+    vd_store *store = vd_api_store_open(api, resp);
+    vd_runner *runner = store ? vd_api_runner_new(api, resp) : NULL;
+    vd_embed_item *items = calloc(in.n, sizeof *items);
+    if (!runner || !items) {
+        if (!items && runner) vd_http_reply_error(resp, 500, "nomem", "out of memory");
+        goto out;
+    }
+    vd_embed_opts o = {.runner = runner,
+                       .store = store,
+                       .model = model,
+                       .mode = strcmp(mode_s, "face") == 0 ? VD_EMBED_FACE : VD_EMBED_IMAGE,
+                       .want_vectors = vectors};
+    int dim = 0;
+    vd_embed_stats stats;
+    vd_error err;
+    vd_status st =
+        vd_embed_paths(&o, (const char *const *)in.paths, in.n, items, &dim, &stats, &err);
+    if (st != VD_OK) {
+        vd_api_reply_embed_error(resp, st, &err);
+        goto out;
+    }
+    json_t *j = json_object(), *arr = json_array();
+    json_object_set_new(j, "model", json_string(model));
+    json_object_set_new(j, "dim", json_integer(dim));
+    for (size_t i = 0; i < in.n; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "path", json_string(in.names[i]));
+        if (items[i].status == VD_OK) {
+            json_object_set_new(e, "sha256", json_string(items[i].sha256));
+            json_object_set_new(e, "cached", json_boolean(items[i].cached));
+            if (vectors && items[i].vector)
+                json_object_set_new(e, "vector", vector_json(items[i].vector, dim));
+        } else {
+            json_object_set_new(e, "error", json_string(items[i].error));
+            json_object_set_new(e, "code", json_string(vd_status_name(items[i].status)));
+        }
+        json_array_append_new(arr, e);
+    }
+    json_object_set_new(j, "embeddings", arr);
+    json_object_set_new(j, "computed", json_integer((json_int_t)stats.computed));
+    json_object_set_new(j, "cached", json_integer((json_int_t)stats.cached));
+    json_object_set_new(j, "failed", json_integer((json_int_t)stats.failed));
+    vd_http_reply_json(resp, 200, j);
+out:
+    if (items) vd_embed_items_clear(items, in.n);
+    free(items);
+    vd_runner_free(runner);
+    vd_store_close(store);
+    vd_api_inputs_free(&in);
+}
+
+/* The faces cache's model key: the detector, plus the embedder when vectors are wanted. */
+static void faces_key(int embed, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s%s%s", VD_FACES_DETECTOR, embed ? "+" : "", embed ? VD_FACES_EMBEDDER : "");
+}
+
+static json_t *face_json(const float box[4], float score, const float (*kp)[2], int nkp,
+                         const float *vec, int dim)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "box", json_pack("[f,f,f,f]", box[0], box[1], box[2], box[3]));
+    json_object_set_new(f, "score", json_real(score));
+    json_t *k = json_array();
+    for (int i = 0; i < nkp; i++)
+        json_array_append_new(k, json_pack("[f,f]", kp[i][0], kp[i][1]));
+    json_object_set_new(f, "keypoints", k);
+    if (vec && dim > 0) json_object_set_new(f, "vector", vector_json(vec, dim));
+    return f;
+}
+
+static void faces(void *ctx, vd_http_req *req, vd_http_resp *resp)
+{
+    vd_api *api = ctx;
+    static const char *const fields[] = {"path", "embed", NULL};
+    int embed = 0;
+    char *path = NULL;
+    const char *name = NULL;
+    if (req->parts) {
+        const char *e = vd_api_form_value(req, "embed");
+        embed = e && (strcmp(e, "true") == 0 || strcmp(e, "1") == 0);
+        for (size_t i = 0; i < req->nparts && !path; i++)
+            if (req->parts[i].path) {
+                path = vd_strdup(req->parts[i].path);
+                name = req->parts[i].filename ? req->parts[i].filename : req->parts[i].name;
+            }
+        if (!path) {
+            vd_http_reply_error(resp, 422, "no_paths", "the upload has no file part");
+            return;
+        }
+    } else {
+        if (!vd_api_only_fields(resp, req->json, fields) ||
+            !vd_api_get_string(resp, req->json, "path", 1, &name) ||
+            !vd_api_get_bool(resp, req->json, "embed", &embed))
+            return;
+        vd_path_problem prob;
+        vd_error perr;
+        if (vd_media_roots_check(api->roots, name, VD_PATH_WANT_FILE, &path, &prob, &perr) !=
+            VD_OK) {
+            vd_api_reply_path_error(resp, "path", prob, &perr);
+            return;
+        }
+    }
+    vd_store *store = vd_api_store_open(api, resp);
+    vd_runner *runner = NULL;
+    vd_image img;
+    memset(&img, 0, sizeof img);
+    vd_face *found = NULL;
+    size_t nf = 0;
+    vd_error err;
+    if (!store) goto out;
+    char key[128];
+    faces_key(embed, key, sizeof key);
+    uint8_t dig[VD_SHA256_LEN];
+    char hex[VD_SHA256_HEX_LEN + 1];
+    vd_status st = vd_sha256_file(path, dig, &err);
+    if (st != VD_OK) {
+        vd_http_reply_error(resp, 422, "unreadable", "%s", vd_error_text(&err));
+        goto out;
+    }
+    vd_sha256_hex(dig, hex);
+    vd_stored_face *cached = NULL;
+    size_t nc = 0;
+    json_t *arr = json_array();
+    if (vd_store_faces_get(store, hex, key, &cached, &nc, NULL) == VD_OK) {
+        for (size_t i = 0; i < nc; i++)
+            json_array_append_new(arr, face_json(cached[i].box, cached[i].score,
+                                                 (const float(*)[2])cached[i].keypoints,
+                                                 cached[i].n_keypoints, cached[i].vector,
+                                                 cached[i].dim));
+        vd_stored_face_list_free(cached, nc);
+        json_t *j = json_pack("{s:o, s:s, s:b}", "faces", arr, "sha256", hex, "cached", 1);
+        vd_http_reply_json(resp, 200, j);
+        goto out;
+    }
+    st = vd_image_decode_file(path, NULL, &img, NULL, &err);
+    if (st != VD_OK) {
+        json_decref(arr);
+        vd_http_reply_error(resp, st == VD_ERR_LIMIT ? 413 : 422, vd_status_name(st), "%s: %s",
+                            name, vd_error_text(&err));
+        goto out;
+    }
+    runner = vd_api_runner_new(api, resp);
+    if (!runner) {
+        json_decref(arr);
+        goto out;
+    }
+    vd_faces_opts fo = {0};
+    fo.embedder = embed ? VD_FACES_EMBEDDER : "";
+    st = vd_faces_run(runner, &img, &fo, &found, &nf, &err);
+    if (st != VD_OK) {
+        json_decref(arr);
+        vd_api_reply_embed_error(resp, st, &err);
+        goto out;
+    }
+    vd_stored_face *put = calloc(nf ? nf : 1, sizeof *put);
+    for (size_t i = 0; i < nf; i++) {
+        const vd_face_det *d = &found[i].det;
+        float box[4] = {d->x0, d->y0, d->x1 - d->x0, d->y1 - d->y0};
+        json_array_append_new(arr, face_json(box, d->score, (const float(*)[2])d->kp, VD_KP_COUNT,
+                                             found[i].embedding, found[i].dim));
+        if (put) {
+            memcpy(put[i].box, box, sizeof box);
+            put[i].score = d->score;
+            put[i].n_keypoints = VD_KP_COUNT;
+            memcpy(put[i].keypoints, d->kp, sizeof d->kp);
+            put[i].dim = found[i].embedding ? found[i].dim : 0;
+            put[i].vector = found[i].embedding; /* borrowed for the put */
+        }
+    }
+    if (put) vd_store_faces_put(store, hex, key, put, nf, NULL); /* a cache: best effort */
+    free(put);
+    vd_http_reply_json(resp, 200,
+                       json_pack("{s:o, s:s, s:b}", "faces", arr, "sha256", hex, "cached", 0));
+out:
+    vd_faces_free(found, nf);
+    vd_image_free(&img);
+    vd_runner_free(runner);
+    vd_store_close(store);
+    free(path);
+}
+
+vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err)
+{
+    vd_status st = vd_image_init(NULL, err); /* before the HTTP threads start */
+    if (st != VD_OK) return st;
+    const vd_route routes[] = {
+        {"POST", "/embeddings", embeddings, api, VD_ROUTE_BODY_JSON | VD_ROUTE_BODY_UPLOAD},
+        {"POST", "/faces", faces, api, VD_ROUTE_BODY_JSON | VD_ROUTE_BODY_UPLOAD},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if ((st = vd_router_add(r, &routes[i], err)) != VD_OK) return st;
+    return VD_OK;
+}

@@ -1,0 +1,83 @@
+/* embed.h: image files in, embedding vectors out, through the store's cache.
+ *
+ * The one embedding path of the service, used by the `embed` and
+ * `train_session` jobs, the API's /embeddings and predict routes and the
+ * CLI. For each file:
+ *   1. the SHA-256 of its bytes is the cache key, with the cache model name
+ *      (vd_embed_cache_model: the model's name for whole images, NAME+face
+ *      for "largest face of the image");
+ *   2. the store's embedding cache is asked for every key in one read; hits
+ *      are done (no decoding, no inference);
+ *   3. misses are read, decoded and preprocessed by a decode thread that
+ *      works one batch ahead of inference (a bounded hand-off of two
+ *      batches), while the calling thread sends the current batch to the
+ *      runner (the model server) and stores its vectors: decoding and
+ *      inference overlap;
+ *   4. vectors are L2-normalised when the model's metadata says so (face
+ *      vectors always are), and stored in the cache, one transaction per
+ *      batch, so a job killed half-way keeps what it computed.
+ * Errors are per file (not found, not an image, no face...) and never stop
+ * the others; only a runner or store failure, or a stop request, fails the
+ * whole call. The runner and the store are used from the calling thread
+ * only. The process must have called vd_image_init. */
+#ifndef VD_PIPELINE_EMBED_H
+#define VD_PIPELINE_EMBED_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+#include "core/sha256.h"
+#include "infer/runner.h"
+#include "store/store.h"
+
+typedef enum {
+    VD_EMBED_IMAGE = 0, /* the whole image through an image-embedding model */
+    VD_EMBED_FACE       /* detect faces, align the largest, embed it with a face model */
+} vd_embed_mode;
+
+/* The outcome for one file. Owned fields are freed by vd_embed_items_clear. */
+typedef struct {
+    char sha256[VD_SHA256_HEX_LEN + 1]; /* "" when the file could not be read */
+    int cached;                         /* 1: the vector came from the cache */
+    float *vector;                      /* owned: dim floats (only with want_vectors) */
+    vd_status status;                   /* VD_OK or the file's own error */
+    char *error;                        /* owned: the message when status != VD_OK */
+} vd_embed_item;
+
+typedef struct {
+    vd_runner *runner; /* required */
+    vd_store *store;   /* NULL = no cache (nothing read or stored) */
+    const char *model; /* the embedding model's name */
+    vd_embed_mode mode;
+    int want_vectors; /* fill items[i].vector */
+    size_t batch;     /* images per inference request; 0 = the model's max_batch (<= 32) */
+    /* Called on the calling thread as each item is done (any order). */
+    void (*on_item)(void *ud, size_t i, const vd_embed_item *item);
+    /* Asked between batches: nonzero stops the call with VD_ERR_CANCELED. */
+    int (*should_stop)(void *ud);
+    void *ud;
+} vd_embed_opts;
+
+typedef struct {
+    size_t cached, computed, failed; /* files by outcome */
+    size_t batches;                  /* inference requests sent */
+    int64_t decode_us, infer_us;     /* time spent in each stage (they overlap) */
+} vd_embed_stats;
+
+/* Writes the cache's model key for (model, mode) into buf: model itself for
+ * VD_EMBED_IMAGE, "MODEL+face" for VD_EMBED_FACE. Returns buf. */
+const char *vd_embed_cache_model(const char *model, vd_embed_mode mode, char *buf, size_t n);
+
+/* Embeds the n files at paths into items[0..n) (zeroed first; clear them
+ * with vd_embed_items_clear) and writes the vector dimension to *dim (0
+ * when nothing was embedded). stats may be NULL. Returns VD_OK when every
+ * file has an outcome, even if all failed; VD_ERR_CANCELED when should_stop
+ * said so; the runner's or store's error otherwise (items done so far keep
+ * their outcome). */
+vd_status vd_embed_paths(const vd_embed_opts *o, const char *const *paths, size_t n,
+                         vd_embed_item *items, int *dim, vd_embed_stats *stats, vd_error *err);
+
+/* Frees the owned fields of n items. */
+void vd_embed_items_clear(vd_embed_item *items, size_t n);
+
+#endif

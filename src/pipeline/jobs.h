@@ -1,0 +1,48 @@
+/* jobs.h: the pipeline's job types, run by work-horses (docs/pipeline.md).
+ *
+ *   embed          {"model": "mobilenet_v2", "paths": [...], "mode": "image"|"face"}
+ *                  embeds files through the cache (pipeline/embed.h); progress
+ *                  counts files; a bad file is a per-file error in the result
+ *                  {"model","dim","embeddings":[{"path","sha256","cached"} |
+ *                  {"path","error"}],"computed","cached","failed"}. Vectors stay
+ *                  in the store.
+ *   train_session  {"session_id": ID}: embeds every example of a training
+ *                  session (store/sessions.h) through the same cache (image
+ *                  sessions: the whole image; face sessions: the largest face,
+ *                  or the whole image with the "crop" option), recording
+ *                  "embedded n/m" progress and per-example errors in the
+ *                  session, then trains (train/classifier.h) and stores the
+ *                  classifier and metrics (train/persist.h). It stops when the
+ *                  session is canceled or deleted. A retried attempt resumes
+ *                  cheaply: embedded examples are cache hits.
+ * Both reach the model server through a vd_runner_client and open the store
+ * themselves (one handle per horse). */
+#ifndef VD_PIPELINE_JOBS_H
+#define VD_PIPELINE_JOBS_H
+
+#include "core/err.h"
+#include "pipeline/embed.h"
+#include "store/sessions.h"
+#include "worker/registry.h"
+
+/* Where the jobs find their services. NULL fields take the defaults: the
+ * store at vd_store_default_path, the model server at
+ * vd_infer_default_address, metadata from the model server. */
+typedef struct {
+    const char *store_path;
+    const char *model_server;
+    const char *models_path;
+} vd_pipeline_config;
+
+/* The default embedding model of a session kind ("mobilenet_v2", "faceres"). */
+const char *vd_pipeline_default_model(vd_session_kind kind);
+
+/* How a session's examples (and predict inputs) are embedded: *mode from the
+ * kind and the options ({"crop": true} face sessions embed whole images). */
+vd_embed_mode vd_pipeline_session_mode(const vd_session *s);
+
+/* Registers "embed" and "train_session" with cfg (borrowed: must outlive
+ * the registry). */
+vd_status vd_pipeline_register(vd_registry *reg, const vd_pipeline_config *cfg, vd_error *err);
+
+#endif
