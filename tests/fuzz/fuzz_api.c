@@ -11,11 +11,13 @@
  *      handling (temporary files, fields, limits); its handler checks each
  *      part against what the header promises (file parts are files of their
  *      size inside the upload directory, fields are NUL-terminated values).
- * The first input byte picks the server; the rest goes on a fresh connection
- * as is, the write side is then shut and the response read until it ends or
- * goes quiet. Any
- * response must be HTTP; a 2xx to a request that does not carry the token is
- * only allowed for the public route /healthz (after percent-decoding). */
+ * The media root holds cats/a.png, dogs/b.png and esc -> ../outside (with
+ * outside/secret.png); the models are the repo's metadata (models/), the model
+ * server is absent. The first input byte picks the server; the rest, with each
+ * "@M" replaced by the media root's path, goes on a fresh connection as is, the write side is then
+ * shut and the response read until it ends or goes quiet. Any response must be HTTP; a 2xx to a
+ * request that does not carry the token is only allowed for the public route /healthz (after
+ * percent-decoding). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <fcntl.h>
@@ -35,7 +37,7 @@
 
 #define TOKEN "fuzz-token-0123456789"
 
-static char g_dir[256], g_updir[300];
+static char g_dir[256], g_updir[300], g_media[300];
 static vd_api *g_api;
 static vd_http_server *g_http;
 static vd_router *g_router;
@@ -68,6 +70,53 @@ static void upload(void *ctx, vd_http_req *req, vd_http_resp *resp)
         json_pack("{s:i,s:b}", "parts", (json_int_t)req->nparts, "json", req->json != NULL));
 }
 
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    if (!in || !out) abort();
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) abort();
+    fclose(in);
+    fclose(out);
+}
+
+/* Copies in to out, replacing each "@M" with the media root's path; a
+ * "Content-Length: N" header grows by what the replacements add to the body
+ * (after the first blank line), so that seeds can be written with "@M".
+ * Returns out's length. */
+static size_t expand(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
+{
+    size_t mlen = strlen(g_media), extra = 0;
+    const uint8_t *body = memmem(in, n, "\r\n\r\n", 4);
+    if (body)
+        for (const uint8_t *q = body; (q = memmem(q, n - (size_t)(q - in), "@M", 2)); q += 2)
+            extra += mlen - 2;
+    const uint8_t *cl = memmem(in, body ? (size_t)(body - in) : n, "Content-Length: ", 16);
+    size_t o = 0;
+    for (size_t i = 0; i < n && o < cap; i++) {
+        if (cl && in + i == cl + 16 && in[i] >= '0' && in[i] <= '9') {
+            unsigned long long v = 0;
+            while (i < n && in[i] >= '0' && in[i] <= '9' && v < 1000000000000ull)
+                v = v * 10 + (unsigned)(in[i++] - '0');
+            i--;
+            char num[32];
+            int k = snprintf(num, sizeof num, "%llu", v + extra);
+            if (o + (size_t)k > cap) break;
+            memcpy(out + o, num, (size_t)k);
+            o += (size_t)k;
+        } else if (in[i] == '@' && i + 1 < n && in[i + 1] == 'M' && o + mlen <= cap) {
+            memcpy(out + o, g_media, mlen);
+            o += mlen;
+            i++;
+        } else {
+            out[o++] = in[i];
+        }
+    }
+    return o;
+}
+
 static void cleanup(void)
 {
     if (g_http) vd_http_stop(g_http);
@@ -94,6 +143,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(queue, sizeof queue, "sqlite:%s/queue.db", g_dir);
     snprintf(g_updir, sizeof g_updir, "%s/up", g_dir);
     if (mkdir(media, 0755) || mkdir(data, 0755) || mkdir(g_updir, 0755)) abort();
+    snprintf(g_media, sizeof g_media, "%s", media);
+    /* media/{cats/a.png, dogs/b.png, esc -> ../outside}, outside/secret.png */
+    static const char *const dirs[] = {"media/cats", "media/dogs", "outside"};
+    static const char *const pngs[] = {"media/cats/a.png", "media/dogs/b.png",
+                                       "outside/secret.png"};
+    char p[400];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", g_dir, dirs[i]);
+        if (mkdir(p, 0755) != 0) abort();
+        snprintf(p, sizeof p, "%s/%s", g_dir, pngs[i]);
+        copy_file(VISIOND_SOURCE_DIR "/tests/fuzz/corpus/image/seed_s_png", p);
+    }
+    snprintf(p, sizeof p, "%s/media/esc", g_dir);
+    if (symlink("../outside", p) != 0) abort();
     atexit(cleanup);
     const char *roots[] = {media};
     vd_api_config ac = {.listen = "127.0.0.1:0",
@@ -105,7 +168,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                         .max_body = 64 << 10,
                         .max_upload = 256 << 10,
                         .max_uploads = 2,
-                        .threads = 2};
+                        .threads = 2,
+                        .models_path = VISIOND_SOURCE_DIR "/models"};
     vd_error e;
     if (vd_api_start(&ac, &g_api, &e) != VD_OK) {
         fprintf(stderr, "fuzz_api: %s\n", e.msg);
@@ -202,10 +266,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     int which = data[0] & 1;
-    const uint8_t *req = data + 1;
-    size_t n = size - 1;
+    static uint8_t req[1 << 18];
+    size_t n = expand(data + 1, size - 1, req, sizeof req);
     static char resp[1 << 16];
     size_t got = exchange(g_ports[which], req, n, resp, sizeof resp);
+    if (getenv("FUZZ_API_VERBOSE")) { /* for writing seeds: what each input got */
+        const char *b = strstr(resp, "\r\n\r\n");
+        fprintf(stderr, "fuzz_api: %.12s %.200s\n", resp, b ? b + 4 : "");
+    }
     if (got == 0) return 0; /* MHD may close on garbage without answering */
     check(strncmp(resp, "HTTP/1.", 7) == 0);
     int status = atoi(resp + 9);
