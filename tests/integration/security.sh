@@ -9,6 +9,9 @@
 #   - a redis:// password never appears in the API's log, its stdout or its errors;
 #   - percent-encoded "..", "/" and NUL in a URL reach no file; a NUL in a JSON
 #     body is invalid_json; an oversized Content-Length is refused (413);
+#   - the routes that take paths (training sessions, embeddings, faces) refuse
+#     symlink escapes, "..", "\u002e\u002e", paths outside the roots, relative
+#     paths, and take a JSON "%2e%2e" literally;
 #   - no shell-outs in src/: no system(), popen(), exec*() or posix_spawn*()
 #     except the process supervisor's execv of its own binary.
 . "$VISIOND_SOURCE_DIR/tests/lib/common.sh"
@@ -97,6 +100,26 @@ for p in '/jobs/%2e%2e%2f%2e%2e%2fetc%2fpasswd' '/jobs/..%2f..%2fetc%2fpasswd' '
   case "$STATUS" in 400|404) ;; *) fail "GET $p: $STATUS $BODY" ;; esac
   grep -q 'root:' <<<"$BODY" && fail "GET $p returned a file: $BODY"
 done
+# Path confinement through the routes that take paths (refused before any model server is asked).
+mkdir -p "$T/media/cats" "$T/outside"
+printf 'x' >"$T/media/cats/a.png"; printf 'secret' >"$T/outside/secret.png"
+ln -s ../outside "$T/media/esc"
+M="$T/media"
+AJ=(-H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json')
+sess() { printf '{"name":"s","examples":[{"path":"%s/cats/a.png","label":"a"},{"path":"%s","label":"b"}]}' "$M" "$1"; }
+expect_error 422 path_symlink_escape POST /training/sessions "${AJ[@]}" -d "$(sess "$M/esc/secret.png")"
+expect_error 422 path_dotdot POST /training/sessions "${AJ[@]}" -d "$(sess "$M/cats/../../outside/secret.png")"
+expect_error 422 path_dotdot POST /training/sessions "${AJ[@]}" -d "$(sess "$M/cats/\\u002e\\u002e/\\u002e\\u002e/outside/secret.png")"
+expect_error 422 path_outside_media_roots POST /training/sessions "${AJ[@]}" -d "$(sess /etc/passwd)"
+expect_error 422 path_not_absolute POST /training/sessions "${AJ[@]}" -d "$(sess cats/a.png)"
+req POST /training/sessions "${AJ[@]}" -d "$(sess "$M/cats/%2e%2e/%2e%2e/outside/secret.png")"
+[ "$STATUS" = 404 ] && [ "$(jget error.code)" = path_not_found ] || fail "a percent-encoded .. in JSON is a literal name: $STATUS $BODY"
+expect_error 400 invalid_json POST /training/sessions "${AJ[@]}" -d "$(sess "$M/cats/a.png\\u0000/../../../outside/secret.png")"
+expect_error 422 path_symlink_escape POST /training/sessions "${AJ[@]}" -d "{\"name\":\"s\",\"folder\":\"$M/esc\"}"
+expect_error 422 path_symlink_escape POST /embeddings "${AJ[@]}" -d "{\"paths\":[\"$M/cats/a.png\",\"$M/esc/secret.png\"]}"
+expect_error 422 path_outside_media_roots POST /faces "${AJ[@]}" -d '{"path":"/etc/passwd"}'
+grep -q secret <<<"$BODY" && fail "a refusal leaked file contents: $BODY"
+
 expect_error 400 invalid_json POST /jobs -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"type":"sec.nul","payload":{"path":"/tmp/a\u0000/../../etc/passwd"}}'
 t0=$(date +%s%N)
@@ -138,6 +161,8 @@ if command -v redis-server >/dev/null; then
   kill -TERM "$BAD_PID" 2>/dev/null || true
   wait "$BAD_PID" || true
   grep -qF "$RPASS" "$T/out" "$T/err" && fail "a wrong redis password appears in the output: $(head -3 "$T/err")"
+  kill -TERM "$R_PID" 2>/dev/null || true
+  wait "$R_PID" 2>/dev/null || true
 else
   echo "redis-server not installed: the redis password check is skipped"
 fi
