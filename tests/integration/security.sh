@@ -8,7 +8,9 @@
 #     when a client puts it in a query string;
 #   - a redis:// password never appears in the API's log, its stdout or its errors;
 #   - percent-encoded "..", "/" and NUL in a URL reach no file; a NUL in a JSON
-#     body is invalid_json; an oversized Content-Length is refused (413);
+#     body is invalid_json; an oversized Content-Length, a JSON body over
+#     --max-body and an upload over --max-upload are refused (413) and a refused
+#     upload leaves no file;
 #   - the routes that take paths (training sessions, embeddings, faces) refuse
 #     symlink escapes, "..", "\u002e\u002e", paths outside the roots, relative
 #     paths, and take a JSON "%2e%2e" literally;
@@ -71,7 +73,8 @@ TOKEN="sec-$RANDOM$RANDOM-token-XYZ"
 printf '%s\n' "$TOKEN" >"$T/token"
 chmod 600 "$T/token"
 mkdir -p "$T/media" "$T/data"
-VISIOND_LOG_LEVEL=debug api_start --data "$T/data" --media-root "$T/media" --token-file "$T/token" --model-server none
+VISIOND_LOG_LEVEL=debug api_start --data "$T/data" --media-root "$T/media" --token-file "$T/token" --model-server none \
+  --max-body 0.01 --max-upload 0.5
 n=${#TOKEN}
 for len in $(seq 0 $((n + 4))); do
   cand=$(printf '%s' "${TOKEN}xxxxx" | head -c "$len")
@@ -126,6 +129,13 @@ t0=$(date +%s%N)
 req POST /jobs -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -H 'Content-Length: 99999999999' --data-binary '{}'
 echo "oversized Content-Length: $STATUS in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 [ "$STATUS" = 413 ] || fail "an oversized Content-Length: $STATUS $BODY"
+# Body and upload limits: --max-body 0.01 (10 KB JSON), --max-upload 0.5 (512 KB multipart).
+head -c 20000 /dev/zero | tr '\0' 'a' | sed 's/^/{"type":"big","payload":{"s":"/; s/$/"}}/' >"$T/big.json"
+expect_error 413 body_too_large POST /jobs "${AJ[@]}" --data-binary @"$T/big.json"
+head -c 700000 /dev/urandom >"$T/big.bin"
+req POST /embeddings -H "Authorization: Bearer $TOKEN" -F "f=@$T/big.bin"
+[ "$STATUS" = 413 ] || fail "an upload over --max-upload: $STATUS $BODY"
+ls "$T/data/uploads" 2>/dev/null | grep -q . && fail "a refused upload left files: $(ls -R "$T/data/uploads")"
 api_stop
 grep -qF "$TOKEN" "$API_LOG" && fail "the token appears in the API log"
 grep -q "GET /jobs " "$API_LOG" || fail "no request lines in the log (is the log where we think?)"
