@@ -8,7 +8,9 @@
 #   DURATION=10 CONNECTIONS=32 THREADS=2 WRK_THREADS=2 bench/api/run.sh
 #
 # Both servers get THREADS (visiond: HTTP threads; uvicorn: worker processes)
-# and neither writes a per-request access log. The peer runs on Debian's
+# and neither writes a per-request access log. Besides requests/s and p99 it
+# prints each server's CPU time per request (user+system over the run divided
+# by the requests served), which depends less on what else the machine runs. The peer runs on Debian's
 # /usr/bin/python3 (python3-fastapi, python3-uvicorn; scripts/setup.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,20 +36,36 @@ trap cleanup EXIT
 
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# wrk_run URL -> prints "RPS P99_MS" (p99 from wrk's --latency distribution)
+# cpu_ticks PID: user+system clock ticks of PID and its children (uvicorn's workers)
+cpu_ticks() {
+  local total=0 p t
+  for p in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+    t=$(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+    total=$((total + t))
+  done
+  echo "$total"
+}
+
+# wrk_run URL PID -> prints "RPS P99_MS CPU_US_PER_REQUEST" (p99 from wrk's --latency
+# distribution; CPU: the server's user+system time over the run / requests served)
 wrk_run() {
   wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d1s "$1" >/dev/null # warm-up
+  local t0 t1
+  t0=$(cpu_ticks "$2")
   wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$1" >"$tmp/wrk.out"
-  $PY - "$tmp/wrk.out" <<'PYEOF'
+  t1=$(cpu_ticks "$2")
+  $PY - "$tmp/wrk.out" "$((t1 - t0))" "$(getconf CLK_TCK)" <<'PYEOF'
 import re, sys
 text = open(sys.argv[1]).read()
+ticks, hz = int(sys.argv[2]), int(sys.argv[3])
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+n = int(re.search(r"(\d+) requests in", text).group(1))
 m = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
 p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 errs = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
 if errs:
     sys.exit(f"bench/api: {errs.group(1)} non-2xx responses")
-print(f"{rps:.0f} {p99:.3f}")
+print(f"{rps:.0f} {p99:.3f} {ticks * 1e6 / hz / n:.1f}")
 PYEOF
 }
 
@@ -62,7 +80,7 @@ id=$(curl -sf -H 'Content-Type: application/json' \
   "http://127.0.0.1:$port/jobs" | $PY -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 url_c="http://127.0.0.1:$port/jobs/$id"
 curl -sf "$url_c" >"$tmp/c.json"
-read -r c_rps c_p99 < <(wrk_run "$url_c")
+read -r c_rps c_p99 c_cpu < <(wrk_run "$url_c" "${pids[0]}")
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
 
 # ---- FastAPI + uvicorn on the same database ----
@@ -81,11 +99,11 @@ a, b = (json.load(open(p)) for p in sys.argv[1:3])
 if a != b:
     sys.exit(f"bench/api: the two servers disagree:\n{a}\n{b}")
 PYEOF
-read -r p_rps p_p99 < <(wrk_run "$url_p")
+read -r p_rps p_p99 p_cpu < <(wrk_run "$url_p" "${pids[0]}")
 
-echo "GET /jobs/{id}, wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $THREADS server threads/workers, $(nproc) CPUs"
-printf '%-22s %12s %10s\n' server "requests/s" "p99 ms"
-printf '%-22s %12s %10s\n' "visiond serve" "$c_rps" "$c_p99"
-printf '%-22s %12s %10s\n' "FastAPI + uvicorn" "$p_rps" "$p_p99"
-$PY -c "import sys; c,p,cl,pl=map(float,sys.argv[1:]); print(f'ratio: visiond {c/p:.1f}x the requests/s of FastAPI (target >= 10x); p99 {pl/cl:.1f}x lower')" \
-  "$c_rps" "$p_rps" "$c_p99" "$p_p99"
+echo "GET /jobs/{id}, wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $THREADS server threads/workers, $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
+printf '%-22s %12s %10s %16s\n' server "requests/s" "p99 ms" "CPU us/request"
+printf '%-22s %12s %10s %16s\n' "visiond serve" "$c_rps" "$c_p99" "$c_cpu"
+printf '%-22s %12s %10s %16s\n' "FastAPI + uvicorn" "$p_rps" "$p_p99" "$p_cpu"
+$PY -c "import sys; c,p,cl,pl,cc,pc=map(float,sys.argv[1:]); print(f'ratio: visiond {c/p:.1f}x the requests/s of FastAPI (target >= 10x); p99 {pl/cl:.1f}x lower; {pc/cc:.1f}x less CPU per request')" \
+  "$c_rps" "$p_rps" "$c_p99" "$p_p99" "$c_cpu" "$p_cpu"

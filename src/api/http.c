@@ -23,6 +23,7 @@
 #define DEFAULT_MAX_UPLOAD  (64u << 20)
 #define DEFAULT_MAX_UPLOADS 4
 #define DEFAULT_THREADS     4
+#define DEFAULT_DRAIN_MS    5000
 #define MAX_PARTS           1000
 #define POST_BUFFER         (32 * 1024)
 #define CONN_MEMORY         (16 * 1024) /* per connection: headers + buffers; MHD zeroes it per request */
@@ -35,6 +36,7 @@ struct vd_http_server {
     char *upload_dir; /* owned copy */
     int port;
     atomic_int uploads;
+    atomic_int inflight; /* requests between their headers and their completion */
 };
 
 typedef enum { BODY_NONE = 0, BODY_DRAIN, BODY_JSON, BODY_MULTIPART } body_mode;
@@ -61,6 +63,7 @@ typedef struct {
     size_t nparts, capparts;
     int fd; /* the open file of the current file part, or -1 */
     int upload_slot;
+    int counted;    /* in srv->inflight */
     char *updir;    /* created on the first file part */
     int err_status; /* a deferred error, answered when the body has been read */
     char err_code[40];
@@ -374,8 +377,10 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
     if (x->err_status) return MHD_NO;
     vd_http_part *p = current_part(x);
     int is_file = filename != NULL;
+    /* MHD calls once or more per part, with off counting up from 0; an empty
+     * part may come as one call of size 0. */
     int new_part = off == 0 && (!p || p->size > 0 || !same_str(p->name, key ? key : "") ||
-                                (p->filename != NULL) != is_file);
+                                !same_str(p->filename, filename));
     if (new_part) {
         close_part_file(x);
         if (x->nparts >= MAX_PARTS) {
@@ -635,6 +640,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         x->fd = -1;
         vd_strlcpy(x->method, method, sizeof x->method);
         vd_strlcpy(x->path, url, sizeof x->path);
+        atomic_fetch_add(&x->srv->inflight, 1);
+        x->counted = 1;
         return begin(x, c, url, method);
     }
     if (x->answered) {
@@ -687,6 +694,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (x->pp) MHD_destroy_post_processor(x->pp);
     remove_uploads(x);
     if (x->upload_slot) atomic_fetch_sub(&s->uploads, 1);
+    if (x->counted) atomic_fetch_sub(&s->inflight, 1);
     free(x->body);
     free(x);
 }
@@ -732,9 +740,11 @@ vd_status vd_http_start(const vd_http_config *cfg, vd_http_server **out, vd_erro
     s->cfg.upload_dir = NULL;
     s->cfg.listen = NULL;
     atomic_init(&s->uploads, 0);
+    atomic_init(&s->inflight, 0);
+    if (s->cfg.drain_ms <= 0) s->cfg.drain_ms = DEFAULT_DRAIN_MS;
 
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_USE_TURBO | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
@@ -765,10 +775,24 @@ int vd_http_active_uploads(vd_http_server *s)
     return atomic_load(&s->uploads);
 }
 
+int vd_http_inflight(vd_http_server *s)
+{
+    return atomic_load(&s->inflight);
+}
+
 void vd_http_stop(vd_http_server *s)
 {
     if (!s) return;
+    /* Stop accepting, give requests in progress up to drain_ms to finish
+     * (idle keep-alive connections do not count), then close everything. */
+    MHD_socket lfd = MHD_quiesce_daemon(s->d);
+    int64_t deadline = vd_mono_ms() + s->cfg.drain_ms;
+    while (atomic_load(&s->inflight) > 0 && vd_mono_ms() < deadline)
+        vd_sleep_ms(10);
+    if (atomic_load(&s->inflight) > 0)
+        VD_WARN("http: stopping with %d requests still in progress", atomic_load(&s->inflight));
     MHD_stop_daemon(s->d);
+    if (lfd != MHD_INVALID_SOCKET) close(lfd);
     if (s->token) memset(s->token, 0, strlen(s->token));
     free(s->token);
     free(s->upload_dir);

@@ -54,6 +54,7 @@ typedef struct {
         *upload_dir; /* existing directory for uploaded files; NULL = none (415 for uploads) */
     const vd_router *router;  /* borrowed; must outlive the server */
     vd_http_metrics *metrics; /* borrowed, optional */
+    int drain_ms;             /* on stop, time allowed for requests in progress; 0 = 5000 */
 } vd_http_config;
 
 /* One part of a multipart/form-data body. */
@@ -104,7 +105,12 @@ int vd_http_port(const vd_http_server *s);
 /* Returns how many multipart uploads are in progress. */
 int vd_http_active_uploads(vd_http_server *s);
 
-/* Stops accepting, lets MHD finish what its threads are doing, and frees s. */
+/* Returns how many requests are in progress (headers received, not yet completed). */
+int vd_http_inflight(vd_http_server *s);
+
+/* Stops accepting new connections, waits up to drain_ms for the requests in
+ * progress to complete (idle keep-alive connections are not waited for),
+ * then closes every connection and frees s. */
 void vd_http_stop(vd_http_server *s);
 
 /* Parses "HOST:PORT" into *ss (numeric addresses and "localhost" only) and

@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "queue/job_json.h"
 #include "queue/queue.h"
+#include "worker/types.h"
 
 int vd_cmd_jobs(int argc, char **argv);
 
@@ -22,8 +23,10 @@ static const char jobs_usage[] =
     "\n"
     "subcommands:\n"
     "  enqueue TYPE [--payload JSON|@FILE] [--priority N] [--retries N]\n"
-    "               [--timeout SECS] [--delay SECS] [--count N] [--id ID]\n"
-    "                                 add job(s); prints each new id on a line\n"
+    "               [--timeout SECS] [--delay SECS] [--count N] [--id ID] [--any-type]\n"
+    "                                 add job(s); prints each new id on a line. TYPE must\n"
+    "                                 be one this build's workers run (see visiond worker\n"
+    "                                 --list-types) unless --any-type is given\n"
     "  list [--state S] [--type T] [--limit N] [--offset N] [--json]\n"
     "                                 newest first; a table, or a JSON array\n"
     "  show ID                        one job as JSON\n"
@@ -46,7 +49,7 @@ typedef struct {
     const char *queue;
     const char *payload, *priority, *retries, *timeout, *delay, *count, *id;
     const char *state, *type, *limit, *offset, *older_than;
-    int json;
+    int json, any_type;
     const char *pos[4];
     int npos;
 } jobs_args;
@@ -101,9 +104,12 @@ static int parse_args(int argc, char **argv, const char *allowed, jobs_args *a)
         snprintf(hay, sizeof hay, " --queue %s ", allowed);
         if (!strstr(hay, needle))
             return vd_cli_usage_error("jobs", "jobs %s: unknown option %s", sub, name);
-        if (strcmp(name, "--json") == 0) {
-            if (eq) return vd_cli_usage_error("jobs", "--json takes no value");
-            a->json = 1;
+        if (strcmp(name, "--json") == 0 || strcmp(name, "--any-type") == 0) {
+            if (eq) return vd_cli_usage_error("jobs", "%s takes no value", name);
+            if (name[2] == 'j')
+                a->json = 1;
+            else
+                a->any_type = 1;
             continue;
         }
         const value_opt *vo = NULL;
@@ -215,26 +221,44 @@ static char *load_payload(const char *arg)
 /* Checks a job type name's syntax. Whether the type is registered is the
  * worker registry's business (src/worker/); when it offers a lookup, call it
  * here so that `jobs enqueue` refuses types no worker can run. */
-static int check_type(const char *type)
+/* Checks a job type's name, and unless any_type, that this build's workers
+ * run it. Prints the usage error and returns 0 when it is refused. */
+static int check_type(const char *type, int any_type)
 {
-    size_t n = strlen(type);
-    if (n == 0 || n >= VD_JOB_TYPE_MAX ||
-        strspn(type, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n) {
+    if (!vd_job_type_valid(type)) {
         vd_cli_usage_error("jobs", "invalid job type '%s': use 1-%d characters of [A-Za-z0-9_.-]",
                            type, VD_JOB_TYPE_MAX - 1);
         return 0;
     }
-    return 1;
+    if (any_type) return 1;
+    vd_registry *reg = NULL;
+    vd_error err;
+    if (vd_worker_registry_new(NULL, &reg, &err) != VD_OK) {
+        vd_cli_fail("%s", vd_error_text(&err));
+        return 0;
+    }
+    int known = vd_registry_has(reg, type);
+    if (!known) {
+        char names[1024] = "";
+        for (size_t i = 0, n = 0; i < vd_registry_count(reg) && n < sizeof names; i++)
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "",
+                                  vd_registry_name(reg, i));
+        vd_cli_usage_error("jobs",
+                           "unknown job type '%s' (known: %s; --any-type enqueues it anyway)", type,
+                           names);
+    }
+    vd_registry_free(reg);
+    return known;
 }
 
 static int jobs_enqueue(int argc, char **argv)
 {
     jobs_args a;
-    int rc =
-        parse_args(argc, argv, "--payload --priority --retries --timeout --delay --count --id", &a);
+    int rc = parse_args(
+        argc, argv, "--payload --priority --retries --timeout --delay --count --id --any-type", &a);
     if (rc) return rc;
     if (a.npos != 1) return vd_cli_usage_error("jobs", "jobs enqueue needs exactly one TYPE");
-    if (!check_type(a.pos[0])) return VD_EXIT_USAGE;
+    if (!check_type(a.pos[0], a.any_type)) return VD_EXIT_USAGE;
     vd_enqueue_opts o = {.type = a.pos[0]};
     long long v, count = 1;
     if (a.priority) {

@@ -1,14 +1,15 @@
 /* cmd_model_server.c: `visiond model-server`, the process that owns ONNX Runtime. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/sigpipe.h"
 #include "core/log.h"
 #include "infer/server.h"
 
@@ -16,27 +17,29 @@ int vd_cmd_model_server(int argc, char **argv);
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: visiond model-server [OPTIONS]\n"
-            "\n"
-            "Serves the models of a directory of metadata files (docs/models.md) over the\n"
-            "model-server protocol (docs/protocol.md), with dynamic batching per model.\n"
-            "Prints one JSON line on stdout when ready; stops cleanly on SIGTERM/SIGINT.\n"
-            "\n"
-            "  --data DIR          data directory (default $VISIOND_DATA, else ./data)\n"
-            "  --models DIR        models directory (default DATA/models)\n"
-            "  --socket PATH       Unix socket (default DATA/model.sock)\n"
-            "  --no-socket         do not listen on a Unix socket (needs --tcp)\n"
-            "  --tcp HOST:PORT     also listen on TCP (loopback only; PORT 0 = any free port)\n"
-            "  --allow-remote      allow a non-loopback --tcp address (no authentication!)\n"
-            "  --threads N         ONNX Runtime intra-op threads shared by all models (0 = all cores)\n"
-            "  --preload A,B       load these models at start (besides \"preload\": true)\n"
-            "  --idle-ttl SECONDS  unload a model idle this long, unless preloaded (0 = never; default 600)\n"
-            "  --queue-max N       items queued per model before answering busy (default 256)\n"
-            "  --max-frame BYTES   largest request payload (default 67108864)\n"
-            "  --max-conns N       simultaneous connections (default 1024)\n"
-            "  --drain-ms MS       on stop, time allowed to finish queued requests (default 5000)\n"
-            "  --log-level LEVEL   debug, info, warn or error\n");
+    fprintf(
+        f,
+        "usage: visiond model-server [OPTIONS]\n"
+        "\n"
+        "Serves the models of a directory of metadata files (docs/models.md) over the\n"
+        "model-server protocol (docs/protocol.md), with dynamic batching per model.\n"
+        "Prints one JSON line on stdout when ready; stops cleanly on SIGTERM/SIGINT.\n"
+        "\n"
+        "  --data DIR          data directory (default $VISIOND_DATA, else ./data)\n"
+        "  --models DIR        models directory (default DATA/models)\n"
+        "  --socket PATH       Unix socket (default DATA/model.sock)\n"
+        "  --no-socket         do not listen on a Unix socket (needs --tcp)\n"
+        "  --tcp HOST:PORT     also listen on TCP (loopback only; PORT 0 = any free port)\n"
+        "  --allow-remote      allow a non-loopback --tcp address (no authentication!)\n"
+        "  --threads N         ONNX Runtime intra-op threads shared by all models (0 = all cores)\n"
+        "  --preload A,B       load these models at start (besides \"preload\": true)\n"
+        "  --idle-ttl SECONDS  unload a model idle this long, unless preloaded (0 = never; default "
+        "600)\n"
+        "  --queue-max N       items queued per model before answering busy (default 256)\n"
+        "  --max-frame BYTES   largest request payload (default 67108864)\n"
+        "  --max-conns N       simultaneous connections (default 1024)\n"
+        "  --drain-ms MS       on stop, time allowed to finish queued requests (default 5000)\n"
+        "  --log-level LEVEL   debug, info, warn or error\n");
 }
 
 static int parse_num(const char *s, long long lo, long long hi, long long *out)
@@ -54,15 +57,21 @@ int vd_cmd_model_server(int argc, char **argv)
         usage(stdout);
         return VD_EXIT_OK;
     }
-    static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'},      {"models", required_argument, 0, 'm'},
-        {"socket", required_argument, 0, 's'},    {"no-socket", no_argument, 0, 'S'},
-        {"tcp", required_argument, 0, 't'},       {"allow-remote", no_argument, 0, 'R'},
-        {"threads", required_argument, 0, 'j'},   {"preload", required_argument, 0, 'p'},
-        {"idle-ttl", required_argument, 0, 'i'},  {"queue-max", required_argument, 0, 'q'},
-        {"max-frame", required_argument, 0, 'f'}, {"max-conns", required_argument, 0, 'c'},
-        {"drain-ms", required_argument, 0, 'D'},  {"log-level", required_argument, 0, 'l'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
+                                         {"models", required_argument, 0, 'm'},
+                                         {"socket", required_argument, 0, 's'},
+                                         {"no-socket", no_argument, 0, 'S'},
+                                         {"tcp", required_argument, 0, 't'},
+                                         {"allow-remote", no_argument, 0, 'R'},
+                                         {"threads", required_argument, 0, 'j'},
+                                         {"preload", required_argument, 0, 'p'},
+                                         {"idle-ttl", required_argument, 0, 'i'},
+                                         {"queue-max", required_argument, 0, 'q'},
+                                         {"max-frame", required_argument, 0, 'f'},
+                                         {"max-conns", required_argument, 0, 'c'},
+                                         {"drain-ms", required_argument, 0, 'D'},
+                                         {"log-level", required_argument, 0, 'l'},
+                                         {0, 0, 0, 0}};
     const char *lvl_env = getenv("VISIOND_LOG_LEVEL");
     int lvl0 = vd_log_level_parse(lvl_env);
     vd_log_init("model-server", lvl0 < 0 ? VD_LOG_INFO : (vd_log_level)lvl0, 2);
@@ -77,13 +86,27 @@ int vd_cmd_model_server(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': data = optarg; break;
-        case 'm': models = optarg; break;
-        case 's': sock = optarg; break;
-        case 'S': no_socket = 1; break;
-        case 't': tcp = optarg; break;
-        case 'R': cfg.allow_remote = 1; break;
-        case 'p': preload = optarg; break;
+        case 'd':
+            data = optarg;
+            break;
+        case 'm':
+            models = optarg;
+            break;
+        case 's':
+            sock = optarg;
+            break;
+        case 'S':
+            no_socket = 1;
+            break;
+        case 't':
+            tcp = optarg;
+            break;
+        case 'R':
+            cfg.allow_remote = 1;
+            break;
+        case 'p':
+            preload = optarg;
+            break;
         case 'j':
             if (parse_num(optarg, 0, 1024, &v))
                 return vd_cli_usage_error(argv[0], "--threads: want 0..1024, got '%s'", optarg);
@@ -91,12 +114,14 @@ int vd_cmd_model_server(int argc, char **argv)
             break;
         case 'i':
             if (parse_num(optarg, 0, 365LL * 86400, &v))
-                return vd_cli_usage_error(argv[0], "--idle-ttl: want seconds >= 0, got '%s'", optarg);
+                return vd_cli_usage_error(argv[0], "--idle-ttl: want seconds >= 0, got '%s'",
+                                          optarg);
             cfg.idle_ttl_s = v;
             break;
         case 'q':
             if (parse_num(optarg, 1, 1 << 20, &v))
-                return vd_cli_usage_error(argv[0], "--queue-max: want 1..1048576, got '%s'", optarg);
+                return vd_cli_usage_error(argv[0], "--queue-max: want 1..1048576, got '%s'",
+                                          optarg);
             cfg.queue_max_items = (size_t)v;
             break;
         case 'f':
@@ -152,25 +177,23 @@ int vd_cmd_model_server(int argc, char **argv)
     cfg.preload = names;
     cfg.npreload = nnames;
 
-    /* SIGTERM/SIGINT arrive through a signalfd that the server polls. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* SIGTERM/SIGINT arrive through a pipe that the server polls (core/sigpipe.h). */
     signal(SIGPIPE, SIG_IGN);
-    int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (sfd < 0) {
+    static const int stop_sigs[] = {SIGTERM, SIGINT};
+    int sfd;
+    vd_error serr;
+    if (vd_sigpipe_open(stop_sigs, 2, &sfd, &serr) != VD_OK) {
         free(pl);
-        return vd_cli_fail("signalfd: failed");
+        return vd_cli_fail("model-server: %s", serr.msg);
     }
     cfg.stop_fd = sfd;
+
     vd_server *srv = NULL;
     vd_error err;
     vd_status rc = vd_server_new(&cfg, &srv, &err);
     free(pl);
     if (rc) {
-        close(sfd);
+        vd_sigpipe_close();
         return vd_cli_fail("model-server: %s", vd_error_text(&err));
     }
     printf("{\"status\":\"ready\",\"pid\":%d,\"socket\":", (int)getpid());
@@ -178,13 +201,12 @@ int vd_cmd_model_server(int argc, char **argv)
         printf("\"%s\"", cfg.socket_path);
     else
         printf("null");
-    if (tcp)
-        printf(",\"tcp_port\":%d", vd_server_tcp_port(srv));
+    if (tcp) printf(",\"tcp_port\":%d", vd_server_tcp_port(srv));
     printf(",\"models\":%zu}\n", vd_server_nmodels(srv));
     fflush(stdout);
     rc = vd_server_run(srv, &err);
     vd_server_free(srv);
-    close(sfd);
+    vd_sigpipe_close();
     if (rc) return vd_cli_fail("model-server: %s", vd_error_text(&err));
     return VD_EXIT_OK;
 }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "core/sigpipe.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -226,16 +228,15 @@ int vd_cmd_serve(int argc, char **argv)
     int level = vd_log_level_parse(getenv("VISIOND_LOG_LEVEL"));
     vd_log_init("api", level < 0 ? VD_LOG_INFO : (vd_log_level)level, 2);
 
-    /* Block the stop signals in every thread (MHD's inherit the mask); the
-     * main thread waits for them with sigwait. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    /* The stop signals arrive on a pipe (core/sigpipe.h) that the main thread
+     * waits on, whichever thread the kernel hands them to. */
+    static const int stop_sigs[] = {SIGTERM, SIGINT};
+    int sigfd;
+    vd_error err;
+    if (vd_sigpipe_open(stop_sigs, 2, &sigfd, &err) != VD_OK)
+        return vd_cli_fail("serve: %s", err.msg);
 
     vd_api *api = NULL;
-    vd_error err;
     vd_status st = vd_api_start(&cfg, &api, &err);
     int with_token = token != NULL;
     cfg.token = NULL;
@@ -265,8 +266,10 @@ int vd_cmd_serve(int argc, char **argv)
     free(line);
 
     int sig = 0;
-    while (sigwait(&stop, &sig) != 0)
-        ;
+    struct pollfd pfd = {.fd = sigfd, .events = POLLIN};
+    while (vd_sigpipe_read(sigfd, &sig, 1) == 0)
+        poll(&pfd, 1, -1);
+    vd_sigpipe_close();
     VD_INFO("stopping on signal %d", sig);
     vd_api_stop(api);
     VD_INFO("stopped");

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "pipeline/jobs.h"
 #include "worker/registry.h"
+#include "worker/types.h"
 #include "worker/supervisor.h"
 
 int vd_cmd_worker(int argc, char **argv);
@@ -28,7 +29,7 @@ static const char usage_text[] =
     "  --max-jobs N         exit after taking N jobs (default: no limit)\n"
     "  --burst              exit when no job is ready and none runs\n"
     "  --no-fork            run handlers inline, one at a time (debugging)\n"
-    "  --memory-limit MB    address-space limit of each work-horse\n"
+    "  --memory-limit MB    address space each work-horse may add to what it starts with\n"
     "  --types a,b          only run these job types (default: every registered type)\n"
     "  --name ID            worker id (default HOSTNAME:PID)\n"
     "  --list-types         print the registered job types as JSON and exit\n"
@@ -40,23 +41,6 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 after a clean stop (signal, --burst, --max-jobs), 1 when the\n"
     "queue cannot be opened, 2 for a usage error.\n";
-
-/* Builds the registry of every job type this worker can run. New job types
- * are registered here. */
-static vd_registry *build_registry(const vd_pipeline_config *pcfg, vd_error *err)
-{
-    vd_registry *reg = vd_registry_new();
-    if (!reg) {
-        vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    if (vd_registry_add_builtin(reg, err) != VD_OK ||
-        vd_pipeline_register(reg, pcfg, err) != VD_OK) {
-        vd_registry_free(reg);
-        return NULL;
-    }
-    return reg;
-}
 
 static int parse_secs(const char *s, int64_t *ms_out)
 {
@@ -203,8 +187,9 @@ int vd_cmd_worker(int argc, char **argv)
 
     vd_error err;
     vd_error_clear(&err);
-    vd_registry *reg = build_registry(&pcfg, &err);
-    if (!reg) return vd_cli_fail("%s", vd_error_text(&err));
+    vd_registry *reg = NULL;
+    if (vd_worker_registry_new(&pcfg, &reg, &err) != VD_OK)
+        return vd_cli_fail("%s", vd_error_text(&err));
     if (list_types) {
         printf("{\"types\": [");
         for (size_t i = 0; i < vd_registry_count(reg); i++)

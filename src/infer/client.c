@@ -63,7 +63,8 @@ vd_status vd_infer_client_new(const char *address, vd_infer_client **out, vd_err
         if (strncmp(a, "tcp:", 4) == 0) a += 4;
         const char *colon = strrchr(a, ':');
         if (!colon || colon == a || !colon[1] || (size_t)(colon - a) >= sizeof c->host ||
-            strlen(colon + 1) >= sizeof c->port || strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+            strlen(colon + 1) >= sizeof c->port ||
+            strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
             free(c);
             return vd_error_set(err, VD_ERR_INVALID,
                                 "model-server address '%s' is not unix:PATH or HOST:PORT", address);
@@ -99,8 +100,14 @@ uint64_t vd_infer_client_resends(const vd_infer_client *c)
     return c->resends;
 }
 
+static int remaining_ms(int64_t deadline)
+{
+    int64_t r = deadline - vd_mono_ms();
+    return r < 0 ? 0 : r > 1000000 ? 1000000 : (int)r;
+}
+
 /* One connection attempt. Returns 0, or an errno. */
-static int try_connect(vd_infer_client *c)
+static int try_connect(vd_infer_client *c, int64_t deadline)
 {
     int fd = -1;
     if (c->is_unix) {
@@ -124,7 +131,27 @@ static int try_connect(vd_infer_client *c)
                 e = errno;
                 continue;
             }
-            if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
+            /* non-blocking connect, so that an unreachable host cannot outlast the deadline */
+            int fl = fcntl(fd, F_GETFL);
+            fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+            int r = connect(fd, ai->ai_addr, ai->ai_addrlen);
+            if (r < 0 && errno == EINPROGRESS) {
+                struct pollfd pf = {fd, POLLOUT, 0};
+                int t = remaining_ms(deadline);
+                if (t > 0 && poll(&pf, 1, t) == 1) {
+                    socklen_t len = sizeof e;
+                    e = 0;
+                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len);
+                    r = e ? -1 : 0;
+                    errno = e;
+                } else {
+                    errno = ETIMEDOUT;
+                }
+            }
+            if (r == 0) {
+                fcntl(fd, F_SETFL, fl);
+                break;
+            }
             e = errno;
             close(fd);
             fd = -1;
@@ -140,12 +167,6 @@ static int try_connect(vd_infer_client *c)
 }
 
 typedef enum { IO_OK, IO_BROKEN, IO_TIMEOUT } io_result;
-
-static int remaining_ms(int64_t deadline)
-{
-    int64_t r = deadline - vd_mono_ms();
-    return r < 0 ? 0 : r > 1000000 ? 1000000 : (int)r;
-}
 
 static io_result send_all(vd_infer_client *c, const uint8_t *p, size_t n, int64_t deadline)
 {
@@ -209,7 +230,7 @@ static vd_status call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, vd_pr
             if (remaining_ms(deadline) == 0) break;
         }
         if (c->fd < 0) {
-            int e = try_connect(c);
+            int e = try_connect(c, deadline);
             last_connect_failed = e != 0;
             if (e) {
                 snprintf(why, sizeof why, "connect: %s", strerror(e));
@@ -222,8 +243,9 @@ static vd_status call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, vd_pr
         vd_proto_header rh;
         vd_proto_header_decode(req->data, UINT32_MAX, &rh, NULL);
         rh.id = id;
-        rh.aux = (uint32_t)remaining_ms(deadline);
-        if (rh.aux == 0) break;
+        int64_t left = deadline - vd_mono_ms();
+        if (left <= 0) break;
+        rh.aux = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
         vd_proto_header_encode(&rh, req->data);
 
         io_result io = send_all(c, req->data, req->len, deadline);

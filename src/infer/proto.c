@@ -20,12 +20,14 @@ static void put_u16(uint8_t *p, uint16_t v)
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static void put_u64(uint8_t *p, uint64_t v)
 {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static uint16_t get_u16(const uint8_t *p)
@@ -36,14 +38,16 @@ static uint16_t get_u16(const uint8_t *p)
 static uint32_t get_u32(const uint8_t *p)
 {
     uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
     return v;
 }
 
 static uint64_t get_u64(const uint8_t *p)
 {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
     return v;
 }
 
@@ -79,7 +83,8 @@ void vd_buf_free(vd_buf *b)
 void vd_infer_result_free(vd_infer_result *r)
 {
     if (!r) return;
-    for (size_t i = 0; i < VD_MODEL_MAX_OUTPUT; i++) vd_tensor_free(&r->outputs[i]);
+    for (size_t i = 0; i < VD_MODEL_MAX_OUTPUT; i++)
+        vd_tensor_free(&r->outputs[i]);
     memset(r, 0, sizeof *r);
 }
 
@@ -216,8 +221,7 @@ static vd_status get_name(reader *r, char *dst, size_t dstsz, const char *what, 
     memcpy(dst, r->p + r->off, n);
     dst[n] = 0;
     r->off += n;
-    if (strlen(dst) != n)
-        return vd_error_set(err, VD_ERR_PROTOCOL, "%s contains a NUL byte", what);
+    if (strlen(dst) != n) return vd_error_set(err, VD_ERR_PROTOCOL, "%s contains a NUL byte", what);
     return VD_OK;
 }
 
@@ -244,11 +248,15 @@ static vd_status get_tensor(reader *r, vd_tensor *t, vd_error *err)
     size_t avail = (r->len - r->off) / 4, count = 1;
     int zero = 0, too_big = 0;
     for (size_t i = 0; i < rank; i++) {
-        if (shape[i] == 0) zero = 1;
-        else if (count > avail / (size_t)shape[i]) too_big = 1;
-        else count *= (size_t)shape[i];
+        if (shape[i] == 0)
+            zero = 1;
+        else if (count > avail / (size_t)shape[i])
+            too_big = 1;
+        else
+            count *= (size_t)shape[i];
     }
-    if (zero) count = 0;
+    if (zero)
+        count = 0;
     else if (too_big || count > avail)
         return vd_error_set(err, VD_ERR_PROTOCOL,
                             "tensor data truncated: the shape needs more floats than the %zu "
@@ -328,7 +336,8 @@ vd_status vd_proto_encode_outputs(vd_buf *out, uint64_t id, size_t n, const char
     if (begin_frame(out, VD_OP_INFER, id, VD_OK, &start))
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     uint8_t hdr[4] = {(uint8_t)n, 0, 0, 0};
-    vd_status rc = vd_buf_put(out, hdr, 4) ? vd_error_set(err, VD_ERR_NOMEM, "out of memory") : VD_OK;
+    vd_status rc =
+        vd_buf_put(out, hdr, 4) ? vd_error_set(err, VD_ERR_NOMEM, "out of memory") : VD_OK;
     for (size_t i = 0; i < n && !rc; i++) {
         rc = put_name(out, names[i], VD_PROTO_OUTPUT_NAME_MAX - 1, err);
         if (!rc) rc = put_tensor(out, tensors[i], err);
@@ -343,7 +352,8 @@ vd_status vd_proto_decode_outputs(const uint8_t *payload, size_t len, vd_infer_r
 {
     memset(res, 0, sizeof *res);
     reader r = {payload, len, 0};
-    if (!rd_need(&r, 4)) return vd_error_set(err, VD_ERR_PROTOCOL, "truncated payload: no output count");
+    if (!rd_need(&r, 4))
+        return vd_error_set(err, VD_ERR_PROTOCOL, "truncated payload: no output count");
     size_t n = r.p[0];
     r.off = 4;
     if (n > VD_MODEL_MAX_OUTPUT)

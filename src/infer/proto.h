@@ -17,11 +17,11 @@
 #include "infer/model_meta.h"
 #include "infer/tensor.h"
 
-#define VD_PROTO_MAGIC         0x534D4456u /* the bytes "VDMS" read as a little-endian u32 */
-#define VD_PROTO_VERSION       1
-#define VD_PROTO_HEADER_LEN    24
-#define VD_PROTO_MAX_FRAME_DEF (64u << 20) /* default payload limit, bytes */
-#define VD_PROTO_DTYPE_FLOAT32 1
+#define VD_PROTO_MAGIC           0x534D4456u /* the bytes "VDMS" read as a little-endian u32 */
+#define VD_PROTO_VERSION         1
+#define VD_PROTO_HEADER_LEN      24
+#define VD_PROTO_MAX_FRAME_DEF   (64u << 20) /* default payload limit, bytes */
+#define VD_PROTO_DTYPE_FLOAT32   1
 #define VD_PROTO_OUTPUT_NAME_MAX 128
 
 typedef enum {

@@ -24,15 +24,15 @@
 #include "core/util.h"
 #include "infer/server_impl.h"
 
-#define TAG_EVENT   (1ull << 32)
-#define TAG_UNIX    (2ull << 32)
-#define TAG_TCP     (3ull << 32)
-#define TAG_STOP    (4ull << 32)
-#define MAX_INFLIGHT_PER_CONN 64
+#define TAG_EVENT              (1ull << 32)
+#define TAG_UNIX               (2ull << 32)
+#define TAG_TCP                (3ull << 32)
+#define TAG_STOP               (4ull << 32)
+#define MAX_INFLIGHT_PER_CONN  64
 #define MAX_OUT_BYTES_PER_CONN (256u << 20)
-#define FRAMES_PER_WAKEUP 32
-#define RESCAN_US 1000000
-#define ACCEPT_PAUSE_US 100000
+#define FRAMES_PER_WAKEUP      32
+#define RESCAN_US              1000000
+#define ACCEPT_PAUSE_US        100000
 
 static void conn_close(vd_server *s, uint32_t slot);
 static void accept_resume(vd_server *s);
@@ -144,8 +144,8 @@ static vd_status scan_models(vd_server *s, vd_error *err)
         vd_status mrc = vd_model_meta_load(path, &m->meta, &e);
         srv_model *dup = mrc ? NULL : find_model(s, m->meta.name);
         if (dup) {
-            mrc = vd_error_set(&e, VD_ERR_INVALID, "%s: model name '%s' is already used by %s", path,
-                               m->meta.name, dup->meta_path);
+            mrc = vd_error_set(&e, VD_ERR_INVALID, "%s: model name '%s' is already used by %s",
+                               path, m->meta.name, dup->meta_path);
         }
         if (mrc) {
             srv_invalid *inv = realloc(s->invalid, (s->ninvalid + 1) * sizeof *inv);
@@ -287,6 +287,7 @@ vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *
     s->epfd = s->evfd = s->unix_fd = s->tcp_fd = -1;
     s->started_us = vd_mono_us();
     pthread_mutex_init(&s->out_mu, NULL);
+    pthread_mutex_init(&s->load_mu, NULL);
     s->models_dir = vd_strdup(cfg->models_dir);
     s->socket_path = vd_strdup(cfg->socket_path);
     s->tcp_addr = vd_strdup(cfg->tcp_addr);
@@ -299,7 +300,8 @@ vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *
     if (!s->models_dir || !s->conns || (cfg->socket_path && !s->socket_path) ||
         (cfg->tcp_addr && !s->tcp_addr))
         rc = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < s->nconns && !rc; i++) s->conns[i].fd = -1;
+    for (int i = 0; i < s->nconns && !rc; i++)
+        s->conns[i].fd = -1;
 
     if (!rc) {
         s->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -317,8 +319,11 @@ vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *
         if (!m)
             rc = vd_error_set(err, VD_ERR_NOT_FOUND, "preload: no model named '%s' in %s",
                               cfg->preload[i], s->models_dir);
-        else
+        else {
+            pthread_mutex_lock(&m->mu);
             m->pinned = 1;
+            pthread_mutex_unlock(&m->mu);
+        }
     }
     for (size_t i = 0; !rc && i < s->nmodels; i++) {
         srv_model *m = s->models[i];
@@ -337,7 +342,8 @@ vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *
         srv_model *m = s->models[i];
         if (!m->pinned) continue;
         pthread_mutex_lock(&m->mu);
-        while (m->state != SRV_READY && m->state != SRV_FAILED) pthread_cond_wait(&m->cv, &m->mu);
+        while (m->state != SRV_READY && m->state != SRV_FAILED)
+            pthread_cond_wait(&m->cv, &m->mu);
         if (m->state == SRV_FAILED) rc = vd_error_set(err, VD_ERR_MODEL, "preload: %s", m->error);
         pthread_mutex_unlock(&m->mu);
     }
@@ -482,10 +488,11 @@ static srv_model *lookup(vd_server *s, const char *name)
 static json_t *models_json(vd_server *s)
 {
     json_t *j = json_object(), *arr = json_array(), *inv = json_array();
-    for (size_t i = 0; i < s->nmodels; i++) json_array_append_new(arr, vd_srv_model_json(s->models[i]));
+    for (size_t i = 0; i < s->nmodels; i++)
+        json_array_append_new(arr, vd_srv_model_json(s->models[i]));
     for (size_t i = 0; i < s->ninvalid; i++)
-        json_array_append_new(inv, json_pack("{s:s, s:s}", "file", s->invalid[i].file, "error",
-                                             s->invalid[i].error));
+        json_array_append_new(
+            inv, json_pack("{s:s, s:s}", "file", s->invalid[i].file, "error", s->invalid[i].error));
     json_object_set_new(j, "models", arr);
     json_object_set_new(j, "invalid", inv);
     return j;
@@ -502,11 +509,13 @@ static json_t *health_json(vd_server *s)
         failed += m->state == SRV_FAILED;
         pthread_mutex_unlock(&m->mu);
     }
-    for (int i = 0; i < s->nconns; i++) conns += s->conns[i].used;
+    for (int i = 0; i < s->nconns; i++)
+        conns += s->conns[i].used;
     return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:i}", "status",
                      s->draining ? "stopping" : "ok", "version", VISIOND_VERSION, "onnxruntime",
-                     vd_ort_version(), "uptime_ms", (json_int_t)((vd_mono_us() - s->started_us) / 1000),
-                     "models", (json_int_t)s->nmodels, "loaded", (json_int_t)loaded, "failed",
+                     vd_ort_version(), "uptime_ms",
+                     (json_int_t)((vd_mono_us() - s->started_us) / 1000), "models",
+                     (json_int_t)s->nmodels, "loaded", (json_int_t)loaded, "failed",
                      (json_int_t)failed, "connections", conns, "pid", (int)getpid());
 }
 
@@ -546,7 +555,7 @@ static void handle_frame(vd_server *s, uint32_t slot)
         r->id = h.id;
         r->received_us = vd_mono_us();
         r->deadline_us = h.aux ? r->received_us + (int64_t)h.aux * 1000 : 0;
-        r->kind = h.op == VD_OP_INFER ? SRV_REQ_INFER
+        r->kind = h.op == VD_OP_INFER  ? SRV_REQ_INFER
                   : h.op == VD_OP_LOAD ? SRV_REQ_LOAD
                                        : SRV_REQ_UNLOAD;
         vd_status rc = h.op == VD_OP_INFER
@@ -556,7 +565,8 @@ static void handle_frame(vd_server *s, uint32_t slot)
         if (!rc && s->draining)
             rc = vd_error_set(&e, VD_ERR_CONN, "the model server is shutting down; retry");
         if (!rc && !(m = lookup(s, name)))
-            rc = vd_error_set(&e, VD_ERR_NOT_FOUND, "no model named '%s' (see the MODELS op)", name);
+            rc =
+                vd_error_set(&e, VD_ERR_NOT_FOUND, "no model named '%s' (see the MODELS op)", name);
         if (!rc && h.op == VD_OP_INFER) {
             const vd_model_meta *mt = &m->meta;
             int64_t want[4] = {-1, mt->height, mt->width, mt->channels};
@@ -567,18 +577,20 @@ static void handle_frame(vd_server *s, uint32_t slot)
             }
             const vd_tensor *t = &r->input;
             int ok = t->rank == 4 && t->shape[0] >= 1;
-            for (int k = 1; ok && k < 4; k++) ok = t->shape[k] == want[k];
+            for (int k = 1; ok && k < 4; k++)
+                ok = t->shape[k] == want[k];
             if (!ok) {
                 char got[128] = "";
                 size_t used = 0;
                 for (size_t k = 0; k < t->rank && used < sizeof got; k++)
                     used += (size_t)snprintf(got + used, sizeof got - used, "%s%lld", k ? "," : "",
                                              (long long)t->shape[k]);
-                rc = vd_error_set(&e, VD_ERR_INVALID,
-                                  "input shape [%s] does not fit model '%s': want [n,%lld,%lld,%lld] "
-                                  "float32 (%s), n >= 1",
-                                  got, mt->name, (long long)want[1], (long long)want[2],
-                                  (long long)want[3], mt->layout == VD_LAYOUT_NCHW ? "NCHW" : "NHWC");
+                rc = vd_error_set(
+                    &e, VD_ERR_INVALID,
+                    "input shape [%s] does not fit model '%s': want [n,%lld,%lld,%lld] "
+                    "float32 (%s), n >= 1",
+                    got, mt->name, (long long)want[1], (long long)want[2], (long long)want[3],
+                    mt->layout == VD_LAYOUT_NCHW ? "NCHW" : "NHWC");
             }
             r->n = ok ? (size_t)t->shape[0] : 0;
         }
@@ -850,14 +862,17 @@ vd_status vd_server_run(vd_server *s, vd_error *err)
 void vd_server_free(vd_server *s)
 {
     if (!s) return;
-    for (size_t i = 0; i < s->nmodels; i++) vd_srv_model_stop(s->models[i], 1);
-    for (int i = 0; s->conns && i < s->nconns; i++) conn_close(s, (uint32_t)i);
+    for (size_t i = 0; i < s->nmodels; i++)
+        vd_srv_model_stop(s->models[i], 1);
+    for (int i = 0; s->conns && i < s->nconns; i++)
+        conn_close(s, (uint32_t)i);
     for (srv_out *o = s->out_head, *n; o; o = n) {
         n = o->next;
         vd_buf_free(&o->frame);
         free(o);
     }
-    for (size_t i = 0; i < s->nmodels; i++) vd_srv_model_free(s->models[i]);
+    for (size_t i = 0; i < s->nmodels; i++)
+        vd_srv_model_free(s->models[i]);
     free(s->models);
     free(s->invalid);
     free(s->conns);
@@ -870,6 +885,7 @@ void vd_server_free(vd_server *s)
     if (s->epfd >= 0) close(s->epfd);
     vd_ort_env_free(s->env);
     pthread_mutex_destroy(&s->out_mu);
+    pthread_mutex_destroy(&s->load_mu);
     free(s->models_dir);
     free(s->socket_path);
     free(s->tcp_addr);

@@ -19,9 +19,9 @@
 #include "infer/proto.h"
 #include "infer/server.h"
 
-#define SRV_NO_CONN     UINT32_MAX /* a request made by the server itself (preload): no reply */
-#define SRV_LAT_RING    2048       /* latencies kept for p50/p99 */
-#define SRV_RETRY_LOAD_US 5000000  /* a failed load is retried no sooner than this */
+#define SRV_NO_CONN       UINT32_MAX /* a request made by the server itself (preload): no reply */
+#define SRV_LAT_RING      2048       /* latencies kept for p50/p99 */
+#define SRV_RETRY_LOAD_US 5000000    /* a failed load is retried no sooner than this */
 
 typedef enum { SRV_REQ_INFER, SRV_REQ_LOAD, SRV_REQ_UNLOAD } srv_req_kind;
 
@@ -125,6 +125,11 @@ struct vd_server {
 
     pthread_mutex_t out_mu;
     srv_out *out_head, *out_tail;
+
+    /* held while a session is created: ORT's session creation is documented as
+     * thread-safe, but ThreadSanitizer flags concurrent creations inside the
+     * (uninstrumented) library; loads are rare, so they are serialised */
+    pthread_mutex_t load_mu;
 };
 
 /* server_model.c */

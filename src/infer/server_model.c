@@ -101,7 +101,8 @@ static vd_status check_graph(srv_model *m, vd_ort_session *s, int *dynamic, int 
                                 "\"outputs\"",
                                 ng, VD_MODEL_MAX_OUTPUT);
         m->nout = ng;
-        for (size_t k = 0; k < ng; k++) m->out_names[k] = vd_ort_session_output_name(s, k);
+        for (size_t k = 0; k < ng; k++)
+            m->out_names[k] = vd_ort_session_output_name(s, k);
     }
     /* the embedding dim: the first returned output's last dim */
     *graph_dim = 0;
@@ -129,7 +130,9 @@ static void model_load(srv_model *m)
     vd_error_clear(&e);
     vd_ort_session *sess = NULL;
     int dynamic = 0, gdim = 0;
+    pthread_mutex_lock(&m->srv->load_mu);
     vd_status rc = vd_ort_session_open(m->srv->env, m->meta.onnx_path, &sess, &e);
+    pthread_mutex_unlock(&m->srv->load_mu);
     if (!rc) rc = check_graph(m, sess, &dynamic, &gdim, &e);
     if (rc) {
         vd_ort_session_close(sess);
@@ -219,7 +222,8 @@ static void fail_req(srv_model *m, srv_req *r, vd_status st, const char *msg)
 static void answer_outputs(srv_model *m, srv_req *r, const vd_tensor *outs, int64_t done_us)
 {
     const vd_tensor *ptrs[VD_MODEL_MAX_OUTPUT];
-    for (size_t k = 0; k < m->nout; k++) ptrs[k] = &outs[k];
+    for (size_t k = 0; k < m->nout; k++)
+        ptrs[k] = &outs[k];
     vd_buf frame = {0};
     vd_error e;
     if (vd_proto_encode_outputs(&frame, r->id, m->nout, m->out_names, ptrs, &e)) {
@@ -282,11 +286,13 @@ static void run_dynamic(srv_model *m, srv_req *batch, size_t total)
             continue;
         }
         vd_tensor views[VD_MODEL_MAX_OUTPUT];
-        for (size_t k = 0; k < m->nout; k++) views[k] = view(&outs[k], first, r->n);
+        for (size_t k = 0; k < m->nout; k++)
+            views[k] = view(&outs[k], first, r->n);
         first += r->n;
         answer_outputs(m, r, views, done);
     }
-    for (size_t k = 0; k < m->nout; k++) vd_tensor_free(&outs[k]);
+    for (size_t k = 0; k < m->nout; k++)
+        vd_tensor_free(&outs[k]);
 }
 
 /* Runs one request item by item (a graph whose batch dim is fixed at 1). */
@@ -323,7 +329,8 @@ static void run_items(srv_model *m, srv_req *r)
             }
             memcpy(res[k].data + i * per, outs[k].data, per * sizeof(float));
         }
-        for (size_t k = 0; k < m->nout; k++) vd_tensor_free(&outs[k]);
+        for (size_t k = 0; k < m->nout; k++)
+            vd_tensor_free(&outs[k]);
     }
     pthread_mutex_lock(&m->mu);
     m->batches += r->n;
@@ -333,7 +340,8 @@ static void run_items(srv_model *m, srv_req *r)
         fail_req(m, r, rc, e.msg);
     else
         answer_outputs(m, r, res, vd_mono_us());
-    for (size_t k = 0; k < m->nout; k++) vd_tensor_free(&res[k]);
+    for (size_t k = 0; k < m->nout; k++)
+        vd_tensor_free(&res[k]);
 }
 
 static void run_batch(srv_model *m, srv_req *batch)
@@ -391,7 +399,8 @@ static void *model_main(void *arg)
     pthread_mutex_lock(&m->mu);
     for (;;) {
         if (m->abort) {
-            while (m->head) vd_srv_req_free(pop_locked(m));
+            while (m->head)
+                vd_srv_req_free(pop_locked(m));
             break;
         }
         if (!m->head) {
@@ -494,7 +503,8 @@ vd_status vd_srv_model_start(vd_server *s, srv_model *m, vd_error *err)
     pthread_cond_init(&m->cv, &ca);
     pthread_condattr_destroy(&ca);
     int e = pthread_create(&m->thread, NULL, model_main, m);
-    if (e) return vd_error_set(err, VD_ERR_INTERNAL, "cannot start a model thread: %s", strerror(e));
+    if (e)
+        return vd_error_set(err, VD_ERR_INTERNAL, "cannot start a model thread: %s", strerror(e));
     m->thread_started = 1;
     return VD_OK;
 }
@@ -594,14 +604,15 @@ void *vd_srv_model_json(srv_model *m)
     json_object_set_new(j, "input_shape", shape);
     json_object_set_new(j, "layout", json_string(mt->layout == VD_LAYOUT_NCHW ? "NCHW" : "NHWC"));
     json_t *outs = json_array();
-    for (int i = 0; i < mt->noutputs; i++) json_array_append_new(outs, json_string(mt->outputs[i]));
+    for (int i = 0; i < mt->noutputs; i++)
+        json_array_append_new(outs, json_string(mt->outputs[i]));
     json_object_set_new(j, "outputs", outs);
     json_object_set_new(j, "l2_normalize", json_boolean(mt->l2_normalize));
     json_object_set_new(j, "max_batch", json_integer(mt->max_batch));
     json_object_set_new(j, "max_delay_us", json_integer(mt->max_delay_us));
-    json_object_set_new(j, "preload", json_boolean(m->pinned));
 
     pthread_mutex_lock(&m->mu);
+    json_object_set_new(j, "preload", json_boolean(m->pinned));
     json_object_set_new(j, "state", json_string(vd_srv_state_name(m->state)));
     json_object_set_new(j, "dim", json_integer(mt->dim ? mt->dim : m->graph_dim));
     if (m->loads) json_object_set_new(j, "dynamic_batch", json_boolean(m->dynamic_batch));

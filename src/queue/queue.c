@@ -73,7 +73,7 @@ const char *vd_queue_backend(const vd_queue *q)
     return q->ops->name;
 }
 
-static int valid_type_name(const char *t)
+int vd_job_type_valid(const char *t)
 {
     size_t n = t ? strlen(t) : 0;
     if (n == 0 || n >= VD_JOB_TYPE_MAX) return 0;
@@ -89,7 +89,7 @@ static int valid_type_name(const char *t)
 vd_status vd_queue_enqueue(vd_queue *q, const vd_enqueue_opts *o, char id_out[VD_ID_LEN + 1],
                            vd_error *err)
 {
-    if (!o || !valid_type_name(o->type))
+    if (!o || !vd_job_type_valid(o->type))
         return vd_error_set(err, VD_ERR_INVALID,
                             "job type must be 1-%d characters of [A-Za-z0-9_.-]",
                             VD_JOB_TYPE_MAX - 1);

@@ -99,6 +99,10 @@ const char *vd_job_state_name(vd_job_state s);
 /* Parses a state name; returns VD_ERR_INVALID for an unknown one. */
 vd_status vd_job_state_parse(const char *name, vd_job_state *out);
 
+/* Returns 1 when t is a valid job type name: 1 to VD_JOB_TYPE_MAX-1
+ * characters of [A-Za-z0-9_.-]. */
+int vd_job_type_valid(const char *t);
+
 /* Frees the owned strings of *job and zeroes it. */
 void vd_job_clear(vd_job *job);
 

@@ -243,6 +243,8 @@ static const char lua_complete[] =
     "local f = redis.call('HMGET', JK(id), 'state', 'worker', 'cancel_requested', 'last_op')\n"
     "if not f[1] then return {'not_found'} end\n"
     "if f[4] == token then return {'ok'} end\n"
+    /* a repeated complete by the worker that finished it succeeds and changes nothing */
+    "if f[1] == 'finished' and f[2] == worker then return {'ok'} end\n"
     "if f[2] ~= worker then return {'lease_lost'} end\n"
     "if f[1] == 'canceled' and f[3] == '1' then return {'canceled'} end\n"
     "if f[1] ~= 'started' then return {'lease_lost'} end\n"
@@ -661,7 +663,7 @@ static vd_status code_status(const redisReply *r, const char *op, const char *id
                                 ? r->element[1]->str
                                 : "in another state");
     if (strcmp(code, "exists") == 0)
-        return vd_error_set(err, VD_ERR_INVALID, "a job with id %s already exists", id);
+        return vd_error_set(err, VD_ERR_STATE, "a job with id %s already exists", id);
     return vd_error_set(err, VD_ERR_INTERNAL, "redis %s script answered '%s'", op, code);
 }
 
@@ -823,7 +825,7 @@ static vd_status rq_reserve(vd_queue *base, const char *worker_id, int64_t lease
     const char **args = malloc(sizeof *args * nargs);
     if (!args) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     char token[VD_ID_LEN + 1], lease[24];
-    vd_id_new(token);
+    op_token(q, S_RESERVE, "", worker_id, token); /* a reserve left unsure gets its job back */
     I64(lease, lease_ms);
     args[0] = token;
     args[1] = worker_id;
@@ -832,6 +834,7 @@ static vd_status rq_reserve(vd_queue *base, const char *worker_id, int64_t lease
         args[3 + i] = types[i];
     redisReply *r;
     vd_status st = eval(q, S_RESERVE, (int)nargs, args, NULL, &r, err);
+    op_settled(q, S_RESERVE, "", worker_id, token, st);
     free(args);
     if (st != VD_OK) return st;
     if (reply_is(r, 0, "empty"))

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -35,6 +36,18 @@ void vd_horse_outcome_clear(vd_horse_outcome *o)
     free(o->result);
     free(o->error);
     memset(o, 0, sizeof *o);
+}
+
+/* Returns the process's current address-space size (VmSize) in bytes. */
+static rlim_t address_space_bytes(void)
+{
+    unsigned long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%lu", &pages) != 1) pages = 0;
+        fclose(f);
+    }
+    return (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE);
 }
 
 int vd_horse_memory_limit_supported(void)
@@ -184,8 +197,11 @@ _Noreturn void vd_horse_main(const vd_registry *reg, const vd_job *job, int fd,
     sigprocmask(SIG_SETMASK, &none, NULL);
 
     if (opts->memory_limit_mb > 0 && vd_horse_memory_limit_supported()) {
+        /* The limit is on what the job adds: the horse starts with the
+         * supervisor's mappings (shared libraries, their reserved arenas),
+         * which can be hundreds of MiB of address space by themselves. */
         struct rlimit rl;
-        rl.rlim_cur = rl.rlim_max = (rlim_t)opts->memory_limit_mb << 20;
+        rl.rlim_cur = rl.rlim_max = address_space_bytes() + ((rlim_t)opts->memory_limit_mb << 20);
         setrlimit(RLIMIT_AS, &rl);
     }
 

@@ -29,19 +29,6 @@ void vd_registry_free(vd_registry *reg)
     free(reg);
 }
 
-static int valid_type_name(const char *t)
-{
-    size_t n = t ? strlen(t) : 0;
-    if (n == 0 || n >= VD_JOB_TYPE_MAX) return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = t[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.'))
-            return 0;
-    }
-    return 1;
-}
-
 static const entry *find(const vd_registry *reg, const char *type)
 {
     if (!reg || !type) return NULL;
@@ -54,7 +41,7 @@ vd_status vd_registry_add(vd_registry *reg, const char *type, vd_job_handler fn,
                           vd_error *err)
 {
     if (!reg || !fn) return vd_error_set(err, VD_ERR_INVALID, "registry and handler are required");
-    if (!valid_type_name(type))
+    if (!vd_job_type_valid(type))
         return vd_error_set(err, VD_ERR_INVALID,
                             "job type must be 1-%d characters of [A-Za-z0-9_.-]",
                             VD_JOB_TYPE_MAX - 1);

@@ -4,15 +4,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/sigpipe.h"
 #include "core/util.h"
 #include "queue/queue.h"
 #include "worker/horse.h"
@@ -47,7 +48,7 @@ struct vd_supervisor {
 
     slot *slots; /* [concurrency] */
     int nrunning;
-    int sfd; /* signalfd for SIGTERM, SIGINT, SIGCHLD */
+    int sfd; /* signal pipe (core/sigpipe.h) for SIGTERM, SIGINT, SIGCHLD */
     int stopping;
     int64_t stop_deadline; /* monotonic */
     int64_t next_reserve;  /* monotonic */
@@ -165,32 +166,37 @@ const char *vd_supervisor_worker_id(const vd_supervisor *s)
 
 /* ------------------------------------------------------------- signals */
 
-/* Reads every pending signal from the signalfd. Sets *sigchld when a child
- * changed state; starts (or hurries) a graceful stop on SIGTERM/SIGINT. */
+static void handle_signal(vd_supervisor *s, int signo, int *sigchld);
+
+/* Reads every pending signal from the signal pipe (core/sigpipe.h). Sets
+ * *sigchld when a child changed state; starts (or hurries) a graceful stop on
+ * SIGTERM/SIGINT. */
 static void read_signals(vd_supervisor *s, int *sigchld)
 {
-    struct signalfd_siginfo si;
-    for (;;) {
-        ssize_t n = read(s->sfd, &si, sizeof si);
-        if (n != (ssize_t)sizeof si) {
-            if (n < 0 && errno == EINTR) continue;
-            return;
-        }
-        if (si.ssi_signo == SIGCHLD) {
-            if (sigchld) *sigchld = 1;
-            continue;
-        }
-        const char *name = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
-        int64_t now = vd_mono_ms();
-        if (!s->stopping) {
-            s->stopping = 1;
-            s->stop_deadline = now + s->grace_ms;
-            VD_INFO("worker %s: %s: stopping; no new jobs; %d running get %.3gs to finish",
-                    s->worker_id, name, s->nrunning, (double)s->grace_ms / 1000.0);
-        } else if (s->stop_deadline > now) {
-            s->stop_deadline = now;
-            VD_INFO("worker %s: second %s: stopping running jobs now", s->worker_id, name);
-        }
+    int sigs[32];
+    size_t n;
+    while ((n = vd_sigpipe_read(s->sfd, sigs, 32)) > 0)
+        for (size_t i = 0; i < n; i++)
+            handle_signal(s, sigs[i], sigchld);
+}
+
+/* Acts on one signal: see read_signals. */
+static void handle_signal(vd_supervisor *s, int signo, int *sigchld)
+{
+    if (signo == SIGCHLD) {
+        if (sigchld) *sigchld = 1;
+        return;
+    }
+    const char *name = signo == SIGINT ? "SIGINT" : "SIGTERM";
+    int64_t now = vd_mono_ms();
+    if (!s->stopping) {
+        s->stopping = 1;
+        s->stop_deadline = now + s->grace_ms;
+        VD_INFO("worker %s: %s: stopping; no new jobs; %d running get %.3gs to finish",
+                s->worker_id, name, s->nrunning, (double)s->grace_ms / 1000.0);
+    } else if (s->stop_deadline > now) {
+        s->stop_deadline = now;
+        VD_INFO("worker %s: second %s: stopping running jobs now", s->worker_id, name);
     }
 }
 
@@ -347,7 +353,7 @@ static void stop_horse(vd_supervisor *s, slot *sl, stop_why why, int64_t now)
     }
 }
 
-static void spawn(vd_supervisor *s, slot *sl, const sigset_t *oldmask)
+static void spawn(vd_supervisor *s, slot *sl)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
@@ -359,15 +365,24 @@ static void spawn(vd_supervisor *s, slot *sl, const sigset_t *oldmask)
     }
     fcntl(p[0], F_SETFL, O_NONBLOCK);
     vd_horse_opts hopts = {.parent = getpid(), .memory_limit_mb = s->memory_limit_mb};
+    /* The signals stay blocked across fork until the horse has its own
+     * handlers (vd_horse_main unblocks them), so a SIGTERM sent to a fresh
+     * horse never runs the supervisor's handler in it. */
+    sigset_t block, saved;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &block, &saved);
     pid_t pid = fork();
     if (pid == 0) {
         close(p[0]);
-        close(s->sfd);
+        vd_sigpipe_close();
         for (int i = 0; i < s->concurrency; i++)
             if (s->slots[i].used && s->slots[i].fd >= 0) close(s->slots[i].fd);
-        sigprocmask(SIG_SETMASK, oldmask, NULL);
         vd_horse_main(s->reg, &sl->job, p[1], &hopts);
     }
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     close(p[1]);
     if (pid < 0) {
         close(p[0]);
@@ -470,7 +485,7 @@ static void run_timers(vd_supervisor *s, int64_t now)
 
 /* Reserves jobs into free slots. Returns 1 when burst mode found the queue
  * empty with nothing running (time to exit). */
-static int fill_slots(vd_supervisor *s, const sigset_t *oldmask)
+static int fill_slots(vd_supervisor *s)
 {
     while (!s->stopping && s->nrunning < s->concurrency &&
            (s->max_jobs == 0 || s->stats.reserved < s->max_jobs) &&
@@ -485,7 +500,7 @@ static int fill_slots(vd_supervisor *s, const sigset_t *oldmask)
         if (st == VD_OK) {
             s->stats.reserved++;
             s->backoff_ms = 0;
-            spawn(s, sl, oldmask);
+            spawn(s, sl);
             continue;
         }
         vd_job_clear(&sl->job);
@@ -510,7 +525,7 @@ static int64_t min_wait(int64_t cur, int64_t at, int64_t now)
     return w < cur ? w : cur;
 }
 
-static void run_forking(vd_supervisor *s, const sigset_t *oldmask)
+static void run_forking(vd_supervisor *s)
 {
     struct pollfd *pfd = calloc((size_t)s->concurrency + 1, sizeof *pfd);
     slot **pslot = calloc((size_t)s->concurrency + 1, sizeof *pslot);
@@ -526,7 +541,7 @@ static void run_forking(vd_supervisor *s, const sigset_t *oldmask)
         if (sigchld) reap(s);
         int64_t now = vd_mono_ms();
         run_timers(s, now);
-        if (fill_slots(s, oldmask)) break;
+        if (fill_slots(s)) break;
         if (s->nrunning == 0 && (s->stopping || (s->max_jobs && s->stats.reserved >= s->max_jobs)))
             break;
 
@@ -654,19 +669,9 @@ static void run_inline(vd_supervisor *s)
 
 vd_status vd_supervisor_run(vd_supervisor *s, vd_error *err)
 {
-    sigset_t mask, oldmask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGCHLD);
-    if (sigprocmask(SIG_BLOCK, &mask, &oldmask) != 0)
-        return vd_error_set(err, VD_ERR_INTERNAL, "sigprocmask: %s", strerror(errno));
-    s->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (s->sfd < 0) {
-        int e = errno;
-        sigprocmask(SIG_SETMASK, &oldmask, NULL);
-        return vd_error_set(err, VD_ERR_INTERNAL, "signalfd: %s", strerror(e));
-    }
+    static const int sigs[] = {SIGTERM, SIGINT, SIGCHLD};
+    vd_status st = vd_sigpipe_open(sigs, 3, &s->sfd, err);
+    if (st != VD_OK) return st;
     struct sigaction sa, old_pipe;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_IGN;
@@ -684,7 +689,7 @@ vd_status vd_supervisor_run(vd_supervisor *s, vd_error *err)
     if (s->no_fork)
         run_inline(s);
     else
-        run_forking(s, &oldmask);
+        run_forking(s);
 
     VD_INFO("worker %s: stopped: %lld reserved, %lld finished, %lld failed, %lld crashed, "
             "%lld timed out, %lld canceled, %lld lost, %lld handed back",
@@ -692,9 +697,8 @@ vd_status vd_supervisor_run(vd_supervisor *s, vd_error *err)
             (long long)s->stats.failed, (long long)s->stats.crashed, (long long)s->stats.timed_out,
             (long long)s->stats.canceled, (long long)s->stats.lost,
             (long long)s->stats.handed_back);
-    close(s->sfd);
+    vd_sigpipe_close();
     s->sfd = -1;
     sigaction(SIGPIPE, &old_pipe, NULL);
-    sigprocmask(SIG_SETMASK, &oldmask, NULL);
     return VD_OK;
 }

@@ -24,7 +24,7 @@
  *
  * The supervisor never loads a model or opens an accelerator: a horse is a
  * plain fork of it. State lives in the vd_supervisor object; the run loop
- * takes its signals through a signalfd, so there is no global state. */
+ * takes its signals through core/sigpipe.h (a handler writing to a pipe). */
 #ifndef VD_WORKER_SUPERVISOR_H
 #define VD_WORKER_SUPERVISOR_H
 
@@ -71,9 +71,9 @@ vd_status vd_supervisor_new(const vd_supervisor_opts *opts, const vd_registry *r
                             vd_supervisor **out, vd_error *err);
 
 /* Runs until a graceful stop completes, max_jobs are done, or (burst) the
- * queue is drained. Blocks SIGTERM, SIGINT and SIGCHLD in the calling thread
- * while it runs (and restores the mask after). Returns VD_OK on a clean stop;
- * an error only when the run could not start (signalfd). Queue errors while
+ * queue is drained. Handles SIGTERM, SIGINT and SIGCHLD through the process's
+ * sigpipe while it runs (default dispositions after). Returns VD_OK on a clean
+ * stop; an error only when the run could not start. Queue errors while
  * running are logged and retried. */
 vd_status vd_supervisor_run(vd_supervisor *s, vd_error *err);
 

@@ -31,7 +31,7 @@ expect_rc 2 $V queue frobnicate
 $V --help | grep -q '^  jobs' || fail "jobs missing from the command list"
 
 # enqueue: ids, payloads, options
-id1=$($V jobs enqueue image.describe --payload '{"path": "/x.jpg"}' --priority 2 --retries 3 --timeout 30)
+id1=$($V jobs enqueue image.describe --any-type --payload '{"path": "/x.jpg"}' --priority 2 --retries 3 --timeout 30)
 [[ "$id1" =~ ^[0-9a-f]{32}$ ]] || fail "enqueue printed '$id1', not an id"
 [ -f "$T/data/sub/queue.db" ] || fail "the database file was not created"
 show=$($V jobs show "$id1")
@@ -41,34 +41,37 @@ show=$($V jobs show "$id1")
 [ "$(jq -r .max_retries <<<"$show")" = 3 ] || fail "retries lost"
 [ "$(jq -r .timeout_ms <<<"$show")" = 30000 ] || fail "timeout not in ms"
 
-ids=$($V jobs enqueue thumb --count 5)
+ids=$($V jobs enqueue thumb --any-type --count 5)
 [ "$(wc -l <<<"$ids")" = 5 ] || fail "--count 5 printed $(wc -l <<<"$ids") ids"
 [ "$(sort -u <<<"$ids" | wc -l)" = 5 ] || fail "--count gave duplicate ids"
 
 echo '{"from": "file", "n": [1, 2, 3]}' >"$T/p.json"
-idf=$($V jobs enqueue thumb --payload "@$T/p.json")
+idf=$($V jobs enqueue thumb --any-type --payload "@$T/p.json")
 [ "$($V jobs show "$idf" | jq -c .payload.n)" = "[1,2,3]" ] || fail "@FILE payload not read"
-idd=$($V jobs enqueue later --delay 3600)
+idd=$($V jobs enqueue later --any-type --delay 3600)
 [ "$($V jobs show "$idd" | jq -r .state)" = scheduled ] || fail "--delay did not schedule"
-$V jobs enqueue named --id my-job-7 >/dev/null
+$V jobs enqueue named --any-type --id my-job-7 >/dev/null
 [ "$($V jobs show my-job-7 | jq -r .type)" = named ] || fail "--id not used"
 
 # enqueue errors
-expect_rc 2 $V jobs enqueue thumb --payload '{"unterminated": '
+expect_rc 2 $V jobs enqueue noop --payload '{"unterminated": '
 grep -q 'not valid JSON' "$T/err" || fail "bad payload message: $(cat "$T/err")"
 expect_rc 2 $V jobs enqueue 'has space'
+expect_rc 2 $V jobs enqueue no-such-type
+msg=$($V jobs enqueue no-such-type 2>&1 || true)
+grep -q "unknown job type 'no-such-type' (known: noop," <<<"$msg" || fail "unknown type message: $msg"
 expect_rc 2 $V jobs enqueue 'semi;colon'
 expect_rc 2 $V jobs enqueue
 expect_rc 2 $V jobs enqueue a b
-expect_rc 2 $V jobs enqueue thumb --priority high
-expect_rc 2 $V jobs enqueue thumb --retries -1
-expect_rc 2 $V jobs enqueue thumb --delay -3
-expect_rc 2 $V jobs enqueue thumb --count 0
-expect_rc 2 $V jobs enqueue thumb --frobnicate 1
-expect_rc 2 $V jobs enqueue thumb --priority
-expect_rc 1 $V jobs enqueue named --id my-job-7        # duplicate id
+expect_rc 2 $V jobs enqueue noop --priority high
+expect_rc 2 $V jobs enqueue noop --retries -1
+expect_rc 2 $V jobs enqueue noop --delay -3
+expect_rc 2 $V jobs enqueue noop --count 0
+expect_rc 2 $V jobs enqueue noop --frobnicate 1
+expect_rc 2 $V jobs enqueue noop --priority
+expect_rc 1 $V jobs enqueue named --any-type --id my-job-7        # duplicate id
 grep -q 'already exists' "$T/err" || fail "duplicate id message: $(cat "$T/err")"
-expect_rc 1 $V jobs enqueue thumb --payload "@$T/no-such-file"
+expect_rc 1 $V jobs enqueue thumb --any-type --payload "@$T/no-such-file"
 
 # list and stats
 [ "$($V jobs list --json | jq length)" = 9 ] || fail "list --json length"
@@ -116,7 +119,7 @@ expect_rc 1 $V jobs show "$idd"
 
 # --queue overrides the environment; --queue=URL form
 alt="sqlite:$T/alt.db"
-$V jobs enqueue elsewhere --queue "$alt" >/dev/null
+$V jobs enqueue elsewhere --any-type --queue "$alt" >/dev/null
 [ "$($V queue stats --queue="$alt" | jq .total)" = 1 ] || fail "--queue ignored"
 [ "$($V queue stats | jq .total)" = 7 ] || fail "--queue leaked into the default queue"
 

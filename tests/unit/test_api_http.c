@@ -72,6 +72,14 @@ static void h_silent(void *ctx, vd_http_req *req, vd_http_resp *resp)
     (void)ctx, (void)req, (void)resp;
 }
 
+static void h_slow(void *ctx, vd_http_req *req, vd_http_resp *resp)
+{
+    (void)ctx;
+    (void)req;
+    vd_sleep_ms(400);
+    vd_http_reply_json(resp, 200, json_pack("{s:b}", "slow", 1));
+}
+
 static void h_optional(void *ctx, vd_http_req *req, vd_http_resp *resp)
 {
     (void)ctx;
@@ -100,6 +108,7 @@ static int start(fixture *f, const char *token, int max_uploads)
         {"POST", "/upload", h_upload, NULL, VD_ROUTE_BODY_UPLOAD},
         {"GET", "/public", h_public, NULL, VD_ROUTE_PUBLIC},
         {"GET", "/silent", h_silent, NULL, 0},
+        {"GET", "/slow", h_slow, NULL, 0},
         {"POST", "/optional", h_optional, NULL, VD_ROUTE_BODY_JSON | VD_ROUTE_BODY_OPTIONAL},
     };
     vd_error err;
@@ -487,6 +496,47 @@ VD_TEST(concurrent_uploads_past_the_limit_get_429)
     snprintf(cmd, sizeof cmd, "-F a=1 " URL("/upload"), f.base);
     CHECK_EQ_INT(curl(&f, cmd, body, sizeof body, NULL, 0), 200);
     stop(&f);
+}
+
+VD_TEST(stop_lets_requests_in_progress_finish)
+{
+    fixture f;
+    CHECK(start(&f, NULL, 2));
+    char url[128], out[700];
+    snprintf(url, sizeof url, "%s/slow", f.base);
+    snprintf(out, sizeof out, "%s/slow.out", f.dir);
+    /* An idle keep-alive connection must not hold the stop up. */
+    char cmd[1024], body[256];
+    snprintf(cmd, sizeof cmd, URL("/echo/idle"), f.base);
+    CHECK_EQ_INT(curl(&f, cmd, body, sizeof body, NULL, 0), 200);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        execlp("curl", "curl", "-s", "-o", out, url, (char *)NULL);
+        _exit(127);
+    }
+    int seen = 0;
+    for (int i = 0; i < 600 && !seen; i++) {
+        seen = vd_http_inflight(f.srv) == 1;
+        if (!seen) vd_sleep_ms(10);
+    }
+    /* Stop while the slow request is in its handler: it still gets its answer. */
+    vd_http_stop(f.srv);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    vd_router_free(f.router);
+    vd_http_metrics_free(f.metrics);
+    CHECK(seen);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    FILE *fp = fopen(out, "r");
+    CHECK(fp);
+    size_t n = fread(body, 1, sizeof body - 1, fp);
+    body[n] = '\0';
+    fclose(fp);
+    CHECK_EQ_STR(body, "{\"slow\":true}");
+    /* Nothing listens any more. */
+    snprintf(cmd, sizeof cmd, "--max-time 5 " URL("/echo/x"), f.base);
+    CHECK_EQ_INT(curl(&f, cmd, body, sizeof body, NULL, 0), 0);
 }
 
 VD_TEST(listen_addresses_and_loopback_rule)

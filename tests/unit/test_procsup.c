@@ -1,5 +1,6 @@
 /* test_procsup.c: the child-process supervisor of `visiond up`, and its config. */
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/procsup.h"
+#include "core/sigpipe.h"
 #include "core/util.h"
 #include "vdtest.h"
 
@@ -122,6 +124,47 @@ VD_TEST(config_sources_layer_and_bad_values_are_named)
     CHECK_EQ_INT(vd_config_load_file(&cfg, path, &err), VD_ERR_INVALID);
     CHECK(strstr(err.msg, ":2: unknown key 'bogus'") != NULL);
     CHECK_EQ_INT(vd_config_load_file(&cfg, "/nonexistent/v.conf", &err), VD_ERR_NOT_FOUND);
+}
+
+static void *idle_thread(void *arg)
+{
+    (void)arg;
+    pause(); /* a thread that blocks no signal, like OpenBLAS's pool */
+    return NULL;
+}
+
+VD_TEST(sigpipe_delivers_signals_whichever_thread_takes_them)
+{
+    vd_error err;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, idle_thread, NULL) == 0);
+    pthread_detach(t);
+    /* What signalfd would need: block SIGTERM here. The other thread does not. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    static const int sigs[] = {SIGTERM, SIGUSR1};
+    int fd;
+    CHECK_OK(vd_sigpipe_open(sigs, 2, &fd, &err));
+    CHECK_EQ_INT(vd_sigpipe_open(sigs, 2, &fd, &err), VD_ERR_STATE);
+    for (int i = 0; i < 5; i++)
+        kill(getpid(), SIGTERM); /* the process survives: a handler runs somewhere */
+    kill(getpid(), SIGUSR1);
+    int got[16], nterm = 0, nusr = 0;
+    for (int tries = 0; tries < 100 && nusr == 0; tries++) {
+        size_t n = vd_sigpipe_read(fd, got, 16);
+        for (size_t i = 0; i < n; i++) {
+            nterm += got[i] == SIGTERM;
+            nusr += got[i] == SIGUSR1;
+        }
+        if (nusr == 0) vd_sleep_ms(10);
+    }
+    CHECK(nterm >= 1); /* standard signals may merge while pending */
+    CHECK_EQ_INT(nusr, 1);
+    CHECK_EQ_INT(vd_sigpipe_read(fd, got, 16), 0);
+    vd_sigpipe_close();
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
 int main(void)

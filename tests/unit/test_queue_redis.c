@@ -339,11 +339,37 @@ VD_TEST(prefixes_and_databases_keep_queues_apart)
     server_kill(&srv);
 }
 
-/* A complete whose reply is lost (the server stalls past the client's
- * timeout, then runs the command) ends in VD_ERR_CONN; repeating it on the
- * same handle succeeds without finishing the job twice. A complete repeated
- * after a definite success is refused, as the contract says. */
-VD_TEST(complete_with_a_lost_reply_can_be_repeated)
+/* Stalls the server for 2 s (DEBUG SLEEP from a side connection) and waits
+ * a little so that the stall has begun; returns the side connection for
+ * stall_end, or NULL. */
+static redisContext *stall_begin(const server *srv)
+{
+    redisContext *side = redisConnect("127.0.0.1", srv->port);
+    if (!side || side->err || redisAppendCommand(side, "DEBUG SLEEP 2") != REDIS_OK) {
+        if (side) redisFree(side);
+        return NULL;
+    }
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(side, &done) != REDIS_OK) {
+            redisFree(side);
+            return NULL;
+        }
+    vd_sleep_ms(200);
+    return side;
+}
+
+static void stall_end(redisContext *side)
+{
+    redisReply *r = NULL;
+    if (redisGetReply(side, (void **)&r) == REDIS_OK && r) freeReplyObject(r);
+    redisFree(side);
+}
+
+/* A complete, fail or reserve whose reply is lost (the server stalls past
+ * the client's timeout, then runs the command) ends in VD_ERR_CONN; repeating
+ * it on the same handle succeeds, and the job moves only once. */
+VD_TEST(calls_with_a_lost_reply_can_be_repeated)
 {
     server srv;
     if (!server_up(&srv)) return;
@@ -352,49 +378,84 @@ VD_TEST(complete_with_a_lost_reply_can_be_repeated)
     vd_error err;
     vd_queue *q;
     CHECK_OK(vd_queue_open(url, &q, &err));
-    char id[VD_ID_LEN + 1];
-    CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t"}, id, &err));
+    char a[VD_ID_LEN + 1], b[VD_ID_LEN + 1];
+    CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .priority = 1}, a, &err));
+    CHECK_OK(vd_queue_enqueue(
+        q, &(vd_enqueue_opts){.type = "t", .max_retries = 3, .retry_base_ms = 3600000}, b, &err));
     vd_job job = {0};
     CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err));
+    CHECK_EQ_STR(job.id, a);
+    vd_job_clear(&job);
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err));
+    CHECK_EQ_STR(job.id, b);
     vd_job_clear(&job);
 
-    /* Stall the server for 2 s from a side connection, then complete. */
-    redisContext *side = redisConnect("127.0.0.1", srv.port);
-    CHECK(side && !side->err);
-    CHECK_EQ_INT(redisAppendCommand(side, "DEBUG SLEEP 2"), REDIS_OK);
-    int done = 0;
-    while (!done)
-        CHECK_EQ_INT(redisBufferWrite(side, &done), REDIS_OK);
-    vd_sleep_ms(200);
-    vd_status st = vd_queue_complete(q, id, "w1", "{\"n\":1}", &err);
-    redisReply *r = NULL;
-    CHECK_EQ_INT(redisGetReply(side, (void **)&r), REDIS_OK);
-    freeReplyObject(r);
-    redisFree(side);
+    /* complete */
+    redisContext *side = stall_begin(&srv);
+    CHECK(side != NULL);
+    vd_status st = vd_queue_complete(q, a, "w1", "{\"n\":1}", &err);
+    stall_end(side);
     if (st == VD_OK) {
-        vd_test_skip("the server did not stall before the complete; nothing to retry");
+        vd_test_skip("the server did not stall before the call; nothing to retry");
         vd_queue_close(q);
         server_kill(&srv);
         return;
     }
     CHECK_EQ_INT(st, VD_ERR_CONN);
     printf("    lost reply: %s\n", err.msg);
-    CHECK_OK(vd_queue_get(q, id, &job, &err)); /* the complete did run, late */
+    CHECK_OK(vd_queue_get(q, a, &job, &err)); /* the complete did run, late */
     CHECK_EQ_INT(job.state, VD_JOB_FINISHED);
     int64_t ended = job.ended_ms;
     vd_job_clear(&job);
-
-    CHECK_EQ_INT(vd_queue_complete(q, id, "w2", NULL, &err), VD_ERR_LEASE_LOST);
-    CHECK_OK(vd_queue_complete(q, id, "w1", "{\"n\":2}", &err)); /* the retry */
-    CHECK_EQ_INT(vd_queue_complete(q, id, "w1", "{\"n\":3}", &err), VD_ERR_LEASE_LOST);
-    CHECK_OK(vd_queue_get(q, id, &job, &err));
-    CHECK_EQ_INT(job.state, VD_JOB_FINISHED);
+    CHECK_EQ_INT(vd_queue_complete(q, a, "w2", NULL, &err), VD_ERR_LEASE_LOST);
+    CHECK_OK(vd_queue_complete(q, a, "w1", "{\"n\":2}", &err)); /* the retry */
+    CHECK_OK(vd_queue_get(q, a, &job, &err));
     CHECK_EQ_STR(job.result, "{\"n\":1}"); /* the first result stands */
     CHECK_EQ_INT(job.ended_ms, ended);
     vd_job_clear(&job);
+
+    /* fail: without the remembered token the retry would see a scheduled job
+     * and answer lease_lost, and the worker could not tell what happened */
+    CHECK((side = stall_begin(&srv)) != NULL);
+    st = vd_queue_fail(q, b, "w1", "flaky", 1, &err);
+    stall_end(side);
+    CHECK_EQ_INT(st, VD_ERR_CONN);
+    CHECK_OK(vd_queue_get(q, b, &job, &err));
+    CHECK_EQ_INT(job.state, VD_JOB_SCHEDULED);
+    int64_t run_at = job.run_at_ms;
+    vd_job_clear(&job);
+    CHECK_OK(vd_queue_fail(q, b, "w1", "flaky", 1, &err)); /* the retry */
+    CHECK_OK(vd_queue_get(q, b, &job, &err));
+    CHECK_EQ_INT(job.state, VD_JOB_SCHEDULED);
+    CHECK_EQ_INT(job.run_at_ms, run_at); /* not failed twice */
+    CHECK_EQ_INT(job.attempts, 1);
+    vd_job_clear(&job);
+    CHECK_EQ_INT(vd_queue_fail(q, b, "w1", "flaky", 1, &err), VD_ERR_LEASE_LOST); /* settled */
+
+    /* reserve: the repeat hands back the job the lost reply carried, instead
+     * of leaving it started until its lease lapses and taking another */
+    char c[VD_ID_LEN + 1], d[VD_ID_LEN + 1];
+    CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .priority = 9}, c, &err));
+    CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .priority = 8}, d, &err));
+    CHECK((side = stall_begin(&srv)) != NULL);
+    st = vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err);
+    stall_end(side);
+    CHECK_EQ_INT(st, VD_ERR_CONN);
+    CHECK_EQ_INT(job.id[0], 0);
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err)); /* the retry */
+    CHECK_EQ_STR(job.id, c);
+    CHECK_EQ_INT(job.attempts, 1);
+    vd_job_clear(&job);
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err)); /* settled: the next one */
+    CHECK_EQ_STR(job.id, d);
+    vd_job_clear(&job);
+
     int64_t counts[VD_JOB__NSTATES];
     CHECK_OK(vd_queue_counts(q, counts, &err));
     CHECK_EQ_INT(counts[VD_JOB_FINISHED], 1);
+    CHECK_EQ_INT(counts[VD_JOB_SCHEDULED], 1);
+    CHECK_EQ_INT(counts[VD_JOB_STARTED], 2);
+    CHECK_EQ_INT(counts[VD_JOB_QUEUED], 0);
     vd_queue_close(q);
     server_kill(&srv);
 }

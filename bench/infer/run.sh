@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# run.sh: builds bench/infer/bench_infer.c against build/libvisiond.a and runs it.
+#   bench/infer/run.sh [--models DIR] [--seconds S] [--threads N] [MODEL...]
+# Default models: faceres mobilenet_v2 blazeface_back, keeping those whose NAME.json
+# and ONNX file exist in DIR (default data/models, filled by scripts/models.sh;
+# when that does not exist, the BlazeFace templates in models/).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$here"
+build=${BUILD:-build}
+ORT=${ONNXRUNTIME_ROOT:-/opt/visiond/deps/onnxruntime}
+[ -f "$build/libvisiond.a" ] && [ -x "$build/visiond" ] || { echo "bench: build first (cmake --build $build)" >&2; exit 1; }
+cc -O2 -std=gnu17 -D_GNU_SOURCE -Isrc -I"$ORT/include" bench/infer/bench_infer.c "$build/libvisiond.a" \
+  $(pkg-config --libs jansson vips sqlite3 libmicrohttpd hiredis) -llinear -L"$ORT/lib" -lonnxruntime \
+  -Wl,-rpath,"$ORT/lib" -lpthread -lm -o "$build/bench_infer"
+models=data/models
+args=()
+names=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --models) models=$2; shift 2 ;;
+    --seconds|--threads) args+=("$1" "$2"); shift 2 ;;
+    *) names+=("$1"); shift ;;
+  esac
+done
+[ -d "$models" ] || models=models
+if [ ${#names[@]} -eq 0 ]; then
+  for n in faceres mobilenet_v2 blazeface_back; do
+    [ -f "$models/$n.json" ] && names+=("$n")
+  done
+fi
+echo "bench: models dir $models: ${names[*]}"
+exec "$build/bench_infer" --visiond "$build/visiond" --models "$models" "${args[@]}" "${names[@]}"

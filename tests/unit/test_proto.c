@@ -1,0 +1,223 @@
+/* test_proto.c: the model-server wire format (docs/protocol.md): exact bytes,
+ * round trips, and every way a frame can be truncated or malformed. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "infer/proto.h"
+#include "vdtest.h"
+
+static void fill(vd_tensor *t, float base)
+{
+    for (size_t i = 0; i < vd_tensor_count(t); i++)
+        t->data[i] = base + (float)i * 0.25f;
+}
+
+VD_TEST(header_bytes_are_as_documented)
+{
+    vd_proto_header h = {VD_PROTO_VERSION, VD_OP_INFER, 0x01020304, 1500, 0x1122334455667788ull};
+    uint8_t b[VD_PROTO_HEADER_LEN];
+    vd_proto_header_encode(&h, b);
+    static const uint8_t want[24] = {'V',  'D',  'M',  'S',  1,    0,    1,    0,
+                                     4,    3,    2,    1,    0xdc, 0x05, 0,    0,
+                                     0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11};
+    CHECK(memcmp(b, want, sizeof want) == 0);
+    vd_proto_header back;
+    vd_error err;
+    CHECK_OK(vd_proto_header_decode(b, UINT32_MAX, &back, &err));
+    CHECK_EQ_INT(back.op, VD_OP_INFER);
+    CHECK_EQ_INT(back.length, 0x01020304);
+    CHECK_EQ_INT(back.aux, 1500);
+    CHECK(back.id == 0x1122334455667788ull);
+}
+
+/* the byte-by-byte example in docs/protocol.md */
+VD_TEST(documented_example_frame)
+{
+    vd_error err;
+    vd_tensor t;
+    int64_t shape[4] = {1, 1, 1, 1};
+    CHECK_OK(vd_tensor_alloc(&t, shape, 4, &err));
+    t.data[0] = 1.0f;
+    vd_buf b = {0};
+    CHECK_OK(vd_proto_encode_infer(&b, 7, 500, "m", &t, &err));
+    static const uint8_t want[] = {0x56, 0x44, 0x4d, 0x53, 0x01, 0x00, 0x01, 0x00, 0x1a, 0x00,
+                                   0x00, 0x00, 0xf4, 0x01, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00,
+                                   0x00, 0x00, 0x00, 0x00, 0x01, 0x6d, 0x01, 0x04, 0x00, 0x00,
+                                   0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00,
+                                   0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3f};
+    CHECK_EQ_INT(b.len, sizeof want);
+    CHECK(memcmp(b.data, want, sizeof want) == 0);
+    vd_buf_free(&b);
+    vd_tensor_free(&t);
+}
+
+VD_TEST(bad_headers_are_named)
+{
+    vd_proto_header h = {VD_PROTO_VERSION, VD_OP_HEALTH, 100, 0, 42}, back;
+    uint8_t b[VD_PROTO_HEADER_LEN];
+    vd_error err;
+    vd_proto_header_encode(&h, b);
+    CHECK_EQ_INT(vd_proto_header_decode(b, 99, &back, &err), VD_ERR_LIMIT);
+    CHECK(back.id == 42); /* so that the error can echo it */
+    CHECK(strstr(err.msg, "100") && strstr(err.msg, "99"));
+    b[0] = 'G'; /* "GET / HTTP/1.1" at a model server */
+    CHECK_EQ_INT(vd_proto_header_decode(b, 1000, &back, &err), VD_ERR_PROTOCOL);
+    CHECK(strstr(err.msg, "magic") != NULL);
+    vd_proto_header_encode(&h, b);
+    b[4] = 9;
+    CHECK_EQ_INT(vd_proto_header_decode(b, 1000, &back, &err), VD_ERR_PROTOCOL);
+    CHECK(strstr(err.msg, "version 9") != NULL);
+}
+
+VD_TEST(infer_request_round_trips_exactly)
+{
+    vd_error err;
+    vd_tensor t, back;
+    int64_t shape[4] = {2, 3, 4, 3};
+    CHECK_OK(vd_tensor_alloc(&t, shape, 4, &err));
+    fill(&t, -7.5f);
+    t.data[5] = -0.0f;
+    vd_buf b = {0};
+    CHECK_OK(vd_proto_encode_infer(&b, 77, 250, "mobilenet_v2", &t, &err));
+    size_t payload = 1 + 12 + 4 + 4 * 4 + 72 * 4;
+    CHECK_EQ_INT(b.len, VD_PROTO_HEADER_LEN + payload);
+    vd_proto_header h;
+    CHECK_OK(vd_proto_header_decode(b.data, UINT32_MAX, &h, &err));
+    CHECK_EQ_INT(h.length, payload);
+    CHECK_EQ_INT(h.aux, 250);
+    CHECK(h.id == 77);
+    /* payload: name length, name, dtype, rank, reserved, dims */
+    const uint8_t *p = b.data + VD_PROTO_HEADER_LEN;
+    CHECK_EQ_INT(p[0], 12);
+    CHECK(memcmp(p + 1, "mobilenet_v2", 12) == 0);
+    CHECK_EQ_INT(p[13], VD_PROTO_DTYPE_FLOAT32);
+    CHECK_EQ_INT(p[14], 4);
+    CHECK(p[17] == 2 && p[18] == 0 && p[21] == 3 && p[25] == 4);
+    char name[VD_MODEL_NAME_MAX];
+    CHECK_OK(vd_proto_decode_infer(p, h.length, name, &back, &err));
+    CHECK_EQ_STR(name, "mobilenet_v2");
+    CHECK_EQ_INT(back.rank, 4);
+    for (int i = 0; i < 4; i++)
+        CHECK(back.shape[i] == shape[i]);
+    CHECK(memcmp(back.data, t.data, 72 * sizeof(float)) == 0);
+    vd_tensor_free(&back);
+
+    /* every truncation fails cleanly, never a partial tensor */
+    for (size_t n = 0; n < h.length; n++) {
+        vd_status rc = vd_proto_decode_infer(p, n, name, &back, &err);
+        if (rc != VD_ERR_PROTOCOL || back.data) {
+            vd_test_fail_at(__FILE__, __LINE__, "truncated to %zu bytes: rc %d", n, rc);
+            return;
+        }
+    }
+    /* trailing garbage */
+    uint8_t *longer = malloc(h.length + 3);
+    memcpy(longer, p, h.length);
+    CHECK_EQ_INT(vd_proto_decode_infer(longer, h.length + 3, name, &back, &err), VD_ERR_PROTOCOL);
+    CHECK(strstr(err.msg, "unexpected") != NULL);
+    /* other dtypes are refused by name */
+    longer[13] = 2;
+    CHECK_EQ_INT(vd_proto_decode_infer(longer, h.length, name, &back, &err), VD_ERR_UNSUPPORTED);
+    CHECK(strstr(err.msg, "dtype 2") != NULL);
+    longer[13] = 1;
+    longer[14] = 9; /* rank 9 */
+    CHECK_EQ_INT(vd_proto_decode_infer(longer, h.length, name, &back, &err), VD_ERR_PROTOCOL);
+    longer[14] = 4;
+    /* dims whose product overflows must not allocate or wrap */
+    memset(longer + 17, 0xff, 16);
+    CHECK_EQ_INT(vd_proto_decode_infer(longer, h.length, name, &back, &err), VD_ERR_PROTOCOL);
+    CHECK(back.data == NULL);
+    /* a NUL inside the name */
+    memcpy(longer, p, h.length);
+    longer[3] = 0;
+    CHECK_EQ_INT(vd_proto_decode_infer(longer, h.length, name, &back, &err), VD_ERR_PROTOCOL);
+    free(longer);
+    vd_buf_free(&b);
+    vd_tensor_free(&t);
+}
+
+VD_TEST(names_are_checked_on_encode)
+{
+    vd_error err;
+    vd_tensor t;
+    int64_t shape[1] = {1};
+    CHECK_OK(vd_tensor_alloc(&t, shape, 1, &err));
+    vd_buf b = {0};
+    CHECK_EQ_INT(vd_proto_encode_infer(&b, 1, 0, "", &t, &err), VD_ERR_INVALID);
+    char longname[80];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[79] = 0;
+    CHECK_EQ_INT(vd_proto_encode_infer(&b, 1, 0, longname, &t, &err), VD_ERR_INVALID);
+    CHECK_EQ_INT(b.len, 0); /* nothing half-written */
+    CHECK_OK(vd_proto_encode_name(&b, VD_OP_LOAD, 5, 0, "faceres", &err));
+    char name[VD_MODEL_NAME_MAX];
+    CHECK_OK(vd_proto_decode_name(b.data + VD_PROTO_HEADER_LEN, b.len - VD_PROTO_HEADER_LEN, name,
+                                  &err));
+    CHECK_EQ_STR(name, "faceres");
+    CHECK_EQ_INT(vd_proto_decode_name(b.data + VD_PROTO_HEADER_LEN, 3, name, &err),
+                 VD_ERR_PROTOCOL);
+    vd_buf_free(&b);
+    vd_tensor_free(&t);
+}
+
+VD_TEST(outputs_round_trip_and_truncations_fail)
+{
+    vd_error err;
+    vd_tensor a, c;
+    int64_t sa[2] = {3, 5}, sc[3] = {3, 2, 2};
+    CHECK_OK(vd_tensor_alloc(&a, sa, 2, &err));
+    CHECK_OK(vd_tensor_alloc(&c, sc, 3, &err));
+    fill(&a, 1.0f);
+    fill(&c, -2.0f);
+    const char *names[2] = {"Identity:0", "global_pooling/Mean"};
+    const vd_tensor *ts[2] = {&a, &c};
+    vd_buf b = {0};
+    CHECK_OK(vd_proto_encode_outputs(&b, 9, 2, names, ts, &err));
+    vd_proto_header h;
+    CHECK_OK(vd_proto_header_decode(b.data, UINT32_MAX, &h, &err));
+    CHECK_EQ_INT(h.aux, VD_OK);
+    vd_infer_result r;
+    const uint8_t *p = b.data + VD_PROTO_HEADER_LEN;
+    CHECK_OK(vd_proto_decode_outputs(p, h.length, &r, &err));
+    CHECK_EQ_INT(r.noutputs, 2);
+    CHECK_EQ_STR(r.names[0], "Identity:0");
+    CHECK_EQ_STR(r.names[1], "global_pooling/Mean");
+    CHECK_EQ_INT(r.outputs[1].rank, 3);
+    CHECK(memcmp(r.outputs[0].data, a.data, 15 * sizeof(float)) == 0);
+    CHECK(memcmp(r.outputs[1].data, c.data, 12 * sizeof(float)) == 0);
+    vd_infer_result_free(&r);
+    for (size_t n = 0; n < h.length; n++) {
+        vd_status rc = vd_proto_decode_outputs(p, n, &r, &err);
+        if (rc != VD_ERR_PROTOCOL || r.outputs[0].data) {
+            vd_test_fail_at(__FILE__, __LINE__, "truncated to %zu bytes: rc %d", n, rc);
+            return;
+        }
+    }
+    vd_buf_free(&b);
+    vd_tensor_free(&a);
+    vd_tensor_free(&c);
+}
+
+VD_TEST(error_frames_carry_status_and_message)
+{
+    vd_error err;
+    vd_buf b = {0};
+    CHECK_OK(vd_proto_encode_error(&b, VD_OP_INFER, 3, VD_ERR_BUSY, "queue full", &err));
+    vd_proto_header h;
+    CHECK_OK(vd_proto_header_decode(b.data, UINT32_MAX, &h, &err));
+    CHECK_EQ_INT(h.aux, VD_ERR_BUSY);
+    CHECK_EQ_INT(h.length, 10);
+    CHECK(memcmp(b.data + VD_PROTO_HEADER_LEN, "queue full", 10) == 0);
+    vd_buf_free(&b);
+    /* an "error" with status ok would read as success: it becomes internal */
+    CHECK_OK(vd_proto_encode_error(&b, VD_OP_INFER, 3, VD_OK, NULL, &err));
+    CHECK_OK(vd_proto_header_decode(b.data, UINT32_MAX, &h, &err));
+    CHECK_EQ_INT(h.aux, VD_ERR_INTERNAL);
+    vd_buf_free(&b);
+}
+
+int main(void)
+{
+    return vd_test_run_all();
+}
