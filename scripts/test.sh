@@ -6,6 +6,8 @@
 #   SKIP_SETUP=1 scripts/test.sh  skip the setup step
 #   SKIP_ASAN=1 scripts/test.sh   only the normal build
 #   CTEST_ARGS='-L unit'          passed to ctest (e.g. a label or -R regex)
+#   SKIP_FUZZ=1 scripts/test.sh   skip the bounded fuzzing run at the end (tests/fuzz/run.sh:
+#                                 clang build in build-fuzz/, FUZZ_TIME seconds per harness)
 #
 # Tests that need Redis use $VISIOND_TEST_REDIS (redis://127.0.0.1:PORT/0); when it
 # is unset this script starts a throwaway redis-server on a free loopback port.
@@ -47,5 +49,9 @@ if [ -z "${SKIP_ASAN:-}" ]; then
   export LSAN_OPTIONS=suppressions=$here/tests/lsan.supp
   export VISIOND_TEST_SANITIZED=1
   run_suite build-asan -DVISIOND_SANITIZE=ON
+fi
+if [ -z "${SKIP_FUZZ:-}" ]; then
+  echo "test: fuzzing (tests/fuzz/run.sh, ${FUZZ_TIME:-15} s per harness)"
+  (unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; tests/fuzz/run.sh) || status=1
 fi
 exit $status

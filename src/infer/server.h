@@ -26,7 +26,7 @@ typedef struct vd_server vd_server;
 
 typedef struct {
     const char *models_dir;  /* directory of NAME.json metadata files (required) */
-    const char *socket_path; /* Unix socket to listen on; NULL = none */
+    const char *socket_path; /* Unix socket to listen on (mode 0600); NULL = none */
     const char *tcp_addr;    /* "HOST:PORT" (PORT 0 = any free port); NULL = none */
     int allow_remote;        /* 0: tcp_addr must be a loopback address */
     int intra_threads; /* ONNX Runtime intra-op threads, shared by all models; 0 = ORT's default */

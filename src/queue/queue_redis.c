@@ -19,6 +19,7 @@
  * recognises a repeat of an operation it already applied (enqueue, reserve,
  * fail, release, cancel, requeue); heartbeat and progress are idempotent; complete of a
  * job already finished by the same worker succeeds. */
+#include "core/util.h"
 #include "queue/queue_impl.h"
 
 #include <hiredis/hiredis.h>
@@ -1142,6 +1143,8 @@ static char *dup_n(const char *s, size_t n)
 
 static vd_status parse_url(rqueue *q, const char *url, vd_error *err)
 {
+    char shown[512]; /* for messages: never the password */
+    vd_url_redact(url, shown, sizeof shown);
     const char *p = url + 8; /* after "redis://" */
     const char *end = p + strcspn(p, "/?");
     const char *at = memchr(p, '@', (size_t)(end - p));
@@ -1174,12 +1177,12 @@ static vd_status parse_url(rqueue *q, const char *url, vd_error *err)
         q->host[hend - p] = '\0';
     }
     if (!q->host[0])
-        return vd_error_set(err, VD_ERR_INVALID, "redis url: missing host in '%s'", url);
+        return vd_error_set(err, VD_ERR_INVALID, "redis url: missing host in '%s'", shown);
     q->port = 6379;
     if (hend < end) {
         int64_t port;
         if (*hend != ':' || !parse_int64(hend + 1, (size_t)(end - hend - 1), 1, 65535, &port))
-            return vd_error_set(err, VD_ERR_INVALID, "redis url: bad port in '%s'", url);
+            return vd_error_set(err, VD_ERR_INVALID, "redis url: bad port in '%s'", shown);
         q->port = (int)port;
     }
     p = end;
@@ -1191,7 +1194,7 @@ static vd_status parse_url(rqueue *q, const char *url, vd_error *err)
         if (n > 0) {
             if (!parse_int64(p, n, 0, 1000000, &db))
                 return vd_error_set(err, VD_ERR_INVALID, "redis url: bad database number in '%s'",
-                                    url);
+                                    shown);
             q->db = (int)db;
         }
         p += n;
@@ -1204,7 +1207,8 @@ static vd_status parse_url(rqueue *q, const char *url, vd_error *err)
         size_t n = strcspn(p, "&");
         const char *eq = memchr(p, '=', n);
         if (!eq)
-            return vd_error_set(err, VD_ERR_INVALID, "redis url: option without '=' in '%s'", url);
+            return vd_error_set(err, VD_ERR_INVALID, "redis url: option without '=' in '%s'",
+                                shown);
         size_t kn = (size_t)(eq - p), vn = n - kn - 1;
         const char *v = eq + 1;
         if (kn == 6 && strncmp(p, "prefix", 6) == 0) {
