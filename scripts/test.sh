@@ -6,6 +6,12 @@
 #   SKIP_SETUP=1 scripts/test.sh  skip the setup step
 #   SKIP_ASAN=1 scripts/test.sh   only the normal build
 #   CTEST_ARGS='-L unit'          passed to ctest (e.g. a label or -R regex)
+#   SKIP_FUZZ=1                   skip the bounded fuzzing run (tests/fuzz/run.sh)
+#
+# It ends with one line adding up both suites and the fuzz run:
+#   visiond: N passed, N failed, N skipped
+#   SKIP_FUZZ=1 scripts/test.sh   skip the bounded fuzzing run at the end (tests/fuzz/run.sh:
+#                                 clang build in build-fuzz/, FUZZ_TIME seconds per harness)
 #
 # Tests that need Redis use $VISIOND_TEST_REDIS (redis://127.0.0.1:PORT/0); when it
 # is unset this script starts a throwaway redis-server on a free loopback port.
@@ -37,8 +43,19 @@ run_suite() {
   cmake --build "$dir" -j "$jobs"
   # The shipped models, converted by this build, for the tests that run them (data/models).
   [ "$dir" != build ] || scripts/models.sh --visiond "$dir/visiond" --out "$here/data/models" || status=1
-  (cd "$dir" && ctest --output-on-failure ${CTEST_ARGS:-}) || status=1
+  local rc=0
+  (cd "$dir" && ctest --output-on-failure ${CTEST_ARGS:-}) 2>&1 | tee "$dir/ctest.log" || rc=1
+  [ "$rc" = 0 ] || status=1
+  # Totals for the closing line: ctest counts a skipped test as not failed.
+  local line total failed skipped
+  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$dir/ctest.log" | tail -1 || true)
+  total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line"); failed=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+  skipped=$(grep -c '\*\*\*Skipped' "$dir/ctest.log" || true)
+  if [ -z "$line" ]; then total=1 failed=1 skipped=0; fi
+  sum_passed=$((sum_passed + total - failed - skipped)); sum_failed=$((sum_failed + failed))
+  sum_skipped=$((sum_skipped + skipped))
 }
+sum_passed=0 sum_failed=0 sum_skipped=0
 echo "test: normal build"
 run_suite build
 if [ -z "${SKIP_ASAN:-}" ]; then
@@ -48,4 +65,14 @@ if [ -z "${SKIP_ASAN:-}" ]; then
   export VISIOND_TEST_SANITIZED=1
   run_suite build-asan -DVISIOND_SANITIZE=ON
 fi
+if [ -z "${SKIP_FUZZ:-}" ]; then
+  echo "test: fuzzing (tests/fuzz/run.sh, ${FUZZ_TIME:-15} s per harness)"
+  if (unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; tests/fuzz/run.sh); then
+    sum_passed=$((sum_passed + 1))
+  else
+    status=1 sum_failed=$((sum_failed + 1))
+  fi
+fi
+[ "$status" = 0 ] || [ "$sum_failed" -gt 0 ] || sum_failed=1
+echo "visiond: $sum_passed passed, $sum_failed failed, $sum_skipped skipped"
 exit $status

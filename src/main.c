@@ -14,18 +14,6 @@ static int cmd_version(int argc, char **argv)
     return VD_EXIT_OK;
 }
 
-int vd_cmd_jobs(int argc, char **argv);
-int vd_cmd_queue(int argc, char **argv);
-int vd_cmd_worker(int argc, char **argv);
-int vd_cmd_convert(int argc, char **argv);
-int vd_cmd_model_server(int argc, char **argv);
-int vd_cmd_serve(int argc, char **argv);
-int vd_cmd_up(int argc, char **argv);
-int vd_cmd_embed(int argc, char **argv);
-int vd_cmd_faces(int argc, char **argv);
-int vd_cmd_train(int argc, char **argv);
-int vd_cmd_predict(int argc, char **argv);
-
 static const struct command {
     const char *name;
     int (*run)(int argc, char **argv);

@@ -28,4 +28,17 @@ const char *vd_cli_default_queue_url(char *buf, size_t n);
 /* `visiond dataset fashion-mnist`: writes a data set's images as PNG files (cmd_dataset.c). */
 int vd_cmd_dataset(int argc, char **argv);
 
+/* The subcommands (each in src/cli/cmd_*.c). */
+int vd_cmd_jobs(int argc, char **argv);
+int vd_cmd_queue(int argc, char **argv);
+int vd_cmd_worker(int argc, char **argv);
+int vd_cmd_convert(int argc, char **argv);
+int vd_cmd_model_server(int argc, char **argv);
+int vd_cmd_serve(int argc, char **argv);
+int vd_cmd_up(int argc, char **argv);
+int vd_cmd_embed(int argc, char **argv);
+int vd_cmd_faces(int argc, char **argv);
+int vd_cmd_train(int argc, char **argv);
+int vd_cmd_predict(int argc, char **argv);
+
 #endif

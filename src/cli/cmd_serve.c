@@ -19,6 +19,7 @@
 #include "cli/cli.h"
 #include "core/sigpipe.h"
 #include "core/log.h"
+#include "core/util.h"
 
 int vd_cmd_serve(int argc, char **argv);
 
@@ -251,11 +252,13 @@ int vd_cmd_serve(int argc, char **argv)
     char *colon = strrchr(host, ':');
     if (colon) *colon = '\0';
     snprintf(listen, sizeof listen, "%s:%d", host, vd_api_port(api));
+    char queue_shown[512]; /* the queue URL without its password, if any */
+    vd_url_redact(cfg.queue_url, queue_shown, sizeof queue_shown);
     VD_INFO("listening on %s (queue %s, model server %s, %zu media roots, auth %s)", listen,
-            cfg.queue_url, cfg.model_server ? cfg.model_server : "none", cfg.nmedia_roots,
+            queue_shown, cfg.model_server ? cfg.model_server : "none", cfg.nmedia_roots,
             with_token ? "on" : "off");
     json_t *hello = json_pack("{s:s, s:i, s:s, s:b}", "listen", listen, "port", vd_api_port(api),
-                              "queue", cfg.queue_url, "auth", with_token);
+                              "queue", queue_shown, "auth", with_token);
     char *line = hello ? json_dumps(hello, JSON_COMPACT) : NULL;
     json_decref(hello);
     if (line) printf("%s\n", line);

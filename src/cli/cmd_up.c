@@ -224,7 +224,9 @@ int vd_cmd_up(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    VD_INFO("visiond up: data %s, queue %s, api %s, %ld worker(s) x %s", data, queue,
+    char queue_shown[512]; /* without the password of a redis://user:password@ URL */
+    vd_url_redact(queue, queue_shown, sizeof queue_shown);
+    VD_INFO("visiond up: data %s, queue %s, api %s, %ld worker(s) x %s", data, queue_shown,
             cfg.value[VD_CFG_LISTEN], nworkers, cfg.value[VD_CFG_CONCURRENCY]);
     if (vd_procsup_start_all(sup, &err) != VD_OK) {
         VD_ERROR("%s", err.msg);

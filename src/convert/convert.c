@@ -131,10 +131,14 @@ static char *scalar_f32(ctx *c, const vd_tfjs_node *n, const char *what, float v
 
 /* ---- values --------------------------------------------------------------- */
 
+#define VD_CONVERT_MAX_DEPTH 4000 /* longest input chain followed from an output */
+
 static vd_status visit(ctx *c, size_t i, int depth);
 
-/* Resolves input k of n to the producing node (visited). Control inputs are skipped by callers. */
-static vd_status input_node(ctx *c, const vd_tfjs_node *n, size_t k, size_t *out)
+/* Resolves input k of n to the producing node (visited). Control inputs are skipped by callers.
+ * Not inlined: its 2 KB of buffers must stay out of visit's recursive frame. */
+__attribute__((noinline)) static vd_status input_node(ctx *c, const vd_tfjs_node *n, size_t k,
+                                                      size_t *out)
 {
     if (k >= n->ninputs) return unsupported(c, n, "too few inputs");
     const char *in = n->inputs[k];
@@ -1324,7 +1328,8 @@ static vd_status op_placeholder(ctx *c, const vd_tfjs_node *n, tval *v)
     return VD_OK;
 }
 
-static vd_status emit(ctx *c, const vd_tfjs_node *n, tval *v)
+/* Not inlined: its locals must stay out of visit's recursive frame. */
+__attribute__((noinline)) static vd_status emit(ctx *c, const vd_tfjs_node *n, tval *v)
 {
     const char *op = n->op;
     if (strcmp(op, "Placeholder") == 0) return op_placeholder(c, n, v);
@@ -1396,8 +1401,14 @@ static vd_status visit(ctx *c, size_t i, int depth)
     if (v->state == 1)
         return vd_error_set(c->err, VD_ERR_INVALID, "the graph has a cycle through node '%s'",
                             n->name);
-    if (depth > 20000)
-        return vd_error_set(c->err, VD_ERR_LIMIT, "the graph is too deep at node '%s'", n->name);
+    /* Recursion: each level costs visit's own frame (input_node and emit are
+     * kept out of it), a few hundred bytes, more under ASan. 20000 levels with
+     * input_node's buffers inlined overflowed an 8 MiB stack (found by
+     * tests/fuzz/fuzz_convert). Real graphs are a few hundred nodes deep. */
+    if (depth > VD_CONVERT_MAX_DEPTH)
+        return vd_error_set(c->err, VD_ERR_LIMIT,
+                            "the graph is more than %d nodes deep at node '%s'",
+                            VD_CONVERT_MAX_DEPTH, n->name);
     v->state = 1;
     /* Visit the data inputs first, so that their values exist. */
     size_t nd = ndata(n);

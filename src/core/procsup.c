@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,13 +71,19 @@ vd_status vd_procsup_add(vd_procsup *s, const char *name, char *const argv[], in
     return VD_OK;
 }
 
-/* Forks and execs one child in its own process group. */
+/* Forks and execs one child in its own process group. The child gets
+ * SIGTERM when the supervisor dies (PR_SET_PDEATHSIG, kept across exec), so
+ * a supervisor killed with SIGKILL leaves no orphans: each child stops as on
+ * a normal SIGTERM (workers hand their jobs back). */
 static vd_status spawn(child *c, vd_error *err)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) return vd_error_set(err, VD_ERR_IO, "fork %s: %s", c->name, strerror(errno));
     if (pid == 0) {
         setpgid(0, 0);
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+            _exit(127); /* the supervisor already died */
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);

@@ -5,7 +5,10 @@
  * it after a backoff that doubles (from 500 ms up to a cap) while the child
  * keeps dying young, and resets once it has run for 30 s. Children run in
  * their own process groups, so a terminal's Ctrl-C reaches only the
- * supervisor, which then stops them in order. Not thread-safe; one per process. */
+ * supervisor, which then stops them in order. A supervisor that dies, even by
+ * SIGKILL, takes its children with it: each gets SIGTERM (PR_SET_PDEATHSIG)
+ * and stops as it would on a normal stop. Not thread-safe; one per process,
+ * used from the thread that lives as long as the process (the main thread). */
 #ifndef VD_PROCSUP_H
 #define VD_PROCSUP_H
 

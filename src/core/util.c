@@ -93,6 +93,22 @@ char *vd_strlcpy(char *dst, const char *src, size_t n)
     return dst;
 }
 
+char *vd_url_redact(const char *url, char *buf, size_t n)
+{
+    if (n == 0) return buf;
+    if (!url) url = "";
+    const char *scheme = strstr(url, "://");
+    const char *auth = scheme ? scheme + 3 : NULL;
+    const char *end = auth ? auth + strcspn(auth, "/?#") : NULL;
+    const char *at = NULL;
+    for (const char *p = auth; p && p < end; p++)
+        if (*p == '@') at = p; /* the last '@' before the path ends the userinfo */
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon) return vd_strlcpy(buf, url, n);
+    snprintf(buf, n, "%.*s***%s", (int)(colon + 1 - url), url, at);
+    return buf;
+}
+
 char *vd_describe_wait_status(int wstatus, char *buf, size_t n)
 {
     if (WIFSIGNALED(wstatus)) {

@@ -31,6 +31,12 @@ char *vd_strdup(const char *s);
 /* Copies src into dst of size n, always NUL-terminating; returns dst. */
 char *vd_strlcpy(char *dst, const char *src, size_t n);
 
+/* Copies url into buf of size n (always NUL-terminated, truncated to fit) with
+ * the password of its userinfo ("scheme://USER:PASSWORD@host...") replaced by
+ * "***", so that a URL can be logged or reported without its secret. Anything
+ * else is copied as is. Returns buf. */
+char *vd_url_redact(const char *url, char *buf, size_t n);
+
 /* Describes a waitpid status: "exited with status 3", "killed by SIGSEGV".
  * Writes into buf of size n and returns buf. */
 char *vd_describe_wait_status(int wstatus, char *buf, size_t n);

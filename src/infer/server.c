@@ -32,8 +32,10 @@
 #define MAX_OUT_BYTES_PER_CONN (256u << 20)
 #define FRAMES_PER_WAKEUP      32
 #define RESCAN_US              1000000
+#define ACCEPT_PAUSE_US        100000
 
 static void conn_close(vd_server *s, uint32_t slot);
+static void accept_resume(vd_server *s);
 
 void vd_srv_req_free(srv_req *r)
 {
@@ -206,7 +208,11 @@ static vd_status listen_unix(vd_server *s, vd_error *err)
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return vd_error_set(err, VD_ERR_IO, "socket: %s", strerror(errno));
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 256) < 0) {
+    /* The protocol has no authentication: the socket's mode is the access
+     * control. bind(2) creates it with 0777 & ~umask, so set 0600 (owner only)
+     * before listen(2): nobody can connect in between. */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(s->socket_path, 0600) < 0 ||
+        listen(fd, 256) < 0) {
         int e = errno;
         close(fd);
         return vd_error_set(err, VD_ERR_IO, "cannot listen on %s: %s", s->socket_path, strerror(e));
@@ -377,6 +383,7 @@ static void conn_close(vd_server *s, uint32_t slot)
     if (!c->used) return;
     epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
+    accept_resume(s); /* a descriptor is free again */
     free(c->payload);
     for (srv_out *o = c->out_head, *n; o; o = n) {
         n = o->next;
@@ -663,13 +670,51 @@ static int conn_read(vd_server *s, uint32_t slot)
     return conn_flush(s, slot);
 }
 
+/* Watches (on = 1) or stops watching the listening sockets. */
+static void listen_watch(vd_server *s, int on)
+{
+    struct epoll_event ev = {.events = on ? EPOLLIN : 0};
+    if (s->unix_fd >= 0) {
+        ev.data.u64 = TAG_UNIX;
+        epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->unix_fd, &ev);
+    }
+    if (s->tcp_fd >= 0) {
+        ev.data.u64 = TAG_TCP;
+        epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->tcp_fd, &ev);
+    }
+}
+
+static void accept_resume(vd_server *s)
+{
+    if (!s->accept_paused_until_us) return;
+    s->accept_paused_until_us = 0;
+    listen_watch(s, 1);
+}
+
 static void accept_all(vd_server *s, int lfd, int is_tcp)
 {
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
             if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) VD_WARN("accept: %s", strerror(errno));
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            int e = errno;
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                /* The pending connection stays in the backlog, so the socket
+                 * stays readable: watching it now would spin. Pause accepting
+                 * until a connection closes or ACCEPT_PAUSE_US pass; log at
+                 * most once a second. */
+                s->accept_paused_until_us = vd_mono_us() + ACCEPT_PAUSE_US;
+                listen_watch(s, 0);
+            }
+            s->accept_failures++;
+            if (vd_mono_us() - s->accept_last_log_us >= 1000000) {
+                VD_WARN("accept: %s (%lld failures); new connections wait until descriptors are "
+                        "free",
+                        strerror(e), (long long)s->accept_failures);
+                s->accept_failures = 0;
+                s->accept_last_log_us = vd_mono_us();
+            }
             return;
         }
         int slot = -1;
@@ -773,7 +818,14 @@ vd_status vd_server_run(vd_server *s, vd_error *err)
             drain_until = vd_mono_us() + s->cfg.drain_ms * 1000;
         }
         if (s->draining && (all_idle(s) || vd_mono_us() > drain_until)) break;
-        int n = epoll_wait(s->epfd, evs, 64, s->draining ? 20 : -1);
+        int timeout_ms = s->draining ? 20 : -1;
+        if (s->accept_paused_until_us) {
+            int64_t left = (s->accept_paused_until_us - vd_mono_us()) / 1000 + 1;
+            if (timeout_ms < 0 || left < timeout_ms) timeout_ms = left < 1 ? 1 : (int)left;
+        }
+        int n = epoll_wait(s->epfd, evs, 64, timeout_ms);
+        if (s->accept_paused_until_us && vd_mono_us() >= s->accept_paused_until_us)
+            accept_resume(s);
         if (n < 0) {
             if (errno == EINTR) continue;
             return vd_error_set(err, VD_ERR_IO, "epoll_wait: %s", strerror(errno));

@@ -26,7 +26,7 @@ typedef struct vd_server vd_server;
 
 typedef struct {
     const char *models_dir;  /* directory of NAME.json metadata files (required) */
-    const char *socket_path; /* Unix socket to listen on; NULL = none */
+    const char *socket_path; /* Unix socket to listen on (mode 0600); NULL = none */
     const char *tcp_addr;    /* "HOST:PORT" (PORT 0 = any free port); NULL = none */
     int allow_remote;        /* 0: tcp_addr must be a loopback address */
     int intra_threads; /* ONNX Runtime intra-op threads, shared by all models; 0 = ORT's default */
@@ -36,7 +36,7 @@ typedef struct {
     size_t queue_max_items; /* per-model queue bound in items; 0 = 256 */
     uint32_t max_frame;     /* payload limit in bytes; 0 = VD_PROTO_MAX_FRAME_DEF */
     int max_conns;          /* simultaneous connections; 0 = 1024 */
-    int stop_fd;            /* when readable, vd_server_run returns (e.g. a signalfd); -1 = none */
+    int stop_fd;            /* when readable, vd_server_run returns (the sigpipe); -1 = none */
     int64_t drain_ms;       /* on stop, how long queued requests may finish; 0 = 5000 */
 } vd_server_config;
 

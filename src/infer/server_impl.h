@@ -114,6 +114,10 @@ struct vd_server {
     int64_t last_scan_us;
 
     int epfd, evfd, unix_fd, tcp_fd, tcp_port;
+    /* accept(2) failed for want of descriptors or memory: the listening sockets
+     * are not watched until this time (or until a connection closes) */
+    int64_t accept_paused_until_us;
+    int64_t accept_failures, accept_last_log_us; /* failures since the last log line */
     srv_conn *conns;
     int nconns;
     atomic_int stop_requested;

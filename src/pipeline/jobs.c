@@ -51,18 +51,6 @@ static vd_status open_services(const vd_pipeline_config *cfg, vd_store **store, 
     return st;
 }
 
-static vd_status parse_payload(const char *payload, json_t **out, vd_error *err)
-{
-    json_error_t je;
-    json_t *j = json_loads(payload && *payload ? payload : "{}", 0, &je);
-    if (!j || !json_is_object(j)) {
-        json_decref(j);
-        return vd_error_set(err, VD_ERR_INVALID, "payload must be a JSON object");
-    }
-    *out = j;
-    return VD_OK;
-}
-
 /* ---- embed ---------------------------------------------------------------- */
 
 typedef struct {
@@ -87,7 +75,7 @@ static vd_status job_embed(vd_job_ctx *ctx, const char *payload, char **result, 
 {
     const vd_pipeline_config *cfg = vd_job_ctx_userdata(ctx);
     json_t *p;
-    vd_status st = parse_payload(payload, &p, err);
+    vd_status st = vd_job_payload_object(payload, &p, err);
     if (st != VD_OK) return st;
     json_t *jm = json_object_get(p, "model"), *jp = json_object_get(p, "paths"),
            *jmode = json_object_get(p, "mode");
@@ -386,7 +374,7 @@ static vd_status job_train(vd_job_ctx *ctx, const char *payload, char **result, 
 {
     const vd_pipeline_config *cfg = vd_job_ctx_userdata(ctx);
     json_t *p;
-    vd_status st = parse_payload(payload, &p, err);
+    vd_status st = vd_job_payload_object(payload, &p, err);
     if (st != VD_OK) return st;
     const char *sid = json_string_value(json_object_get(p, "session_id"));
     if (!sid || !*sid || strlen(sid) > VD_ID_LEN) {

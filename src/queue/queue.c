@@ -148,6 +148,14 @@ vd_status vd_queue_fail(vd_queue *q, const char *id, const char *worker_id, cons
     return q->ops->fail(q, id, worker_id, message ? message : "failed", retryable, err);
 }
 
+vd_status vd_queue_release(vd_queue *q, const char *id, const char *worker_id, const char *reason,
+                           vd_error *err)
+{
+    if (!id || !*id || !worker_id || !*worker_id)
+        return vd_error_set(err, VD_ERR_INVALID, "release needs a job id and a worker id");
+    return q->ops->release(q, id, worker_id, reason ? reason : "released", err);
+}
+
 vd_status vd_queue_cancel(vd_queue *q, const char *id, vd_error *err)
 {
     return q->ops->cancel(q, id, err);

@@ -8,7 +8,8 @@
  *      ^                  |  \----fail, attempts left--> scheduled --due--> queued
  *      |                  |   \---fail, none left-----> failed (the dead letter)
  *      |                  +--cancel--> canceled (the worker sees it on heartbeat)
- *      +--- lease lapsed (worker died), attempts left; or requeue of failed/canceled
+ *      +--- release (attempt not counted); lease lapsed (worker died), attempts
+ *           left; or requeue of failed/canceled
  *
  * Delivery is at-least-once: reserve hands a job to one worker under a lease
  * (lease_ms); the worker renews it with heartbeat while the job runs; a lease
@@ -18,7 +19,8 @@
  *
  * Retries: the n-th failed attempt waits retry_base_ms * 2^(n-1), capped at
  * retry_max_ms, times a jitter factor in [0.5, 1.0], in state scheduled.
- * A job may be attempted at most 1 + max_retries times.
+ * A job may be attempted at most 1 + max_retries times; an attempt given back
+ * with vd_queue_release does not count.
  *
  * Backends: "sqlite:PATH" (or a bare PATH), "redis://HOST:PORT/DB". A vd_queue
  * handle is not thread-safe and must not be shared across fork(): open one
@@ -150,6 +152,17 @@ vd_status vd_queue_complete(vd_queue *q, const char *id, const char *worker_id,
  * otherwise failed. The message is kept in job.error. */
 vd_status vd_queue_fail(vd_queue *q, const char *id, const char *worker_id, const char *message,
                         int retryable, vd_error *err);
+
+/* Gives a started job held by worker_id back without charging it an attempt
+ * (a worker that stops before the job ends, e.g. on SIGTERM): the job becomes
+ * queued at once, attempts -= 1 (so this reserve does not count), its lease
+ * is cleared and its run_at_ms is kept, so it keeps its place in line (same
+ * priority, ahead of jobs that became runnable after it). reason (NULL =
+ * "released") is kept in job.error for the record. Like complete and fail:
+ * VD_ERR_LEASE_LOST when the job is not (or no longer) this worker's started
+ * job, VD_ERR_CANCELED when it was canceled while this worker held it. */
+vd_status vd_queue_release(vd_queue *q, const char *id, const char *worker_id, const char *reason,
+                           vd_error *err);
 
 /* Cancels a job: queued or scheduled ones become canceled at once; a started
  * one becomes canceled with cancel_requested set, and its worker stops the

@@ -19,6 +19,8 @@ typedef struct {
                           vd_error *err);
     vd_status (*fail)(vd_queue *q, const char *id, const char *worker_id, const char *message,
                       int retryable, vd_error *err);
+    vd_status (*release)(vd_queue *q, const char *id, const char *worker_id, const char *reason,
+                         vd_error *err);
     vd_status (*cancel)(vd_queue *q, const char *id, vd_error *err);
     vd_status (*requeue)(vd_queue *q, const char *id, vd_error *err);
     vd_status (*get)(vd_queue *q, const char *id, vd_job *job, vd_error *err);

@@ -17,8 +17,9 @@
  *
  * Retries are safe: every mutating script carries a random token and
  * recognises a repeat of an operation it already applied (enqueue, reserve,
- * fail, cancel, requeue); heartbeat and progress are idempotent; complete of a
+ * fail, release, cancel, requeue); heartbeat and progress are idempotent; complete of a
  * job already finished by the same worker succeeds. */
+#include "core/util.h"
 #include "queue/queue_impl.h"
 
 #include <hiredis/hiredis.h>
@@ -285,6 +286,23 @@ static const char lua_fail[] =
     "set_state(id, 'failed', now)\n"
     "return {'ok', 'failed'}\n";
 
+/* ARGV: P token id worker reason. Back to queued at the job's own run_at (its
+ * place in line), the attempt not counted. */
+static const char lua_release[] =
+    "local token, id, worker = ARGV[2], ARGV[3], ARGV[4]\n"
+    "local f = redis.call('HMGET', JK(id), 'state', 'worker', 'cancel_requested', 'last_op',\n"
+    "  'attempts', 'run_at_ms')\n"
+    "if not f[1] then return {'not_found'} end\n"
+    "if f[4] == token then return {'ok'} end\n"
+    "if f[2] ~= worker then return {'lease_lost'} end\n"
+    "if f[1] == 'canceled' and f[3] == '1' then return {'canceled'} end\n"
+    "if f[1] ~= 'started' then return {'lease_lost'} end\n"
+    "local attempts = tonumber(f[5]) - 1\n"
+    "if attempts < 0 then attempts = 0 end\n"
+    "redis.call('HSET', JK(id), 'attempts', I(attempts), 'error', ARGV[5], 'last_op', token)\n"
+    "set_state(id, 'queued', tonumber(f[6]))\n"
+    "return {'ok'}\n";
+
 /* ARGV: P token id */
 static const char lua_cancel[] =
     "local token, id = ARGV[2], ARGV[3]\n"
@@ -367,6 +385,7 @@ enum {
     S_PROGRESS,
     S_COMPLETE,
     S_FAIL,
+    S_RELEASE,
     S_CANCEL,
     S_REQUEUE,
     S_LIST,
@@ -382,8 +401,9 @@ static const struct {
 } scripts[S__N] = {
     {"enqueue", lua_enqueue},   {"reserve", lua_reserve},   {"heartbeat", lua_heartbeat},
     {"progress", lua_progress}, {"complete", lua_complete}, {"fail", lua_fail},
-    {"cancel", lua_cancel},     {"requeue", lua_requeue},   {"list", lua_list},
-    {"counts", lua_counts},     {"maintain", lua_maintain}, {"purge", lua_purge},
+    {"release", lua_release},   {"cancel", lua_cancel},     {"requeue", lua_requeue},
+    {"list", lua_list},         {"counts", lua_counts},     {"maintain", lua_maintain},
+    {"purge", lua_purge},
 };
 
 /* ---- connection ----------------------------------------------------------------------------- */
@@ -915,6 +935,14 @@ static vd_status rq_fail(vd_queue *base, const char *id, const char *worker_id, 
     return token_op((rqueue *)base, S_FAIL, "fail", id, worker_id, 6, args, err);
 }
 
+static vd_status rq_release(vd_queue *base, const char *id, const char *worker_id,
+                            const char *reason, vd_error *err)
+{
+    if (!worker_id) return vd_error_set(err, VD_ERR_INVALID, "release needs a worker id");
+    const char *args[] = {NULL, id, worker_id, reason};
+    return token_op((rqueue *)base, S_RELEASE, "release", id, worker_id, 4, args, err);
+}
+
 static vd_status rq_cancel(vd_queue *base, const char *id, vd_error *err)
 {
     const char *args[] = {NULL, id};
@@ -1078,6 +1106,7 @@ static const vd_queue_ops redis_ops = {
     .progress = rq_progress,
     .complete = rq_complete,
     .fail = rq_fail,
+    .release = rq_release,
     .cancel = rq_cancel,
     .requeue = rq_requeue,
     .get = rq_get,
@@ -1114,6 +1143,8 @@ static char *dup_n(const char *s, size_t n)
 
 static vd_status parse_url(rqueue *q, const char *url, vd_error *err)
 {
+    char shown[512]; /* for messages: never the password */
+    vd_url_redact(url, shown, sizeof shown);
     const char *p = url + 8; /* after "redis://" */
     const char *end = p + strcspn(p, "/?");
     const char *at = memchr(p, '@', (size_t)(end - p));
@@ -1146,12 +1177,12 @@ static vd_status parse_url(rqueue *q, const char *url, vd_error *err)
         q->host[hend - p] = '\0';
     }
     if (!q->host[0])
-        return vd_error_set(err, VD_ERR_INVALID, "redis url: missing host in '%s'", url);
+        return vd_error_set(err, VD_ERR_INVALID, "redis url: missing host in '%s'", shown);
     q->port = 6379;
     if (hend < end) {
         int64_t port;
         if (*hend != ':' || !parse_int64(hend + 1, (size_t)(end - hend - 1), 1, 65535, &port))
-            return vd_error_set(err, VD_ERR_INVALID, "redis url: bad port in '%s'", url);
+            return vd_error_set(err, VD_ERR_INVALID, "redis url: bad port in '%s'", shown);
         q->port = (int)port;
     }
     p = end;
@@ -1163,7 +1194,7 @@ static vd_status parse_url(rqueue *q, const char *url, vd_error *err)
         if (n > 0) {
             if (!parse_int64(p, n, 0, 1000000, &db))
                 return vd_error_set(err, VD_ERR_INVALID, "redis url: bad database number in '%s'",
-                                    url);
+                                    shown);
             q->db = (int)db;
         }
         p += n;
@@ -1176,7 +1207,8 @@ static vd_status parse_url(rqueue *q, const char *url, vd_error *err)
         size_t n = strcspn(p, "&");
         const char *eq = memchr(p, '=', n);
         if (!eq)
-            return vd_error_set(err, VD_ERR_INVALID, "redis url: option without '=' in '%s'", url);
+            return vd_error_set(err, VD_ERR_INVALID, "redis url: option without '=' in '%s'",
+                                shown);
         size_t kn = (size_t)(eq - p), vn = n - kn - 1;
         const char *v = eq + 1;
         if (kn == 6 && strncmp(p, "prefix", 6) == 0) {

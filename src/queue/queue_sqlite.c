@@ -88,6 +88,7 @@ enum {
     ST_COMPLETE,
     ST_FAIL_READ,
     ST_FAIL_WRITE,
+    ST_RELEASE,
     ST_CANCEL,
     ST_REQUEUE,
     ST_GET,
@@ -130,6 +131,10 @@ static const char *const stmt_sql[ST__COUNT] = {
                      " WHERE id = ?1 AND state = 'started' AND worker = ?2",
     [ST_FAIL_WRITE] = "UPDATE jobs SET state = ?2, run_at_ms = ?3, ended_ms = ?4,"
                       " lease_until_ms = 0, error = ?5 WHERE id = ?1",
+    /* run_at_ms is kept: the job goes back to its place in line */
+    [ST_RELEASE] = "UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0),"
+                   " lease_until_ms = 0, ended_ms = 0, error = ?3"
+                   " WHERE id = ?1 AND state = 'started' AND worker = ?2",
     [ST_CANCEL] = "UPDATE jobs SET cancel_requested = (state = 'started'), state = 'canceled',"
                   " ended_ms = ?2, lease_until_ms = 0"
                   " WHERE id = ?1 AND state IN ('queued', 'scheduled', 'started')",
@@ -563,6 +568,22 @@ static vd_status sq_fail(vd_queue *base, const char *id, const char *worker_id, 
     return tx_end(q, st, err);
 }
 
+static vd_status sq_release(vd_queue *base, const char *id, const char *worker_id,
+                            const char *reason, vd_error *err)
+{
+    sq_queue *q = (sq_queue *)base;
+    if (!id || !worker_id) return vd_error_set(err, VD_ERR_INVALID, "no job id or worker");
+    sqlite3_stmt *s = stmt(q, ST_RELEASE, err);
+    if (!s) return err ? err->code : VD_ERR_DB;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, worker_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 3, reason, -1, SQLITE_TRANSIENT);
+    vd_status st = run_done(q, s, "release", err);
+    if (st != VD_OK) return st;
+    if (sqlite3_changes(q->db) == 1) return VD_OK;
+    return why_not_held(q, id, worker_id, 0, err);
+}
+
 static vd_status sq_cancel(vd_queue *base, const char *id, vd_error *err)
 {
     sq_queue *q = (sq_queue *)base;
@@ -741,6 +762,7 @@ static const vd_queue_ops sqlite_ops = {
     .progress = sq_progress,
     .complete = sq_complete,
     .fail = sq_fail,
+    .release = sq_release,
     .cancel = sq_cancel,
     .requeue = sq_requeue,
     .get = sq_get,

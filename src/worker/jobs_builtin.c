@@ -13,19 +13,6 @@
 #include "core/util.h"
 #include "worker/registry.h"
 
-/* Parses payload as a JSON object into *out (caller decrefs). */
-static vd_status parse_object(const char *payload, json_t **out, vd_error *err)
-{
-    json_error_t je;
-    json_t *j = json_loads(payload && *payload ? payload : "{}", 0, &je);
-    if (!j || !json_is_object(j)) {
-        json_decref(j);
-        return vd_error_set(err, VD_ERR_INVALID, "payload must be a JSON object");
-    }
-    *out = j;
-    return VD_OK;
-}
-
 /* Reads an optional non-negative integer field; VD_ERR_INVALID when present but not one. */
 static vd_status get_count(json_t *obj, const char *key, int64_t dflt, int64_t max, int64_t *out,
                            vd_error *err)
@@ -67,7 +54,7 @@ static vd_status job_sleep(vd_job_ctx *ctx, const char *payload, char **result, 
 {
     json_t *p;
     int64_t ms;
-    vd_status st = parse_object(payload, &p, err);
+    vd_status st = vd_job_payload_object(payload, &p, err);
     if (st) return st;
     st = get_count(p, "ms", -1, 86400000, &ms, err);
     json_decref(p);
@@ -87,7 +74,7 @@ static vd_status job_fail(vd_job_ctx *ctx, const char *payload, char **result, v
 {
     (void)result;
     json_t *p;
-    vd_status st = parse_object(payload, &p, err);
+    vd_status st = vd_job_payload_object(payload, &p, err);
     if (st) return st;
     json_t *m = json_object_get(p, "message"), *r = json_object_get(p, "retryable");
     if ((m && !json_is_string(m)) || (r && !json_is_boolean(r))) {
@@ -106,7 +93,7 @@ static vd_status job_crash(vd_job_ctx *ctx, const char *payload, char **result, 
     (void)ctx;
     (void)result;
     json_t *p;
-    vd_status st = parse_object(payload, &p, err);
+    vd_status st = vd_job_payload_object(payload, &p, err);
     if (st) return st;
     json_t *x = json_object_get(p, "exit");
     if (x && json_is_integer(x)) {
@@ -142,7 +129,7 @@ static vd_status job_progress(vd_job_ctx *ctx, const char *payload, char **resul
 {
     json_t *p;
     int64_t steps, ms;
-    vd_status st = parse_object(payload, &p, err);
+    vd_status st = vd_job_payload_object(payload, &p, err);
     if (st) return st;
     if ((st = get_count(p, "steps", 5, 1000000, &steps, err)) ||
         (st = get_count(p, "ms", 10, 3600000, &ms, err))) {
@@ -179,7 +166,7 @@ static vd_status job_count(vd_job_ctx *ctx, const char *payload, char **result, 
 {
     (void)result;
     json_t *p;
-    vd_status st = parse_object(payload, &p, err);
+    vd_status st = vd_job_payload_object(payload, &p, err);
     if (st) return st;
     json_t *d = json_object_get(p, "db");
     if (!d || !json_is_string(d)) {
@@ -213,7 +200,7 @@ static vd_status job_alloc(vd_job_ctx *ctx, const char *payload, char **result, 
 {
     json_t *p;
     int64_t mb;
-    vd_status st = parse_object(payload, &p, err);
+    vd_status st = vd_job_payload_object(payload, &p, err);
     if (st) return st;
     st = get_count(p, "mb", 1, 1 << 20, &mb, err);
     json_decref(p);

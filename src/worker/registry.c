@@ -1,6 +1,7 @@
 /* registry.c: the job-type registry and the handler-facing context functions. */
 #include "worker/registry.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,4 +129,16 @@ int vd_job_ctx_failure_retryable(const vd_job_ctx *ctx, vd_status st)
 {
     if (ctx->retryable >= 0) return ctx->retryable;
     return !(st == VD_ERR_INVALID || st == VD_ERR_UNSUPPORTED);
+}
+
+vd_status vd_job_payload_object(const char *payload, json_t **out, vd_error *err)
+{
+    json_error_t je;
+    json_t *j = json_loads(payload && *payload ? payload : "{}", 0, &je);
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        return vd_error_set(err, VD_ERR_INVALID, "payload must be a JSON object");
+    }
+    *out = j;
+    return VD_OK;
 }

@@ -17,6 +17,7 @@
 #ifndef VD_WORKER_REGISTRY_H
 #define VD_WORKER_REGISTRY_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,5 +89,10 @@ int vd_job_ctx_should_stop(vd_job_ctx *ctx);
 /* Marks the failure the handler is about to return as retryable (1, the
  * default) or permanent (0). */
 void vd_job_ctx_set_retryable(vd_job_ctx *ctx, int retryable);
+
+/* For handlers: parses a payload that must be a JSON object ("" or NULL
+ * means {}) into *out, which the caller json_decref's. VD_ERR_INVALID
+ * ("payload must be a JSON object") otherwise. */
+vd_status vd_job_payload_object(const char *payload, json_t **out, vd_error *err);
 
 #endif

@@ -233,6 +233,28 @@ static void record_fail(vd_supervisor *s, const vd_job *job, const char *msg, in
                 vd_error_text(&err));
 }
 
+/* Gives a job stopped by the graceful stop back to the queue (queued again,
+ * the attempt not counted), retrying a transient queue error a few times. */
+static void record_release(vd_supervisor *s, const vd_job *job, const char *msg)
+{
+    vd_error err;
+    vd_status st = VD_OK;
+    for (int i = 0; i < 5; i++) {
+        vd_error_clear(&err);
+        st = vd_queue_release(s->q, job->id, s->worker_id, msg, &err);
+        if (!transient(st)) break;
+        vd_sleep_ms(50 << i);
+    }
+    if (st == VD_OK) {
+        s->stats.handed_back++;
+        VD_INFO("job %s (%s) handed back to the queue, attempt %d/%d not counted: %s", job->id,
+                job->type, job->attempts, 1 + job->max_retries, msg);
+    } else {
+        VD_WARN("job %s (%s) could not be handed back (%s): %s", job->id, job->type, msg,
+                vd_error_text(&err));
+    }
+}
+
 /* Completes the job with result (may be NULL). */
 static void record_complete(vd_supervisor *s, const vd_job *job, const char *result, int64_t ms)
 {
@@ -301,10 +323,12 @@ static void record_outcome(vd_supervisor *s, const vd_job *job, stop_why why,
         snprintf(msg, sizeof msg, "timeout after %s", secs);
         record_fail(s, job, msg, 1);
     } else if (why == WHY_SHUTDOWN) {
-        s->stats.handed_back++;
-        snprintf(msg, sizeof msg, "worker shut down before the job finished (work-horse %s)",
-                 how[0] ? how : "stopped");
-        record_fail(s, job, msg, 1);
+        if (s->no_fork)
+            snprintf(msg, sizeof msg, "worker shut down before the job finished (handler stopped)");
+        else
+            snprintf(msg, sizeof msg, "worker shut down before the job finished (work-horse %s)",
+                     how[0] ? how : "stopped");
+        record_release(s, job, msg);
     } else if (out->kind == VD_HORSE_FAILED && !bad) {
         s->stats.failed++;
         record_fail(s, job, out->error ? out->error : "failed", out->retryable);
@@ -472,7 +496,7 @@ static void run_timers(vd_supervisor *s, int64_t now)
                     sl->job.id, sl->job.type, (int)sl->pid, (double)s->kill_grace_ms / 1000.0);
         }
         /* keep the lease while stopping for a timeout or shutdown, so that
-         * the failure is ours to record */
+         * the failure (or the hand-back) is ours to record */
         if (now >= sl->next_hb && sl->why != WHY_CANCELED && sl->why != WHY_LEASE_LOST) {
             stop_why w = heartbeat(s, &sl->job, now, &sl->next_hb);
             if (w != WHY_NONE) {

@@ -14,8 +14,9 @@
  *   - heartbeat says lease lost     -> SIGTERM/SIGKILL the horse, write nothing
  * and goes on after each. SIGTERM or SIGINT starts a graceful stop: no new
  * jobs; running horses get grace_ms to finish, then are stopped like a
- * timeout and their jobs handed back with a retryable failure ("worker shut
- * down ..."). A second SIGTERM/SIGINT skips the rest of the grace period.
+ * timeout and their jobs handed back with vd_queue_release (queued again at
+ * once, the attempt not counted; error "worker shut down ..."). A second
+ * SIGTERM/SIGINT skips the rest of the grace period.
  *
  * With no_fork the handler runs inline in the supervisor (debugging only):
  * one job at a time, heartbeats and timeouts only when the handler calls
@@ -58,7 +59,7 @@ typedef struct {
     int64_t timed_out;   /* stopped at the job's timeout */
     int64_t canceled;    /* stopped because the job was canceled */
     int64_t lost;        /* stopped because the lease was lost */
-    int64_t handed_back; /* stopped by a graceful stop and failed retryable */
+    int64_t handed_back; /* stopped by a graceful stop and released to the queue */
 } vd_supervisor_stats;
 
 typedef struct vd_supervisor vd_supervisor;

@@ -4,7 +4,8 @@
 # the reason; a crashing horse fails its job "killed by SIGSEGV" and the worker
 # goes on; canceling a running job stops its horse; retries back off, end in
 # the dead letter, and requeue runs the job again; --memory-limit; SIGTERM is
-# a graceful stop that hands unfinished jobs back; unknown types are refused.
+# a graceful stop that hands unfinished jobs back to the queue without
+# charging the attempt; unknown types are refused.
 . "$VISIOND_SOURCE_DIR/tests/lib/common.sh"
 . "$VISIOND_SOURCE_DIR/tests/lib/worker.sh"
 LOG=$T/worker.log
@@ -96,15 +97,20 @@ set +e; wait "$W1"; rc=$?; set -e
 [ "$(jget "$fin" state)" = finished ] || fail "the job was not let finish: $(jget "$fin" state) $(jget "$fin" error)"
 echo "graceful stop ok"
 
-# -- graceful stop past the grace period: the job is handed back (retryable failure)
+# -- graceful stop past the grace period: the job is handed back (released:
+# queued at once, the attempt not counted), even one without retries left
 start_worker "$LOG" --grace 0.3 --kill-grace 1 --heartbeat 0.2 --lease 3
-hb=$(enqueue sleep '{"ms": 600000}' 1 0 1 60000)
+hb=$(enqueue sleep '{"ms": 600000}' 1 0 0)
 await "$hb" started
+[ "$(jget "$hb" attempts)" = 1 ] || fail "attempts while running: $(jget "$hb" attempts)"
 kill -INT "$WPID"
 set +e; wait "$WPID"; rc=$?; set -e
 [ $rc -eq 0 ] || fail "worker exit status after SIGINT: $rc"
-await "$hb" scheduled queued
+[ "$(jget "$hb" state)" = queued ] || fail "handed-back job is $(jget "$hb" state), not queued"
+[ "$(jget "$hb" attempts)" = 0 ] || fail "the hand-back was charged: attempts $(jget "$hb" attempts)"
 jget "$hb" error | grep -q "^worker shut down" || fail "handed-back error: $(jget "$hb" error)"
+grep -q "job $hb (sleep) handed back to the queue" "$LOG" || fail "no hand-back logged"
+"$VDQ" cancel "$Q" "$hb" >/dev/null # not for the next workers
 echo "hand back ok"
 
 # -- a second signal skips the rest of a (here: 10-minute) grace period
@@ -116,7 +122,10 @@ wait_for "$WAIT_S" count_is 2 "SIGTERM: stopping; no new jobs" "$LOG" || fail "n
 kill -TERM "$WPID"
 set +e; wait "$WPID"; rc=$?; set -e
 [ $rc -eq 0 ] || fail "worker exit status after two SIGTERMs: $rc"
+[ "$(jget "$hb2" state)" = queued ] || fail "handed-back job is $(jget "$hb2" state), not queued"
+[ "$(jget "$hb2" attempts)" = 0 ] || fail "the hand-back was charged: attempts $(jget "$hb2" attempts)"
 jget "$hb2" error | grep -q "^worker shut down" || fail "handed-back error: $(jget "$hb2" error)"
+"$VDQ" cancel "$Q" "$hb2" >/dev/null
 echo "second signal ok"
 
 # -- --max-jobs: take N jobs, finish them, exit

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -91,6 +92,57 @@ VD_TEST(child_ignoring_sigterm_is_killed_after_grace)
     vd_sleep_ms(100);
     CHECK_EQ_INT(live_in_group(pid), 0); /* its background sleep went with it: no orphan */
     vd_procsup_free(s);
+}
+
+/* 1 while pid runs and is not a zombie. */
+static int running(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && rp[2] != 'Z';
+}
+
+/* Regression (chaos drill): `visiond up` killed with SIGKILL left its model
+ * server, workers and api running as orphans. */
+VD_TEST(children_get_sigterm_when_the_supervisor_is_killed)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t sup = fork();
+    CHECK(sup >= 0);
+    if (sup == 0) { /* the supervisor: starts one child, reports its pid, waits */
+        close(fds[0]);
+        vd_error err;
+        vd_procsup *s = vd_procsup_new(1000);
+        char *lives[] = {"/bin/sleep", "30", NULL};
+        if (!s || vd_procsup_add(s, "lives", lives, 0, &err) != VD_OK ||
+            vd_procsup_start_all(s, &err) != VD_OK)
+            _exit(1);
+        pid_t kid = vd_procsup_pid(s, "lives");
+        if (write(fds[1], &kid, sizeof kid) != (ssize_t)sizeof kid) _exit(1);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    pid_t kid = 0;
+    CHECK_EQ_INT((int)read(fds[0], &kid, sizeof kid), (int)sizeof kid);
+    close(fds[0]);
+    CHECK(kid > 0);
+    CHECK(running(kid));
+    kill(sup, SIGKILL);
+    int st;
+    CHECK_EQ_INT(waitpid(sup, &st, 0), sup);
+    for (int i = 0; i < 100 && running(kid); i++)
+        vd_sleep_ms(50);
+    int orphan = running(kid);
+    if (orphan) kill(kid, SIGKILL);
+    CHECK(!orphan);
 }
 
 VD_TEST(config_sources_layer_and_bad_values_are_named)

@@ -579,6 +579,183 @@ QTEST(non_retryable_failure_is_final)
     vd_queue_close(q);
 }
 
+QTEST(release_returns_job_to_queue_uncharged)
+{
+    vd_queue *q;
+    vd_error err;
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    char a[VD_ID_LEN + 1], b[VD_ID_LEN + 1];
+    vd_enqueue_opts o = {.type = "t", .priority = 4, .max_retries = 2};
+    CHECK_OK(vd_queue_enqueue(q, &o, a, &err));
+    CHECK_OK(vd_queue_enqueue(q, &o, b, &err));
+    vd_job before = {0}, j = {0};
+    CHECK_OK(vd_queue_get(q, a, &before, &err));
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &j, &err));
+    CHECK_EQ_STR(j.id, a);
+    CHECK_EQ_INT(j.attempts, before.attempts + 1);
+    vd_job_clear(&j);
+    CHECK_OK(vd_queue_progress(q, a, 1, 4, &err));
+    CHECK_OK(vd_queue_release(q, a, "w1", "worker stopping", &err));
+    CHECK_OK(vd_queue_get(q, a, &j, &err));
+    CHECK_EQ_INT(j.state, VD_JOB_QUEUED);
+    CHECK_EQ_INT(j.attempts, before.attempts); /* the attempt is not counted */
+    CHECK_EQ_INT(j.priority, 4);
+    CHECK_EQ_INT(j.run_at_ms, before.run_at_ms); /* its place in line */
+    CHECK_EQ_INT(j.lease_until_ms, 0);
+    CHECK_EQ_INT(j.ended_ms, 0);
+    CHECK_EQ_STR(j.error, "worker stopping");
+    vd_job_clear(&j);
+    int64_t c[VD_JOB__NSTATES];
+    CHECK_OK(vd_queue_counts(q, c, &err));
+    CHECK_EQ_INT(c[VD_JOB_QUEUED], 2);
+    CHECK_EQ_INT(c[VD_JOB_STARTED], 0);
+    /* the releasing worker holds it no more */
+    CHECK_EQ_INT(vd_queue_release(q, a, "w1", "again", &err), VD_ERR_LEASE_LOST);
+    CHECK_EQ_INT(vd_queue_heartbeat(q, a, "w1", 60000, &err), VD_ERR_LEASE_LOST);
+    /* another worker takes it next: still ahead of b, enqueued after it */
+    CHECK_OK(vd_queue_reserve(q, "w2", 60000, NULL, 0, &j, &err));
+    CHECK_EQ_STR(j.id, a);
+    CHECK_EQ_INT(j.attempts, before.attempts + 1);
+    CHECK_EQ_STR(j.worker, "w2");
+    CHECK_EQ_INT(j.progress_done, 0);
+    vd_job_clear(&j);
+    CHECK_EQ_INT(vd_queue_complete(q, a, "w1", NULL, &err), VD_ERR_LEASE_LOST);
+    CHECK_EQ_INT(vd_queue_fail(q, a, "w1", "x", 1, &err), VD_ERR_LEASE_LOST);
+    CHECK_OK(vd_queue_complete(q, a, "w2", "{}", &err));
+    CHECK_EQ_INT(state_of(q, a), VD_JOB_FINISHED);
+    CHECK_EQ_INT(vd_queue_release(q, a, "w2", "late", &err), VD_ERR_LEASE_LOST);
+    CHECK_EQ_INT(state_of(q, a), VD_JOB_FINISHED);
+    /* a queued job nobody holds, unknown ids, bad arguments */
+    CHECK_EQ_INT(vd_queue_release(q, b, "w1", "x", &err), VD_ERR_LEASE_LOST);
+    CHECK_EQ_INT(vd_queue_release(q, "no-such-job", "w1", "x", &err), VD_ERR_NOT_FOUND);
+    CHECK_EQ_INT(vd_queue_release(q, b, "", "x", &err), VD_ERR_INVALID);
+    CHECK_EQ_INT(vd_queue_release(q, NULL, "w1", "x", &err), VD_ERR_INVALID);
+    vd_job_clear(&before);
+
+    /* a retried job: release takes back only the current attempt */
+    char r[VD_ID_LEN + 1];
+    vd_enqueue_opts ro = {.type = "r", .max_retries = 1, .retry_base_ms = 1, .retry_max_ms = 2};
+    CHECK_OK(vd_queue_enqueue(q, &ro, r, &err));
+    const char *only_r[] = {"r"};
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, only_r, 1, &j, &err));
+    vd_job_clear(&j);
+    CHECK_OK(vd_queue_fail(q, r, "w1", "first", 1, &err));
+    int64_t end = vd_mono_ms() + 30000;
+    vd_status st;
+    while ((st = vd_queue_reserve(q, "w1", 60000, only_r, 1, &j, &err)) == VD_ERR_EMPTY &&
+           vd_mono_ms() < end)
+        vd_sleep_ms(2);
+    CHECK_OK(st);
+    CHECK_EQ_INT(j.attempts, 2);
+    vd_job_clear(&j);
+    CHECK_OK(vd_queue_release(q, r, "w1", NULL, &err));
+    CHECK_OK(vd_queue_get(q, r, &j, &err));
+    CHECK_EQ_INT(j.state, VD_JOB_QUEUED);
+    CHECK_EQ_INT(j.attempts, 1);
+    CHECK_EQ_STR(j.error, "released"); /* the default reason */
+    vd_job_clear(&j);
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, only_r, 1, &j, &err));
+    CHECK_EQ_INT(j.attempts, 2);
+    vd_job_clear(&j);
+    CHECK_OK(vd_queue_fail(q, r, "w1", "second", 1, &err)); /* the last attempt */
+    CHECK_EQ_INT(state_of(q, r), VD_JOB_FAILED);
+    vd_queue_close(q);
+}
+
+QTEST(release_by_another_worker_is_refused)
+{
+    vd_queue *q;
+    vd_error err;
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    char id[VD_ID_LEN + 1];
+    CHECK_OK(add(q, "t", 0, id, &err));
+    vd_job j = {0};
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &j, &err));
+    vd_job_clear(&j);
+    CHECK_EQ_INT(vd_queue_release(q, id, "w2", "not mine", &err), VD_ERR_LEASE_LOST);
+    CHECK_OK(vd_queue_get(q, id, &j, &err));
+    CHECK_EQ_INT(j.state, VD_JOB_STARTED);
+    CHECK_EQ_INT(j.attempts, 1);
+    CHECK_EQ_STR(j.worker, "w1");
+    CHECK(j.lease_until_ms > 0);
+    CHECK(j.error == NULL);
+    vd_job_clear(&j);
+    CHECK_OK(vd_queue_heartbeat(q, id, "w1", 60000, &err)); /* w1 still holds it */
+    CHECK_OK(vd_queue_release(q, id, "w1", "mine", &err));
+    CHECK_EQ_INT(state_of(q, id), VD_JOB_QUEUED);
+    vd_queue_close(q);
+}
+
+QTEST(release_of_a_canceled_job_is_canceled)
+{
+    vd_queue *q;
+    vd_error err;
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    char id[VD_ID_LEN + 1];
+    vd_enqueue_opts o = {.type = "t", .max_retries = 3};
+    CHECK_OK(vd_queue_enqueue(q, &o, id, &err));
+    vd_job j = {0};
+    CHECK_OK(vd_queue_reserve(q, "w", 60000, NULL, 0, &j, &err));
+    vd_job_clear(&j);
+    CHECK_OK(vd_queue_cancel(q, id, &err));
+    CHECK_EQ_INT(vd_queue_release(q, id, "w", "stopping", &err), VD_ERR_CANCELED);
+    CHECK_EQ_INT(vd_queue_release(q, id, "intruder", "stopping", &err), VD_ERR_LEASE_LOST);
+    CHECK_OK(vd_queue_get(q, id, &j, &err));
+    CHECK_EQ_INT(j.state, VD_JOB_CANCELED); /* the cancel stands */
+    CHECK_EQ_INT(j.attempts, 1);
+    CHECK(j.error == NULL);
+    vd_job_clear(&j);
+    CHECK_EQ_INT(vd_queue_reserve(q, "w", 60000, NULL, 0, &j, &err), VD_ERR_EMPTY);
+    vd_queue_close(q);
+}
+
+QTEST(released_job_without_retries_still_finishes)
+{
+    vd_queue *q;
+    vd_error err;
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    char id[VD_ID_LEN + 1], other[VD_ID_LEN + 1];
+    CHECK_OK(add(q, "t", 1, id, &err)); /* max_retries 0: one attempt */
+    CHECK_OK(add(q, "t", 0, other, &err));
+    vd_job j = {0};
+    for (int round = 0; round < 3; round++) { /* released any number of times */
+        CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &j, &err));
+        CHECK_EQ_STR(j.id, id);
+        CHECK_EQ_INT(j.attempts, 1);
+        vd_job_clear(&j);
+        CHECK_OK(vd_queue_release(q, id, "w1", "worker shut down", &err));
+        CHECK_OK(vd_queue_get(q, id, &j, &err));
+        CHECK_EQ_INT(j.state, VD_JOB_QUEUED);
+        CHECK_EQ_INT(j.attempts, 0);
+        vd_job_clear(&j);
+    }
+    /* a release that arrives after the lease lapsed, before anyone reclaimed
+     * it, is accepted like fail and complete: nobody else holds the job */
+    CHECK_OK(vd_queue_reserve(q, "w1", 1, NULL, 0, &j, &err));
+    CHECK_EQ_STR(j.id, id);
+    vd_job_clear(&j);
+    vd_sleep_ms(10);
+    CHECK_OK(vd_queue_release(q, id, "w1", "worker shut down", &err));
+    CHECK_EQ_INT(state_of(q, id), VD_JOB_QUEUED);
+    CHECK_OK(vd_queue_reserve(q, "w2", 60000, NULL, 0, &j, &err));
+    CHECK_EQ_STR(j.id, id);
+    CHECK_EQ_INT(j.attempts, 1);
+    vd_job_clear(&j);
+    CHECK_OK(vd_queue_complete(q, id, "w2", "{\"done\": true}", &err));
+    CHECK_OK(vd_queue_get(q, id, &j, &err));
+    CHECK_EQ_INT(j.state, VD_JOB_FINISHED);
+    CHECK_EQ_INT(j.attempts, 1);
+    CHECK_EQ_STR(j.result, "{\"done\": true}");
+    vd_job_clear(&j);
+    /* whereas a retryable fail of its only attempt ends it in failed */
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &j, &err));
+    CHECK_EQ_STR(j.id, other);
+    vd_job_clear(&j);
+    CHECK_OK(vd_queue_fail(q, other, "w1", "worker shut down", 1, &err));
+    CHECK_EQ_INT(state_of(q, other), VD_JOB_FAILED);
+    vd_queue_close(q);
+}
+
 QTEST(requeue_revives_failed_and_canceled)
 {
     vd_queue *q;

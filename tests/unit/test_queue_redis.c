@@ -366,7 +366,7 @@ static void stall_end(redisContext *side)
     redisFree(side);
 }
 
-/* A complete, fail or reserve whose reply is lost (the server stalls past
+/* A complete, fail, reserve or release whose reply is lost (the server stalls past
  * the client's timeout, then runs the command) ends in VD_ERR_CONN; repeating
  * it on the same handle succeeds, and the job moves only once. */
 VD_TEST(calls_with_a_lost_reply_can_be_repeated)
@@ -450,12 +450,49 @@ VD_TEST(calls_with_a_lost_reply_can_be_repeated)
     CHECK_EQ_STR(job.id, d);
     vd_job_clear(&job);
 
+    /* release: the repeat answers ok (not lease_lost from the job it already
+     * queued) and the attempt is given back once */
+    char e[VD_ID_LEN + 1];
+    CHECK_OK(vd_queue_enqueue(
+        q, &(vd_enqueue_opts){.type = "t", .max_retries = 2, .retry_base_ms = 1, .retry_max_ms = 2},
+        e, &err));
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err));
+    CHECK_EQ_STR(job.id, e);
+    vd_job_clear(&job);
+    CHECK_OK(vd_queue_fail(q, e, "w1", "first", 1, &err)); /* scheduled, due within 2 ms */
+    CHECK_OK(vd_queue_get(q, e, &job, &err));
+    CHECK_EQ_INT(job.state, VD_JOB_SCHEDULED);
+    vd_job_clear(&job);
+    vd_status rst;
+    int64_t end = vd_mono_ms() + 30000;
+    while ((rst = vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err)) == VD_ERR_EMPTY &&
+           vd_mono_ms() < end)
+        vd_sleep_ms(20);
+    CHECK_OK(rst);
+    CHECK_EQ_STR(job.id, e);
+    CHECK_EQ_INT(job.attempts, 2);
+    vd_job_clear(&job);
+    CHECK((side = stall_begin(&srv)) != NULL);
+    st = vd_queue_release(q, e, "w1", "stopping", &err);
+    stall_end(side);
+    CHECK_EQ_INT(st, VD_ERR_CONN);
+    CHECK_OK(vd_queue_get(q, e, &job, &err));
+    CHECK_EQ_INT(job.state, VD_JOB_QUEUED); /* it ran, late */
+    CHECK_EQ_INT(job.attempts, 1);
+    vd_job_clear(&job);
+    CHECK_OK(vd_queue_release(q, e, "w1", "stopping", &err)); /* the retry */
+    CHECK_OK(vd_queue_get(q, e, &job, &err));
+    CHECK_EQ_INT(job.state, VD_JOB_QUEUED);
+    CHECK_EQ_INT(job.attempts, 1); /* given back once */
+    vd_job_clear(&job);
+    CHECK_EQ_INT(vd_queue_release(q, e, "w1", "stopping", &err), VD_ERR_LEASE_LOST); /* settled */
+
     int64_t counts[VD_JOB__NSTATES];
     CHECK_OK(vd_queue_counts(q, counts, &err));
     CHECK_EQ_INT(counts[VD_JOB_FINISHED], 1);
     CHECK_EQ_INT(counts[VD_JOB_SCHEDULED], 1);
     CHECK_EQ_INT(counts[VD_JOB_STARTED], 2);
-    CHECK_EQ_INT(counts[VD_JOB_QUEUED], 0);
+    CHECK_EQ_INT(counts[VD_JOB_QUEUED], 1);
     vd_queue_close(q);
     server_kill(&srv);
 }
@@ -538,6 +575,11 @@ VD_TEST(purge_leaves_no_keys_behind)
     CHECK_OK(vd_queue_cancel(q, a, &err));                        /* started -> canceled */
     CHECK_OK(vd_queue_cancel(q, c, &err));                        /* scheduled -> canceled */
     CHECK_OK(vd_queue_reserve(q, "w", 60000, ty, 1, &job, &err)); /* b */
+    vd_job_clear(&job);
+    CHECK_OK(vd_queue_release(q, b, "w", "stopping", &err));      /* started -> queued */
+    CHECK_OK(vd_queue_reserve(q, "w", 60000, ty, 1, &job, &err)); /* b again */
+    CHECK_EQ_STR(job.id, b);
+    CHECK_EQ_INT(job.attempts, 1);
     vd_job_clear(&job);
     CHECK_OK(vd_queue_progress(q, b, 1, 2, &err));
     CHECK_OK(vd_queue_complete(q, b, "w", "{}", &err));

@@ -444,6 +444,90 @@ VD_TEST(supervisor_runs_a_burst_inline)
     supervise(1);
 }
 
+/* A graceful stop (SIGTERM) past the grace period hands the running job back
+ * with vd_queue_release: queued at once, the attempt not counted, so a job
+ * with no retries left is not failed by the stop. The supervisor runs in a
+ * child process, which is the one that gets the signal. */
+static void graceful_stop(int no_fork)
+{
+    vd_error err;
+    char url[512];
+    snprintf(url, sizeof url, "sqlite:%s/q.db?sync=normal", vd_test_tmpdir());
+    vd_queue *q;
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    char id[VD_ID_LEN + 1];
+    vd_enqueue_opts eo = {.type = "sleep", .payload = "{\"ms\": 600000}"}; /* max_retries 0 */
+    CHECK_OK(vd_queue_enqueue(q, &eo, id, &err));
+    vd_queue_close(q); /* no handle crosses the fork */
+    pid_t pid = fork();
+    if (pid == 0) {
+        vd_registry *reg = vd_registry_new();
+        const char *types[] = {"sleep"};
+        vd_supervisor_opts o = {.queue_url = url,
+                                .worker_id = "stopping-worker",
+                                .grace_ms = 50,
+                                .kill_grace_ms = 2000,
+                                .no_fork = no_fork,
+                                .types = types,
+                                .ntypes = 1};
+        vd_supervisor *s;
+        if (!reg || vd_registry_add_builtin(reg, &err) || vd_supervisor_new(&o, reg, &s, &err))
+            _exit(20);
+        if (vd_supervisor_run(s, &err)) _exit(21);
+        vd_supervisor_stats st;
+        vd_supervisor_get_stats(s, &st);
+        vd_supervisor_free(s);
+        vd_registry_free(reg);
+        _exit(st.reserved == 1 && st.handed_back == 1 && st.failed == 0 && st.crashed == 0 ? 0
+                                                                                           : 22);
+    }
+    CHECK(pid > 0);
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    vd_job j = {0};
+    int64_t end = vd_mono_ms() + 60000;
+    int started = 0;
+    while (!started && vd_mono_ms() < end) {
+        if (vd_queue_get(q, id, &j, &err) == VD_OK) started = j.state == VD_JOB_STARTED;
+        vd_job_clear(&j);
+        if (!started) vd_sleep_ms(10);
+    }
+    if (!started) kill(pid, SIGKILL);
+    CHECK(started);
+    kill(pid, SIGTERM);
+    int ws = 0;
+    CHECK_EQ_INT(waitpid(pid, &ws, 0), pid);
+    CHECK(WIFEXITED(ws));
+    CHECK_EQ_INT(WEXITSTATUS(ws), 0);
+    CHECK_OK(vd_queue_get(q, id, &j, &err));
+    CHECK_EQ_INT(j.state, VD_JOB_QUEUED);
+    CHECK_EQ_INT(j.attempts, 0); /* not charged */
+    CHECK_EQ_INT(j.lease_until_ms, 0);
+    CHECK_EQ_STR(j.worker, "stopping-worker");
+    CHECK(j.error && strncmp(j.error, "worker shut down before the job finished", 40) == 0);
+    printf("    handed back: %s\n", j.error ? j.error : "(no error)");
+    vd_job_clear(&j);
+    /* the next worker runs it as its first attempt */
+    CHECK_OK(vd_queue_reserve(q, "next-worker", 60000, NULL, 0, &j, &err));
+    CHECK_EQ_STR(j.id, id);
+    CHECK_EQ_INT(j.attempts, 1);
+    vd_job_clear(&j);
+    CHECK_OK(vd_queue_complete(q, id, "next-worker", NULL, &err));
+    CHECK_EQ_INT(vd_queue_get(q, id, &j, &err), VD_OK);
+    CHECK_EQ_INT(j.state, VD_JOB_FINISHED);
+    vd_job_clear(&j);
+    vd_queue_close(q);
+}
+
+VD_TEST(graceful_stop_hands_the_job_back_uncharged)
+{
+    graceful_stop(0);
+}
+
+VD_TEST(graceful_stop_hands_the_job_back_uncharged_inline)
+{
+    graceful_stop(1);
+}
+
 VD_TEST(supervisor_refuses_bad_options)
 {
     vd_error err;

@@ -1,0 +1,160 @@
+/* fuzz_proto.c: the model-server wire protocol decoder (infer/proto.h).
+ *
+ * The input is read as a byte stream of frames, the way the server's and the
+ * client's connection readers walk it: a 24-byte header (vd_proto_header_decode
+ * with a small payload limit), then `length` payload bytes handed to the
+ * decoder for the op (INFER request, name, INFER response). Whatever decodes
+ * must re-encode to the same payload bytes (round trip), and the decoded
+ * tensor must hold as many floats as its shape says. The stream stops at the
+ * first bad header, as the server closes the connection there. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "infer/proto.h"
+
+#define FUZZ_MAX_PAYLOAD (1u << 16)
+
+static void check(int cond)
+{
+    if (!cond) abort();
+}
+
+static void roundtrip_infer(const uint8_t *payload, size_t len, const char *model,
+                            const vd_tensor *t)
+{
+    vd_buf out = {0};
+    vd_error e;
+    check(vd_proto_encode_infer(&out, 7, 0, model, t, &e) == VD_OK);
+    check(out.len == VD_PROTO_HEADER_LEN + len);
+    check(memcmp(out.data + VD_PROTO_HEADER_LEN, payload, 2 + strlen(model) - 1) == 0);
+    /* the tensor header's two padding bytes are not checked on decode; the rest must match */
+    size_t off = 1 + strlen(model);
+    check(out.data[VD_PROTO_HEADER_LEN + off] == payload[off]);
+    check(out.data[VD_PROTO_HEADER_LEN + off + 1] == payload[off + 1]);
+    check(memcmp(out.data + VD_PROTO_HEADER_LEN + off + 4, payload + off + 4, len - off - 4) == 0);
+    vd_buf_free(&out);
+}
+
+static void as_request(const vd_proto_header *h, const uint8_t *payload)
+{
+    vd_error e;
+    char model[VD_MODEL_NAME_MAX];
+    vd_tensor t;
+    if (vd_proto_decode_infer(payload, h->length, model, &t, &e) == VD_OK) {
+        check(strlen(model) >= 1 && strlen(model) < VD_MODEL_NAME_MAX);
+        check(t.rank <= VD_TENSOR_MAX_RANK && t.data);
+        check(vd_tensor_count(&t) * 4 <= h->length);
+        roundtrip_infer(payload, h->length, model, &t);
+        vd_tensor_free(&t);
+    } else {
+        check(t.data == NULL);
+    }
+}
+
+static void as_name(const vd_proto_header *h, const uint8_t *payload)
+{
+    vd_error e;
+    char model[VD_MODEL_NAME_MAX];
+    if (vd_proto_decode_name(payload, h->length, model, &e) == VD_OK) {
+        check(strlen(model) + 1 == h->length);
+        vd_buf out = {0};
+        check(vd_proto_encode_name(&out, VD_OP_LOAD, 1, 0, model, &e) == VD_OK);
+        check(out.len == VD_PROTO_HEADER_LEN + h->length);
+        check(memcmp(out.data + VD_PROTO_HEADER_LEN, payload, h->length) == 0);
+        vd_buf_free(&out);
+    }
+}
+
+static void as_response(const vd_proto_header *h, const uint8_t *payload)
+{
+    vd_error e;
+    vd_infer_result res;
+    if (vd_proto_decode_outputs(payload, h->length, &res, &e) == VD_OK) {
+        check(res.noutputs <= VD_MODEL_MAX_OUTPUT);
+        const char *names[VD_MODEL_MAX_OUTPUT];
+        const vd_tensor *ts[VD_MODEL_MAX_OUTPUT];
+        for (size_t i = 0; i < res.noutputs; i++) {
+            names[i] = res.names[i];
+            ts[i] = &res.outputs[i];
+        }
+        vd_buf out = {0};
+        check(vd_proto_encode_outputs(&out, h->id, res.noutputs, names, ts, &e) == VD_OK);
+        check(out.len == VD_PROTO_HEADER_LEN + h->length);
+        vd_infer_result again;
+        check(vd_proto_decode_outputs(out.data + VD_PROTO_HEADER_LEN, h->length, &again, &e) ==
+              VD_OK);
+        check(again.noutputs == res.noutputs);
+        for (size_t i = 0; i < res.noutputs; i++) {
+            check(strcmp(again.names[i], res.names[i]) == 0);
+            check(again.outputs[i].rank == res.outputs[i].rank);
+            size_t n = vd_tensor_count(&res.outputs[i]);
+            check(n == vd_tensor_count(&again.outputs[i]));
+            check(memcmp(again.outputs[i].data, res.outputs[i].data, n * 4) == 0);
+        }
+        vd_infer_result_free(&again);
+        vd_infer_result_free(&res);
+        vd_buf_free(&out);
+    } else {
+        check(res.noutputs == 0);
+    }
+}
+
+static void as_error(const vd_proto_header *h, const uint8_t *payload)
+{
+    /* an error response echoes op and id, carries a non-OK status and the message */
+    vd_error e;
+    vd_buf out = {0};
+    vd_status st = (vd_status)(h->aux % (VD_ERR__COUNT + 2));
+    char msg[64];
+    size_t n = h->length < sizeof msg - 1 ? h->length : sizeof msg - 1;
+    memcpy(msg, payload, n);
+    msg[n] = 0;
+    check(vd_proto_encode_error(&out, h->op, h->id, st, msg, &e) == VD_OK);
+    vd_proto_header back;
+    check(vd_proto_header_decode(out.data, FUZZ_MAX_PAYLOAD, &back, &e) == VD_OK);
+    check(back.id == h->id && back.op == h->op && back.aux != VD_OK);
+    check(back.length <= VD_ERROR_MSG_MAX);
+    vd_buf_free(&out);
+}
+
+static void one_frame(const vd_proto_header *h, const uint8_t *payload)
+{
+    switch (h->op) {
+    case VD_OP_INFER: /* a request from a client, a response from the server */
+        as_request(h, payload);
+        as_response(h, payload);
+        break;
+    case VD_OP_LOAD:
+    case VD_OP_UNLOAD:
+        as_name(h, payload);
+        break;
+    default:
+        as_error(h, payload);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t off = 0;
+    while (size - off >= VD_PROTO_HEADER_LEN) {
+        vd_proto_header h;
+        vd_error e;
+        vd_status rc = vd_proto_header_decode(data + off, FUZZ_MAX_PAYLOAD, &h, &e);
+        off += VD_PROTO_HEADER_LEN;
+        if (rc != VD_OK) {
+            check(rc == VD_ERR_PROTOCOL || rc == VD_ERR_LIMIT);
+            break;
+        }
+        check(h.length <= FUZZ_MAX_PAYLOAD);
+        if (h.length > size - off) break; /* the peer would still be sending */
+        /* an exact-size copy, so that ASan catches any read past the payload */
+        uint8_t *payload = malloc(h.length ? h.length : 1);
+        if (!payload) abort();
+        memcpy(payload, data + off, h.length);
+        one_frame(&h, payload);
+        free(payload);
+        off += h.length;
+    }
+    return 0;
+}

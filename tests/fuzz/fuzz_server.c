@@ -1,0 +1,190 @@
+/* fuzz_server.c: raw bytes into the model server (infer/server.h) over its
+ * Unix socket, in process: the connection state machine that assembles
+ * frames from partial reads, the header checks, the per-op payload decoders
+ * and the replies, with ONNX Runtime behind them.
+ *
+ * The server runs for the whole session in a thread, on a models directory
+ * with blazeface_front (the repo's metadata, when its ONNX file is installed:
+ * LOAD/UNLOAD/INFER reach ONNX Runtime) and "ghost" (a model whose ONNX file
+ * does not exist: loading fails), a 1 MiB frame limit and a small queue. Each
+ * input is sent on a fresh connection, the write side is shut, and every
+ * byte of the answer is read until the server closes. The answer must be a
+ * sequence of whole frames with the magic, as many as complete request frames
+ * at most (plus one error frame for a bad header). */
+#include <pthread.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "infer/proto.h"
+#include "infer/server.h"
+
+#define FUZZ_MAX_FRAME (1u << 20)
+
+static char g_dir[200], g_sock[300];
+static vd_server *g_srv;
+static pthread_t g_thread;
+
+static void check(int cond)
+{
+    if (!cond) abort();
+}
+
+static void *serve(void *arg)
+{
+    (void)arg;
+    vd_error e;
+    if (vd_server_run(g_srv, &e) != VD_OK) fprintf(stderr, "fuzz_server: %s\n", e.msg);
+    return NULL;
+}
+
+static void cleanup(void)
+{
+    vd_server_stop(g_srv);
+    pthread_join(g_thread, NULL);
+    vd_server_free(g_srv);
+    char p[400];
+    snprintf(p, sizeof p, "%s/models/blazeface_front.json", g_dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/models/ghost.json", g_dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/models", g_dir);
+    rmdir(p);
+    rmdir(g_dir);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    if (!in || !out) abort();
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) abort();
+    fclose(in);
+    fclose(out);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    /* the server logs every refused frame/request: keep the fuzzer's output readable */
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    vd_log_init("fuzz", VD_LOG_ERROR, devnull >= 0 ? devnull : 2);
+    const char *base = getenv("TMPDIR");
+    snprintf(g_dir, sizeof g_dir, "%s/fuzz_server.XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(g_dir)) abort();
+    char models[300], p[400];
+    snprintf(models, sizeof models, "%s/models", g_dir);
+    if (mkdir(models, 0755) != 0) abort();
+    snprintf(p, sizeof p, "%s/models/blazeface_front.json", g_dir);
+    copy_file(VISIOND_SOURCE_DIR "/models/blazeface_front.json", p);
+    snprintf(p, sizeof p, "%s/models/ghost.json", g_dir);
+    FILE *f = fopen(p, "w");
+    if (!f) abort();
+    fputs(
+        "{\"name\": \"ghost\", \"onnx\": \"/nonexistent/ghost.onnx\", \"task\": \"classification\","
+        " \"input\": {\"name\": \"x\", \"layout\": \"NHWC\", \"height\": 2, \"width\": 2,"
+        " \"channels\": 3, \"color\": \"RGB\", \"resize\": \"stretch\", \"scale\": 1,"
+        " \"mean\": [0, 0, 0], \"std\": [1, 1, 1]}, \"outputs\": [\"y\"], \"max_batch\": 4}",
+        f);
+    fclose(f);
+    snprintf(g_sock, sizeof g_sock, "%s/m.sock", g_dir);
+    if (strlen(g_sock) >= sizeof((struct sockaddr_un *)0)->sun_path) abort();
+    vd_server_config cfg = {.models_dir = models,
+                            .socket_path = g_sock,
+                            .intra_threads = 1,
+                            .queue_max_items = 8,
+                            .max_frame = FUZZ_MAX_FRAME,
+                            .max_conns = 16,
+                            .stop_fd = -1,
+                            .drain_ms = 1000};
+    vd_error e;
+    if (vd_server_new(&cfg, &g_srv, &e) != VD_OK) {
+        fprintf(stderr, "fuzz_server: %s\n", e.msg);
+        abort();
+    }
+    if (pthread_create(&g_thread, NULL, serve, NULL) != 0) abort();
+    atexit(cleanup);
+    return 0;
+}
+
+/* Counts the complete request frames in data as the server walks them. */
+static size_t count_frames(const uint8_t *data, size_t size, int *bad_header)
+{
+    size_t off = 0, n = 0;
+    *bad_header = 0;
+    while (size - off >= VD_PROTO_HEADER_LEN) {
+        vd_proto_header h;
+        if (vd_proto_header_decode(data + off, FUZZ_MAX_FRAME, &h, NULL) != VD_OK) {
+            *bad_header = 1;
+            break;
+        }
+        off += VD_PROTO_HEADER_LEN;
+        if (h.length > size - off) break;
+        off += h.length;
+        n++;
+    }
+    return n;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    check(fd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, g_sock, strlen(g_sock) + 1); /* checked to fit at start */
+    check(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    static uint8_t resp[1 << 20];
+    size_t got = 0, off = 0;
+    /* write and read together: the server may answer (and stop reading) early */
+    while (off < size) {
+        struct pollfd pfd = {fd, POLLIN | POLLOUT, 0};
+        if (poll(&pfd, 1, 10000) <= 0) break;
+        if (pfd.revents & POLLIN) {
+            ssize_t r = recv(fd, resp + got, sizeof resp - got, 0);
+            if (r <= 0) break;
+            got += (size_t)r;
+        } else if (pfd.revents & POLLOUT) {
+            ssize_t w = send(fd, data + off, size - off, MSG_NOSIGNAL);
+            if (w <= 0) break;
+            off += (size_t)w;
+        } else {
+            break;
+        }
+    }
+    shutdown(fd, SHUT_WR);
+    for (;;) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (poll(&pfd, 1, 10000) <= 0) break; /* 10 s: a model may be loading */
+        if (got == sizeof resp) got = 0;      /* only frames up to 1 MiB are checked */
+        ssize_t r = recv(fd, resp + got, sizeof resp - got, 0);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got == 0 || got == sizeof resp) return 0;
+    int bad = 0;
+    size_t requests = count_frames(data, size, &bad);
+    size_t answers = 0, roff = 0;
+    while (got - roff >= VD_PROTO_HEADER_LEN) {
+        vd_proto_header h;
+        check(vd_proto_header_decode(resp + roff, UINT32_MAX, &h, NULL) == VD_OK);
+        roff += VD_PROTO_HEADER_LEN;
+        /* the server may drop a connection that half-closed with answers pending */
+        if (h.length > got - roff) break;
+        roff += h.length;
+        answers++;
+    }
+    check(answers <= requests + (size_t)bad);
+    return 0;
+}

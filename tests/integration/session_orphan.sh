@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# session_orphan.sh: a training session whose job ends without ending the session (its last
+# attempt's work-horse SIGKILLed, found by the chaos drill) is shown failed, with the job's
+# error, instead of queued/running for ever. Cases: the job canceled in the queue while no
+# worker runs it; every attempt of the job killed, the last one included.
+. "$VISIOND_SOURCE_DIR/tests/lib/common.sh"
+. "$VISIOND_SOURCE_DIR/tests/lib/api.sh"
+. "$VISIOND_SOURCE_DIR/tests/lib/pipeline.sh"
+pl_models
+pl_dataset "$T/media/fm" 3 test trouser bag
+ms_start
+Q="sqlite:$DATA/visiond.db"
+api_start --data "$DATA" --media-root "$T/media" --queue "$Q"
+
+post_json /training/sessions "{\"name\":\"orphan\",\"folder\":\"$T/media/fm\"}"
+[ "$STATUS" = 202 ] || fail "create: $STATUS $BODY"
+sid=$(jget id)
+job=$(jget job_id)
+[ "$(session_field "$sid" state)" = queued ] || fail "new session not queued: $BODY"
+# Its job ends without a handler ever running (no worker): the session must not stay queued.
+"$VISIOND" jobs cancel "$job" --queue "$Q" >/dev/null || fail "cancel $job"
+show_session "$sid"
+[ "$(jget state)" = failed ] || fail "session of a canceled job: $BODY"
+jget message | grep -q "ended canceled" || fail "no reason: $BODY"
+echo "ok: canceled job -> session failed ($(jget message))"
+
+# The real case: every attempt's work-horse is SIGKILLed (the API gives the job 3 retries,
+# so 4 kills), the last one included.
+post_json /training/sessions "{\"name\":\"orphan2\",\"folder\":\"$T/media/fm\"}"
+[ "$STATUS" = 202 ] || fail "create: $STATUS $BODY"
+sid=$(jget id)
+job=$(jget job_id)
+worker_start --lease 3
+for attempt in 1 2 3 4; do
+  wait_for 60 grep -q "job $job (train_session) started, attempt $attempt/4" "$W_LOG" ||
+    { s=$(session_field "$sid" state); [ "$s" = succeeded ] && skip "the session finished before a kill"; fail "attempt $attempt did not start"; }
+  horse=$(grep "job $job (train_session) started, attempt $attempt/4" "$W_LOG" | sed 's/.*work-horse //')
+  kill -9 "$horse" 2>/dev/null || true
+done
+wait_for 60 grep -q "job $job (train_session) failed, attempt 4/4" "$W_LOG" || fail "job did not fail for good"
+show_session "$sid"
+[ "$(jget state)" = failed ] || fail "session of a job killed on its last attempt: $BODY"
+jget message | grep -q "killed by SIGKILL" || fail "no reason: $BODY"
+echo "ok: job killed on its last attempt -> session failed ($(jget message))"
+worker_stop
+api_stop
+ms_stop
+echo "session_orphan: ok"
