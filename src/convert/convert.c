@@ -433,7 +433,7 @@ static vd_status op_conv(ctx *c, const vd_tfjs_node *n, tval *v, int depthwise, 
     char act[64] = "";
     if (fused && (s = fused_ops(c, n, &has_bias, act, sizeof act)) != VD_OK) return s;
     const char *x;
-    tval *xv;
+    tval *xv = NULL;
     if ((s = in_nchw(c, n, 0, &x, &xv)) != VD_OK) return s;
     const vd_tfjs_weight *w = in_const(c, n, 1, "filter");
     if (!w) return c->err ? c->err->code : VD_ERR_UNSUPPORTED;
@@ -534,7 +534,7 @@ static vd_status op_pool(ctx *c, const vd_tfjs_node *n, tval *v, const char *onn
     int64_t ks[8];
     if (vd_tfjs_attr_ints(n, "ksize", ks, 8) != 4) return unsupported(c, n, "needs a 4-d ksize");
     const char *x;
-    tval *xv;
+    tval *xv = NULL;
     if ((s = in_nchw(c, n, 0, &x, &xv)) != VD_OK) return s;
     char *out = helper(c, n, "pool");
     if (!out) return oom(c);
@@ -565,7 +565,7 @@ static vd_status op_matmul(ctx *c, const vd_tfjs_node *n, tval *v, int fused)
     vd_status s;
     if (fused && (s = fused_ops(c, n, &has_bias, act, sizeof act)) != VD_OK) return s;
     const char *a;
-    tval *av;
+    tval *av = NULL;
     if ((s = in_tensor(c, n, 0, &a, &av)) != VD_OK) return s;
     if (av->rank != 2 && av->rank != -1) return unsupported(c, n, "only rank-2 MatMul");
     char *aname = NULL;
@@ -1011,7 +1011,7 @@ static vd_status op_reduce(ctx *c, const vd_tfjs_node *n, tval *v, const char *o
 static vd_status op_squeeze(ctx *c, const vd_tfjs_node *n, tval *v)
 {
     const char *x;
-    tval *xv;
+    tval *xv = NULL;
     vd_status s = in_tensor(c, n, 0, &x, &xv);
     if (s != VD_OK) return s;
     int64_t axes[MAXR];
@@ -1052,7 +1052,7 @@ static vd_status op_squeeze(ctx *c, const vd_tfjs_node *n, tval *v)
 static vd_status op_expand_dims(ctx *c, const vd_tfjs_node *n, tval *v)
 {
     const char *x;
-    tval *xv;
+    tval *xv = NULL;
     vd_status s = in_tensor(c, n, 0, &x, &xv);
     if (s != VD_OK) return s;
     const vd_tfjs_weight *aw = in_const(c, n, 1, "axis");
@@ -1082,7 +1082,7 @@ static vd_status op_expand_dims(ctx *c, const vd_tfjs_node *n, tval *v)
 static vd_status op_reshape(ctx *c, const vd_tfjs_node *n, tval *v)
 {
     const char *x;
-    tval *xv;
+    tval *xv = NULL;
     vd_status s = in_tensor(c, n, 0, &x, &xv);
     if (s != VD_OK) return s;
     const vd_tfjs_weight *sw = in_const(c, n, 1, "shape");
@@ -1118,7 +1118,7 @@ static vd_status op_reshape(ctx *c, const vd_tfjs_node *n, tval *v)
 static vd_status op_pad(ctx *c, const vd_tfjs_node *n, tval *v)
 {
     const char *x;
-    tval *xv;
+    tval *xv = NULL;
     vd_status s = in_tensor(c, n, 0, &x, &xv);
     if (s != VD_OK) return s;
     const vd_tfjs_weight *pw = in_const(c, n, 1, "paddings");
@@ -1193,7 +1193,7 @@ static vd_status op_concat(ctx *c, const vd_tfjs_node *n, tval *v)
     int64_t total = 0;
     for (size_t k = 0; k + 1 < nd_in; k++) {
         const char *x;
-        tval *xv;
+        tval *xv = NULL;
         vd_status s = in_tensor(c, n, k, &x, &xv);
         if (s != VD_OK) {
             vd_pb_free(&nd.pb);
@@ -1220,7 +1220,7 @@ static vd_status op_concat(ctx *c, const vd_tfjs_node *n, tval *v)
 static vd_status op_transpose(ctx *c, const vd_tfjs_node *n, tval *v)
 {
     const char *x;
-    tval *xv;
+    tval *xv = NULL;
     vd_status s = in_tensor(c, n, 0, &x, &xv);
     if (s != VD_OK) return s;
     const vd_tfjs_weight *pw = in_const(c, n, 1, "perm");
@@ -1246,7 +1246,7 @@ static vd_status op_batchnorm(ctx *c, const vd_tfjs_node *n, tval *v)
     vd_tfjs_attr_string(n, "data_format", fmt, sizeof fmt);
     if (strcmp(fmt, "NHWC") != 0) return unsupported(c, n, "only data_format NHWC");
     const char *x;
-    tval *xv;
+    tval *xv = NULL;
     vd_status s = in_tensor(c, n, 0, &x, &xv);
     if (s != VD_OK) return s;
     const vd_tfjs_weight *p[4];

@@ -306,7 +306,9 @@ vd_status vd_store_faces_get(vd_store *s, const char *sha256, const char *model,
             break;
         }
         f->n_keypoints = kpb / 8;
-        if (kpb) floats_from_le(sqlite3_column_blob(st, 7), (size_t)kpb / 4, &f->keypoints[0][0]);
+        const unsigned char *kp = sqlite3_column_blob(st, 7);
+        for (int k = 0; kp && k < f->n_keypoints; k++) /* row by row: each is its own array */
+            floats_from_le(kp + 8 * k, 2, f->keypoints[k]);
         int dim = sqlite3_column_int(st, 8);
         if (dim > 0) {
             f->vector = column_floats(st, 9, (size_t)dim);

@@ -53,7 +53,7 @@ static int sleep_checked(vd_job_ctx *ctx, int64_t ms)
 static vd_status job_sleep(vd_job_ctx *ctx, const char *payload, char **result, vd_error *err)
 {
     json_t *p;
-    int64_t ms;
+    int64_t ms = 0;
     vd_status st = vd_job_payload_object(payload, &p, err);
     if (st) return st;
     st = get_count(p, "ms", -1, 86400000, &ms, err);
@@ -128,7 +128,7 @@ static vd_status job_crash(vd_job_ctx *ctx, const char *payload, char **result, 
 static vd_status job_progress(vd_job_ctx *ctx, const char *payload, char **result, vd_error *err)
 {
     json_t *p;
-    int64_t steps, ms;
+    int64_t steps = 0, ms = 0;
     vd_status st = vd_job_payload_object(payload, &p, err);
     if (st) return st;
     if ((st = get_count(p, "steps", 5, 1000000, &steps, err)) ||
@@ -199,7 +199,7 @@ static vd_status job_count(vd_job_ctx *ctx, const char *payload, char **result, 
 static vd_status job_alloc(vd_job_ctx *ctx, const char *payload, char **result, vd_error *err)
 {
     json_t *p;
-    int64_t mb;
+    int64_t mb = 0;
     vd_status st = vd_job_payload_object(payload, &p, err);
     if (st) return st;
     st = get_count(p, "mb", 1, 1 << 20, &mb, err);
