@@ -117,6 +117,12 @@ int main(int argc, char **argv)
     printf("pipelined  %7.1f ms/image  (decode thread %.1f, infer %.1f, overlapping)\n", pip / n,
            st.decode_us / 1e3 / n, st.infer_us / 1e3 / n);
     printf("ratio serial/pipelined: %.2f\n", ser / pip);
+    /* The issue's yardstick: the embedding path against the engine alone on
+     * tensors already decoded (the serial run's inference part), and decoding alone. */
+    printf("raw ONNX Runtime on decoded tensors: %7.1f images/s\n", 1e3 * n / i);
+    printf("embedding (decode overlapped):       %7.1f images/s\n", 1e3 * n / pip);
+    printf("decode + preprocess only:            %7.1f images/s\n", 1e3 * n / d);
+    printf("ratio embedding/raw: %.2f (target >= 0.85)\n", i / pip);
     free(items);
     free(paths);
     free(names);
