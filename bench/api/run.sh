@@ -2,7 +2,8 @@
 # bench/api/run.sh: requests/s and p99 latency of GET /jobs/{id} under wrk, on
 # loopback: `visiond serve` against a FastAPI + uvicorn app (fastapi_app.py)
 # reading the same job from the same SQLite database, one after the other in
-# the same run, then the ratio (target: visiond >= 10x the requests/s).
+# the same run, then the ratio (target: visiond >= 10x the requests/s); then the
+# p50/p99 latency of a single-image POST /embeddings with 1 and 8 concurrent clients.
 #
 #   bench/api/run.sh [path/to/visiond]
 #   DURATION=10 CONNECTIONS=32 THREADS=2 WRK_THREADS=2 bench/api/run.sh
@@ -76,7 +77,7 @@ pids+=($!)
 for _ in $(seq 1 100); do [ -s "$tmp/serve.out" ] && break; sleep 0.1; done
 port=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$tmp/serve.out")
 id=$(curl -sf -H 'Content-Type: application/json' \
-  -d '{"type":"bench.echo","payload":{"paths":["/photos/cat1.jpg","/photos/cat2.jpg"],"model":"mobilenet_v2"},"priority":1}' \
+  -d '{"any_type":true,"type":"bench.echo","payload":{"paths":["/photos/cat1.jpg","/photos/cat2.jpg"],"model":"mobilenet_v2"},"priority":1}' \
   "http://127.0.0.1:$port/jobs" | $PY -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 url_c="http://127.0.0.1:$port/jobs/$id"
 curl -sf "$url_c" >"$tmp/c.json"
@@ -107,3 +108,26 @@ printf '%-22s %12s %10s %16s\n' "visiond serve" "$c_rps" "$c_p99" "$c_cpu"
 printf '%-22s %12s %10s %16s\n' "FastAPI + uvicorn" "$p_rps" "$p_p99" "$p_cpu"
 $PY -c "import sys; c,p,cl,pl,cc,pc=map(float,sys.argv[1:]); print(f'ratio: visiond {c/p:.1f}x the requests/s of FastAPI (target >= 10x); p99 {pl/cl:.1f}x lower; {pc/cc:.1f}x less CPU per request')" \
   "$c_rps" "$p_rps" "$c_p99" "$p_p99" "$c_cpu" "$p_cpu"
+
+# ---- single-image POST /embeddings: p50/p99 with 1 and 8 concurrent clients ----
+MODELS=${MODELS:-$here/../../data/models}
+if [ -f "$MODELS/mobilenet_v2.json" ]; then
+  mkdir -p "$tmp/ms" "$tmp/media"
+  "$VISIOND" dataset fashion-mnist --out "$tmp/media" --per-label 12 --split test >/dev/null
+  VISIOND_LOG_LEVEL=warn "$VISIOND" model-server --data "$tmp/ms" --models "$MODELS" --preload mobilenet_v2 \
+    >"$tmp/ms.out" 2>"$tmp/ms.log" &
+  pids+=($!)
+  for _ in $(seq 1 300); do [ -s "$tmp/ms.out" ] && break; sleep 0.1; done
+  VISIOND_LOG_LEVEL=warn "$VISIOND" serve --listen 127.0.0.1:0 --data "$tmp/data2" --threads 8 \
+    --model-server "unix:$tmp/ms/model.sock" --media-root "$tmp/media" >"$tmp/serve2.out" 2>"$tmp/serve2.log" &
+  pids+=($!)
+  for _ in $(seq 1 100); do [ -s "$tmp/serve2.out" ] && break; sleep 0.1; done
+  eport=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$tmp/serve2.out")
+  mapfile -t imgs < <(find "$tmp/media" -name '*.png' | sort)
+  echo
+  echo "POST /embeddings, one image per request, mobilenet_v2 through the model server (max_batch from its metadata)"
+  $PY "$here/embed_latency.py" "http://127.0.0.1:$eport" mobilenet_v2 1 "${imgs[@]:0:40}"
+  $PY "$here/embed_latency.py" "http://127.0.0.1:$eport" mobilenet_v2 8 "${imgs[@]:40:80}"
+else
+  echo "bench/api: no $MODELS/mobilenet_v2.json (scripts/models.sh): POST /embeddings latency not measured"
+fi
