@@ -138,7 +138,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_CANCEL] = "UPDATE jobs SET cancel_requested = (state = 'started'), state = 'canceled',"
                   " ended_ms = ?2, lease_until_ms = 0"
                   " WHERE id = ?1 AND state IN ('queued', 'scheduled', 'started')",
-    [ST_REQUEUE] = "UPDATE jobs SET state = 'queued', attempts = 0, run_at_ms = ?2, ended_ms = 0,"
+    /* run_at_ms orders the queued jobs of a priority: a requeued job goes behind every one
+     * already waiting, even one enqueued in the same millisecond. */
+    [ST_REQUEUE] = "UPDATE jobs SET state = 'queued', attempts = 0, run_at_ms = MAX(?2,"
+                   " (SELECT COALESCE(MAX(w.run_at_ms) + 1, 0) FROM jobs AS w"
+                   "  WHERE w.state = 'queued' AND w.priority = jobs.priority)), ended_ms = 0,"
                    " lease_until_ms = 0, cancel_requested = 0, progress_done = 0,"
                    " progress_total = 0, result = NULL"
                    " WHERE id = ?1 AND state IN ('failed', 'canceled')",

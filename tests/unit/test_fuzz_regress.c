@@ -73,17 +73,26 @@ VD_TEST(zero_sized_pnm_is_an_error_and_prints_nothing)
     int saved = dup(2);
     dup2(fd, 2);
     vd_status st[3];
+    char msgs[3][VD_ERROR_MSG_MAX];
     for (int i = 0; i < 3; i++) {
         vd_image img;
         vd_error err;
+        vd_error_clear(&err);
         st[i] = vd_image_decode_buffer(inputs[i], strlen(inputs[i]), NULL, &img, &err);
+        snprintf(msgs[i], sizeof msgs[i], "%s", err.msg);
+        if (st[i] == VD_OK) vd_image_free(&img);
     }
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
     close(fd);
     for (int i = 0; i < 3; i++)
-        CHECK(st[i] == VD_ERR_IMAGE || st[i] == VD_ERR_LIMIT);
+        if (st[i] != VD_ERR_IMAGE && st[i] != VD_ERR_LIMIT) {
+            vd_test_fail_at(__FILE__, __LINE__,
+                            "input %d: status %s (%s), want bad_image or too_large", i,
+                            vd_status_name(st[i]), msgs[i]);
+            return;
+        }
     struct stat sb;
     CHECK(stat(path, &sb) == 0);
     if (sb.st_size) {
