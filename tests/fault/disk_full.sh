@@ -20,7 +20,7 @@ trap disk_cleanup EXIT
 api_start --data "$D" --threads 2 --model-server none
 J=(-H 'Content-Type: application/json')
 pad=$(head -c 60000 /dev/zero | tr '\0' 'x')
-printf '{"type":"disk.fill","payload":{"pad":"%s"}}' "$pad" >"$T/big.json"
+printf '{"any_type":true,"type":"disk.fill","payload":{"pad":"%s"}}' "$pad" >"$T/big.json"
 accepted=0
 for i in $(seq 1 200); do
   req POST /jobs "${J[@]}" --data-binary @"$T/big.json"
@@ -47,7 +47,7 @@ for _ in 1 2 3; do req POST /jobs "${J[@]}" --data-binary @"$T/big.json"; done
 mount -o remount,size=32m "$D" || fail "cannot grow the tmpfs"
 ok=0
 for _ in $(seq 1 50); do
-  req POST /jobs "${J[@]}" -d '{"type":"disk.after"}'
+  req POST /jobs "${J[@]}" -d '{"any_type":true,"type":"disk.after"}'
   [ "$STATUS" = 201 ] && { ok=1; break; }
   sleep 0.2
 done

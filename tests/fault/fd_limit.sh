@@ -45,7 +45,7 @@ track "$API_PID"
 wait_for 30 test -s "$T/api.out" || { cat "$API_LOG" >&2; fail "serve did not start"; }
 API_PORT=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$T/api.out")
 API="http://127.0.0.1:$API_PORT"
-req POST /jobs -H 'Content-Type: application/json' -d '{"type":"fd.before"}'
+req POST /jobs -H 'Content-Type: application/json' -d '{"any_type":true,"type":"fd.before"}'
 [ "$STATUS" = 201 ] || fail "enqueue before: $STATUS $BODY"
 $FAULTNET hold-http "$API_PORT" 120 4 >"$T/held" &
 HOLD=$!
@@ -60,7 +60,7 @@ kill -0 "$API_PID" || fail "the API died when it ran out of descriptors"
 wait "$HOLD" || true
 ok=0
 for _ in $(seq 1 100); do
-  req POST /jobs -H 'Content-Type: application/json' -d '{"type":"fd.after"}'
+  req POST /jobs -H 'Content-Type: application/json' -d '{"any_type":true,"type":"fd.after"}'
   [ "$STATUS" = 201 ] && { ok=1; break; }
   sleep 0.2
 done

@@ -24,7 +24,7 @@ echo "slow connections held: api $(cat "$T/held-api"), model server $(cat "$T/he
 [ "$(cat "$T/held-api")" = 200 ] && [ "$(cat "$T/held-ms")" = 200 ] || fail "could not open the slow connections"
 for i in $(seq 1 10); do
   t0=$(date +%s%N)
-  req POST /jobs -H 'Content-Type: application/json' -d "{\"type\":\"slow.$i\"}"
+  req POST /jobs -H 'Content-Type: application/json' -d "{\"any_type\":true,\"type\":\"slow.$i\"}"
   [ "$STATUS" = 201 ] || fail "enqueue $i while slow clients hold connections: $STATUS $BODY"
   req GET /healthz
   [ "$STATUS" = 200 ] && [ "$(jget model_server.ok)" = true ] || fail "healthz $i: $STATUS $BODY"

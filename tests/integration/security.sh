@@ -93,7 +93,7 @@ req GET "/jobs?token=$TOKEN&access_token=$TOKEN"
 [ "$STATUS" = 401 ] || fail "a token in the query string must not authenticate: $STATUS"
 req GET "/jobs" -H "Authorization: Bearer $TOKEN"
 [ "$STATUS" = 200 ] || fail "the right token: $STATUS"
-req POST /jobs -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"type":"sec.demo"}'
+req POST /jobs -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"any_type":true,"type":"sec.demo"}'
 [ "$STATUS" = 201 ] || fail "enqueue with the token: $STATUS $BODY"
 
 # ---- URLs and bodies that try to reach files ----
@@ -124,13 +124,13 @@ expect_error 422 path_outside_media_roots POST /faces "${AJ[@]}" -d '{"path":"/e
 grep -q secret <<<"$BODY" && fail "a refusal leaked file contents: $BODY"
 
 expect_error 400 invalid_json POST /jobs -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-  -d '{"type":"sec.nul","payload":{"path":"/tmp/a\u0000/../../etc/passwd"}}'
+  -d '{"any_type":true,"type":"sec.nul","payload":{"path":"/tmp/a\u0000/../../etc/passwd"}}'
 t0=$(date +%s%N)
 req POST /jobs -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -H 'Content-Length: 99999999999' --data-binary '{}'
 echo "oversized Content-Length: $STATUS in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 [ "$STATUS" = 413 ] || fail "an oversized Content-Length: $STATUS $BODY"
 # Body and upload limits: --max-body 0.01 (10 KB JSON), --max-upload 0.5 (512 KB multipart).
-head -c 20000 /dev/zero | tr '\0' 'a' | sed 's/^/{"type":"big","payload":{"s":"/; s/$/"}}/' >"$T/big.json"
+head -c 20000 /dev/zero | tr '\0' 'a' | sed 's/^/{"any_type":true,"type":"big","payload":{"s":"/; s/$/"}}/' >"$T/big.json"
 expect_error 413 body_too_large POST /jobs "${AJ[@]}" --data-binary @"$T/big.json"
 head -c 700000 /dev/urandom >"$T/big.bin"
 req POST /embeddings -H "Authorization: Bearer $TOKEN" -F "f=@$T/big.bin"
@@ -150,7 +150,7 @@ if command -v redis-server >/dev/null; then
   track "$R_PID"
   wait_for 20 redis-cli -p "$RPORT" -a "$RPASS" --no-auth-warning ping || fail "redis-server did not start"
   VISIOND_LOG_LEVEL=debug api_start --data "$T/data-r" --queue "redis://:$RPASS@127.0.0.1:$RPORT/0" --model-server none
-  req POST /jobs -H 'Content-Type: application/json' -d '{"type":"sec.redis"}'
+  req POST /jobs -H 'Content-Type: application/json' -d '{"any_type":true,"type":"sec.redis"}'
   [ "$STATUS" = 201 ] || fail "enqueue over redis with a password: $STATUS $BODY"
   api_stop
   grep -qF "$RPASS" "$API_LOG" "$T"/api.*.out && fail "the redis password appears in the API's log or stdout"
