@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -210,6 +211,27 @@ static int pick_jpeg_shrink(int w, int h, int tw, int th)
     return 1;
 }
 
+/* Returns 1 when a PNM header ("P1".."P7", whitespace and # comments, then
+ * width and height) gives a width and a height > 0. */
+static int pnm_size_ok(const uint8_t *p, size_t len)
+{
+    size_t i = 2; /* past "Pn" */
+    long dims[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        while (i < len && (isspace(p[i]) || p[i] == '#')) {
+            if (p[i] == '#')
+                while (i < len && p[i] != '\n')
+                    i++;
+            else
+                i++;
+        }
+        if (i >= len || !isdigit(p[i])) return 0;
+        while (i < len && isdigit(p[i]) && dims[k] < 1000000000L)
+            dims[k] = dims[k] * 10 + (p[i++] - '0');
+    }
+    return dims[0] > 0 && dims[1] > 0;
+}
+
 vd_status vd_image_decode_buffer(const void *data, size_t len, const vd_decode_opts *opts,
                                  vd_image *out, vd_error *err)
 {
@@ -246,6 +268,14 @@ vd_status vd_image_decode_buffer(const void *data, size_t len, const vd_decode_o
         st = vd_error_set(err, VD_ERR_UNSUPPORTED, "unsupported format: %s", name);
         g_object_unref(src);
         return st;
+    }
+
+    /* libvips's PPM loader cannot refuse a zero width or height: the out-of-range
+     * property is not set and the loader goes on with a default size. */
+    if (strcmp(format, "ppm") == 0 && !pnm_size_ok(data, len)) {
+        g_object_unref(src);
+        return vd_error_set(err, VD_ERR_IMAGE,
+                            "corrupt image: PNM header without a width and height > 0");
     }
 
     /* Header only: nothing is decoded until pixels are asked for. */
