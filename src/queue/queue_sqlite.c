@@ -14,6 +14,8 @@
  * The schema is versioned in table schema_version; see docs/queue.md. */
 #include "queue/queue_impl.h"
 
+#include "core/sqlite_wal.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <sqlite3.h>
@@ -831,13 +833,6 @@ static int read_int_cb(void *arg, int ncol, char **vals, char **names)
     return 0;
 }
 
-static int read_text_cb(void *arg, int ncol, char **vals, char **names)
-{
-    (void)names;
-    if (ncol > 0 && vals[0]) vd_strlcpy(arg, vals[0], 16);
-    return 0;
-}
-
 /* Creates or checks the schema inside one write transaction. */
 static vd_status ensure_schema(sq_queue *q, vd_error *err)
 {
@@ -919,13 +914,7 @@ vd_status vd_queue_sqlite_open(const char *url_path, vd_queue **out, vd_error *e
     if (st == VD_OK) {
         sqlite3_extended_result_codes(q->db, 1);
         sqlite3_busy_handler(q->db, busy_wait, q);
-        char mode[16] = "";
-        st = exec_sql_cb(q, "PRAGMA journal_mode=WAL", read_text_cb, mode, "set WAL mode", err);
-        if (st == VD_OK && strcmp(mode, "wal") != 0)
-            st = vd_error_set(err, VD_ERR_DB,
-                              "%s: cannot switch to WAL journal mode (got '%s'); is the "
-                              "filesystem local?",
-                              q->path, mode);
+        st = vd_sqlite_wal(q->db, q->path, BUSY_TIMEOUT_MS, err);
     }
     if (st == VD_OK) {
         char sql[64];
