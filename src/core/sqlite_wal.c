@@ -22,7 +22,8 @@ static int journal_mode(sqlite3 *db, const char *sql, char mode[16])
     return rc;
 }
 
-vd_status vd_sqlite_wal(sqlite3 *db, const char *path, int64_t timeout_ms, vd_error *err)
+vd_status vd_sqlite_wal(sqlite3 *db, const char *path, const char *kind, int64_t timeout_ms,
+                        vd_error *err)
 {
     int64_t deadline = vd_mono_ms() + timeout_ms;
     for (;;) {
@@ -38,6 +39,9 @@ vd_status vd_sqlite_wal(sqlite3 *db, const char *path, int64_t timeout_ms, vd_er
                                 path, mode);
         }
         int base = rc & 0xff;
+        if (base == SQLITE_NOTADB || base == SQLITE_CORRUPT)
+            return vd_error_set(err, VD_ERR_DB, "%s is not a usable %s database: %s", path, kind,
+                                sqlite3_errmsg(db));
         if (base != SQLITE_BUSY && base != SQLITE_LOCKED)
             return vd_error_set(err, VD_ERR_DB, "%s: set WAL mode: %s", path, sqlite3_errmsg(db));
         if (vd_mono_ms() >= deadline)

@@ -15,8 +15,10 @@
 
 /* Puts db (the file at path, named in errors) in WAL journal mode, retrying
  * with short jittered sleeps while the database is locked, for up to
- * timeout_ms. VD_ERR_BUSY when it stays locked; VD_ERR_DB when the file
- * system cannot do WAL or another error occurs. */
-vd_status vd_sqlite_wal(sqlite3 *db, const char *path, int64_t timeout_ms, vd_error *err);
+ * timeout_ms. VD_ERR_BUSY when it stays locked; VD_ERR_DB when the file is not
+ * a database ("PATH is not a usable KIND database: ..."), the file system
+ * cannot do WAL, or another error occurs. */
+vd_status vd_sqlite_wal(sqlite3 *db, const char *path, const char *kind, int64_t timeout_ms,
+                        vd_error *err);
 
 #endif

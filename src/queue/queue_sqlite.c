@@ -914,7 +914,7 @@ vd_status vd_queue_sqlite_open(const char *url_path, vd_queue **out, vd_error *e
     if (st == VD_OK) {
         sqlite3_extended_result_codes(q->db, 1);
         sqlite3_busy_handler(q->db, busy_wait, q);
-        st = vd_sqlite_wal(q->db, q->path, BUSY_TIMEOUT_MS, err);
+        st = vd_sqlite_wal(q->db, q->path, "queue", BUSY_TIMEOUT_MS, err);
     }
     if (st == VD_OK) {
         char sql[64];

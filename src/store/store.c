@@ -196,7 +196,7 @@ vd_status vd_store_open(const char *path, const vd_store_opts *opts, vd_store **
     }
     sqlite3_busy_timeout(s->db, busy);
     sqlite3_extended_result_codes(s->db, 0);
-    if (!ro && (rc = vd_sqlite_wal(s->db, path, busy, err))) goto fail;
+    if (!ro && (rc = vd_sqlite_wal(s->db, path, "store", busy, err))) goto fail;
     if ((rc = vd_store_exec(s, "PRAGMA foreign_keys = ON", err))) goto fail;
     if (!ro && (rc = vd_store_exec(s, "PRAGMA synchronous = NORMAL", err))) goto fail;
     if (ro) {
