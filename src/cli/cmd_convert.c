@@ -12,8 +12,6 @@
 #include "infer/ort_session.h"
 #include "infer/tensor.h"
 
-int vd_cmd_convert(int argc, char **argv);
-
 static void help(FILE *f)
 {
     fprintf(f, "usage: visiond convert --tfjs MODEL.json|model.min.js --output NODE[=NAME]... -o "

@@ -15,8 +15,6 @@
 #include "infer/runner.h"
 #include "infer/runner_client.h"
 
-int vd_cmd_faces(int argc, char **argv);
-
 static void help(FILE *f)
 {
     fprintf(

@@ -16,8 +16,6 @@
 #include "queue/queue.h"
 #include "worker/types.h"
 
-int vd_cmd_jobs(int argc, char **argv);
-
 static const char jobs_usage[] =
     "usage: visiond jobs SUBCOMMAND [OPTIONS]\n"
     "\n"

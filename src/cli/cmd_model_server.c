@@ -13,8 +13,6 @@
 #include "core/log.h"
 #include "infer/server.h"
 
-int vd_cmd_model_server(int argc, char **argv);
-
 static void usage(FILE *f)
 {
     fprintf(

@@ -28,10 +28,6 @@
 #include "train/classifier.h"
 #include "train/persist.h"
 
-int vd_cmd_embed(int argc, char **argv);
-int vd_cmd_train(int argc, char **argv);
-int vd_cmd_predict(int argc, char **argv);
-
 #define COMMON_HELP                                                                                \
     "  --data DIR           data directory (default $VISIOND_DATA, else ./data): the store is\n"   \
     "                       DIR/store.db, the model server DIR/model.sock\n"                       \

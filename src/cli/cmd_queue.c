@@ -12,8 +12,6 @@
 #include "queue/job_json.h"
 #include "queue/queue.h"
 
-int vd_cmd_queue(int argc, char **argv);
-
 static const char queue_usage[] =
     "usage: visiond queue SUBCOMMAND [--queue URL]\n"
     "\n"

@@ -21,8 +21,6 @@
 #include "core/log.h"
 #include "core/util.h"
 
-int vd_cmd_serve(int argc, char **argv);
-
 #define MAX_ROOTS 64
 
 static const char serve_usage[] =

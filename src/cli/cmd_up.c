@@ -16,8 +16,6 @@
 #include "core/procsup.h"
 #include "core/util.h"
 
-int vd_cmd_up(int argc, char **argv);
-
 static const char usage_text[] =
     "usage: visiond up [OPTIONS]\n"
     "\n"

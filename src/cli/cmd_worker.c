@@ -11,8 +11,6 @@
 #include "worker/types.h"
 #include "worker/supervisor.h"
 
-int vd_cmd_worker(int argc, char **argv);
-
 static const char usage_text[] =
     "usage: visiond worker [OPTIONS]\n"
     "\n"

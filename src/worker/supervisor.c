@@ -289,15 +289,8 @@ static void record_outcome(vd_supervisor *s, const vd_job *job, stop_why why,
 {
     char msg[4200];
     char how[96] = "";
-    if (have_status && WIFSIGNALED(wstatus)) {
-        const char *abbr = sigabbrev_np(WTERMSIG(wstatus));
-        if (abbr)
-            snprintf(how, sizeof how, "killed by SIG%s", abbr);
-        else
-            snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(wstatus));
-    } else if (have_status && WIFEXITED(wstatus)) {
-        snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(wstatus));
-    }
+    if (have_status && (WIFSIGNALED(wstatus) || WIFEXITED(wstatus)))
+        vd_describe_wait_status(wstatus, how, sizeof how);
     switch (why) {
     case WHY_CANCELED:
         s->stats.canceled++;
