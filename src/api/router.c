@@ -205,6 +205,14 @@ vd_route_result vd_router_match(const vd_router *r, const char *method, const ch
     m->nparams = 0;
     m->allow[0] = '\0';
     if (!r || !method || !path) return VD_ROUTE_NOT_FOUND;
+    /* One trailing slash names the same resource ("/jobs/" is "/jobs"). */
+    char trimmed[1024];
+    size_t plen = strlen(path);
+    if (plen > 1 && path[plen - 1] == '/' && path[plen - 2] != '/' && plen < sizeof trimmed) {
+        memcpy(trimmed, path, plen - 1);
+        trimmed[plen - 1] = '\0';
+        path = trimmed;
+    }
     const entry *best = NULL;
     int any_path = 0;
     for (size_t i = 0; i < r->n; i++) {

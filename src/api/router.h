@@ -2,8 +2,9 @@
  *
  * A pattern is an absolute path whose segments are either literal ("jobs")
  * or a parameter in braces ("{id}"), e.g. "/jobs/{id}/requeue". A parameter
- * matches exactly one non-empty segment (no '/'). Matching is exact: no
- * prefix matches, a trailing slash is a different path. HEAD matches the GET
+ * matches exactly one non-empty segment (no '/'). Matching is exact (no
+ * prefix matches) except that one trailing slash is ignored: "/jobs/" is
+ * "/jobs", "/jobs//" matches nothing. HEAD matches the GET
  * routes. When a path matches some pattern but not for this method, the
  * result is VD_ROUTE_BAD_METHOD with the allowed methods listed (for a 405
  * with an Allow header); when it matches none, VD_ROUTE_NOT_FOUND.

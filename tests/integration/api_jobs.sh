@@ -106,7 +106,7 @@ done <<EOF
 404|job_not_found|GET|/jobs/$LONGID|
 404|not_found|GET|/nowhere|
 404|not_found|GET|/jobs/$ID/nothing|
-404|not_found|GET|/jobs/|
+404|not_found|GET|/jobs//|
 405|method_not_allowed|PUT|/jobs|
 405|method_not_allowed|PATCH|/jobs/$ID|
 405|method_not_allowed|GET|/jobs/$ID/requeue|
@@ -119,6 +119,9 @@ done <<EOF
 EOF
 req PUT /jobs
 grep -qi '^allow: POST, GET' <<<"$HDRS" || fail "405 without Allow: $HDRS"
+# One trailing slash is the same resource.
+req GET "/jobs/$ID/"
+[ "$STATUS" = 200 ] && [ "$(jget id)" = "$ID" ] || fail "GET /jobs/$ID/: $STATUS $BODY"
 
 # ---- metrics ----
 req GET /metrics

@@ -74,6 +74,7 @@ etag=$(curl -s -D - -o /dev/null "$API/dashboard/app.js" | tr -d '\r' | sed -n '
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$API/dashboard/app.js")" = 304 ] || fail "no 304 for a matching ETag"
 [ "$(curl -s -o /dev/null -w '%{content_type}' "$API/dashboard/style.css")" = "text/css; charset=utf-8" ] || fail "style.css type"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$API/dashboard/nope.js")" = 404 ] || fail "unknown asset not 404"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$API/dashboard/")" = 200 ] || fail "/dashboard/ (trailing slash) is not the page"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$API/jobs")" = 401 ] || fail "GET /jobs without the token is not 401"
 # /media: the same path confinement as every path route; images only.
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$API/media?path=$media/group.jpg")" = 401 ] || fail "/media without the token"

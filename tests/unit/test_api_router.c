@@ -104,9 +104,9 @@ VD_TEST(unknown_paths_are_not_found)
     vd_router *r = make();
     CHECK(r);
     vd_route_match m;
-    const char *bad[] = {"/job",           "/jobs/", "/jobs/x/",  "/jobs/x/requeue/",
-                         "/jobs//requeue", "//jobs", "/jobs/x/y", "/a/1/b",
-                         "/a//b/2",        "",       "jobs",      "/jobsx"};
+    const char *bad[] = {"/job", "/jobs//",   "/jobs/x//", "/jobs//requeue", "//jobs",
+                         "//",   "/jobs/x/y", "/a/1/b",    "/a//b/2",        "",
+                         "jobs", "/jobsx",    "/jobsx/"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (vd_router_match(r, "GET", bad[i], &m) != VD_ROUTE_NOT_FOUND) {
             vd_test_fail_at(__FILE__, __LINE__, "'%s' matched", bad[i]);
@@ -114,6 +114,24 @@ VD_TEST(unknown_paths_are_not_found)
         }
     }
     CHECK(m.route == NULL);
+    vd_router_free(r);
+}
+
+VD_TEST(one_trailing_slash_is_the_same_path)
+{
+    vd_router *r = make();
+    CHECK(r);
+    vd_route_match m;
+    CHECK_EQ_INT(vd_router_match(r, "GET", "/jobs/", &m), VD_ROUTE_FOUND);
+    CHECK(m.route && m.route->fn == h_list);
+    CHECK_EQ_INT(vd_router_match(r, "GET", "/jobs/abc/", &m), VD_ROUTE_FOUND);
+    CHECK(m.route && m.route->fn == h_get);
+    CHECK_EQ_STR(vd_route_param(&m, "id"), "abc");
+    CHECK_EQ_INT(vd_router_match(r, "POST", "/jobs/abc/requeue/", &m), VD_ROUTE_FOUND);
+    CHECK(m.route && m.route->fn == h_requeue);
+    CHECK_EQ_INT(vd_router_match(r, "GET", "/", &m), VD_ROUTE_FOUND);
+    CHECK(m.route && m.route->fn == h_root);
+    CHECK_EQ_INT(vd_router_match(r, "PUT", "/jobs/", &m), VD_ROUTE_BAD_METHOD);
     vd_router_free(r);
 }
 
