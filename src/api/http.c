@@ -241,6 +241,8 @@ int vd_http_status_for(vd_status st)
         return 415;
     case VD_ERR_IMAGE:
         return 422;
+    case VD_ERR_NOSPACE:
+        return 507;
     default:
         return 500;
     }
@@ -625,6 +627,36 @@ static enum MHD_Result finish(req_ctx *x, struct MHD_Connection *c, const char *
     return send_resp(x, c, &resp);
 }
 
+static int hex_digit(char ch)
+{
+    return ch >= '0' && ch <= '9'   ? ch - '0'
+           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                    : -1;
+}
+
+/* libmicrohttpd's unescape step (the path and query values), in place:
+ * decodes %XX except %00, which stays literally "%00", so that a NUL can
+ * never cut a path or a value short ("/jobs/%00" is job "%00", not "/jobs/").
+ * Returns the new length. */
+static size_t unescape_keep_nul(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls, (void)c;
+    char *w = s;
+    const char *r = s;
+    while (*r) {
+        int hi = r[0] == '%' ? hex_digit(r[1]) : -1, lo = hi >= 0 ? hex_digit(r[2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *data,
                                   size_t *size, void **con_cls)
@@ -752,7 +784,7 @@ vd_status vd_http_start(const vd_http_config *cfg, vd_http_server **out, vd_erro
         (unsigned)s->cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned)1, MHD_OPTION_END);
+        (unsigned)1, MHD_OPTION_UNESCAPE_CALLBACK, unescape_keep_nul, s, MHD_OPTION_END);
     if (!s->d) {
         free(s->token);
         free(s->upload_dir);

@@ -199,6 +199,16 @@ VD_TEST(routes_params_queries_and_route_errors)
     CHECK_EQ_STR(body, "{\"name\":\"bob\",\"x\":\"1 2\"}");
     CHECK(strcasestr(hdr, "content-type: application/json") != NULL);
 
+    /* %00 is never decoded (a NUL would cut the path short); other escapes are. */
+    snprintf(cmd, sizeof cmd, URL("/echo/a%%00b?x=%%00"), f.base);
+    CHECK_EQ_INT(curl(&f, cmd, body, sizeof body, hdr, sizeof hdr), 200);
+    CHECK_EQ_STR(body, "{\"name\":\"a%00b\",\"x\":\"%00\"}");
+    snprintf(cmd, sizeof cmd, URL("/echo/A%%2Fb"), f.base);
+    CHECK_EQ_INT(curl(&f, cmd, body, sizeof body, hdr, sizeof hdr), 404); /* "/echo/A/b" */
+    snprintf(cmd, sizeof cmd, URL("/echo/%%41%%zz"), f.base);
+    CHECK_EQ_INT(curl(&f, cmd, body, sizeof body, hdr, sizeof hdr), 200);
+    CHECK_EQ_STR(body, "{\"name\":\"A%zz\",\"x\":null}");
+
     snprintf(cmd, sizeof cmd, URL("/nowhere"), f.base);
     CHECK_EQ_INT(curl(&f, cmd, body, sizeof body, hdr, sizeof hdr), 404);
     CHECK_EQ_STR(err_code(body), "not_found");
@@ -217,9 +227,9 @@ VD_TEST(routes_params_queries_and_route_errors)
     snprintf(cmd, sizeof cmd, "-I " URL("/echo/x"), f.base);
     CHECK_EQ_INT(curl(&f, cmd, body, sizeof body, hdr, sizeof hdr), 200);
 
-    CHECK_EQ_INT(vd_http_metrics_count(f.metrics, "GET", "/echo/{name}", 200), 1);
+    CHECK_EQ_INT(vd_http_metrics_count(f.metrics, "GET", "/echo/{name}", 200), 3);
     CHECK_EQ_INT(vd_http_metrics_count(f.metrics, "HEAD", "/echo/{name}", 200), 1);
-    CHECK_EQ_INT(vd_http_metrics_count(f.metrics, "GET", NULL, 404), 1);
+    CHECK_EQ_INT(vd_http_metrics_count(f.metrics, "GET", NULL, 404), 2);
     CHECK_EQ_INT(vd_http_metrics_count(f.metrics, "DELETE", NULL, 405), 1);
     stop(&f);
 }
