@@ -29,6 +29,7 @@ static const struct {
     [VD_ERR_EMPTY] = {"empty", "nothing available"},
     [VD_ERR_AUTH] = {"unauthorized", "missing or wrong credentials"},
     [VD_ERR_INTERNAL] = {"internal", "internal error"},
+    [VD_ERR_NOSPACE] = {"storage_full", "no space left for the store"},
 };
 
 const char *vd_status_name(vd_status s)

@@ -29,6 +29,7 @@ typedef enum {
     VD_ERR_EMPTY,       /* nothing to take (no job ready) */
     VD_ERR_AUTH,        /* missing or wrong credentials */
     VD_ERR_INTERNAL,    /* a bug: an invariant did not hold */
+    VD_ERR_NOSPACE,     /* the store's disk (or Redis's memory) is full */
     VD_ERR__COUNT
 } vd_status;
 

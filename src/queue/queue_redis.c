@@ -630,8 +630,9 @@ static vd_status eval(rqueue *q, int s, int nargs, const char *const *args, cons
             continue;
         }
         if (r->type == REDIS_REPLY_ERROR) {
-            st =
-                vd_error_set(err, VD_ERR_DB, "redis %s script failed: %s", scripts[s].name, r->str);
+            /* "OOM command not allowed when used memory > 'maxmemory'" */
+            vd_status code = strncmp(r->str, "OOM", 3) == 0 ? VD_ERR_NOSPACE : VD_ERR_DB;
+            st = vd_error_set(err, code, "redis %s script failed: %s", scripts[s].name, r->str);
             freeReplyObject(r);
             break;
         }

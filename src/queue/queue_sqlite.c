@@ -202,8 +202,9 @@ static vd_status map_rc(int rc)
     case SQLITE_IOERR:
     case SQLITE_PERM:
     case SQLITE_READONLY:
-    case SQLITE_FULL:
         return VD_ERR_IO;
+    case SQLITE_FULL:
+        return VD_ERR_NOSPACE;
     default:
         return VD_ERR_DB;
     }

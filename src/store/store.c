@@ -87,7 +87,9 @@ const char *vd_store_default_path(char *buf, size_t n)
 vd_status vd_store_db_error(vd_store *s, vd_error *err, const char *what)
 {
     int code = s && s->db ? sqlite3_errcode(s->db) : SQLITE_ERROR;
-    vd_status st = (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? VD_ERR_BUSY : VD_ERR_DB;
+    vd_status st = (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? VD_ERR_BUSY
+                   : code == SQLITE_FULL                          ? VD_ERR_NOSPACE
+                                                                  : VD_ERR_DB;
     return vd_error_set(err, st, "store: %s: %s", what,
                         s && s->db ? sqlite3_errmsg(s->db) : "no database");
 }

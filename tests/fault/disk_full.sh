@@ -1,6 +1,6 @@
 # disk_full.sh: the data directory (SQLite queue) fills up under a running
-# `visiond serve`: enqueues past the full point fail with a clear error that
-# says the disk is full, the server keeps running and keeps answering reads,
+# `visiond serve`: enqueues past the full point fail with a clear error (507, code
+# storage_full, saying the disk is full), the server keeps running and answering reads,
 # no accepted job is lost, and once space returns (the tmpfs is grown in
 # place) enqueues succeed again and every earlier job is still there.
 # Needs root to mount a 2 MiB tmpfs; skipped (77) otherwise.
@@ -29,7 +29,8 @@ for i in $(seq 1 200); do
 done
 echo "accepted $accepted jobs of 60 KB before: $STATUS $BODY"
 [ "$accepted" -ge 3 ] && [ "$accepted" -lt 200 ] || fail "the 2 MiB disk never filled ($accepted accepted)"
-case "$STATUS" in 5*) ;; *) fail "a full disk must be a server-side error, got $STATUS" ;; esac
+[ "$STATUS" = 507 ] || fail "a full disk must be 507 Insufficient Storage, got $STATUS"
+[ "$(jget error.code)" = storage_full ] || fail "a full disk must have code storage_full: $BODY"
 grep -qi "full" <<<"$BODY" || fail "the error does not say the disk is full: $BODY"
 df -h "$D" | tail -1
 
