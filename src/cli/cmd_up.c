@@ -175,6 +175,11 @@ int vd_cmd_up(int argc, char **argv)
         snprintf(queue, sizeof queue, "sqlite:%s/visiond.db", data);
     setenv("VISIOND_DATA", data, 1);
     setenv("VISIOND_QUEUE", queue, 1);
+    /* Children read the queue from $VISIOND_QUEUE; it goes on their command
+     * lines too (for ps) only when it holds no password. */
+    char queue_shown[512];
+    vd_url_redact(queue, queue_shown, sizeof queue_shown);
+    int queue_on_argv = strcmp(queue, queue_shown) == 0;
     setenv("VISIOND_LOG_LEVEL", cfg.value[VD_CFG_LOG_LEVEL], 1);
 
     vd_procsup *sup = vd_procsup_new(vd_config_int(&cfg, VD_CFG_RESTART_MAX) * 1000);
@@ -192,7 +197,8 @@ int vd_cmd_up(int argc, char **argv)
     for (long i = 0; rc == VD_OK && i < nworkers; i++) {
         argv_buf w = {0};
         char name[32];
-        push(&w, self), push(&w, "worker"), push(&w, "--queue"), push(&w, queue);
+        push(&w, self), push(&w, "worker");
+        if (queue_on_argv) push(&w, "--queue"), push(&w, queue);
         push(&w, "--concurrency"), push(&w, cfg.value[VD_CFG_CONCURRENCY]);
         snprintf(name, sizeof name, "worker-%ld", i + 1);
         rc = vd_procsup_add(sup, name, w.v, 1, &err);
@@ -203,7 +209,8 @@ int vd_cmd_up(int argc, char **argv)
     vd_strlcpy(roots_copy, cfg.value[VD_CFG_MEDIA_ROOTS], sizeof roots_copy);
     push(&api, self), push(&api, "serve"), push(&api, "--listen"),
         push(&api, cfg.value[VD_CFG_LISTEN]);
-    push(&api, "--data"), push(&api, data), push(&api, "--queue"), push(&api, queue);
+    push(&api, "--data"), push(&api, data);
+    if (queue_on_argv) push(&api, "--queue"), push(&api, queue);
     for (char *save = NULL, *r = strtok_r(roots_copy, ":", &save); r;
          r = strtok_r(NULL, ":", &save))
         push(&api, "--media-root"), push(&api, r);
@@ -222,8 +229,6 @@ int vd_cmd_up(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    char queue_shown[512]; /* without the password of a redis://user:password@ URL */
-    vd_url_redact(queue, queue_shown, sizeof queue_shown);
     VD_INFO("visiond up: data %s, queue %s, api %s, %ld worker(s) x %s", data, queue_shown,
             cfg.value[VD_CFG_LISTEN], nworkers, cfg.value[VD_CFG_CONCURRENCY]);
     if (vd_procsup_start_all(sup, &err) != VD_OK) {

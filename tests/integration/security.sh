@@ -6,7 +6,8 @@
 #   - wrong tokens of every length (0 .. len+4) and every one-character change
 #     are refused with 401; the token is never in the log (debug level), even
 #     when a client puts it in a query string;
-#   - a redis:// password never appears in the API's log, its stdout or its errors;
+#   - a redis:// password never appears in the API's log, its stdout or its errors,
+#     nor on the command lines of the processes `visiond up` starts;
 #   - percent-encoded "..", "/" and NUL in a URL reach no file; a NUL in a JSON
 #     body is invalid_json; an oversized Content-Length, a JSON body over
 #     --max-body and an upload over --max-upload are refused (413) and a refused
@@ -171,6 +172,26 @@ if command -v redis-server >/dev/null; then
   kill -TERM "$BAD_PID" 2>/dev/null || true
   wait "$BAD_PID" || true
   grep -qF "$RPASS" "$T/out" "$T/err" && fail "a wrong redis password appears in the output: $(head -3 "$T/err")"
+  # visiond up hands a queue URL with a password to its children through the
+  # environment only: no process's command line (what `ps` shows) holds it.
+  uport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  VISIOND_QUEUE="redis://:$RPASS@127.0.0.1:$RPORT/0" "$VISIOND" up --data "$T/data-up" \
+    --listen "127.0.0.1:$uport" --workers 1 >"$T/up.out" 2>&1 &
+  UP_PID=$!
+  track "$UP_PID"
+  wait_for 30 curl -sf "http://127.0.0.1:$uport/healthz" || { cat "$T/up.out"; fail "up over redis with a password did not come up"; }
+  req_up=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$uport/jobs" \
+    -H 'Content-Type: application/json' -d '{"type":"noop"}')
+  [ "$req_up" = 201 ] || fail "enqueue through up over redis with a password: $req_up"
+  nkids=0
+  for k in $(pgrep -P "$UP_PID"); do
+    nkids=$((nkids + 1))
+    tr '\0' ' ' <"/proc/$k/cmdline" | grep -qF "$RPASS" && fail "the redis password is on a child's command line: $(tr '\0' ' ' <"/proc/$k/cmdline")"
+  done
+  [ "$nkids" -ge 3 ] || fail "up has $nkids children, want model server, worker and api"
+  kill -TERM "$UP_PID"
+  wait "$UP_PID" || fail "up over redis did not stop cleanly: $(tail -5 "$T/up.out")"
+  grep -qF "$RPASS" "$T/up.out" && fail "the redis password appears in up's log"
   kill -TERM "$R_PID" 2>/dev/null || true
   wait "$R_PID" 2>/dev/null || true
 else
