@@ -428,7 +428,8 @@ int vd_cmd_train(int argc, char **argv)
     }
     vd_store *store;
     vd_runner *runner;
-    rc = open_all(&co, model, 0, &store, &runner);
+    rc = open_all(&co, model, 1, &store,
+                  &runner); /* the model is checked before anything is written */
     char qbuf[4096];
     if (!queue) queue = vd_cli_default_queue_url(qbuf, sizeof qbuf);
     vd_queue *q = NULL;
