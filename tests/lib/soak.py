@@ -226,19 +226,30 @@ def main():
     if rc != 0:
         failures.append("visiond up exited %s on SIGTERM" % rc)
 
-    print("%-14s %7s %9s %9s %12s %5s %5s %5s %7s" %
-          ("process", "samples", "rss0 KB", "rss1 KB", "slope KB/min", "fd0", "fd1", "fdmax",
-           "fd grew"))
+    csv = os.path.join(a.work, "samples.csv")
+    with open(csv, "w") as f:
+        f.write("process,seconds,rss_kb,fds\n")
+        for name in sorted(samples):
+            for t, rss, fds in samples[name]:
+                f.write("%s,%.1f,%d,%d\n" % (name, t, rss, fds))
+    log("samples in %s (kept with KEEP=1)" % csv)
+    # slope: least squares over everything after the warm-up; late: over its second half
+    # only (a cache filling up flattens there, a leak does not).
+    print("%-14s %7s %9s %9s %12s %11s %5s %5s %5s %7s" %
+          ("process", "samples", "rss0 KB", "rss1 KB", "slope KB/min", "late KB/min", "fd0", "fd1",
+           "fdmax", "fd grew"))
     for name in sorted(samples):
         pts = [x for x in samples[name] if x[0] >= a.warmup]
         if len(pts) < 3:
             continue
         ts = [x[0] / 60.0 for x in pts]
         sl = slope(ts, [x[1] for x in pts])
+        half = len(pts) // 2
+        late = slope(ts[half:], [x[1] for x in pts[half:]])
         third = max(1, len(pts) // 3)
         grew = min(x[2] for x in pts[-third:]) - max(x[2] for x in pts[:third])
-        print("%-14s %7d %9d %9d %12.0f %5d %5d %5d %7d" %
-              (name, len(pts), pts[0][1], pts[-1][1], sl, pts[0][2], pts[-1][2],
+        print("%-14s %7d %9d %9d %12.0f %11.0f %5d %5d %5d %7d" %
+              (name, len(pts), pts[0][1], pts[-1][1], sl, late, pts[0][2], pts[-1][2],
                max(x[2] for x in pts), grew))
         if grew > 0:
             failures.append("%s: open fds grew by %d (%d -> %d)" % (name, grew, pts[0][2], pts[-1][2]))
