@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "api/api_impl.h"
+#include "core/procstat.h"
 #include "core/util.h"
 #include "queue/job_json.h"
 
@@ -102,6 +103,9 @@ static void metrics(void *ctx, vd_http_req *req, vd_http_resp *resp)
             fprintf(f, "visiond_jobs{state=\"%s\"} %lld\n", vd_job_state_name((vd_job_state)s),
                     (long long)counts[s]);
     }
+    vd_procstat ps;
+    vd_procstat_read(&ps);
+    vd_procstat_write_prometheus(&ps, f);
     st = vd_http_metrics_write(api->metrics, f, &err);
     if (fclose(f) != 0 || st != VD_OK) {
         free(text);

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "core/log.h"
+#include "core/procstat.h"
 #include "core/util.h"
 #include "infer/server_impl.h"
 
@@ -511,12 +512,17 @@ static json_t *health_json(vd_server *s)
     }
     for (int i = 0; i < s->nconns; i++)
         conns += s->conns[i].used;
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:i}", "status",
-                     s->draining ? "stopping" : "ok", "version", VISIOND_VERSION, "onnxruntime",
-                     vd_ort_version(), "uptime_ms",
+    vd_procstat ps;
+    vd_procstat_read(&ps);
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:i, s:{s:I, s:I, s:I, s:I, s:I}}",
+                     "status", s->draining ? "stopping" : "ok", "version", VISIOND_VERSION,
+                     "onnxruntime", vd_ort_version(), "uptime_ms",
                      (json_int_t)((vd_mono_us() - s->started_us) / 1000), "models",
                      (json_int_t)s->nmodels, "loaded", (json_int_t)loaded, "failed",
-                     (json_int_t)failed, "connections", conns, "pid", (int)getpid());
+                     (json_int_t)failed, "connections", conns, "pid", (int)getpid(), "process",
+                     "rss_bytes", (json_int_t)ps.rss_bytes, "open_fds", (json_int_t)ps.open_fds,
+                     "threads", (json_int_t)ps.threads, "malloc_in_use_bytes",
+                     (json_int_t)ps.malloc_in_use, "malloc_held_bytes", (json_int_t)ps.malloc_held);
 }
 
 /* Handles one complete frame from connection slot. */

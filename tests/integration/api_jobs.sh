@@ -128,6 +128,9 @@ req GET /metrics
 [ "$STATUS" = 200 ] || fail "metrics: $STATUS"
 grep -qi '^content-type: text/plain; version=0.0.4' <<<"$HDRS" || fail "metrics content type: $HDRS"
 grep -q '^visiond_queue_up 1$' <<<"$BODY" || fail "metrics: no visiond_queue_up 1"
+for g in process_resident_memory_bytes process_open_fds process_threads visiond_sqlite_memory_bytes; do
+  grep -Eq "^$g [0-9]" <<<"$BODY" || fail "metrics: no $g"
+done
 grep -q '^visiond_jobs{state="queued"} 27$' <<<"$BODY" || fail "metrics: queued count: $(grep visiond_jobs <<<"$BODY")"
 grep -q '^visiond_jobs{state="canceled"} 1$' <<<"$BODY" || fail "metrics: canceled count"
 grep -q '^visiond_http_requests_total{method="POST",route="/jobs",status="201"} 28$' <<<"$BODY" ||

@@ -45,6 +45,27 @@ def proc_sample(pid):
     return rss, fds
 
 
+def inner_sample(up):
+    """The api's and the model server's own memory accounts ({name: bytes}; {} on failure)."""
+    out = {}
+    try:
+        st, text = http("GET", up.api + "/metrics", timeout=10)
+        if st == 200:
+            for line in text.splitlines():
+                for key in ("visiond_malloc_in_use_bytes", "visiond_malloc_held_bytes",
+                            "visiond_sqlite_memory_bytes"):
+                    if line.startswith(key + " "):
+                        out["api." + key[len("visiond_"):]] = int(float(line.split()[1]))
+        st, h = http("GET", up.api + "/healthz", timeout=10)
+        p = h.get("model_server", {}).get("health", {}).get("process", {}) if st == 200 else {}
+        for key in ("malloc_in_use_bytes", "malloc_held_bytes"):
+            if key in p:
+                out["model-server." + key] = p[key]
+    except Exception:  # a sample is best effort: the load's own checks catch real failures
+        return {}
+    return out
+
+
 def slope(xs, ys):
     n = len(xs)
     if n < 2:
@@ -191,6 +212,7 @@ def main():
     up = Up(a, os.path.join(a.work, "data"), None, "up")
     failures = []
     samples = {}  # name -> [(t, rss, fds)]
+    inner = []  # [(t, {metric: bytes})]: what the processes say of their own memory
     load = None
     try:
         up.start()
@@ -207,6 +229,7 @@ def main():
                 s = proc_sample(pid)
                 if s:
                     samples.setdefault(name, []).append((now, s[0], s[1]))
+            inner.append((now, inner_sample(up)))
             time.sleep(max(0.0, a.interval - (time.time() - t0 - now)))
         load.stop.set()
         for t in threads:
@@ -255,6 +278,17 @@ def main():
             failures.append("%s: open fds grew by %d (%d -> %d)" % (name, grew, pts[0][2], pts[-1][2]))
         if not a.sanitized and sl > a.max_slope_kb:
             failures.append("%s: RSS slope %.0f KB/min > %.0f" % (name, sl, a.max_slope_kb))
+    # Where the memory goes (the processes' own accounts): glibc malloc's bytes in use and
+    # held, SQLite's bytes (page caches), first and last sample after the warm-up.
+    pts = [x for x in inner if x[0] >= a.warmup and x[1]]
+    if len(pts) >= 2:
+        print("%-34s %12s %12s %12s" % ("inner account (KB)", "first", "last", "slope KB/min"))
+        for key in sorted(pts[-1][1]):
+            xs = [(t / 60.0, m[key]) for t, m in pts if key in m]
+            if len(xs) < 2:
+                continue
+            print("%-34s %12d %12d %12.0f" % (key, xs[0][1] // 1024, xs[-1][1] // 1024,
+                                              slope([x[0] for x in xs], [x[1] / 1024 for x in xs])))
     c = load.counts if load else {}
     log("load: %s; queue at the end: %s" % (json.dumps(c, sort_keys=True), json.dumps(stats, sort_keys=True)))
     if load and load.errors:

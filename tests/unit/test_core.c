@@ -1,7 +1,12 @@
 /* test_core.c: err, util and log helpers. */
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/err.h"
+#include "core/procstat.h"
 #include "core/util.h"
 #include "queue/queue.h"
 #include "vdtest.h"
@@ -59,4 +64,53 @@ VD_TEST(job_state_names_round_trip)
 int main(void)
 {
     return vd_test_run_all();
+}
+
+VD_TEST(procstat_sees_fds_heap_and_sqlite_grow)
+{
+    vd_procstat a, b;
+    vd_procstat_read(&a);
+    CHECK(a.rss_bytes > 0);
+    CHECK(a.threads >= 1);
+    CHECK(a.open_fds >= 3);
+    CHECK(a.cpu_seconds >= 0);
+    CHECK(a.malloc_in_use > 0);
+    int fds[10];
+    for (int i = 0; i < 10; i++)
+        fds[i] = open("/dev/null", O_RDONLY);
+    char *block = malloc(8 << 20);
+    CHECK(block != NULL);
+    memset(block, 1, 8 << 20);
+    sqlite3 *db = NULL;
+    CHECK_EQ_INT(sqlite3_open(":memory:", &db), SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(100000));",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    vd_procstat_read(&b);
+    CHECK_EQ_INT(b.open_fds - a.open_fds, 10);
+    CHECK(b.malloc_in_use - a.malloc_in_use >= (8 << 20));
+    CHECK(b.rss_bytes - a.rss_bytes >= (4 << 20));
+    CHECK(b.sqlite_in_use - a.sqlite_in_use >= 100000);
+    sqlite3_close(db);
+    free(block);
+    for (int i = 0; i < 10; i++)
+        close(fds[i]);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    vd_procstat_write_prometheus(&b, f);
+    fclose(f);
+    CHECK(strstr(text,
+                 "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes ") !=
+          NULL);
+    CHECK(strstr(text, "\nvisiond_sqlite_memory_bytes ") != NULL);
+    b.open_fds = -1;
+    free(text);
+    text = NULL;
+    f = open_memstream(&text, &len);
+    vd_procstat_write_prometheus(&b, f);
+    fclose(f);
+    CHECK(strstr(text, "process_open_fds") == NULL);
+    free(text);
 }
