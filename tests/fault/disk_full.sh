@@ -19,18 +19,8 @@ trap disk_cleanup EXIT
 
 api_start --data "$D" --threads 2 --model-server none
 J=(-H 'Content-Type: application/json')
-pad=$(head -c 60000 /dev/zero | tr '\0' 'x')
-printf '{"any_type":true,"type":"disk.fill","payload":{"pad":"%s"}}' "$pad" >"$T/big.json"
-accepted=0
-for i in $(seq 1 200); do
-  req POST /jobs "${J[@]}" --data-binary @"$T/big.json"
-  if [ "$STATUS" = 201 ]; then accepted=$((accepted + 1)); continue; fi
-  break
-done
-echo "accepted $accepted jobs of 60 KB before: $STATUS $BODY"
-[ "$accepted" -ge 3 ] && [ "$accepted" -lt 200 ] || fail "the 2 MiB disk never filled ($accepted accepted)"
-[ "$STATUS" = 507 ] || fail "a full disk must be 507 Insufficient Storage, got $STATUS"
-[ "$(jget error.code)" = storage_full ] || fail "a full disk must have code storage_full: $BODY"
+fill_queue disk.fill 200
+accepted=$ACCEPTED
 grep -qi "full" <<<"$BODY" || fail "the error does not say the disk is full: $BODY"
 df -h "$D" | tail -1
 
@@ -41,7 +31,7 @@ echo "healthz on a full disk: $STATUS"
 req GET "/jobs?type=disk.fill&limit=1000"
 [ "$STATUS" = 200 ] && [ "$(jget count)" = "$accepted" ] || fail "listing on a full disk: $STATUS count=$(jget count 2>/dev/null), want $accepted"
 # More failures do not corrupt anything.
-for _ in 1 2 3; do req POST /jobs "${J[@]}" --data-binary @"$T/big.json"; done
+for _ in 1 2 3; do req POST /jobs "${J[@]}" --data-binary @"$BIG_JOB"; done
 [ "$STATUS" != 201 ] || echo "(a small write still fit)"
 
 # Space returns.
@@ -55,7 +45,7 @@ done
 [ "$ok" = 1 ] || fail "enqueue after space returned: $STATUS $BODY"
 req GET "/jobs?type=disk.fill&limit=1000"
 before=$(jget count)
-for _ in 1 2 3; do req POST /jobs "${J[@]}" --data-binary @"$T/big.json"; [ "$STATUS" = 201 ] || fail "big enqueue after recovery: $STATUS $BODY"; done
+for _ in 1 2 3; do req POST /jobs "${J[@]}" --data-binary @"$BIG_JOB"; [ "$STATUS" = 201 ] || fail "big enqueue after recovery: $STATUS $BODY"; done
 req GET "/jobs?type=disk.fill&limit=1000"
 [ "$(jget count)" -ge $((accepted + 3)) ] || fail "jobs lost across the full disk: $(jget count), want >= $((accepted + 3)) (saw $before after recovery)"
 api_stop

@@ -20,18 +20,8 @@ wait_for 20 redis-cli -p "$PORT" ping || fail "redis-server did not start"
 api_start --data "$T/data" --threads 2 --model-server none --queue "redis://127.0.0.1:$PORT/0"
 
 J=(-H 'Content-Type: application/json')
-pad=$(head -c 60000 /dev/zero | tr '\0' 'x')
-printf '{"any_type":true,"type":"redis.fill","payload":{"pad":"%s"}}' "$pad" >"$T/big.json"
-accepted=0
-for _ in $(seq 1 400); do
-  req POST /jobs "${J[@]}" --data-binary @"$T/big.json"
-  if [ "$STATUS" = 201 ]; then accepted=$((accepted + 1)); continue; fi
-  break
-done
-echo "accepted $accepted jobs of 60 KB before: $STATUS $BODY"
-[ "$accepted" -ge 3 ] && [ "$accepted" -lt 400 ] || fail "redis never reached maxmemory ($accepted accepted)"
-[ "$STATUS" = 507 ] || fail "Redis at maxmemory must be 507 Insufficient Storage, got $STATUS $BODY"
-[ "$(jget error.code)" = storage_full ] || fail "code: $BODY"
+fill_queue redis.fill 400
+accepted=$ACCEPTED
 grep -q "OOM" <<<"$BODY" || fail "the error does not quote Redis's OOM: $BODY"
 
 kill -0 "$API_PID" || fail "serve died with Redis full"
@@ -40,7 +30,7 @@ req GET "/jobs?type=redis.fill&limit=1000"
 
 redis-cli -p "$PORT" config set maxmemory 64mb >/dev/null || fail "cannot raise maxmemory"
 for _ in 1 2 3; do
-  req POST /jobs "${J[@]}" --data-binary @"$T/big.json"
+  req POST /jobs "${J[@]}" --data-binary @"$BIG_JOB"
   [ "$STATUS" = 201 ] || fail "enqueue after maxmemory was raised: $STATUS $BODY"
 done
 req GET "/jobs?type=redis.fill&limit=1000"

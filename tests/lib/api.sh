@@ -6,6 +6,10 @@
 #   expect_error STATUS CODE METHOD PATH [curl args...]
 #                                  the request must fail with STATUS and error code CODE
 #   jget FIELD                     a field of $BODY (python-style path: a.b.0.c)
+#   fill_queue TYPE MAX            POSTs jobs of TYPE with a 60 KB payload (the file $BIG_JOB)
+#                                  until one is refused or MAX were taken; sets ACCEPTED, and
+#                                  STATUS/BODY are the refusal's; then checks that it is
+#                                  507 storage_full and that 3 <= ACCEPTED < MAX
 
 api_start() {
   API_LOG="$T/api.$$.$RANDOM.log"
@@ -56,4 +60,21 @@ expect_error() {
   if [ "$STATUS" != "$want_status" ] || [ "$code" != "$want_code" ]; then
     fail "$method $path $*: got $STATUS $code ($BODY), want $want_status $want_code"
   fi
+}
+
+fill_queue() {
+  local type=$1 max=$2 pad
+  BIG_JOB="$T/big-$type.json"
+  pad=$(head -c 60000 /dev/zero | tr '\0' 'x')
+  printf '{"any_type":true,"type":"%s","payload":{"pad":"%s"}}' "$type" "$pad" >"$BIG_JOB"
+  ACCEPTED=0
+  while [ "$ACCEPTED" -lt "$max" ]; do
+    req POST /jobs -H 'Content-Type: application/json' --data-binary @"$BIG_JOB"
+    [ "$STATUS" = 201 ] || break
+    ACCEPTED=$((ACCEPTED + 1))
+  done
+  echo "accepted $ACCEPTED jobs of 60 KB before: $STATUS $BODY"
+  [ "$ACCEPTED" -ge 3 ] && [ "$ACCEPTED" -lt "$max" ] || fail "the queue never filled ($ACCEPTED accepted)"
+  [ "$STATUS" = 507 ] || fail "a full queue store must be 507 Insufficient Storage, got $STATUS $BODY"
+  [ "$(jget error.code)" = storage_full ] || fail "a full queue store must have code storage_full: $BODY"
 }
