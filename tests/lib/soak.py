@@ -257,10 +257,11 @@ def main():
                 f.write("%s,%.1f,%d,%d\n" % (name, t, rss, fds))
     log("samples in %s (kept with KEEP=1)" % csv)
     # slope: least squares over everything after the warm-up; late: over its second half
-    # only (a cache filling up flattens there, a leak does not).
-    print("%-14s %7s %9s %9s %12s %11s %5s %5s %5s %7s" %
-          ("process", "samples", "rss0 KB", "rss1 KB", "slope KB/min", "late KB/min", "fd0", "fd1",
-           "fdmax", "fd grew"))
+    # only (a cache filling up flattens there, a leak does not); floor: over each minute's
+    # lowest sample.
+    print("%-14s %7s %9s %9s %12s %11s %12s %5s %5s %5s %7s" %
+          ("process", "samples", "rss0 KB", "rss1 KB", "slope KB/min", "late KB/min",
+           "floor KB/min", "fd0", "fd1", "fdmax", "fd grew"))
     for name in sorted(samples):
         pts = [x for x in samples[name] if x[0] >= a.warmup]
         if len(pts) < 3:
@@ -269,10 +270,17 @@ def main():
         sl = slope(ts, [x[1] for x in pts])
         half = len(pts) // 2
         late = slope(ts[half:], [x[1] for x in pts[half:]])
+        # floor: the lowest sample of each minute (a batch in flight at a sample is a spike,
+        # not growth; a leak lifts the floor too)
+        mins = {}
+        for t, rss, _ in pts:
+            k = int(t // 60)
+            mins[k] = min(mins.get(k, rss), rss)
+        fl = slope(sorted(mins), [mins[k] for k in sorted(mins)]) if len(mins) >= 2 else 0.0
         third = max(1, len(pts) // 3)
         grew = min(x[2] for x in pts[-third:]) - max(x[2] for x in pts[:third])
-        print("%-14s %7d %9d %9d %12.0f %11.0f %5d %5d %5d %7d" %
-              (name, len(pts), pts[0][1], pts[-1][1], sl, late, pts[0][2], pts[-1][2],
+        print("%-14s %7d %9d %9d %12.0f %11.0f %12.0f %5d %5d %5d %7d" %
+              (name, len(pts), pts[0][1], pts[-1][1], sl, late, fl, pts[0][2], pts[-1][2],
                max(x[2] for x in pts), grew))
         if grew > 0:
             failures.append("%s: open fds grew by %d (%d -> %d)" % (name, grew, pts[0][2], pts[-1][2]))
