@@ -4,8 +4,10 @@
 #   GET /jobs/{id}                                wrk -c$CONNECTIONS
 #   POST /embeddings of one image already cached  wrk -c$EMBED_CONNECTIONS
 # (the cached case touches the store's cache and, before the handle pools, opened
-# a store and a model-server runner per request). Prints requests/s, p50 and p99
-# per round, and the load average at each round's start.
+# a store and a model-server runner per request). Prints requests/s, p50, p99 and
+# the server's CPU time per request (user+system over the run / requests served,
+# steadier than the rest on a shared machine) per round, and the load average at
+# each round's start.
 #
 #   bench/api/ab.sh A_VISIOND B_VISIOND
 #   ROUNDS=2 DURATION=10 CONNECTIONS=32 EMBED_CONNECTIONS=8 THREADS=2 WRK_THREADS=2 \
@@ -58,21 +60,28 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"model": "mobilenet_v2", "paths": ["$img"], "vectors": false}'
 EOF
 
-# wrk_run URL [wrk args...] -> "RPS P50_MS P99_MS" (fails on any non-2xx answer)
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+
+# wrk_run PID URL [wrk args...] -> "RPS P50_MS P99_MS CPU_US" (fails on any non-2xx answer)
 wrk_run() {
-  local url=$1; shift
+  local pid=$1 url=$2; shift 2
   wrk -t"$WRK_THREADS" -d1s "$@" "$url" >/dev/null # warm-up
+  local t0 t1
+  t0=$(cpu_ticks "$pid")
   wrk -t"$WRK_THREADS" -d"${DURATION}s" --latency "$@" "$url" >"$tmp/wrk.out"
-  $PY - "$tmp/wrk.out" <<'PYEOF'
+  t1=$(cpu_ticks "$pid")
+  $PY - "$tmp/wrk.out" "$((t1 - t0))" "$(getconf CLK_TCK)" <<'PYEOF'
 import re, sys
 text = open(sys.argv[1]).read()
+ticks, hz = int(sys.argv[2]), int(sys.argv[3])
 if re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text):
     sys.exit("bench/api/ab: non-2xx responses:\n" + text)
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 def pct(p):
     m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)\s*$" % p, text, re.M)
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-print(f"{rps:.0f} {pct(50):.3f} {pct(99):.3f}")
+n = int(re.search(r"(\d+) requests in", text).group(1))
+print(f"{rps:.0f} {pct(50):.3f} {pct(99):.3f} {ticks * 1e6 / hz / n:.1f}")
 PYEOF
 }
 
@@ -96,8 +105,8 @@ one_round() {
   local load
   load=$(cut -d' ' -f1 /proc/loadavg)
   local g e
-  g=$(wrk_run "$base/jobs/$id" -c"$CONNECTIONS")
-  e=$(wrk_run "$base/embeddings" -c"$EMBED_CONNECTIONS" -s "$tmp/embed.lua")
+  g=$(wrk_run "$pid" "$base/jobs/$id" -c"$CONNECTIONS")
+  e=$(wrk_run "$pid" "$base/embeddings" -c"$EMBED_CONNECTIONS" -s "$tmp/embed.lua")
   kill "$pid"
   wait "$pid" 2>/dev/null || true
   : >"$tmp/serve.out"
@@ -115,15 +124,18 @@ echo "$THREADS server threads, wrk -t$WRK_THREADS -d${DURATION}s; GET -c$CONNECT
 $PY - "$tmp/results" <<'PYEOF'
 import sys
 rows = [l.split() for l in open(sys.argv[1])]
-print(f"{'':6} {'round':>5} {'load':>5} | {'GET /jobs/{id}: req/s':>21} {'p50 ms':>7} {'p99 ms':>7}"
-      f" | {'POST /embeddings cached: req/s':>30} {'p50 ms':>7} {'p99 ms':>7}")
+print(f"{'':2} {'round':>5} {'load':>5} | {'GET /jobs/{id}: req/s':>21} {'p50 ms':>7} {'p99 ms':>7} {'CPU us':>7}"
+      f" | {'POST /embeddings cached: req/s':>30} {'p50 ms':>7} {'p99 ms':>7} {'CPU us':>7}")
 for r in rows:
-    print(f"{r[0]:6} {r[1]:>5} {r[2]:>5} | {r[3]:>21} {r[4]:>7} {r[5]:>7} | {r[6]:>30} {r[7]:>7} {r[8]:>7}")
+    print(f"{r[0]:2} {r[1]:>5} {r[2]:>5} | {r[3]:>21} {r[4]:>7} {r[5]:>7} {r[6]:>7}"
+          f" | {r[7]:>30} {r[8]:>7} {r[9]:>7} {r[10]:>7}")
 def mean(name, i):
     v = [float(r[i]) for r in rows if r[0] == name]
     return sum(v) / len(v)
-for label, i in (("GET /jobs/{id}", 3), ("POST /embeddings cached", 6)):
+for label, i in (("GET /jobs/{id}", 3), ("POST /embeddings cached", 7)):
     a, b = mean("A", i), mean("B", i)
     pa, pb = mean("A", i + 2), mean("B", i + 2)
-    print(f"ratio B/A, {label}: requests/s {b / a:.2f}x, p99 {pa / pb:.2f}x lower")
+    ca, cb = mean("A", i + 3), mean("B", i + 3)
+    print(f"ratio B/A, {label} (means): requests/s {b / a:.2f}x, p99 {pa / pb:.2f}x lower, "
+          f"CPU per request {ca / cb:.2f}x lower")
 PYEOF
