@@ -15,11 +15,16 @@
 #define MODELS_TIMEOUT_MS 5000
 
 /* A cached answer, with the identity of the metadata file it was read from:
- * a file changed, replaced or removed since is read (or looked up) again. */
+ * a file changed, replaced or removed since is read (or looked up) again. An
+ * answer from the server's MODELS list holds only while the connection it
+ * came on does: once that connection is gone or was replaced (a restarted
+ * server, perhaps with other models; a server that is down) the server is
+ * asked again. */
 typedef struct meta_entry {
     vd_model_meta meta;
     char file[4096];
     struct stat sb;
+    uint64_t connects;
     struct meta_entry *next;
 } meta_entry;
 
@@ -107,10 +112,14 @@ static vd_status meta_from_server(client_runner *r, const char *name, meta_entry
     return st;
 }
 
-/* Returns 1 when the file at e->file is still the one e was read from. */
-static int entry_fresh(const meta_entry *e)
+/* Returns 1 when e still holds: its file is the one it was read from and,
+ * for an answer from the server, the connection it came on is still the one. */
+static int entry_fresh(const client_runner *r, const meta_entry *e)
 {
     struct stat sb;
+    if (!r->models_path && (!vd_infer_client_connected(r->client) ||
+                            e->connects != vd_infer_client_connects(r->client)))
+        return 0;
     return stat(e->file, &sb) == 0 && sb.st_dev == e->sb.st_dev && sb.st_ino == e->sb.st_ino &&
            sb.st_size == e->sb.st_size && sb.st_mtim.tv_sec == e->sb.st_mtim.tv_sec &&
            sb.st_mtim.tv_nsec == e->sb.st_mtim.tv_nsec;
@@ -124,7 +133,7 @@ static vd_status cr_meta(vd_runner *base, const char *name, vd_model_meta *meta,
     for (meta_entry **pe = &r->metas; *pe; pe = &(*pe)->next) {
         meta_entry *e = *pe;
         if (strcmp(e->meta.name, name) != 0) continue;
-        if (entry_fresh(e)) {
+        if (entry_fresh(r, e)) {
             *meta = e->meta;
             return VD_OK;
         }
@@ -142,6 +151,7 @@ static vd_status cr_meta(vd_runner *base, const char *name, vd_model_meta *meta,
         free(e);
         return st;
     }
+    e->connects = vd_infer_client_connects(r->client);
     e->next = r->metas;
     r->metas = e;
     *meta = e->meta;

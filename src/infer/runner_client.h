@@ -12,7 +12,10 @@
  * mtime) of the metadata file it came from: a file changed, replaced or
  * removed since is looked up again, and a model not found is asked for anew
  * on every call, so that one runner can serve a long-lived process (the API
- * pools them) while models are added or changed.
+ * pools them) while models are added or changed. An answer from the server
+ * holds while the connection it came on is open (checked without a round
+ * trip): after the server closed it (restarted, stopped) the server is asked
+ * again, so a server that is down is reported within the 5 s above.
  * MODELS requests (meta() and vd_runner_client_models) wait at most 5 s, so
  * that a server that is down is reported soon.
  * Used from one thread at a time, like every runner. */

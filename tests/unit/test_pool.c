@@ -2,16 +2,19 @@
  * woken by a put, broken and unusable handles replaced, a failed open freeing
  * its slot, many threads at once) and what makes long-lived pooled handles
  * safe: a store handle says when its file was replaced, a model-server runner
- * notices metadata files added, changed and removed. */
+ * notices metadata files added, changed and removed, and asks a restarted
+ * model server (a real one, in-process) again. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/pool.h"
 #include "infer/runner_client.h"
+#include "infer/server.h"
 #include "store/store.h"
 #include "vdtest.h"
 
@@ -437,6 +440,72 @@ VD_TEST(runner_metadata_cache_follows_the_files)
     CHECK(unlink(path) == 0); /* removed: not found any more */
     CHECK_EQ_INT(vd_runner_meta(r, "late", &m, &err), VD_ERR_NOT_FOUND);
     vd_runner_free(r);
+}
+
+static void *serve_main(void *a)
+{
+    vd_server_run(a, NULL);
+    return NULL;
+}
+
+typedef struct {
+    vd_server *s;
+    pthread_t th;
+} test_server;
+
+static int server_start(test_server *v, const char *dir, const char *sock)
+{
+    vd_server_config cfg = {
+        .models_dir = dir, .socket_path = sock, .intra_threads = 1, .stop_fd = -1};
+    vd_error err;
+    if (vd_server_new(&cfg, &v->s, &err) != VD_OK) {
+        fprintf(stderr, "  model server: %s\n", err.msg);
+        return -1;
+    }
+    return pthread_create(&v->th, NULL, serve_main, v->s);
+}
+
+static void server_stop(test_server *v)
+{
+    vd_server_stop(v->s);
+    pthread_join(v->th, NULL);
+    vd_server_free(v->s);
+}
+
+VD_TEST(runner_asks_a_restarted_model_server_again)
+{
+    vd_error err;
+    char d1[4096], d2[4096], sock[4096], addr[4200];
+    snprintf(d1, sizeof d1, "%s/m1", vd_test_tmpdir());
+    snprintf(d2, sizeof d2, "%s/m2", vd_test_tmpdir());
+    snprintf(sock, sizeof sock, "%s/ms.sock", vd_test_tmpdir());
+    snprintf(addr, sizeof addr, "unix:%s", sock);
+    CHECK(mkdir(d1, 0755) == 0 && mkdir(d2, 0755) == 0);
+    /* Same model name, other metadata in the second server's directory (the
+     * first one's file stays where it was). */
+    CHECK(write_meta(d1, "m", 8) == 0);
+    CHECK(write_meta(d2, "m", 16) == 0);
+    test_server a;
+    CHECK(server_start(&a, d1, sock) == 0);
+    vd_runner *r = NULL;
+    CHECK_OK(vd_runner_client_new(addr, NULL, 2000, &r, &err));
+    vd_model_meta m;
+    CHECK_OK(vd_runner_meta(r, "m", &m, &err));
+    CHECK_EQ_INT(m.height, 8);
+    CHECK_OK(vd_runner_meta(r, "m", &m, &err));
+    CHECK_EQ_INT(m.height, 8);
+    server_stop(&a);
+    /* The server is gone: said (after the MODELS wait), not answered from the cache. */
+    vd_status st = vd_runner_meta(r, "m", &m, &err);
+    CHECK_EQ_INT(st, VD_ERR_CONN);
+    test_server b;
+    CHECK(server_start(&b, d2, sock) == 0);
+    CHECK_OK(vd_runner_meta(r, "m", &m, &err)); /* the new server's answer */
+    CHECK_EQ_INT(m.height, 16);
+    CHECK_OK(vd_runner_meta(r, "m", &m, &err));
+    CHECK_EQ_INT(m.height, 16);
+    vd_runner_free(r);
+    server_stop(&b);
 }
 
 int main(void)
