@@ -3,8 +3,10 @@
 # (core/pool.h) and reuses them across requests. With real processes:
 #   - many requests through the same pooled handles keep working (the store
 #     answers from its cache, sessions list, the runner's connection is kept);
-#   - the model server SIGKILLed and started again: the next requests (several
-#     at once, so more than one pooled runner) succeed without restarting the API;
+#   - the model server SIGKILLed: 503 model_server_unavailable while it is down
+#     (even for a cached image, as before the pools); started again: the next
+#     requests (several at once, so more than one pooled runner) succeed without
+#     restarting the API;
 #   - a model added to the models directory after the API started becomes usable
 #     (a "not found" is not cached), and answers 422 unknown_model before;
 #   - the store file deleted under the API: a fresh one is opened (the pooled
@@ -48,6 +50,9 @@ embed_one "${imgs[1]}" # a second image computed: the pool holds a live runner
 [ "$STATUS" = 200 ] && [ "$(jget computed)" = 1 ] || fail "before the restart: $STATUS $BODY"
 kill -9 "$MS_PID"
 wait "$MS_PID" 2>/dev/null || true
+# While it is down: said clearly (the runner's cached metadata does not outlive its connection).
+expect_error 503 model_server_unavailable POST /embeddings -H 'Content-Type: application/json' \
+  --data-binary "{\"paths\": [\"${imgs[0]}\"], \"vectors\": false}"
 ms_start
 # Four uncached images at once (2 HTTP threads): every pooled runner meets the dead connection.
 cpids=()
