@@ -1,5 +1,5 @@
-/* api.c: the API service: wiring of queue pool, media roots, metrics, route
- * modules and the HTTP server core; helpers shared by the route modules. */
+/* api.c: the API service: wiring of the handle pools, media roots, metrics,
+ * route modules and the HTTP server core; helpers shared by the route modules. */
 #include "api/api_impl.h"
 #include "worker/types.h"
 
@@ -42,11 +42,9 @@ void vd_api_stop(vd_api *api)
     vd_http_stop(api->http);
     vd_router_free(api->router);
     vd_qpool_free(api->qpool);
+    vd_api_pools_free(api);
     vd_media_roots_free(api->roots);
     vd_http_metrics_free(api->metrics);
-    for (size_t i = 0; i < api->ninfer_idle; i++)
-        vd_infer_client_free(api->infer_idle[i]);
-    pthread_mutex_destroy(&api->infer_mu);
     free(api->model_server);
     free(api->data_dir);
     free(api->upload_dir);
@@ -62,7 +60,6 @@ vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
     vd_api *api = calloc(1, sizeof *api);
     if (!api) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     api->started_ms = vd_now_ms();
-    pthread_mutex_init(&api->infer_mu, NULL);
     vd_status st = VD_OK;
     const char *data = cfg->data_dir && *cfg->data_dir ? cfg->data_dir : "./data";
     api->data_dir = vd_strdup(data);
@@ -104,7 +101,10 @@ vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
     if ((st = vd_media_roots_new(cfg->media_roots, cfg->nmedia_roots, &api->roots, err)) != VD_OK)
         goto fail;
     int threads = cfg->threads > 0 ? cfg->threads : 4;
+    /* One handle of each kind per HTTP thread: a request holds at most one
+     * of each at a time, so no borrower ever waits. */
     if ((st = vd_qpool_new(cfg->queue_url, (size_t)threads, &api->qpool, err)) != VD_OK) goto fail;
+    if ((st = vd_api_pools_new(api, (size_t)threads, err)) != VD_OK) goto fail;
     for (size_t i = 0; i < sizeof route_modules / sizeof route_modules[0]; i++)
         if ((st = route_modules[i](api, api->router, err)) != VD_OK) goto fail;
     vd_http_config hc = {
@@ -250,39 +250,7 @@ vd_queue *vd_api_queue_get(vd_api *api, vd_http_resp *resp)
 
 void vd_api_queue_put(vd_api *api, vd_queue *q, vd_status last)
 {
-    vd_qpool_put(api->qpool, q, last == VD_ERR_CONN || last == VD_ERR_DB);
-}
-
-vd_infer_client *vd_api_infer_get(vd_api *api, vd_http_resp *resp)
-{
-    if (!api->model_server) {
-        vd_http_reply_error(resp, 503, "model_server_unavailable",
-                            "no model server is configured (start with --model-server ADDR)");
-        return NULL;
-    }
-    vd_infer_client *c = NULL;
-    pthread_mutex_lock(&api->infer_mu);
-    if (api->ninfer_idle) c = api->infer_idle[--api->ninfer_idle];
-    pthread_mutex_unlock(&api->infer_mu);
-    if (c) return c;
-    vd_error err;
-    if (vd_infer_client_new(api->model_server, &c, &err) != VD_OK) {
-        vd_http_reply_error(resp, 503, "model_server_unavailable", "%s", vd_error_text(&err));
-        return NULL;
-    }
-    return c;
-}
-
-void vd_api_infer_put(vd_api *api, vd_infer_client *c)
-{
-    if (!c) return;
-    pthread_mutex_lock(&api->infer_mu);
-    if (api->ninfer_idle < sizeof api->infer_idle / sizeof api->infer_idle[0]) {
-        api->infer_idle[api->ninfer_idle++] = c;
-        c = NULL;
-    }
-    pthread_mutex_unlock(&api->infer_mu);
-    vd_infer_client_free(c);
+    vd_qpool_put(api->qpool, q, vd_api_status_broken(last));
 }
 
 void vd_api_reply_infer_error(vd_http_resp *resp, vd_status st, const vd_error *err)

@@ -1,7 +1,7 @@
 /* api.h: the visiond HTTP API service: configuration -> a running server.
  *
- * vd_api_start opens what the routes need (a pool of queue handles, a pool
- * of model-server clients, the media roots, the metrics registry), registers every route module
+ * vd_api_start opens what the routes need (pools of queue, store and
+ * model-server handles, the media roots, the metrics registry), registers every route module
  * (see api_impl.h: one routes_*.c file per area) and starts the HTTP server core (http.h).
  * docs/api.md describes every route. */
 #ifndef VD_API_API_H
@@ -22,7 +22,7 @@ typedef struct {
     size_t max_body;         /* bytes; 0 = 1 MiB */
     size_t max_upload;       /* bytes; 0 = 64 MiB */
     int max_uploads;         /* concurrent uploads; 0 = 4 */
-    int threads;             /* HTTP threads (and queue handles); 0 = 4 */
+    int threads;             /* HTTP threads (and pooled handles of each kind); 0 = 4 */
     const char *store_path;  /* the store (sessions, embeddings); NULL = DATA/store.db */
     const char *models_path; /* model metadata directories; NULL = ask the model server */
 } vd_api_config;

@@ -3,7 +3,9 @@
  * A route module is one file with one registration function,
  *   vd_status vd_api_routes_AREA(vd_api *api, vd_router *r, vd_error *err);
  * listed in api.c's table. Handlers get the vd_api as their ctx. They borrow
- * a queue handle per request from api->qpool (never keep one), check client
+ * the handles a request needs from the api's pools (queue, store,
+ * model-server runner and client: see below) and put them back before they
+ * return (never keep one), check client
  * paths with api->roots, and answer with the http.h reply helpers. The
  * helpers below read typed fields and query arguments, answering the client
  * themselves when a value is wrong. */
@@ -21,18 +23,19 @@
 #include "api/paths.h"
 #include "api/qpool.h"
 #include "api/router.h"
+#include "core/pool.h"
 #include "infer/client.h"
 
 struct vd_api {
     vd_qpool *qpool;
+    vd_pool *stores;  /* vd_store handles on store_path */
+    vd_pool *runners; /* model-server runners (NULL without a model server) */
+    vd_pool *clients; /* model-server clients, for GET /models (NULL without one) */
     vd_media_roots *roots;
     vd_http_metrics *metrics;
     vd_router *router;
     vd_http_server *http;
     char *model_server; /* address, or NULL when none is configured */
-    pthread_mutex_t infer_mu;
-    vd_infer_client *infer_idle[64]; /* idle model-server clients */
-    size_t ninfer_idle;
     char *data_dir;
     char *upload_dir;
     int64_t started_ms;
@@ -83,14 +86,21 @@ char *vd_api_check_path(vd_api *api, vd_http_resp *resp, const char *path, vd_pa
 /* Borrows a queue handle; on failure answers 503 backend_unavailable and returns NULL. */
 vd_queue *vd_api_queue_get(vd_api *api, vd_http_resp *resp);
 
-/* Returns a handle; a status of VD_ERR_CONN or VD_ERR_DB marks it broken. */
+/* Returns a handle; last (the status of its last call) marks it broken as
+ * vd_api_status_broken says. */
 void vd_api_queue_put(vd_api *api, vd_queue *q, vd_status last);
 
-/* Borrows a model-server client (one connection, used by this request only);
- * NULL when no model server is configured, after answering 503
- * model_server_unavailable. Return it with vd_api_infer_put. */
+/* Returns 1 when a handle whose last call returned st should be put back
+ * as broken (closed, a fresh one opened next time): a connection, I/O,
+ * database, protocol or timeout error. */
+int vd_api_status_broken(vd_status st);
+
+/* Borrows a pooled model-server client (one connection); NULL when no model
+ * server is configured or the client cannot be made, after answering 503
+ * model_server_unavailable. Return it with vd_api_infer_put, giving the
+ * status of its last call. */
 vd_infer_client *vd_api_infer_get(vd_api *api, vd_http_resp *resp);
-void vd_api_infer_put(vd_api *api, vd_infer_client *c);
+void vd_api_infer_put(vd_api *api, vd_infer_client *c, vd_status last);
 
 /* Answers a failed model-server call: conn/timeout -> 503
  * model_server_unavailable, busy -> 429 model_server_busy, not_found -> 404
@@ -107,13 +117,30 @@ void vd_api_reply_queue_error(vd_http_resp *resp, vd_status st, const vd_error *
 struct vd_store;
 struct vd_runner;
 
-/* Opens a store handle for one request (close it with vd_store_close); on
- * failure answers 503 store_unavailable and returns NULL. */
-struct vd_store *vd_api_store_open(vd_api *api, vd_http_resp *resp);
+/* Creates the store and model-server pools (api->stores, ->runners,
+ * ->clients; the model-server ones only when api->model_server is set), of
+ * at most max handles each. Nothing is opened yet. */
+vd_status vd_api_pools_new(vd_api *api, size_t max, vd_error *err);
 
-/* Creates a model-server runner for one request (vd_runner_free); NULL
- * after answering 503 model_server_unavailable when none is configured. */
-struct vd_runner *vd_api_runner_new(vd_api *api, vd_http_resp *resp);
+/* Closes every pooled handle and frees the pools (all handles must be back). */
+void vd_api_pools_free(vd_api *api);
+
+/* Borrows a store handle (opened on first need, reused by later requests;
+ * one whose file was deleted or replaced is reopened); on failure answers
+ * 503 store_unavailable and returns NULL. Return it with vd_api_store_put,
+ * giving the status of the last store call that failed (VD_OK when none
+ * did): a broken one is closed. An open transaction is rolled back. NULL
+ * is fine. */
+struct vd_store *vd_api_store_get(vd_api *api, vd_http_resp *resp);
+void vd_api_store_put(vd_api *api, struct vd_store *s, vd_status last);
+
+/* Borrows a model-server runner (infer/runner_client.h: its connection and
+ * metadata cache are reused by later requests); NULL after answering 503
+ * model_server_unavailable when none is configured. Return it with
+ * vd_api_runner_put and the status of its last failed call (VD_OK when
+ * none): a broken one is freed. NULL is fine. */
+struct vd_runner *vd_api_runner_get(vd_api *api, vd_http_resp *resp);
+void vd_api_runner_put(vd_api *api, struct vd_runner *r, vd_status last);
 
 /* Answers a failed embedding call (pipeline/embed.h): an unknown model ->
  * 422 unknown_model, the store failing -> 503 store_unavailable, the rest as

@@ -1,6 +1,7 @@
 /* api_pipeline.c: helpers shared by the pipeline routes (routes_training.c,
- * routes_infer.c): per-request store and model-server handles, input images
- * from paths or uploads, and the error answers they share. */
+ * routes_infer.c, routes_models.c): the pools of store and model-server
+ * handles the requests borrow, input images from paths or uploads, and the
+ * error answers they share. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,35 +11,152 @@
 #include "infer/runner_client.h"
 #include "store/store.h"
 
-vd_store *vd_api_store_open(vd_api *api, vd_http_resp *resp)
+/* ---- the pools ---------------------------------------------------------- */
+
+static vd_status store_open(void *ctx, void **out, vd_error *err)
 {
+    vd_api *api = ctx;
     vd_store *s = NULL;
+    vd_status st = vd_store_open(api->store_path, NULL, &s, err);
+    *out = s;
+    return st;
+}
+
+static void store_close(void *ctx, void *h)
+{
+    (void)ctx;
+    vd_store_close(h);
+}
+
+/* A handle on a file that was deleted or replaced would read and write a
+ * database no one else sees: open the path again instead. */
+static int store_usable(void *ctx, void *h)
+{
+    (void)ctx;
+    return !vd_store_moved(h);
+}
+
+static vd_status runner_open(void *ctx, void **out, vd_error *err)
+{
+    vd_api *api = ctx;
+    vd_runner *r = NULL;
+    vd_status st = vd_runner_client_new(api->model_server, api->models_path, 0, &r, err);
+    *out = r;
+    return st;
+}
+
+static void runner_close(void *ctx, void *h)
+{
+    (void)ctx;
+    vd_runner_free(h);
+}
+
+static vd_status client_open(void *ctx, void **out, vd_error *err)
+{
+    vd_api *api = ctx;
+    vd_infer_client *c = NULL;
+    vd_status st = vd_infer_client_new(api->model_server, &c, err);
+    *out = c;
+    return st;
+}
+
+static void client_close(void *ctx, void *h)
+{
+    (void)ctx;
+    vd_infer_client_free(h);
+}
+
+vd_status vd_api_pools_new(vd_api *api, size_t max, vd_error *err)
+{
+    static const vd_pool_ops stores = {store_open, store_close, store_usable};
+    static const vd_pool_ops runners = {runner_open, runner_close, NULL};
+    static const vd_pool_ops clients = {client_open, client_close, NULL};
+    vd_status st = vd_pool_new(&stores, api, max, &api->stores, err);
+    if (st == VD_OK && api->model_server) st = vd_pool_new(&runners, api, max, &api->runners, err);
+    if (st == VD_OK && api->model_server) st = vd_pool_new(&clients, api, max, &api->clients, err);
+    return st;
+}
+
+void vd_api_pools_free(vd_api *api)
+{
+    vd_pool_free(api->stores);
+    vd_pool_free(api->runners);
+    vd_pool_free(api->clients);
+    api->stores = api->runners = api->clients = NULL;
+}
+
+int vd_api_status_broken(vd_status st)
+{
+    return st == VD_ERR_CONN || st == VD_ERR_IO || st == VD_ERR_DB || st == VD_ERR_PROTOCOL ||
+           st == VD_ERR_TIMEOUT;
+}
+
+static void reply_no_model_server(vd_http_resp *resp)
+{
+    vd_http_reply_error(resp, 503, "model_server_unavailable",
+                        "no model server is configured (start with --model-server ADDR)");
+}
+
+vd_store *vd_api_store_get(vd_api *api, vd_http_resp *resp)
+{
+    void *h = NULL;
     vd_error err;
-    vd_status st = vd_store_open(api->store_path, NULL, &s, &err);
+    vd_status st = vd_pool_get(api->stores, &h, &err);
     if (st != VD_OK) {
         vd_http_add_header(resp, "Retry-After", "1");
         vd_http_reply_error(resp, 503, "store_unavailable", "the store is unavailable: %s",
                             vd_error_text(&err));
         return NULL;
     }
-    return s;
+    return h;
 }
 
-vd_runner *vd_api_runner_new(vd_api *api, vd_http_resp *resp)
+void vd_api_store_put(vd_api *api, vd_store *s, vd_status last)
 {
-    vd_runner *r = NULL;
-    vd_error err;
-    if (!api->model_server) {
-        vd_http_reply_error(resp, 503, "model_server_unavailable",
-                            "no model server is configured (start with --model-server ADDR)");
+    if (!s) return;
+    vd_store_rollback(s); /* no-op unless a handler left a transaction open */
+    vd_pool_put(api->stores, s, vd_api_status_broken(last));
+}
+
+vd_runner *vd_api_runner_get(vd_api *api, vd_http_resp *resp)
+{
+    if (!api->runners) {
+        reply_no_model_server(resp);
         return NULL;
     }
-    vd_status st = vd_runner_client_new(api->model_server, api->models_path, 0, &r, &err);
+    void *h = NULL;
+    vd_error err;
+    vd_status st = vd_pool_get(api->runners, &h, &err);
     if (st != VD_OK) {
         vd_http_reply_status(resp, st, NULL, &err);
         return NULL;
     }
-    return r;
+    return h;
+}
+
+void vd_api_runner_put(vd_api *api, vd_runner *r, vd_status last)
+{
+    if (r) vd_pool_put(api->runners, r, vd_api_status_broken(last));
+}
+
+vd_infer_client *vd_api_infer_get(vd_api *api, vd_http_resp *resp)
+{
+    if (!api->clients) {
+        reply_no_model_server(resp);
+        return NULL;
+    }
+    void *h = NULL;
+    vd_error err;
+    if (vd_pool_get(api->clients, &h, &err) != VD_OK) {
+        vd_http_reply_error(resp, 503, "model_server_unavailable", "%s", vd_error_text(&err));
+        return NULL;
+    }
+    return h;
+}
+
+void vd_api_infer_put(vd_api *api, vd_infer_client *c, vd_status last)
+{
+    if (c) vd_pool_put(api->clients, c, vd_api_status_broken(last));
 }
 
 void vd_api_reply_embed_error(vd_http_resp *resp, vd_status st, const vd_error *err)

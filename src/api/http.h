@@ -30,7 +30,7 @@
  * serving many connections; handlers run on those threads and may block
  * briefly (a SQLite query), which delays only that thread's connections.
  * Handlers must be thread-safe: shared state goes through their ctx with its
- * own locking (see qpool.h for queue handles). */
+ * own locking (see core/pool.h: the API's handles are pooled). */
 #ifndef VD_API_HTTP_H
 #define VD_API_HTTP_H
 

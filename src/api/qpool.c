@@ -1,46 +1,48 @@
-/* qpool.c: pool of queue handles (see qpool.h). */
+/* qpool.c: pool of queue handles (see qpool.h), a core/pool.h pool of vd_queue. */
 #include "api/qpool.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 
+#include "core/pool.h"
 #include "core/util.h"
 
 struct vd_qpool {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    vd_pool *pool;
     char *url;
-    size_t max;
-    size_t open; /* handles in existence (idle + borrowed) */
-    vd_queue **idle;
-    size_t nidle;
 };
+
+static vd_status q_open(void *ctx, void **out, vd_error *err)
+{
+    vd_qpool *p = ctx;
+    vd_queue *q = NULL;
+    vd_status st = vd_queue_open(p->url, &q, err);
+    *out = q;
+    return st;
+}
+
+static void q_close(void *ctx, void *h)
+{
+    (void)ctx;
+    vd_queue_close(h);
+}
 
 vd_status vd_qpool_new(const char *url, size_t max, vd_qpool **out, vd_error *err)
 {
     *out = NULL;
-    if (!max) max = 4;
     vd_qpool *p = calloc(1, sizeof *p);
-    if (!p) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-    p->url = vd_strdup(url);
-    p->idle = calloc(max, sizeof *p->idle);
-    p->max = max;
-    if (!p->url || !p->idle) {
-        free(p->url);
-        free(p->idle);
+    if (!p || !(p->url = vd_strdup(url))) {
         free(p);
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     }
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
+    static const vd_pool_ops ops = {.open = q_open, .close = q_close};
+    vd_status st = vd_pool_new(&ops, p, max, &p->pool, err);
     vd_queue *q = NULL;
-    vd_status st = vd_queue_open(url, &q, err);
+    if (st == VD_OK) st = vd_qpool_get(p, &q, err); /* report a bad url or backend now */
     if (st != VD_OK) {
         vd_qpool_free(p);
         return st;
     }
-    p->idle[p->nidle++] = q;
-    p->open = 1;
+    vd_qpool_put(p, q, 0);
     *out = p;
     return VD_OK;
 }
@@ -48,49 +50,22 @@ vd_status vd_qpool_new(const char *url, size_t max, vd_qpool **out, vd_error *er
 void vd_qpool_free(vd_qpool *p)
 {
     if (!p) return;
-    for (size_t i = 0; i < p->nidle; i++)
-        vd_queue_close(p->idle[i]);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
-    free(p->idle);
+    vd_pool_free(p->pool);
     free(p->url);
     free(p);
 }
 
 vd_status vd_qpool_get(vd_qpool *p, vd_queue **q, vd_error *err)
 {
-    *q = NULL;
-    pthread_mutex_lock(&p->mu);
-    while (p->nidle == 0 && p->open >= p->max)
-        pthread_cond_wait(&p->cv, &p->mu);
-    if (p->nidle) {
-        *q = p->idle[--p->nidle];
-        pthread_mutex_unlock(&p->mu);
-        return VD_OK;
-    }
-    p->open++; /* reserve the slot, open outside the lock */
-    pthread_mutex_unlock(&p->mu);
-    vd_status st = vd_queue_open(p->url, q, err);
-    if (st != VD_OK) {
-        pthread_mutex_lock(&p->mu);
-        p->open--;
-        pthread_cond_signal(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-    }
+    void *h = NULL;
+    vd_status st = vd_pool_get(p->pool, &h, err);
+    *q = h;
     return st;
 }
 
 void vd_qpool_put(vd_qpool *p, vd_queue *q, int broken)
 {
-    if (!q) return;
-    if (broken) vd_queue_close(q);
-    pthread_mutex_lock(&p->mu);
-    if (broken)
-        p->open--;
-    else
-        p->idle[p->nidle++] = q;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    vd_pool_put(p->pool, q, broken);
 }
 
 const char *vd_qpool_url(const vd_qpool *p)

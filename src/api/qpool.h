@@ -1,4 +1,5 @@
-/* qpool.h: a small mutex-guarded pool of queue handles for the API threads.
+/* qpool.h: the API threads' pool of queue handles (a core/pool.h pool of
+ * vd_queue handles on one url; the API's other handles use core/pool.h directly).
  *
  * A vd_queue handle is not thread-safe, so each request borrows one with
  * vd_qpool_get and returns it with vd_qpool_put. Up to `max` handles are

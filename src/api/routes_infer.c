@@ -56,9 +56,10 @@ static void embeddings(void *ctx, vd_http_req *req, vd_http_resp *resp)
     }
     vd_api_inputs in;
     if (!vd_api_inputs_get(api, req, resp, MAX_EMBED_PATHS, &in)) return;
-    vd_store *store = vd_api_store_open(api, resp);
-    vd_runner *runner = store ? vd_api_runner_new(api, resp) : NULL;
+    vd_store *store = vd_api_store_get(api, resp);
+    vd_runner *runner = store ? vd_api_runner_get(api, resp) : NULL;
     vd_embed_item *items = calloc(in.n, sizeof *items);
+    vd_status st = VD_OK;
     if (!runner || !items) {
         if (!items && runner) vd_http_reply_error(resp, 500, "nomem", "out of memory");
         goto out;
@@ -71,8 +72,7 @@ static void embeddings(void *ctx, vd_http_req *req, vd_http_resp *resp)
     int dim = 0;
     vd_embed_stats stats;
     vd_error err;
-    vd_status st =
-        vd_embed_paths(&o, (const char *const *)in.paths, in.n, items, &dim, &stats, &err);
+    st = vd_embed_paths(&o, (const char *const *)in.paths, in.n, items, &dim, &stats, &err);
     if (st != VD_OK) {
         vd_api_reply_embed_error(resp, st, &err);
         goto out;
@@ -102,8 +102,8 @@ static void embeddings(void *ctx, vd_http_req *req, vd_http_resp *resp)
 out:
     if (items) vd_embed_items_clear(items, in.n);
     free(items);
-    vd_runner_free(runner);
-    vd_store_close(store);
+    vd_api_runner_put(api, runner, st);
+    vd_api_store_put(api, store, st);
     vd_api_inputs_free(&in);
 }
 
@@ -159,19 +159,21 @@ static void faces(void *ctx, vd_http_req *req, vd_http_resp *resp)
             return;
         }
     }
-    vd_store *store = vd_api_store_open(api, resp);
+    vd_store *store = vd_api_store_get(api, resp);
     vd_runner *runner = NULL;
+    vd_status sst = VD_OK, rst = VD_OK; /* the store's and the runner's last failure */
     vd_image img;
     memset(&img, 0, sizeof img);
     vd_face *found = NULL;
     size_t nf = 0;
     vd_error err;
+    vd_status st = VD_OK;
     if (!store) goto out;
     char key[128];
     faces_key(embed, key, sizeof key);
     uint8_t dig[VD_SHA256_LEN];
     char hex[VD_SHA256_HEX_LEN + 1];
-    vd_status st = vd_sha256_file(path, dig, &err);
+    st = vd_sha256_file(path, dig, &err);
     if (st != VD_OK) {
         vd_http_reply_error(resp, 422, "unreadable", "%s", vd_error_text(&err));
         goto out;
@@ -180,7 +182,7 @@ static void faces(void *ctx, vd_http_req *req, vd_http_resp *resp)
     vd_stored_face *cached = NULL;
     size_t nc = 0;
     json_t *arr = json_array();
-    if (vd_store_faces_get(store, hex, key, &cached, &nc, NULL) == VD_OK) {
+    if ((sst = vd_store_faces_get(store, hex, key, &cached, &nc, NULL)) == VD_OK) {
         for (size_t i = 0; i < nc; i++)
             json_array_append_new(arr, face_json(cached[i].box, cached[i].score,
                                                  (const float(*)[2])cached[i].keypoints,
@@ -198,7 +200,7 @@ static void faces(void *ctx, vd_http_req *req, vd_http_resp *resp)
                             name, vd_error_text(&err));
         goto out;
     }
-    runner = vd_api_runner_new(api, resp);
+    runner = vd_api_runner_get(api, resp);
     if (!runner) {
         json_decref(arr);
         goto out;
@@ -207,6 +209,7 @@ static void faces(void *ctx, vd_http_req *req, vd_http_resp *resp)
     fo.embedder = embed ? VD_FACES_EMBEDDER : "";
     st = vd_faces_run(runner, &img, &fo, &found, &nf, &err);
     if (st != VD_OK) {
+        rst = st;
         json_decref(arr);
         vd_api_reply_embed_error(resp, st, &err);
         goto out;
@@ -226,15 +229,15 @@ static void faces(void *ctx, vd_http_req *req, vd_http_resp *resp)
             put[i].vector = found[i].embedding; /* borrowed for the put */
         }
     }
-    if (put) vd_store_faces_put(store, hex, key, put, nf, NULL); /* a cache: best effort */
+    if (put) sst = vd_store_faces_put(store, hex, key, put, nf, NULL); /* a cache: best effort */
     free(put);
     vd_http_reply_json(resp, 200,
                        json_pack("{s:o, s:s, s:b}", "faces", arr, "sha256", hex, "cached", 0));
 out:
     vd_faces_free(found, nf);
     vd_image_free(&img);
-    vd_runner_free(runner);
-    vd_store_close(store);
+    vd_api_runner_put(api, runner, rst);
+    vd_api_store_put(api, store, sst);
     free(path);
 }
 

@@ -16,7 +16,7 @@ static void list_models(void *ctx, vd_http_req *req, vd_http_resp *resp)
     char *text = NULL;
     vd_error err;
     vd_status st = vd_infer_client_models(c, MODELS_TIMEOUT_MS, &text, &err);
-    vd_api_infer_put(api, c);
+    vd_api_infer_put(api, c, st);
     if (st != VD_OK) {
         vd_api_reply_infer_error(resp, st, &err);
         return;

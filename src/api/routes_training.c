@@ -243,12 +243,12 @@ static int examples_from_upload(vd_http_req *req, vd_http_resp *resp, ex_list *o
 /* Checks that model is served and fits the kind; answers and returns 0 otherwise. */
 static int check_model(vd_api *api, const char *model, vd_session_kind kind, vd_http_resp *resp)
 {
-    vd_runner *r = vd_api_runner_new(api, resp);
+    vd_runner *r = vd_api_runner_get(api, resp);
     if (!r) return 0;
     char *text = NULL;
     vd_error err;
     vd_status st = vd_runner_client_models(r, &text, &err);
-    vd_runner_free(r);
+    vd_api_runner_put(api, r, st);
     if (st != VD_OK) {
         vd_api_reply_infer_error(resp, st, &err);
         return 0;
@@ -436,7 +436,7 @@ static void create(void *ctx, vd_http_req *req, vd_http_resp *resp)
     }
     if (!check_model(api, model, kind, resp)) goto out;
 
-    vd_store *store = vd_api_store_open(api, resp);
+    vd_store *store = vd_api_store_get(api, resp);
     if (!store) goto out;
     vd_error err;
     char sid[VD_ID_LEN + 1];
@@ -446,14 +446,13 @@ static void create(void *ctx, vd_http_req *req, vd_http_resp *resp)
                          .options_json = crop ? "{\"crop\": true}" : "{}"};
     vd_status st = vd_store_session_create(store, &sn, sid, &err);
     if (st != VD_OK) {
-        vd_store_close(store);
+        vd_api_store_put(api, store, st);
         vd_http_reply_status(resp, st, NULL, &err);
         goto out;
     }
     if (upload && !keep_uploads(api, sid, &ex, resp)) {
-        vd_store_session_delete(store, sid, NULL);
+        vd_api_store_put(api, store, vd_store_session_delete(store, sid, NULL));
         remove_uploads(api, sid);
-        vd_store_close(store);
         goto out;
     }
     vd_example *rows = calloc(ex.n, sizeof *rows);
@@ -471,9 +470,8 @@ static void create(void *ctx, vd_http_req *req, vd_http_resp *resp)
     if (st == VD_OK) {
         vd_queue *q = vd_api_queue_get(api, resp);
         if (!q) {
-            vd_store_session_delete(store, sid, NULL);
+            vd_api_store_put(api, store, vd_store_session_delete(store, sid, NULL));
             if (upload) remove_uploads(api, sid);
-            vd_store_close(store);
             goto out;
         }
         char payload[128];
@@ -485,15 +483,14 @@ static void create(void *ctx, vd_http_req *req, vd_http_resp *resp)
         st = vd_queue_enqueue(q, &o, jid, &err);
         vd_api_queue_put(api, q, st);
         if (st != VD_OK) {
-            vd_store_session_delete(store, sid, NULL);
+            vd_api_store_put(api, store, vd_store_session_delete(store, sid, NULL));
             if (upload) remove_uploads(api, sid);
-            vd_store_close(store);
             vd_api_reply_queue_error(resp, st, &err);
             goto out;
         }
         st = vd_store_session_set_job(store, sid, jid, &err);
     }
-    vd_store_close(store);
+    vd_api_store_put(api, store, st);
     if (st != VD_OK) {
         vd_http_reply_status(resp, st, NULL, &err);
         goto out;
@@ -508,19 +505,20 @@ out:
     ex_list_free(&ex);
 }
 
-/* Reads session id into *s; answers 404 session_not_found (or 503) otherwise. */
-static int get_session(vd_store *store, const char *id, vd_session *s, vd_http_resp *resp)
+/* Reads session id into *s (VD_OK); otherwise answers 404 session_not_found
+ * (or 503) and returns the store's status. */
+static vd_status get_session(vd_store *store, const char *id, vd_session *s, vd_http_resp *resp)
 {
     memset(s, 0, sizeof *s);
     vd_error err;
     vd_status st =
         strlen(id) <= VD_ID_LEN ? vd_store_session_get(store, id, s, &err) : VD_ERR_NOT_FOUND;
-    if (st == VD_OK) return 1;
+    if (st == VD_OK) return VD_OK;
     if (st == VD_ERR_NOT_FOUND)
         vd_http_reply_error(resp, 404, "session_not_found", "no training session %.40s", id);
     else
         vd_api_reply_embed_error(resp, st, &err);
-    return 0;
+    return st;
 }
 
 /* Ends a session whose job ended without ending it: the job's last attempt
@@ -561,15 +559,16 @@ static void settle_orphan(vd_api *api, vd_store *store, vd_session *s)
 static void show(void *ctx, vd_http_req *req, vd_http_resp *resp)
 {
     vd_api *api = ctx;
-    vd_store *store = vd_api_store_open(api, resp);
+    vd_store *store = vd_api_store_get(api, resp);
     if (!store) return;
     vd_session s;
-    if (get_session(store, vd_http_param(req, "id"), &s, resp)) {
+    vd_status st = get_session(store, vd_http_param(req, "id"), &s, resp);
+    if (st == VD_OK) {
         settle_orphan(api, store, &s);
         vd_http_reply_json(resp, 200, session_json(&s, 1));
     }
     vd_session_clear(&s);
-    vd_store_close(store);
+    vd_api_store_put(api, store, st);
 }
 
 static void list(void *ctx, vd_http_req *req, vd_http_resp *resp)
@@ -577,13 +576,13 @@ static void list(void *ctx, vd_http_req *req, vd_http_resp *resp)
     vd_api *api = ctx;
     int64_t limit = 100;
     if (!vd_api_query_int(resp, req, "limit", 1, 1000, &limit)) return;
-    vd_store *store = vd_api_store_open(api, resp);
+    vd_store *store = vd_api_store_get(api, resp);
     if (!store) return;
     vd_session *v = NULL;
     size_t n = 0;
     vd_error err;
     vd_status st = vd_store_session_list(store, (size_t)limit, &v, &n, &err);
-    vd_store_close(store);
+    vd_api_store_put(api, store, st);
     if (st != VD_OK) {
         vd_api_reply_embed_error(resp, st, &err);
         return;
@@ -598,11 +597,12 @@ static void list(void *ctx, vd_http_req *req, vd_http_resp *resp)
 static void delete_session(void *ctx, vd_http_req *req, vd_http_resp *resp)
 {
     vd_api *api = ctx;
-    vd_store *store = vd_api_store_open(api, resp);
+    vd_store *store = vd_api_store_get(api, resp);
     if (!store) return;
     vd_session s;
-    if (!get_session(store, vd_http_param(req, "id"), &s, resp)) {
-        vd_store_close(store);
+    vd_status gst = get_session(store, vd_http_param(req, "id"), &s, resp);
+    if (gst != VD_OK) {
+        vd_api_store_put(api, store, gst);
         return;
     }
     int was_running = !vd_session_state_is_final(s.state);
@@ -615,7 +615,7 @@ static void delete_session(void *ctx, vd_http_req *req, vd_http_resp *resp)
         vd_queue *q = vd_api_queue_get(api, resp);
         if (!q) {
             vd_session_clear(&s);
-            vd_store_close(store);
+            vd_api_store_put(api, store, VD_OK);
             return;
         }
         vd_status st = vd_queue_cancel(q, s.job_id, &err);
@@ -623,7 +623,7 @@ static void delete_session(void *ctx, vd_http_req *req, vd_http_resp *resp)
         vd_api_queue_put(api, q, st);
     }
     vd_status st = vd_store_session_delete(store, s.id, &err);
-    vd_store_close(store);
+    vd_api_store_put(api, store, st);
     if (st != VD_OK && st != VD_ERR_NOT_FOUND) {
         vd_session_clear(&s);
         vd_api_reply_embed_error(resp, st, &err);
@@ -641,7 +641,7 @@ static void predict(void *ctx, vd_http_req *req, vd_http_resp *resp)
     vd_api *api = ctx;
     static const char *const fields[] = {"paths", NULL};
     if (req->json && !vd_api_only_fields(resp, req->json, fields)) return;
-    vd_store *store = vd_api_store_open(api, resp);
+    vd_store *store = vd_api_store_get(api, resp);
     if (!store) return;
     vd_session s;
     vd_classifier *clf = NULL;
@@ -649,20 +649,21 @@ static void predict(void *ctx, vd_http_req *req, vd_http_resp *resp)
     vd_embed_item *items = NULL;
     vd_api_inputs in = {0};
     vd_error err;
-    if (!get_session(store, vd_http_param(req, "id"), &s, resp)) goto out;
+    vd_status st = get_session(store, vd_http_param(req, "id"), &s, resp);
+    if (st != VD_OK) goto out;
     if (s.state != VD_SESSION_SUCCEEDED) {
         vd_http_reply_error(resp, 409, "session_not_ready",
                             "session %s is %s; predict needs a succeeded session", s.id,
                             vd_session_state_name(s.state));
         goto out;
     }
-    vd_status st = vd_train_load(store, s.id, &clf, &err);
+    st = vd_train_load(store, s.id, &clf, &err);
     if (st != VD_OK) {
         vd_http_reply_status(resp, st, st == VD_ERR_NOT_FOUND ? "no_classifier" : NULL, &err);
         goto out;
     }
     if (!vd_api_inputs_get(api, req, resp, MAX_PREDICT_PATHS, &in)) goto out;
-    runner = vd_api_runner_new(api, resp);
+    runner = vd_api_runner_get(api, resp);
     if (!runner) goto out;
     items = calloc(in.n, sizeof *items);
     if (!items) {
@@ -705,10 +706,10 @@ out:
     if (items) vd_embed_items_clear(items, in.n);
     free(items);
     vd_api_inputs_free(&in);
-    vd_runner_free(runner);
+    vd_api_runner_put(api, runner, st);
     vd_classifier_free(clf);
     vd_session_clear(&s);
-    vd_store_close(store);
+    vd_api_store_put(api, store, st);
 }
 
 vd_status vd_api_routes_training(vd_api *api, vd_router *r, vd_error *err)

@@ -90,6 +90,23 @@ void vd_infer_client_free(vd_infer_client *c)
     free(c);
 }
 
+int vd_infer_client_connected(vd_infer_client *c)
+{
+    if (c->fd < 0) return 0;
+    struct pollfd pf = {c->fd, POLLIN | POLLRDHUP, 0};
+    int n = poll(&pf, 1, 0);
+    if (n == 0) return 1; /* nothing to read, no hang-up: open */
+    if (n > 0 && !(pf.revents & (POLLERR | POLLHUP | POLLNVAL | POLLRDHUP))) {
+        char b;
+        ssize_t r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r > 0 || (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) return 1;
+    } else if (n < 0 && errno == EINTR) {
+        return 1; /* unknown: the next call finds out */
+    }
+    disconnect(c);
+    return 0;
+}
+
 uint64_t vd_infer_client_connects(const vd_infer_client *c)
 {
     return c->connects;

@@ -60,6 +60,13 @@ vd_status vd_infer_client_load(vd_infer_client *c, const char *model, int64_t ti
 vd_status vd_infer_client_unload(vd_infer_client *c, const char *model, int64_t timeout_ms,
                                  char **json, vd_error *err);
 
+/* Returns 1 when the handle holds a connection that the server has not
+ * closed (checked without blocking or sending anything), 0 when it never
+ * connected, dropped its connection after an error, or finds it closed by
+ * the server (which it then drops: the next call connects afresh). For a
+ * caller that keeps answers from the server while the connection lasts. */
+int vd_infer_client_connected(vd_infer_client *c);
+
 /* How many times this handle (re)connected, and how many requests it resent. */
 uint64_t vd_infer_client_connects(const vd_infer_client *c);
 uint64_t vd_infer_client_resends(const vd_infer_client *c);

@@ -14,8 +14,17 @@
  * not answer within this is down, and callers (the API) should say so soon. */
 #define MODELS_TIMEOUT_MS 5000
 
+/* A cached answer, with the identity of the metadata file it was read from:
+ * a file changed, replaced or removed since is read (or looked up) again. An
+ * answer from the server's MODELS list holds only while the connection it
+ * came on does: once that connection is gone or was replaced (a restarted
+ * server, perhaps with other models; a server that is down) the server is
+ * asked again. */
 typedef struct meta_entry {
     vd_model_meta meta;
+    char file[4096];
+    struct stat sb;
+    uint64_t connects;
     struct meta_entry *next;
 } meta_entry;
 
@@ -36,8 +45,7 @@ static vd_status valid_name(const char *name, vd_error *err)
 }
 
 /* Looks for NAME.json in the directories of r->models_path. */
-static vd_status meta_from_path(client_runner *r, const char *name, vd_model_meta *meta,
-                                vd_error *err)
+static vd_status meta_from_path(client_runner *r, const char *name, meta_entry *e, vd_error *err)
 {
     const char *p = r->models_path;
     while (*p) {
@@ -45,8 +53,10 @@ static vd_status meta_from_path(client_runner *r, const char *name, vd_model_met
         char file[4096];
         if (dl > 0 && dl + strlen(name) + 7 < sizeof file) {
             snprintf(file, sizeof file, "%.*s/%s.json", (int)dl, p, name);
-            struct stat sb;
-            if (stat(file, &sb) == 0) return vd_model_meta_load(file, meta, err);
+            if (stat(file, &e->sb) == 0) {
+                vd_strlcpy(e->file, file, sizeof e->file);
+                return vd_model_meta_load(file, &e->meta, err);
+            }
         }
         p += dl;
         if (*p == ':') p++;
@@ -56,9 +66,9 @@ static vd_status meta_from_path(client_runner *r, const char *name, vd_model_met
 }
 
 /* Asks the server's MODELS list for name and loads the metadata file it names. */
-static vd_status meta_from_server(client_runner *r, const char *name, vd_model_meta *meta,
-                                  vd_error *err)
+static vd_status meta_from_server(client_runner *r, const char *name, meta_entry *e, vd_error *err)
 {
+    vd_model_meta *meta = &e->meta;
     char *text = NULL;
     vd_status st = vd_infer_client_models(r->client, MODELS_TIMEOUT_MS, &text, err);
     if (st != VD_OK) return st;
@@ -86,6 +96,8 @@ static vd_status meta_from_server(client_runner *r, const char *name, vd_model_m
         return vd_error_set(err, VD_ERR_PROTOCOL, "the model server gave no metadata file for %s",
                             name);
     }
+    /* its identity before reading it: a file replaced meanwhile is read again next time */
+    if (stat(path, &e->sb) == 0) vd_strlcpy(e->file, path, sizeof e->file);
     st = vd_model_meta_load(path, meta, err);
     if (st != VD_OK) {
         vd_error e2 = *err;
@@ -100,26 +112,46 @@ static vd_status meta_from_server(client_runner *r, const char *name, vd_model_m
     return st;
 }
 
+/* Returns 1 when e still holds: its file is the one it was read from and,
+ * for an answer from the server, the connection it came on is still the one. */
+static int entry_fresh(const client_runner *r, const meta_entry *e)
+{
+    struct stat sb;
+    if (!r->models_path && (!vd_infer_client_connected(r->client) ||
+                            e->connects != vd_infer_client_connects(r->client)))
+        return 0;
+    return stat(e->file, &sb) == 0 && sb.st_dev == e->sb.st_dev && sb.st_ino == e->sb.st_ino &&
+           sb.st_size == e->sb.st_size && sb.st_mtim.tv_sec == e->sb.st_mtim.tv_sec &&
+           sb.st_mtim.tv_nsec == e->sb.st_mtim.tv_nsec;
+}
+
 static vd_status cr_meta(vd_runner *base, const char *name, vd_model_meta *meta, vd_error *err)
 {
     client_runner *r = (client_runner *)base;
     vd_status st = valid_name(name, err);
     if (st != VD_OK) return st;
-    for (meta_entry *e = r->metas; e; e = e->next)
-        if (strcmp(e->meta.name, name) == 0) {
+    for (meta_entry **pe = &r->metas; *pe; pe = &(*pe)->next) {
+        meta_entry *e = *pe;
+        if (strcmp(e->meta.name, name) != 0) continue;
+        if (entry_fresh(r, e)) {
             *meta = e->meta;
             return VD_OK;
         }
+        *pe = e->next; /* stale: look it up again */
+        free(e);
+        break;
+    }
     meta_entry *e = calloc(1, sizeof *e);
     if (!e) return vd_error_set(err, VD_ERR_NOMEM, "no memory");
-    st = r->models_path ? meta_from_path(r, name, &e->meta, err)
-                        : meta_from_server(r, name, &e->meta, err);
-    if (st != VD_OK) {
+    st = r->models_path ? meta_from_path(r, name, e, err) : meta_from_server(r, name, e, err);
+    /* The server knows models by file stem: key the cache by the name asked for. */
+    vd_strlcpy(e->meta.name, name, sizeof e->meta.name);
+    if (st != VD_OK || !e->file[0]) { /* failed, or no file to watch: answer without caching */
+        if (st == VD_OK) *meta = e->meta;
         free(e);
         return st;
     }
-    /* The server knows models by file stem: key the cache by the name asked for. */
-    vd_strlcpy(e->meta.name, name, sizeof e->meta.name);
+    e->connects = vd_infer_client_connects(r->client);
     e->next = r->metas;
     r->metas = e;
     *meta = e->meta;

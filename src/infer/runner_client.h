@@ -8,6 +8,14 @@
  * from the model server's MODELS answer: the model must be listed there and
  * its metadata file (the "metadata" path it reports) must be readable here
  * (same machine). A model the server does not list is VD_ERR_NOT_FOUND.
+ * The cache keeps only answers found, each with the identity (inode, size,
+ * mtime) of the metadata file it came from: a file changed, replaced or
+ * removed since is looked up again, and a model not found is asked for anew
+ * on every call, so that one runner can serve a long-lived process (the API
+ * pools them) while models are added or changed. An answer from the server
+ * holds while the connection it came on is open (checked without a round
+ * trip): after the server closed it (restarted, stopped) the server is asked
+ * again, so a server that is down is reported within the 5 s above.
  * MODELS requests (meta() and vd_runner_client_models) wait at most 5 s, so
  * that a server that is down is reported soon.
  * Used from one thread at a time, like every runner. */

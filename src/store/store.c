@@ -231,6 +231,13 @@ void vd_store_close(vd_store *s)
     free(s);
 }
 
+int vd_store_moved(vd_store *s)
+{
+    int moved = 0;
+    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK) return 0;
+    return moved != 0;
+}
+
 int vd_store_schema_version(const vd_store *s)
 {
     return s->version;

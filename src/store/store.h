@@ -50,6 +50,12 @@ vd_status vd_store_open(const char *path, const vd_store_opts *opts, vd_store **
  * rolled back. */
 void vd_store_close(vd_store *s);
 
+/* Returns 1 when the file this handle opened is no longer at its path (it
+ * was deleted, renamed or replaced), so that opening the path again would
+ * give another database; 0 otherwise. For long-lived handles (the API's
+ * pool): such a handle is closed rather than used. */
+int vd_store_moved(vd_store *s);
+
 /* Returns the file's schema version (after migrations: VD_STORE_SCHEMA_VERSION). */
 int vd_store_schema_version(const vd_store *s);
 
