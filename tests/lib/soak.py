@@ -45,9 +45,28 @@ def proc_sample(pid):
     return rss, fds
 
 
-def inner_sample(up):
-    """The api's and the model server's own memory accounts ({name: bytes}; {} on failure)."""
+def rss_parts(pid):
+    """{RssAnon, RssFile, RssShmem} of pid in bytes ({} when gone)."""
     out = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                k = line.split(":")[0]
+                if k in ("RssAnon", "RssFile", "RssShmem"):
+                    out[k] = int(line.split()[1]) * 1024
+    except OSError:
+        return {}
+    return out
+
+
+def inner_sample(up):
+    """The api's and the model server's own memory accounts ({name: bytes}; {} on failure),
+    and what their resident memory is made of (anonymous, file-backed, shared memory)."""
+    out = {}
+    for name, pid in processes(up).items():
+        if name in ("api", "model-server"):
+            for k, v in rss_parts(pid).items():
+                out["%s.%s" % (name, k)] = v
     try:
         st, text = http("GET", up.api + "/metrics", timeout=10)
         if st == 200:
@@ -62,7 +81,7 @@ def inner_sample(up):
             if key in p:
                 out["model-server." + key] = p[key]
     except Exception:  # a sample is best effort: the load's own checks catch real failures
-        return {}
+        return out
     return out
 
 
