@@ -161,11 +161,11 @@ const char *vd_srv_state_name(srv_state st);
 /* server.c */
 /* Queues a response frame for a connection and wakes the I/O thread. Takes frame. */
 void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, int ends_request, vd_buf *frame);
-/* Encodes and posts an error response for r (no-op for SRV_NO_CONN), then frees r. */
 /* Counts allocator activity (a batch about to run, a load, an unload) and
  * wakes the I/O thread, which trims the heap once this stays unchanged for
  * cfg.trim_idle_ms. Any thread. */
 void vd_srv_alloc_event(vd_server *s);
+/* Encodes and posts an error response for r (no-op for SRV_NO_CONN), then frees r. */
 void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, const char *msg);
 /* Frees a request. */
 void vd_srv_req_free(srv_req *r);
