@@ -7,7 +7,9 @@
  *               concurrent clients (threads, one connection each) sending
  *               single-image requests: images/s, client-side p50/p99 latency,
  *               and the ratio to in-process batch 1 (the peer)
- * Then the server's RSS with all models loaded and exercised, and the RSS of a
+ * Then the server's RSS with all models loaded and exercised (after preload,
+ * the largest sample while the clients ran, right after the runs, and --settle
+ * seconds after the last request), and the RSS of a
  * client process (this binary re-executed as a bare client that makes a few
  * requests: what a work-horse pays to use a model).
  *
@@ -17,7 +19,14 @@
  *      libmicrohttpd hiredis) -llinear -L/opt/visiond/deps/onnxruntime/lib -lonnxruntime \
  *      -Wl,-rpath,/opt/visiond/deps/onnxruntime/lib -lpthread -lm -o build/bench_infer
  *   build/bench_infer --visiond build/visiond --models data/models [--seconds 3] \
- *      [--threads 0] faceres mobilenet_v2 blazeface_back */
+ *      [--threads 0] faceres mobilenet_v2 blazeface_back
+ *
+ * Options for A/B rounds: --inprocess-only or --server-only; --batch N and
+ * --clients N (repeatable) replace the default points 1,8,32 and 1,4,16;
+ * --server-arg ARG (repeatable) passes ARG to `visiond model-server`;
+ * --settle S (default 3) is how long the server is left alone before its last
+ * RSS reading. Every line also prints minor page faults per image: this
+ * process's (getrusage) in-process, the server's (/proc/PID/stat) through it. */
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -25,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +48,34 @@
 #define MAX_MODELS 8
 
 static double seconds = 3.0;
+
+#define MAX_POINTS      8
+#define MAX_SERVER_ARGS 16
+
+/* Minor page faults of this process so far (getrusage). */
+static long self_minflt(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+/* Minor page faults of process pid so far (/proc/PID/stat field 10), or -1. */
+static long proc_minflt(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    long v = -1;
+    /* after ") ": state ppid pgrp session tty_nr tpgid flags minflt */
+    if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %ld", &v) != 1) v = -1;
+    return v;
+}
 
 static void fill_random(vd_tensor *t, unsigned seed)
 {
@@ -75,8 +113,10 @@ static long rss_kb(pid_t pid, const char *key)
 
 /* images/s of the in-process session at batch b (b single runs when the
  * graph's batch is fixed). */
-static double inprocess(vd_ort_session *s, const vd_model_meta *m, int dynamic, int b)
+static double inprocess(vd_ort_session *s, const vd_model_meta *m, int dynamic, int b,
+                        double *faults_per_image)
 {
+    long f0 = 0;
     vd_error err;
     vd_tensor t;
     if (item_tensor(m, dynamic ? b : 1, &t, &err)) return 0;
@@ -90,7 +130,10 @@ static double inprocess(vd_ort_session *s, const vd_model_meta *m, int dynamic, 
     long images = 0;
     int64_t t0 = 0;
     for (int it = -1;; it++) { /* it -1: warm-up, not timed */
-        if (it == 0) t0 = vd_mono_us();
+        if (it == 0) {
+            t0 = vd_mono_us();
+            f0 = self_minflt();
+        }
         for (int k = 0; k < (dynamic ? 1 : b); k++) {
             if (vd_ort_session_run(s, m->input_name, &t, names, m->noutputs, res, &err)) {
                 fprintf(stderr, "bench: %s: %s\n", m->name, err.msg);
@@ -104,6 +147,7 @@ static double inprocess(vd_ort_session *s, const vd_model_meta *m, int dynamic, 
         if (it >= 2 && vd_mono_us() - t0 > (int64_t)(seconds * 1e6)) break;
     }
     double el = (double)(vd_mono_us() - t0) / 1e6;
+    *faults_per_image = (double)(self_minflt() - f0) / (double)images;
     vd_tensor_free(&t);
     return (double)images / el;
 }
@@ -177,8 +221,8 @@ static int cmp_u32(const void *a, const void *b)
 }
 
 /* Runs nc concurrent single-image clients; returns images/s, fills p50/p99 (ms). */
-static double through_server(const char *addr, const vd_model_meta *m, int nc, double *p50,
-                             double *p99, int *errors)
+static double through_server(const char *addr, const vd_model_meta *m, int nc, pid_t srv,
+                             long *busy_rss_kb, double *p50, double *p99, int *errors)
 {
     client_arg a[16];
     pthread_t th[16];
@@ -197,6 +241,12 @@ static double through_server(const char *addr, const vd_model_meta *m, int nc, d
     for (int i = 0; i < nc; i++) {
         a[i] = (client_arg){.addr = addr, .meta = m, .until_us = until};
         pthread_create(&th[i], NULL, client_main, &a[i]);
+    }
+    /* the server's RSS while busy: the largest of samples every 50 ms */
+    while (vd_mono_us() < until - 50000) {
+        usleep(50000);
+        long r = rss_kb(srv, "VmRSS");
+        if (r > *busy_rss_kb) *busy_rss_kb = r;
     }
     size_t total = 0;
     *errors = 0;
@@ -249,7 +299,7 @@ static int client_rss_mode(const char *addr, const char *models_dir, const char 
 }
 
 static pid_t start_server(const char *bin, const char *models_dir, const char *sock,
-                          const char *preload, int threads)
+                          const char *preload, int threads, const char *const *extra, int nextra)
 {
     int pfd[2];
     if (pipe(pfd) < 0) return -1;
@@ -261,8 +311,15 @@ static pid_t start_server(const char *bin, const char *models_dir, const char *s
         close(pfd[0]);
         close(pfd[1]);
         setenv("VISIOND_LOG_LEVEL", "warn", 1);
-        execl(bin, bin, "model-server", "--models", models_dir, "--socket", sock, "--preload",
-              preload, "--threads", th, "--idle-ttl", "0", "--queue-max", "4096", (char *)NULL);
+        const char *av[16 + MAX_SERVER_ARGS] = {
+            bin,           "model-server", "--models",  models_dir, "--socket",   sock,
+            "--preload",   preload,        "--threads", th,         "--idle-ttl", "0",
+            "--queue-max", "4096"};
+        int ac = 14;
+        for (int i = 0; i < nextra; i++)
+            av[ac++] = extra[i];
+        av[ac] = NULL;
+        execv(bin, (char *const *)av);
         _exit(127);
     }
     close(pfd[1]);
@@ -285,14 +342,28 @@ static pid_t start_server(const char *bin, const char *models_dir, const char *s
     return pid;
 }
 
+static int usage(void)
+{
+    fprintf(stderr,
+            "usage: bench_infer [--visiond BIN] [--models DIR] [--seconds S] [--threads N]\n"
+            "                   [--inprocess-only | --server-only] [--batch N]...\n"
+            "                   [--clients N]... [--server-arg ARG]... [--settle S] "
+            "MODEL...\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     const char *bin = getenv("VISIOND"), *models_dir = "data/models";
-    int threads = 0;
+    int threads = 0, do_inproc = 1, do_server = 1;
+    double settle = 3.0;
     if (argc >= 5 && strcmp(argv[1], "--client-rss") == 0)
         return client_rss_mode(argv[2], argv[3], argv[4]);
     const char *names[MAX_MODELS];
     int nm = 0;
+    int batches[MAX_POINTS] = {1, 8, 32}, nb = 0, clients[MAX_POINTS] = {1, 4, 16}, nc = 0;
+    const char *extra[MAX_SERVER_ARGS];
+    int nextra = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--visiond") == 0 && i + 1 < argc)
             bin = argv[++i];
@@ -302,26 +373,45 @@ int main(int argc, char **argv)
             seconds = atof(argv[++i]);
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--inprocess-only") == 0)
+            do_server = 0;
+        else if (strcmp(argv[i], "--server-only") == 0)
+            do_inproc = 0;
+        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc && nb < MAX_POINTS &&
+                 atoi(argv[i + 1]) > 0)
+            batches[nb++] = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--clients") == 0 && i + 1 < argc && nc < MAX_POINTS &&
+                 atoi(argv[i + 1]) > 0 && atoi(argv[i + 1]) <= 16)
+            clients[nc++] = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--server-arg") == 0 && i + 1 < argc && nextra < MAX_SERVER_ARGS)
+            extra[nextra++] = argv[++i];
+        else if (strcmp(argv[i], "--settle") == 0 && i + 1 < argc)
+            settle = atof(argv[++i]);
         else if (argv[i][0] != '-' && nm < MAX_MODELS)
             names[nm++] = argv[i];
-        else {
-            fprintf(stderr, "usage: bench_infer [--visiond BIN] [--models DIR] [--seconds S] "
-                            "[--threads N] MODEL...\n");
-            return 2;
-        }
+        else
+            return usage();
     }
-    if (!bin || !nm) {
+    if (!nb) nb = 3;
+    if (!nc) nc = 3;
+    if ((do_server && !bin) || !nm || (!do_inproc && !do_server)) {
         fprintf(stderr, "bench: give --visiond BIN (or $VISIOND) and at least one model name\n");
-        return 2;
+        return usage();
     }
     signal(SIGPIPE, SIG_IGN);
     vd_model_meta metas[MAX_MODELS];
     int dynamic[MAX_MODELS];
-    double inproc[MAX_MODELS][3];
-    const int batches[3] = {1, 8, 32};
+    double inproc[MAX_MODELS][MAX_POINTS];
+    memset(inproc, 0, sizeof inproc);
+    /* the peers of the ratio: batch 1 and the largest batch measured */
+    int b1 = -1, bmax = 0;
+    for (int b = 0; b < nb; b++) {
+        if (batches[b] == 1 && b1 < 0) b1 = b;
+        if (batches[b] > batches[bmax]) bmax = b;
+    }
     vd_error err;
-    vd_ort_env *env;
-    if (vd_ort_env_new(threads, &env, &err)) {
+    vd_ort_env *env = NULL;
+    if (do_inproc && vd_ort_env_new(threads, &env, &err)) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return 1;
     }
@@ -345,54 +435,71 @@ int main(int argc, char **argv)
     snprintf(sock, sizeof sock, "/tmp/bench_infer.%d.sock", (int)getpid());
     char addr[300];
     snprintf(addr, sizeof addr, "unix:%s", sock);
-    pid_t srv = start_server(bin, models_dir, sock, preload, threads);
-    if (srv < 0) {
-        fprintf(stderr, "bench: the model server did not start\n");
-        return 1;
-    }
-    long rss_loaded = rss_kb(srv, "VmRSS");
-    const int clients[3] = {1, 4, 16};
-    for (int i = 0; i < nm; i++) {
-        vd_ort_session *s;
-        if (vd_ort_session_open(env, metas[i].onnx_path, &s, &err)) {
-            fprintf(stderr, "bench: %s\n", err.msg);
+    pid_t srv = -1;
+    long rss_loaded = 0, rss_busy = 0;
+    if (do_server) {
+        srv = start_server(bin, models_dir, sock, preload, threads, extra, nextra);
+        if (srv < 0) {
+            fprintf(stderr, "bench: the model server did not start\n");
             return 1;
         }
-        int64_t shape[8];
-        size_t rank;
-        size_t in = 0;
-        for (size_t k = 0; k < vd_ort_session_ninputs(s); k++)
-            if (metas[i].input_name[0] &&
-                !strcmp(vd_ort_session_input_name(s, k), metas[i].input_name))
-                in = k;
-        vd_ort_session_input_shape(s, in, shape, &rank);
-        dynamic[i] = rank > 0 && shape[0] == -1;
-        for (int b = 0; b < 3; b++) {
-            inproc[i][b] = inprocess(s, &metas[i], dynamic[i], batches[b]);
-            printf("in-process  %-16s batch %2d%s: %8.1f images/s\n", names[i], batches[b],
-                   dynamic[i] ? "" : " (item by item, fixed batch dim)", inproc[i][b]);
-            fflush(stdout);
+        rss_loaded = rss_kb(srv, "VmRSS");
+    }
+    for (int i = 0; i < nm; i++) {
+        if (do_inproc) {
+            vd_ort_session *s;
+            if (vd_ort_session_open(env, metas[i].onnx_path, &s, &err)) {
+                fprintf(stderr, "bench: %s\n", err.msg);
+                return 1;
+            }
+            int64_t shape[8];
+            size_t rank;
+            size_t in = 0;
+            for (size_t k = 0; k < vd_ort_session_ninputs(s); k++)
+                if (metas[i].input_name[0] &&
+                    !strcmp(vd_ort_session_input_name(s, k), metas[i].input_name))
+                    in = k;
+            vd_ort_session_input_shape(s, in, shape, &rank);
+            dynamic[i] = rank > 0 && shape[0] == -1;
+            for (int b = 0; b < nb; b++) {
+                double fpi = 0;
+                inproc[i][b] = inprocess(s, &metas[i], dynamic[i], batches[b], &fpi);
+                printf("in-process  %-16s batch %2d%s: %8.1f images/s  minflt/image %8.1f\n",
+                       names[i], batches[b], dynamic[i] ? "" : " (item by item, fixed batch dim)",
+                       inproc[i][b], fpi);
+                fflush(stdout);
+            }
+            vd_ort_session_close(s);
         }
-        vd_ort_session_close(s);
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; do_server && k < nc; k++) {
             double p50, p99;
             int errors;
             long long b0 = server_stat(addr, names[i], "batches"),
                       i0 = server_stat(addr, names[i], "items");
-            double ips = through_server(addr, &metas[i], clients[k], &p50, &p99, &errors);
-            long long b1 = server_stat(addr, names[i], "batches"),
+            long f0 = proc_minflt(srv);
+            double ips =
+                through_server(addr, &metas[i], clients[k], srv, &rss_busy, &p50, &p99, &errors);
+            long f1 = proc_minflt(srv);
+            long long b1n = server_stat(addr, names[i], "batches"),
                       i1 = server_stat(addr, names[i], "items");
+            double peer1 = b1 >= 0 ? inproc[i][b1] : 0, peerm = inproc[i][bmax];
             printf("server      %-16s %2d client%s: %8.1f images/s  p50 %7.2f ms  p99 %7.2f ms  "
-                   "mean batch %5.2f  ratio to in-process batch 1: %.2f, to batch 32: %.2f%s\n",
+                   "mean batch %5.2f  ratio to in-process batch 1: %.2f, to batch %d: %.2f%s  "
+                   "server minflt/image %8.1f\n",
                    names[i], clients[k], clients[k] == 1 ? " " : "s", ips, p50, p99,
-                   b1 > b0 ? (double)(i1 - i0) / (double)(b1 - b0) : 0.0,
-                   inproc[i][0] > 0 ? ips / inproc[i][0] : 0,
-                   inproc[i][2] > 0 ? ips / inproc[i][2] : 0, errors ? "  (errors!)" : "");
+                   b1n > b0 ? (double)(i1 - i0) / (double)(b1n - b0) : 0.0,
+                   peer1 > 0 ? ips / peer1 : 0, batches[bmax], peerm > 0 ? ips / peerm : 0,
+                   errors ? "  (errors!)" : "",
+                   i1 > i0 ? (double)(f1 - f0) / (double)(i1 - i0) : 0.0);
             fflush(stdout);
         }
     }
     vd_ort_env_free(env);
+    if (!do_server) return 0;
     long rss_after = rss_kb(srv, "VmRSS"), hwm = rss_kb(srv, "VmHWM");
+    /* the server left alone for a while after the last request */
+    usleep((useconds_t)(settle * 1e6));
+    long rss_settled = rss_kb(srv, "VmRSS");
     /* a bare client process */
     long crss = -1, chwm = -1;
     int pfd[2];
@@ -418,6 +525,9 @@ int main(int argc, char **argv)
     printf("server RSS with %s loaded: %.1f MiB after preload, %.1f MiB after the runs (peak %.1f "
            "MiB)\n",
            preload, rss_loaded / 1024.0, rss_after / 1024.0, hwm / 1024.0);
+    printf("server RSS while busy (largest 50 ms sample): %.1f MiB; %.1f s after the last "
+           "request: %.1f MiB\n",
+           rss_busy / 1024.0, settle, rss_settled / 1024.0);
     printf("client process RSS (5 requests to %s): %.1f MiB (peak %.1f MiB)\n", names[0],
            crss / 1024.0, chwm / 1024.0);
     kill(srv, SIGTERM);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh: builds bench/infer/bench_infer.c against build/libvisiond.a and runs it.
-#   bench/infer/run.sh [--models DIR] [--seconds S] [--threads N] [MODEL...]
+#   bench/infer/run.sh [--models DIR] [--seconds S] [--threads N] [bench_infer options] [MODEL...]
 # Default models: faceres mobilenet_v2 blazeface_back, keeping those whose NAME.json
 # and ONNX file exist in DIR (default data/models, filled by scripts/models.sh;
 # when that does not exist, the BlazeFace templates in models/).
@@ -19,7 +19,8 @@ names=()
 while [ $# -gt 0 ]; do
   case $1 in
     --models) models=$2; shift 2 ;;
-    --seconds|--threads) args+=("$1" "$2"); shift 2 ;;
+    --seconds|--threads|--batch|--clients|--server-arg|--settle) args+=("$1" "$2"); shift 2 ;;
+    --inprocess-only|--server-only) args+=("$1"); shift ;;
     *) names+=("$1"); shift ;;
   esac
 done

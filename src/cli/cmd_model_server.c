@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "cli/cli.h"
 #include "core/sigpipe.h"
@@ -37,7 +40,39 @@ static void usage(FILE *f)
         "  --max-frame BYTES   largest request payload (default 67108864)\n"
         "  --max-conns N       simultaneous connections (default 1024)\n"
         "  --drain-ms MS       on stop, time allowed to finish queued requests (default 5000)\n"
+        "  --malloc-reuse BYTES  keep freed blocks below this size in the heap for reuse\n"
+        "                      (glibc M_MMAP_THRESHOLD and M_TRIM_THRESHOLD; 0 = glibc's\n"
+        "                      defaults; default 1073741824)\n"
+        "  --malloc-arenas N   glibc malloc arenas (M_ARENA_MAX; 0 = glibc's default; default 1)\n"
+        "  --trim-idle-ms MS   give free heap memory back (malloc_trim) once no batch has run\n"
+        "                      for MS (0 = never; default 1000)\n"
         "  --log-level LEVEL   debug, info, warn or error\n");
+}
+
+/* The allocator policy of this process (docs/model-server.md, "Memory"): with
+ * ONNX Runtime's arena off, every run mallocs its activations and frees them;
+ * glibc would hand blocks over its mmap threshold (at most 32 MiB, and 64 MiB
+ * in a thread's arena) straight back to the kernel, and every run would fault
+ * them in again, zeroed. Raised thresholds and one arena keep them in the heap
+ * while busy; the server's idle trim gives them back. Returns 0, or -1 when
+ * glibc refused a setting (the message says which). */
+static int malloc_policy(long long reuse, long long arenas)
+{
+#ifdef __GLIBC__
+    if (arenas > 0 && mallopt(M_ARENA_MAX, (int)arenas) != 1) {
+        VD_WARN("allocator: glibc refused M_ARENA_MAX %lld", arenas);
+        return -1;
+    }
+    if (reuse > 0 && (mallopt(M_MMAP_THRESHOLD, (int)reuse) != 1 ||
+                      mallopt(M_TRIM_THRESHOLD, (int)reuse) != 1)) {
+        VD_WARN("allocator: glibc refused an mmap/trim threshold of %lld bytes", reuse);
+        return -1;
+    }
+#else
+    (void)reuse;
+    (void)arenas;
+#endif
+    return 0;
 }
 
 static int parse_num(const char *s, long long lo, long long hi, long long *out)
@@ -55,21 +90,16 @@ int vd_cmd_model_server(int argc, char **argv)
         usage(stdout);
         return VD_EXIT_OK;
     }
-    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
-                                         {"models", required_argument, 0, 'm'},
-                                         {"socket", required_argument, 0, 's'},
-                                         {"no-socket", no_argument, 0, 'S'},
-                                         {"tcp", required_argument, 0, 't'},
-                                         {"allow-remote", no_argument, 0, 'R'},
-                                         {"threads", required_argument, 0, 'j'},
-                                         {"preload", required_argument, 0, 'p'},
-                                         {"idle-ttl", required_argument, 0, 'i'},
-                                         {"queue-max", required_argument, 0, 'q'},
-                                         {"max-frame", required_argument, 0, 'f'},
-                                         {"max-conns", required_argument, 0, 'c'},
-                                         {"drain-ms", required_argument, 0, 'D'},
-                                         {"log-level", required_argument, 0, 'l'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'},         {"models", required_argument, 0, 'm'},
+        {"socket", required_argument, 0, 's'},       {"no-socket", no_argument, 0, 'S'},
+        {"tcp", required_argument, 0, 't'},          {"allow-remote", no_argument, 0, 'R'},
+        {"threads", required_argument, 0, 'j'},      {"preload", required_argument, 0, 'p'},
+        {"idle-ttl", required_argument, 0, 'i'},     {"queue-max", required_argument, 0, 'q'},
+        {"max-frame", required_argument, 0, 'f'},    {"max-conns", required_argument, 0, 'c'},
+        {"drain-ms", required_argument, 0, 'D'},     {"log-level", required_argument, 0, 'l'},
+        {"malloc-reuse", required_argument, 0, 'M'}, {"malloc-arenas", required_argument, 0, 'A'},
+        {"trim-idle-ms", required_argument, 0, 'T'}, {0, 0, 0, 0}};
     const char *lvl_env = getenv("VISIOND_LOG_LEVEL");
     int lvl0 = vd_log_level_parse(lvl_env);
     vd_log_init("model-server", lvl0 < 0 ? VD_LOG_INFO : (vd_log_level)lvl0, 2);
@@ -77,8 +107,8 @@ int vd_cmd_model_server(int argc, char **argv)
     if (!data || !*data) data = "./data";
     const char *models = NULL, *sock = NULL, *tcp = NULL, *preload = NULL;
     int no_socket = 0;
-    vd_server_config cfg = {.stop_fd = -1, .idle_ttl_s = 600};
-    long long v;
+    vd_server_config cfg = {.stop_fd = -1, .idle_ttl_s = 600, .trim_idle_ms = 1000};
+    long long v, reuse = 1LL << 30, arenas = 1;
     int c;
     optind = 1;
     opterr = 0;
@@ -138,6 +168,24 @@ int vd_cmd_model_server(int argc, char **argv)
                 return vd_cli_usage_error(argv[0], "--drain-ms: want 1..3600000, got '%s'", optarg);
             cfg.drain_ms = v;
             break;
+        case 'M':
+            if (parse_num(optarg, 0, INT32_MAX, &v))
+                return vd_cli_usage_error(argv[0], "--malloc-reuse: want 0..2147483647, got '%s'",
+                                          optarg);
+            reuse = v;
+            break;
+        case 'A':
+            if (parse_num(optarg, 0, 1024, &v))
+                return vd_cli_usage_error(argv[0], "--malloc-arenas: want 0..1024, got '%s'",
+                                          optarg);
+            arenas = v;
+            break;
+        case 'T':
+            if (parse_num(optarg, 0, 86400000, &v))
+                return vd_cli_usage_error(argv[0], "--trim-idle-ms: want 0..86400000, got '%s'",
+                                          optarg);
+            cfg.trim_idle_ms = v;
+            break;
         case 'l': {
             int lvl = vd_log_level_parse(optarg);
             if (lvl < 0) return vd_cli_usage_error(argv[0], "--log-level: unknown '%s'", optarg);
@@ -151,6 +199,8 @@ int vd_cmd_model_server(int argc, char **argv)
     }
     if (optind < argc) return vd_cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
     if (no_socket && !tcp) return vd_cli_usage_error(argv[0], "--no-socket needs --tcp");
+    /* before any thread exists: M_ARENA_MAX only binds threads that have no arena yet */
+    malloc_policy(reuse, arenas);
 
     char models_buf[4096], sock_buf[4096];
     if (!models) {

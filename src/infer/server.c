@@ -18,6 +18,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <jansson.h>
 
 #include "core/log.h"
@@ -64,6 +68,14 @@ void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, int ends_request, vd
         s->out_head = o;
     s->out_tail = o;
     pthread_mutex_unlock(&s->out_mu);
+    uint64_t one = 1;
+    ssize_t w = write(s->evfd, &one, sizeof one);
+    (void)w;
+}
+
+void vd_srv_alloc_event(vd_server *s)
+{
+    atomic_fetch_add(&s->alloc_events, 1);
     uint64_t one = 1;
     ssize_t w = write(s->evfd, &one, sizeof one);
     (void)w;
@@ -499,6 +511,51 @@ static json_t *models_json(vd_server *s)
     return j;
 }
 
+static int models_idle(vd_server *s)
+{
+    for (size_t i = 0; i < s->nmodels; i++)
+        if (!vd_srv_model_idle(s->models[i])) return 0;
+    return 1;
+}
+
+/* The idle trim (I/O thread, every loop): notes allocator activity; once there
+ * has been none for cfg.trim_idle_ms and no model is busy, gives glibc's free
+ * heap memory back to the kernel. Returns the epoll timeout to use (the
+ * caller's, or shorter so as to wake when the trim falls due). */
+static int idle_trim(vd_server *s, int timeout_ms)
+{
+    if (s->cfg.trim_idle_ms <= 0) return timeout_ms;
+    uint64_t v = atomic_load(&s->alloc_events);
+    int64_t now = vd_mono_us(), idle_us = s->cfg.trim_idle_ms * 1000;
+    if (v != s->trim_seen) {
+        s->trim_seen = v;
+        s->trim_since_us = now;
+        s->trim_due = 1;
+    }
+    if (!s->trim_due) return timeout_ms;
+    if (now - s->trim_since_us >= idle_us) {
+        if (models_idle(s)) {
+#ifdef __GLIBC__
+            vd_procstat a, b;
+            vd_procstat_read(&a);
+            malloc_trim(0);
+            vd_procstat_read(&b);
+            s->trim_freed = a.rss_bytes > b.rss_bytes ? a.rss_bytes - b.rss_bytes : 0;
+            s->trim_freed_sum += s->trim_freed;
+            VD_DEBUG("allocator: idle %lld ms, malloc_trim gave back %.1f MiB (RSS %.1f MiB)",
+                     (long long)((now - s->trim_since_us) / 1000), s->trim_freed / 1048576.0,
+                     b.rss_bytes / 1048576.0);
+#endif
+            s->trims++;
+            s->trim_due = 0;
+            return timeout_ms;
+        }
+        s->trim_since_us = now; /* a long batch is still running: look again later */
+    }
+    int64_t left = (s->trim_since_us + idle_us - now) / 1000 + 1;
+    return timeout_ms < 0 || left < timeout_ms ? (int)left : timeout_ms;
+}
+
 static json_t *health_json(vd_server *s)
 {
     size_t loaded = 0, failed = 0;
@@ -514,15 +571,23 @@ static json_t *health_json(vd_server *s)
         conns += s->conns[i].used;
     vd_procstat ps;
     vd_procstat_read(&ps);
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:i, s:{s:I, s:I, s:I, s:I, s:I}}",
-                     "status", s->draining ? "stopping" : "ok", "version", VISIOND_VERSION,
-                     "onnxruntime", vd_ort_version(), "uptime_ms",
-                     (json_int_t)((vd_mono_us() - s->started_us) / 1000), "models",
-                     (json_int_t)s->nmodels, "loaded", (json_int_t)loaded, "failed",
-                     (json_int_t)failed, "connections", conns, "pid", (int)getpid(), "process",
-                     "rss_bytes", (json_int_t)ps.rss_bytes, "open_fds", (json_int_t)ps.open_fds,
-                     "threads", (json_int_t)ps.threads, "malloc_in_use_bytes",
-                     (json_int_t)ps.malloc_in_use, "malloc_held_bytes", (json_int_t)ps.malloc_held);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:i, s:{s:I, s:I, s:I, s:I, s:I}}", "status",
+        s->draining ? "stopping" : "ok", "version", VISIOND_VERSION, "onnxruntime",
+        vd_ort_version(), "uptime_ms", (json_int_t)((vd_mono_us() - s->started_us) / 1000),
+        "models", (json_int_t)s->nmodels, "loaded", (json_int_t)loaded, "failed",
+        (json_int_t)failed, "connections", conns, "pid", (int)getpid(), "process", "rss_bytes",
+        (json_int_t)ps.rss_bytes, "open_fds", (json_int_t)ps.open_fds, "threads",
+        (json_int_t)ps.threads, "malloc_in_use_bytes", (json_int_t)ps.malloc_in_use,
+        "malloc_held_bytes", (json_int_t)ps.malloc_held);
+    if (j)
+        json_object_set_new(j, "allocator",
+                            json_pack("{s:I, s:I, s:I, s:I}", "trim_idle_ms",
+                                      (json_int_t)s->cfg.trim_idle_ms, "trims",
+                                      (json_int_t)s->trims, "last_trim_freed_bytes",
+                                      (json_int_t)s->trim_freed, "trim_freed_bytes",
+                                      (json_int_t)s->trim_freed_sum));
+    return j;
 }
 
 /* Handles one complete frame from connection slot. */
@@ -783,8 +848,7 @@ static void deliver(vd_server *s)
 
 static int all_idle(vd_server *s)
 {
-    for (size_t i = 0; i < s->nmodels; i++)
-        if (!vd_srv_model_idle(s->models[i])) return 0;
+    if (!models_idle(s)) return 0;
     pthread_mutex_lock(&s->out_mu);
     int pending = s->out_head != NULL;
     pthread_mutex_unlock(&s->out_mu);
@@ -829,6 +893,7 @@ vd_status vd_server_run(vd_server *s, vd_error *err)
             int64_t left = (s->accept_paused_until_us - vd_mono_us()) / 1000 + 1;
             if (timeout_ms < 0 || left < timeout_ms) timeout_ms = left < 1 ? 1 : (int)left;
         }
+        if (!s->draining) timeout_ms = idle_trim(s, timeout_ms);
         int n = epoll_wait(s->epfd, evs, 64, timeout_ms);
         if (s->accept_paused_until_us && vd_mono_us() >= s->accept_paused_until_us)
             accept_resume(s);

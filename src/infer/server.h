@@ -38,6 +38,12 @@ typedef struct {
     int max_conns;          /* simultaneous connections; 0 = 1024 */
     int stop_fd;            /* when readable, vd_server_run returns (the sigpipe); -1 = none */
     int64_t drain_ms;       /* on stop, how long queued requests may finish; 0 = 5000 */
+    /* Once no batch has run, and no model loaded or unloaded, for this long,
+     * and no model is busy, the I/O thread calls malloc_trim(0) once: the free
+     * memory glibc keeps in its heaps goes back to the kernel (docs/model-server.md,
+     * "Memory"). It matters when the process also raised glibc's mmap and trim
+     * thresholds, as `visiond model-server` does. 0 = never. */
+    int64_t trim_idle_ms;
 } vd_server_config;
 
 /* Binds the sockets, reads the models directory, starts the model threads and

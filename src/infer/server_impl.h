@@ -126,6 +126,17 @@ struct vd_server {
     pthread_mutex_t out_mu;
     srv_out *out_head, *out_tail;
 
+    /* allocator activity (batches started, loads, unloads), counted by the
+     * model threads; the I/O thread trims the heap once it stops changing */
+    atomic_uint_fast64_t alloc_events;
+    /* only the I/O thread: the idle trim (cfg.trim_idle_ms) */
+    uint64_t trim_seen;     /* alloc_events when last looked at */
+    int64_t trim_since_us;  /* when it last changed */
+    int trim_due;           /* changed since the last trim */
+    int64_t trims;          /* malloc_trim calls */
+    int64_t trim_freed;     /* RSS bytes the last trim gave back */
+    int64_t trim_freed_sum; /* ... and all of them */
+
     /* held while a session is created: ORT's session creation is documented as
      * thread-safe, but ThreadSanitizer flags concurrent creations inside the
      * (uninstrumented) library; loads are rare, so they are serialised */
@@ -150,6 +161,10 @@ const char *vd_srv_state_name(srv_state st);
 /* server.c */
 /* Queues a response frame for a connection and wakes the I/O thread. Takes frame. */
 void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, int ends_request, vd_buf *frame);
+/* Counts allocator activity (a batch about to run, a load, an unload) and
+ * wakes the I/O thread, which trims the heap once this stays unchanged for
+ * cfg.trim_idle_ms. Any thread. */
+void vd_srv_alloc_event(vd_server *s);
 /* Encodes and posts an error response for r (no-op for SRV_NO_CONN), then frees r. */
 void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, const char *msg);
 /* Frees a request. */

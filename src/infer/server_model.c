@@ -161,6 +161,7 @@ static void model_load(srv_model *m)
     }
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
+    vd_srv_alloc_event(m->srv);
     if (rc)
         VD_ERROR("model %s: load failed: %s", m->meta.name, e.msg);
     else
@@ -177,6 +178,7 @@ static void model_unload_locked(srv_model *m, const char *why)
     m->unloads++;
     pthread_mutex_unlock(&m->mu);
     vd_ort_session_close(sess);
+    vd_srv_alloc_event(m->srv);
     VD_INFO("model %s: unloaded (%s)", m->meta.name, why);
     pthread_mutex_lock(&m->mu);
 }
@@ -366,6 +368,7 @@ static void run_batch(srv_model *m, srv_req *batch)
         total += r->n;
     }
     if (!live) return;
+    vd_srv_alloc_event(m->srv); /* before any answer goes out: the I/O thread sees it */
     int dynamic;
     pthread_mutex_lock(&m->mu);
     dynamic = m->dynamic_batch;
