@@ -511,6 +511,7 @@ int vd_cmd_train(int argc, char **argv)
         }
     }
     vd_queue_close(q);
+    vd_runner_free(runner);
     vd_store_close(store);
     return rc;
 }
