@@ -10,7 +10,15 @@
  * input is sent on a fresh connection, the write side is shut, and every
  * byte of the answer is read until the server closes. The answer must be a
  * sequence of whole frames with the magic, as many as complete request frames
- * at most (plus one error frame for a bad header). */
+ * at most (plus one error frame for a bad header).
+ *
+ * In the libFuzzer binary (VD_LIBFUZZER) blazeface_front is left out: ONNX
+ * Runtime's prebuilt library crashed now and then inside CreateSession (a
+ * SEGV in its own code, on the model thread, whatever the input) when linked
+ * into clang's -fsanitize=fuzzer,address build, which would fail CI at
+ * random. LOAD and INFER then reach the load-failure path only; the replay
+ * builds (gcc, normal and ASan) keep blazeface_front and drive ONNX Runtime
+ * with every corpus input. */
 #include <pthread.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -61,7 +69,7 @@ static void cleanup(void)
     rmdir(g_dir);
 }
 
-static void copy_file(const char *from, const char *to)
+__attribute__((unused)) static void copy_file(const char *from, const char *to)
 {
     FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
     if (!in || !out) abort();
@@ -86,8 +94,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char models[300], p[400];
     snprintf(models, sizeof models, "%s/models", g_dir);
     if (mkdir(models, 0755) != 0) abort();
+#ifndef VD_LIBFUZZER
     snprintf(p, sizeof p, "%s/models/blazeface_front.json", g_dir);
     copy_file(VISIOND_SOURCE_DIR "/models/blazeface_front.json", p);
+#endif
     snprintf(p, sizeof p, "%s/models/ghost.json", g_dir);
     FILE *f = fopen(p, "w");
     if (!f) abort();
