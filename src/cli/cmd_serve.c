@@ -181,7 +181,7 @@ int vd_cmd_serve(int argc, char **argv)
     if (rc) return rc;
     /* At most two malloc arenas (unless $MALLOC_ARENA_MAX says otherwise): with one per
      * thread, freed memory stayed pinned in each and the api's RSS grew ~0.6 MB/min under
-     * steady load with the bytes in use flat; with two it grew 0.08 (docs/operations.md). */
+     * steady load with the bytes in use flat; with two it stayed flat (docs/operations.md). */
     if (!getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, SERVE_MALLOC_ARENAS);
 
     vd_api_config cfg = {0};
