@@ -9,14 +9,7 @@
 #
 # Environment: VISIOND (default build/visiond), MODELS (default data/models), KEEP=1.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/../.." && pwd)
-VISIOND=${VISIOND:-$here/build/visiond}
-MODELS=${MODELS:-$here/data/models}
-[ -x "$VISIOND" ] || { echo "build visiond first ($VISIOND)" >&2; exit 1; }
-[ -f "$MODELS/mobilenet_v2.onnx" ] || { echo "no models in $MODELS: scripts/models.sh --out $MODELS" >&2; exit 1; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/vdsoak.XXXXXX")
-cleanup() { pkill -9 -f -- "$work" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
-trap cleanup EXIT
-echo "bench/soak: work directory $work"
+NAME=soak
+. "$(dirname "$0")/../lib/drill.sh"
 python3 "$here/tests/lib/soak.py" --visiond "$VISIOND" --models "$MODELS" --work "$work/w" \
   --duration 600 --warmup 60 --interval 5 "$@"
