@@ -26,18 +26,11 @@ CONNECTIONS=${CONNECTIONS:-32}
 EMBED_CONNECTIONS=${EMBED_CONNECTIONS:-8}
 THREADS=${THREADS:-2}
 WRK_THREADS=${WRK_THREADS:-2}
-PY=/usr/bin/python3
 for tool in wrk curl; do command -v $tool >/dev/null || { echo "bench/api/ab: $tool is missing"; exit 1; }; done
 for v in "$A" "$B"; do [ -x "$v" ] || { echo "bench/api/ab: no visiond binary at $v"; exit 1; }; done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vdbench-ab.XXXXXX")
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+TAG=ab
+. "$here/lib.sh"
 
 if [ -z "${MODELS:-}" ]; then
   MODELS=$tmp/models
@@ -59,31 +52,6 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"model": "mobilenet_v2", "paths": ["$img"], "vectors": false}'
 EOF
-
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-
-# wrk_run PID URL [wrk args...] -> "RPS P50_MS P99_MS CPU_US" (fails on any non-2xx answer)
-wrk_run() {
-  local pid=$1 url=$2; shift 2
-  wrk -t"$WRK_THREADS" -d1s "$@" "$url" >/dev/null # warm-up
-  local t0 t1
-  t0=$(cpu_ticks "$pid")
-  wrk -t"$WRK_THREADS" -d"${DURATION}s" --latency "$@" "$url" >"$tmp/wrk.out"
-  t1=$(cpu_ticks "$pid")
-  $PY - "$tmp/wrk.out" "$((t1 - t0))" "$(getconf CLK_TCK)" <<'PYEOF'
-import re, sys
-text = open(sys.argv[1]).read()
-ticks, hz = int(sys.argv[2]), int(sys.argv[3])
-if re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text):
-    sys.exit("bench/api/ab: non-2xx responses:\n" + text)
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-def pct(p):
-    m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)\s*$" % p, text, re.M)
-    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-n = int(re.search(r"(\d+) requests in", text).group(1))
-print(f"{rps:.0f} {pct(50):.3f} {pct(99):.3f} {ticks * 1e6 / hz / n:.1f}")
-PYEOF
-}
 
 # one_round NAME BINARY N: serve, cache the image, create a job, measure both cases
 one_round() {

@@ -26,49 +26,10 @@ for tool in wrk curl; do command -v $tool >/dev/null || { echo "bench/api: $tool
 $PY -c 'import fastapi, uvicorn' 2>/dev/null || { echo "bench/api: python3-fastapi/python3-uvicorn missing (scripts/setup.sh)"; exit 1; }
 [ -x "$VISIOND" ] || { echo "bench/api: no visiond binary at $VISIOND (build first)"; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vdbench-api.XXXXXX")
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+TAG=api
+. "$here/lib.sh"
 
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# cpu_ticks PID: user+system clock ticks of PID and its children (uvicorn's workers)
-cpu_ticks() {
-  local total=0 p t
-  for p in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
-    t=$(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0)
-    total=$((total + t))
-  done
-  echo "$total"
-}
-
-# wrk_run URL PID -> prints "RPS P99_MS CPU_US_PER_REQUEST" (p99 from wrk's --latency
-# distribution; CPU: the server's user+system time over the run / requests served)
-wrk_run() {
-  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d1s "$1" >/dev/null # warm-up
-  local t0 t1
-  t0=$(cpu_ticks "$2")
-  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$1" >"$tmp/wrk.out"
-  t1=$(cpu_ticks "$2")
-  $PY - "$tmp/wrk.out" "$((t1 - t0))" "$(getconf CLK_TCK)" <<'PYEOF'
-import re, sys
-text = open(sys.argv[1]).read()
-ticks, hz = int(sys.argv[2]), int(sys.argv[3])
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-n = int(re.search(r"(\d+) requests in", text).group(1))
-m = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
-p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-errs = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-if errs:
-    sys.exit(f"bench/api: {errs.group(1)} non-2xx responses")
-print(f"{rps:.0f} {p99:.3f} {ticks * 1e6 / hz / n:.1f}")
-PYEOF
-}
 
 # ---- visiond ----
 VISIOND_LOG_LEVEL=warn "$VISIOND" serve --listen 127.0.0.1:0 --data "$tmp/data" --threads "$THREADS" --model-server none \
@@ -81,7 +42,7 @@ id=$(curl -sf -H 'Content-Type: application/json' \
   "http://127.0.0.1:$port/jobs" | $PY -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 url_c="http://127.0.0.1:$port/jobs/$id"
 curl -sf "$url_c" >"$tmp/c.json"
-read -r c_rps c_p99 c_cpu < <(wrk_run "$url_c" "${pids[0]}")
+read -r c_rps _ c_p99 c_cpu < <(wrk_run "${pids[0]}" "$url_c" -c"$CONNECTIONS")
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
 
 # ---- FastAPI + uvicorn on the same database ----
@@ -100,7 +61,7 @@ a, b = (json.load(open(p)) for p in sys.argv[1:3])
 if a != b:
     sys.exit(f"bench/api: the two servers disagree:\n{a}\n{b}")
 PYEOF
-read -r p_rps p_p99 p_cpu < <(wrk_run "$url_p" "${pids[0]}")
+read -r p_rps _ p_p99 p_cpu < <(wrk_run "${pids[0]}" "$url_p" -c"$CONNECTIONS")
 
 echo "GET /jobs/{id}, wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $THREADS server threads/workers, $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
 printf '%-22s %12s %10s %16s\n' server "requests/s" "p99 ms" "CPU us/request"
