@@ -59,189 +59,246 @@ static int parse_count(const char *s, int64_t max, int64_t *out)
     return 0;
 }
 
+/* What the command line asked for; parse_args fills it, run_worker acts on it. */
+typedef struct {
+    vd_supervisor_opts sup;  /* queue, concurrency, leases, limits, --name */
+    vd_pipeline_config pcfg; /* --model-server, --models */
+    const char *types_arg;   /* --types a,b (checked against the registry in run) */
+    int list_types;          /* --list-types */
+} worker_args;
+
+enum {
+    O_QUEUE = 1000,
+    O_CONC,
+    O_LEASE,
+    O_HB,
+    O_GRACE,
+    O_KGRACE,
+    O_MAXJOBS,
+    O_BURST,
+    O_NOFORK,
+    O_MEM,
+    O_TYPES,
+    O_NAME,
+    O_LIST,
+    O_DATA,
+    O_MSERVER,
+    O_MODELS
+};
+
+static const struct option longopts[] = {
+    {"queue", required_argument, NULL, O_QUEUE},
+    {"concurrency", required_argument, NULL, O_CONC},
+    {"lease", required_argument, NULL, O_LEASE},
+    {"heartbeat", required_argument, NULL, O_HB},
+    {"grace", required_argument, NULL, O_GRACE},
+    {"kill-grace", required_argument, NULL, O_KGRACE},
+    {"max-jobs", required_argument, NULL, O_MAXJOBS},
+    {"burst", no_argument, NULL, O_BURST},
+    {"no-fork", no_argument, NULL, O_NOFORK},
+    {"memory-limit", required_argument, NULL, O_MEM},
+    {"types", required_argument, NULL, O_TYPES},
+    {"name", required_argument, NULL, O_NAME},
+    {"list-types", no_argument, NULL, O_LIST},
+    {"data", required_argument, NULL, O_DATA},
+    {"model-server", required_argument, NULL, O_MSERVER},
+    {"models", required_argument, NULL, O_MODELS},
+    {NULL, 0, NULL, 0},
+};
+
+/* parse_opt's answer for a code that is no option of ours ('?': unknown or
+ * missing its argument). */
+enum { UNKNOWN_OPTION = -1 };
+
+/* The options that take a number of seconds or a count. Returns an exit code
+ * or UNKNOWN_OPTION. */
+static int parse_number_opt(worker_args *a, int c, const char *arg)
+{
+    vd_supervisor_opts *o = &a->sup;
+    int64_t v;
+    switch (c) {
+    case O_CONC:
+        if (parse_count(arg, 1024, &v))
+            return vd_cli_usage_error("worker", "--concurrency must be 1..1024");
+        o->concurrency = (int)v;
+        return VD_EXIT_OK;
+    case O_LEASE:
+        if (parse_secs(arg, &o->lease_ms))
+            return vd_cli_usage_error("worker", "--lease must be a positive number of seconds");
+        return VD_EXIT_OK;
+    case O_HB:
+        if (parse_secs(arg, &o->heartbeat_ms))
+            return vd_cli_usage_error("worker", "--heartbeat must be a positive number of seconds");
+        return VD_EXIT_OK;
+    case O_GRACE: {
+        char *end;
+        double g = strtod(arg, &end);
+        if (end == arg || *end || !isfinite(g) || g < 0 || g > 1e7)
+            return vd_cli_usage_error("worker", "--grace must be a number of seconds >= 0");
+        o->grace_ms = g == 0 ? -1 : (int64_t)llround(g * 1000.0);
+        return VD_EXIT_OK;
+    }
+    case O_KGRACE:
+        if (parse_secs(arg, &o->kill_grace_ms))
+            return vd_cli_usage_error("worker",
+                                      "--kill-grace must be a positive number of seconds");
+        return VD_EXIT_OK;
+    case O_MAXJOBS:
+        if (parse_count(arg, INT64_MAX / 2, &o->max_jobs))
+            return vd_cli_usage_error("worker", "--max-jobs must be a positive integer");
+        return VD_EXIT_OK;
+    case O_MEM:
+        if (parse_count(arg, 1 << 30, &o->memory_limit_mb))
+            return vd_cli_usage_error("worker", "--memory-limit must be a positive MiB count");
+        return VD_EXIT_OK;
+    default:
+        return UNKNOWN_OPTION;
+    }
+}
+
+/* One option (getopt's code c, its argument). Returns an exit code or
+ * UNKNOWN_OPTION. */
+static int parse_opt(worker_args *a, int c, const char *arg)
+{
+    switch (c) {
+    case O_QUEUE:
+        a->sup.queue_url = arg;
+        break;
+    case O_BURST:
+        a->sup.burst = 1;
+        break;
+    case O_NOFORK:
+        a->sup.no_fork = 1;
+        break;
+    case O_TYPES:
+        a->types_arg = arg;
+        break;
+    case O_NAME:
+        a->sup.worker_id = arg;
+        break;
+    case O_LIST:
+        a->list_types = 1;
+        break;
+    case O_DATA:
+        setenv("VISIOND_DATA", arg, 1); /* the defaults in run_worker derive from it */
+        break;
+    case O_MSERVER:
+        a->pcfg.model_server = arg;
+        break;
+    case O_MODELS:
+        a->pcfg.models_path = arg;
+        break;
+    default:
+        return parse_number_opt(a, c, arg);
+    }
+    return VD_EXIT_OK;
+}
+
+/* Fills *a from argv. Returns VD_EXIT_OK, or the exit code of a usage error
+ * (already printed). */
+static int parse_args(int argc, char **argv, worker_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->sup.concurrency = 1;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        int rc = parse_opt(a, c, optarg);
+        if (rc == UNKNOWN_OPTION)
+            return vd_cli_usage_error("worker", "unknown or incomplete option '%s'",
+                                      argv[optind - 1]);
+        if (rc != VD_EXIT_OK) return rc;
+    }
+    if (optind < argc)
+        return vd_cli_usage_error("worker", "unexpected argument '%s'", argv[optind]);
+    return VD_EXIT_OK;
+}
+
+/* --types a,b: splits the list into *buf (owned) and *types (owned, pointing
+ * into *buf); every name must be registered. Returns an exit code. */
+static int split_types(const char *arg, const vd_registry *reg, char **buf, const char ***types,
+                       size_t *ntypes)
+{
+    *buf = strdup(arg);
+    *types = calloc(strlen(arg) / 2 + 2, sizeof **types);
+    *ntypes = 0;
+    if (!*buf || !*types) return vd_cli_fail("out of memory");
+    char *save = NULL;
+    for (char *t = strtok_r(*buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!vd_registry_has(reg, t))
+            return vd_cli_usage_error("worker", "unknown job type '%s' (see --list-types)", t);
+        (*types)[(*ntypes)++] = t;
+    }
+    if (*ntypes == 0) return vd_cli_usage_error("worker", "--types needs at least one job type");
+    return VD_EXIT_OK;
+}
+
+static void print_types(const vd_registry *reg)
+{
+    printf("{\"types\": [");
+    for (size_t i = 0; i < vd_registry_count(reg); i++)
+        printf("%s\"%s\"", i ? ", " : "", vd_registry_name(reg, i));
+    printf("]}\n");
+}
+
+/* Starts the supervisor on reg and runs it until it stops. Returns an exit code. */
+static int supervise(const vd_supervisor_opts *o, vd_registry *reg)
+{
+    int level = vd_log_level_parse(getenv("VISIOND_LOG_LEVEL"));
+    vd_log_init("worker", level < 0 ? VD_LOG_INFO : (vd_log_level)level, 2);
+    vd_error err;
+    vd_error_clear(&err);
+    vd_supervisor *sup = NULL;
+    if (vd_supervisor_new(o, reg, &sup, &err) != VD_OK)
+        return vd_cli_fail("worker: %s", vd_error_text(&err));
+    int rc = VD_EXIT_OK;
+    if (vd_supervisor_run(sup, &err) != VD_OK) rc = vd_cli_fail("worker: %s", vd_error_text(&err));
+    vd_supervisor_free(sup);
+    return rc;
+}
+
+/* Does what a asks for. Returns the exit code. */
+static int run_worker(worker_args *a)
+{
+    vd_error err;
+    vd_error_clear(&err);
+    vd_registry *reg = NULL;
+    if (vd_worker_registry_new(&a->pcfg, &reg, &err) != VD_OK)
+        return vd_cli_fail("%s", vd_error_text(&err));
+    if (a->list_types) {
+        print_types(reg);
+        vd_registry_free(reg);
+        return VD_EXIT_OK;
+    }
+    vd_supervisor_opts *o = &a->sup;
+    char qbuf[1024];
+    char *types_buf = NULL;
+    const char **types = NULL;
+    int rc = VD_EXIT_OK;
+    if (a->types_arg) {
+        rc = split_types(a->types_arg, reg, &types_buf, &types, &o->ntypes);
+        o->types = types;
+    }
+    if (rc == VD_EXIT_OK && !o->queue_url)
+        o->queue_url = vd_cli_default_queue_url(qbuf, sizeof qbuf);
+    if (rc == VD_EXIT_OK && o->heartbeat_ms &&
+        o->heartbeat_ms >= (o->lease_ms ? o->lease_ms : 30000))
+        rc = vd_cli_usage_error("worker", "--heartbeat must be shorter than --lease");
+    if (rc == VD_EXIT_OK) rc = supervise(o, reg);
+    free(types);
+    free(types_buf);
+    vd_registry_free(reg);
+    return rc;
+}
+
 int vd_cmd_worker(int argc, char **argv)
 {
     if (vd_cli_wants_help(argc, argv)) {
         fputs(usage_text, stdout);
         return VD_EXIT_OK;
     }
-    enum {
-        O_QUEUE = 1000,
-        O_CONC,
-        O_LEASE,
-        O_HB,
-        O_GRACE,
-        O_KGRACE,
-        O_MAXJOBS,
-        O_BURST,
-        O_NOFORK,
-        O_MEM,
-        O_TYPES,
-        O_NAME,
-        O_LIST,
-        O_DATA,
-        O_MSERVER,
-        O_MODELS
-    };
-    static const struct option longopts[] = {
-        {"queue", required_argument, NULL, O_QUEUE},
-        {"concurrency", required_argument, NULL, O_CONC},
-        {"lease", required_argument, NULL, O_LEASE},
-        {"heartbeat", required_argument, NULL, O_HB},
-        {"grace", required_argument, NULL, O_GRACE},
-        {"kill-grace", required_argument, NULL, O_KGRACE},
-        {"max-jobs", required_argument, NULL, O_MAXJOBS},
-        {"burst", no_argument, NULL, O_BURST},
-        {"no-fork", no_argument, NULL, O_NOFORK},
-        {"memory-limit", required_argument, NULL, O_MEM},
-        {"types", required_argument, NULL, O_TYPES},
-        {"name", required_argument, NULL, O_NAME},
-        {"list-types", no_argument, NULL, O_LIST},
-        {"data", required_argument, NULL, O_DATA},
-        {"model-server", required_argument, NULL, O_MSERVER},
-        {"models", required_argument, NULL, O_MODELS},
-        {NULL, 0, NULL, 0},
-    };
-    vd_supervisor_opts o = {.concurrency = 1};
-    char qbuf[1024];
-    const char *types_arg = NULL;
-    int list_types = 0;
-    vd_pipeline_config pcfg = {0};
-    int64_t v;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case O_QUEUE:
-            o.queue_url = optarg;
-            break;
-        case O_CONC:
-            if (parse_count(optarg, 1024, &v))
-                return vd_cli_usage_error("worker", "--concurrency must be 1..1024");
-            o.concurrency = (int)v;
-            break;
-        case O_LEASE:
-            if (parse_secs(optarg, &o.lease_ms))
-                return vd_cli_usage_error("worker", "--lease must be a positive number of seconds");
-            break;
-        case O_HB:
-            if (parse_secs(optarg, &o.heartbeat_ms))
-                return vd_cli_usage_error("worker",
-                                          "--heartbeat must be a positive number of seconds");
-            break;
-        case O_GRACE: {
-            char *end;
-            double g = strtod(optarg, &end);
-            if (end == optarg || *end || !isfinite(g) || g < 0 || g > 1e7)
-                return vd_cli_usage_error("worker", "--grace must be a number of seconds >= 0");
-            o.grace_ms = g == 0 ? -1 : (int64_t)llround(g * 1000.0);
-            break;
-        }
-        case O_KGRACE:
-            if (parse_secs(optarg, &o.kill_grace_ms))
-                return vd_cli_usage_error("worker",
-                                          "--kill-grace must be a positive number of seconds");
-            break;
-        case O_MAXJOBS:
-            if (parse_count(optarg, INT64_MAX / 2, &o.max_jobs))
-                return vd_cli_usage_error("worker", "--max-jobs must be a positive integer");
-            break;
-        case O_BURST:
-            o.burst = 1;
-            break;
-        case O_NOFORK:
-            o.no_fork = 1;
-            break;
-        case O_MEM:
-            if (parse_count(optarg, 1 << 30, &o.memory_limit_mb))
-                return vd_cli_usage_error("worker", "--memory-limit must be a positive MiB count");
-            break;
-        case O_TYPES:
-            types_arg = optarg;
-            break;
-        case O_NAME:
-            o.worker_id = optarg;
-            break;
-        case O_LIST:
-            list_types = 1;
-            break;
-        case O_DATA:
-            setenv("VISIOND_DATA", optarg, 1); /* the defaults below derive from it */
-            break;
-        case O_MSERVER:
-            pcfg.model_server = optarg;
-            break;
-        case O_MODELS:
-            pcfg.models_path = optarg;
-            break;
-        default:
-            return vd_cli_usage_error("worker", "unknown or incomplete option '%s'",
-                                      argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return vd_cli_usage_error("worker", "unexpected argument '%s'", argv[optind]);
-
-    vd_error err;
-    vd_error_clear(&err);
-    vd_registry *reg = NULL;
-    if (vd_worker_registry_new(&pcfg, &reg, &err) != VD_OK)
-        return vd_cli_fail("%s", vd_error_text(&err));
-    if (list_types) {
-        printf("{\"types\": [");
-        for (size_t i = 0; i < vd_registry_count(reg); i++)
-            printf("%s\"%s\"", i ? ", " : "", vd_registry_name(reg, i));
-        printf("]}\n");
-        vd_registry_free(reg);
-        return VD_EXIT_OK;
-    }
-
-    /* --types a,b: every name must be registered */
-    char *types_buf = NULL;
-    const char **types = NULL;
-    size_t ntypes = 0;
-    int rc = VD_EXIT_OK;
-    if (types_arg) {
-        types_buf = strdup(types_arg);
-        types = calloc(strlen(types_arg) / 2 + 2, sizeof *types);
-        if (!types_buf || !types) {
-            rc = vd_cli_fail("out of memory");
-            goto out;
-        }
-        char *save = NULL;
-        for (char *t = strtok_r(types_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            if (!vd_registry_has(reg, t)) {
-                rc = vd_cli_usage_error("worker", "unknown job type '%s' (see --list-types)", t);
-                goto out;
-            }
-            types[ntypes++] = t;
-        }
-        if (ntypes == 0) {
-            rc = vd_cli_usage_error("worker", "--types needs at least one job type");
-            goto out;
-        }
-        o.types = types;
-        o.ntypes = ntypes;
-    }
-    if (!o.queue_url) o.queue_url = vd_cli_default_queue_url(qbuf, sizeof qbuf);
-    if (o.heartbeat_ms && o.heartbeat_ms >= (o.lease_ms ? o.lease_ms : 30000)) {
-        rc = vd_cli_usage_error("worker", "--heartbeat must be shorter than --lease");
-        goto out;
-    }
-
-    int level = vd_log_level_parse(getenv("VISIOND_LOG_LEVEL"));
-    vd_log_init("worker", level < 0 ? VD_LOG_INFO : (vd_log_level)level, 2);
-    vd_supervisor *sup = NULL;
-    if (vd_supervisor_new(&o, reg, &sup, &err) != VD_OK) {
-        rc = vd_cli_fail("worker: %s", vd_error_text(&err));
-        goto out;
-    }
-    if (vd_supervisor_run(sup, &err) != VD_OK) rc = vd_cli_fail("worker: %s", vd_error_text(&err));
-    vd_supervisor_free(sup);
-out:
-    free(types);
-    free(types_buf);
-    vd_registry_free(reg);
-    return rc;
+    worker_args a;
+    int rc = parse_args(argc, argv, &a);
+    return rc != VD_EXIT_OK ? rc : run_worker(&a);
 }
