@@ -84,146 +84,196 @@ static int parse_num(const char *s, long long lo, long long hi, long long *out)
     return 0;
 }
 
-int vd_cmd_model_server(int argc, char **argv)
+/* What the command line asked for; parse_args fills it, run_model_server acts on it. */
+typedef struct {
+    vd_server_config cfg; /* the numbers, --allow-remote; paths are filled in by resolve */
+    const char *data, *models, *sock, *tcp, *preload;
+    int no_socket;
+    int log_level;           /* $VISIOND_LOG_LEVEL, then --log-level */
+    long long reuse, arenas; /* --malloc-reuse, --malloc-arenas */
+    char models_buf[4096], sock_buf[4096];
+    char *preload_buf;     /* owned: --preload split in place */
+    const char *names[64]; /* into preload_buf */
+} ms_args;
+
+static const struct option longopts[] = {
+    {"data", required_argument, 0, 'd'},         {"models", required_argument, 0, 'm'},
+    {"socket", required_argument, 0, 's'},       {"no-socket", no_argument, 0, 'S'},
+    {"tcp", required_argument, 0, 't'},          {"allow-remote", no_argument, 0, 'R'},
+    {"threads", required_argument, 0, 'j'},      {"preload", required_argument, 0, 'p'},
+    {"idle-ttl", required_argument, 0, 'i'},     {"queue-max", required_argument, 0, 'q'},
+    {"max-frame", required_argument, 0, 'f'},    {"max-conns", required_argument, 0, 'c'},
+    {"drain-ms", required_argument, 0, 'D'},     {"log-level", required_argument, 0, 'l'},
+    {"malloc-reuse", required_argument, 0, 'M'}, {"malloc-arenas", required_argument, 0, 'A'},
+    {"trim-idle-ms", required_argument, 0, 'T'}, {0, 0, 0, 0}};
+
+/* The numeric options: their range and how a usage error says it. */
+static const struct {
+    int code;
+    const char *name;
+    long long lo, hi;
+    const char *want;
+} num_opts[] = {
+    {'j', "--threads", 0, 1024, "0..1024"},
+    {'i', "--idle-ttl", 0, 365LL * 86400, "seconds >= 0"},
+    {'q', "--queue-max", 1, 1 << 20, "1..1048576"},
+    {'f', "--max-frame", 1024, 1LL << 31, "1024..2147483648"},
+    {'c', "--max-conns", 1, 65536, "1..65536"},
+    {'D', "--drain-ms", 1, 3600000, "1..3600000"},
+    {'M', "--malloc-reuse", 0, INT32_MAX, "0..2147483647"},
+    {'A', "--malloc-arenas", 0, 1024, "0..1024"},
+    {'T', "--trim-idle-ms", 0, 86400000, "0..86400000"},
+};
+
+/* Stores v, already checked against num_opts, where option code goes. */
+static void set_num(ms_args *a, int code, long long v)
 {
-    if (vd_cli_wants_help(argc, argv)) {
-        usage(stdout);
+    switch (code) {
+    case 'j':
+        a->cfg.intra_threads = (int)v;
+        break;
+    case 'i':
+        a->cfg.idle_ttl_s = v;
+        break;
+    case 'q':
+        a->cfg.queue_max_items = (size_t)v;
+        break;
+    case 'f':
+        a->cfg.max_frame = (uint32_t)v;
+        break;
+    case 'c':
+        a->cfg.max_conns = (int)v;
+        break;
+    case 'D':
+        a->cfg.drain_ms = v;
+        break;
+    case 'M':
+        a->reuse = v;
+        break;
+    case 'A':
+        a->arenas = v;
+        break;
+    case 'T':
+        a->cfg.trim_idle_ms = v;
+        break;
+    }
+}
+
+/* One option (getopt's code c, its argument). Returns an exit code. */
+static int parse_opt(ms_args *a, const char *cmd, int c, const char *arg, const char *text)
+{
+    for (size_t i = 0; i < sizeof num_opts / sizeof num_opts[0]; i++) {
+        if (num_opts[i].code != c) continue;
+        long long v;
+        if (parse_num(arg, num_opts[i].lo, num_opts[i].hi, &v))
+            return vd_cli_usage_error(cmd, "%s: want %s, got '%s'", num_opts[i].name,
+                                      num_opts[i].want, arg);
+        set_num(a, c, v);
         return VD_EXIT_OK;
     }
-    static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'},         {"models", required_argument, 0, 'm'},
-        {"socket", required_argument, 0, 's'},       {"no-socket", no_argument, 0, 'S'},
-        {"tcp", required_argument, 0, 't'},          {"allow-remote", no_argument, 0, 'R'},
-        {"threads", required_argument, 0, 'j'},      {"preload", required_argument, 0, 'p'},
-        {"idle-ttl", required_argument, 0, 'i'},     {"queue-max", required_argument, 0, 'q'},
-        {"max-frame", required_argument, 0, 'f'},    {"max-conns", required_argument, 0, 'c'},
-        {"drain-ms", required_argument, 0, 'D'},     {"log-level", required_argument, 0, 'l'},
-        {"malloc-reuse", required_argument, 0, 'M'}, {"malloc-arenas", required_argument, 0, 'A'},
-        {"trim-idle-ms", required_argument, 0, 'T'}, {0, 0, 0, 0}};
-    const char *lvl_env = getenv("VISIOND_LOG_LEVEL");
-    int lvl0 = vd_log_level_parse(lvl_env);
-    vd_log_init("model-server", lvl0 < 0 ? VD_LOG_INFO : (vd_log_level)lvl0, 2);
+    switch (c) {
+    case 'd':
+        a->data = arg;
+        break;
+    case 'm':
+        a->models = arg;
+        break;
+    case 's':
+        a->sock = arg;
+        break;
+    case 'S':
+        a->no_socket = 1;
+        break;
+    case 't':
+        a->tcp = arg;
+        break;
+    case 'R':
+        a->cfg.allow_remote = 1;
+        break;
+    case 'p':
+        a->preload = arg;
+        break;
+    case 'l':
+        a->log_level = vd_log_level_parse(arg);
+        if (a->log_level < 0) return vd_cli_usage_error(cmd, "--log-level: unknown '%s'", arg);
+        break;
+    default:
+        return vd_cli_usage_error(cmd, "unknown or incomplete option '%s'", text);
+    }
+    return VD_EXIT_OK;
+}
+
+/* Fills *a from argv and the environment. Returns VD_EXIT_OK, or the exit
+ * code of a usage error (already printed). */
+static int parse_args(int argc, char **argv, ms_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->cfg = (vd_server_config){.stop_fd = -1, .idle_ttl_s = 600, .trim_idle_ms = 1000};
+    a->reuse = 1LL << 30;
+    a->arenas = 1;
+    int lvl0 = vd_log_level_parse(getenv("VISIOND_LOG_LEVEL"));
+    a->log_level = lvl0 < 0 ? VD_LOG_INFO : lvl0;
     const char *data = getenv("VISIOND_DATA");
     if (!data || !*data) data = "./data";
-    const char *models = NULL, *sock = NULL, *tcp = NULL, *preload = NULL;
-    int no_socket = 0;
-    vd_server_config cfg = {.stop_fd = -1, .idle_ttl_s = 600, .trim_idle_ms = 1000};
-    long long v, reuse = 1LL << 30, arenas = 1;
+    a->data = data;
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            data = optarg;
-            break;
-        case 'm':
-            models = optarg;
-            break;
-        case 's':
-            sock = optarg;
-            break;
-        case 'S':
-            no_socket = 1;
-            break;
-        case 't':
-            tcp = optarg;
-            break;
-        case 'R':
-            cfg.allow_remote = 1;
-            break;
-        case 'p':
-            preload = optarg;
-            break;
-        case 'j':
-            if (parse_num(optarg, 0, 1024, &v))
-                return vd_cli_usage_error(argv[0], "--threads: want 0..1024, got '%s'", optarg);
-            cfg.intra_threads = (int)v;
-            break;
-        case 'i':
-            if (parse_num(optarg, 0, 365LL * 86400, &v))
-                return vd_cli_usage_error(argv[0], "--idle-ttl: want seconds >= 0, got '%s'",
-                                          optarg);
-            cfg.idle_ttl_s = v;
-            break;
-        case 'q':
-            if (parse_num(optarg, 1, 1 << 20, &v))
-                return vd_cli_usage_error(argv[0], "--queue-max: want 1..1048576, got '%s'",
-                                          optarg);
-            cfg.queue_max_items = (size_t)v;
-            break;
-        case 'f':
-            if (parse_num(optarg, 1024, 1LL << 31, &v))
-                return vd_cli_usage_error(argv[0], "--max-frame: want 1024..2147483648, got '%s'",
-                                          optarg);
-            cfg.max_frame = (uint32_t)v;
-            break;
-        case 'c':
-            if (parse_num(optarg, 1, 65536, &v))
-                return vd_cli_usage_error(argv[0], "--max-conns: want 1..65536, got '%s'", optarg);
-            cfg.max_conns = (int)v;
-            break;
-        case 'D':
-            if (parse_num(optarg, 1, 3600000, &v))
-                return vd_cli_usage_error(argv[0], "--drain-ms: want 1..3600000, got '%s'", optarg);
-            cfg.drain_ms = v;
-            break;
-        case 'M':
-            if (parse_num(optarg, 0, INT32_MAX, &v))
-                return vd_cli_usage_error(argv[0], "--malloc-reuse: want 0..2147483647, got '%s'",
-                                          optarg);
-            reuse = v;
-            break;
-        case 'A':
-            if (parse_num(optarg, 0, 1024, &v))
-                return vd_cli_usage_error(argv[0], "--malloc-arenas: want 0..1024, got '%s'",
-                                          optarg);
-            arenas = v;
-            break;
-        case 'T':
-            if (parse_num(optarg, 0, 86400000, &v))
-                return vd_cli_usage_error(argv[0], "--trim-idle-ms: want 0..86400000, got '%s'",
-                                          optarg);
-            cfg.trim_idle_ms = v;
-            break;
-        case 'l': {
-            int lvl = vd_log_level_parse(optarg);
-            if (lvl < 0) return vd_cli_usage_error(argv[0], "--log-level: unknown '%s'", optarg);
-            vd_log_init("model-server", (vd_log_level)lvl, 2);
-            break;
-        }
-        default:
-            return vd_cli_usage_error(argv[0], "unknown or incomplete option '%s'",
-                                      argv[optind - 1]);
-        }
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        int rc = parse_opt(a, argv[0], c, optarg, argv[optind - 1]);
+        if (rc != VD_EXIT_OK) return rc;
     }
     if (optind < argc) return vd_cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
-    if (no_socket && !tcp) return vd_cli_usage_error(argv[0], "--no-socket needs --tcp");
-    /* before any thread exists: M_ARENA_MAX only binds threads that have no arena yet */
-    malloc_policy(reuse, arenas);
+    if (a->no_socket && !a->tcp) return vd_cli_usage_error(argv[0], "--no-socket needs --tcp");
+    return VD_EXIT_OK;
+}
 
-    char models_buf[4096], sock_buf[4096];
-    if (!models) {
-        snprintf(models_buf, sizeof models_buf, "%s/models", data);
-        models = models_buf;
+/* Fills the server's paths and preload list from the options (defaults
+ * under the data directory). */
+static void resolve(ms_args *a)
+{
+    if (!a->models) {
+        snprintf(a->models_buf, sizeof a->models_buf, "%s/models", a->data);
+        a->models = a->models_buf;
     }
-    if (!sock && !no_socket) {
-        snprintf(sock_buf, sizeof sock_buf, "%s/model.sock", data);
-        sock = sock_buf;
+    if (!a->sock && !a->no_socket) {
+        snprintf(a->sock_buf, sizeof a->sock_buf, "%s/model.sock", a->data);
+        a->sock = a->sock_buf;
     }
-    cfg.models_dir = models;
-    cfg.socket_path = no_socket ? NULL : sock;
-    cfg.tcp_addr = tcp;
+    a->cfg.models_dir = a->models;
+    a->cfg.socket_path = a->no_socket ? NULL : a->sock;
+    a->cfg.tcp_addr = a->tcp;
 
     /* --preload a,b,c */
-    char *pl = preload ? strdup(preload) : NULL;
-    const char *names[64];
+    char *pl = a->preload_buf = a->preload ? strdup(a->preload) : NULL;
     size_t nnames = 0;
     for (char *save = NULL, *tok = pl ? strtok_r(pl, ",", &save) : NULL; tok && nnames < 64;
          tok = strtok_r(NULL, ",", &save))
-        if (*tok) names[nnames++] = tok;
-    cfg.preload = names;
-    cfg.npreload = nnames;
+        if (*tok) a->names[nnames++] = tok;
+    a->cfg.preload = a->names;
+    a->cfg.npreload = nnames;
+}
+
+/* The line that tells a parent process the server is up. */
+static void print_ready(const vd_server_config *cfg, vd_server *srv)
+{
+    printf("{\"status\":\"ready\",\"pid\":%d,\"socket\":", (int)getpid());
+    if (cfg->socket_path)
+        printf("\"%s\"", cfg->socket_path);
+    else
+        printf("null");
+    if (cfg->tcp_addr) printf(",\"tcp_port\":%d", vd_server_tcp_port(srv));
+    printf(",\"models\":%zu}\n", vd_server_nmodels(srv));
+    fflush(stdout);
+}
+
+/* Starts the server, says so, and serves until a stop signal. Returns the exit code. */
+static int run_model_server(ms_args *a)
+{
+    vd_log_init("model-server", (vd_log_level)a->log_level, 2);
+    /* before any thread exists: M_ARENA_MAX only binds threads that have no arena yet */
+    malloc_policy(a->reuse, a->arenas);
+    resolve(a);
 
     /* SIGTERM/SIGINT arrive through a pipe that the server polls (core/sigpipe.h). */
     signal(SIGPIPE, SIG_IGN);
@@ -231,30 +281,34 @@ int vd_cmd_model_server(int argc, char **argv)
     int sfd;
     vd_error serr;
     if (vd_sigpipe_open(stop_sigs, 2, &sfd, &serr) != VD_OK) {
-        free(pl);
+        free(a->preload_buf);
         return vd_cli_fail("model-server: %s", serr.msg);
     }
-    cfg.stop_fd = sfd;
+    a->cfg.stop_fd = sfd;
 
     vd_server *srv = NULL;
     vd_error err;
-    vd_status rc = vd_server_new(&cfg, &srv, &err);
-    free(pl);
-    if (rc) {
+    vd_status rc = vd_server_new(&a->cfg, &srv, &err);
+    free(a->preload_buf);
+    if (rc != VD_OK) {
         vd_sigpipe_close();
         return vd_cli_fail("model-server: %s", vd_error_text(&err));
     }
-    printf("{\"status\":\"ready\",\"pid\":%d,\"socket\":", (int)getpid());
-    if (cfg.socket_path)
-        printf("\"%s\"", cfg.socket_path);
-    else
-        printf("null");
-    if (tcp) printf(",\"tcp_port\":%d", vd_server_tcp_port(srv));
-    printf(",\"models\":%zu}\n", vd_server_nmodels(srv));
-    fflush(stdout);
+    print_ready(&a->cfg, srv);
     rc = vd_server_run(srv, &err);
     vd_server_free(srv);
     vd_sigpipe_close();
-    if (rc) return vd_cli_fail("model-server: %s", vd_error_text(&err));
+    if (rc != VD_OK) return vd_cli_fail("model-server: %s", vd_error_text(&err));
     return VD_EXIT_OK;
+}
+
+int vd_cmd_model_server(int argc, char **argv)
+{
+    if (vd_cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return VD_EXIT_OK;
+    }
+    ms_args a;
+    int rc = parse_args(argc, argv, &a);
+    return rc != VD_EXIT_OK ? rc : run_model_server(&a);
 }
