@@ -75,153 +75,203 @@ static int mkdir_p(const char *path)
     return mkdir(tmp, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-int vd_cmd_up(int argc, char **argv)
-{
-    if (vd_cli_wants_help(argc, argv)) {
-        fputs(usage_text, stdout);
-        return VD_EXIT_OK;
-    }
-    static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'},
-        {"data", required_argument, 0, VD_CFG_DATA + 1000},
-        {"listen", required_argument, 0, VD_CFG_LISTEN + 1000},
-        {"workers", required_argument, 0, VD_CFG_WORKERS + 1000},
-        {"concurrency", required_argument, 0, VD_CFG_CONCURRENCY + 1000},
-        {"queue", required_argument, 0, VD_CFG_QUEUE + 1000},
-        {"models", required_argument, 0, VD_CFG_MODELS + 1000},
-        {"media-root", required_argument, 0, VD_CFG_MEDIA_ROOTS + 1000},
-        {"token-file", required_argument, 0, VD_CFG_TOKEN_FILE + 1000},
-        {"model-threads", required_argument, 0, VD_CFG_MODEL_THREADS + 1000},
-        {"preload", required_argument, 0, VD_CFG_PRELOAD + 1000},
-        {"log-level", required_argument, 0, VD_CFG_LOG_LEVEL + 1000},
-        {"print-config", no_argument, 0, 'p'},
-        {0, 0, 0, 0},
-    };
-    vd_config cfg;
-    vd_config_defaults(&cfg);
-    vd_error err;
+/* Flags map to config keys: getopt's code for key k is FLAG(k). */
+#define FLAG(k) ((k) + 1000)
 
-    /* Pass 1: find --config and --print-config; pass 2 (after file and env): flags. */
-    const char *config_path = getenv("VISIOND_CONFIG");
-    int print_config = 0, explicit_config = config_path && *config_path;
+static const struct option longopts[] = {
+    {"config", required_argument, 0, 'c'},
+    {"data", required_argument, 0, FLAG(VD_CFG_DATA)},
+    {"listen", required_argument, 0, FLAG(VD_CFG_LISTEN)},
+    {"workers", required_argument, 0, FLAG(VD_CFG_WORKERS)},
+    {"concurrency", required_argument, 0, FLAG(VD_CFG_CONCURRENCY)},
+    {"queue", required_argument, 0, FLAG(VD_CFG_QUEUE)},
+    {"models", required_argument, 0, FLAG(VD_CFG_MODELS)},
+    {"media-root", required_argument, 0, FLAG(VD_CFG_MEDIA_ROOTS)},
+    {"token-file", required_argument, 0, FLAG(VD_CFG_TOKEN_FILE)},
+    {"model-threads", required_argument, 0, FLAG(VD_CFG_MODEL_THREADS)},
+    {"preload", required_argument, 0, FLAG(VD_CFG_PRELOAD)},
+    {"log-level", required_argument, 0, FLAG(VD_CFG_LOG_LEVEL)},
+    {"print-config", no_argument, 0, 'p'},
+    {0, 0, 0, 0},
+};
+
+/* What the command line (with the config file and environment) asked for;
+ * parse_args fills it, run_up acts on it. */
+typedef struct {
+    vd_config cfg;
+    const char *config_path; /* the config file read, or NULL */
+    int explicit_config;     /* --config or $VISIOND_CONFIG */
+    int print_config;        /* --print-config */
+    char default_conf[PATH_MAX];
+} up_args;
+
+/* Pass 1 over argv: --config, --print-config, unknown options. Returns an exit code. */
+static int scan_args(int argc, char **argv, up_args *a)
+{
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'c') config_path = optarg, explicit_config = 1;
-        if (c == 'p') print_config = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == 'c') a->config_path = optarg, a->explicit_config = 1;
+        if (c == 'p') a->print_config = 1;
         if (c == '?')
             return vd_cli_usage_error("up", "unknown or incomplete option '%s'", argv[optind - 1]);
     }
     if (optind < argc) return vd_cli_usage_error("up", "unexpected argument '%s'", argv[optind]);
+    return VD_EXIT_OK;
+}
 
-    /* The data directory decides where the default config file is: env and
-     * flags are looked at for it first. */
-    char default_conf[PATH_MAX];
-    if (!explicit_config) {
-        vd_config probe = cfg;
-        vd_config_load_env(&probe, NULL);
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
-            if (c == VD_CFG_DATA + 1000) vd_config_set(&probe, VD_CFG_DATA, optarg, 3, NULL);
-        snprintf(default_conf, sizeof default_conf, "%s/visiond.conf", probe.value[VD_CFG_DATA]);
-        if (access(default_conf, F_OK) == 0)
-            config_path = default_conf;
-        else
-            config_path = NULL;
-    }
-    if (config_path && vd_config_load_file(&cfg, config_path, &err) != VD_OK)
-        return vd_cli_fail("%s", err.msg);
-    if (vd_config_load_env(&cfg, &err) != VD_OK) return vd_cli_fail("%s", err.msg);
+/* Without --config: DATA/visiond.conf when it exists. The data directory
+ * decides where it is, so env and flags are looked at for it first. */
+static void find_default_config(int argc, char **argv, up_args *a)
+{
+    vd_config probe = a->cfg;
+    vd_config_load_env(&probe, NULL);
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+        if (c == FLAG(VD_CFG_DATA)) vd_config_set(&probe, VD_CFG_DATA, optarg, 3, NULL);
+    snprintf(a->default_conf, sizeof a->default_conf, "%s/visiond.conf", probe.value[VD_CFG_DATA]);
+    if (access(a->default_conf, F_OK) == 0)
+        a->config_path = a->default_conf;
+    else
+        a->config_path = NULL;
+}
+
+/* Last pass over argv: the flags, over the file and the environment.
+ * Returns an exit code. */
+static int apply_flags(int argc, char **argv, vd_config *cfg)
+{
+    vd_error err;
     char roots[1024] = "";
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c < 1000) continue;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c < FLAG(0)) continue;
         const char *val = optarg;
-        if (c == VD_CFG_MEDIA_ROOTS + 1000) { /* repeatable: join with ':' */
+        if (c == FLAG(VD_CFG_MEDIA_ROOTS)) { /* repeatable: join with ':' */
             size_t n = strlen(roots);
             snprintf(roots + n, sizeof roots - n, "%s%s", n ? ":" : "", optarg);
             val = roots;
         }
-        if (vd_config_set(&cfg, (vd_cfg_key)(c - 1000), val, VD_CFG_FROM_FLAG, &err) != VD_OK)
+        if (vd_config_set(cfg, (vd_cfg_key)(c - FLAG(0)), val, VD_CFG_FROM_FLAG, &err) != VD_OK)
             return vd_cli_usage_error("up", "%s", err.msg);
     }
-    if (print_config) {
-        if (config_path) printf("# config file: %s\n", config_path);
-        vd_config_print(&cfg, stdout);
-        return VD_EXIT_OK;
-    }
+    return VD_EXIT_OK;
+}
 
-    vd_log_init("up", (vd_log_level)vd_log_level_parse(cfg.value[VD_CFG_LOG_LEVEL]), 2);
-    const char *data = cfg.value[VD_CFG_DATA];
-    if (mkdir_p(data) != 0)
-        return vd_cli_fail("cannot create data directory %s: %s", data, strerror(errno));
+/* Fills *a: defaults < config file < environment < flags. Returns
+ * VD_EXIT_OK, or the exit code of an error (already printed). */
+static int parse_args(int argc, char **argv, up_args *a)
+{
+    memset(a, 0, sizeof *a);
+    vd_config_defaults(&a->cfg);
+    a->config_path = getenv("VISIOND_CONFIG");
+    a->explicit_config = a->config_path && *a->config_path;
+    int rc = scan_args(argc, argv, a);
+    if (rc != VD_EXIT_OK) return rc;
+    if (!a->explicit_config) find_default_config(argc, argv, a);
+    vd_error err;
+    if (a->config_path && vd_config_load_file(&a->cfg, a->config_path, &err) != VD_OK)
+        return vd_cli_fail("%s", err.msg);
+    if (vd_config_load_env(&a->cfg, &err) != VD_OK) return vd_cli_fail("%s", err.msg);
+    return apply_flags(argc, argv, &a->cfg);
+}
+
+/* Where the children find things, derived from the settings. */
+typedef struct {
+    const char *data;
     char models_dir[PATH_MAX];
-    if (cfg.value[VD_CFG_MODELS][0])
-        vd_strlcpy(models_dir, cfg.value[VD_CFG_MODELS], sizeof models_dir);
-    else
-        snprintf(models_dir, sizeof models_dir, "%s/models", data);
-    if (mkdir_p(models_dir) != 0)
-        return vd_cli_fail("cannot create models directory %s: %s", models_dir, strerror(errno));
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0) return vd_cli_fail("cannot find the visiond executable: %s", strerror(errno));
-    self[len] = '\0';
-
+    char self[PATH_MAX]; /* this executable, which every child runs */
     char queue[1100];
-    if (cfg.value[VD_CFG_QUEUE][0])
-        vd_strlcpy(queue, cfg.value[VD_CFG_QUEUE], sizeof queue);
+    char queue_shown[512]; /* the queue URL without its password */
+    int queue_on_argv;     /* children get --queue (only when it holds no password) */
+} up_env;
+
+/* Creates the data and models directories, finds this executable and the
+ * queue, and exports what children read from the environment. Returns an
+ * exit code. */
+static int prepare(const vd_config *cfg, up_env *e)
+{
+    e->data = cfg->value[VD_CFG_DATA];
+    if (mkdir_p(e->data) != 0)
+        return vd_cli_fail("cannot create data directory %s: %s", e->data, strerror(errno));
+    if (cfg->value[VD_CFG_MODELS][0])
+        vd_strlcpy(e->models_dir, cfg->value[VD_CFG_MODELS], sizeof e->models_dir);
     else
-        snprintf(queue, sizeof queue, "sqlite:%s/visiond.db", data);
-    setenv("VISIOND_DATA", data, 1);
-    setenv("VISIOND_QUEUE", queue, 1);
+        snprintf(e->models_dir, sizeof e->models_dir, "%s/models", e->data);
+    if (mkdir_p(e->models_dir) != 0)
+        return vd_cli_fail("cannot create models directory %s: %s", e->models_dir, strerror(errno));
+    ssize_t len = readlink("/proc/self/exe", e->self, sizeof e->self - 1);
+    if (len <= 0) return vd_cli_fail("cannot find the visiond executable: %s", strerror(errno));
+    e->self[len] = '\0';
+
+    if (cfg->value[VD_CFG_QUEUE][0])
+        vd_strlcpy(e->queue, cfg->value[VD_CFG_QUEUE], sizeof e->queue);
+    else
+        snprintf(e->queue, sizeof e->queue, "sqlite:%s/visiond.db", e->data);
+    setenv("VISIOND_DATA", e->data, 1);
+    setenv("VISIOND_QUEUE", e->queue, 1);
     /* Children read the queue from $VISIOND_QUEUE; it goes on their command
      * lines too (for ps) only when it holds no password. */
-    char queue_shown[512];
-    vd_url_redact(queue, queue_shown, sizeof queue_shown);
-    int queue_on_argv = strcmp(queue, queue_shown) == 0;
-    setenv("VISIOND_LOG_LEVEL", cfg.value[VD_CFG_LOG_LEVEL], 1);
+    vd_url_redact(e->queue, e->queue_shown, sizeof e->queue_shown);
+    e->queue_on_argv = strcmp(e->queue, e->queue_shown) == 0;
+    setenv("VISIOND_LOG_LEVEL", cfg->value[VD_CFG_LOG_LEVEL], 1);
+    return VD_EXIT_OK;
+}
 
-    vd_procsup *sup = vd_procsup_new(vd_config_int(&cfg, VD_CFG_RESTART_MAX) * 1000);
-    if (!sup) return vd_cli_fail("out of memory");
-
-    /* model server: stopped last, since workers and the api call it. */
+/* The model server: stopped last, since workers and the api call it. */
+static vd_status add_model_server(vd_procsup *sup, const vd_config *cfg, const up_env *e,
+                                  vd_error *err)
+{
     argv_buf ms = {0};
-    push(&ms, self), push(&ms, "model-server"), push(&ms, "--data"), push(&ms, data);
-    push(&ms, "--threads"), push(&ms, cfg.value[VD_CFG_MODEL_THREADS]);
-    push(&ms, "--models"), push(&ms, models_dir);
-    if (cfg.value[VD_CFG_PRELOAD][0]) push(&ms, "--preload"), push(&ms, cfg.value[VD_CFG_PRELOAD]);
-    vd_status rc = vd_procsup_add(sup, "model-server", ms.v, 2, &err);
+    push(&ms, e->self), push(&ms, "model-server"), push(&ms, "--data"), push(&ms, e->data);
+    push(&ms, "--threads"), push(&ms, cfg->value[VD_CFG_MODEL_THREADS]);
+    push(&ms, "--models"), push(&ms, e->models_dir);
+    if (cfg->value[VD_CFG_PRELOAD][0])
+        push(&ms, "--preload"), push(&ms, cfg->value[VD_CFG_PRELOAD]);
+    return vd_procsup_add(sup, "model-server", ms.v, 2, err);
+}
 
-    long nworkers = vd_config_int(&cfg, VD_CFG_WORKERS);
+/* The worker supervisors ("worker-1" ...). */
+static vd_status add_workers(vd_procsup *sup, const vd_config *cfg, const up_env *e, vd_error *err)
+{
+    long nworkers = vd_config_int(cfg, VD_CFG_WORKERS);
+    vd_status rc = VD_OK;
     for (long i = 0; rc == VD_OK && i < nworkers; i++) {
         argv_buf w = {0};
         char name[32];
-        push(&w, self), push(&w, "worker");
-        if (queue_on_argv) push(&w, "--queue"), push(&w, queue);
-        push(&w, "--concurrency"), push(&w, cfg.value[VD_CFG_CONCURRENCY]);
+        push(&w, e->self), push(&w, "worker");
+        if (e->queue_on_argv) push(&w, "--queue"), push(&w, e->queue);
+        push(&w, "--concurrency"), push(&w, cfg->value[VD_CFG_CONCURRENCY]);
         snprintf(name, sizeof name, "worker-%ld", i + 1);
-        rc = vd_procsup_add(sup, name, w.v, 1, &err);
+        rc = vd_procsup_add(sup, name, w.v, 1, err);
     }
+    return rc;
+}
 
+/* The api: stopped first. */
+static vd_status add_api(vd_procsup *sup, const vd_config *cfg, const up_env *e, vd_error *err)
+{
     argv_buf api = {0};
     char roots_copy[1024];
-    vd_strlcpy(roots_copy, cfg.value[VD_CFG_MEDIA_ROOTS], sizeof roots_copy);
-    push(&api, self), push(&api, "serve"), push(&api, "--listen"),
-        push(&api, cfg.value[VD_CFG_LISTEN]);
-    push(&api, "--data"), push(&api, data);
-    if (queue_on_argv) push(&api, "--queue"), push(&api, queue);
+    vd_strlcpy(roots_copy, cfg->value[VD_CFG_MEDIA_ROOTS], sizeof roots_copy);
+    push(&api, e->self), push(&api, "serve"), push(&api, "--listen"),
+        push(&api, cfg->value[VD_CFG_LISTEN]);
+    push(&api, "--data"), push(&api, e->data);
+    if (e->queue_on_argv) push(&api, "--queue"), push(&api, e->queue);
     for (char *save = NULL, *r = strtok_r(roots_copy, ":", &save); r;
          r = strtok_r(NULL, ":", &save))
         push(&api, "--media-root"), push(&api, r);
-    if (cfg.value[VD_CFG_TOKEN_FILE][0])
-        push(&api, "--token-file"), push(&api, cfg.value[VD_CFG_TOKEN_FILE]);
-    if (rc == VD_OK) rc = vd_procsup_add(sup, "api", api.v, 0, &err);
-    if (rc != VD_OK) {
-        vd_procsup_free(sup);
-        return vd_cli_fail("%s", err.msg);
-    }
+    if (cfg->value[VD_CFG_TOKEN_FILE][0])
+        push(&api, "--token-file"), push(&api, cfg->value[VD_CFG_TOKEN_FILE]);
+    return vd_procsup_add(sup, "api", api.v, 0, err);
+}
 
+/* Starts the children, restarts those that die, and stops them all on
+ * SIGTERM/SIGINT. */
+static void supervise(vd_procsup *sup, const vd_config *cfg, const up_env *e)
+{
     struct sigaction sa = {0};
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
@@ -229,8 +279,10 @@ int vd_cmd_up(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    VD_INFO("visiond up: data %s, queue %s, api %s, %ld worker(s) x %s", data, queue_shown,
-            cfg.value[VD_CFG_LISTEN], nworkers, cfg.value[VD_CFG_CONCURRENCY]);
+    VD_INFO("visiond up: data %s, queue %s, api %s, %ld worker(s) x %s", e->data, e->queue_shown,
+            cfg->value[VD_CFG_LISTEN], vd_config_int(cfg, VD_CFG_WORKERS),
+            cfg->value[VD_CFG_CONCURRENCY]);
+    vd_error err;
     if (vd_procsup_start_all(sup, &err) != VD_OK) {
         VD_ERROR("%s", err.msg);
         stop_requested = 1;
@@ -238,8 +290,46 @@ int vd_cmd_up(int argc, char **argv)
     vd_procsup_run(sup, &stop_requested);
     VD_INFO(
         "stopping: api first, then workers (they hand running jobs back), then the model server");
-    vd_procsup_stop(sup, vd_config_int(&cfg, VD_CFG_STOP_GRACE) * 1000);
+    vd_procsup_stop(sup, vd_config_int(cfg, VD_CFG_STOP_GRACE) * 1000);
+}
+
+/* Does what a asks for. Returns the exit code. */
+static int run_up(const up_args *a)
+{
+    const vd_config *cfg = &a->cfg;
+    if (a->print_config) {
+        if (a->config_path) printf("# config file: %s\n", a->config_path);
+        vd_config_print(cfg, stdout);
+        return VD_EXIT_OK;
+    }
+    vd_log_init("up", (vd_log_level)vd_log_level_parse(cfg->value[VD_CFG_LOG_LEVEL]), 2);
+    up_env e;
+    int rc = prepare(cfg, &e);
+    if (rc != VD_EXIT_OK) return rc;
+
+    vd_procsup *sup = vd_procsup_new(vd_config_int(cfg, VD_CFG_RESTART_MAX) * 1000);
+    if (!sup) return vd_cli_fail("out of memory");
+    vd_error err;
+    vd_status st = add_model_server(sup, cfg, &e, &err);
+    if (st == VD_OK) st = add_workers(sup, cfg, &e, &err);
+    if (st == VD_OK) st = add_api(sup, cfg, &e, &err);
+    if (st != VD_OK) {
+        vd_procsup_free(sup);
+        return vd_cli_fail("%s", err.msg);
+    }
+    supervise(sup, cfg, &e);
     vd_procsup_free(sup);
     VD_INFO("stopped");
     return VD_EXIT_OK;
+}
+
+int vd_cmd_up(int argc, char **argv)
+{
+    if (vd_cli_wants_help(argc, argv)) {
+        fputs(usage_text, stdout);
+        return VD_EXIT_OK;
+    }
+    up_args a;
+    int rc = parse_args(argc, argv, &a);
+    return rc != VD_EXIT_OK ? rc : run_up(&a);
 }
