@@ -182,159 +182,197 @@ static json_t *check_model(const char *onnx, const vd_convert_info *info, char *
     return j;
 }
 
+/* What the command line asked for; parse_args fills it, run_convert acts on it. */
+typedef struct {
+    vd_convert_opts o;                   /* --tfjs, --output, --input-shape, -o */
+    char *names[VD_CONVERT_MAX_OUTPUTS]; /* owned: the --output values, split at '=' */
+    const char *meta, *name, *task;      /* --meta, --name (default: OUT's stem), --task */
+    double scale, mean[3], std[3];       /* --scale, --mean, --std */
+    int l2, check;                       /* --l2-normalize, --check */
+    char stem[VD_CONVERT_NAME_MAX];
+} convert_args;
+
+static void convert_args_free(convert_args *a)
+{
+    for (size_t k = 0; k < VD_CONVERT_MAX_OUTPUTS; k++)
+        free(a->names[k]);
+}
+
+static int takes_value(const char *a)
+{
+    static const char *const with_value[] = {"--tfjs",  "--output", "--input-shape", "-o",
+                                             "--onnx",  "--meta",   "--name",        "--task",
+                                             "--scale", "--mean",   "--std"};
+    for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++)
+        if (strcmp(a, with_value[i]) == 0) return 1;
+    return 0;
+}
+
+/* --output NODE[=NAME]. Returns an exit code. */
+static int parse_output(convert_args *a, const char *val)
+{
+    vd_convert_opts *o = &a->o;
+    if (o->noutputs >= VD_CONVERT_MAX_OUTPUTS)
+        return vd_cli_usage_error("convert", "at most %d --output", VD_CONVERT_MAX_OUTPUTS);
+    char *copy = vd_strdup(val);
+    if (!copy) return vd_cli_fail("out of memory");
+    a->names[o->noutputs] = copy;
+    char *eq = strchr(copy, '=');
+    if (eq) {
+        *eq = 0;
+        if (!eq[1]) return vd_cli_usage_error("convert", "--output %s: empty NAME", val);
+        o->output_names[o->noutputs] = eq + 1;
+    }
+    o->outputs[o->noutputs++] = copy;
+    return VD_EXIT_OK;
+}
+
+/* The options with numbers: --input-shape, --scale, --mean, --std. Returns an
+ * exit code. */
+static int parse_numbers(convert_args *a, const char *opt, const char *val)
+{
+    if (strcmp(opt, "--input-shape") == 0) {
+        double d[VD_CONVERT_MAX_RANK];
+        int n = parse_floats(val, d, VD_CONVERT_MAX_RANK);
+        if (n <= 0) return vd_cli_usage_error("convert", "bad --input-shape '%s'", val);
+        for (int k = 0; k < n; k++)
+            a->o.input_shape[k] = (int64_t)d[k];
+        a->o.input_rank = n;
+    } else if (strcmp(opt, "--scale") == 0) {
+        if (parse_floats(val, &a->scale, 1) != 1)
+            return vd_cli_usage_error("convert", "bad --scale '%s'", val);
+    } else { /* --mean, --std */
+        double *dst = opt[2] == 'm' ? a->mean : a->std;
+        if (parse_floats(val, dst, 3) != 3)
+            return vd_cli_usage_error("convert", "%s needs three numbers, got '%s'", opt, val);
+    }
+    return VD_EXIT_OK;
+}
+
+/* One option that takes a value. Returns an exit code. */
+static int parse_opt(convert_args *a, const char *opt, const char *val)
+{
+    if (strcmp(opt, "--tfjs") == 0) {
+        a->o.model_path = val;
+    } else if (strcmp(opt, "--output") == 0) {
+        return parse_output(a, val);
+    } else if (strcmp(opt, "-o") == 0 || strcmp(opt, "--onnx") == 0) {
+        a->o.onnx_path = val;
+    } else if (strcmp(opt, "--meta") == 0) {
+        a->meta = val;
+    } else if (strcmp(opt, "--name") == 0) {
+        a->name = val;
+    } else if (strcmp(opt, "--task") == 0) {
+        a->task = val;
+        if (strcmp(val, "image_embedding") && strcmp(val, "face_embedding") &&
+            strcmp(val, "face_detection") && strcmp(val, "other"))
+            return vd_cli_usage_error("convert", "bad --task '%s'", val);
+    } else {
+        return parse_numbers(a, opt, val);
+    }
+    return VD_EXIT_OK;
+}
+
+/* Fills *a from argv (free it with convert_args_free whatever this returns).
+ * Returns VD_EXIT_OK, or the exit code of an error (already printed). */
+static int parse_args(int argc, char **argv, convert_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->task = "other";
+    a->scale = 1;
+    a->std[0] = a->std[1] = a->std[2] = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *opt = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = VD_EXIT_OK;
+        if (strcmp(opt, "--l2-normalize") == 0) {
+            a->l2 = 1;
+        } else if (strcmp(opt, "--check") == 0) {
+            a->check = 1;
+        } else if (!takes_value(opt)) {
+            return vd_cli_usage_error("convert", "unknown option '%s'", opt);
+        } else if (!val) {
+            return vd_cli_usage_error("convert", "%s needs a value", opt);
+        } else {
+            rc = parse_opt(a, opt, val);
+            i++;
+        }
+        if (rc != VD_EXIT_OK) return rc;
+    }
+    if (!a->o.model_path || !a->o.onnx_path || a->o.noutputs == 0)
+        return vd_cli_usage_error("convert", "--tfjs, --output and -o are required");
+    if (!a->name) {
+        const char *base = strrchr(a->o.onnx_path, '/');
+        vd_strlcpy(a->stem, base ? base + 1 : a->o.onnx_path, sizeof a->stem);
+        char *dot = strrchr(a->stem, '.');
+        if (dot && dot != a->stem) *dot = 0;
+        a->name = a->stem;
+    }
+    return VD_EXIT_OK;
+}
+
+static json_t *values_json(const vd_convert_value *v, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t k = 0; k < n; k++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(v[k].name));
+        json_object_set_new(o, "shape", dims_json(&v[k]));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+/* Prints the JSON summary of a conversion; takes checked (may be NULL). */
+static void print_summary(const convert_args *a, const vd_convert_info *info, json_t *checked)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "onnx", json_string(a->o.onnx_path));
+    if (a->meta) json_object_set_new(j, "meta", json_string(a->meta));
+    json_object_set_new(j, "inputs", values_json(info->inputs, info->ninputs));
+    json_object_set_new(j, "outputs", values_json(info->outputs, info->noutputs));
+    json_object_set_new(j, "tf_nodes_used", json_integer((json_int_t)info->tf_nodes_used));
+    json_object_set_new(j, "onnx_nodes", json_integer((json_int_t)info->onnx_nodes));
+    json_object_set_new(j, "onnx_initializers", json_integer((json_int_t)info->onnx_initializers));
+    if (checked) json_object_set_new(j, "check", checked);
+    char *text = json_dumps(j, JSON_PRESERVE_ORDER);
+    json_decref(j);
+    if (text) printf("%s\n", text);
+    free(text);
+}
+
+/* Converts, writes the metadata, checks and prints the summary as a asks.
+ * Returns the exit code. */
+static int run_convert(const convert_args *a)
+{
+    vd_convert_info info;
+    vd_error err;
+    if (vd_convert_tfjs(&a->o, &info, &err) != VD_OK)
+        return vd_cli_fail("convert: %s", vd_error_text(&err));
+    if (a->meta) {
+        int rc = write_meta(a->meta, a->o.onnx_path, a->name, a->task, a->scale, a->mean, a->std,
+                            a->l2, &info);
+        if (rc != VD_EXIT_OK) return rc;
+    }
+    json_t *checked = NULL;
+    if (a->check) {
+        char why[VD_ERROR_MSG_MAX + 64];
+        checked = check_model(a->o.onnx_path, &info, why, sizeof why);
+        if (!checked) return vd_cli_fail("convert --check: %s", why);
+    }
+    print_summary(a, &info, checked);
+    return VD_EXIT_OK;
+}
+
 int vd_cmd_convert(int argc, char **argv)
 {
     if (vd_cli_wants_help(argc, argv)) {
         help(stdout);
         return VD_EXIT_OK;
     }
-    vd_convert_opts o = {0};
-    char *names[VD_CONVERT_MAX_OUTPUTS] = {0};
-    const char *meta = NULL, *name = NULL, *task = "other";
-    double scale = 1, mean[3] = {0, 0, 0}, std[3] = {1, 1, 1};
-    int l2 = 0, check = 0, rc = VD_EXIT_USAGE;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes =
-            strcmp(a, "--tfjs") == 0 || strcmp(a, "--output") == 0 ||
-            strcmp(a, "--input-shape") == 0 || strcmp(a, "-o") == 0 || strcmp(a, "--onnx") == 0 ||
-            strcmp(a, "--meta") == 0 || strcmp(a, "--name") == 0 || strcmp(a, "--task") == 0 ||
-            strcmp(a, "--scale") == 0 || strcmp(a, "--mean") == 0 || strcmp(a, "--std") == 0;
-        if (takes && !val) {
-            vd_cli_usage_error("convert", "%s needs a value", a);
-            goto out;
-        }
-        if (strcmp(a, "--tfjs") == 0) {
-            o.model_path = val;
-        } else if (strcmp(a, "--output") == 0) {
-            if (o.noutputs >= VD_CONVERT_MAX_OUTPUTS) {
-                vd_cli_usage_error("convert", "at most %d --output", VD_CONVERT_MAX_OUTPUTS);
-                goto out;
-            }
-            char *copy = vd_strdup(val);
-            if (!copy) {
-                rc = vd_cli_fail("out of memory");
-                goto out;
-            }
-            names[o.noutputs] = copy;
-            char *eq = strchr(copy, '=');
-            if (eq) {
-                *eq = 0;
-                if (!eq[1]) {
-                    vd_cli_usage_error("convert", "--output %s: empty NAME", val);
-                    goto out;
-                }
-                o.output_names[o.noutputs] = eq + 1;
-            }
-            o.outputs[o.noutputs++] = copy;
-        } else if (strcmp(a, "--input-shape") == 0) {
-            double d[VD_CONVERT_MAX_RANK];
-            int n = parse_floats(val, d, VD_CONVERT_MAX_RANK);
-            if (n <= 0) {
-                vd_cli_usage_error("convert", "bad --input-shape '%s'", val);
-                goto out;
-            }
-            for (int k = 0; k < n; k++)
-                o.input_shape[k] = (int64_t)d[k];
-            o.input_rank = n;
-        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--onnx") == 0) {
-            o.onnx_path = val;
-        } else if (strcmp(a, "--meta") == 0) {
-            meta = val;
-        } else if (strcmp(a, "--name") == 0) {
-            name = val;
-        } else if (strcmp(a, "--task") == 0) {
-            task = val;
-            if (strcmp(task, "image_embedding") && strcmp(task, "face_embedding") &&
-                strcmp(task, "face_detection") && strcmp(task, "other")) {
-                vd_cli_usage_error("convert", "bad --task '%s'", val);
-                goto out;
-            }
-        } else if (strcmp(a, "--scale") == 0) {
-            if (parse_floats(val, &scale, 1) != 1) {
-                vd_cli_usage_error("convert", "bad --scale '%s'", val);
-                goto out;
-            }
-        } else if (strcmp(a, "--mean") == 0 || strcmp(a, "--std") == 0) {
-            double *dst = a[2] == 'm' ? mean : std;
-            if (parse_floats(val, dst, 3) != 3) {
-                vd_cli_usage_error("convert", "%s needs three numbers, got '%s'", a, val);
-                goto out;
-            }
-        } else if (strcmp(a, "--l2-normalize") == 0) {
-            l2 = 1;
-            continue;
-        } else if (strcmp(a, "--check") == 0) {
-            check = 1;
-            continue;
-        } else {
-            vd_cli_usage_error("convert", "unknown option '%s'", a);
-            goto out;
-        }
-        i++;
-    }
-    if (!o.model_path || !o.onnx_path || o.noutputs == 0) {
-        vd_cli_usage_error("convert", "--tfjs, --output and -o are required");
-        goto out;
-    }
-    char stem[VD_CONVERT_NAME_MAX];
-    if (!name) {
-        const char *base = strrchr(o.onnx_path, '/');
-        vd_strlcpy(stem, base ? base + 1 : o.onnx_path, sizeof stem);
-        char *dot = strrchr(stem, '.');
-        if (dot && dot != stem) *dot = 0;
-        name = stem;
-    }
-
-    vd_convert_info info;
-    vd_error err;
-    if (vd_convert_tfjs(&o, &info, &err) != VD_OK) {
-        rc = vd_cli_fail("convert: %s", vd_error_text(&err));
-        goto out;
-    }
-    if (meta) {
-        rc = write_meta(meta, o.onnx_path, name, task, scale, mean, std, l2, &info);
-        if (rc != VD_EXIT_OK) goto out;
-    }
-    json_t *checked = NULL;
-    if (check) {
-        char why[VD_ERROR_MSG_MAX + 64];
-        checked = check_model(o.onnx_path, &info, why, sizeof why);
-        if (!checked) {
-            rc = vd_cli_fail("convert --check: %s", why);
-            goto out;
-        }
-    }
-    json_t *j = json_object();
-    json_object_set_new(j, "onnx", json_string(o.onnx_path));
-    if (meta) json_object_set_new(j, "meta", json_string(meta));
-    json_t *ins = json_array(), *outs = json_array();
-    for (size_t k = 0; k < info.ninputs; k++) {
-        json_t *v = json_object();
-        json_object_set_new(v, "name", json_string(info.inputs[k].name));
-        json_object_set_new(v, "shape", dims_json(&info.inputs[k]));
-        json_array_append_new(ins, v);
-    }
-    for (size_t k = 0; k < info.noutputs; k++) {
-        json_t *v = json_object();
-        json_object_set_new(v, "name", json_string(info.outputs[k].name));
-        json_object_set_new(v, "shape", dims_json(&info.outputs[k]));
-        json_array_append_new(outs, v);
-    }
-    json_object_set_new(j, "inputs", ins);
-    json_object_set_new(j, "outputs", outs);
-    json_object_set_new(j, "tf_nodes_used", json_integer((json_int_t)info.tf_nodes_used));
-    json_object_set_new(j, "onnx_nodes", json_integer((json_int_t)info.onnx_nodes));
-    json_object_set_new(j, "onnx_initializers", json_integer((json_int_t)info.onnx_initializers));
-    if (checked) json_object_set_new(j, "check", checked);
-    char *text = json_dumps(j, JSON_PRESERVE_ORDER);
-    json_decref(j);
-    if (text) printf("%s\n", text);
-    free(text);
-    rc = VD_EXIT_OK;
-out:
-    for (size_t k = 0; k < VD_CONVERT_MAX_OUTPUTS; k++)
-        free(names[k]);
+    convert_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc == VD_EXIT_OK) rc = run_convert(&a);
+    convert_args_free(&a);
     return rc;
 }
