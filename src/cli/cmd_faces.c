@@ -70,122 +70,148 @@ static json_t *faces_json(const vd_face *faces, size_t n)
     return arr;
 }
 
-int vd_cmd_faces(int argc, char **argv)
+/* What the command line asked for; parse_args fills it, run_faces acts on it. */
+typedef struct {
+    const char *models, *detector, *embedder, *server;
+    int embed, decode_only, threads;
+    float threshold;
+    char **files; /* argv's FILE... */
+    int nfiles;
+    char models_buf[4096];
+} faces_args;
+
+static const struct option longopts[] = {
+    {"models", required_argument, NULL, 'm'},
+    {"detector", required_argument, NULL, 'd'},
+    {"embed", no_argument, NULL, 'e'},
+    {"embedder", required_argument, NULL, 'E'},
+    {"threshold", required_argument, NULL, 't'},
+    {"decode-only", no_argument, NULL, 'D'},
+    {"threads", required_argument, NULL, 'j'},
+    {"server", required_argument, NULL, 's'},
+    {NULL, 0, NULL, 0},
+};
+
+/* One option (getopt's code c, its argument). Returns an exit code. */
+static int parse_opt(faces_args *a, int c, const char *arg)
 {
-    if (vd_cli_wants_help(argc, argv)) {
-        help(stdout);
-        return VD_EXIT_OK;
+    char *end;
+    switch (c) {
+    case 'm':
+        a->models = arg;
+        break;
+    case 'd':
+        a->detector = arg;
+        break;
+    case 'e':
+        a->embed = 1;
+        break;
+    case 'E':
+        a->embedder = arg;
+        a->embed = 1;
+        break;
+    case 'D':
+        a->decode_only = 1;
+        break;
+    case 's':
+        a->server = arg;
+        break;
+    case 't':
+        a->threshold = strtof(arg, &end);
+        if (*end || !(a->threshold > 0 && a->threshold < 1))
+            return vd_cli_usage_error("faces", "--threshold wants a number in (0, 1)");
+        break;
+    case 'j':
+        a->threads = (int)strtol(arg, &end, 10);
+        if (*end || a->threads < 0 || a->threads > 256)
+            return vd_cli_usage_error("faces", "--threads wants 0..256");
+        break;
+    default:
+        return vd_cli_usage_error("faces", "unknown option");
     }
-    static const struct option longopts[] = {
-        {"models", required_argument, NULL, 'm'},
-        {"detector", required_argument, NULL, 'd'},
-        {"embed", no_argument, NULL, 'e'},
-        {"embedder", required_argument, NULL, 'E'},
-        {"threshold", required_argument, NULL, 't'},
-        {"decode-only", no_argument, NULL, 'D'},
-        {"threads", required_argument, NULL, 'j'},
-        {"server", required_argument, NULL, 's'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *models = NULL, *detector = NULL, *embedder = NULL, *server = NULL;
-    int embed = 0, decode_only = 0, threads = 1;
-    float threshold = 0;
+    return VD_EXIT_OK;
+}
+
+/* Fills *a from argv and the environment. Returns VD_EXIT_OK, or the exit
+ * code of a usage error (already printed). */
+static int parse_args(int argc, char **argv, faces_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->threads = 1;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case 'm':
-            models = optarg;
-            break;
-        case 'd':
-            detector = optarg;
-            break;
-        case 'e':
-            embed = 1;
-            break;
-        case 'E':
-            embedder = optarg;
-            embed = 1;
-            break;
-        case 'D':
-            decode_only = 1;
-            break;
-        case 's':
-            server = optarg;
-            break;
-        case 't':
-            threshold = strtof(optarg, &end);
-            if (*end || !(threshold > 0 && threshold < 1))
-                return vd_cli_usage_error("faces", "--threshold wants a number in (0, 1)");
-            break;
-        case 'j':
-            threads = (int)strtol(optarg, &end, 10);
-            if (*end || threads < 0 || threads > 256)
-                return vd_cli_usage_error("faces", "--threads wants 0..256");
-            break;
-        default:
-            return vd_cli_usage_error("faces", "unknown option");
-        }
+        int rc = parse_opt(a, c, optarg);
+        if (rc != VD_EXIT_OK) return rc;
     }
     if (optind >= argc) return vd_cli_usage_error("faces", "no image files given");
-
-    char path_buf[4096];
-    if (!models) models = getenv("VISIOND_MODELS");
-    if (!models) {
+    a->files = argv + optind;
+    a->nfiles = argc - optind;
+    if (!a->models) a->models = getenv("VISIOND_MODELS");
+    if (!a->models) {
         const char *data = getenv("VISIOND_DATA");
-        snprintf(path_buf, sizeof path_buf, "%s/models:%s/models", data ? data : "./data",
+        snprintf(a->models_buf, sizeof a->models_buf, "%s/models:%s/models", data ? data : "./data",
                  VISIOND_SOURCE_DIR);
-        models = path_buf;
+        a->models = a->models_buf;
     }
+    return VD_EXIT_OK;
+}
 
+/* One file's JSON line: decoded and hashed, then (unless decode_only) its
+ * faces; or an error object. Sets *failed on error. */
+static json_t *faces_of_file(const faces_args *a, vd_runner *runner, const vd_faces_opts *fo,
+                             const char *file, int *failed)
+{
+    vd_image img;
+    uint8_t sha[VD_SHA256_LEN];
+    char hex[VD_SHA256_HEX_LEN + 1];
     vd_error err;
-    if (vd_image_init(argv[0], &err) != VD_OK) return vd_cli_fail("%s", err.msg);
+    vd_error_clear(&err);
+    memset(sha, 0, sizeof sha);
+    if (vd_image_decode_file(file, NULL, &img, sha, &err) != VD_OK) {
+        *failed = 1;
+        return error_json(file, &err);
+    }
+    vd_sha256_hex(sha, hex);
+    json_t *out = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i}", "path", file, "sha256", hex, "format",
+                            img.format, "width", img.src_width, "height", img.src_height,
+                            "orientation", img.orientation);
+    if (!a->decode_only) {
+        vd_face *faces;
+        size_t n;
+        if (vd_faces_run(runner, &img, fo, &faces, &n, &err) != VD_OK) {
+            json_decref(out);
+            out = error_json(file, &err);
+            *failed = 1;
+        } else {
+            json_object_set_new(out, "faces", faces_json(faces, n));
+            vd_faces_free(faces, n);
+        }
+    }
+    vd_image_free(&img);
+    return out;
+}
+
+/* Prints one line per file. Returns the exit code (1 when any file failed). */
+static int run_faces(const faces_args *a, const char *argv0)
+{
+    vd_error err;
+    if (vd_image_init(argv0, &err) != VD_OK) return vd_cli_fail("%s", err.msg);
     vd_runner *runner = NULL;
     vd_status rst = VD_OK;
-    if (!decode_only)
-        rst = server ? vd_runner_client_new(server, NULL, 0, &runner, &err)
-                     : vd_runner_ort_new(models, threads, &runner, &err);
+    if (!a->decode_only)
+        rst = a->server ? vd_runner_client_new(a->server, NULL, 0, &runner, &err)
+                        : vd_runner_ort_new(a->models, a->threads, &runner, &err);
     if (rst != VD_OK) {
         vd_image_shutdown();
         return vd_cli_fail("%s", err.msg);
     }
-    vd_faces_opts fo = {.detector = detector, .embedder = embed ? embedder : ""};
-    fo.det.score_threshold = threshold;
+    vd_faces_opts fo = {.detector = a->detector, .embedder = a->embed ? a->embedder : ""};
+    fo.det.score_threshold = a->threshold;
 
     int failed = 0;
-    for (int i = optind; i < argc; i++) {
-        const char *file = argv[i];
-        vd_image img;
-        uint8_t sha[VD_SHA256_LEN];
-        char hex[VD_SHA256_HEX_LEN + 1];
-        json_t *out;
-        vd_error_clear(&err);
-        memset(sha, 0, sizeof sha);
-        vd_status st = vd_image_decode_file(file, NULL, &img, sha, &err);
-        if (st != VD_OK) {
-            out = error_json(file, &err);
-            failed = 1;
-        } else {
-            vd_sha256_hex(sha, hex);
-            out = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i}", "path", file, "sha256", hex, "format",
-                            img.format, "width", img.src_width, "height", img.src_height,
-                            "orientation", img.orientation);
-            if (!decode_only) {
-                vd_face *faces;
-                size_t n;
-                st = vd_faces_run(runner, &img, &fo, &faces, &n, &err);
-                if (st != VD_OK) {
-                    json_decref(out);
-                    out = error_json(file, &err);
-                    failed = 1;
-                } else {
-                    json_object_set_new(out, "faces", faces_json(faces, n));
-                    vd_faces_free(faces, n);
-                }
-            }
-            vd_image_free(&img);
-        }
+    for (int i = 0; i < a->nfiles; i++) {
+        json_t *out = faces_of_file(a, runner, &fo, a->files[i], &failed);
         char *line = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(7));
         if (line) {
             puts(line);
@@ -197,4 +223,15 @@ int vd_cmd_faces(int argc, char **argv)
     vd_runner_free(runner);
     vd_image_shutdown();
     return failed ? VD_EXIT_FAIL : VD_EXIT_OK;
+}
+
+int vd_cmd_faces(int argc, char **argv)
+{
+    if (vd_cli_wants_help(argc, argv)) {
+        help(stdout);
+        return VD_EXIT_OK;
+    }
+    faces_args a;
+    int rc = parse_args(argc, argv, &a);
+    return rc != VD_EXIT_OK ? rc : run_faces(&a, argv[0]);
 }
