@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/hostport.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -87,56 +88,11 @@ vd_status vd_http_parse_listen(const char *listen, void *out, int *is_loopback, 
     struct sockaddr_storage *ss = out;
     memset(ss, 0, sizeof *ss);
     *is_loopback = 0;
-    if (!listen || !*listen) return vd_error_set(err, VD_ERR_INVALID, "empty listen address");
-    char host[128];
-    const char *colon;
-    if (listen[0] == '[') {
-        const char *close = strchr(listen, ']');
-        if (!close || close[1] != ':')
-            return vd_error_set(err, VD_ERR_INVALID, "listen address '%s': expected [IPv6]:PORT",
-                                listen);
-        size_t n = (size_t)(close - listen - 1);
-        if (n >= sizeof host)
-            return vd_error_set(err, VD_ERR_INVALID, "listen address '%s' is too long", listen);
-        memcpy(host, listen + 1, n);
-        host[n] = '\0';
-        colon = close + 1;
-    } else {
-        colon = strrchr(listen, ':');
-        if (!colon)
-            return vd_error_set(err, VD_ERR_INVALID, "listen address '%s': expected HOST:PORT",
-                                listen);
-        size_t n = (size_t)(colon - listen);
-        if (n == 0 || n >= sizeof host)
-            return vd_error_set(err, VD_ERR_INVALID, "listen address '%s': bad host", listen);
-        memcpy(host, listen, n);
-        host[n] = '\0';
-    }
-    char *end;
-    errno = 0;
-    long port = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || errno || port < 0 || port > 65535)
-        return vd_error_set(err, VD_ERR_INVALID, "listen address '%s': bad port", listen);
-    if (strcmp(host, "localhost") == 0) vd_strlcpy(host, "127.0.0.1", sizeof host);
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-        *is_loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
-        return VD_OK;
-    }
-    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        const unsigned char *b = v6->sin6_addr.s6_addr;
-        *is_loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) ||
-                       (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && b[12] == 127);
-        return VD_OK;
-    }
-    return vd_error_set(err, VD_ERR_INVALID,
-                        "listen address '%s': host must be a numeric IP address or localhost",
-                        listen);
+    vd_hostport hp;
+    socklen_t len;
+    vd_status st = vd_hostport_parse(listen, VD_HOSTPORT_ANY_PORT, "listen address", &hp, err);
+    if (st != VD_OK) return st;
+    return vd_hostport_sockaddr(&hp, "listen address", listen, ss, &len, is_loopback, err);
 }
 
 static struct MHD_Connection *conn_of(const vd_http_req *req)

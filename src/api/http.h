@@ -113,8 +113,9 @@ int vd_http_inflight(vd_http_server *s);
  * then closes every connection and frees s. */
 void vd_http_stop(vd_http_server *s);
 
-/* Parses "HOST:PORT" into *ss (numeric addresses and "localhost" only) and
- * reports whether it is a loopback address (127.0.0.0/8, ::1). */
+/* Parses "HOST:PORT" (core/hostport.h; port 0 allowed) into *ss (numeric
+ * addresses and "localhost" only) and reports whether it is a loopback
+ * address (127.0.0.0/8, ::1). */
 vd_status vd_http_parse_listen(const char *listen, void *sockaddr_storage_out, int *is_loopback,
                                vd_error *err);
 

@@ -18,6 +18,7 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "core/hostport.h"
 #include "core/sigpipe.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -252,11 +253,10 @@ int vd_cmd_serve(int argc, char **argv)
     if (st != VD_OK) return vd_cli_fail("serve: %s", vd_error_text(&err));
     if (a.token) VD_WARN("the token was given with --token: other local users can see it in ps");
 
-    char host[256], listen[300];
-    snprintf(host, sizeof host, "%s", cfg.listen);
-    char *colon = strrchr(host, ':');
-    if (colon) *colon = '\0';
-    snprintf(listen, sizeof listen, "%s:%d", host, vd_api_port(api));
+    vd_hostport hp; /* parsed when the api started: the same host, the port bound */
+    char listen[VD_HOSTPORT_HOST_MAX + 16];
+    vd_hostport_parse(cfg.listen, VD_HOSTPORT_ANY_PORT, "listen address", &hp, NULL);
+    vd_hostport_format(hp.host, vd_api_port(api), listen, sizeof listen);
     char queue_shown[512]; /* the queue URL without its password, if any */
     vd_url_redact(cfg.queue_url, queue_shown, sizeof queue_shown);
     VD_INFO("listening on %s (queue %s, model server %s, %zu media roots, auth %s)", listen,

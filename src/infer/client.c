@@ -15,12 +15,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/hostport.h"
 #include "core/util.h"
 
 struct vd_infer_client {
     int is_unix;
     char path[108];
-    char host[256];
+    char host[VD_HOSTPORT_HOST_MAX];
     char port[16];
     int fd;
     uint64_t next_id;
@@ -61,17 +62,14 @@ vd_status vd_infer_client_new(const char *address, vd_infer_client **out, vd_err
         vd_strlcpy(c->path, a, sizeof c->path);
     } else {
         if (strncmp(a, "tcp:", 4) == 0) a += 4;
-        const char *colon = strrchr(a, ':');
-        if (!colon || colon == a || !colon[1] || (size_t)(colon - a) >= sizeof c->host ||
-            strlen(colon + 1) >= sizeof c->port ||
-            strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+        vd_hostport hp;
+        vd_status st = vd_hostport_parse(a, 0, "model-server address", &hp, err);
+        if (st != VD_OK) {
             free(c);
-            return vd_error_set(err, VD_ERR_INVALID,
-                                "model-server address '%s' is not unix:PATH or HOST:PORT", address);
+            return st;
         }
-        memcpy(c->host, a, (size_t)(colon - a));
-        c->host[colon - a] = 0;
-        vd_strlcpy(c->port, colon + 1, sizeof c->port);
+        vd_strlcpy(c->host, hp.host, sizeof c->host);
+        snprintf(c->port, sizeof c->port, "%d", hp.port);
     }
     *out = c;
     return VD_OK;

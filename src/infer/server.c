@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "core/hostport.h"
 #include "core/log.h"
 #include "core/procstat.h"
 #include "core/util.h"
@@ -236,41 +237,32 @@ static vd_status listen_unix(vd_server *s, vd_error *err)
 
 static vd_status listen_tcp(vd_server *s, vd_error *err)
 {
-    char host[256];
-    const char *colon = strrchr(s->tcp_addr, ':');
-    if (!colon || colon == s->tcp_addr || (size_t)(colon - s->tcp_addr) >= sizeof host)
-        return vd_error_set(err, VD_ERR_INVALID, "tcp address '%s' is not HOST:PORT", s->tcp_addr);
-    memcpy(host, s->tcp_addr, (size_t)(colon - s->tcp_addr));
-    host[colon - s->tcp_addr] = 0;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port < 0 || port > 65535 || !colon[1])
-        return vd_error_set(err, VD_ERR_INVALID, "tcp address '%s': bad port", s->tcp_addr);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (strcmp(host, "localhost") == 0) {
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    } else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        return vd_error_set(err, VD_ERR_INVALID,
-                            "tcp address '%s': the host must be an IPv4 address or localhost",
-                            s->tcp_addr);
-    }
-    if (!s->cfg.allow_remote && (ntohl(sa.sin_addr.s_addr) >> 24) != 127)
+    vd_hostport hp;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    int loopback;
+    vd_status st = vd_hostport_parse(s->tcp_addr, VD_HOSTPORT_ANY_PORT, "tcp address", &hp, err);
+    if (st == VD_OK)
+        st = vd_hostport_sockaddr(&hp, "tcp address", s->tcp_addr, &sa, &salen, &loopback, err);
+    if (st != VD_OK) return st;
+    if (!s->cfg.allow_remote && !loopback)
         return vd_error_set(err, VD_ERR_INVALID,
                             "tcp address '%s' is not a loopback address; the protocol has no "
                             "authentication (pass --allow-remote to listen there anyway)",
                             s->tcp_addr);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return vd_error_set(err, VD_ERR_IO, "socket: %s", strerror(errno));
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 256) < 0) {
+    if (bind(fd, (struct sockaddr *)&sa, salen) < 0 || listen(fd, 256) < 0) {
         int e = errno;
         close(fd);
         return vd_error_set(err, VD_ERR_IO, "cannot listen on %s: %s", s->tcp_addr, strerror(e));
     }
-    socklen_t len = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    s->tcp_port = ntohs(sa.sin_port);
+    salen = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &salen);
+    s->tcp_port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                                 : ((struct sockaddr_in *)&sa)->sin_port);
     s->tcp_fd = fd;
     return VD_OK;
 }

@@ -7,6 +7,7 @@
  * converted models. References are computed in-process with ONNX Runtime. */
 #include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -980,6 +981,43 @@ VD_TEST(converted_models_batched_match_single_runs)
     }
     vd_ort_env_free(env);
     CHECK_EQ_INT(server_stop(&s, SIGTERM), 0);
+}
+
+/* Returns 1 when this machine can bind a TCP socket on ::1. */
+static int have_ipv6_loopback(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    int ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+VD_TEST(tcp_listener_and_client_work_over_ipv6)
+{
+    const char *dir = setup();
+    if (!dir) return;
+    if (!have_ipv6_loopback()) {
+        vd_test_skip("no IPv6 loopback (::1) on this machine");
+        return;
+    }
+    server s;
+    const char *args[] = {"--no-socket", "--tcp", "[::1]:0", NULL};
+    CHECK(server_start(&s, dir, args));
+    CHECK(s.tcp_port > 0);
+    char addr[64];
+    snprintf(addr, sizeof addr, "tcp:[::1]:%d", s.tcp_port);
+    vd_infer_client *c;
+    vd_error err;
+    CHECK_OK(vd_infer_client_new(addr, &c, &err));
+    vd_status st;
+    CHECK(infer_and_check(c, 0, 0, 3, 30000, &st, &err));
+    vd_infer_client_free(c);
+    CHECK_EQ_INT(server_stop(&s, SIGTERM), 0);
+    /* [::] is not loopback: refused without --allow-remote, like 0.0.0.0 */
+    const char *any[] = {"--no-socket", "--tcp", "[::]:0", NULL};
+    CHECK(!server_start(&s, dir, any));
 }
 
 VD_TEST(client_reports_unreachable_server_by_deadline)
