@@ -2,7 +2,19 @@
  *
  * Every fallible function returns a vd_status and, when given a non-NULL
  * vd_error, fills it with the code and a human-readable message. Libraries
- * never print: the caller decides what to log or send to a client. */
+ * never print: the caller decides what to log or send to a client.
+ *
+ * The rules that keep a status true on its way up:
+ *  - A function that can fail returns its vd_status; what it produces goes
+ *    through an out-parameter (`vd_status vd_x_open(..., vd_x **out, vd_error
+ *    *err)`), never as a pointer whose NULL the caller has to explain. The
+ *    caller returns the status it got, so err may be NULL at every level:
+ *    never `return err ? err->code : VD_ERR_DB` (a caller without err would
+ *    see DB where the store said BUSY or NOSPACE).
+ *  - Statuses are compared with VD_OK by name: `if (st != VD_OK)`,
+ *    `if ((st = f(...)) != VD_OK) goto fail;`, `st == VD_OK ? ... : ...`;
+ *    not `if (st)`, `if (!st)` or `if (st != 0)`. A specific outcome is
+ *    compared by name too (`st == VD_ERR_NOT_FOUND`). */
 #ifndef VD_ERR_H
 #define VD_ERR_H
 

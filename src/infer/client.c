@@ -342,7 +342,7 @@ vd_status vd_infer_client_infer(vd_infer_client *c, const char *model, const vd_
     memset(res, 0, sizeof *res);
     vd_buf req = {0};
     vd_status rc = vd_proto_encode_infer(&req, 0, 0, model, input, err);
-    if (rc) {
+    if (rc != VD_OK) {
         vd_buf_free(&req);
         return rc;
     }
@@ -350,7 +350,7 @@ vd_status vd_infer_client_infer(vd_infer_client *c, const char *model, const vd_
     uint8_t *p = NULL;
     rc = call(c, &req, timeout_ms, &h, &p, err);
     vd_buf_free(&req);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     if (h.aux != VD_OK)
         rc = server_error(&h, p, err);
     else
@@ -367,7 +367,7 @@ static vd_status json_call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, 
     uint8_t *p = NULL;
     vd_status rc = call(c, req, timeout_ms, &h, &p, err);
     vd_buf_free(req);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     if (h.aux != VD_OK) {
         rc = server_error(&h, p, err);
         free(p);
@@ -406,7 +406,7 @@ static vd_status name_call(vd_infer_client *c, uint16_t op, const char *model, i
 {
     vd_buf req = {0};
     vd_status rc = vd_proto_encode_name(&req, op, 0, 0, model, err);
-    if (rc) {
+    if (rc != VD_OK) {
         vd_buf_free(&req);
         return rc;
     }

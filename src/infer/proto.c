@@ -263,7 +263,7 @@ static vd_status get_tensor(reader *r, vd_tensor *t, vd_error *err)
                             "bytes left in the frame",
                             r->len - r->off);
     vd_status rc = vd_tensor_alloc(t, shape, rank, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
 #if VD_BIG_ENDIAN
     for (size_t i = 0; i < count; i++) {
         uint32_t v = get_u32(r->p + r->off + 4 * i);
@@ -283,9 +283,9 @@ vd_status vd_proto_encode_infer(vd_buf *out, uint64_t id, uint32_t timeout_ms, c
     if (begin_frame(out, VD_OP_INFER, id, timeout_ms, &start))
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     vd_status rc = put_name(out, model, VD_MODEL_NAME_MAX - 1, err);
-    if (!rc) rc = put_tensor(out, input, err);
-    if (!rc) rc = end_frame(out, start, err);
-    if (rc) out->len = keep;
+    if (rc == VD_OK) rc = put_tensor(out, input, err);
+    if (rc == VD_OK) rc = end_frame(out, start, err);
+    if (rc != VD_OK) out->len = keep;
     return rc;
 }
 
@@ -295,8 +295,8 @@ vd_status vd_proto_decode_infer(const uint8_t *payload, size_t len, char *model,
     reader r = {payload, len, 0};
     memset(input, 0, sizeof *input);
     vd_status rc = get_name(&r, model, VD_MODEL_NAME_MAX, "model name", err);
-    if (!rc) rc = get_tensor(&r, input, err);
-    if (!rc && r.off != r.len) {
+    if (rc == VD_OK) rc = get_tensor(&r, input, err);
+    if (rc == VD_OK && r.off != r.len) {
         vd_tensor_free(input);
         rc = vd_error_set(err, VD_ERR_PROTOCOL, "%zu unexpected bytes after the tensor",
                           r.len - r.off);
@@ -311,8 +311,8 @@ vd_status vd_proto_encode_name(vd_buf *out, uint16_t op, uint64_t id, uint32_t t
     if (begin_frame(out, op, id, timeout_ms, &start))
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     vd_status rc = put_name(out, model, VD_MODEL_NAME_MAX - 1, err);
-    if (!rc) rc = end_frame(out, start, err);
-    if (rc) out->len = keep;
+    if (rc == VD_OK) rc = end_frame(out, start, err);
+    if (rc != VD_OK) out->len = keep;
     return rc;
 }
 
@@ -320,7 +320,7 @@ vd_status vd_proto_decode_name(const uint8_t *payload, size_t len, char *model, 
 {
     reader r = {payload, len, 0};
     vd_status rc = get_name(&r, model, VD_MODEL_NAME_MAX, "model name", err);
-    if (!rc && r.off != r.len)
+    if (rc == VD_OK && r.off != r.len)
         rc = vd_error_set(err, VD_ERR_PROTOCOL, "%zu unexpected bytes after the model name",
                           r.len - r.off);
     return rc;
@@ -338,12 +338,12 @@ vd_status vd_proto_encode_outputs(vd_buf *out, uint64_t id, size_t n, const char
     uint8_t hdr[4] = {(uint8_t)n, 0, 0, 0};
     vd_status rc =
         vd_buf_put(out, hdr, 4) ? vd_error_set(err, VD_ERR_NOMEM, "out of memory") : VD_OK;
-    for (size_t i = 0; i < n && !rc; i++) {
+    for (size_t i = 0; i < n && rc == VD_OK; i++) {
         rc = put_name(out, names[i], VD_PROTO_OUTPUT_NAME_MAX - 1, err);
-        if (!rc) rc = put_tensor(out, tensors[i], err);
+        if (rc == VD_OK) rc = put_tensor(out, tensors[i], err);
     }
-    if (!rc) rc = end_frame(out, start, err);
-    if (rc) out->len = keep;
+    if (rc == VD_OK) rc = end_frame(out, start, err);
+    if (rc != VD_OK) out->len = keep;
     return rc;
 }
 
@@ -360,15 +360,15 @@ vd_status vd_proto_decode_outputs(const uint8_t *payload, size_t len, vd_infer_r
         return vd_error_set(err, VD_ERR_PROTOCOL, "%zu outputs exceed the limit of %d", n,
                             VD_MODEL_MAX_OUTPUT);
     vd_status rc = VD_OK;
-    for (size_t i = 0; i < n && !rc; i++) {
+    for (size_t i = 0; i < n && rc == VD_OK; i++) {
         rc = get_name(&r, res->names[i], sizeof res->names[i], "output name", err);
-        if (!rc) rc = get_tensor(&r, &res->outputs[i], err);
-        if (!rc) res->noutputs = i + 1;
+        if (rc == VD_OK) rc = get_tensor(&r, &res->outputs[i], err);
+        if (rc == VD_OK) res->noutputs = i + 1;
     }
-    if (!rc && r.off != r.len)
+    if (rc == VD_OK && r.off != r.len)
         rc = vd_error_set(err, VD_ERR_PROTOCOL, "%zu unexpected bytes after the outputs",
                           r.len - r.off);
-    if (rc) vd_infer_result_free(res);
+    if (rc != VD_OK) vd_infer_result_free(res);
     return rc;
 }
 

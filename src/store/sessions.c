@@ -150,7 +150,7 @@ vd_status vd_store_session_create(vd_store *s, const vd_session_new *in, char id
         "INSERT INTO sessions (id, name, kind, model, state, options, job_id, created_ms,"
         " updated_ms) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
         &st, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     int64_t now = vd_now_ms();
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, in->name, -1, SQLITE_TRANSIENT);
@@ -206,7 +206,7 @@ vd_status vd_store_session_get(vd_store *s, const char *id, vd_session *out, vd_
     sqlite3_stmt *st;
     vd_status rc =
         vd_store_prepare(s, "SELECT " SESSION_COLUMNS " FROM sessions WHERE id = ?", &st, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
@@ -229,7 +229,7 @@ vd_status vd_store_session_list(vd_store *s, size_t limit, vd_session **out, siz
     vd_status rc = vd_store_prepare(
         s, "SELECT " SESSION_COLUMNS " FROM sessions ORDER BY created_ms DESC, id LIMIT ?", &st,
         err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     sqlite3_bind_int64(st, 1, limit ? (int64_t)limit : -1);
     vd_session *list = NULL;
     size_t cnt = 0, cap = 0;
@@ -244,12 +244,12 @@ vd_status vd_store_session_list(vd_store *s, size_t limit, vd_session **out, siz
             }
             list = bigger;
         }
-        if ((rc = read_session(st, &list[cnt], err))) break;
+        if ((rc = read_session(st, &list[cnt], err)) != VD_OK) break;
         cnt++;
     }
     if (rc == VD_OK && r != SQLITE_DONE) rc = vd_store_db_error(s, err, "list sessions");
     sqlite3_finalize(st);
-    if (rc) {
+    if (rc != VD_OK) {
         vd_session_list_free(list, cnt);
         return rc;
     }
@@ -263,7 +263,7 @@ vd_status vd_store_session_set_job(vd_store *s, const char *id, const char *job_
     sqlite3_stmt *st;
     vd_status rc = vd_store_prepare(
         s, "UPDATE sessions SET job_id = ?, updated_ms = ? WHERE id = ?", &st, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     sqlite3_bind_text(st, 1, job_id ? job_id : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, vd_now_ms());
     sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
@@ -276,7 +276,7 @@ static vd_status why_unchanged(vd_store *s, const char *id, vd_error *err)
 {
     vd_session cur;
     vd_status rc = vd_store_session_get(s, id, &cur, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     rc = vd_error_set(err, VD_ERR_STATE, "session %s has ended (%s)", id,
                       vd_session_state_name(cur.state));
     vd_session_clear(&cur);
@@ -294,7 +294,7 @@ vd_status vd_store_session_set_state(vd_store *s, const char *id, vd_session_sta
                                     "UPDATE sessions SET state = ?, updated_ms = ? WHERE id = ?"
                                     " AND state IN ('queued', 'running')",
                                     &st, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     sqlite3_bind_text(st, 1, vd_session_state_name(state), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, vd_now_ms());
     sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
@@ -309,7 +309,7 @@ vd_status vd_store_session_set_progress(vd_store *s, const char *id, int64_t don
     vd_status rc = vd_store_prepare(
         s, "UPDATE sessions SET progress_done = ?, progress_total = ?, updated_ms = ? WHERE id = ?",
         &st, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     sqlite3_bind_int64(st, 1, done);
     sqlite3_bind_int64(st, 2, total);
     sqlite3_bind_int64(st, 3, vd_now_ms());
@@ -326,7 +326,7 @@ vd_status vd_store_session_add_error(vd_store *s, const char *id, const char *pa
         "UPDATE sessions SET errors = json_insert(errors, '$[#]', json_object('path', ?,"
         " 'error', ?)), updated_ms = ? WHERE id = ?",
         &st, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     sqlite3_bind_text(st, 1, path ? path : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, message ? message : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 3, vd_now_ms());
@@ -348,7 +348,7 @@ vd_status vd_store_session_finish(vd_store *s, const char *id, vd_session_state 
         "UPDATE sessions SET state = ?, metrics = ?, threshold = ?, message = ?, updated_ms = ?"
         " WHERE id = ? AND state IN ('queued', 'running')",
         &st, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     sqlite3_bind_text(st, 1, vd_session_state_name(state), -1, SQLITE_STATIC);
     if (metrics_json)
         sqlite3_bind_text(st, 2, metrics_json, -1, SQLITE_TRANSIENT);
@@ -369,7 +369,7 @@ vd_status vd_store_session_delete(vd_store *s, const char *id, vd_error *err)
 {
     sqlite3_stmt *st;
     vd_status rc = vd_store_prepare(s, "DELETE FROM sessions WHERE id = ?", &st, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     return step_change(s, st, "delete session", id, err);
 }
@@ -386,10 +386,11 @@ vd_status vd_store_examples_add(vd_store *s, const char *session_id, const vd_ex
     }
     int owned;
     vd_status rc = vd_store_txn_begin(s, &owned, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     sqlite3_stmt *st = NULL;
     int64_t base = 0;
-    if ((rc = vd_store_prepare(s, "SELECT 1 FROM sessions WHERE id = ?", &st, err))) goto out;
+    if ((rc = vd_store_prepare(s, "SELECT 1 FROM sessions WHERE id = ?", &st, err)) != VD_OK)
+        goto out;
     sqlite3_bind_text(st, 1, session_id, -1, SQLITE_TRANSIENT);
     int r = sqlite3_step(st);
     sqlite3_finalize(st);
@@ -450,7 +451,7 @@ vd_status vd_store_examples_list(vd_store *s, const char *session_id, vd_example
                                     "SELECT idx, path, label, sha256, status, error FROM examples"
                                     " WHERE session_id = ? ORDER BY idx",
                                     &st, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     sqlite3_bind_text(st, 1, session_id, -1, SQLITE_TRANSIENT);
     vd_example *list = NULL;
     size_t cnt = 0, cap = 0;
@@ -481,7 +482,7 @@ vd_status vd_store_examples_list(vd_store *s, const char *session_id, vd_example
     }
     if (rc == VD_OK && r != SQLITE_DONE) rc = vd_store_db_error(s, err, "list examples");
     sqlite3_finalize(st);
-    if (rc) {
+    if (rc != VD_OK) {
         vd_example_list_free(list, cnt);
         return rc;
     }
@@ -499,7 +500,7 @@ vd_status vd_store_example_update(vd_store *s, const char *session_id, int64_t i
                                     "UPDATE examples SET sha256 = coalesce(?, sha256), status = ?,"
                                     " error = ? WHERE session_id = ? AND idx = ?",
                                     &st, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     if (sha256)
         sqlite3_bind_text(st, 1, sha256, -1, SQLITE_TRANSIENT);
     else
@@ -535,7 +536,7 @@ vd_status vd_store_classifier_put(vd_store *s, const char *session_id, const cha
                                     "INSERT OR REPLACE INTO classifiers (session_id, algorithm,"
                                     " labels, blob, created_ms) VALUES (?, ?, ?, ?, ?)",
                                     &st, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     sqlite3_bind_text(st, 1, session_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, algorithm, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, labels_json, -1, SQLITE_TRANSIENT);
@@ -557,7 +558,7 @@ vd_status vd_store_classifier_get(vd_store *s, const char *session_id, vd_stored
     vd_status rc = vd_store_prepare(
         s, "SELECT algorithm, labels, blob, created_ms FROM classifiers WHERE session_id = ?", &st,
         err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     sqlite3_bind_text(st, 1, session_id, -1, SQLITE_TRANSIENT);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {

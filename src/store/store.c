@@ -137,7 +137,7 @@ static vd_status read_version(vd_store *s, int *v, vd_error *err)
 {
     sqlite3_stmt *st;
     vd_status rc = vd_store_prepare(s, "PRAGMA user_version", &st, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_finalize(st);
         return vd_store_db_error(s, err, "read user_version");
@@ -151,7 +151,7 @@ static vd_status migrate(vd_store *s, vd_error *err)
 {
     int v;
     vd_status rc = read_version(s, &v, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     if (v > VD_STORE_SCHEMA_VERSION)
         return vd_error_set(err, VD_ERR_UNSUPPORTED,
                             "store: schema version %d is newer than this build's %d", v,
@@ -162,15 +162,15 @@ static vd_status migrate(vd_store *s, vd_error *err)
     }
     /* Another process may be migrating at the same moment: take the write
      * lock first, then read the version again under it. */
-    if ((rc = vd_store_exec(s, "BEGIN IMMEDIATE", err))) return rc;
-    if ((rc = read_version(s, &v, err))) goto fail;
+    if ((rc = vd_store_exec(s, "BEGIN IMMEDIATE", err)) != VD_OK) return rc;
+    if ((rc = read_version(s, &v, err)) != VD_OK) goto fail;
     for (; v < VD_STORE_SCHEMA_VERSION; v++) {
-        if ((rc = vd_store_exec(s, migrations[v], err))) goto fail;
+        if ((rc = vd_store_exec(s, migrations[v], err)) != VD_OK) goto fail;
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
-        if ((rc = vd_store_exec(s, sql, err))) goto fail;
+        if ((rc = vd_store_exec(s, sql, err)) != VD_OK) goto fail;
     }
-    if ((rc = vd_store_exec(s, "COMMIT", err))) goto fail;
+    if ((rc = vd_store_exec(s, "COMMIT", err)) != VD_OK) goto fail;
     s->version = v;
     return VD_OK;
 fail:
@@ -198,12 +198,12 @@ vd_status vd_store_open(const char *path, const vd_store_opts *opts, vd_store **
     }
     sqlite3_busy_timeout(s->db, busy);
     sqlite3_extended_result_codes(s->db, 0);
-    if (!ro && (rc = vd_sqlite_wal(s->db, path, "store", busy, err))) goto fail;
-    if ((rc = vd_store_exec(s, "PRAGMA foreign_keys = ON", err))) goto fail;
-    if (!ro && (rc = vd_store_exec(s, "PRAGMA synchronous = NORMAL", err))) goto fail;
+    if (!ro && (rc = vd_sqlite_wal(s->db, path, "store", busy, err)) != VD_OK) goto fail;
+    if ((rc = vd_store_exec(s, "PRAGMA foreign_keys = ON", err)) != VD_OK) goto fail;
+    if (!ro && (rc = vd_store_exec(s, "PRAGMA synchronous = NORMAL", err)) != VD_OK) goto fail;
     if (ro) {
         int v;
-        if ((rc = read_version(s, &v, err))) goto fail;
+        if ((rc = read_version(s, &v, err)) != VD_OK) goto fail;
         if (v != VD_STORE_SCHEMA_VERSION) {
             rc = vd_error_set(err, VD_ERR_UNSUPPORTED,
                               "store: %s has schema version %d, this build reads %d", path, v,
@@ -211,7 +211,7 @@ vd_status vd_store_open(const char *path, const vd_store_opts *opts, vd_store **
             goto fail;
         }
         s->version = v;
-    } else if ((rc = migrate(s, err))) {
+    } else if ((rc = migrate(s, err)) != VD_OK) {
         goto fail;
     }
     *out = s;
@@ -255,7 +255,7 @@ vd_status vd_store_commit(vd_store *s, vd_error *err)
 {
     if (!s->in_txn) return vd_error_set(err, VD_ERR_STATE, "store: no transaction is open");
     vd_status rc = vd_store_exec(s, "COMMIT", err);
-    if (rc) {
+    if (rc != VD_OK) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
     s->in_txn = 0;

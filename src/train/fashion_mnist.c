@@ -82,7 +82,7 @@ static vd_status read_all(const char *path, int gz, unsigned char **data, size_t
     }
     if (src != in) g_object_unref(src);
     g_object_unref(in);
-    if (rc) {
+    if (rc != VD_OK) {
         free(buf);
         return rc;
     }
@@ -129,9 +129,9 @@ vd_status vd_fmnist_load(const char *dir, const char *split, vd_fmnist *out, vd_
     size_t img_len, lab_len;
     snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
     vd_status rc = read_idx(dir, name, &img, &img_len, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
-    if ((rc = read_idx(dir, name, &lab, &lab_len, err))) {
+    if ((rc = read_idx(dir, name, &lab, &lab_len, err)) != VD_OK) {
         free(img);
         return rc;
     }
