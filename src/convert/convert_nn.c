@@ -214,6 +214,58 @@ vd_status cv_op_pool(ctx *c, const vd_tfjs_node *n, tval *v, const cv_op *op)
 
 /* ---- matmul --------------------------------------------------------------- */
 
+/* MatMul's B operand (input 1), transposed when tb: a folded initializer when it is a float
+ * constant, else the tensor (behind a Transpose when tb). *name is its ONNX name, *owned what
+ * the caller frees (NULL or *name); *bk, *bn its inner and outer sizes (-1 unknown). */
+static vd_status matmul_b(ctx *c, const vd_tfjs_node *n, int tb, const char **name, char **owned,
+                          int64_t *bk, int64_t *bn)
+{
+    static const int64_t swap[2] = {1, 0};
+    *name = *owned = NULL;
+    *bk = *bn = -1;
+    size_t bp;
+    vd_status s = cv_input_node(c, n, 1, &bp);
+    if (s != VD_OK) return s;
+    const vd_tfjs_weight *bw = c->vals[bp].konst;
+    if (bw && bw->rank == 2 && bw->dtype == VD_TFJS_F32) {
+        int64_t r = bw->shape[0], cl = bw->shape[1];
+        if (tb) {
+            float *t = malloc(bw->count * sizeof *t);
+            if (!t) return cv_oom(c);
+            const float *src = bw->data;
+            for (int64_t i = 0; i < r; i++)
+                for (int64_t j = 0; j < cl; j++)
+                    t[j * r + i] = src[i * cl + j];
+            int64_t d[2] = {cl, r};
+            *owned = cv_init_f32(c, n, "B", t, d, 2, bw->count);
+            free(t);
+            *bk = cl;
+            *bn = r;
+        } else {
+            *owned = cv_init_f32(c, n, "B", bw->data, bw->shape, 2, bw->count);
+            *bk = r;
+            *bn = cl;
+        }
+        *name = *owned;
+        return *name ? VD_OK : cv_oom(c);
+    }
+    const char *bt = cv_want_nhwc(c, bp);
+    if (!bt) return cv_oom(c);
+    if (tb) {
+        *owned = cv_helper(c, n, "Bt");
+        if (!*owned) return cv_oom(c);
+        cv_emit_transpose(c, bt, *owned, swap, 2);
+        *name = *owned;
+    } else {
+        *name = bt;
+    }
+    if (c->vals[bp].rank == 2) {
+        *bk = c->vals[bp].dims[tb ? 1 : 0];
+        *bn = c->vals[bp].dims[tb ? 0 : 1];
+    }
+    return VD_OK;
+}
+
 vd_status cv_op_matmul(ctx *c, const vd_tfjs_node *n, tval *v, const cv_op *op)
 {
     int fused = (op->flags & CV_FUSED) != 0;
@@ -234,55 +286,12 @@ vd_status cv_op_matmul(ctx *c, const vd_tfjs_node *n, tval *v, const cv_op *op)
         cv_emit_transpose(c, a, aname, swap, 2);
         a = aname;
     }
-    size_t bp;
-    if ((s = cv_input_node(c, n, 1, &bp)) != VD_OK) {
+    const char *b;
+    char *bname;
+    int64_t bk, bn;
+    if ((s = matmul_b(c, n, tb, &b, &bname, &bk, &bn)) != VD_OK) {
         free(aname);
         return s;
-    }
-    const vd_tfjs_weight *bw = c->vals[bp].konst;
-    char *bname = NULL;
-    const char *b;
-    int64_t bk = -1, bn = -1;
-    if (bw && bw->rank == 2 && bw->dtype == VD_TFJS_F32) {
-        int64_t r = bw->shape[0], cl = bw->shape[1];
-        if (tb) {
-            float *t = malloc(bw->count * sizeof *t);
-            if (!t) {
-                free(aname);
-                return cv_oom(c);
-            }
-            const float *src = bw->data;
-            for (int64_t i = 0; i < r; i++)
-                for (int64_t j = 0; j < cl; j++)
-                    t[j * r + i] = src[i * cl + j];
-            int64_t d[2] = {cl, r};
-            bname = cv_init_f32(c, n, "B", t, d, 2, bw->count);
-            free(t);
-            bk = cl;
-            bn = r;
-        } else {
-            bname = cv_init_f32(c, n, "B", bw->data, bw->shape, 2, bw->count);
-            bk = r;
-            bn = cl;
-        }
-        b = bname;
-    } else {
-        const char *bt = cv_want_nhwc(c, bp);
-        if (!bt) {
-            free(aname);
-            return cv_oom(c);
-        }
-        if (tb) {
-            bname = cv_helper(c, n, "Bt");
-            if (bname) cv_emit_transpose(c, bt, bname, swap, 2);
-            b = bname;
-        } else {
-            b = bt;
-        }
-        if (c->vals[bp].rank == 2) {
-            bk = c->vals[bp].dims[tb ? 1 : 0];
-            bn = c->vals[bp].dims[tb ? 0 : 1];
-        }
     }
     int64_t ak = av->rank == 2 ? av->dims[ta ? 0 : 1] : -1;
     if (ak >= 0 && bk >= 0 && ak != bk) {
@@ -293,7 +302,7 @@ vd_status cv_op_matmul(ctx *c, const vd_tfjs_node *n, tval *v, const cv_op *op)
                             n->op, (long long)ak, (long long)bk);
     }
     char *mm = has_bias || act[0] ? cv_helper(c, n, "mm") : vd_strdup(n->name);
-    if (!b || !mm) {
+    if (!mm) {
         free(aname);
         free(bname);
         free(mm);
