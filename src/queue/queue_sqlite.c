@@ -345,49 +345,39 @@ static vd_status sq_release(vd_queue *base, const char *id, const char *worker_i
     return why_not_held(q, id, worker_id, 0, err);
 }
 
-static vd_status sq_cancel(vd_queue *base, const char *id, vd_error *err)
+/* Runs statement idx (?1 id, ?2 now), which moves job id unless its state forbids that; a
+ * job it did not move is VD_ERR_STATE "job ID is STATE: `rule`". */
+static vd_status move_job(vd_queue *base, const char *id, int idx, const char *what,
+                          const char *rule, vd_error *err)
 {
     sq_queue *q = (sq_queue *)base;
     if (!id) return vd_error_set(err, VD_ERR_INVALID, "no job id");
     sqlite3_stmt *s;
-    vd_status st = vd_sq_stmt(q, ST_CANCEL, &s, err);
+    vd_status st = vd_sq_stmt(q, idx, &s, err);
     if (st != VD_OK) return st;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, vd_now_ms());
-    st = vd_sq_run_done(q, s, "cancel", err);
+    st = vd_sq_run_done(q, s, what, err);
     if (st != VD_OK) return st;
     if (sqlite3_changes(q->db) == 1) return VD_OK;
     vd_job j;
     st = vd_queue_get(base, id, &j, err);
     if (st != VD_OK) return st;
-    st = vd_error_set(err, VD_ERR_STATE,
-                      "job %s is %s: only queued, scheduled or started jobs "
-                      "can be canceled",
-                      id, vd_job_state_name(j.state));
+    st = vd_error_set(err, VD_ERR_STATE, "job %s is %s: %s", id, vd_job_state_name(j.state), rule);
     vd_job_clear(&j);
     return st;
 }
 
+static vd_status sq_cancel(vd_queue *base, const char *id, vd_error *err)
+{
+    return move_job(base, id, ST_CANCEL, "cancel",
+                    "only queued, scheduled or started jobs can be canceled", err);
+}
+
 static vd_status sq_requeue(vd_queue *base, const char *id, vd_error *err)
 {
-    sq_queue *q = (sq_queue *)base;
-    if (!id) return vd_error_set(err, VD_ERR_INVALID, "no job id");
-    sqlite3_stmt *s;
-    vd_status st = vd_sq_stmt(q, ST_REQUEUE, &s, err);
-    if (st != VD_OK) return st;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 2, vd_now_ms());
-    st = vd_sq_run_done(q, s, "requeue", err);
-    if (st != VD_OK) return st;
-    if (sqlite3_changes(q->db) == 1) return VD_OK;
-    vd_job j;
-    st = vd_queue_get(base, id, &j, err);
-    if (st != VD_OK) return st;
-    st = vd_error_set(err, VD_ERR_STATE,
-                      "job %s is %s: only failed or canceled jobs can be requeued", id,
-                      vd_job_state_name(j.state));
-    vd_job_clear(&j);
-    return st;
+    return move_job(base, id, ST_REQUEUE, "requeue", "only failed or canceled jobs can be requeued",
+                    err);
 }
 
 static vd_status sq_get(vd_queue *base, const char *id, vd_job *job, vd_error *err)
