@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/datadir.h"
 #include "core/util.h"
 #include "infer/client.h"
 
@@ -61,7 +62,7 @@ vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
     if (!api) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     api->started_ms = vd_now_ms();
     vd_status st = VD_OK;
-    const char *data = cfg->data_dir && *cfg->data_dir ? cfg->data_dir : "./data";
+    const char *data = cfg->data_dir && *cfg->data_dir ? cfg->data_dir : vd_data_dir();
     api->data_dir = vd_strdup(data);
     size_t n = strlen(data) + sizeof "/uploads";
     api->upload_dir = malloc(n);
