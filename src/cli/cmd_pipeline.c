@@ -80,7 +80,7 @@ static int common_opt(int c, common_opts *o)
     }
 
 /* Opens the store, libvips and a model-server runner, checking that the
- * server answers for model (a clear message when it does not). */
+ * server answers (for model, when not NULL), with a clear message when it does not. */
 static int open_all(const common_opts *co, const char *model, int need_runner, vd_store **store,
                     vd_runner **runner)
 {
@@ -111,6 +111,7 @@ static int open_all(const common_opts *co, const char *model, int need_runner, v
                            addr, vd_error_text(&err));
     if (vd_runner_client_new(addr, co->models, 60000, runner, &err) != VD_OK)
         return vd_cli_fail("%s", vd_error_text(&err));
+    if (!model) return VD_EXIT_OK; /* the caller checks the model itself */
     vd_model_meta meta;
     st = vd_runner_meta(*runner, model, &meta, &err);
     if (st == VD_ERR_CONN || st == VD_ERR_TIMEOUT)
@@ -425,7 +426,7 @@ int vd_cmd_train(int argc, char **argv)
     const char *why = NULL;
     vd_error err;
     if (vd_svc_session_check(&a.req, &spec, &why, &err) != VD_OK)
-        return vd_cli_usage_error("train", "%s: %s", why, vd_error_text(&err));
+        return vd_cli_usage_error("train", "train: %s: %s", why, vd_error_text(&err));
     vd_svc_examples ex = {0};
     if (vd_svc_examples_scan(a.dir, NULL, NULL, &ex, &why, &err) != VD_OK ||
         vd_svc_examples_check(&ex, &why, &err) != VD_OK) {
@@ -433,8 +434,8 @@ int vd_cmd_train(int argc, char **argv)
         return svc_fail("train", why, &err);
     }
     vd_svc_backends b = {0};
-    /* the model server is asked before anything is written */
-    rc = open_all(&a.co, spec.model, 1, &b.store, &b.runner);
+    /* the model server answers; session start checks the model before writing anything */
+    rc = open_all(&a.co, NULL, 1, &b.store, &b.runner);
     char qbuf[4096], sid[VD_ID_LEN + 1], jid[VD_ID_LEN + 1];
     const char *queue = a.queue ? a.queue : vd_cli_default_queue_url(qbuf, sizeof qbuf);
     if (rc == VD_EXIT_OK && vd_queue_open(queue, &b.queue, &err) != VD_OK)
