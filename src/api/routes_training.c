@@ -293,7 +293,7 @@ static void settle_orphan(vd_api *api, vd_store *store, vd_session *s)
     if (vd_session_state_is_final(s->state) || !s->job_id[0]) return;
     vd_queue *q = NULL;
     vd_error err;
-    if (vd_qpool_get(api->qpool, &q, &err) != VD_OK) return;
+    if (vd_api_queue_borrow(api, &q, &err) != VD_OK) return;
     vd_job job;
     memset(&job, 0, sizeof job);
     vd_status st = vd_queue_get(q, s->job_id, &job, &err);
