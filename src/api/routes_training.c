@@ -271,51 +271,22 @@ static json_t *session_json(const vd_session *s, int full)
  * (or 503) and returns the store's status. */
 static vd_status get_session(vd_store *store, const char *id, vd_session *s, vd_http_resp *resp)
 {
-    memset(s, 0, sizeof *s);
+    const char *why = NULL;
     vd_error err;
-    vd_status st =
-        strlen(id) <= VD_ID_LEN ? vd_store_session_get(store, id, s, &err) : VD_ERR_NOT_FOUND;
-    if (st == VD_OK) return VD_OK;
-    if (st == VD_ERR_NOT_FOUND)
-        vd_http_reply_error(resp, 404, "session_not_found", "no training session %.40s", id);
-    else
-        vd_api_reply_embed_error(resp, st, &err);
+    vd_status st = vd_svc_session_get(store, id, s, &why, &err);
+    if (st != VD_OK) reply_svc_error(resp, why, st, &err);
     return st;
 }
 
-/* Ends a session whose job ended without ending it: the job's last attempt
- * was killed (work-horse or worker SIGKILLed, lease lapsed with no attempts
- * left), so no handler was left to say so and the session would stay running
- * for ever. It ends failed with the job's error. A queue that cannot be
- * reached leaves the session as stored. */
+/* vd_svc_session_settle with a borrowed queue; one that cannot be borrowed
+ * leaves the session as stored. */
 static void settle_orphan(vd_api *api, vd_store *store, vd_session *s)
 {
     if (vd_session_state_is_final(s->state) || !s->job_id[0]) return;
     vd_queue *q = NULL;
     vd_error err;
     if (vd_api_queue_borrow(api, &q, &err) != VD_OK) return;
-    vd_job job;
-    memset(&job, 0, sizeof job);
-    vd_status st = vd_queue_get(q, s->job_id, &job, &err);
-    vd_api_queue_put(api, q, st);
-    if (st != VD_OK && st != VD_ERR_NOT_FOUND) return;
-    if (st == VD_OK && job.state != VD_JOB_FAILED && job.state != VD_JOB_CANCELED) {
-        vd_job_clear(&job);
-        return;
-    }
-    char msg[512];
-    if (st == VD_ERR_NOT_FOUND)
-        snprintf(msg, sizeof msg, "its job %s is no longer in the queue", s->job_id);
-    else
-        snprintf(msg, sizeof msg, "its job %s ended %s without ending the session: %.300s",
-                 s->job_id, vd_job_state_name(job.state), job.error ? job.error : "no reason");
-    if (st == VD_OK) vd_job_clear(&job);
-    vd_session fresh;
-    if (vd_store_session_finish(store, s->id, VD_SESSION_FAILED, NULL, 0, msg, NULL) == VD_OK &&
-        vd_store_session_get(store, s->id, &fresh, NULL) == VD_OK) {
-        vd_session_clear(s);
-        *s = fresh;
-    }
+    vd_api_queue_put(api, q, vd_svc_session_settle(store, q, s, &err));
 }
 
 static void show(void *ctx, vd_http_req *req, vd_http_resp *resp)

@@ -378,6 +378,8 @@ static int train_wait(vd_store *store, vd_queue *q, const train_args *a, const c
             vd_progress_end(&bar);
             return vd_cli_fail("train: %s", vd_error_text(&err));
         }
+        /* a job that ended without ending the session (out of attempts) ends it failed */
+        vd_svc_session_settle(store, q, &s, NULL);
         if (vd_session_state_is_final(s.state)) {
             vd_progress_update(&bar, s.progress_done, s.progress_total, "embedded");
             vd_progress_end(&bar);
@@ -392,18 +394,6 @@ static int train_wait(vd_store *store, vd_queue *q, const train_args *a, const c
                            : s.state == VD_SESSION_QUEUED ? "queued (is a worker running?)"
                                                           : "embedded");
         vd_session_clear(&s);
-        /* a job that ended without ending the session (out of attempts) */
-        vd_job job;
-        memset(&job, 0, sizeof job);
-        if (vd_queue_get(q, jid, &job, NULL) == VD_OK &&
-            (job.state == VD_JOB_FAILED || job.state == VD_JOB_CANCELED)) {
-            vd_progress_end(&bar);
-            int rc = vd_cli_fail("train: job %s %s: %s", jid, vd_job_state_name(job.state),
-                                 job.error ? job.error : "");
-            vd_job_clear(&job);
-            return rc;
-        }
-        vd_job_clear(&job);
         if (interrupted ||
             (a->timeout > 0 && vd_mono_ms() - start > (int64_t)(a->timeout * 1000))) {
             vd_progress_end(&bar);

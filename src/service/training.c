@@ -121,18 +121,52 @@ vd_status vd_svc_session_start(const vd_svc_backends *b, const vd_svc_session_re
     return refused(why, stage, st);
 }
 
-vd_status vd_svc_predict_open(vd_store *store, const char *id, vd_session *s, vd_classifier **clf,
-                              const char **why, vd_error *err)
+vd_status vd_svc_session_get(vd_store *store, const char *id, vd_session *s, const char **why,
+                             vd_error *err)
 {
     memset(s, 0, sizeof *s);
-    *clf = NULL;
     vd_status st =
         strlen(id) <= VD_ID_LEN ? vd_store_session_get(store, id, s, err) : VD_ERR_NOT_FOUND;
     if (st == VD_ERR_NOT_FOUND) {
         vd_error_set(err, st, "no training session %.40s", id);
         return refused(why, "session_not_found", st);
     }
-    if (st != VD_OK) return refused(why, "store", st);
+    return st == VD_OK ? VD_OK : refused(why, "store", st);
+}
+
+vd_status vd_svc_session_settle(vd_store *store, vd_queue *q, vd_session *s, vd_error *err)
+{
+    if (vd_session_state_is_final(s->state) || !s->job_id[0]) return VD_OK;
+    vd_job job;
+    memset(&job, 0, sizeof job);
+    vd_status st = vd_queue_get(q, s->job_id, &job, err);
+    if (st != VD_OK && st != VD_ERR_NOT_FOUND) return st;
+    if (st == VD_OK && job.state != VD_JOB_FAILED && job.state != VD_JOB_CANCELED) {
+        vd_job_clear(&job);
+        return VD_OK;
+    }
+    char msg[512];
+    if (st == VD_ERR_NOT_FOUND)
+        snprintf(msg, sizeof msg, "its job %s is no longer in the queue", s->job_id);
+    else
+        snprintf(msg, sizeof msg, "its job %s ended %s without ending the session: %.300s",
+                 s->job_id, vd_job_state_name(job.state), job.error ? job.error : "no reason");
+    if (st == VD_OK) vd_job_clear(&job);
+    vd_session fresh;
+    if (vd_store_session_finish(store, s->id, VD_SESSION_FAILED, NULL, 0, msg, NULL) == VD_OK &&
+        vd_store_session_get(store, s->id, &fresh, NULL) == VD_OK) {
+        vd_session_clear(s);
+        *s = fresh;
+    }
+    return VD_OK;
+}
+
+vd_status vd_svc_predict_open(vd_store *store, const char *id, vd_session *s, vd_classifier **clf,
+                              const char **why, vd_error *err)
+{
+    *clf = NULL;
+    vd_status st = vd_svc_session_get(store, id, s, why, err);
+    if (st != VD_OK) return st;
     if (s->state != VD_SESSION_SUCCEEDED) {
         vd_error_set(err, VD_ERR_STATE, "session %s is %s; predict needs a succeeded session",
                      s->id, vd_session_state_name(s->state));

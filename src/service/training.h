@@ -145,6 +145,23 @@ vd_status vd_svc_session_start(const vd_svc_backends *b, const vd_svc_session_re
                                char sid[VD_ID_LEN + 1], char jid[VD_ID_LEN + 1], const char **why,
                                vd_error *err);
 
+/* ---- reading a session ---- */
+
+/* Reads session id into *s (cleared by the caller, also on failure):
+ * session_not_found (VD_ERR_NOT_FOUND), "store". */
+vd_status vd_svc_session_get(vd_store *store, const char *id, vd_session *s, const char **why,
+                             vd_error *err);
+
+/* Ends a session whose job ended without ending it: the job's last attempt
+ * was killed (work-horse or worker SIGKILLed, lease lapsed with no attempts
+ * left), or the job was canceled or is gone, so no handler is left to end the
+ * session and it would stay queued or running for ever. It ends failed, its
+ * message saying what became of the job, and *s is re-read. A session that
+ * ended, or whose job still runs or waits, is left as it is. Returns the
+ * queue's status (VD_OK also for a job that is gone): a queue that cannot be
+ * asked leaves the session as stored. */
+vd_status vd_svc_session_settle(vd_store *store, vd_queue *q, vd_session *s, vd_error *err);
+
 /* ---- predict ---- */
 
 /* Reads session id into *s (cleared by the caller, also on failure) and loads
