@@ -18,8 +18,6 @@
 
 #include "api/api_impl.h"
 #include "core/util.h"
-#include "infer/runner_client.h"
-#include "pipeline/embed.h"
 #include "service/training.h"
 #include "store/sessions.h"
 #include "train/classifier.h"

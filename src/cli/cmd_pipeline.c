@@ -15,7 +15,6 @@
 #include "cli/progress.h"
 #include "core/datadir.h"
 #include "core/util.h"
-#include "faces/faces.h"
 #include "image/decode.h"
 #include "infer/client.h"
 #include "infer/runner_client.h"
