@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/datadir.h"
 #include "core/sha256.h"
 #include "core/util.h"
 #include "faces/faces.h"
@@ -149,8 +150,7 @@ static int parse_args(int argc, char **argv, faces_args *a)
     a->nfiles = argc - optind;
     if (!a->models) a->models = getenv("VISIOND_MODELS");
     if (!a->models) {
-        const char *data = getenv("VISIOND_DATA");
-        snprintf(a->models_buf, sizeof a->models_buf, "%s/models:%s/models", data ? data : "./data",
+        snprintf(a->models_buf, sizeof a->models_buf, "%s/models:%s/models", vd_data_dir(),
                  VISIOND_SOURCE_DIR);
         a->models = a->models_buf;
     }

@@ -12,6 +12,7 @@
 #endif
 
 #include "cli/cli.h"
+#include "core/datadir.h"
 #include "core/sigpipe.h"
 #include "core/log.h"
 #include "infer/server.h"
@@ -213,9 +214,7 @@ static int parse_args(int argc, char **argv, ms_args *a)
     a->arenas = 1;
     int lvl0 = vd_log_level_parse(getenv("VISIOND_LOG_LEVEL"));
     a->log_level = lvl0 < 0 ? VD_LOG_INFO : lvl0;
-    const char *data = getenv("VISIOND_DATA");
-    if (!data || !*data) data = "./data";
-    a->data = data;
+    a->data = vd_data_dir();
     int c;
     optind = 1;
     opterr = 0;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/datadir.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/procsup.h"
@@ -210,7 +211,7 @@ static int prepare(const vd_config *cfg, up_env *e)
         vd_strlcpy(e->queue, cfg->value[VD_CFG_QUEUE], sizeof e->queue);
     else
         snprintf(e->queue, sizeof e->queue, "sqlite:%s/visiond.db", e->data);
-    setenv("VISIOND_DATA", e->data, 1);
+    vd_data_dir_set(e->data, NULL); /* children (and this process's defaults) follow it */
     setenv("VISIOND_QUEUE", e->queue, 1);
     /* Children read the queue from $VISIOND_QUEUE; it goes on their command
      * lines too (for ps) only when it holds no password. */

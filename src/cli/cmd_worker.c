@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/datadir.h"
 #include "core/log.h"
 #include "pipeline/jobs.h"
 #include "worker/registry.h"
@@ -180,7 +181,7 @@ static int parse_opt(worker_args *a, int c, const char *arg)
         a->list_types = 1;
         break;
     case O_DATA:
-        setenv("VISIOND_DATA", arg, 1); /* the defaults in run_worker derive from it */
+        vd_data_dir_set(arg, NULL); /* the defaults in run_worker derive from it */
         break;
     case O_MSERVER:
         a->pcfg.model_server = arg;
