@@ -88,14 +88,15 @@ static int fashion_mnist(int argc, char **argv)
 
     vd_error err;
     vd_fmnist d;
-    if (vd_fmnist_load(from, split, &d, &err)) return vd_cli_fail("%s", vd_error_text(&err));
+    if (vd_fmnist_load(from, split, &d, &err) != VD_OK)
+        return vd_cli_fail("%s", vd_error_text(&err));
     size_t *idx = malloc((size_t)per * VD_FMNIST_NLABELS * sizeof *idx);
     if (!idx) {
         vd_fmnist_clear(&d);
         return vd_cli_fail("out of memory");
     }
     int rc = VD_EXIT_OK;
-    if (vd_fmnist_pick(&d, (size_t)per, idx, &err)) {
+    if (vd_fmnist_pick(&d, (size_t)per, idx, &err) != VD_OK) {
         rc = vd_cli_fail("%s", vd_error_text(&err));
         goto done;
     }

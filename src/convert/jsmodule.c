@@ -218,7 +218,7 @@ static void lit_object(lit *l, int depth)
     sb_putc(&l->out, '{');
     for (;;) {
         skip_ws(l);
-        if (l->st || l->p >= l->end) break;
+        if (l->st != VD_OK || l->p >= l->end) break;
         if (*l->p == '}') {
             l->p++;
             drop_trailing_comma(l);
@@ -247,7 +247,7 @@ static void lit_object(lit *l, int depth)
         l->p++;
         sb_putc(&l->out, ':');
         lit_value(l, depth + 1);
-        if (l->st) return;
+        if (l->st != VD_OK) return;
         skip_ws(l);
         if (l->p < l->end && *l->p == ',') {
             l->p++;
@@ -266,7 +266,7 @@ static void lit_array(lit *l, int depth)
     sb_putc(&l->out, '[');
     for (;;) {
         skip_ws(l);
-        if (l->st || l->p >= l->end) break;
+        if (l->st != VD_OK || l->p >= l->end) break;
         if (*l->p == ']') {
             l->p++;
             drop_trailing_comma(l);
@@ -274,7 +274,7 @@ static void lit_array(lit *l, int depth)
             return;
         }
         lit_value(l, depth + 1);
-        if (l->st) return;
+        if (l->st != VD_OK) return;
         skip_ws(l);
         if (l->p < l->end && *l->p == ',') {
             l->p++;

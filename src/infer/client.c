@@ -280,7 +280,7 @@ static vd_status call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, vd_pr
             io = recv_all(c, hb, sizeof hb, deadline);
             if (io != IO_OK) break;
             vd_error he;
-            if (vd_proto_header_decode(hb, UINT32_MAX, h, &he)) {
+            if (vd_proto_header_decode(hb, UINT32_MAX, h, &he) != VD_OK) {
                 disconnect(c);
                 return vd_error_set(err, VD_ERR_PROTOCOL, "model server %s: %s", c->address,
                                     he.msg);
@@ -390,14 +390,16 @@ static vd_status json_call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, 
 vd_status vd_infer_client_models(vd_infer_client *c, int64_t timeout_ms, char **json, vd_error *err)
 {
     vd_buf req = {0};
-    if (vd_proto_frame(&req, VD_OP_MODELS, 0, 0, NULL, 0, err)) return VD_ERR_NOMEM;
+    vd_status st = vd_proto_frame(&req, VD_OP_MODELS, 0, 0, NULL, 0, err);
+    if (st != VD_OK) return st;
     return json_call(c, &req, timeout_ms, json, err);
 }
 
 vd_status vd_infer_client_health(vd_infer_client *c, int64_t timeout_ms, char **json, vd_error *err)
 {
     vd_buf req = {0};
-    if (vd_proto_frame(&req, VD_OP_HEALTH, 0, 0, NULL, 0, err)) return VD_ERR_NOMEM;
+    vd_status st = vd_proto_frame(&req, VD_OP_HEALTH, 0, 0, NULL, 0, err);
+    if (st != VD_OK) return st;
     return json_call(c, &req, timeout_ms, json, err);
 }
 

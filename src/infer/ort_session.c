@@ -310,7 +310,7 @@ static vd_status take_output(const OrtApi *api, OrtValue *v, const char *name, v
     st = api->GetTensorMutableData(v, &data);
     if (st) return ort_fail(api, st, VD_ERR_MODEL, err, "output");
     vd_status rc = vd_tensor_alloc(t, shape, rank, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     size_t n = vd_tensor_count(t);
     switch (type) {
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
@@ -384,7 +384,7 @@ vd_status vd_ort_session_run(vd_ort_session *s, const char *input_name, const vd
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     }
     vd_status rc = VD_OK;
-    for (size_t i = 0; i < nout && !rc; i++) {
+    for (size_t i = 0; i < nout && rc == VD_OK; i++) {
         if (output_names && noutputs) {
             size_t k;
             for (k = 0; k < s->noutputs; k++)
@@ -402,21 +402,21 @@ vd_status vd_ort_session_run(vd_ort_session *s, const char *input_name, const vd
         memset(&outs[i], 0, sizeof outs[i]);
 
     OrtValue *in_value = NULL;
-    if (!rc) {
+    if (rc == VD_OK) {
         OrtStatus *st = api->CreateTensorWithDataAsOrtValue(
             s->env->cpu, input->data, vd_tensor_count(input) * sizeof(float), input->shape,
             input->rank, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in_value);
         if (st) rc = ort_fail(api, st, VD_ERR_MODEL, err, "input");
     }
-    if (!rc) {
+    if (rc == VD_OK) {
         const char *in_names[1] = {ii->name};
         const OrtValue *ins[1] = {in_value};
         OrtStatus *st = api->Run(s->session, NULL, in_names, ins, 1, names, nout, values);
         if (st) rc = ort_fail(api, st, VD_ERR_MODEL, err, "run");
     }
-    for (size_t i = 0; i < nout && !rc; i++)
+    for (size_t i = 0; i < nout && rc == VD_OK; i++)
         rc = take_output(api, values[i], names[i], &outs[i], err);
-    if (rc)
+    if (rc != VD_OK)
         for (size_t i = 0; i < nout; i++)
             vd_tensor_free(&outs[i]);
     for (size_t i = 0; i < nout; i++)

@@ -68,7 +68,7 @@ vd_status vd_buf_reserve(vd_buf *b, size_t n)
 
 vd_status vd_buf_put(vd_buf *b, const void *p, size_t n)
 {
-    if (vd_buf_reserve(b, n)) return VD_ERR_NOMEM;
+    if (vd_buf_reserve(b, n) != VD_OK) return VD_ERR_NOMEM;
     if (n) memcpy(b->data + b->len, p, n);
     b->len += n;
     return VD_OK;
@@ -128,7 +128,7 @@ static vd_status begin_frame(vd_buf *out, uint16_t op, uint64_t id, uint32_t aux
 {
     *start = out->len;
     vd_proto_header h = {VD_PROTO_VERSION, op, 0, aux, id};
-    if (vd_buf_reserve(out, VD_PROTO_HEADER_LEN)) return VD_ERR_NOMEM;
+    if (vd_buf_reserve(out, VD_PROTO_HEADER_LEN) != VD_OK) return VD_ERR_NOMEM;
     vd_proto_header_encode(&h, out->data + out->len);
     out->len += VD_PROTO_HEADER_LEN;
     return VD_OK;
@@ -149,7 +149,7 @@ vd_status vd_proto_frame(vd_buf *out, uint16_t op, uint64_t id, uint32_t aux, co
                          size_t n, vd_error *err)
 {
     size_t start;
-    if (begin_frame(out, op, id, aux, &start) || vd_buf_put(out, payload, n)) {
+    if (begin_frame(out, op, id, aux, &start) != VD_OK || vd_buf_put(out, payload, n) != VD_OK) {
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     }
     return end_frame(out, start, err);
@@ -161,7 +161,7 @@ static vd_status put_name(vd_buf *out, const char *name, size_t max, vd_error *e
     if (n == 0 || n > max)
         return vd_error_set(err, VD_ERR_INVALID, "name must be 1-%zu bytes, got %zu", max, n);
     uint8_t len = (uint8_t)n;
-    if (vd_buf_put(out, &len, 1) || vd_buf_put(out, name, n))
+    if (vd_buf_put(out, &len, 1) != VD_OK || vd_buf_put(out, name, n) != VD_OK)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     return VD_OK;
 }
@@ -172,17 +172,17 @@ static vd_status put_tensor(vd_buf *out, const vd_tensor *t, vd_error *err)
         return vd_error_set(err, VD_ERR_INVALID, "tensor rank %zu exceeds %d", t->rank,
                             VD_TENSOR_MAX_RANK);
     uint8_t hdr[4] = {VD_PROTO_DTYPE_FLOAT32, (uint8_t)t->rank, 0, 0};
-    if (vd_buf_put(out, hdr, 4)) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    if (vd_buf_put(out, hdr, 4) != VD_OK) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < t->rank; i++) {
         if (t->shape[i] < 0 || t->shape[i] > UINT32_MAX)
             return vd_error_set(err, VD_ERR_INVALID, "tensor dim %zu (%lld) does not fit the wire",
                                 i, (long long)t->shape[i]);
         uint8_t d[4];
         put_u32(d, (uint32_t)t->shape[i]);
-        if (vd_buf_put(out, d, 4)) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+        if (vd_buf_put(out, d, 4) != VD_OK) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     }
     size_t n = vd_tensor_count(t);
-    if (n > (SIZE_MAX - out->len) / 4 || vd_buf_reserve(out, n * 4))
+    if (n > (SIZE_MAX - out->len) / 4 || vd_buf_reserve(out, n * 4) != VD_OK)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     if (n && !t->data) return vd_error_set(err, VD_ERR_INVALID, "tensor has no data");
 #if VD_BIG_ENDIAN
@@ -280,7 +280,7 @@ vd_status vd_proto_encode_infer(vd_buf *out, uint64_t id, uint32_t timeout_ms, c
                                 const vd_tensor *input, vd_error *err)
 {
     size_t start, keep = out->len;
-    if (begin_frame(out, VD_OP_INFER, id, timeout_ms, &start))
+    if (begin_frame(out, VD_OP_INFER, id, timeout_ms, &start) != VD_OK)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     vd_status rc = put_name(out, model, VD_MODEL_NAME_MAX - 1, err);
     if (rc == VD_OK) rc = put_tensor(out, input, err);
@@ -308,7 +308,7 @@ vd_status vd_proto_encode_name(vd_buf *out, uint16_t op, uint64_t id, uint32_t t
                                const char *model, vd_error *err)
 {
     size_t start, keep = out->len;
-    if (begin_frame(out, op, id, timeout_ms, &start))
+    if (begin_frame(out, op, id, timeout_ms, &start) != VD_OK)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     vd_status rc = put_name(out, model, VD_MODEL_NAME_MAX - 1, err);
     if (rc == VD_OK) rc = end_frame(out, start, err);
@@ -333,7 +333,7 @@ vd_status vd_proto_encode_outputs(vd_buf *out, uint64_t id, size_t n, const char
         return vd_error_set(err, VD_ERR_LIMIT, "%zu outputs exceed the limit of %d", n,
                             VD_MODEL_MAX_OUTPUT);
     size_t start, keep = out->len;
-    if (begin_frame(out, VD_OP_INFER, id, VD_OK, &start))
+    if (begin_frame(out, VD_OP_INFER, id, VD_OK, &start) != VD_OK)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     uint8_t hdr[4] = {(uint8_t)n, 0, 0, 0};
     vd_status rc =

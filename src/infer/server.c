@@ -112,7 +112,7 @@ static vd_status scan_models(vd_server *s, vd_error *err)
         int known = 0;
         for (size_t k = 0; k < s->nmodels && !known; k++)
             known = strcmp(s->models[k]->meta_path, path) == 0;
-        if (known || rc) continue;
+        if (known || rc != VD_OK) continue;
         srv_model *m = calloc(1, sizeof *m);
         if (!m) {
             rc = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
@@ -120,12 +120,12 @@ static vd_status scan_models(vd_server *s, vd_error *err)
         }
         vd_error e;
         vd_status mrc = vd_model_meta_load(path, &m->meta, &e);
-        srv_model *dup = mrc ? NULL : find_model(s, m->meta.name);
+        srv_model *dup = mrc != VD_OK ? NULL : find_model(s, m->meta.name);
         if (dup) {
             mrc = vd_error_set(&e, VD_ERR_INVALID, "%s: model name '%s' is already used by %s",
                                path, m->meta.name, dup->meta_path);
         }
-        if (mrc) {
+        if (mrc != VD_OK) {
             srv_invalid *inv = realloc(s->invalid, (s->ninvalid + 1) * sizeof *inv);
             if (inv) {
                 s->invalid = inv;
@@ -150,7 +150,7 @@ static vd_status scan_models(vd_server *s, vd_error *err)
             s->models = mm;
             s->cap_models = cap;
         }
-        if ((rc = vd_srv_model_start(s, m, err))) {
+        if ((rc = vd_srv_model_start(s, m, err)) != VD_OK) {
             free(m);
             continue;
         }
@@ -191,20 +191,21 @@ vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *
     vd_status rc = VD_OK;
     if (!s->models_dir || (cfg->socket_path && !s->socket_path) || (cfg->tcp_addr && !s->tcp_addr))
         rc = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-    if (!rc) rc = vd_srv_conns_init(s, err);
+    if (rc == VD_OK) rc = vd_srv_conns_init(s, err);
 
-    if (!rc) {
+    if (rc == VD_OK) {
         s->epfd = epoll_create1(EPOLL_CLOEXEC);
         s->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (s->epfd < 0 || s->evfd < 0 || vd_srv_ep_add(s, s->evfd, EPOLLIN, SRV_TAG_EVENT) < 0)
             rc = vd_error_set(err, VD_ERR_IO, "epoll/eventfd: %s", strerror(errno));
     }
-    if (!rc && cfg->stop_fd >= 0 && vd_srv_ep_add(s, cfg->stop_fd, EPOLLIN, SRV_TAG_STOP) < 0)
+    if (rc == VD_OK && cfg->stop_fd >= 0 &&
+        vd_srv_ep_add(s, cfg->stop_fd, EPOLLIN, SRV_TAG_STOP) < 0)
         rc = vd_error_set(err, VD_ERR_IO, "epoll on the stop fd: %s", strerror(errno));
-    if (!rc) rc = vd_ort_env_new(cfg->intra_threads, &s->env, err);
-    if (!rc) rc = scan_models(s, err);
+    if (rc == VD_OK) rc = vd_ort_env_new(cfg->intra_threads, &s->env, err);
+    if (rc == VD_OK) rc = scan_models(s, err);
     /* preloads: the metadata's "preload": true, plus the configured names */
-    for (size_t i = 0; !rc && i < cfg->npreload; i++) {
+    for (size_t i = 0; rc == VD_OK && i < cfg->npreload; i++) {
         srv_model *m = find_model(s, cfg->preload[i]);
         if (!m)
             rc = vd_error_set(err, VD_ERR_NOT_FOUND, "preload: no model named '%s' in %s",
@@ -215,7 +216,7 @@ vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *
             pthread_mutex_unlock(&m->mu);
         }
     }
-    for (size_t i = 0; !rc && i < s->nmodels; i++) {
+    for (size_t i = 0; rc == VD_OK && i < s->nmodels; i++) {
         srv_model *m = s->models[i];
         if (!m->pinned) continue;
         srv_req *r = calloc(1, sizeof *r);
@@ -228,7 +229,7 @@ vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *
         r->received_us = vd_mono_us();
         rc = vd_srv_model_enqueue(m, r, err);
     }
-    for (size_t i = 0; !rc && i < s->nmodels; i++) {
+    for (size_t i = 0; rc == VD_OK && i < s->nmodels; i++) {
         srv_model *m = s->models[i];
         if (!m->pinned) continue;
         pthread_mutex_lock(&m->mu);
@@ -237,8 +238,8 @@ vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *
         if (m->state == SRV_FAILED) rc = vd_error_set(err, VD_ERR_MODEL, "preload: %s", m->error);
         pthread_mutex_unlock(&m->mu);
     }
-    if (!rc) rc = vd_srv_listen(s, err);
-    if (rc) {
+    if (rc == VD_OK) rc = vd_srv_listen(s, err);
+    if (rc != VD_OK) {
         vd_server_free(s);
         return rc;
     }
@@ -251,7 +252,7 @@ static srv_model *lookup(vd_server *s, const char *name)
     srv_model *m = find_model(s, name);
     if (!m && vd_mono_us() - s->last_scan_us > RESCAN_US) {
         vd_error e;
-        if (scan_models(s, &e)) VD_WARN("models: rescan failed: %s", e.msg);
+        if (scan_models(s, &e) != VD_OK) VD_WARN("models: rescan failed: %s", e.msg);
         m = find_model(s, name);
     }
     return m;
@@ -360,7 +361,7 @@ int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_head
         vd_srv_reply_json(s, slot, h.op, h.id, health_json(s));
         break;
     case VD_OP_MODELS:
-        if (vd_mono_us() - s->last_scan_us > RESCAN_US && scan_models(s, &e))
+        if (vd_mono_us() - s->last_scan_us > RESCAN_US && scan_models(s, &e) != VD_OK)
             VD_WARN("models: rescan failed: %s", e.msg);
         vd_srv_reply_json(s, slot, h.op, h.id, models_json(s));
         break;
@@ -384,12 +385,12 @@ int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_head
                            ? vd_proto_decode_infer(payload, h.length, name, &r->input, &e)
                            : vd_proto_decode_name(payload, h.length, name, &e);
         srv_model *m = NULL;
-        if (!rc && s->draining)
+        if (rc == VD_OK && s->draining)
             rc = vd_error_set(&e, VD_ERR_CONN, "the model server is shutting down; retry");
-        if (!rc && !(m = lookup(s, name)))
+        if (rc == VD_OK && !(m = lookup(s, name)))
             rc =
                 vd_error_set(&e, VD_ERR_NOT_FOUND, "no model named '%s' (see the MODELS op)", name);
-        if (!rc && h.op == VD_OP_INFER) {
+        if (rc == VD_OK && h.op == VD_OP_INFER) {
             const vd_model_meta *mt = &m->meta;
             int64_t want[4] = {-1, mt->height, mt->width, mt->channels};
             if (mt->layout == VD_LAYOUT_NCHW) {
@@ -416,8 +417,8 @@ int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_head
             }
             r->n = ok ? (size_t)t->shape[0] : 0;
         }
-        if (!rc) rc = vd_srv_model_enqueue(m, r, &e);
-        if (rc) {
+        if (rc == VD_OK) rc = vd_srv_model_enqueue(m, r, &e);
+        if (rc != VD_OK) {
             if (m && rc != VD_ERR_BUSY && rc != VD_ERR_LIMIT && rc != VD_ERR_CONN) {
                 pthread_mutex_lock(&m->mu);
                 m->errors++;

@@ -261,7 +261,7 @@ void vd_srv_reply_json(vd_server *s, uint32_t slot, uint16_t op, uint64_t id, js
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     vd_buf frame = {0};
-    if (!text || vd_proto_frame(&frame, op, id, VD_OK, text, strlen(text), NULL)) {
+    if (!text || vd_proto_frame(&frame, op, id, VD_OK, text, strlen(text), NULL) != VD_OK) {
         vd_buf_free(&frame);
         vd_srv_reply_error(s, slot, op, id, VD_ERR_NOMEM, "out of memory");
     } else {
@@ -289,7 +289,7 @@ static int conn_read(vd_server *s, uint32_t slot)
             if (c->hdr_got < VD_PROTO_HEADER_LEN) continue;
             vd_error e;
             vd_status rc = vd_proto_header_decode(c->hdr, s->cfg.max_frame, &c->h, &e);
-            if (rc) {
+            if (rc != VD_OK) {
                 /* the stream cannot be trusted past a bad header: answer, then close */
                 VD_WARN("connection %u: %s", slot, e.msg);
                 vd_srv_reply_error(s, slot, c->h.op, c->h.id, rc, e.msg);
@@ -437,10 +437,10 @@ vd_status vd_srv_listen(vd_server *s, vd_error *err)
 {
     vd_status rc = VD_OK;
     if (s->socket_path) rc = listen_unix(s, err);
-    if (!rc && s->tcp_addr) rc = listen_tcp(s, err);
-    if (!rc && s->unix_fd >= 0 && vd_srv_ep_add(s, s->unix_fd, EPOLLIN, SRV_TAG_UNIX) < 0)
+    if (rc == VD_OK && s->tcp_addr) rc = listen_tcp(s, err);
+    if (rc == VD_OK && s->unix_fd >= 0 && vd_srv_ep_add(s, s->unix_fd, EPOLLIN, SRV_TAG_UNIX) < 0)
         rc = vd_error_set(err, VD_ERR_IO, "epoll: %s", strerror(errno));
-    if (!rc && s->tcp_fd >= 0 && vd_srv_ep_add(s, s->tcp_fd, EPOLLIN, SRV_TAG_TCP) < 0)
+    if (rc == VD_OK && s->tcp_fd >= 0 && vd_srv_ep_add(s, s->tcp_fd, EPOLLIN, SRV_TAG_TCP) < 0)
         rc = vd_error_set(err, VD_ERR_IO, "epoll: %s", strerror(errno));
     return rc;
 }

@@ -46,7 +46,7 @@ vd_status vd_store_classifier_load(vd_store *s, const char *session_id, vd_class
     *out = NULL;
     vd_stored_classifier sc;
     vd_status rc = vd_store_classifier_get(s, session_id, &sc, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     rc = vd_classifier_deserialize(sc.blob, sc.blob_len, out, err);
     vd_stored_classifier_clear(&sc);
     return rc;

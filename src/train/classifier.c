@@ -630,7 +630,7 @@ static vd_status cross_validate_all(train_scratch *ts, vd_error *err)
         if (!(o->c_grid[g] > 0))
             return vd_error_set(err, VD_ERR_INVALID, "train: C must be > 0, got %g", o->c_grid[g]);
         vd_status rc = cross_validate(&ts->d, ts->alg, o->c_grid[g], ts->oof, err);
-        if (rc) return rc;
+        if (rc != VD_OK) return rc;
         double acc = ts->grid_acc[g] = oof_accuracy(&ts->d, ts->oof);
         double loss = ts->grid_acc[o->n_c_grid + g] = oof_log_loss(&ts->d, ts->oof);
         if (acc > best || (acc == best && loss < best_loss)) {
@@ -651,7 +651,7 @@ static vd_status fit_final(train_scratch *ts, vd_error *err)
     if (ts->alg == VD_CLF_LOGREG) {
         struct model *m;
         vd_status rc = train_logreg(&ts->d, -1, ts->C, &m, err);
-        if (rc) return rc;
+        if (rc != VD_OK) return rc;
         c->model = own_model(m);
         free_and_destroy_model(&m);
         return c->model ? VD_OK : nomem(err);

@@ -55,10 +55,10 @@ static vd_status job_sleep(vd_job_ctx *ctx, const char *payload, char **result, 
     json_t *p;
     int64_t ms = 0;
     vd_status st = vd_job_payload_object(payload, &p, err);
-    if (st) return st;
+    if (st != VD_OK) return st;
     st = get_count(p, "ms", -1, 86400000, &ms, err);
     json_decref(p);
-    if (st) return st;
+    if (st != VD_OK) return st;
     if (ms < 0) return vd_error_set(err, VD_ERR_INVALID, "sleep needs {\"ms\": N}");
     int64_t t0 = vd_mono_ms();
     if (!sleep_checked(ctx, ms))
@@ -75,7 +75,7 @@ static vd_status job_fail(vd_job_ctx *ctx, const char *payload, char **result, v
     (void)result;
     json_t *p;
     vd_status st = vd_job_payload_object(payload, &p, err);
-    if (st) return st;
+    if (st != VD_OK) return st;
     json_t *m = json_object_get(p, "message"), *r = json_object_get(p, "retryable");
     if ((m && !json_is_string(m)) || (r && !json_is_boolean(r))) {
         json_decref(p);
@@ -94,7 +94,7 @@ static vd_status job_crash(vd_job_ctx *ctx, const char *payload, char **result, 
     (void)result;
     json_t *p;
     vd_status st = vd_job_payload_object(payload, &p, err);
-    if (st) return st;
+    if (st != VD_OK) return st;
     json_t *x = json_object_get(p, "exit");
     if (x && json_is_integer(x)) {
         int code = (int)json_integer_value(x);
@@ -130,9 +130,9 @@ static vd_status job_progress(vd_job_ctx *ctx, const char *payload, char **resul
     json_t *p;
     int64_t steps = 0, ms = 0;
     vd_status st = vd_job_payload_object(payload, &p, err);
-    if (st) return st;
-    if ((st = get_count(p, "steps", 5, 1000000, &steps, err)) ||
-        (st = get_count(p, "ms", 10, 3600000, &ms, err))) {
+    if (st != VD_OK) return st;
+    if ((st = get_count(p, "steps", 5, 1000000, &steps, err)) != VD_OK ||
+        (st = get_count(p, "ms", 10, 3600000, &ms, err)) != VD_OK) {
         json_decref(p);
         return st;
     }
@@ -167,7 +167,7 @@ static vd_status job_count(vd_job_ctx *ctx, const char *payload, char **result, 
     (void)result;
     json_t *p;
     vd_status st = vd_job_payload_object(payload, &p, err);
-    if (st) return st;
+    if (st != VD_OK) return st;
     json_t *d = json_object_get(p, "db");
     if (!d || !json_is_string(d)) {
         json_decref(p);
@@ -201,10 +201,10 @@ static vd_status job_alloc(vd_job_ctx *ctx, const char *payload, char **result, 
     json_t *p;
     int64_t mb = 0;
     vd_status st = vd_job_payload_object(payload, &p, err);
-    if (st) return st;
+    if (st != VD_OK) return st;
     st = get_count(p, "mb", 1, 1 << 20, &mb, err);
     json_decref(p);
-    if (st) return st;
+    if (st != VD_OK) return st;
     size_t n = (size_t)mb << 20;
     unsigned char *buf = malloc(n ? n : 1);
     if (!buf) {
@@ -230,7 +230,7 @@ vd_status vd_registry_add_builtin(vd_registry *reg, vd_error *err)
                  {"alloc", job_alloc}};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         vd_status st = vd_registry_add(reg, types[i].name, types[i].fn, NULL, err);
-        if (st) return st;
+        if (st != VD_OK) return st;
     }
     return VD_OK;
 }
