@@ -28,6 +28,7 @@
 #define POST_BUFFER         (32 * 1024)
 #define CONN_MEMORY         (16 * 1024) /* per connection: headers + buffers; MHD zeroes it per request */
 #define DRAIN_MIN           (16u << 20) /* excess body read to answer 413 */
+#define IDLE_TIMEOUT_S      60          /* a connection silent this long is closed */
 
 struct vd_http_server {
     struct MHD_Daemon *d;
@@ -464,11 +465,55 @@ oom:
     return MHD_NO;
 }
 
+/* The framing headers of a request, counted (MHD keeps every header line). */
+typedef struct {
+    int ncl, nte, cl_differ;
+    const char *cl, *te;
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    framing *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->ncl++ && !same_str(f->cl, value)) f->cl_differ = 1;
+        if (!f->cl) f->cl = value;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->nte++;
+        f->te = value;
+    }
+    return MHD_YES;
+}
+
+/* Refuses ambiguous framing, which a proxy in front may read differently
+ * from libmicrohttpd (request smuggling): Content-Length headers that differ,
+ * Content-Length together with Transfer-Encoding, more than one
+ * Transfer-Encoding, or one other than "chunked". Returns 1 when the framing is
+ * sound, else 0 with a message in msg. */
+static int framing_ok(struct MHD_Connection *c, char *msg, size_t n)
+{
+    framing f = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (f.cl_differ)
+        snprintf(msg, n, "conflicting Content-Length headers");
+    else if (f.ncl && f.nte)
+        snprintf(msg, n, "Content-Length together with Transfer-Encoding");
+    else if (f.nte > 1 || (f.nte && strcasecmp(f.te, "chunked") != 0))
+        snprintf(msg, n, "Transfer-Encoding must be exactly \"chunked\"");
+    else
+        return 1;
+    return 0;
+}
+
 /* First call for a request: route, auth, limits, media type. */
 static enum MHD_Result begin(req_ctx *x, struct MHD_Connection *c, const char *url,
                              const char *method)
 {
     vd_http_server *s = x->srv;
+    char why[96];
+    if (!framing_ok(c, why, sizeof why)) /* before anything reads the body */
+        return send_error(x, c, 400, "invalid_request", "Connection", "close", "%s", why);
     vd_route_result rr = vd_router_match(s->cfg.router, method, url, &x->match);
     x->route = x->match.route;
     int public = x->route && (x->route->flags & VD_ROUTE_PUBLIC);
@@ -583,6 +628,11 @@ static enum MHD_Result finish(req_ctx *x, struct MHD_Connection *c, const char *
         close_part_file(x);
         if (done != MHD_YES && !x->err_status)
             defer_error(x, 400, "invalid_multipart", "multipart/form-data body ends early");
+        /* MHD's parser skips what does not start with the boundary: a body
+         * sent with another boundary than its Content-Type names has no part. */
+        if (x->nparts == 0 && !x->err_status)
+            defer_error(x, 400, "invalid_multipart",
+                        "no part found: the body does not use the boundary named in Content-Type");
     }
     if (x->err_status)
         return send_error(x, c, x->err_status, x->err_code, NULL, NULL, "%s", x->err_msg);
@@ -731,6 +781,31 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     free(x);
 }
 
+/* Creates the listening socket on ss: SO_REUSEADDR (a restart may bind while
+ * old connections are in TIME_WAIT) but never SO_REUSEPORT, so a second server
+ * on a port in use fails here (VD_ERR_IO, "Address already in use") instead of
+ * sharing the port and getting half of its connections. */
+static vd_status listen_socket(const struct sockaddr_storage *ss, const char *listen_addr, int *out,
+                               vd_error *err)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return vd_error_set(err, VD_ERR_IO, "cannot listen on %s: socket: %s", listen_addr,
+                            strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ss->ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    socklen_t len = ss->ss_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
+                                              : (socklen_t)sizeof(struct sockaddr_in);
+    if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 4096) != 0) {
+        int e = errno;
+        close(fd);
+        return vd_error_set(err, VD_ERR_IO, "cannot listen on %s: %s", listen_addr, strerror(e));
+    }
+    *out = fd;
+    return VD_OK;
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -775,21 +850,29 @@ vd_status vd_http_start(const vd_http_config *cfg, vd_http_server **out, vd_erro
     atomic_init(&s->inflight, 0);
     if (s->cfg.drain_ms <= 0) s->cfg.drain_ms = DEFAULT_DRAIN_MS;
 
+    int lfd = -1;
+    if ((st = listen_socket(&ss, cfg->listen, &lfd, err)) != VD_OK) {
+        free(s->token);
+        free(s->upload_dir);
+        free(s);
+        return st;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                      MHD_USE_TURBO | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)s->cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned)1, MHD_OPTION_UNESCAPE_CALLBACK, unescape_keep_nul, s, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)1024, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_keep_nul, s, MHD_OPTION_END);
     if (!s->d) {
+        close(lfd);
         free(s->token);
         free(s->upload_dir);
         free(s);
-        return vd_error_set(err, VD_ERR_IO, "cannot listen on %s (address in use?)", cfg->listen);
+        return vd_error_set(err, VD_ERR_IO, "cannot start the HTTP server on %s", cfg->listen);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : 0;

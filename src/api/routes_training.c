@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api/api_impl.h"
+#include "api/form.h"
 #include "core/util.h"
 #include "infer/runner_client.h"
 #include "pipeline/embed.h"
@@ -366,11 +367,12 @@ static void create(void *ctx, vd_http_req *req, vd_http_resp *resp)
     int crop = 0, upload = req->parts != NULL;
     json_t *examples = NULL;
     if (upload) {
+        static const char *const form_fields[] = {"name", "kind", "model", "crop", NULL};
+        if (!vd_form_check(req, resp, form_fields) || !vd_form_bool(req, resp, "crop", &crop))
+            return;
         name = vd_api_form_value(req, "name");
         if (vd_api_form_value(req, "kind")) kind_s = vd_api_form_value(req, "kind");
         model = vd_api_form_value(req, "model");
-        const char *c = vd_api_form_value(req, "crop");
-        crop = c && (strcmp(c, "true") == 0 || strcmp(c, "1") == 0);
         if (!name) {
             vd_http_reply_error(resp, 422, "missing_field", "field 'name' is required");
             return;
@@ -639,8 +641,9 @@ static void delete_session(void *ctx, vd_http_req *req, vd_http_resp *resp)
 static void predict(void *ctx, vd_http_req *req, vd_http_resp *resp)
 {
     vd_api *api = ctx;
-    static const char *const fields[] = {"paths", NULL};
+    static const char *const fields[] = {"paths", NULL}, *const no_fields[] = {NULL};
     if (req->json && !vd_api_only_fields(resp, req->json, fields)) return;
+    if (req->parts && !vd_form_check(req, resp, no_fields)) return;
     vd_store *store = vd_api_store_get(api, resp);
     if (!store) return;
     vd_session s;
