@@ -29,6 +29,14 @@
 #define CONN_MEMORY         (16 * 1024) /* per connection: headers + buffers; MHD zeroes it per request */
 #define DRAIN_MIN           (16u << 20) /* excess body read to answer 413 */
 #define IDLE_TIMEOUT_S      60          /* a connection silent this long is closed */
+/* A request body must keep coming: silent for BODY_IDLE_S, or behind a
+ * minimum average rate (BODY_GRACE_MS plus 1 s per BODY_MIN_RATE bytes
+ * received, counted from the headers), it is refused 408 body_too_slow and
+ * its connection (and upload slot) freed. One byte every 2 s is out after
+ * ~10 s; 64 MiB may take up to 18 hours at exactly 1 KiB/s. */
+#define BODY_IDLE_S   20
+#define BODY_GRACE_MS 10000
+#define BODY_MIN_RATE 1024 /* bytes per second */
 
 struct vd_http_server {
     struct MHD_Daemon *d;
@@ -537,6 +545,8 @@ static enum MHD_Result begin(req_ctx *x, struct MHD_Connection *c, const char *u
     media_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), mt,
                sizeof mt);
     unsigned flags = x->route->flags;
+    if (has_body) /* a body must keep coming (restored once it is complete) */
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)BODY_IDLE_S);
     if (!has_body) {
         x->mode = BODY_NONE;
     } else if ((flags & VD_ROUTE_BODY_UPLOAD) && strcmp(mt, "multipart/form-data") == 0) {
@@ -574,10 +584,26 @@ static enum MHD_Result begin(req_ctx *x, struct MHD_Connection *c, const char *u
     return MHD_YES;
 }
 
+/* Whether the body arrives too slowly to be worth its connection (see BODY_MIN_RATE). */
+static int body_too_slow(const req_ctx *x)
+{
+    int64_t elapsed_ms = (vd_mono_us() - x->t0_us) / 1000;
+    return elapsed_ms > BODY_GRACE_MS + (int64_t)(x->received / BODY_MIN_RATE) * 1000;
+}
+
 /* A chunk of body. Returns MHD_NO to drop the connection. */
-static enum MHD_Result consume(req_ctx *x, const char *data, size_t size)
+static enum MHD_Result consume(req_ctx *x, struct MHD_Connection *c, const char *data, size_t size)
 {
     x->received += size;
+    if (body_too_slow(x)) {
+        if (x->upload_slot) { /* free the slot now, whatever MHD does with the connection */
+            atomic_fetch_sub(&x->srv->uploads, 1);
+            x->upload_slot = 0;
+        }
+        return send_error(x, c, 408, "body_too_slow", "Connection", "close",
+                          "the request body came at less than %d bytes/s after %d s", BODY_MIN_RATE,
+                          BODY_GRACE_MS / 1000);
+    }
     if (x->too_big) /* discard, but not forever */
         return x->received - x->limit > (x->limit > DRAIN_MIN / 4 ? 4 * x->limit : DRAIN_MIN)
                    ? MHD_NO
@@ -622,6 +648,7 @@ static enum MHD_Result consume(req_ctx *x, const char *data, size_t size)
 /* Last call: the body is complete; run the handler. */
 static enum MHD_Result finish(req_ctx *x, struct MHD_Connection *c, const char *method)
 {
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S);
     if (x->mode == BODY_MULTIPART && x->pp && !x->err_status) {
         enum MHD_Result done = MHD_destroy_post_processor(x->pp);
         x->pp = NULL;
@@ -731,7 +758,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*size) {
-        enum MHD_Result r = consume(x, data, *size);
+        enum MHD_Result r = consume(x, c, data, *size);
         *size = 0;
         return r;
     }
