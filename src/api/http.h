@@ -118,6 +118,19 @@ void vd_http_stop(vd_http_server *s);
 vd_status vd_http_parse_listen(const char *listen, void *sockaddr_storage_out, int *is_loopback,
                                vd_error *err);
 
+/* Checks a listen address as vd_http_start does before binding anything:
+ * well-formed (vd_http_parse_listen) and, without a token (has_token 0), a
+ * loopback address. VD_ERR_INVALID otherwise, with the reason. `visiond up`
+ * checks its api's address with it before starting any child. */
+vd_status vd_http_check_listen(const char *listen, int has_token, vd_error *err);
+
+/* Binds and listens on listen: SO_REUSEADDR (a restart binds while old
+ * connections are in TIME_WAIT), never SO_REUSEPORT, so an address in use
+ * fails (VD_ERR_IO "cannot listen on ADDR: Address already in use") instead of
+ * sharing the port with another server. *fd is the caller's (non-blocking,
+ * close-on-exec). */
+vd_status vd_http_bind(const char *listen, int *fd, vd_error *err);
+
 /* Returns 1 when a and b are equal, in time that depends only on the length of b. */
 int vd_http_token_equal(const char *a, const char *b);
 
