@@ -1,6 +1,11 @@
 /* http.h: the HTTP server core (libmicrohttpd) under every API route.
  *
  * What the core does for every request, before a handler runs:
+ *   0. refuses ambiguous framing, before any body is read: Content-Length
+ *      headers that differ, Content-Length with Transfer-Encoding, a
+ *      Transfer-Encoding other than "chunked" -> 400 invalid_request with
+ *      Connection: close (libmicrohttpd answers some malformed requests
+ *      itself, with its own HTML body: docs/security.md lists them);
  *   1. matches method + path in the router: no route -> 404 not_found, a
  *      route for another method -> 405 method_not_allowed (with Allow);
  *   2. checks the bearer token when one is configured, unless the route is
@@ -20,6 +25,10 @@
  *   5. parses a JSON body: malformed -> 400 invalid_json, not an object ->
  *      400 invalid_type, missing when required -> 400 empty_body.
  * Routes without a body flag ignore (and drain) a body within max_body.
+ * Every body must keep coming: silent for 20 s, or under 1 KiB/s on average
+ * after its first 10 s, it is refused 408 body_too_slow, its upload slot freed
+ * and its connection closed. A multipart body with no part (another boundary
+ * than Content-Type names) is 400 invalid_multipart.
  *
  * Responses are JSON; errors are {"error": {"code": "...", "message": "..."}}.
  * One log line per request (INFO): method, path, status, response bytes and
