@@ -93,6 +93,19 @@ show_session "$S1"
 [ "$(jget state)" = succeeded ] && [ "$(jget metrics.n_examples)" = "$n" ] || fail "session on clip_dyn: $BODY"
 echo "== training session on clip_dyn: succeeded on $n examples"
 
+# ---- metadata read here that disagrees with what the model server runs (--models on another
+# host, an outdated copy): the pipeline's own check makes each image a per-image error ----------
+mkdir -p "$T/models2"
+$PY -c 'import json,sys; m=json.load(open(sys.argv[1])); m["dim"]=16; json.dump(m, open(sys.argv[2], "w"))' \
+  "$MODELS/clip_dyn.json" "$T/models2/clip_dyn.json"
+rc=0
+"$VISIOND" embed --data "$DATA" --no-cache --models "$T/models2" --model clip_dyn $files >"$T/stale.cli" 2>"$T/stale.err" || rc=$?
+[ "$rc" = 1 ] || fail "visiond embed with a stale dim exited $rc: $(head -c 300 "$T/stale.cli")"
+grep -q '"vector"' "$T/stale.cli" && fail "a vector of the wrong length was printed: $(head -c 300 "$T/stale.cli")"
+[ "$(grep -c 'returned \[[0-9]*,32\], not one vector of its dim 16 per image' "$T/stale.cli")" = "$n" ] ||
+  fail "visiond embed with a stale dim: $(head -c 400 "$T/stale.cli")"
+echo "== metadata saying dim 16 for a model that returns 32: $n per-image errors, e.g. $(head -1 "$T/stale.cli")"
+
 # ---- models that contradict their metadata: errors naming the file, never a vector --------
 expect_refused() { # MODEL WHAT: every path refuses, naming the metadata file and WHAT
   local m=$1 what=$2 rc=0
