@@ -30,9 +30,10 @@
  *
  * Process setup: libvips must be initialised once per process, before any
  * thread that decodes starts: `main` (and each test program's main) calls
- * vd_image_init. Nothing here keeps state of its own; libvips's error buffer is
- * process-wide, so messages from decodes running at the same time in several
- * threads may mix (the status codes stay right). */
+ * vd_image_init. The only state kept here is the decode budget (process-wide,
+ * thread-safe) and a per-thread count of libjpeg warnings; libvips's error
+ * buffer is process-wide, so messages from decodes running at the same time in
+ * several threads may mix (the status codes stay right). */
 #ifndef VD_IMAGE_DECODE_H
 #define VD_IMAGE_DECODE_H
 
