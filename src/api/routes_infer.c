@@ -209,6 +209,12 @@ static void faces(void *ctx, vd_http_req *req, vd_http_resp *resp)
         goto out;
     }
     st = vd_image_decode_file(path, NULL, &img, NULL, &err);
+    if (st == VD_ERR_BUSY) { /* the decode budget (docs/images.md): try again soon */
+        json_decref(arr);
+        vd_http_add_header(resp, "Retry-After", "1");
+        vd_http_reply_error(resp, 503, "busy", "%s: %s", name, vd_error_text(&err));
+        goto out;
+    }
     if (st != VD_OK) {
         json_decref(arr);
         /* 413 "limit" (too many pixels, too many bytes) as docs/api.md names it */
