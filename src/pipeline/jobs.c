@@ -17,7 +17,7 @@
 
 const char *vd_pipeline_default_model(vd_session_kind kind)
 {
-    return kind == VD_SESSION_FACE ? "faceres" : "mobilenet_v2";
+    return vd_embed_default_model(kind == VD_SESSION_FACE ? VD_EMBED_FACE : VD_EMBED_IMAGE);
 }
 
 vd_embed_mode vd_pipeline_session_mode(const vd_session *s)
@@ -79,8 +79,11 @@ static vd_status job_embed(vd_job_ctx *ctx, const char *payload, char **result, 
     if (st != VD_OK) return st;
     json_t *jm = json_object_get(p, "model"), *jp = json_object_get(p, "paths"),
            *jmode = json_object_get(p, "mode");
-    const char *model = jm ? json_string_value(jm) : "mobilenet_v2";
     const char *mode_s = jmode ? json_string_value(jmode) : "image";
+    const char *model =
+        jm ? json_string_value(jm)
+           : vd_embed_default_model(mode_s && strcmp(mode_s, "face") == 0 ? VD_EMBED_FACE
+                                                                          : VD_EMBED_IMAGE);
     if (!model || !*model || !json_is_array(jp) || !mode_s ||
         (strcmp(mode_s, "image") != 0 && strcmp(mode_s, "face") != 0)) {
         json_decref(p);
@@ -122,7 +125,8 @@ static vd_status job_embed(vd_job_ctx *ctx, const char *payload, char **result, 
         int dim = 0;
         vd_embed_stats stats;
         st = vd_embed_paths(&o, paths, n, items, &dim, &stats, err);
-        if (st == VD_ERR_NOT_FOUND) vd_job_ctx_set_retryable(ctx, 0); /* unknown model */
+        if (st == VD_ERR_NOT_FOUND || st == VD_ERR_UNSUPPORTED) /* unknown model, wrong task */
+            vd_job_ctx_set_retryable(ctx, 0);
         if (st == VD_OK) {
             json_t *r = json_object(), *arr = json_array();
             json_object_set_new(r, "model", json_string(model));
@@ -317,9 +321,9 @@ static vd_status train_run(vd_job_ctx *ctx, vd_store *store, vd_runner *runner, 
         /* The model server or the store failed: retried while attempts are
          * left (the cache keeps what was embedded); the last one fails the
          * session. An unknown model does not get better. */
-        if (st == VD_ERR_NOT_FOUND || st == VD_ERR_INVALID) vd_job_ctx_set_retryable(ctx, 0);
-        if (st == VD_ERR_NOT_FOUND || st == VD_ERR_INVALID ||
-            vd_job_ctx_attempt(ctx) >= vd_job_ctx_max_attempts(ctx))
+        int hopeless = st == VD_ERR_NOT_FOUND || st == VD_ERR_INVALID || st == VD_ERR_UNSUPPORTED;
+        if (hopeless) vd_job_ctx_set_retryable(ctx, 0);
+        if (hopeless || vd_job_ctx_attempt(ctx) >= vd_job_ctx_max_attempts(ctx))
             fail_session(store, sid, st, err);
         goto out;
     }
