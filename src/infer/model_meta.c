@@ -171,10 +171,11 @@ static vd_status parse_root(json_t *root, const char *dir, const char *stem, vd_
 
     if (!json_is_object(root))
         return vd_error_set(err, VD_ERR_INVALID, "model metadata must be a JSON object");
-    if ((rc = check_keys(root, top_keys, "", err))) return rc;
+    if ((rc = check_keys(root, top_keys, "", err)) != VD_OK) return rc;
 
     int present = 0;
-    if ((rc = get_str(root, "name", "name", m->name, sizeof m->name, &present, err))) return rc;
+    if ((rc = get_str(root, "name", "name", m->name, sizeof m->name, &present, err)) != VD_OK)
+        return rc;
     if (!present) {
         if (!stem || !*stem)
             return vd_error_set(err, VD_ERR_INVALID,
@@ -188,7 +189,7 @@ static vd_status parse_root(json_t *root, const char *dir, const char *stem, vd_
                             "name: '%s' must be 1-63 characters of [A-Za-z0-9_.-]", m->name);
 
     char onnx[2048];
-    if ((rc = get_str(root, "onnx", "onnx", onnx, sizeof onnx, &present, err))) return rc;
+    if ((rc = get_str(root, "onnx", "onnx", onnx, sizeof onnx, &present, err)) != VD_OK) return rc;
     if (!present) snprintf(onnx, sizeof onnx, "%s.onnx", m->name);
     if (!onnx[0]) return vd_error_set(err, VD_ERR_INVALID, "onnx: must not be empty");
     if (onnx[0] == '/' || !dir || !*dir) {
@@ -204,7 +205,7 @@ static vd_status parse_root(json_t *root, const char *dir, const char *stem, vd_
     }
 
     int e = 0;
-    if ((rc = get_enum(root, "task", "task", task_names, &e, err))) return rc;
+    if ((rc = get_enum(root, "task", "task", task_names, &e, err)) != VD_OK) return rc;
     m->task = (vd_model_task)e;
 
     json_t *in = json_object_get(root, "input");
@@ -212,32 +213,33 @@ static vd_status parse_root(json_t *root, const char *dir, const char *stem, vd_
         return vd_error_set(err, VD_ERR_INVALID,
                             "input: required (an object with height, width, channels)");
     if (!json_is_object(in)) return vd_error_set(err, VD_ERR_INVALID, "input: must be an object");
-    if ((rc = check_keys(in, input_keys, "input.", err))) return rc;
-    if ((rc = get_str(in, "name", "input.name", m->input_name, sizeof m->input_name, NULL, err)))
+    if ((rc = check_keys(in, input_keys, "input.", err)) != VD_OK) return rc;
+    if ((rc = get_str(in, "name", "input.name", m->input_name, sizeof m->input_name, NULL, err)) !=
+        VD_OK)
         return rc;
     static const char *const layouts[] = {"NHWC", "NCHW", NULL};
     static const char *const colors[] = {"RGB", "BGR", NULL};
     static const char *const resizes[] = {"stretch", "center_crop", "letterbox", NULL};
     e = 0;
-    if ((rc = get_enum(in, "layout", "input.layout", layouts, &e, err))) return rc;
+    if ((rc = get_enum(in, "layout", "input.layout", layouts, &e, err)) != VD_OK) return rc;
     m->layout = (vd_layout)e;
     e = 0;
-    if ((rc = get_enum(in, "color", "input.color", colors, &e, err))) return rc;
+    if ((rc = get_enum(in, "color", "input.color", colors, &e, err)) != VD_OK) return rc;
     m->color = (vd_color_order)e;
     e = 0;
-    if ((rc = get_enum(in, "resize", "input.resize", resizes, &e, err))) return rc;
+    if ((rc = get_enum(in, "resize", "input.resize", resizes, &e, err)) != VD_OK) return rc;
     m->resize = (vd_resize_mode)e;
     long long x = 0;
-    if ((rc = get_int(in, "height", "input.height", 1, 16384, &x, 1, err))) return rc;
+    if ((rc = get_int(in, "height", "input.height", 1, 16384, &x, 1, err)) != VD_OK) return rc;
     m->height = (int)x;
-    if ((rc = get_int(in, "width", "input.width", 1, 16384, &x, 1, err))) return rc;
+    if ((rc = get_int(in, "width", "input.width", 1, 16384, &x, 1, err)) != VD_OK) return rc;
     m->width = (int)x;
-    if ((rc = get_int(in, "channels", "input.channels", 1, 3, &x, 1, err))) return rc;
+    if ((rc = get_int(in, "channels", "input.channels", 1, 3, &x, 1, err)) != VD_OK) return rc;
     if (x == 2) return vd_error_set(err, VD_ERR_INVALID, "input.channels: must be 1 or 3, got 2");
     m->channels = (int)x;
-    if ((rc = get_number(in, "scale", "input.scale", &m->scale, err))) return rc;
-    if ((rc = get_per_channel(in, "mean", m->channels, 0, m->mean, err))) return rc;
-    if ((rc = get_per_channel(in, "std", m->channels, 1, m->std, err))) return rc;
+    if ((rc = get_number(in, "scale", "input.scale", &m->scale, err)) != VD_OK) return rc;
+    if ((rc = get_per_channel(in, "mean", m->channels, 0, m->mean, err)) != VD_OK) return rc;
+    if ((rc = get_per_channel(in, "std", m->channels, 1, m->std, err)) != VD_OK) return rc;
 
     json_t *outs = json_object_get(root, "outputs");
     if (outs) {
@@ -258,15 +260,16 @@ static vd_status parse_root(json_t *root, const char *dir, const char *stem, vd_
     }
 
     x = 0;
-    if ((rc = get_int(root, "dim", "dim", 0, 1 << 24, &x, 0, err))) return rc;
+    if ((rc = get_int(root, "dim", "dim", 0, 1 << 24, &x, 0, err)) != VD_OK) return rc;
     m->dim = (int)x;
-    if ((rc = get_bool(root, "l2_normalize", &m->l2_normalize, err))) return rc;
-    if ((rc = get_bool(root, "preload", &m->preload, err))) return rc;
+    if ((rc = get_bool(root, "l2_normalize", &m->l2_normalize, err)) != VD_OK) return rc;
+    if ((rc = get_bool(root, "preload", &m->preload, err)) != VD_OK) return rc;
     x = m->max_batch;
-    if ((rc = get_int(root, "max_batch", "max_batch", 1, 4096, &x, 0, err))) return rc;
+    if ((rc = get_int(root, "max_batch", "max_batch", 1, 4096, &x, 0, err)) != VD_OK) return rc;
     m->max_batch = (int)x;
     x = m->max_delay_us;
-    if ((rc = get_int(root, "max_delay_us", "max_delay_us", 0, 10000000, &x, 0, err))) return rc;
+    if ((rc = get_int(root, "max_delay_us", "max_delay_us", 0, 10000000, &x, 0, err)) != VD_OK)
+        return rc;
     m->max_delay_us = x;
     json_t *d = json_object_get(root, "description");
     if (d && !json_is_string(d))
@@ -338,7 +341,7 @@ vd_status vd_model_meta_load(const char *path, vd_model_meta *meta, vd_error *er
                             je.line);
     vd_status rc = parse_root(root, dir, stem, meta, err);
     json_decref(root);
-    if (rc && err) {
+    if (rc != VD_OK && err) {
         char tmp[VD_ERROR_MSG_MAX];
         vd_strlcpy(tmp, err->msg, sizeof tmp);
         vd_error_set(err, rc, "%.200s: %.300s", path, tmp);

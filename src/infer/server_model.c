@@ -150,15 +150,15 @@ static void model_load(srv_model *m)
     pthread_mutex_lock(&m->srv->load_mu);
     vd_status rc = vd_ort_session_open(m->srv->env, m->meta.onnx_path, &sess, &e);
     pthread_mutex_unlock(&m->srv->load_mu);
-    if (!rc) rc = check_graph(m, sess, &dynamic, &gdim, &e);
-    if (rc) {
+    if (rc == VD_OK) rc = check_graph(m, sess, &dynamic, &gdim, &e);
+    if (rc != VD_OK) {
         vd_ort_session_close(sess);
         sess = NULL;
     }
     int64_t t1 = vd_mono_us();
 
     pthread_mutex_lock(&m->mu);
-    if (rc) {
+    if (rc != VD_OK) {
         m->state = SRV_FAILED;
         m->error_code = rc;
         snprintf(m->error, sizeof m->error, "model '%s' failed to load: %.400s", m->meta.name,
@@ -179,7 +179,7 @@ static void model_load(srv_model *m)
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
     vd_srv_alloc_event(m->srv);
-    if (rc)
+    if (rc != VD_OK)
         VD_ERROR("model %s: load failed: %s", m->meta.name, e.msg);
     else
         VD_INFO("model %s: loaded in %.1f ms (%s batch)", m->meta.name, (double)(t1 - t0) / 1000.0,
@@ -210,7 +210,7 @@ static void answer_json(srv_model *m, srv_req *r, uint16_t op)
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     vd_buf frame = {0};
-    if (!text || vd_proto_frame(&frame, op, r->id, VD_OK, text, strlen(text), NULL)) {
+    if (!text || vd_proto_frame(&frame, op, r->id, VD_OK, text, strlen(text), NULL) != VD_OK) {
         free(text);
         vd_buf_free(&frame);
         vd_srv_answer_error(m->srv, r, op, VD_ERR_NOMEM, "out of memory");
@@ -245,7 +245,7 @@ static void answer_outputs(srv_model *m, srv_req *r, const vd_tensor *outs, int6
         ptrs[k] = &outs[k];
     vd_buf frame = {0};
     vd_error e;
-    if (vd_proto_encode_outputs(&frame, r->id, m->nout, m->out_names, ptrs, &e)) {
+    if (vd_proto_encode_outputs(&frame, r->id, m->nout, m->out_names, ptrs, &e) != VD_OK) {
         vd_buf_free(&frame);
         fail_req(m, r, e.code, e.msg);
         return;
@@ -277,7 +277,7 @@ static void run_dynamic(srv_model *m, srv_req *batch, size_t total)
     memcpy(shape, batch->input.shape, sizeof shape);
     shape[0] = (int64_t)total;
     vd_status rc = vd_tensor_alloc(&in, shape, batch->input.rank, &e);
-    if (!rc) {
+    if (rc == VD_OK) {
         size_t off = 0;
         for (srv_req *r = batch; r; r = r->next) {
             size_t c = vd_tensor_count(&r->input);
@@ -287,12 +287,12 @@ static void run_dynamic(srv_model *m, srv_req *batch, size_t total)
         rc = vd_ort_session_run(m->sess, m->meta.input_name, &in, m->out_names, m->nout, outs, &e);
     }
     vd_tensor_free(&in);
-    for (size_t k = 0; !rc && k < m->nout; k++)
+    for (size_t k = 0; rc == VD_OK && k < m->nout; k++)
         if (outs[k].rank < 1 || outs[k].shape[0] != (int64_t)total)
             rc = vd_error_set(&e, VD_ERR_MODEL,
                               "output '%s' does not have the batch size %zu as its first dim",
                               m->out_names[k], total);
-    if (!rc) rc = check_output(m, &outs[0], total, &e);
+    if (rc == VD_OK) rc = check_output(m, &outs[0], total, &e);
     int64_t done = vd_mono_us();
     pthread_mutex_lock(&m->mu);
     m->batches++;
@@ -301,7 +301,7 @@ static void run_dynamic(srv_model *m, srv_req *batch, size_t total)
     size_t first = 0;
     for (srv_req *r = batch, *next; r; r = next) {
         next = r->next;
-        if (rc) {
+        if (rc != VD_OK) {
             fail_req(m, r, rc, e.msg);
             continue;
         }
@@ -322,10 +322,10 @@ static void run_items(srv_model *m, srv_req *r)
     vd_tensor res[VD_MODEL_MAX_OUTPUT];
     memset(res, 0, sizeof res);
     vd_status rc = VD_OK;
-    for (size_t i = 0; i < r->n && !rc; i++) {
+    for (size_t i = 0; i < r->n && rc == VD_OK; i++) {
         vd_tensor one = view(&r->input, i, 1), outs[VD_MODEL_MAX_OUTPUT];
         rc = vd_ort_session_run(m->sess, m->meta.input_name, &one, m->out_names, m->nout, outs, &e);
-        for (size_t k = 0; !rc && k < m->nout; k++) {
+        for (size_t k = 0; rc == VD_OK && k < m->nout; k++) {
             if (i == 0) {
                 int64_t shape[VD_TENSOR_MAX_RANK];
                 memcpy(shape, outs[k].shape, sizeof shape);
@@ -338,7 +338,7 @@ static void run_items(srv_model *m, srv_req *r)
                 }
                 shape[0] = (int64_t)r->n;
                 rc = vd_tensor_alloc(&res[k], shape, rank, &e);
-                if (rc) break;
+                if (rc != VD_OK) break;
             }
             size_t per = vd_tensor_count(&res[k]) / r->n;
             int same = outs[k].rank == res[k].rank && vd_tensor_count(&outs[k]) == per;
@@ -352,12 +352,12 @@ static void run_items(srv_model *m, srv_req *r)
         for (size_t k = 0; k < m->nout; k++)
             vd_tensor_free(&outs[k]);
     }
-    if (!rc) rc = check_output(m, &res[0], r->n, &e);
+    if (rc == VD_OK) rc = check_output(m, &res[0], r->n, &e);
     pthread_mutex_lock(&m->mu);
     m->batches += r->n;
     m->batch_items += r->n;
     pthread_mutex_unlock(&m->mu);
-    if (rc)
+    if (rc != VD_OK)
         fail_req(m, r, rc, e.msg);
     else
         answer_outputs(m, r, res, vd_mono_us());

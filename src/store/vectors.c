@@ -107,13 +107,13 @@ vd_status vd_store_embeddings_put(vd_store *s, const char *model, size_t n,
         return vd_error_set(err, VD_ERR_INVALID, "bad embedding dimension %d", dim);
     for (size_t i = 0; i < n; i++) {
         vd_status rc = check_key(sha256s[i], model, err);
-        if (rc) return rc;
+        if (rc != VD_OK) return rc;
         if (!vectors[i]) return vd_error_set(err, VD_ERR_INVALID, "embedding %zu is NULL", i);
     }
     if (n == 0) return VD_OK;
     int owned;
     vd_status rc = vd_store_txn_begin(s, &owned, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     sqlite3_stmt *st;
     if ((rc = vd_store_prepare(s,
                                "INSERT OR REPLACE INTO embeddings (sha256, model, dim, vector,"
@@ -149,7 +149,7 @@ vd_status vd_store_embeddings_get(vd_store *s, const char *model, int dim_wanted
     sqlite3_stmt *st;
     vd_status rc = vd_store_prepare(
         s, "SELECT dim, vector FROM embeddings WHERE sha256 = ? AND model = ?", &st, err);
-    if (rc) {
+    if (rc != VD_OK) {
         free(list);
         return rc;
     }
@@ -179,7 +179,7 @@ vd_status vd_store_embeddings_get(vd_store *s, const char *model, int dim_wanted
     }
     sqlite3_finalize(st);
     if (own_read) sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-    if (rc) {
+    if (rc != VD_OK) {
         vd_embedding_list_free(list, n);
         return rc;
     }
@@ -192,7 +192,7 @@ vd_status vd_store_faces_put(vd_store *s, const char *sha256, const char *model,
                              const vd_stored_face *faces, size_t n, vd_error *err)
 {
     vd_status rc = check_key(sha256, model, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     for (size_t i = 0; i < n; i++) {
         if (faces[i].n_keypoints < 0 || faces[i].n_keypoints > VD_FACE_MAX_KEYPOINTS)
             return vd_error_set(err, VD_ERR_INVALID, "face %zu has %d keypoints (at most %d)", i,
@@ -202,7 +202,7 @@ vd_status vd_store_faces_put(vd_store *s, const char *sha256, const char *model,
                                 faces[i].dim);
     }
     int owned;
-    if ((rc = vd_store_txn_begin(s, &owned, err))) return rc;
+    if ((rc = vd_store_txn_begin(s, &owned, err)) != VD_OK) return rc;
     sqlite3_stmt *st = NULL;
     /* Deleting the scan cascades to its faces. */
     if ((rc = vd_store_prepare(s, "DELETE FROM face_scans WHERE sha256 = ? AND model = ?", &st,
@@ -266,7 +266,7 @@ vd_status vd_store_faces_get(vd_store *s, const char *sha256, const char *model,
     *out = NULL;
     *n = 0;
     vd_status rc = check_key(sha256, model, err);
-    if (rc) return rc;
+    if (rc != VD_OK) return rc;
     sqlite3_stmt *st;
     if ((rc = vd_store_prepare(s,
                                "SELECT n_faces, idx, x, y, w, h, score, keypoints, dim, vector"
@@ -327,7 +327,7 @@ vd_status vd_store_faces_get(vd_store *s, const char *sha256, const char *model,
     if (rc == VD_OK && cnt != expect)
         rc = vd_error_set(err, VD_ERR_DB, "store: faces of %s/%s are damaged", sha256, model);
     sqlite3_finalize(st);
-    if (rc) {
+    if (rc != VD_OK) {
         vd_stored_face_list_free(list, expect);
         return rc;
     }
