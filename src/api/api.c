@@ -1,7 +1,6 @@
 /* api.c: the API service: wiring of the handle pools, media roots, metrics,
  * route modules and the HTTP server core; helpers shared by the route modules. */
 #include "api/api_impl.h"
-#include "worker/types.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -50,7 +49,6 @@ void vd_api_stop(vd_api *api)
     free(api->upload_dir);
     free(api->store_path);
     free(api->models_path);
-    vd_registry_free(api->types);
     free(api);
 }
 
@@ -67,7 +65,6 @@ vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
     api->upload_dir = malloc(n);
     api->metrics = vd_http_metrics_new();
     api->router = vd_router_new();
-    if ((st = vd_worker_registry_new(NULL, &api->types, err)) != VD_OK) goto fail;
     if (!api->data_dir || !api->upload_dir || !api->metrics || !api->router) {
         st = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
         goto fail;

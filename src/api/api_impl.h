@@ -20,7 +20,7 @@
 #include "worker/registry.h"
 #include "api/http.h"
 #include "api/metrics.h"
-#include "api/paths.h"
+#include "core/paths.h"
 #include "api/qpool.h"
 #include "api/router.h"
 #include "core/pool.h"
@@ -41,7 +41,6 @@ struct vd_api {
     int64_t started_ms;
     char *store_path;   /* owned */
     char *models_path;  /* owned, NULL = ask the model server */
-    vd_registry *types; /* owned: the job types this build's workers run (names only) */
 };
 
 /* Route modules. */

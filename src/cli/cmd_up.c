@@ -193,6 +193,13 @@ int vd_cmd_up(int argc, char **argv)
     if (cfg.value[VD_CFG_PRELOAD][0]) push(&ms, "--preload"), push(&ms, cfg.value[VD_CFG_PRELOAD]);
     vd_status rc = vd_procsup_add(sup, "model-server", ms.v, 2, &err);
 
+    char roots_copy[1024];
+    char *rootv[16];
+    int nroot = 0;
+    vd_strlcpy(roots_copy, cfg.value[VD_CFG_MEDIA_ROOTS], sizeof roots_copy);
+    for (char *save = NULL, *r = strtok_r(roots_copy, ":", &save); r && nroot < 16;
+         r = strtok_r(NULL, ":", &save))
+        rootv[nroot++] = r;
     long nworkers = vd_config_int(&cfg, VD_CFG_WORKERS);
     for (long i = 0; rc == VD_OK && i < nworkers; i++) {
         argv_buf w = {0};
@@ -200,20 +207,19 @@ int vd_cmd_up(int argc, char **argv)
         push(&w, self), push(&w, "worker");
         if (queue_on_argv) push(&w, "--queue"), push(&w, queue);
         push(&w, "--concurrency"), push(&w, cfg.value[VD_CFG_CONCURRENCY]);
+        for (int k = 0; k < nroot; k++) /* workers open files under the api's roots */
+            push(&w, "--media-root"), push(&w, rootv[k]);
         snprintf(name, sizeof name, "worker-%ld", i + 1);
         rc = vd_procsup_add(sup, name, w.v, 1, &err);
     }
 
     argv_buf api = {0};
-    char roots_copy[1024];
-    vd_strlcpy(roots_copy, cfg.value[VD_CFG_MEDIA_ROOTS], sizeof roots_copy);
     push(&api, self), push(&api, "serve"), push(&api, "--listen"),
         push(&api, cfg.value[VD_CFG_LISTEN]);
     push(&api, "--data"), push(&api, data);
     if (queue_on_argv) push(&api, "--queue"), push(&api, queue);
-    for (char *save = NULL, *r = strtok_r(roots_copy, ":", &save); r;
-         r = strtok_r(NULL, ":", &save))
-        push(&api, "--media-root"), push(&api, r);
+    for (int k = 0; k < nroot; k++)
+        push(&api, "--media-root"), push(&api, rootv[k]);
     if (cfg.value[VD_CFG_TOKEN_FILE][0])
         push(&api, "--token-file"), push(&api, cfg.value[VD_CFG_TOKEN_FILE]);
     if (rc == VD_OK) rc = vd_procsup_add(sup, "api", api.v, 0, &err);

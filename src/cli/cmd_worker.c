@@ -6,9 +6,10 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "core/paths.h"
+#include "jobspec/jobspec.h"
 #include "pipeline/jobs.h"
 #include "worker/registry.h"
-#include "worker/types.h"
 #include "worker/supervisor.h"
 
 static const char usage_text[] =
@@ -36,6 +37,11 @@ static const char usage_text[] =
     "  --model-server ADDR  model server for embed/train_session jobs (default\n"
     "                       $VISIOND_MODEL_SERVER, else unix:DATA/model.sock)\n"
     "  --models DIR         read model metadata here instead of asking the model server\n"
+    "  --media-root DIR     open the files of embed/train_session jobs only beneath DIR\n"
+    "                       (repeatable; give the api's roots; default: none, any file)\n"
+    "\n"
+    "Test job types (noop, sleep, fail, crash, progress, count, alloc) are only\n"
+    "registered with VISIOND_TEST_JOBS=1 in the environment.\n"
     "\n"
     "Exit status: 0 after a clean stop (signal, --burst, --max-jobs), 1 when the\n"
     "queue cannot be opened, 2 for a usage error.\n";
@@ -81,7 +87,8 @@ int vd_cmd_worker(int argc, char **argv)
         O_LIST,
         O_DATA,
         O_MSERVER,
-        O_MODELS
+        O_MODELS,
+        O_MROOT
     };
     static const struct option longopts[] = {
         {"queue", required_argument, NULL, O_QUEUE},
@@ -100,6 +107,7 @@ int vd_cmd_worker(int argc, char **argv)
         {"data", required_argument, NULL, O_DATA},
         {"model-server", required_argument, NULL, O_MSERVER},
         {"models", required_argument, NULL, O_MODELS},
+        {"media-root", required_argument, NULL, O_MROOT},
         {NULL, 0, NULL, 0},
     };
     vd_supervisor_opts o = {.concurrency = 1};
@@ -107,6 +115,8 @@ int vd_cmd_worker(int argc, char **argv)
     const char *types_arg = NULL;
     int list_types = 0;
     vd_pipeline_config pcfg = {0};
+    const char *roots_arg[64];
+    size_t nroots = 0;
     int64_t v;
     optind = 1;
     opterr = 0;
@@ -175,6 +185,11 @@ int vd_cmd_worker(int argc, char **argv)
         case O_MODELS:
             pcfg.models_path = optarg;
             break;
+        case O_MROOT:
+            if (nroots == sizeof roots_arg / sizeof roots_arg[0])
+                return vd_cli_usage_error("worker", "too many --media-root options");
+            roots_arg[nroots++] = optarg;
+            break;
         default:
             return vd_cli_usage_error("worker", "unknown or incomplete option '%s'",
                                       argv[optind - 1]);
@@ -186,14 +201,21 @@ int vd_cmd_worker(int argc, char **argv)
     vd_error err;
     vd_error_clear(&err);
     vd_registry *reg = NULL;
-    if (vd_worker_registry_new(&pcfg, &reg, &err) != VD_OK)
+    vd_media_roots *roots = NULL;
+    if (nroots && vd_media_roots_new(roots_arg, nroots, &roots, &err) != VD_OK)
+        return vd_cli_fail("worker: %s", vd_error_text(&err));
+    pcfg.roots = roots;
+    if (vd_pipeline_registry_new(&pcfg, vd_job_test_types_enabled(), &reg, &err) != VD_OK) {
+        vd_media_roots_free(roots);
         return vd_cli_fail("%s", vd_error_text(&err));
+    }
     if (list_types) {
         printf("{\"types\": [");
         for (size_t i = 0; i < vd_registry_count(reg); i++)
             printf("%s\"%s\"", i ? ", " : "", vd_registry_name(reg, i));
         printf("]}\n");
         vd_registry_free(reg);
+        vd_media_roots_free(roots);
         return VD_EXIT_OK;
     }
 
@@ -232,6 +254,9 @@ int vd_cmd_worker(int argc, char **argv)
 
     int level = vd_log_level_parse(getenv("VISIOND_LOG_LEVEL"));
     vd_log_init("worker", level < 0 ? VD_LOG_INFO : (vd_log_level)level, 2);
+    if (!roots)
+        VD_WARN("no --media-root: embed and train_session jobs open any regular file this "
+                "worker can read");
     vd_supervisor *sup = NULL;
     if (vd_supervisor_new(&o, reg, &sup, &err) != VD_OK) {
         rc = vd_cli_fail("worker: %s", vd_error_text(&err));
@@ -243,5 +268,6 @@ out:
     free(types);
     free(types_buf);
     vd_registry_free(reg);
+    vd_media_roots_free(roots);
     return rc;
 }

@@ -87,7 +87,7 @@ static void decode_one(pipe_state *p, batch *b, size_t i)
     uint8_t *data = NULL;
     size_t len = 0;
     b->row[i] = -1;
-    vd_status st = vd_image_read_file(path, 0, &data, &len, &e);
+    vd_status st = vd_media_read(p->o->roots, path, NULL, &data, &len, NULL, &e);
     if (st == VD_OK) {
         uint8_t dig[VD_SHA256_LEN];
         vd_sha256(data, len, dig);

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/paths.h"
+#include "core/paths.h"
 
 static char g_root[256];
 static char g_real_roots[2][PATH_MAX];

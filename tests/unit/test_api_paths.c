@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/paths.h"
+#include "core/paths.h"
 #include "vdtest.h"
 
 /* Layout under a private tmp dir D:
