@@ -137,6 +137,14 @@ const char *vd_path_problem_name(vd_path_problem p);
 vd_status vd_media_open(const vd_media_roots *roots, const char *path, int *fd_out,
                         vd_path_problem *problem, vd_error *err);
 
+/* The second step alone: opens rel (relative, as realpath would leave it
+ * below root) beneath the directory root with openat2 or the O_NOFOLLOW walk,
+ * then checks it is a regular file as above. vd_media_open calls it with the
+ * resolved path; tests call it to play "a symlink appeared after the path was
+ * resolved". */
+vd_status vd_media_open_beneath(const char *root, const char *rel, int *fd_out,
+                                vd_path_problem *problem, vd_error *err);
+
 typedef struct {
     size_t max_bytes; /* 0 = VD_MEDIA_MAX_BYTES */
     int64_t

@@ -80,6 +80,10 @@ static vd_status open_error(int e, const char *path, vd_path_problem *problem, v
     case EACCES:
     case EPERM:
         return refuse(problem, VD_PATH_ACCESS, err, VD_ERR_INVALID, "permission denied", path);
+    case ENXIO: /* open(2) of a socket, or of a device with no driver */
+    case ENODEV:
+        return refuse(problem, VD_PATH_NOT_FILE, err, VD_ERR_INVALID,
+                      "not a regular file (a socket or a device)", path);
     case EXDEV:
     case ELOOP:
         return refuse(problem, VD_PATH_SYMLINK_ESCAPE, err, VD_ERR_INVALID,
@@ -118,6 +122,9 @@ static int walk_nofollow(int dirfd, const char *rel)
         if (next) {
             fd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             struct stat st;
+            if (fd < 0 && errno == ENOTDIR && fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISLNK(st.st_mode))
+                errno = ELOOP; /* a symlink where a directory was: not followed */
             if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode))) {
                 close(fd);
                 fd = -1;
@@ -188,6 +195,34 @@ static const char *under_root(const vd_media_roots *roots, const char *real, con
     return NULL;
 }
 
+/* Checks that fd is a regular file; closes it and refuses otherwise. */
+static vd_status want_regular(int fd, const char *path, vd_path_problem *problem, vd_error *err)
+{
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return open_error(e, path, problem, err);
+    }
+    if (S_ISREG(sb.st_mode)) return VD_OK;
+    close(fd);
+    if (problem) *problem = VD_PATH_NOT_FILE;
+    return vd_error_set(err, VD_ERR_INVALID, "not a regular file (%s): '%.*s'",
+                        kind_name(sb.st_mode), shown_len(path), path);
+}
+
+vd_status vd_media_open_beneath(const char *root, const char *rel, int *fd_out,
+                                vd_path_problem *problem, vd_error *err)
+{
+    *fd_out = -1;
+    if (problem) *problem = VD_PATH_OK;
+    int fd = open_beneath(root, rel);
+    if (fd < 0) return open_error(errno, rel, problem, err);
+    vd_status st = want_regular(fd, rel, problem, err);
+    if (st == VD_OK) *fd_out = fd;
+    return st;
+}
+
 vd_status vd_media_open(const vd_media_roots *roots, const char *path, int *fd_out,
                         vd_path_problem *problem, vd_error *err)
 {
@@ -215,20 +250,9 @@ vd_status vd_media_open(const vd_media_roots *roots, const char *path, int *fd_o
         free(real);
         if (fd < 0) return open_error(e, path, problem, err);
     }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return open_error(e, path, problem, err);
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        if (problem) *problem = VD_PATH_NOT_FILE;
-        return vd_error_set(err, VD_ERR_INVALID, "not a regular file (%s): '%.*s'",
-                            kind_name(sb.st_mode), shown_len(path), path);
-    }
-    *fd_out = fd;
-    return VD_OK;
+    vd_status st = want_regular(fd, path, problem, err);
+    if (st == VD_OK) *fd_out = fd;
+    return st;
 }
 
 vd_status vd_media_read(const vd_media_roots *roots, const char *path, const vd_media_limits *lim,
