@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/sha256.h"
 
 typedef struct vd_media_roots vd_media_roots;
 
@@ -161,6 +162,13 @@ typedef struct {
  * timeout (worker/registry.h) bounds it. lim may be NULL for defaults. */
 vd_status vd_media_read(const vd_media_roots *roots, const char *path, const vd_media_limits *lim,
                         uint8_t **data, size_t *len, vd_path_problem *problem, vd_error *err);
+
+/* The SHA-256 of the file's bytes, read as vd_media_read reads them (same
+ * open, cap and deadline) in chunks, without holding the whole file. The
+ * embedding cache's key (pipeline/embed.h) is computed here, so hashing a file
+ * is no way around the checks either. */
+vd_status vd_media_sha256(const vd_media_roots *roots, const char *path, const vd_media_limits *lim,
+                          uint8_t out[VD_SHA256_LEN], vd_path_problem *problem, vd_error *err);
 
 /* Tests: on != 0 makes vd_media_open use the O_NOFOLLOW walk even where
  * openat2 exists (process-wide). Returns the previous setting. */

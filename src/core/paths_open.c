@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/sha256.h"
 #include "core/util.h"
 
 #define OPEN_FLAGS (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
@@ -255,14 +256,23 @@ vd_status vd_media_open(const vd_media_roots *roots, const char *path, int *fd_o
     return st;
 }
 
-vd_status vd_media_read(const vd_media_roots *roots, const char *path, const vd_media_limits *lim,
-                        uint8_t **data, size_t *len, vd_path_problem *problem, vd_error *err)
+/* Where vd_media_read's and vd_media_sha256's bytes go. */
+typedef struct {
+    uint8_t *buf;        /* read into buf (size bytes), or: */
+    vd_sha256_ctx *hash; /* feed a chunk buffer to hash */
+    uint8_t *chunk;
+} sink;
+
+/* Opens path, checks the cap on its size, then reads at most that size in
+ * VD_MEDIA_READ_CHUNK pieces into sk, checking the deadline after each. */
+static vd_status read_bounded(const vd_media_roots *roots, const char *path,
+                              const vd_media_limits *lim, sink *sk, size_t *got_out,
+                              vd_path_problem *problem, vd_error *err)
 {
-    *data = NULL;
-    *len = 0;
     size_t max = lim && lim->max_bytes ? lim->max_bytes : VD_MEDIA_MAX_BYTES;
     int64_t deadline = lim && lim->deadline_ms ? lim->deadline_ms : vd_mono_ms() + VD_MEDIA_READ_MS;
     int fd;
+    *got_out = 0;
     vd_status st = vd_media_open(roots, path, &fd, problem, err);
     if (st != VD_OK) return st;
     struct stat sb;
@@ -277,20 +287,22 @@ vd_status vd_media_read(const vd_media_roots *roots, const char *path, const vd_
         return vd_error_set(err, VD_ERR_LIMIT, "file too large: %lld > %zu bytes",
                             (long long)sb.st_size, max);
     }
-    size_t size = (size_t)sb.st_size;
-    uint8_t *buf = malloc(size ? size : 1);
-    if (!buf) {
+    size_t size = (size_t)sb.st_size, got = 0;
+    if (sk->hash) {
+        sk->chunk = malloc(VD_MEDIA_READ_CHUNK);
+    } else {
+        sk->buf = malloc(size ? size : 1);
+    }
+    if (sk->hash ? !sk->chunk : !sk->buf) {
         close(fd);
         return vd_error_set(err, VD_ERR_NOMEM, "no memory for %zu bytes", size);
     }
-    size_t got = 0;
-    st = VD_OK;
     while (got < size) {
         size_t want = size - got < VD_MEDIA_READ_CHUNK ? size - got : VD_MEDIA_READ_CHUNK;
-        ssize_t n = read(fd, buf + got, want);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        ssize_t n = read(fd, sk->hash ? sk->chunk : sk->buf + got, want);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
             n = 0;
-        else if (n < 0) {
+        } else if (n < 0) {
             if (problem) *problem = VD_PATH_IO;
             st = vd_error_set(err, VD_ERR_IO, "cannot read '%.*s': %s", shown_len(path), path,
                               strerror(errno));
@@ -298,6 +310,7 @@ vd_status vd_media_read(const vd_media_roots *roots, const char *path, const vd_
         } else if (n == 0) {
             break; /* shrank while we read: take what is there */
         }
+        if (sk->hash) vd_sha256_update(sk->hash, sk->chunk, (size_t)n);
         got += (size_t)n;
         if (vd_mono_ms() > deadline) {
             if (problem) *problem = VD_PATH_READ_TIMEOUT;
@@ -308,11 +321,35 @@ vd_status vd_media_read(const vd_media_roots *roots, const char *path, const vd_
         }
     }
     close(fd);
+    *got_out = got;
+    return st;
+}
+
+vd_status vd_media_read(const vd_media_roots *roots, const char *path, const vd_media_limits *lim,
+                        uint8_t **data, size_t *len, vd_path_problem *problem, vd_error *err)
+{
+    *data = NULL;
+    *len = 0;
+    sink sk = {0};
+    vd_status st = read_bounded(roots, path, lim, &sk, len, problem, err);
     if (st != VD_OK) {
-        free(buf);
+        free(sk.buf);
+        *len = 0;
         return st;
     }
-    *data = buf;
-    *len = got;
+    *data = sk.buf;
     return VD_OK;
+}
+
+vd_status vd_media_sha256(const vd_media_roots *roots, const char *path, const vd_media_limits *lim,
+                          uint8_t out[VD_SHA256_LEN], vd_path_problem *problem, vd_error *err)
+{
+    sink sk = {.hash = vd_sha256_new()};
+    if (!sk.hash) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    size_t got;
+    vd_status st = read_bounded(roots, path, lim, &sk, &got, problem, err);
+    if (st == VD_OK) vd_sha256_final(sk.hash, out);
+    vd_sha256_free(sk.hash);
+    free(sk.chunk);
+    return st;
 }

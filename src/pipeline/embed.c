@@ -356,7 +356,7 @@ vd_status vd_embed_paths(const vd_embed_opts *o, const char *const *paths, size_
         uint8_t dig[VD_SHA256_LEN];
         vd_error e;
         vd_error_clear(&e);
-        vd_status hs = vd_sha256_file(paths[i], dig, &e);
+        vd_status hs = vd_media_sha256(o->roots, paths[i], NULL, dig, NULL, &e);
         if (hs != VD_OK) {
             item_fail(&items[i], hs, vd_error_text(&e));
             stats->failed++;
