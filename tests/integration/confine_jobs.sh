@@ -128,4 +128,25 @@ grep -q "no --media-root" "$W_LOG" || fail "a worker without --media-root does n
 echo "ok: a worker without roots refuses the FIFO and /dev/zero without blocking"
 api_stop
 ms_stop
+
+# ---- visiond up hands its media roots to its workers (and its api) ---------------------------
+uport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$V" up --data "$T/up" --listen "127.0.0.1:$uport" --workers 2 --media-root "$T/media" \
+  --models "$MODELS" >"$T/up.out" 2>&1 &
+UP_PID=$!
+track "$UP_PID"
+wait_for 60 curl -sf "http://127.0.0.1:$uport/healthz" || { cat "$T/up.out"; fail "visiond up did not come up"; }
+nw=0
+for k in $(pgrep -P "$UP_PID"); do
+  cmd=$(tr '\0' ' ' <"/proc/$k/cmdline")
+  case "$cmd" in
+    *" worker "* | *" serve "*)
+      grep -qF -- "--media-root $T/media" <<<"$cmd" || fail "an up child without the media root: $cmd"
+      case "$cmd" in *" worker "*) nw=$((nw + 1)) ;; esac ;;
+  esac
+done
+[ "$nw" = 2 ] || fail "up: $nw workers with --media-root, want 2"
+kill -TERM "$UP_PID"
+wait "$UP_PID" || fail "visiond up exited non-zero on SIGTERM"
+echo "ok: visiond up passes --media-root to both workers and the api"
 echo "confine_jobs: ok"
