@@ -39,8 +39,8 @@ struct vd_api {
     char *data_dir;
     char *upload_dir;
     int64_t started_ms;
-    char *store_path;   /* owned */
-    char *models_path;  /* owned, NULL = ask the model server */
+    char *store_path;  /* owned */
+    char *models_path; /* owned, NULL = ask the model server */
 };
 
 /* Route modules. */
@@ -158,6 +158,9 @@ typedef struct {
     size_t n;
     char **paths; /* owned: what to open (resolved path, or the upload's temporary file) */
     char **names; /* owned: what to call it in answers (the client's path or file name) */
+    /* The roots to open paths under (vd_embed_opts.roots): the API's for
+     * client paths, NULL for uploads (temporary files of the API's own). */
+    const vd_media_roots *roots;
 } vd_api_inputs;
 
 /* Fills *in from req (1) or answers resp with the error (0): missing or empty

@@ -68,6 +68,7 @@ static void embeddings(void *ctx, vd_http_req *req, vd_http_resp *resp)
                        .store = store,
                        .model = model,
                        .mode = strcmp(mode_s, "face") == 0 ? VD_EMBED_FACE : VD_EMBED_IMAGE,
+                       .roots = in.roots,
                        .want_vectors = vectors};
     int dim = 0;
     vd_embed_stats stats;

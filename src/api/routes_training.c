@@ -674,6 +674,7 @@ static void predict(void *ctx, vd_http_req *req, vd_http_resp *resp)
                        .store = store,
                        .model = s.model,
                        .mode = vd_pipeline_session_mode(&s),
+                       .roots = in.roots,
                        .want_vectors = 1};
     int dim = 0;
     st = vd_embed_paths(&o, (const char *const *)in.paths, in.n, items, &dim, NULL, &err);
