@@ -1,4 +1,4 @@
-/* fuzz_paths.c: media-root confinement (api/paths.h) against arbitrary paths.
+/* fuzz_paths.c: media-root confinement (core/paths.h) against arbitrary paths.
  *
  * A fixed tree in a private temporary directory holds two roots and what a
  * hostile client aims at:
