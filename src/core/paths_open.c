@@ -20,7 +20,7 @@
 #define OPEN_FLAGS (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
 
 static atomic_int g_force_fallback;
-static atomic_int g_no_openat2; /* the kernel answered ENOSYS once */
+static atomic_int g_openat2; /* 0 not probed yet, 1 the kernel has it, -1 ENOSYS */
 
 int vd_media_force_fallback(int on)
 {
@@ -30,16 +30,16 @@ int vd_media_force_fallback(int on)
 int vd_media_uses_openat2(void)
 {
 #ifdef SYS_openat2
-    if (atomic_load(&g_force_fallback) || atomic_load(&g_no_openat2)) return 0;
+    if (atomic_load(&g_force_fallback)) return 0;
+    int known = atomic_load(&g_openat2);
+    if (known) return known > 0;
     /* Probe once: an invalid resolve flag is EINVAL where openat2 exists. */
     struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .resolve = ~(uint64_t)0};
     long r = syscall(SYS_openat2, AT_FDCWD, ".", &how, sizeof how);
     if (r >= 0) close((int)r);
-    if (r < 0 && errno == ENOSYS) {
-        atomic_store(&g_no_openat2, 1);
-        return 0;
-    }
-    return 1;
+    known = r < 0 && errno == ENOSYS ? -1 : 1;
+    atomic_store(&g_openat2, known);
+    return known > 0;
 #else
     return 0;
 #endif
@@ -162,8 +162,8 @@ static int open_beneath(const char *root, const char *rel)
         do {
             fd = (int)syscall(SYS_openat2, rfd, *rel ? rel : ".", &how, sizeof how);
         } while (fd < 0 && (errno == EAGAIN || errno == EINTR));
-        if (fd < 0 && errno == ENOSYS) {
-            atomic_store(&g_no_openat2, 1);
+        if (fd < 0 && errno == ENOSYS) { /* seccomp may refuse it later than the probe */
+            atomic_store(&g_openat2, -1);
             fd = walk_nofollow(rfd, rel);
         }
     } else {
