@@ -4,43 +4,42 @@
  *   vd_status vd_api_routes_AREA(vd_api *api, vd_router *r, vd_error *err);
  * listed in api.c's table. Handlers get the vd_api as their ctx. They borrow
  * the handles a request needs from the api's pools (queue, store,
- * model-server runner and client: see below) and put them back before they
- * return (never keep one), check client
- * paths with api->roots, and answer with the http.h reply helpers. The
- * helpers below read typed fields and query arguments, answering the client
- * themselves when a value is wrong. */
+ * model-server runner and client: api_pools.c) and put them back before they
+ * return (never keep one), read the request with api_request.c's helpers
+ * (typed fields, query arguments, client paths checked with api->roots,
+ * input images), which answer the client themselves when a value is wrong,
+ * and answer with the http.h reply helpers and api_reply.c's error answers.
+ * The use cases themselves live below the API (service/training.h for
+ * training): a route parses, calls, answers. */
 #ifndef VD_API_IMPL_H
 #define VD_API_IMPL_H
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdint.h>
 
 #include "api/api.h"
-#include "worker/registry.h"
 #include "api/http.h"
 #include "api/metrics.h"
 #include "core/paths.h"
-#include "api/qpool.h"
 #include "api/router.h"
-#include "core/pool.h"
 #include "infer/client.h"
+#include "infer/runner.h"
+#include "queue/queue.h"
+#include "store/store.h"
+
+/* Every handle a request borrows (queue, store, model-server runners and
+ * clients), private to api_pools.c. */
+typedef struct vd_api_pools vd_api_pools;
 
 struct vd_api {
-    vd_qpool *qpool;
-    vd_pool *stores;  /* vd_store handles on store_path */
-    vd_pool *runners; /* model-server runners (NULL without a model server) */
-    vd_pool *clients; /* model-server clients, for GET /models (NULL without one) */
+    vd_api_pools *pools; /* owned */
     vd_media_roots *roots;
     vd_http_metrics *metrics;
-    vd_router *router;
-    vd_http_server *http;
-    char *model_server; /* address, or NULL when none is configured */
-    char *data_dir;
-    char *upload_dir;
+    vd_router *router;    /* api.c only */
+    vd_http_server *http; /* api.c only */
+    char *model_server;   /* address, or NULL when none is configured */
+    char *upload_dir;     /* DATA/uploads */
     int64_t started_ms;
-    char *store_path;  /* owned */
-    char *models_path; /* owned, NULL = ask the model server */
 };
 
 /* Route modules. */
@@ -58,8 +57,64 @@ int vd_api_etag_matches(const char *if_none_match, const char *etag);
 
 /* Returns the media type ("image/png", ...) sniffed from an image file's first
  * n bytes (JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF, HEIF), or NULL when the bytes
- * are none of those. */
+ * are none of those (routes_media.c; shared with its unit test). */
 const char *vd_api_sniff_image(const unsigned char *bytes, size_t n);
+
+/* ---- borrowing handles (api_pools.c) ---- */
+
+/* What the pools are made from (strings copied). */
+typedef struct {
+    const char *queue_url;
+    const char *store_path;
+    const char *models_path;  /* NULL = ask the model server */
+    const char *model_server; /* NULL = none: no runner or client pools */
+    size_t max;               /* handles of each kind */
+} vd_api_pools_config;
+
+/* Creates the pools (nothing is opened yet: each handle on first need). */
+vd_status vd_api_pools_new(const vd_api_pools_config *cfg, vd_api_pools **out, vd_error *err);
+
+/* Closes every pooled handle and frees the pools (all handles must be back). NULL is fine. */
+void vd_api_pools_free(vd_api_pools *p);
+
+/* Each _put takes the status of the handle's last failed call (VD_OK when
+ * none): after a connection, I/O, database, protocol or timeout error the
+ * handle is closed, and a fresh one is opened next time. NULL is fine. */
+
+/* Borrows a queue handle; on failure answers 503 backend_unavailable and
+ * returns NULL. Return it with vd_api_queue_put. */
+vd_queue *vd_api_queue_get(vd_api *api, vd_http_resp *resp);
+
+void vd_api_queue_put(vd_api *api, vd_queue *q, vd_status last);
+
+/* Borrows a queue handle without answering: for handlers that go on without one. */
+vd_status vd_api_queue_borrow(vd_api *api, vd_queue **q, vd_error *err);
+
+/* Borrows a store handle (opened on first need, reused by later requests;
+ * one whose file was deleted or replaced is reopened); on failure answers
+ * 503 store_unavailable and returns NULL. Return it with vd_api_store_put,
+ * giving the status of the last store call that failed (VD_OK when none
+ * did): a broken one is closed. An open transaction is rolled back. NULL
+ * is fine. */
+vd_store *vd_api_store_get(vd_api *api, vd_http_resp *resp);
+void vd_api_store_put(vd_api *api, vd_store *s, vd_status last);
+
+/* Borrows a model-server runner (infer/runner_client.h: its connection and
+ * metadata cache are reused by later requests); NULL after answering 503
+ * model_server_unavailable when none is configured. Return it with
+ * vd_api_runner_put and the status of its last failed call (VD_OK when
+ * none): a broken one is freed. NULL is fine. */
+vd_runner *vd_api_runner_get(vd_api *api, vd_http_resp *resp);
+void vd_api_runner_put(vd_api *api, vd_runner *r, vd_status last);
+
+/* Borrows a pooled model-server client (one connection); NULL when no model
+ * server is configured or the client cannot be made, after answering 503
+ * model_server_unavailable. Return it with vd_api_infer_put, giving the
+ * status of its last call. */
+vd_infer_client *vd_api_infer_get(vd_api *api, vd_http_resp *resp);
+void vd_api_infer_put(vd_api *api, vd_infer_client *c, vd_status last);
+
+/* ---- reading a request (api_request.c) ---- */
 
 /* Each helper returns 1 when the value is fine (or absent and optional) and
  * 0 after answering resp with the error: 400 invalid_type for a wrong JSON
@@ -82,76 +137,6 @@ int vd_api_query_int(vd_http_resp *resp, const vd_http_req *req, const char *nam
  * or 404 path_not_found. */
 char *vd_api_check_path(vd_api *api, vd_http_resp *resp, const char *path, vd_path_want want);
 
-/* Borrows a queue handle; on failure answers 503 backend_unavailable and returns NULL. */
-vd_queue *vd_api_queue_get(vd_api *api, vd_http_resp *resp);
-
-/* Returns a handle; last (the status of its last call) marks it broken as
- * vd_api_status_broken says. */
-void vd_api_queue_put(vd_api *api, vd_queue *q, vd_status last);
-
-/* Returns 1 when a handle whose last call returned st should be put back
- * as broken (closed, a fresh one opened next time): a connection, I/O,
- * database, protocol or timeout error. */
-int vd_api_status_broken(vd_status st);
-
-/* Borrows a pooled model-server client (one connection); NULL when no model
- * server is configured or the client cannot be made, after answering 503
- * model_server_unavailable. Return it with vd_api_infer_put, giving the
- * status of its last call. */
-vd_infer_client *vd_api_infer_get(vd_api *api, vd_http_resp *resp);
-void vd_api_infer_put(vd_api *api, vd_infer_client *c, vd_status last);
-
-/* Answers a failed model-server call: conn/timeout -> 503
- * model_server_unavailable, busy -> 429 model_server_busy, not_found -> 404
- * model_not_found, others as vd_http_reply_status. */
-void vd_api_reply_infer_error(vd_http_resp *resp, vd_status st, const vd_error *err);
-
-/* Answers a failed queue call: not_found -> 404 job_not_found, state -> 409
- * invalid_state, invalid -> 422 invalid_value, busy/conn/db -> 503
- * backend_unavailable (Retry-After), others 500. */
-void vd_api_reply_queue_error(vd_http_resp *resp, vd_status st, const vd_error *err);
-
-/* ---- the pipeline routes' helpers (api_pipeline.c) ---- */
-
-struct vd_store;
-struct vd_runner;
-
-/* Creates the store and model-server pools (api->stores, ->runners,
- * ->clients; the model-server ones only when api->model_server is set), of
- * at most max handles each. Nothing is opened yet. */
-vd_status vd_api_pools_new(vd_api *api, size_t max, vd_error *err);
-
-/* Closes every pooled handle and frees the pools (all handles must be back). */
-void vd_api_pools_free(vd_api *api);
-
-/* Borrows a store handle (opened on first need, reused by later requests;
- * one whose file was deleted or replaced is reopened); on failure answers
- * 503 store_unavailable and returns NULL. Return it with vd_api_store_put,
- * giving the status of the last store call that failed (VD_OK when none
- * did): a broken one is closed. An open transaction is rolled back. NULL
- * is fine. */
-struct vd_store *vd_api_store_get(vd_api *api, vd_http_resp *resp);
-void vd_api_store_put(vd_api *api, struct vd_store *s, vd_status last);
-
-/* Borrows a model-server runner (infer/runner_client.h: its connection and
- * metadata cache are reused by later requests); NULL after answering 503
- * model_server_unavailable when none is configured. Return it with
- * vd_api_runner_put and the status of its last failed call (VD_OK when
- * none): a broken one is freed. NULL is fine. */
-struct vd_runner *vd_api_runner_get(vd_api *api, vd_http_resp *resp);
-void vd_api_runner_put(vd_api *api, struct vd_runner *r, vd_status last);
-
-/* Answers a failed embedding call (pipeline/embed.h): an unknown model ->
- * 422 unknown_model, the store failing -> 503 store_unavailable, the rest as
- * vd_api_reply_infer_error. */
-void vd_api_reply_embed_error(vd_http_resp *resp, vd_status st, const vd_error *err);
-
-/* Answers a client path refused by the media roots as vd_api_check_path
- * does (path_not_found 404, every other problem 422 with its name as code),
- * the message saying which field (what) it came from. */
-void vd_api_reply_path_error(vd_http_resp *resp, const char *what, vd_path_problem problem,
-                             const vd_error *err);
-
 /* Input images of a request: "paths" of a JSON body (each checked against
  * the media roots, resolved) or the file parts of a multipart upload. */
 typedef struct {
@@ -172,5 +157,28 @@ void vd_api_inputs_free(vd_api_inputs *in);
 
 /* Returns a multipart plain field's value, or NULL. */
 const char *vd_api_form_value(const vd_http_req *req, const char *name);
+
+/* ---- shared error answers (api_reply.c) ---- */
+
+/* Answers a failed model-server call: conn/timeout -> 503
+ * model_server_unavailable, busy -> 429 model_server_busy, not_found -> 404
+ * model_not_found, others as vd_http_reply_status. */
+void vd_api_reply_infer_error(vd_http_resp *resp, vd_status st, const vd_error *err);
+
+/* Answers a failed queue call: not_found -> 404 job_not_found, state -> 409
+ * invalid_state, invalid -> 422 invalid_value, busy/conn/db -> 503
+ * backend_unavailable (Retry-After), others 500. */
+void vd_api_reply_queue_error(vd_http_resp *resp, vd_status st, const vd_error *err);
+
+/* Answers a failed embedding call (pipeline/embed.h): an unknown model ->
+ * 422 unknown_model, the store failing -> 503 store_unavailable, the rest as
+ * vd_api_reply_infer_error. */
+void vd_api_reply_embed_error(vd_http_resp *resp, vd_status st, const vd_error *err);
+
+/* Answers a client path refused by the media roots as vd_api_check_path
+ * does (path_not_found 404, every other problem 422 with its name as code),
+ * the message saying which field (what) it came from. */
+void vd_api_reply_path_error(vd_http_resp *resp, const char *what, vd_path_problem problem,
+                             const vd_error *err);
 
 #endif

@@ -21,7 +21,7 @@ static json_t *queue_health(vd_api *api, int *ok)
     vd_error err;
     vd_error_clear(&err);
     int64_t counts[VD_JOB__NSTATES] = {0};
-    vd_status st = vd_qpool_get(api->qpool, &q, &err);
+    vd_status st = vd_api_queue_borrow(api, &q, &err);
     if (st != VD_OK) {
         *ok = 0;
         return json_pack("{s:b, s:s}", "ok", 0, "error", vd_error_text(&err));
@@ -88,7 +88,7 @@ static void metrics(void *ctx, vd_http_req *req, vd_http_resp *resp)
     vd_queue *q = NULL;
     vd_error err;
     int64_t counts[VD_JOB__NSTATES] = {0};
-    vd_status st = vd_qpool_get(api->qpool, &q, &err);
+    vd_status st = vd_api_queue_borrow(api, &q, &err);
     if (st == VD_OK) {
         st = vd_queue_counts(q, counts, &err);
         vd_api_queue_put(api, q, st);

@@ -1,5 +1,6 @@
 /* cli.c: helpers shared by the subcommands. */
 #include "cli/cli.h"
+#include "core/datadir.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -43,7 +44,6 @@ const char *vd_cli_default_queue_url(char *buf, size_t n)
         snprintf(buf, n, "%s", q);
         return buf;
     }
-    const char *d = getenv("VISIOND_DATA");
-    snprintf(buf, n, "sqlite:%s/visiond.db", d && *d ? d : "./data");
+    snprintf(buf, n, "sqlite:%s/visiond.db", vd_data_dir());
     return buf;
 }

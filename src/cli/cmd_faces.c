@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/datadir.h"
 #include "core/sha256.h"
 #include "core/util.h"
 #include "faces/faces.h"
@@ -133,8 +134,7 @@ int vd_cmd_faces(int argc, char **argv)
     char path_buf[4096];
     if (!models) models = getenv("VISIOND_MODELS");
     if (!models) {
-        const char *data = getenv("VISIOND_DATA");
-        snprintf(path_buf, sizeof path_buf, "%s/models:%s/models", data ? data : "./data",
+        snprintf(path_buf, sizeof path_buf, "%s/models:%s/models", vd_data_dir(),
                  VISIOND_SOURCE_DIR);
         models = path_buf;
     }

@@ -12,6 +12,7 @@
 #endif
 
 #include "cli/cli.h"
+#include "core/datadir.h"
 #include "core/sigpipe.h"
 #include "core/log.h"
 #include "infer/server.h"
@@ -103,8 +104,7 @@ int vd_cmd_model_server(int argc, char **argv)
     const char *lvl_env = getenv("VISIOND_LOG_LEVEL");
     int lvl0 = vd_log_level_parse(lvl_env);
     vd_log_init("model-server", lvl0 < 0 ? VD_LOG_INFO : (vd_log_level)lvl0, 2);
-    const char *data = getenv("VISIOND_DATA");
-    if (!data || !*data) data = "./data";
+    const char *data = vd_data_dir();
     const char *models = NULL, *sock = NULL, *tcp = NULL, *preload = NULL;
     int no_socket = 0;
     vd_server_config cfg = {.stop_fd = -1, .idle_ttl_s = 600, .trim_idle_ms = 1000};

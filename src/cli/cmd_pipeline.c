@@ -3,30 +3,26 @@
  * (docs/pipeline.md; `visiond faces` is cmd_faces.c). Models run in the model server (they are
  * never loaded here); the store (DATA/store.db) caches embeddings and holds sessions; `train`
  * enqueues a train_session job for a worker. */
-#include <dirent.h>
-#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/progress.h"
+#include "core/datadir.h"
 #include "core/util.h"
-#include "faces/faces.h"
 #include "image/decode.h"
 #include "infer/client.h"
 #include "infer/runner_client.h"
 #include "pipeline/embed.h"
-#include "pipeline/jobs.h"
 #include "queue/queue.h"
+#include "service/training.h"
 #include "store/sessions.h"
 #include "train/classifier.h"
-#include "train/persist.h"
 
 #define COMMON_HELP                                                                                \
     "  --data DIR           data directory (default $VISIOND_DATA, else ./data): the store is\n"   \
@@ -62,7 +58,7 @@ static int common_opt(int c, common_opts *o)
 {
     switch (c) {
     case O_DATA:
-        setenv("VISIOND_DATA", optarg, 1); /* every default derives from it */
+        vd_data_dir_set(optarg, NULL); /* every default derives from it */
         return 1;
     case O_MSERVER:
         o->model_server = optarg;
@@ -83,7 +79,7 @@ static int common_opt(int c, common_opts *o)
     }
 
 /* Opens the store, libvips and a model-server runner, checking that the
- * server answers for model (a clear message when it does not). */
+ * server answers (for model, when not NULL), with a clear message when it does not. */
 static int open_all(const common_opts *co, const char *model, int need_runner, vd_store **store,
                     vd_runner **runner)
 {
@@ -114,6 +110,7 @@ static int open_all(const common_opts *co, const char *model, int need_runner, v
                            addr, vd_error_text(&err));
     if (vd_runner_client_new(addr, co->models, 60000, runner, &err) != VD_OK)
         return vd_cli_fail("%s", vd_error_text(&err));
+    if (!model) return VD_EXIT_OK; /* the caller checks the model itself */
     vd_model_meta meta;
     st = vd_runner_meta(*runner, model, &meta, &err);
     if (st == VD_ERR_CONN || st == VD_ERR_TIMEOUT)
@@ -226,7 +223,7 @@ int vd_cmd_embed(int argc, char **argv)
         }
     }
     if (optind >= argc) return vd_cli_usage_error("embed", "no files given");
-    if (!model) model = face ? "faceres" : "mobilenet_v2";
+    if (!model) model = vd_svc_default_model(face ? VD_SESSION_FACE : VD_SESSION_IMAGE);
     vd_store *store;
     vd_runner *runner;
     int rc = open_all(&co, model, 1, &store, &runner);
@@ -264,61 +261,6 @@ int vd_cmd_embed(int argc, char **argv)
 
 /* ---- train -------------------------------------------------------------- */
 
-static int visible(const struct dirent *d)
-{
-    return d->d_name[0] != '.';
-}
-
-/* Lists DIR/LABEL/FILE into examples (paths absolute when dir is). */
-static int scan_folder(const char *dir, vd_example **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    size_t cap = 0;
-    struct dirent **labels = NULL;
-    int nl = scandir(dir, &labels, visible, alphasort);
-    if (nl < 0) return vd_cli_fail("cannot list %s: %s", dir, strerror(errno));
-    int rc = VD_EXIT_OK;
-    for (int i = 0; i < nl; i++) {
-        char sub[4096];
-        struct stat sb;
-        int len = snprintf(sub, sizeof sub, "%s/%s", dir, labels[i]->d_name);
-        if (rc == VD_EXIT_OK && len < (int)sizeof sub && stat(sub, &sb) == 0 &&
-            S_ISDIR(sb.st_mode)) {
-            struct dirent **files = NULL;
-            int nf = scandir(sub, &files, visible, alphasort);
-            for (int k = 0; k < nf; k++) {
-                char file[4400];
-                int flen = snprintf(file, sizeof file, "%s/%s", sub, files[k]->d_name);
-                if (rc == VD_EXIT_OK && flen < (int)sizeof file && stat(file, &sb) == 0 &&
-                    S_ISREG(sb.st_mode)) {
-                    if (*n == cap) {
-                        cap = cap ? cap * 2 : 256;
-                        vd_example *v = realloc(*out, cap * sizeof *v);
-                        if (!v)
-                            rc = vd_cli_fail("out of memory");
-                        else
-                            *out = v;
-                    }
-                    if (rc == VD_EXIT_OK) {
-                        memset(&(*out)[*n], 0, sizeof **out);
-                        (*out)[*n].path = vd_strdup(file);
-                        (*out)[*n].label = vd_strdup(labels[i]->d_name);
-                        (*n)++;
-                    }
-                }
-                free(files[k]);
-            }
-            free(files);
-        }
-        free(labels[i]);
-    }
-    free(labels);
-    if (rc == VD_EXIT_OK && *n == 0)
-        rc = vd_cli_fail("%s has no sub-folder with files (one sub-folder per label)", dir);
-    return rc;
-}
-
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig)
 {
@@ -341,29 +283,37 @@ static json_t *session_summary(const vd_session *s)
     return j;
 }
 
-int vd_cmd_train(int argc, char **argv)
+/* The options of `visiond train`. */
+typedef struct {
+    common_opts co;
+    vd_svc_session_req req;
+    const char *queue, *dir;
+    int nowait;
+    double timeout;
+} train_args;
+
+static const char train_usage[] =
+    "usage: visiond train [--kind image|face] --name NAME [--model M] [--crop] [--no-wait] "
+    "DIR\n"
+    "\n"
+    "Creates a training session from DIR (one sub-folder per label, its files the\n"
+    "examples), enqueues a train_session job for a worker ('visiond worker'), and\n"
+    "waits: a progress bar on a terminal, then the session with its metrics as JSON.\n"
+    "With --no-wait it prints {\"id\",\"job_id\"} and exits. Exit 1 when the session\n"
+    "is refused (\"visiond: train: RULE: why\", RULE as the API's error code), fails\n"
+    "or is canceled; Ctrl-C stops waiting (the job goes on).\n"
+    "\n"
+    "  --kind K             image (default) or face\n"
+    "  --name NAME          the session's name (required)\n"
+    "  --model M            embedding model (default mobilenet_v2, faceres for face)\n"
+    "  --crop               face sessions: the images are already face crops\n"
+    "  --queue URL          the job queue (default: $VISIOND_QUEUE, else\n"
+    "                       sqlite:DATA/visiond.db)\n"
+    "  --timeout SECS       stop waiting after SECS (exit 1; the job goes on)\n" COMMON_HELP;
+
+/* Parses argv into *a; returns VD_EXIT_OK or the usage error's exit code. */
+static int train_parse(int argc, char **argv, train_args *a)
 {
-    static const char usage[] =
-        "usage: visiond train [--kind image|face] --name NAME [--model M] [--crop] [--no-wait] "
-        "DIR\n"
-        "\n"
-        "Creates a training session from DIR (one sub-folder per label, its files the\n"
-        "examples), enqueues a train_session job for a worker ('visiond worker'), and\n"
-        "waits: a progress bar on a terminal, then the session with its metrics as JSON.\n"
-        "With --no-wait it prints {\"id\",\"job_id\"} and exits. Exit 1 when the session\n"
-        "fails or is canceled; Ctrl-C stops waiting (the job goes on).\n"
-        "\n"
-        "  --kind K             image (default) or face\n"
-        "  --name NAME          the session's name (required)\n"
-        "  --model M            embedding model (default mobilenet_v2, faceres for face)\n"
-        "  --crop               face sessions: the images are already face crops\n"
-        "  --queue URL          the job queue (default: $VISIOND_QUEUE, else\n"
-        "                       sqlite:DATA/visiond.db)\n"
-        "  --timeout SECS       stop waiting after SECS (exit 1; the job goes on)\n" COMMON_HELP;
-    if (vd_cli_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return VD_EXIT_OK;
-    }
     static const struct option lo[] = {COMMON_LONGOPTS,
                                        {"kind", required_argument, NULL, O_KIND},
                                        {"name", required_argument, NULL, O_NAME},
@@ -373,146 +323,124 @@ int vd_cmd_train(int argc, char **argv)
                                        {"queue", required_argument, NULL, O_QUEUE},
                                        {"timeout", required_argument, NULL, O_TIMEOUT},
                                        {NULL, 0, NULL, 0}};
-    common_opts co = {0};
-    const char *kind_s = "image", *name = NULL, *model = NULL, *queue = NULL;
-    int crop = 0, nowait = 0, c;
-    double timeout = 0;
+    int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        if (common_opt(c, &co)) continue;
-        switch (c) {
-        case O_KIND:
-            kind_s = optarg;
-            break;
-        case O_NAME:
-            name = optarg;
-            break;
-        case O_MODEL:
-            model = optarg;
-            break;
-        case O_CROP:
-            crop = 1;
-            break;
-        case O_NOWAIT:
-            nowait = 1;
-            break;
-        case O_QUEUE:
-            queue = optarg;
-            break;
-        case O_TIMEOUT:
-            timeout = atof(optarg);
-            break;
-        default:
+        if (common_opt(c, &a->co)) continue;
+        if (c == O_KIND)
+            a->req.kind = optarg;
+        else if (c == O_NAME)
+            a->req.name = optarg;
+        else if (c == O_MODEL)
+            a->req.model = optarg;
+        else if (c == O_CROP)
+            a->req.crop = 1;
+        else if (c == O_NOWAIT)
+            a->nowait = 1;
+        else if (c == O_QUEUE)
+            a->queue = optarg;
+        else if (c == O_TIMEOUT)
+            a->timeout = atof(optarg);
+        else
             return vd_cli_usage_error("train", "unknown or incomplete option '%s'",
                                       argv[optind - 1]);
-        }
     }
     if (optind + 1 != argc) return vd_cli_usage_error("train", "give exactly one folder");
-    if (!name || !*name) return vd_cli_usage_error("train", "--name is required");
-    vd_session_kind kind;
-    if (vd_session_kind_parse(kind_s, &kind) != VD_OK)
-        return vd_cli_usage_error("train", "--kind must be image or face");
-    if (crop && kind != VD_SESSION_FACE)
-        return vd_cli_usage_error("train", "--crop needs --kind face");
-    if (!model) model = vd_pipeline_default_model(kind);
-    char dir[4096];
-    if (!realpath(argv[optind], dir)) return vd_cli_fail("%s: %s", argv[optind], strerror(errno));
+    if (!a->req.name) return vd_cli_usage_error("train", "--name is required");
+    a->dir = argv[optind];
+    return VD_EXIT_OK;
+}
 
-    vd_example *ex = NULL;
-    size_t n = 0;
-    int rc = scan_folder(dir, &ex, &n);
-    if (rc != VD_EXIT_OK) {
-        vd_example_list_free(ex, n);
-        return rc;
-    }
-    vd_store *store;
-    vd_runner *runner;
-    rc = open_all(&co, model, 1, &store,
-                  &runner); /* the model is checked before anything is written */
-    char qbuf[4096];
-    if (!queue) queue = vd_cli_default_queue_url(qbuf, sizeof qbuf);
-    vd_queue *q = NULL;
+/* Prints a refused or failed service call: "train: RULE: why". */
+static int svc_fail(const char *cmd, const char *why, const vd_error *err)
+{
+    if (why) return vd_cli_fail("%s: %s: %s", cmd, why, vd_error_text(err));
+    return vd_cli_fail("%s: %s", cmd, vd_error_text(err));
+}
+
+/* Waits for session sid (job jid) to end, with a progress bar; prints it. */
+static int train_wait(vd_store *store, vd_queue *q, const train_args *a, const char *sid,
+                      const char *jid)
+{
+    signal(SIGINT, on_sigint);
+    vd_progress bar;
+    char label[64];
+    snprintf(label, sizeof label, "training %.40s", a->req.name);
+    vd_progress_init(&bar, label, 0);
+    int64_t start = vd_mono_ms();
     vd_error err;
-    char sid[VD_ID_LEN + 1], jid[VD_ID_LEN + 1];
-    if (rc == VD_EXIT_OK && vd_queue_open(queue, &q, &err) != VD_OK)
-        rc = vd_cli_fail("cannot open the queue %s: %s", queue, vd_error_text(&err));
-    if (rc == VD_EXIT_OK) {
-        vd_session_new sn = {.name = name,
-                             .kind = kind,
-                             .model = model,
-                             .options_json = crop ? "{\"crop\": true}" : "{}"};
-        char payload[128];
-        vd_status st = vd_store_session_create(store, &sn, sid, &err);
-        if (st == VD_OK) st = vd_store_examples_add(store, sid, ex, n, &err);
-        if (st == VD_OK) {
-            snprintf(payload, sizeof payload, "{\"session_id\": \"%s\"}", sid);
-            vd_enqueue_opts o = {.type = "train_session",
-                                 .payload = payload,
-                                 .max_retries = 3,
-                                 .retry_base_ms = 1000};
-            st = vd_queue_enqueue(q, &o, jid, &err);
+    for (;;) {
+        vd_session s;
+        memset(&s, 0, sizeof s);
+        if (vd_store_session_get(store, sid, &s, &err) != VD_OK) {
+            vd_progress_end(&bar);
+            return vd_cli_fail("train: %s", vd_error_text(&err));
         }
-        if (st == VD_OK) st = vd_store_session_set_job(store, sid, jid, &err);
-        if (st != VD_OK) rc = vd_cli_fail("train: %s", vd_error_text(&err));
-    }
-    vd_example_list_free(ex, n);
-    if (rc == VD_EXIT_OK && nowait) {
-        print_json_line(
-            json_pack("{s:s, s:s, s:I}", "id", sid, "job_id", jid, "examples", (json_int_t)n));
-    } else if (rc == VD_EXIT_OK) {
-        signal(SIGINT, on_sigint);
-        vd_progress bar;
-        char label[64];
-        snprintf(label, sizeof label, "training %.40s", name);
-        vd_progress_init(&bar, label, 0);
-        int64_t start = vd_mono_ms();
-        for (;;) {
-            vd_session s;
-            memset(&s, 0, sizeof s);
-            vd_status st = vd_store_session_get(store, sid, &s, &err);
-            if (st != VD_OK) {
-                vd_progress_end(&bar);
-                rc = vd_cli_fail("train: %s", vd_error_text(&err));
-                break;
-            }
-            if (vd_session_state_is_final(s.state)) {
-                vd_progress_update(&bar, s.progress_done, s.progress_total, "embedded");
-                vd_progress_end(&bar);
-                print_json_line(session_summary(&s));
-                if (s.state != VD_SESSION_SUCCEEDED) rc = VD_EXIT_FAIL;
-                vd_session_clear(&s);
-                break;
-            }
-            vd_progress_update(&bar, s.progress_done, s.progress_total,
-                               s.progress_total && s.progress_done == s.progress_total
-                                   ? "embedded, training"
-                               : s.state == VD_SESSION_QUEUED ? "queued (is a worker running?)"
-                                                              : "embedded");
+        /* a job that ended without ending the session (out of attempts) ends it failed */
+        vd_svc_session_settle(store, q, &s, NULL);
+        if (vd_session_state_is_final(s.state)) {
+            vd_progress_update(&bar, s.progress_done, s.progress_total, "embedded");
+            vd_progress_end(&bar);
+            print_json_line(session_summary(&s));
+            int rc = s.state == VD_SESSION_SUCCEEDED ? VD_EXIT_OK : VD_EXIT_FAIL;
             vd_session_clear(&s);
-            /* a job that ended without ending the session (out of attempts) */
-            vd_job job;
-            memset(&job, 0, sizeof job);
-            if (vd_queue_get(q, jid, &job, NULL) == VD_OK &&
-                (job.state == VD_JOB_FAILED || job.state == VD_JOB_CANCELED)) {
-                vd_progress_end(&bar);
-                rc = vd_cli_fail("train: job %s %s: %s", jid, vd_job_state_name(job.state),
-                                 job.error ? job.error : "");
-                vd_job_clear(&job);
-                break;
-            }
-            vd_job_clear(&job);
-            if (interrupted || (timeout > 0 && vd_mono_ms() - start > (int64_t)(timeout * 1000))) {
-                vd_progress_end(&bar);
-                rc = vd_cli_fail("stopped waiting; session %s (job %s) goes on", sid, jid);
-                break;
-            }
-            vd_sleep_ms(300);
+            return rc;
         }
+        vd_progress_update(&bar, s.progress_done, s.progress_total,
+                           s.progress_total && s.progress_done == s.progress_total
+                               ? "embedded, training"
+                           : s.state == VD_SESSION_QUEUED ? "queued (is a worker running?)"
+                                                          : "embedded");
+        vd_session_clear(&s);
+        if (interrupted ||
+            (a->timeout > 0 && vd_mono_ms() - start > (int64_t)(a->timeout * 1000))) {
+            vd_progress_end(&bar);
+            return vd_cli_fail("stopped waiting; session %s (job %s) goes on", sid, jid);
+        }
+        vd_sleep_ms(300);
     }
-    vd_queue_close(q);
-    vd_runner_free(runner);
-    vd_store_close(store);
+}
+
+int vd_cmd_train(int argc, char **argv)
+{
+    if (vd_cli_wants_help(argc, argv)) {
+        fputs(train_usage, stdout);
+        return VD_EXIT_OK;
+    }
+    train_args a = {0};
+    int rc = train_parse(argc, argv, &a);
+    if (rc != VD_EXIT_OK) return rc;
+    vd_svc_session_spec spec;
+    const char *why = NULL;
+    vd_error err;
+    if (vd_svc_session_check(&a.req, &spec, &why, &err) != VD_OK)
+        return vd_cli_usage_error("train", "train: %s: %s", why, vd_error_text(&err));
+    vd_svc_examples ex = {0};
+    if (vd_svc_examples_scan(a.dir, NULL, NULL, &ex, &why, &err) != VD_OK ||
+        vd_svc_examples_check(&ex, &why, &err) != VD_OK) {
+        vd_svc_examples_free(&ex);
+        return svc_fail("train", why, &err);
+    }
+    vd_svc_backends b = {0};
+    /* the model server answers; session start checks the model before writing anything */
+    rc = open_all(&a.co, NULL, 1, &b.store, &b.runner);
+    char qbuf[4096], sid[VD_ID_LEN + 1], jid[VD_ID_LEN + 1];
+    const char *queue = a.queue ? a.queue : vd_cli_default_queue_url(qbuf, sizeof qbuf);
+    if (rc == VD_EXIT_OK && vd_queue_open(queue, &b.queue, &err) != VD_OK)
+        rc = vd_cli_fail("cannot open the queue %s: %s", queue, vd_error_text(&err));
+    if (rc == VD_EXIT_OK &&
+        vd_svc_session_start(&b, &a.req, &ex, NULL, sid, jid, &why, &err) != VD_OK)
+        rc = svc_fail("train", why, &err);
+    if (rc == VD_EXIT_OK && a.nowait)
+        print_json_line(
+            json_pack("{s:s, s:s, s:I}", "id", sid, "job_id", jid, "examples", (json_int_t)ex.n));
+    else if (rc == VD_EXIT_OK)
+        rc = train_wait(b.store, b.queue, &a, sid, jid);
+    vd_svc_examples_free(&ex);
+    vd_queue_close(b.queue);
+    vd_runner_free(b.runner);
+    vd_store_close(b.store);
     return rc;
 }
 
@@ -543,55 +471,32 @@ int vd_cmd_predict(int argc, char **argv)
                                       argv[optind - 1]);
     if (optind + 2 > argc) return vd_cli_usage_error("predict", "give a session id and files");
     const char *sid = argv[optind++];
+    const char *const *files = (const char *const *)(argv + optind);
+    size_t n = (size_t)(argc - optind);
     vd_store *store;
     vd_runner *runner = NULL;
     vd_error err;
     vd_session s;
     memset(&s, 0, sizeof s);
     vd_classifier *clf = NULL;
+    const char *why = NULL;
+    json_t *preds = NULL;
+    size_t failed = 0;
     int rc = open_all(&co, NULL, 0, &store, &runner);
-    if (rc == VD_EXIT_OK && vd_store_session_get(store, sid, &s, &err) != VD_OK)
-        rc = vd_cli_fail("predict: %s", vd_error_text(&err));
-    if (rc == VD_EXIT_OK && s.state != VD_SESSION_SUCCEEDED)
-        rc = vd_cli_fail("predict: session %s is %s, not succeeded", sid,
-                         vd_session_state_name(s.state));
-    if (rc == VD_EXIT_OK && vd_train_load(store, sid, &clf, &err) != VD_OK)
-        rc = vd_cli_fail("predict: %s", vd_error_text(&err));
+    if (rc == VD_EXIT_OK && vd_svc_predict_open(store, sid, &s, &clf, &why, &err) != VD_OK)
+        rc = svc_fail("predict", why, &err);
     if (rc == VD_EXIT_OK) {
         vd_store_close(store);
         rc = open_all(&co, s.model, 1, &store, &runner);
     }
-    size_t n = (size_t)(argc - optind);
-    vd_embed_item *items = rc == VD_EXIT_OK ? calloc(n, sizeof *items) : NULL;
-    if (items) {
-        vd_embed_opts o = {.runner = runner,
-                           .store = store,
-                           .model = s.model,
-                           .mode = vd_pipeline_session_mode(&s),
-                           .want_vectors = 1};
-        int dim = 0;
-        vd_status st =
-            vd_embed_paths(&o, (const char *const *)(argv + optind), n, items, &dim, NULL, &err);
-        if (st != VD_OK) rc = vd_cli_fail("predict: %s", vd_error_text(&err));
-        size_t nl = vd_classifier_nlabels(clf);
-        double *scores = calloc(nl, sizeof *scores);
-        for (size_t i = 0; st == VD_OK && scores && i < n; i++) {
-            vd_prediction p;
-            json_t *j;
-            if (items[i].status == VD_OK &&
-                vd_classifier_predict(clf, items[i].vector, (size_t)dim, &p, scores, &err) == VD_OK)
-                j = vd_train_prediction_json(clf, argv[optind + i], &p, scores);
-            else {
-                j = json_pack("{s:s, s:s}", "path", argv[optind + i], "error",
-                              items[i].status ? items[i].error : vd_error_text(&err));
-                rc = VD_EXIT_FAIL;
-            }
-            print_json_line(j);
-        }
-        free(scores);
-        vd_embed_items_clear(items, n);
-        free(items);
-    }
+    if (rc == VD_EXIT_OK && vd_svc_predict(store, runner, &s, clf, files, files, n, &preds, &failed,
+                                           &why, &err) != VD_OK)
+        rc = svc_fail("predict", why, &err);
+    size_t i;
+    json_t *p;
+    json_array_foreach(preds, i, p) print_json_line(json_incref(p));
+    json_decref(preds);
+    if (rc == VD_EXIT_OK && failed) rc = VD_EXIT_FAIL;
     vd_classifier_free(clf);
     vd_session_clear(&s);
     vd_runner_free(runner);

@@ -18,6 +18,7 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "core/datadir.h"
 #include "core/sigpipe.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -186,8 +187,7 @@ int vd_cmd_serve(int argc, char **argv)
 
     vd_api_config cfg = {0};
     cfg.listen = a.listen ? a.listen : "127.0.0.1:8080";
-    const char *env_data = getenv("VISIOND_DATA");
-    cfg.data_dir = a.data ? a.data : (env_data && *env_data ? env_data : "./data");
+    cfg.data_dir = a.data ? a.data : vd_data_dir();
     char qbuf[4096];
     if (a.queue)
         cfg.queue_url = a.queue;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/datadir.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/procsup.h"
@@ -173,7 +174,7 @@ int vd_cmd_up(int argc, char **argv)
         vd_strlcpy(queue, cfg.value[VD_CFG_QUEUE], sizeof queue);
     else
         snprintf(queue, sizeof queue, "sqlite:%s/visiond.db", data);
-    setenv("VISIOND_DATA", data, 1);
+    vd_data_dir_set(data, NULL); /* children (and this process's defaults) follow it */
     setenv("VISIOND_QUEUE", queue, 1);
     /* Children read the queue from $VISIOND_QUEUE; it goes on their command
      * lines too (for ps) only when it holds no password. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/datadir.h"
 #include "core/log.h"
 #include "core/paths.h"
 #include "jobspec/jobspec.h"
@@ -177,7 +178,7 @@ int vd_cmd_worker(int argc, char **argv)
             list_types = 1;
             break;
         case O_DATA:
-            setenv("VISIOND_DATA", optarg, 1); /* the defaults below derive from it */
+            vd_data_dir_set(optarg, NULL); /* the defaults below derive from it */
             break;
         case O_MSERVER:
             pcfg.model_server = optarg;

@@ -10,7 +10,7 @@
  * paddings) are folded into initializers.
  *
  * An op with no mapping is VD_ERR_UNSUPPORTED naming the op and the node;
- * see docs/convert.md for the list of supported ops. */
+ * see docs/convert.md for the list of supported ops (vd_convert_op_name). */
 #ifndef VD_CONVERT_H
 #define VD_CONVERT_H
 
@@ -55,5 +55,8 @@ typedef struct {
 /* Converts opts->model_path to opts->onnx_path; fills *info (may be NULL)
  * with the graph's inputs and outputs (shapes as inferred by the converter). */
 vd_status vd_convert_tfjs(const vd_convert_opts *opts, vd_convert_info *info, vd_error *err);
+
+/* The supported TF ops, by index: the name of op i, NULL past the last one. */
+const char *vd_convert_op_name(size_t i);
 
 #endif

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/datadir.h"
 #include "core/util.h"
 
 struct vd_infer_client {
@@ -35,8 +36,7 @@ const char *vd_infer_default_address(char *buf, size_t n)
         snprintf(buf, n, "%s", a);
         return buf;
     }
-    const char *d = getenv("VISIOND_DATA");
-    snprintf(buf, n, "unix:%s/model.sock", d && *d ? d : "./data");
+    snprintf(buf, n, "unix:%s/model.sock", vd_data_dir());
     return buf;
 }
 

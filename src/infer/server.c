@@ -1,21 +1,15 @@
-/* server.c: the model server's I/O thread: sockets, frames, the model
- * registry, and the answers that need no model (health, models). See
- * server.h for the contract and server_impl.h for the hand-off. */
-#include <arpa/inet.h>
+/* server.c: the model server's I/O thread: its life cycle (new, run, stop, free), the model
+ * registry, each request frame (vd_srv_handle_frame) and the answers that need no model
+ * (health, models). The connections are in server_conn.c. See server.h for the contract
+ * and server_impl.h for the hand-off. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #ifdef __GLIBC__
@@ -29,48 +23,19 @@
 #include "core/util.h"
 #include "infer/server_impl.h"
 
-#define TAG_EVENT              (1ull << 32)
-#define TAG_UNIX               (2ull << 32)
-#define TAG_TCP                (3ull << 32)
-#define TAG_STOP               (4ull << 32)
-#define MAX_INFLIGHT_PER_CONN  64
-#define MAX_OUT_BYTES_PER_CONN (256u << 20)
-#define FRAMES_PER_WAKEUP      32
-#define RESCAN_US              1000000
-#define ACCEPT_PAUSE_US        100000
+#define RESCAN_US 1000000
 
-static void conn_close(vd_server *s, uint32_t slot);
-static void accept_resume(vd_server *s);
+/* A file of the models directory that is not a usable model, and why (the MODELS op). */
+struct srv_invalid {
+    char file[512];
+    char error[VD_ERROR_MSG_MAX];
+};
 
 void vd_srv_req_free(srv_req *r)
 {
     if (!r) return;
     vd_tensor_free(&r->input);
     free(r);
-}
-
-void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, int ends_request, vd_buf *frame)
-{
-    srv_out *o = calloc(1, sizeof *o);
-    if (!o) {
-        vd_buf_free(frame);
-        return; /* the client times out; nothing better to do without memory */
-    }
-    o->conn_slot = slot;
-    o->conn_gen = gen;
-    o->ends_request = ends_request;
-    o->frame = *frame;
-    memset(frame, 0, sizeof *frame);
-    pthread_mutex_lock(&s->out_mu);
-    if (s->out_tail)
-        s->out_tail->next = o;
-    else
-        s->out_head = o;
-    s->out_tail = o;
-    pthread_mutex_unlock(&s->out_mu);
-    uint64_t one = 1;
-    ssize_t w = write(s->evfd, &one, sizeof one);
-    (void)w;
 }
 
 void vd_srv_alloc_event(vd_server *s)
@@ -197,90 +162,6 @@ static vd_status scan_models(vd_server *s, vd_error *err)
     return rc;
 }
 
-/* ---- sockets ---- */
-
-static vd_status listen_unix(vd_server *s, vd_error *err)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(s->socket_path) >= sizeof sa.sun_path)
-        return vd_error_set(err, VD_ERR_INVALID, "socket path %s is longer than %zu bytes",
-                            s->socket_path, sizeof sa.sun_path - 1);
-    vd_strlcpy(sa.sun_path, s->socket_path, sizeof sa.sun_path);
-    struct stat st;
-    if (lstat(s->socket_path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode))
-            return vd_error_set(err, VD_ERR_IO, "%s exists and is not a socket", s->socket_path);
-        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
-            close(probe);
-            return vd_error_set(err, VD_ERR_IO, "another server is listening on %s",
-                                s->socket_path);
-        }
-        if (probe >= 0) close(probe);
-        unlink(s->socket_path); /* stale: its server is gone */
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return vd_error_set(err, VD_ERR_IO, "socket: %s", strerror(errno));
-    /* The protocol has no authentication: the socket's mode is the access
-     * control. bind(2) creates it with 0777 & ~umask, so set 0600 (owner only)
-     * before listen(2): nobody can connect in between. */
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(s->socket_path, 0600) < 0 ||
-        listen(fd, 256) < 0) {
-        int e = errno;
-        close(fd);
-        return vd_error_set(err, VD_ERR_IO, "cannot listen on %s: %s", s->socket_path, strerror(e));
-    }
-    s->unix_fd = fd;
-    return VD_OK;
-}
-
-static vd_status listen_tcp(vd_server *s, vd_error *err)
-{
-    char host[256];
-    const char *colon = strrchr(s->tcp_addr, ':');
-    if (!colon || colon == s->tcp_addr || (size_t)(colon - s->tcp_addr) >= sizeof host)
-        return vd_error_set(err, VD_ERR_INVALID, "tcp address '%s' is not HOST:PORT", s->tcp_addr);
-    memcpy(host, s->tcp_addr, (size_t)(colon - s->tcp_addr));
-    host[colon - s->tcp_addr] = 0;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port < 0 || port > 65535 || !colon[1])
-        return vd_error_set(err, VD_ERR_INVALID, "tcp address '%s': bad port", s->tcp_addr);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (strcmp(host, "localhost") == 0) {
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    } else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        return vd_error_set(err, VD_ERR_INVALID,
-                            "tcp address '%s': the host must be an IPv4 address or localhost",
-                            s->tcp_addr);
-    }
-    if (!s->cfg.allow_remote && (ntohl(sa.sin_addr.s_addr) >> 24) != 127)
-        return vd_error_set(err, VD_ERR_INVALID,
-                            "tcp address '%s' is not a loopback address; the protocol has no "
-                            "authentication (pass --allow-remote to listen there anyway)",
-                            s->tcp_addr);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return vd_error_set(err, VD_ERR_IO, "socket: %s", strerror(errno));
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 256) < 0) {
-        int e = errno;
-        close(fd);
-        return vd_error_set(err, VD_ERR_IO, "cannot listen on %s: %s", s->tcp_addr, strerror(e));
-    }
-    socklen_t len = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    s->tcp_port = ntohs(sa.sin_port);
-    s->tcp_fd = fd;
-    return VD_OK;
-}
-
-static int ep_add(vd_server *s, int fd, uint32_t events, uint64_t tag)
-{
-    struct epoll_event ev = {.events = events, .data.u64 = tag};
-    return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
-}
-
 vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *err)
 {
     *out = NULL;
@@ -307,22 +188,18 @@ vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *
     s->cfg.models_dir = s->models_dir;
     s->cfg.socket_path = s->socket_path;
     s->cfg.tcp_addr = s->tcp_addr;
-    s->nconns = s->cfg.max_conns;
-    s->conns = calloc((size_t)s->nconns, sizeof *s->conns);
     vd_status rc = VD_OK;
-    if (!s->models_dir || !s->conns || (cfg->socket_path && !s->socket_path) ||
-        (cfg->tcp_addr && !s->tcp_addr))
+    if (!s->models_dir || (cfg->socket_path && !s->socket_path) || (cfg->tcp_addr && !s->tcp_addr))
         rc = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < s->nconns && !rc; i++)
-        s->conns[i].fd = -1;
+    if (!rc) rc = vd_srv_conns_init(s, err);
 
     if (!rc) {
         s->epfd = epoll_create1(EPOLL_CLOEXEC);
         s->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (s->epfd < 0 || s->evfd < 0 || ep_add(s, s->evfd, EPOLLIN, TAG_EVENT) < 0)
+        if (s->epfd < 0 || s->evfd < 0 || vd_srv_ep_add(s, s->evfd, EPOLLIN, SRV_TAG_EVENT) < 0)
             rc = vd_error_set(err, VD_ERR_IO, "epoll/eventfd: %s", strerror(errno));
     }
-    if (!rc && cfg->stop_fd >= 0 && ep_add(s, cfg->stop_fd, EPOLLIN, TAG_STOP) < 0)
+    if (!rc && cfg->stop_fd >= 0 && vd_srv_ep_add(s, cfg->stop_fd, EPOLLIN, SRV_TAG_STOP) < 0)
         rc = vd_error_set(err, VD_ERR_IO, "epoll on the stop fd: %s", strerror(errno));
     if (!rc) rc = vd_ort_env_new(cfg->intra_threads, &s->env, err);
     if (!rc) rc = scan_models(s, err);
@@ -360,131 +237,13 @@ vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *
         if (m->state == SRV_FAILED) rc = vd_error_set(err, VD_ERR_MODEL, "preload: %s", m->error);
         pthread_mutex_unlock(&m->mu);
     }
-    if (!rc && s->socket_path) rc = listen_unix(s, err);
-    if (!rc && s->tcp_addr) rc = listen_tcp(s, err);
-    if (!rc && s->unix_fd >= 0 && ep_add(s, s->unix_fd, EPOLLIN, TAG_UNIX) < 0)
-        rc = vd_error_set(err, VD_ERR_IO, "epoll: %s", strerror(errno));
-    if (!rc && s->tcp_fd >= 0 && ep_add(s, s->tcp_fd, EPOLLIN, TAG_TCP) < 0)
-        rc = vd_error_set(err, VD_ERR_IO, "epoll: %s", strerror(errno));
+    if (!rc) rc = vd_srv_listen(s, err);
     if (rc) {
         vd_server_free(s);
         return rc;
     }
     *out = s;
     return VD_OK;
-}
-
-/* ---- connections ---- */
-
-static void conn_update_events(vd_server *s, uint32_t slot)
-{
-    srv_conn *c = &s->conns[slot];
-    uint32_t ev = 0;
-    if (!c->close_after_flush && c->inflight < MAX_INFLIGHT_PER_CONN &&
-        c->out_bytes < MAX_OUT_BYTES_PER_CONN)
-        ev |= EPOLLIN;
-    if (c->out_head) ev |= EPOLLOUT;
-    if (ev == c->events) return;
-    struct epoll_event e = {.events = ev, .data.u64 = slot};
-    epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &e);
-    c->events = ev;
-}
-
-static void conn_close(vd_server *s, uint32_t slot)
-{
-    srv_conn *c = &s->conns[slot];
-    if (!c->used) return;
-    epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
-    accept_resume(s); /* a descriptor is free again */
-    free(c->payload);
-    for (srv_out *o = c->out_head, *n; o; o = n) {
-        n = o->next;
-        vd_buf_free(&o->frame);
-        free(o);
-    }
-    uint32_t gen = c->gen;
-    memset(c, 0, sizeof *c);
-    c->fd = -1;
-    c->gen = gen + 1; /* responses still on their way for the old connection are dropped */
-}
-
-/* Sends what it can; closes the connection on a write error. Returns 0 if closed. */
-static int conn_flush(vd_server *s, uint32_t slot)
-{
-    srv_conn *c = &s->conns[slot];
-    while (c->out_head) {
-        srv_out *o = c->out_head;
-        ssize_t w = send(c->fd, o->frame.data + o->off, o->frame.len - o->off, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            conn_close(s, slot);
-            return 0;
-        }
-        o->off += (size_t)w;
-        c->out_bytes -= (size_t)w;
-        if (o->off < o->frame.len) continue;
-        c->out_head = o->next;
-        if (!c->out_head) c->out_tail = NULL;
-        vd_buf_free(&o->frame);
-        free(o);
-    }
-    if (!c->out_head && c->close_after_flush) {
-        conn_close(s, slot);
-        return 0;
-    }
-    conn_update_events(s, slot);
-    return 1;
-}
-
-static void conn_queue(vd_server *s, uint32_t slot, srv_out *o)
-{
-    srv_conn *c = &s->conns[slot];
-    o->next = NULL;
-    if (c->out_tail)
-        c->out_tail->next = o;
-    else
-        c->out_head = o;
-    c->out_tail = o;
-    c->out_bytes += o->frame.len - o->off;
-}
-
-/* Sends a response made on the I/O thread (takes frame). */
-static void reply(vd_server *s, uint32_t slot, vd_buf *frame)
-{
-    srv_out *o = calloc(1, sizeof *o);
-    if (!o) {
-        vd_buf_free(frame);
-        return;
-    }
-    o->frame = *frame;
-    memset(frame, 0, sizeof *frame);
-    conn_queue(s, slot, o);
-}
-
-static void reply_error(vd_server *s, uint32_t slot, uint16_t op, uint64_t id, vd_status st,
-                        const char *msg)
-{
-    vd_buf frame = {0};
-    if (vd_proto_encode_error(&frame, op, id, st, msg, NULL) == VD_OK)
-        reply(s, slot, &frame);
-    else
-        vd_buf_free(&frame);
-}
-
-static void reply_json(vd_server *s, uint32_t slot, uint16_t op, uint64_t id, json_t *j)
-{
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    vd_buf frame = {0};
-    if (!text || vd_proto_frame(&frame, op, id, VD_OK, text, strlen(text), NULL)) {
-        vd_buf_free(&frame);
-        reply_error(s, slot, op, id, VD_ERR_NOMEM, "out of memory");
-    } else {
-        reply(s, slot, &frame);
-    }
-    free(text);
 }
 
 static srv_model *lookup(vd_server *s, const char *name)
@@ -559,7 +318,7 @@ static int idle_trim(vd_server *s, int timeout_ms)
 static json_t *health_json(vd_server *s)
 {
     size_t loaded = 0, failed = 0;
-    int conns = 0;
+    int conns = vd_srv_conns_open(s);
     for (size_t i = 0; i < s->nmodels; i++) {
         srv_model *m = s->models[i];
         pthread_mutex_lock(&m->mu);
@@ -567,8 +326,6 @@ static json_t *health_json(vd_server *s)
         failed += m->state == SRV_FAILED;
         pthread_mutex_unlock(&m->mu);
     }
-    for (int i = 0; i < s->nconns; i++)
-        conns += s->conns[i].used;
     vd_procstat ps;
     vd_procstat_read(&ps);
     json_t *j = json_pack(
@@ -590,39 +347,33 @@ static json_t *health_json(vd_server *s)
     return j;
 }
 
-/* Handles one complete frame from connection slot. */
-static void handle_frame(vd_server *s, uint32_t slot)
+int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_header h,
+                        uint8_t *payload)
 {
-    srv_conn *c = &s->conns[slot];
-    vd_proto_header h = c->h;
-    uint8_t *payload = c->payload;
-    c->payload = NULL;
-    c->have_hdr = 0;
-    c->hdr_got = 0;
-    c->pay_got = 0;
+    int inflight = 0;
     vd_error e;
     vd_error_clear(&e);
     char name[VD_MODEL_NAME_MAX];
 
     switch (h.op) {
     case VD_OP_HEALTH:
-        reply_json(s, slot, h.op, h.id, health_json(s));
+        vd_srv_reply_json(s, slot, h.op, h.id, health_json(s));
         break;
     case VD_OP_MODELS:
         if (vd_mono_us() - s->last_scan_us > RESCAN_US && scan_models(s, &e))
             VD_WARN("models: rescan failed: %s", e.msg);
-        reply_json(s, slot, h.op, h.id, models_json(s));
+        vd_srv_reply_json(s, slot, h.op, h.id, models_json(s));
         break;
     case VD_OP_INFER:
     case VD_OP_LOAD:
     case VD_OP_UNLOAD: {
         srv_req *r = calloc(1, sizeof *r);
         if (!r) {
-            reply_error(s, slot, h.op, h.id, VD_ERR_NOMEM, "out of memory");
+            vd_srv_reply_error(s, slot, h.op, h.id, VD_ERR_NOMEM, "out of memory");
             break;
         }
         r->conn_slot = slot;
-        r->conn_gen = c->gen;
+        r->conn_gen = gen;
         r->id = h.id;
         r->received_us = vd_mono_us();
         r->deadline_us = h.aux ? r->received_us + (int64_t)h.aux * 1000 : 0;
@@ -672,190 +423,26 @@ static void handle_frame(vd_server *s, uint32_t slot)
                 m->errors++;
                 pthread_mutex_unlock(&m->mu);
             }
-            reply_error(s, slot, h.op, h.id, rc, e.msg);
+            vd_srv_reply_error(s, slot, h.op, h.id, rc, e.msg);
             vd_srv_req_free(r);
         } else {
-            c->inflight++;
+            inflight = 1;
         }
         break;
     }
     default: {
         char msg[64];
         snprintf(msg, sizeof msg, "unknown op %u", h.op);
-        reply_error(s, slot, h.op, h.id, VD_ERR_UNSUPPORTED, msg);
+        vd_srv_reply_error(s, slot, h.op, h.id, VD_ERR_UNSUPPORTED, msg);
     }
     }
     free(payload);
-}
-
-/* Reads what is there; handles complete frames. Returns 0 if the connection closed. */
-static int conn_read(vd_server *s, uint32_t slot)
-{
-    srv_conn *c = &s->conns[slot];
-    int frames = 0;
-    while (c->used && !c->close_after_flush && frames < FRAMES_PER_WAKEUP &&
-           c->inflight < MAX_INFLIGHT_PER_CONN) {
-        if (!c->have_hdr) {
-            ssize_t r = recv(c->fd, c->hdr + c->hdr_got, VD_PROTO_HEADER_LEN - c->hdr_got, 0);
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-            if (r <= 0) { /* the peer closed or failed: drop the connection */
-                conn_close(s, slot);
-                return 0;
-            }
-            c->hdr_got += (size_t)r;
-            if (c->hdr_got < VD_PROTO_HEADER_LEN) continue;
-            vd_error e;
-            vd_status rc = vd_proto_header_decode(c->hdr, s->cfg.max_frame, &c->h, &e);
-            if (rc) {
-                /* the stream cannot be trusted past a bad header: answer, then close */
-                VD_WARN("connection %u: %s", slot, e.msg);
-                reply_error(s, slot, c->h.op, c->h.id, rc, e.msg);
-                c->close_after_flush = 1;
-                break;
-            }
-            c->have_hdr = 1;
-            c->pay_got = 0;
-            c->payload = malloc(c->h.length ? c->h.length : 1);
-            if (!c->payload) {
-                reply_error(s, slot, c->h.op, c->h.id, VD_ERR_NOMEM, "out of memory");
-                c->close_after_flush = 1;
-                break;
-            }
-        } else {
-            ssize_t r = recv(c->fd, c->payload + c->pay_got, c->h.length - c->pay_got, 0);
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-            if (r <= 0) { /* closed mid-frame: the partial request is dropped */
-                conn_close(s, slot);
-                return 0;
-            }
-            c->pay_got += (size_t)r;
-        }
-        if (c->have_hdr && c->pay_got == c->h.length) {
-            handle_frame(s, slot);
-            frames++;
-        }
-    }
-    if (!c->used) return 0;
-    return conn_flush(s, slot);
-}
-
-/* Watches (on = 1) or stops watching the listening sockets. */
-static void listen_watch(vd_server *s, int on)
-{
-    struct epoll_event ev = {.events = on ? EPOLLIN : 0};
-    if (s->unix_fd >= 0) {
-        ev.data.u64 = TAG_UNIX;
-        epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->unix_fd, &ev);
-    }
-    if (s->tcp_fd >= 0) {
-        ev.data.u64 = TAG_TCP;
-        epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->tcp_fd, &ev);
-    }
-}
-
-static void accept_resume(vd_server *s)
-{
-    if (!s->accept_paused_until_us) return;
-    s->accept_paused_until_us = 0;
-    listen_watch(s, 1);
-}
-
-static void accept_all(vd_server *s, int lfd, int is_tcp)
-{
-    for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            int e = errno;
-            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-                /* The pending connection stays in the backlog, so the socket
-                 * stays readable: watching it now would spin. Pause accepting
-                 * until a connection closes or ACCEPT_PAUSE_US pass; log at
-                 * most once a second. */
-                s->accept_paused_until_us = vd_mono_us() + ACCEPT_PAUSE_US;
-                listen_watch(s, 0);
-            }
-            s->accept_failures++;
-            if (vd_mono_us() - s->accept_last_log_us >= 1000000) {
-                VD_WARN("accept: %s (%lld failures); new connections wait until descriptors are "
-                        "free",
-                        strerror(e), (long long)s->accept_failures);
-                s->accept_failures = 0;
-                s->accept_last_log_us = vd_mono_us();
-            }
-            return;
-        }
-        int slot = -1;
-        for (int i = 0; i < s->nconns; i++)
-            if (!s->conns[i].used) {
-                slot = i;
-                break;
-            }
-        if (slot < 0) {
-            vd_buf frame = {0};
-            if (!vd_proto_encode_error(&frame, 0, 0, VD_ERR_BUSY,
-                                       "too many connections to the model server", NULL)) {
-                ssize_t w = send(fd, frame.data, frame.len, MSG_NOSIGNAL);
-                (void)w;
-            }
-            vd_buf_free(&frame);
-            close(fd);
-            VD_WARN("refused a connection: %d connections already", s->nconns);
-            continue;
-        }
-        if (is_tcp) {
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        }
-        srv_conn *c = &s->conns[slot];
-        c->fd = fd;
-        c->used = 1;
-        c->events = EPOLLIN;
-        if (ep_add(s, fd, EPOLLIN, (uint64_t)slot) < 0) {
-            VD_WARN("epoll add: %s", strerror(errno));
-            c->used = 0;
-            close(fd);
-            c->fd = -1;
-        }
-    }
-}
-
-/* Moves responses from the model threads to their connections. */
-static void deliver(vd_server *s)
-{
-    pthread_mutex_lock(&s->out_mu);
-    srv_out *list = s->out_head;
-    s->out_head = s->out_tail = NULL;
-    pthread_mutex_unlock(&s->out_mu);
-    for (srv_out *o = list, *next; o; o = next) {
-        next = o->next;
-        srv_conn *c = o->conn_slot < (uint32_t)s->nconns ? &s->conns[o->conn_slot] : NULL;
-        if (!c || !c->used || c->gen != o->conn_gen) { /* its client went away */
-            vd_buf_free(&o->frame);
-            free(o);
-            continue;
-        }
-        if (o->ends_request && c->inflight) c->inflight--;
-        conn_queue(s, o->conn_slot, o);
-    }
-    for (int i = 0; i < s->nconns; i++)
-        if (s->conns[i].used && (s->conns[i].out_head || s->conns[i].events != EPOLLIN))
-            conn_flush(s, (uint32_t)i);
+    return inflight;
 }
 
 static int all_idle(vd_server *s)
 {
-    if (!models_idle(s)) return 0;
-    pthread_mutex_lock(&s->out_mu);
-    int pending = s->out_head != NULL;
-    pthread_mutex_unlock(&s->out_mu);
-    if (pending) return 0;
-    for (int i = 0; i < s->nconns; i++)
-        if (s->conns[i].used && s->conns[i].out_head) return 0;
-    return 1;
+    return models_idle(s) && !vd_srv_output_pending(s);
 }
 
 static void begin_drain(vd_server *s)
@@ -896,36 +483,31 @@ vd_status vd_server_run(vd_server *s, vd_error *err)
         if (!s->draining) timeout_ms = idle_trim(s, timeout_ms);
         int n = epoll_wait(s->epfd, evs, 64, timeout_ms);
         if (s->accept_paused_until_us && vd_mono_us() >= s->accept_paused_until_us)
-            accept_resume(s);
+            vd_srv_accept_resume(s);
         if (n < 0) {
             if (errno == EINTR) continue;
             return vd_error_set(err, VD_ERR_IO, "epoll_wait: %s", strerror(errno));
         }
         for (int i = 0; i < n; i++) {
             uint64_t tag = evs[i].data.u64;
-            if (tag == TAG_EVENT) {
+            if (tag == SRV_TAG_EVENT) {
                 uint64_t v;
                 ssize_t r = read(s->evfd, &v, sizeof v);
                 (void)r;
-                deliver(s);
-            } else if (tag == TAG_STOP) {
+                vd_srv_deliver(s);
+            } else if (tag == SRV_TAG_STOP) {
                 atomic_store(&s->stop_requested, 1);
                 epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->cfg.stop_fd, NULL);
-            } else if (tag == TAG_UNIX) {
-                accept_all(s, s->unix_fd, 0);
-            } else if (tag == TAG_TCP) {
-                accept_all(s, s->tcp_fd, 1);
+            } else if (tag == SRV_TAG_UNIX) {
+                vd_srv_accept_all(s, s->unix_fd, 0);
+            } else if (tag == SRV_TAG_TCP) {
+                vd_srv_accept_all(s, s->tcp_fd, 1);
             } else if (tag < (uint64_t)s->nconns) {
-                uint32_t slot = (uint32_t)tag;
-                if (!s->conns[slot].used) continue;
-                if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-                    if (!conn_read(s, slot)) continue;
-                }
-                if (evs[i].events & EPOLLOUT) conn_flush(s, slot);
+                vd_srv_conn_ready(s, (uint32_t)tag, evs[i].events);
             }
         }
     }
-    deliver(s);
+    vd_srv_deliver(s);
     VD_INFO("stopped");
     return VD_OK;
 }
@@ -935,18 +517,11 @@ void vd_server_free(vd_server *s)
     if (!s) return;
     for (size_t i = 0; i < s->nmodels; i++)
         vd_srv_model_stop(s->models[i], 1);
-    for (int i = 0; s->conns && i < s->nconns; i++)
-        conn_close(s, (uint32_t)i);
-    for (srv_out *o = s->out_head, *n; o; o = n) {
-        n = o->next;
-        vd_buf_free(&o->frame);
-        free(o);
-    }
+    vd_srv_conns_free(s);
     for (size_t i = 0; i < s->nmodels; i++)
         vd_srv_model_free(s->models[i]);
     free(s->models);
     free(s->invalid);
-    free(s->conns);
     if (s->unix_fd >= 0) {
         close(s->unix_fd);
         if (s->socket_path) unlink(s->socket_path);

@@ -19,9 +19,14 @@
 #include "infer/proto.h"
 #include "infer/server.h"
 
-#define SRV_NO_CONN       UINT32_MAX /* a request made by the server itself (preload): no reply */
-#define SRV_LAT_RING      2048       /* latencies kept for p50/p99 */
-#define SRV_RETRY_LOAD_US 5000000    /* a failed load is retried no sooner than this */
+#define SRV_NO_CONN  UINT32_MAX /* a request made by the server itself (preload): no reply */
+#define SRV_LAT_RING 2048       /* latencies kept for p50/p99 */
+
+/* epoll tags of the I/O thread (a connection's tag is its slot) */
+#define SRV_TAG_EVENT (1ull << 32)
+#define SRV_TAG_UNIX  (2ull << 32)
+#define SRV_TAG_TCP   (3ull << 32)
+#define SRV_TAG_STOP  (4ull << 32)
 
 typedef enum { SRV_REQ_INFER, SRV_REQ_LOAD, SRV_REQ_UNLOAD } srv_req_kind;
 
@@ -35,14 +40,11 @@ typedef struct srv_req {
     size_t n;
 } srv_req;
 
-/* A response frame on its way from a model thread to a connection. */
-typedef struct srv_out {
-    struct srv_out *next;
-    uint32_t conn_slot, conn_gen;
-    int ends_request; /* 1: the connection has one request fewer in flight */
-    vd_buf frame;
-    size_t off; /* bytes already sent */
-} srv_out;
+/* Private to server_conn.c: a response on its way to a connection; a connection. */
+typedef struct srv_out srv_out;
+typedef struct srv_conn srv_conn;
+/* Private to server.c: a file of the models directory that is not a model. */
+typedef struct srv_invalid srv_invalid;
 
 typedef enum { SRV_UNLOADED = 0, SRV_LOADING, SRV_READY, SRV_FAILED } srv_state;
 
@@ -77,28 +79,6 @@ typedef struct srv_model {
     size_t nout;
     const char *out_names[VD_MODEL_MAX_OUTPUT];
 } srv_model;
-
-typedef struct {
-    int fd;
-    int used;
-    uint32_t gen;
-    uint8_t hdr[VD_PROTO_HEADER_LEN];
-    size_t hdr_got;
-    int have_hdr;
-    vd_proto_header h;
-    uint8_t *payload;
-    size_t pay_got;
-    srv_out *out_head, *out_tail;
-    size_t out_bytes;
-    unsigned inflight;
-    int close_after_flush;
-    uint32_t events;
-} srv_conn;
-
-typedef struct {
-    char file[512];
-    char error[VD_ERROR_MSG_MAX];
-} srv_invalid;
 
 struct vd_server {
     vd_server_config cfg;
@@ -159,15 +139,42 @@ void *vd_srv_model_json(srv_model *m);
 const char *vd_srv_state_name(srv_state st);
 
 /* server.c */
-/* Queues a response frame for a connection and wakes the I/O thread. Takes frame. */
-void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, int ends_request, vd_buf *frame);
-/* Counts allocator activity (a batch about to run, a load, an unload) and
- * wakes the I/O thread, which trims the heap once this stays unchanged for
- * cfg.trim_idle_ms. Any thread. */
-void vd_srv_alloc_event(vd_server *s);
+/* Handles one complete request frame from connection slot (generation gen); takes payload.
+ * Returns 1 when the request went to a model (the connection has one more in flight). */
+int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_header h,
+                        uint8_t *payload);
 /* Encodes and posts an error response for r (no-op for SRV_NO_CONN), then frees r. */
 void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, const char *msg);
 /* Frees a request. */
 void vd_srv_req_free(srv_req *r);
+/* Counts allocator activity (a batch about to run, a load, an unload) and
+ * wakes the I/O thread, which trims the heap once this stays unchanged for
+ * cfg.trim_idle_ms. Any thread. */
+void vd_srv_alloc_event(vd_server *s);
+
+/* server_conn.c (the I/O thread, but vd_srv_post) */
+/* Queues a response frame for a connection and wakes the I/O thread. Takes frame. */
+void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, int ends_request, vd_buf *frame);
+/* Allocates the connection slots (cfg.max_conns); closes them and frees what is queued. */
+vd_status vd_srv_conns_init(vd_server *s, vd_error *err);
+void vd_srv_conns_free(vd_server *s);
+/* Opens the Unix socket and/or the TCP port and watches them. */
+vd_status vd_srv_listen(vd_server *s, vd_error *err);
+int vd_srv_ep_add(vd_server *s, int fd, uint32_t events, uint64_t tag);
+/* Accepts what waits on listening socket lfd; resumes accepting after a pause for want of
+ * descriptors. */
+void vd_srv_accept_all(vd_server *s, int lfd, int is_tcp);
+void vd_srv_accept_resume(vd_server *s);
+/* Reads and/or writes connection slot after epoll reported events. */
+void vd_srv_conn_ready(vd_server *s, uint32_t slot, uint32_t events);
+/* Moves responses from the model threads to their connections. */
+void vd_srv_deliver(vd_server *s);
+/* Responses made on the I/O thread: an error; a JSON document (takes j). */
+void vd_srv_reply_error(vd_server *s, uint32_t slot, uint16_t op, uint64_t id, vd_status st,
+                        const char *msg);
+void vd_srv_reply_json(vd_server *s, uint32_t slot, uint16_t op, uint64_t id, struct json_t *j);
+/* The number of open connections; 1 when a response is still queued or unsent. */
+int vd_srv_conns_open(const vd_server *s);
+int vd_srv_output_pending(vd_server *s);
 
 #endif

@@ -11,6 +11,8 @@
 #include "core/util.h"
 #include "infer/server_impl.h"
 
+#define SRV_RETRY_LOAD_US 5000000 /* a failed load is retried no sooner than this */
+
 const char *vd_srv_state_name(srv_state st)
 {
     static const char *names[] = {"unloaded", "loading", "ready", "failed"};

@@ -12,7 +12,7 @@
 #include "infer/runner_client.h"
 #include "store/vectors.h"
 #include "train/classifier.h"
-#include "train/persist.h"
+#include "store/classifiers.h"
 
 const char *vd_pipeline_default_model(vd_session_kind kind)
 {
@@ -331,7 +331,7 @@ static vd_status train_run(vd_job_ctx *ctx, vd_store *store, vd_runner *runner,
             vd_error_set(err, VD_ERR_INVALID, "no example could be embedded (%zu failed)", nfailed);
     } else {
         vd_train_opts to;
-        vd_train_opts_for_kind(&to, s.kind);
+        vd_session_train_opts(&to, s.kind);
         st = vd_train(vecs, nok, (size_t)dim, labels, &to, &tr, err);
     }
     if (st != VD_OK) {
@@ -339,7 +339,7 @@ static vd_status train_run(vd_job_ctx *ctx, vd_store *store, vd_runner *runner,
         if (st == VD_ERR_INVALID) fail_session(store, sid, st, err);
         goto out;
     }
-    st = vd_train_save(store, sid, &tr, err);
+    st = vd_store_classifier_save(store, sid, &tr, err);
     if (st == VD_ERR_STATE || st == VD_ERR_NOT_FOUND) {
         vd_job_ctx_set_retryable(ctx, 0);
         st = vd_error_set(err, VD_ERR_CANCELED, "the session was canceled or deleted");

@@ -12,7 +12,7 @@
  *                  or the whole image with the "crop" option), recording
  *                  "embedded n/m" progress and per-example errors in the
  *                  session, then trains (train/classifier.h) and stores the
- *                  classifier and metrics (train/persist.h). It stops when the
+ *                  classifier and metrics (store/classifiers.h). It stops when the
  *                  session is canceled or deleted. A retried attempt resumes
  *                  cheaply: embedded examples are cache hits.
  * Both reach the model server through a vd_runner_client and open the store

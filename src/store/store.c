@@ -1,6 +1,7 @@
 /* store.c: opening, migrations and transactions of the SQLite store. */
 #include "store/store_impl.h"
 
+#include "core/datadir.h"
 #include "core/sqlite_wal.h"
 #include "core/util.h"
 
@@ -79,9 +80,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == VD_STORE_SCHEMA_VERSI
 
 const char *vd_store_default_path(char *buf, size_t n)
 {
-    const char *d = getenv("VISIOND_DATA");
-    snprintf(buf, n, "%s/store.db", d && *d ? d : "./data");
-    return buf;
+    return vd_data_path(buf, n, "store.db");
 }
 
 vd_status vd_store_db_error(vd_store *s, vd_error *err, const char *what)

@@ -1,6 +1,6 @@
 /* classifier.c: logistic regression (liblinear) and nearest-centroid
- * classifiers on embedding vectors, with stratified k-fold cross-validation,
- * metrics and serialisation. */
+ * classifiers on embedding vectors, with stratified k-fold cross-validation
+ * and metrics. Serialisation is in classifier_blob.c. */
 #include "train/classifier.h"
 
 #include <jansson.h>
@@ -10,25 +10,11 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "train/classifier_impl.h"
 
 #define CENTROID_TEMPERATURE 0.1
-#define BLOB_MAGIC           "VDCLF\0\0\1"
-#define BLOB_VERSION         1u
 
 static const double default_grid[] = {0.01, 0.1, 1, 10, 100};
-
-struct vd_classifier {
-    vd_clf_algorithm algorithm;
-    size_t k;      /* labels */
-    size_t dim;    /* input dimension */
-    char **labels; /* sorted */
-    double threshold;
-    double C;
-    /* logreg: a liblinear model whose labels are our label indices */
-    struct model *model;
-    /* centroid: k L2-normalised rows of dim */
-    double *centroids;
-};
 
 const char *vd_clf_algorithm_name(vd_clf_algorithm a)
 {
@@ -259,8 +245,11 @@ typedef struct {
     int folds;
 } cv_data;
 
-static struct model *train_logreg(const cv_data *d, int hold_out, double C, vd_error *err)
+/* Trains liblinear on every row outside fold hold_out (-1: every row); *out is the model. */
+static vd_status train_logreg(const cv_data *d, int hold_out, double C, struct model **out,
+                              vd_error *err)
 {
+    *out = NULL;
     size_t m = 0;
     for (size_t i = 0; i < d->n; i++)
         if (d->fold[i] != hold_out) m++;
@@ -269,8 +258,7 @@ static struct model *train_logreg(const cv_data *d, int hold_out, double C, vd_e
     if (!x || !y) {
         free(x);
         free(y);
-        vd_error_set(err, VD_ERR_NOMEM, "train: out of memory");
-        return NULL;
+        return vd_error_set(err, VD_ERR_NOMEM, "train: out of memory");
     }
     size_t t = 0;
     for (size_t i = 0; i < d->n; i++)
@@ -281,17 +269,17 @@ static struct model *train_logreg(const cv_data *d, int hold_out, double C, vd_e
     struct problem prob = {.l = (int)m, .n = (int)d->dim + 1, .y = y, .x = x, .bias = 1.0};
     struct parameter param = {.solver_type = L2R_LR, .eps = 0.01, .C = C, .p = 0.1};
     const char *bad = check_parameter(&prob, &param);
-    struct model *model = NULL;
+    vd_status rc = VD_OK;
     if (bad) {
-        vd_error_set(err, VD_ERR_INTERNAL, "train: liblinear refused the parameters: %s", bad);
+        rc = vd_error_set(err, VD_ERR_INTERNAL, "train: liblinear refused the parameters: %s", bad);
     } else {
         set_print_string_function(quiet);
-        model = train(&prob, &param);
-        if (!model) vd_error_set(err, VD_ERR_NOMEM, "train: liblinear failed");
+        *out = train(&prob, &param);
+        if (!*out) rc = vd_error_set(err, VD_ERR_NOMEM, "train: liblinear failed");
     }
     free(x);
     free(y);
-    return model;
+    return rc;
 }
 
 /* Runs k-fold CV for one configuration, writing out-of-fold scores (n x k). */
@@ -310,11 +298,8 @@ static vd_status cross_validate(const cv_data *d, vd_clf_algorithm alg, double C
     vd_status rc = VD_OK;
     for (int f = 0; f < d->folds && rc == VD_OK; f++) {
         if (alg == VD_CLF_LOGREG) {
-            struct model *m = train_logreg(d, f, C, err);
-            if (!m) {
-                rc = err ? err->code : VD_ERR_INTERNAL;
-                break;
-            }
+            struct model *m;
+            if ((rc = train_logreg(d, f, C, &m, err)) != VD_OK) break;
             for (size_t i = 0; i < d->n; i++)
                 if (d->fold[i] == f) logreg_scores(m, d->rows[i], d->k, &oof[i * d->k], tmp);
             free_and_destroy_model(&m);
@@ -469,10 +454,32 @@ void vd_train_result_clear(vd_train_result *r)
     memset(r, 0, sizeof *r);
 }
 
-vd_status vd_train(const float *vectors, size_t n, size_t dim, const char *const *labels,
-                   const vd_train_opts *opts, vd_train_result *out, vd_error *err)
+/* vd_train in named steps over one scratch struct, freed in one place (scratch_free). */
+typedef struct {
+    vd_train_opts o;
+    size_t n, dim, k;
+    char **sorted;    /* the distinct labels, sorted (borrowed from the caller) */
+    vd_classifier *c; /* the classifier being built; NULL once it is in the result */
+    double *xs;       /* n x dim, L2-normalised */
+    int *y, *fold;    /* label index and fold per example */
+    size_t *counts;   /* examples per label */
+    size_t min_count; /* of the least common label */
+    vd_clf_algorithm alg;
+    int folds;                          /* 0: CV impossible */
+    struct feature_node **rows, *nodes; /* liblinear rows (logreg) */
+    double *oof, *best_oof; /* n x k out-of-fold scores: the last CV run, the chosen one */
+    double *grid_acc;       /* logreg: CV accuracy, then log-loss, per C of the grid */
+    double C;
+    cv_data d;
+} train_scratch;
+
+static vd_status nomem(vd_error *err)
 {
-    memset(out, 0, sizeof *out);
+    return vd_error_set(err, VD_ERR_NOMEM, "train: out of memory");
+}
+
+static vd_train_opts train_defaults(const vd_train_opts *opts)
+{
     vd_train_opts o = opts ? *opts : (vd_train_opts){0};
     if (o.folds <= 0) o.folds = 5;
     if (o.min_per_label_logreg <= 0) o.min_per_label_logreg = 5;
@@ -482,7 +489,12 @@ vd_status vd_train(const float *vectors, size_t n, size_t dim, const char *const
     }
     if (o.reject_quantile <= 0 || o.reject_quantile >= 1) o.reject_quantile = 0.05;
     if (o.seed == 0) o.seed = 1;
+    return o;
+}
 
+static vd_status check_examples(const float *vectors, size_t n, size_t dim,
+                                const char *const *labels, vd_error *err)
+{
     if (n == 0) return vd_error_set(err, VD_ERR_INVALID, "train: no examples");
     if (dim == 0 || dim > (1u << 24))
         return vd_error_set(err, VD_ERR_INVALID, "train: bad vector dimension %zu", dim);
@@ -500,178 +512,217 @@ vd_status vd_train(const float *vectors, size_t n, size_t dim, const char *const
                 return vd_error_set(err, VD_ERR_INVALID,
                                     "train: example %zu has a non-finite value at %zu", i, j);
     }
+    return VD_OK;
+}
 
-    vd_status rc = VD_OK;
-    char **sorted = malloc(n * sizeof *sorted);
-    vd_classifier *c = calloc(1, sizeof *c);
-    double *xs = malloc(n * dim * sizeof *xs);
-    int *y = malloc(n * sizeof *y), *fold = malloc(n * sizeof *fold);
-    size_t *counts = NULL;
-    double *oof = NULL, *best_oof = NULL, *grid_acc = NULL;
-    struct feature_node **rows = NULL, *nodes = NULL;
-    json_t *metrics = NULL;
-    if (!sorted || !c || !xs || !y || !fold) goto nomem;
-
-    /* Labels: sorted, distinct. */
+/* The labels (sorted, distinct: at least 2), each example's label index and normalised
+ * vector, the algorithm and the number of folds. */
+static vd_status index_labels(train_scratch *ts, const float *vectors, const char *const *labels,
+                              vd_error *err)
+{
+    size_t n = ts->n, dim = ts->dim;
+    ts->sorted = malloc(n * sizeof *ts->sorted);
+    ts->c = calloc(1, sizeof *ts->c);
+    ts->xs = malloc(n * dim * sizeof *ts->xs);
+    ts->y = malloc(n * sizeof *ts->y);
+    ts->fold = malloc(n * sizeof *ts->fold);
+    if (!ts->sorted || !ts->c || !ts->xs || !ts->y || !ts->fold) return nomem(err);
     for (size_t i = 0; i < n; i++)
-        sorted[i] = (char *)labels[i];
-    qsort(sorted, n, sizeof *sorted, cmp_str);
+        ts->sorted[i] = (char *)labels[i];
+    qsort(ts->sorted, n, sizeof *ts->sorted, cmp_str);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (k == 0 || strcmp(sorted[k - 1], sorted[i]) != 0) sorted[k++] = sorted[i];
-    if (k < 2) {
-        rc = vd_error_set(err, VD_ERR_INVALID,
-                          "train: needs at least 2 distinct labels, but every example is "
-                          "labelled '%s'",
-                          sorted[0]);
-        goto done;
-    }
+        if (k == 0 || strcmp(ts->sorted[k - 1], ts->sorted[i]) != 0)
+            ts->sorted[k++] = ts->sorted[i];
+    if (k < 2)
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "train: needs at least 2 distinct labels, but every example is "
+                            "labelled '%s'",
+                            ts->sorted[0]);
+    vd_classifier *c = ts->c;
     c->labels = calloc(k, sizeof *c->labels);
-    counts = calloc(k, sizeof *counts);
-    if (!c->labels || !counts) goto nomem;
-    c->k = k;
+    ts->counts = calloc(k, sizeof *ts->counts);
+    if (!c->labels || !ts->counts) return nomem(err);
+    c->k = ts->k = k;
     for (size_t i = 0; i < k; i++)
-        if (!(c->labels[i] = vd_strdup(sorted[i]))) goto nomem;
+        if (!(c->labels[i] = vd_strdup(ts->sorted[i]))) return nomem(err);
     c->dim = dim;
     for (size_t i = 0; i < n; i++) {
-        y[i] = (int)find_label(c->labels, k, labels[i]);
-        counts[y[i]]++;
-        l2_normalise(&vectors[i * dim], dim, &xs[i * dim]);
+        ts->y[i] = (int)find_label(c->labels, k, labels[i]);
+        ts->counts[ts->y[i]]++;
+        l2_normalise(&vectors[i * dim], dim, &ts->xs[i * dim]);
     }
-    size_t min_count = n;
+    ts->min_count = n;
     for (size_t i = 0; i < k; i++)
-        if (counts[i] < min_count) min_count = counts[i];
+        if (ts->counts[i] < ts->min_count) ts->min_count = ts->counts[i];
+    ts->alg = ts->o.algorithm;
+    if (ts->alg == VD_CLF_AUTO)
+        ts->alg =
+            ts->min_count >= (size_t)ts->o.min_per_label_logreg ? VD_CLF_LOGREG : VD_CLF_CENTROID;
+    c->algorithm = ts->alg;
+    ts->folds = (int)(ts->min_count < (size_t)ts->o.folds ? ts->min_count : (size_t)ts->o.folds);
+    if (ts->folds < 2) ts->folds = 0;
+    return VD_OK;
+}
 
-    vd_clf_algorithm alg = o.algorithm;
-    if (alg == VD_CLF_AUTO)
-        alg = min_count >= (size_t)o.min_per_label_logreg ? VD_CLF_LOGREG : VD_CLF_CENTROID;
-    c->algorithm = alg;
-    int folds = (int)(min_count < (size_t)o.folds ? min_count : (size_t)o.folds);
-    if (folds < 2) folds = 0;
-
-    /* Stratified folds: shuffle each label's examples, deal them round-robin. */
-    {
-        uint64_t st = o.seed;
-        size_t *idx = malloc(n * sizeof *idx);
-        if (!idx) goto nomem;
-        for (size_t l = 0; l < k; l++) {
-            size_t m = 0;
-            for (size_t i = 0; i < n; i++)
-                if ((size_t)y[i] == l) idx[m++] = i;
-            for (size_t i = m; i > 1; i--) {
-                size_t j = (size_t)(splitmix(&st) % i);
-                size_t t = idx[i - 1];
-                idx[i - 1] = idx[j];
-                idx[j] = t;
-            }
-            for (size_t i = 0; i < m; i++)
-                fold[idx[i]] = folds ? (int)(i % (size_t)folds) : 0;
+/* Stratified folds: shuffle each label's examples, deal them round-robin. Then the liblinear
+ * rows (logreg) and the CV view of it all (ts->d). */
+static vd_status assign_folds(train_scratch *ts, vd_error *err)
+{
+    size_t n = ts->n, dim = ts->dim;
+    uint64_t st = ts->o.seed;
+    size_t *idx = malloc(n * sizeof *idx);
+    if (!idx) return nomem(err);
+    for (size_t l = 0; l < ts->k; l++) {
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if ((size_t)ts->y[i] == l) idx[m++] = i;
+        for (size_t i = m; i > 1; i--) {
+            size_t j = (size_t)(splitmix(&st) % i);
+            size_t t = idx[i - 1];
+            idx[i - 1] = idx[j];
+            idx[j] = t;
         }
-        free(idx);
+        for (size_t i = 0; i < m; i++)
+            ts->fold[idx[i]] = ts->folds ? (int)(i % (size_t)ts->folds) : 0;
     }
-
-    if (alg == VD_CLF_LOGREG) {
-        rows = malloc(n * sizeof *rows);
-        nodes = malloc(n * (dim + 2) * sizeof *nodes);
-        if (!rows || !nodes) goto nomem;
+    free(idx);
+    if (ts->alg == VD_CLF_LOGREG) {
+        ts->rows = malloc(n * sizeof *ts->rows);
+        ts->nodes = malloc(n * (dim + 2) * sizeof *ts->nodes);
+        if (!ts->rows || !ts->nodes) return nomem(err);
         for (size_t i = 0; i < n; i++) {
-            rows[i] = &nodes[i * (dim + 2)];
-            fill_nodes(&xs[i * dim], dim, rows[i]);
+            ts->rows[i] = &ts->nodes[i * (dim + 2)];
+            fill_nodes(&ts->xs[i * dim], dim, ts->rows[i]);
         }
     }
-    cv_data d = {
-        .n = n, .dim = dim, .k = k, .xs = xs, .y = y, .rows = rows, .fold = fold, .folds = folds};
-    double C = 0;
-    if (folds) {
-        oof = malloc(n * k * sizeof *oof);
-        best_oof = malloc(n * k * sizeof *best_oof);
-        if (!oof || !best_oof) goto nomem;
-        if (alg == VD_CLF_LOGREG) {
-            grid_acc = malloc(2 * o.n_c_grid * sizeof *grid_acc); /* accuracy, log-loss */
-            if (!grid_acc) goto nomem;
-            double best = -1, best_loss = INFINITY;
-            for (size_t g = 0; g < o.n_c_grid; g++) {
-                if (!(o.c_grid[g] > 0)) {
-                    rc = vd_error_set(err, VD_ERR_INVALID, "train: C must be > 0, got %g",
-                                      o.c_grid[g]);
-                    goto done;
-                }
-                if ((rc = cross_validate(&d, alg, o.c_grid[g], oof, err))) goto done;
-                grid_acc[g] = oof_accuracy(&d, oof);
-                double loss = grid_acc[o.n_c_grid + g] = oof_log_loss(&d, oof);
-                /* Best accuracy; ties go to the lower log-loss (better
-                 * calibrated scores), then to the earlier C. */
-                if (grid_acc[g] > best || (grid_acc[g] == best && loss < best_loss)) {
-                    best = grid_acc[g];
-                    best_loss = loss;
-                    C = o.c_grid[g];
-                    memcpy(best_oof, oof, n * k * sizeof *oof);
-                }
-            }
-        } else {
-            if ((rc = cross_validate(&d, alg, 0, best_oof, err))) goto done;
-        }
-    } else if (alg == VD_CLF_LOGREG) {
-        C = 1; /* no CV to choose with: liblinear's default */
-    }
-    c->C = C;
+    ts->d = (cv_data){.n = n,
+                      .dim = dim,
+                      .k = ts->k,
+                      .xs = ts->xs,
+                      .y = ts->y,
+                      .rows = ts->rows,
+                      .fold = ts->fold,
+                      .folds = ts->folds};
+    return VD_OK;
+}
 
-    /* The final classifier, on every example. */
-    if (alg == VD_CLF_LOGREG) {
-        struct model *m = train_logreg(&d, -1, C, err);
-        if (!m) {
-            rc = err ? err->code : VD_ERR_INTERNAL;
-            goto done;
+/* Cross-validation: for logreg, every C of the grid (best accuracy; ties go to the lower
+ * log-loss, i.e. better calibrated scores, then to the earlier C); ts->best_oof holds the
+ * chosen run's out-of-fold scores. Without CV, logreg uses liblinear's default C = 1. */
+static vd_status cross_validate_all(train_scratch *ts, vd_error *err)
+{
+    const vd_train_opts *o = &ts->o;
+    size_t nk = ts->n * ts->k;
+    ts->C = 0;
+    if (!ts->folds) {
+        if (ts->alg == VD_CLF_LOGREG) ts->C = 1;
+        return VD_OK;
+    }
+    ts->oof = malloc(nk * sizeof *ts->oof);
+    ts->best_oof = malloc(nk * sizeof *ts->best_oof);
+    if (!ts->oof || !ts->best_oof) return nomem(err);
+    if (ts->alg != VD_CLF_LOGREG) return cross_validate(&ts->d, ts->alg, 0, ts->best_oof, err);
+    ts->grid_acc = malloc(2 * o->n_c_grid * sizeof *ts->grid_acc); /* accuracy, log-loss */
+    if (!ts->grid_acc) return nomem(err);
+    double best = -1, best_loss = INFINITY;
+    for (size_t g = 0; g < o->n_c_grid; g++) {
+        if (!(o->c_grid[g] > 0))
+            return vd_error_set(err, VD_ERR_INVALID, "train: C must be > 0, got %g", o->c_grid[g]);
+        vd_status rc = cross_validate(&ts->d, ts->alg, o->c_grid[g], ts->oof, err);
+        if (rc) return rc;
+        double acc = ts->grid_acc[g] = oof_accuracy(&ts->d, ts->oof);
+        double loss = ts->grid_acc[o->n_c_grid + g] = oof_log_loss(&ts->d, ts->oof);
+        if (acc > best || (acc == best && loss < best_loss)) {
+            best = acc;
+            best_loss = loss;
+            ts->C = o->c_grid[g];
+            memcpy(ts->best_oof, ts->oof, nk * sizeof *ts->oof);
         }
+    }
+    return VD_OK;
+}
+
+/* The final classifier, on every example. */
+static vd_status fit_final(train_scratch *ts, vd_error *err)
+{
+    vd_classifier *c = ts->c;
+    c->C = ts->C;
+    if (ts->alg == VD_CLF_LOGREG) {
+        struct model *m;
+        vd_status rc = train_logreg(&ts->d, -1, ts->C, &m, err);
+        if (rc) return rc;
         c->model = own_model(m);
         free_and_destroy_model(&m);
-        if (!c->model) goto nomem;
-    } else {
-        c->centroids = malloc(k * dim * sizeof *c->centroids);
-        if (!c->centroids) goto nomem;
-        compute_centroids(xs, y, n, dim, k, NULL, c->centroids);
+        return c->model ? VD_OK : nomem(err);
     }
+    c->centroids = malloc(ts->k * ts->dim * sizeof *c->centroids);
+    if (!c->centroids) return nomem(err);
+    compute_centroids(ts->xs, ts->y, ts->n, ts->dim, ts->k, NULL, c->centroids);
+    return VD_OK;
+}
 
+/* The "unknown" threshold, the metrics, and the result (which takes the classifier). */
+static vd_status finish(train_scratch *ts, vd_train_result *out, vd_error *err)
+{
+    vd_classifier *c = ts->c;
+    const vd_train_opts *o = &ts->o;
     const char *rule = "none: predictions are never 'unknown'";
-    if (o.unknown_threshold && folds) {
-        c->threshold = choose_threshold(&d, best_oof, o.reject_quantile);
+    if (o->unknown_threshold && ts->folds) {
+        c->threshold = choose_threshold(&ts->d, ts->best_oof, o->reject_quantile);
         rule = "the reject_quantile quantile of the top scores of correctly classified "
                "cross-validation examples";
-    } else if (o.unknown_threshold) {
+    } else if (o->unknown_threshold) {
         rule = "none: cross-validation was impossible, so no threshold could be chosen";
     }
-    metrics = build_metrics(&d, c->labels, counts, folds ? best_oof : NULL, alg, o.c_grid, grid_acc,
-                            o.n_c_grid, C, c->threshold, rule, out);
-    if (!metrics) goto nomem;
-    if (o.unknown_threshold)
-        json_object_set_new(metrics, "reject_quantile", json_real(o.reject_quantile));
+    json_t *metrics =
+        build_metrics(&ts->d, c->labels, ts->counts, ts->folds ? ts->best_oof : NULL, ts->alg,
+                      o->c_grid, ts->grid_acc, o->n_c_grid, ts->C, c->threshold, rule, out);
+    if (!metrics) return nomem(err);
+    if (o->unknown_threshold)
+        json_object_set_new(metrics, "reject_quantile", json_real(o->reject_quantile));
     out->metrics_json = json_dumps(metrics, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    if (!out->metrics_json) goto nomem;
+    json_decref(metrics);
+    if (!out->metrics_json) return nomem(err);
     out->classifier = c;
-    out->algorithm = alg;
-    out->C = C;
+    out->algorithm = ts->alg;
+    out->C = ts->C;
     out->threshold = c->threshold;
-    c = NULL;
-    goto done;
-nomem:
-    rc = vd_error_set(err, VD_ERR_NOMEM, "train: out of memory");
-done:
-    if (rc) {
+    ts->c = NULL;
+    return VD_OK;
+}
+
+static void scratch_free(train_scratch *ts)
+{
+    vd_classifier_free(ts->c);
+    free(ts->sorted);
+    free(ts->xs);
+    free(ts->y);
+    free(ts->fold);
+    free(ts->counts);
+    free(ts->oof);
+    free(ts->best_oof);
+    free(ts->grid_acc);
+    free(ts->rows);
+    free(ts->nodes);
+}
+
+vd_status vd_train(const float *vectors, size_t n, size_t dim, const char *const *labels,
+                   const vd_train_opts *opts, vd_train_result *out, vd_error *err)
+{
+    memset(out, 0, sizeof *out);
+    train_scratch ts = {.o = train_defaults(opts), .n = n, .dim = dim};
+    vd_status rc = check_examples(vectors, n, dim, labels, err);
+    if (rc == VD_OK) rc = index_labels(&ts, vectors, labels, err);
+    if (rc == VD_OK) rc = assign_folds(&ts, err);
+    if (rc == VD_OK) rc = cross_validate_all(&ts, err);
+    if (rc == VD_OK) rc = fit_final(&ts, err);
+    if (rc == VD_OK) rc = finish(&ts, out, err);
+    if (rc != VD_OK) {
         free(out->metrics_json);
         memset(out, 0, sizeof *out);
     }
-    json_decref(metrics);
-    vd_classifier_free(c);
-    free(sorted);
-    free(xs);
-    free(y);
-    free(fold);
-    free(counts);
-    free(oof);
-    free(best_oof);
-    free(grid_acc);
-    free(rows);
-    free(nodes);
+    scratch_free(&ts);
     return rc;
 }
 
@@ -721,215 +772,4 @@ vd_status vd_classifier_predict(const vd_classifier *c, const float *x, size_t d
     free(tmp);
     free(nodes);
     return VD_OK;
-}
-
-/* ---- serialisation --------------------------------------------------------- */
-/* Layout (little-endian): magic[8] "VDCLF\0\0\1", u32 version, u32 algorithm,
- * u32 k, u32 dim, f64 threshold, f64 C, k x (u32 len, bytes) labels, then
- *   logreg:   i32 nr_class, i32 nr_feature, f64 bias, nr_class x i32 label,
- *             u32 nr_w, (nr_feature + 1) * nr_w x f64 w
- *   centroid: k * dim x f64 centroids. */
-
-typedef struct {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} wbuf;
-
-static void put_bytes(wbuf *b, const void *src, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void put_u64(wbuf *b, uint64_t v, int bytes)
-{
-    unsigned char t[8];
-    for (int i = 0; i < bytes; i++)
-        t[i] = (unsigned char)(v >> (8 * i));
-    put_bytes(b, t, (size_t)bytes);
-}
-
-static void put_u32(wbuf *b, uint32_t v)
-{
-    put_u64(b, v, 4);
-}
-
-static void put_f64(wbuf *b, double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, 8);
-    put_u64(b, u, 8);
-}
-
-vd_status vd_classifier_serialize(const vd_classifier *c, void **blob, size_t *len, vd_error *err)
-{
-    wbuf b = {0};
-    put_bytes(&b, BLOB_MAGIC, 8);
-    put_u32(&b, BLOB_VERSION);
-    put_u32(&b, (uint32_t)c->algorithm);
-    put_u32(&b, (uint32_t)c->k);
-    put_u32(&b, (uint32_t)c->dim);
-    put_f64(&b, c->threshold);
-    put_f64(&b, c->C);
-    for (size_t i = 0; i < c->k; i++) {
-        size_t l = strlen(c->labels[i]);
-        put_u32(&b, (uint32_t)l);
-        put_bytes(&b, c->labels[i], l);
-    }
-    if (c->algorithm == VD_CLF_LOGREG) {
-        const struct model *m = c->model;
-        put_u32(&b, (uint32_t)m->nr_class);
-        put_u32(&b, (uint32_t)m->nr_feature);
-        put_f64(&b, m->bias);
-        for (int i = 0; i < m->nr_class; i++)
-            put_u32(&b, (uint32_t)m->label[i]);
-        uint32_t nr_w = m->nr_class == 2 ? 1 : (uint32_t)m->nr_class;
-        put_u32(&b, nr_w);
-        size_t nw = (size_t)(m->nr_feature + 1) * nr_w;
-        for (size_t i = 0; i < nw; i++)
-            put_f64(&b, m->w[i]);
-    } else {
-        for (size_t i = 0; i < c->k * c->dim; i++)
-            put_f64(&b, c->centroids[i]);
-    }
-    if (b.oom) {
-        free(b.p);
-        return vd_error_set(err, VD_ERR_NOMEM, "serialize: out of memory");
-    }
-    *blob = b.p;
-    *len = b.len;
-    return VD_OK;
-}
-
-typedef struct {
-    const unsigned char *p;
-    size_t len, off;
-    int bad;
-} rbuf;
-
-static uint64_t get_u64(rbuf *b, int bytes)
-{
-    if (b->bad || b->len - b->off < (size_t)bytes) {
-        b->bad = 1;
-        return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)b->p[b->off + (size_t)i] << (8 * i);
-    b->off += (size_t)bytes;
-    return v;
-}
-
-static uint32_t get_u32(rbuf *b)
-{
-    return (uint32_t)get_u64(b, 4);
-}
-
-static double get_f64(rbuf *b)
-{
-    uint64_t u = get_u64(b, 8);
-    double v;
-    memcpy(&v, &u, 8);
-    return v;
-}
-
-vd_status vd_classifier_deserialize(const void *blob, size_t len, vd_classifier **out,
-                                    vd_error *err)
-{
-    *out = NULL;
-    rbuf b = {.p = blob, .len = len};
-    if (!blob || len < 8 || memcmp(blob, BLOB_MAGIC, 8) != 0)
-        return vd_error_set(err, VD_ERR_INVALID, "classifier blob: bad magic");
-    b.off = 8;
-    uint32_t version = get_u32(&b);
-    if (!b.bad && version != BLOB_VERSION)
-        return vd_error_set(err, VD_ERR_INVALID, "classifier blob: version %u, expected %u",
-                            version, BLOB_VERSION);
-    uint32_t alg = get_u32(&b), k = get_u32(&b), dim = get_u32(&b);
-    double threshold = get_f64(&b), C = get_f64(&b);
-    if (b.bad) return vd_error_set(err, VD_ERR_INVALID, "classifier blob: truncated header");
-    if ((alg != VD_CLF_LOGREG && alg != VD_CLF_CENTROID) || k < 2 || dim == 0 || dim > (1u << 24) ||
-        k > len || !isfinite(threshold) || !isfinite(C))
-        return vd_error_set(err, VD_ERR_INVALID,
-                            "classifier blob: bad header (algorithm %u, %u labels, dim %u)", alg, k,
-                            dim);
-    vd_classifier *c = calloc(1, sizeof *c);
-    if (!c) return vd_error_set(err, VD_ERR_NOMEM, "deserialize: out of memory");
-    c->algorithm = (vd_clf_algorithm)alg;
-    c->dim = dim;
-    c->threshold = threshold;
-    c->C = C;
-    c->labels = calloc(k, sizeof *c->labels);
-    if (!c->labels) goto nomem;
-    c->k = k;
-    for (uint32_t i = 0; i < k; i++) {
-        uint32_t l = get_u32(&b);
-        if (b.bad || l == 0 || b.len - b.off < l) goto bad;
-        c->labels[i] = malloc((size_t)l + 1);
-        if (!c->labels[i]) goto nomem;
-        memcpy(c->labels[i], b.p + b.off, l);
-        c->labels[i][l] = 0;
-        b.off += l;
-        if (strlen(c->labels[i]) != l || (i > 0 && strcmp(c->labels[i - 1], c->labels[i]) >= 0))
-            goto bad;
-    }
-    if (alg == VD_CLF_LOGREG) {
-        struct model *m = calloc(1, sizeof *m);
-        if (!m) goto nomem;
-        c->model = m;
-        m->param.solver_type = L2R_LR;
-        m->nr_class = (int)get_u32(&b);
-        m->nr_feature = (int)get_u32(&b);
-        m->bias = get_f64(&b);
-        if (b.bad || m->nr_class != (int)k || m->nr_feature != (int)dim || m->bias != 1.0) goto bad;
-        m->label = malloc(k * sizeof *m->label);
-        if (!m->label) goto nomem;
-        unsigned char *seen = calloc(k, 1);
-        if (!seen) goto nomem;
-        for (uint32_t i = 0; i < k; i++) {
-            uint32_t l = get_u32(&b);
-            if (l >= k || seen[l]) b.bad = 1;
-            if (!b.bad) seen[l] = 1;
-            m->label[i] = (int)l;
-        }
-        free(seen);
-        uint32_t nr_w = get_u32(&b);
-        if (b.bad || nr_w != (k == 2 ? 1 : k)) goto bad;
-        size_t nw = ((size_t)dim + 1) * nr_w;
-        if ((b.len - b.off) / 8 < nw) goto bad;
-        m->w = malloc(nw * sizeof *m->w);
-        if (!m->w) goto nomem;
-        for (size_t i = 0; i < nw; i++)
-            if (!isfinite(m->w[i] = get_f64(&b))) goto bad;
-    } else {
-        size_t nc = (size_t)k * dim;
-        if ((b.len - b.off) / 8 < nc) goto bad;
-        c->centroids = malloc(nc * sizeof *c->centroids);
-        if (!c->centroids) goto nomem;
-        for (size_t i = 0; i < nc; i++)
-            if (!isfinite(c->centroids[i] = get_f64(&b))) goto bad;
-    }
-    if (b.bad || b.off != b.len) goto bad;
-    *out = c;
-    return VD_OK;
-bad:
-    vd_classifier_free(c);
-    return vd_error_set(err, VD_ERR_INVALID, "classifier blob: malformed or truncated");
-nomem:
-    vd_classifier_free(c);
-    return vd_error_set(err, VD_ERR_NOMEM, "deserialize: out of memory");
 }

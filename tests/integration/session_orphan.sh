@@ -43,6 +43,24 @@ show_session "$sid"
 jget message | grep -q "killed by SIGKILL" || fail "no reason: $BODY"
 echo "ok: job killed on its last attempt -> session failed ($(jget message))"
 worker_stop
+
+# `visiond train` waits by the same rule (service/training.h, vd_svc_session_settle): its
+# session's job canceled while no worker runs it, the session ends failed and train says so.
+"$VISIOND" train --data "$DATA" --queue "$Q" --name orphan_cli --timeout 600 "$T/media/fm" >"$T/cli.json" 2>"$T/cli.err" &
+cli=$!
+track "$cli"
+cjob() { sqlite3 "$DATA/store.db" "SELECT job_id FROM sessions WHERE name = 'orphan_cli'" 2>/dev/null; }
+has_cjob() { [ -n "$(cjob)" ]; }
+wait_for 60 has_cjob || fail "visiond train made no session: $(cat "$T/cli.err")"
+"$VISIOND" jobs cancel "$(cjob)" --queue "$Q" >/dev/null || fail "cancel $(cjob)"
+rc=0; wait "$cli" || rc=$?
+[ "$rc" = 1 ] || fail "visiond train on a canceled job exited $rc: $(cat "$T/cli.json" "$T/cli.err")"
+/usr/bin/python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["state"] == "failed" and "ended canceled" in s["message"], s' "$T/cli.json" ||
+  fail "visiond train on a canceled job printed $(cat "$T/cli.json")"
+echo "ok: visiond train: canceled job -> session failed"
 api_stop
 ms_stop
 echo "session_orphan: ok"

@@ -694,6 +694,59 @@ VD_TEST(unsupported_op_names_op_and_node)
     CHECK(access(onnx, F_OK) == 0);
 }
 
+/* Converts small_model + one node "probe" of op `op` reading the conv and the filter;
+ * returns the status, err filled. */
+static vd_status convert_probe(const char *op, vd_error *err)
+{
+    model m;
+    small_model(&m);
+    add_node(&m, "probe", op, "conv,w", NULL);
+    const char *dir = vd_test_tmpdir();
+    char onnx[512];
+    snprintf(onnx, sizeof onnx, "%s/probe.onnx", dir);
+    vd_convert_opts o = {.model_path = model_write(&m, dir, 0), .onnx_path = onnx, .noutputs = 1};
+    o.outputs[0] = "probe";
+    vd_status s = vd_convert_tfjs(&o, NULL, err);
+    model_free(&m);
+    return s;
+}
+
+/* The op table (convert_ops.c): every name once, every entry reached through the converter's
+ * dispatch (a node of that op gets past "unsupported op": it converts, or fails on its own
+ * operands naming the node), every op named in docs/convert.md; a near miss is refused. */
+VD_TEST(op_table_entries_are_unique_reachable_and_documented)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/docs/convert.md", VISIOND_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    static char doc[65536];
+    size_t len = f ? fread(doc, 1, sizeof doc - 1, f) : 0;
+    if (f) fclose(f);
+    doc[len] = 0;
+    size_t count = 0;
+    for (const char *op; (op = vd_convert_op_name(count)); count++) {
+        for (size_t j = 0; j < count; j++)
+            CHECK(strcmp(vd_convert_op_name(j), op) != 0);
+        char quoted[128];
+        snprintf(quoted, sizeof quoted, "`%s`", op);
+        if (!strstr(doc, quoted)) printf("    %s is not in docs/convert.md\n", op);
+        CHECK(strstr(doc, quoted) != NULL);
+        vd_error err;
+        vd_status s = convert_probe(op, &err);
+        if (s != VD_OK) {
+            if (strstr(err.msg, "unsupported op")) printf("    %s: %s\n", op, err.msg);
+            CHECK(strstr(err.msg, "unsupported op") == NULL);
+            CHECK(strstr(err.msg, "probe") != NULL);
+        }
+    }
+    printf("    %zu ops\n", count);
+    CHECK(count >= 60);
+    vd_error err;
+    CHECK_EQ_INT(convert_probe("conv2d", &err), VD_ERR_UNSUPPORTED);
+    CHECK(strstr(err.msg, "unsupported op conv2d (node 'probe')") != NULL);
+}
+
 VD_TEST(truncated_and_missing_weights_are_errors)
 {
     model m;

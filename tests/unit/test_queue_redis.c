@@ -8,6 +8,7 @@
  * on a free loopback port in a private directory; they are skipped when
  * redis-server is not installed. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -25,6 +26,7 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "queue/queue.h"
+#include "queue/queue_lua.h"
 #include "vdtest.h"
 
 /* The redis-server these tests run (one per test that needs one). */
@@ -197,6 +199,41 @@ VD_TEST(url_errors_are_invalid)
         CHECK(q == NULL);
         CHECK(strstr(err.msg, "redis url") != NULL);
     }
+}
+
+/* The scripts are the files of src/queue/lua/, byte for byte (cmake/embed_lua.cmake), one
+ * entry per file, the prelude among them. */
+VD_TEST(embedded_scripts_are_the_lua_files)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/src/queue/lua", VISIOND_SOURCE_DIR);
+    size_t files = 0;
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".lua") == 0) files++;
+    }
+    if (d) closedir(d);
+    size_t n;
+    const vd_lua_script *t = vd_queue_lua_scripts(&n);
+    CHECK_EQ_INT(n, files);
+    int prelude = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s.lua", dir, t[i].name);
+        static char text[1 << 16];
+        FILE *f = fopen(path, "rb");
+        CHECK(f != NULL);
+        size_t len = f ? fread(text, 1, sizeof text, f) : 0;
+        if (f) fclose(f);
+        CHECK_EQ_INT(len, t[i].len);
+        CHECK(memcmp(text, t[i].src, len) == 0);
+        CHECK(t[i].src[t[i].len] == '\0');
+        if (strcmp(t[i].name, "prelude") == 0) prelude = 1;
+        if (i > 0) CHECK(strcmp(t[i - 1].name, t[i].name) < 0);
+    }
+    CHECK(prelude);
 }
 
 VD_TEST(unreachable_redis_is_a_connection_error)

@@ -11,7 +11,8 @@
 #include "store/store.h"
 #include "train/classifier.h"
 #include "train/fashion_mnist.h"
-#include "train/persist.h"
+#include "store/classifiers.h"
+#include "train/prediction.h"
 #include "vdtest.h"
 #include "cli/cli.h"
 
@@ -336,19 +337,19 @@ VD_TEST(save_and_load_through_the_store)
     CHECK_OK(vd_store_session_create(s, &in, gone, &err));
     CHECK_OK(vd_store_session_set_state(s, id, VD_SESSION_RUNNING, &err));
     vd_train_opts o;
-    vd_train_opts_for_kind(&o, VD_SESSION_FACE);
+    vd_session_train_opts(&o, VD_SESSION_FACE);
     vd_train_result r;
     CHECK_OK(vd_train(v, K * PER, DIM, labels, &o, &r, &err));
     CHECK(r.threshold > 0);
-    CHECK_OK(vd_train_save(s, id, &r, &err));
+    CHECK_OK(vd_store_classifier_save(s, id, &r, &err));
     CHECK_OK(vd_store_session_finish(s, gone, VD_SESSION_CANCELED, NULL, 0, "canceled", &err));
-    CHECK_EQ_INT(vd_train_save(s, gone, &r, &err), VD_ERR_STATE);
+    CHECK_EQ_INT(vd_store_classifier_save(s, gone, &r, &err), VD_ERR_STATE);
     vd_store_close(s);
 
     CHECK_OK(vd_store_open(path, NULL, &s, &err));
     vd_classifier *c;
-    CHECK_EQ_INT(vd_train_load(s, gone, &c, &err), VD_ERR_NOT_FOUND);
-    CHECK_OK(vd_train_load(s, id, &c, &err));
+    CHECK_EQ_INT(vd_store_classifier_load(s, gone, &c, &err), VD_ERR_NOT_FOUND);
+    CHECK_OK(vd_store_classifier_load(s, id, &c, &err));
     vd_session got;
     CHECK_OK(vd_store_session_get(s, id, &got, &err));
     CHECK_EQ_INT(got.state, VD_SESSION_SUCCEEDED);

@@ -1,25 +1,25 @@
-/* persist.c: storing and loading trained classifiers. */
-#include "train/persist.h"
+/* classifiers.c: storing and loading trained classifiers. */
+#include "store/classifiers.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-void vd_train_opts_for_kind(vd_train_opts *o, vd_session_kind kind)
+void vd_session_train_opts(vd_train_opts *o, vd_session_kind kind)
 {
     memset(o, 0, sizeof *o);
     o->algorithm = VD_CLF_AUTO;
     o->unknown_threshold = kind == VD_SESSION_FACE;
 }
 
-vd_status vd_train_save(vd_store *s, const char *session_id, const vd_train_result *r,
-                        vd_error *err)
+vd_status vd_store_classifier_save(vd_store *s, const char *session_id, const vd_train_result *r,
+                                   vd_error *err)
 {
     if (!r->classifier || !r->metrics_json)
-        return vd_error_set(err, VD_ERR_INVALID, "train_save: no trained classifier");
+        return vd_error_set(err, VD_ERR_INVALID, "classifier_save: no trained classifier");
     void *blob = NULL;
     size_t len = 0;
     char *labels = vd_classifier_labels_json(r->classifier);
-    if (!labels) return vd_error_set(err, VD_ERR_NOMEM, "train_save: out of memory");
+    if (!labels) return vd_error_set(err, VD_ERR_NOMEM, "classifier_save: out of memory");
     vd_status rc = vd_classifier_serialize(r->classifier, &blob, &len, err);
     if (rc == VD_OK) rc = vd_store_begin(s, err);
     if (rc == VD_OK) {
@@ -40,7 +40,8 @@ vd_status vd_train_save(vd_store *s, const char *session_id, const vd_train_resu
     return rc;
 }
 
-vd_status vd_train_load(vd_store *s, const char *session_id, vd_classifier **out, vd_error *err)
+vd_status vd_store_classifier_load(vd_store *s, const char *session_id, vd_classifier **out,
+                                   vd_error *err)
 {
     *out = NULL;
     vd_stored_classifier sc;
@@ -49,22 +50,4 @@ vd_status vd_train_load(vd_store *s, const char *session_id, vd_classifier **out
     rc = vd_classifier_deserialize(sc.blob, sc.blob_len, out, err);
     vd_stored_classifier_clear(&sc);
     return rc;
-}
-
-json_t *vd_train_prediction_json(const vd_classifier *c, const char *path, const vd_prediction *p,
-                                 const double *scores)
-{
-    json_t *o = json_object(), *sc = json_object();
-    if (!o || !sc) {
-        json_decref(o);
-        json_decref(sc);
-        return NULL;
-    }
-    if (path) json_object_set_new(o, "path", json_string(path));
-    json_object_set_new(o, "label", json_string(p->label));
-    json_object_set_new(o, "score", json_real(p->score));
-    for (size_t i = 0; i < vd_classifier_nlabels(c); i++)
-        json_object_set_new(sc, vd_classifier_label(c, i), json_real(scores[i]));
-    json_object_set_new(o, "scores", sc);
-    return o;
 }

@@ -1,0 +1,506 @@
+/* server_conn.c: the model server's connections, on the I/O thread: the listening sockets,
+ * accepting, reading frames (each complete one goes to vd_srv_handle_frame in server.c),
+ * writing responses, and delivering the responses the model threads post (vd_srv_post).
+ * A connection's state is private to this file. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "infer/server_impl.h"
+
+#define MAX_INFLIGHT_PER_CONN  64
+#define MAX_OUT_BYTES_PER_CONN (256u << 20)
+#define FRAMES_PER_WAKEUP      32
+#define ACCEPT_PAUSE_US        100000
+
+/* A response frame on its way from a model thread to a connection. */
+struct srv_out {
+    struct srv_out *next;
+    uint32_t conn_slot, conn_gen;
+    int ends_request; /* 1: the connection has one request fewer in flight */
+    vd_buf frame;
+    size_t off; /* bytes already sent */
+};
+
+/* One client connection (slot + generation name it; see server_impl.h). */
+struct srv_conn {
+    int fd;
+    int used;
+    uint32_t gen;
+    uint8_t hdr[VD_PROTO_HEADER_LEN];
+    size_t hdr_got;
+    int have_hdr;
+    vd_proto_header h;
+    uint8_t *payload;
+    size_t pay_got;
+    srv_out *out_head, *out_tail;
+    size_t out_bytes;
+    unsigned inflight;
+    int close_after_flush;
+    uint32_t events;
+};
+
+static void conn_close(vd_server *s, uint32_t slot);
+
+/* ---- sockets ---- */
+
+static vd_status listen_unix(vd_server *s, vd_error *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(s->socket_path) >= sizeof sa.sun_path)
+        return vd_error_set(err, VD_ERR_INVALID, "socket path %s is longer than %zu bytes",
+                            s->socket_path, sizeof sa.sun_path - 1);
+    vd_strlcpy(sa.sun_path, s->socket_path, sizeof sa.sun_path);
+    struct stat st;
+    if (lstat(s->socket_path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return vd_error_set(err, VD_ERR_IO, "%s exists and is not a socket", s->socket_path);
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            close(probe);
+            return vd_error_set(err, VD_ERR_IO, "another server is listening on %s",
+                                s->socket_path);
+        }
+        if (probe >= 0) close(probe);
+        unlink(s->socket_path); /* stale: its server is gone */
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return vd_error_set(err, VD_ERR_IO, "socket: %s", strerror(errno));
+    /* The protocol has no authentication: the socket's mode is the access
+     * control. bind(2) creates it with 0777 & ~umask, so set 0600 (owner only)
+     * before listen(2): nobody can connect in between. */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(s->socket_path, 0600) < 0 ||
+        listen(fd, 256) < 0) {
+        int e = errno;
+        close(fd);
+        return vd_error_set(err, VD_ERR_IO, "cannot listen on %s: %s", s->socket_path, strerror(e));
+    }
+    s->unix_fd = fd;
+    return VD_OK;
+}
+
+static vd_status listen_tcp(vd_server *s, vd_error *err)
+{
+    char host[256];
+    const char *colon = strrchr(s->tcp_addr, ':');
+    if (!colon || colon == s->tcp_addr || (size_t)(colon - s->tcp_addr) >= sizeof host)
+        return vd_error_set(err, VD_ERR_INVALID, "tcp address '%s' is not HOST:PORT", s->tcp_addr);
+    memcpy(host, s->tcp_addr, (size_t)(colon - s->tcp_addr));
+    host[colon - s->tcp_addr] = 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535 || !colon[1])
+        return vd_error_set(err, VD_ERR_INVALID, "tcp address '%s': bad port", s->tcp_addr);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (strcmp(host, "localhost") == 0) {
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "tcp address '%s': the host must be an IPv4 address or localhost",
+                            s->tcp_addr);
+    }
+    if (!s->cfg.allow_remote && (ntohl(sa.sin_addr.s_addr) >> 24) != 127)
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "tcp address '%s' is not a loopback address; the protocol has no "
+                            "authentication (pass --allow-remote to listen there anyway)",
+                            s->tcp_addr);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return vd_error_set(err, VD_ERR_IO, "socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 256) < 0) {
+        int e = errno;
+        close(fd);
+        return vd_error_set(err, VD_ERR_IO, "cannot listen on %s: %s", s->tcp_addr, strerror(e));
+    }
+    socklen_t len = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    s->tcp_port = ntohs(sa.sin_port);
+    s->tcp_fd = fd;
+    return VD_OK;
+}
+
+int vd_srv_ep_add(vd_server *s, int fd, uint32_t events, uint64_t tag)
+{
+    struct epoll_event ev = {.events = events, .data.u64 = tag};
+    return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, int ends_request, vd_buf *frame)
+{
+    srv_out *o = calloc(1, sizeof *o);
+    if (!o) {
+        vd_buf_free(frame);
+        return; /* the client times out; nothing better to do without memory */
+    }
+    o->conn_slot = slot;
+    o->conn_gen = gen;
+    o->ends_request = ends_request;
+    o->frame = *frame;
+    memset(frame, 0, sizeof *frame);
+    pthread_mutex_lock(&s->out_mu);
+    if (s->out_tail)
+        s->out_tail->next = o;
+    else
+        s->out_head = o;
+    s->out_tail = o;
+    pthread_mutex_unlock(&s->out_mu);
+    uint64_t one = 1;
+    ssize_t w = write(s->evfd, &one, sizeof one);
+    (void)w;
+}
+
+/* ---- connections ---- */
+
+static void conn_update_events(vd_server *s, uint32_t slot)
+{
+    srv_conn *c = &s->conns[slot];
+    uint32_t ev = 0;
+    if (!c->close_after_flush && c->inflight < MAX_INFLIGHT_PER_CONN &&
+        c->out_bytes < MAX_OUT_BYTES_PER_CONN)
+        ev |= EPOLLIN;
+    if (c->out_head) ev |= EPOLLOUT;
+    if (ev == c->events) return;
+    struct epoll_event e = {.events = ev, .data.u64 = slot};
+    epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &e);
+    c->events = ev;
+}
+
+static void conn_close(vd_server *s, uint32_t slot)
+{
+    srv_conn *c = &s->conns[slot];
+    if (!c->used) return;
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    vd_srv_accept_resume(s); /* a descriptor is free again */
+    free(c->payload);
+    for (srv_out *o = c->out_head, *n; o; o = n) {
+        n = o->next;
+        vd_buf_free(&o->frame);
+        free(o);
+    }
+    uint32_t gen = c->gen;
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+    c->gen = gen + 1; /* responses still on their way for the old connection are dropped */
+}
+
+/* Sends what it can; closes the connection on a write error. Returns 0 if closed. */
+static int conn_flush(vd_server *s, uint32_t slot)
+{
+    srv_conn *c = &s->conns[slot];
+    while (c->out_head) {
+        srv_out *o = c->out_head;
+        ssize_t w = send(c->fd, o->frame.data + o->off, o->frame.len - o->off, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            conn_close(s, slot);
+            return 0;
+        }
+        o->off += (size_t)w;
+        c->out_bytes -= (size_t)w;
+        if (o->off < o->frame.len) continue;
+        c->out_head = o->next;
+        if (!c->out_head) c->out_tail = NULL;
+        vd_buf_free(&o->frame);
+        free(o);
+    }
+    if (!c->out_head && c->close_after_flush) {
+        conn_close(s, slot);
+        return 0;
+    }
+    conn_update_events(s, slot);
+    return 1;
+}
+
+static void conn_queue(vd_server *s, uint32_t slot, srv_out *o)
+{
+    srv_conn *c = &s->conns[slot];
+    o->next = NULL;
+    if (c->out_tail)
+        c->out_tail->next = o;
+    else
+        c->out_head = o;
+    c->out_tail = o;
+    c->out_bytes += o->frame.len - o->off;
+}
+
+/* Sends a response made on the I/O thread (takes frame). */
+static void reply(vd_server *s, uint32_t slot, vd_buf *frame)
+{
+    srv_out *o = calloc(1, sizeof *o);
+    if (!o) {
+        vd_buf_free(frame);
+        return;
+    }
+    o->frame = *frame;
+    memset(frame, 0, sizeof *frame);
+    conn_queue(s, slot, o);
+}
+
+void vd_srv_reply_error(vd_server *s, uint32_t slot, uint16_t op, uint64_t id, vd_status st,
+                        const char *msg)
+{
+    vd_buf frame = {0};
+    if (vd_proto_encode_error(&frame, op, id, st, msg, NULL) == VD_OK)
+        reply(s, slot, &frame);
+    else
+        vd_buf_free(&frame);
+}
+
+void vd_srv_reply_json(vd_server *s, uint32_t slot, uint16_t op, uint64_t id, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    vd_buf frame = {0};
+    if (!text || vd_proto_frame(&frame, op, id, VD_OK, text, strlen(text), NULL)) {
+        vd_buf_free(&frame);
+        vd_srv_reply_error(s, slot, op, id, VD_ERR_NOMEM, "out of memory");
+    } else {
+        reply(s, slot, &frame);
+    }
+    free(text);
+}
+
+/* Reads what is there; handles complete frames. Returns 0 if the connection closed. */
+static int conn_read(vd_server *s, uint32_t slot)
+{
+    srv_conn *c = &s->conns[slot];
+    int frames = 0;
+    while (c->used && !c->close_after_flush && frames < FRAMES_PER_WAKEUP &&
+           c->inflight < MAX_INFLIGHT_PER_CONN) {
+        if (!c->have_hdr) {
+            ssize_t r = recv(c->fd, c->hdr + c->hdr_got, VD_PROTO_HEADER_LEN - c->hdr_got, 0);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            if (r <= 0) { /* the peer closed or failed: drop the connection */
+                conn_close(s, slot);
+                return 0;
+            }
+            c->hdr_got += (size_t)r;
+            if (c->hdr_got < VD_PROTO_HEADER_LEN) continue;
+            vd_error e;
+            vd_status rc = vd_proto_header_decode(c->hdr, s->cfg.max_frame, &c->h, &e);
+            if (rc) {
+                /* the stream cannot be trusted past a bad header: answer, then close */
+                VD_WARN("connection %u: %s", slot, e.msg);
+                vd_srv_reply_error(s, slot, c->h.op, c->h.id, rc, e.msg);
+                c->close_after_flush = 1;
+                break;
+            }
+            c->have_hdr = 1;
+            c->pay_got = 0;
+            c->payload = malloc(c->h.length ? c->h.length : 1);
+            if (!c->payload) {
+                vd_srv_reply_error(s, slot, c->h.op, c->h.id, VD_ERR_NOMEM, "out of memory");
+                c->close_after_flush = 1;
+                break;
+            }
+        } else {
+            ssize_t r = recv(c->fd, c->payload + c->pay_got, c->h.length - c->pay_got, 0);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            if (r <= 0) { /* closed mid-frame: the partial request is dropped */
+                conn_close(s, slot);
+                return 0;
+            }
+            c->pay_got += (size_t)r;
+        }
+        if (c->have_hdr && c->pay_got == c->h.length) {
+            uint8_t *payload = c->payload;
+            c->payload = NULL;
+            c->have_hdr = 0;
+            c->hdr_got = 0;
+            c->pay_got = 0;
+            if (vd_srv_handle_frame(s, slot, c->gen, c->h, payload)) c->inflight++;
+            frames++;
+        }
+    }
+    if (!c->used) return 0;
+    return conn_flush(s, slot);
+}
+
+/* Watches (on = 1) or stops watching the listening sockets. */
+static void listen_watch(vd_server *s, int on)
+{
+    struct epoll_event ev = {.events = on ? EPOLLIN : 0};
+    if (s->unix_fd >= 0) {
+        ev.data.u64 = SRV_TAG_UNIX;
+        epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->unix_fd, &ev);
+    }
+    if (s->tcp_fd >= 0) {
+        ev.data.u64 = SRV_TAG_TCP;
+        epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->tcp_fd, &ev);
+    }
+}
+
+void vd_srv_accept_resume(vd_server *s)
+{
+    if (!s->accept_paused_until_us) return;
+    s->accept_paused_until_us = 0;
+    listen_watch(s, 1);
+}
+
+void vd_srv_accept_all(vd_server *s, int lfd, int is_tcp)
+{
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            int e = errno;
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                /* The pending connection stays in the backlog, so the socket
+                 * stays readable: watching it now would spin. Pause accepting
+                 * until a connection closes or ACCEPT_PAUSE_US pass; log at
+                 * most once a second. */
+                s->accept_paused_until_us = vd_mono_us() + ACCEPT_PAUSE_US;
+                listen_watch(s, 0);
+            }
+            s->accept_failures++;
+            if (vd_mono_us() - s->accept_last_log_us >= 1000000) {
+                VD_WARN("accept: %s (%lld failures); new connections wait until descriptors are "
+                        "free",
+                        strerror(e), (long long)s->accept_failures);
+                s->accept_failures = 0;
+                s->accept_last_log_us = vd_mono_us();
+            }
+            return;
+        }
+        int slot = -1;
+        for (int i = 0; i < s->nconns; i++)
+            if (!s->conns[i].used) {
+                slot = i;
+                break;
+            }
+        if (slot < 0) {
+            vd_buf frame = {0};
+            if (!vd_proto_encode_error(&frame, 0, 0, VD_ERR_BUSY,
+                                       "too many connections to the model server", NULL)) {
+                ssize_t w = send(fd, frame.data, frame.len, MSG_NOSIGNAL);
+                (void)w;
+            }
+            vd_buf_free(&frame);
+            close(fd);
+            VD_WARN("refused a connection: %d connections already", s->nconns);
+            continue;
+        }
+        if (is_tcp) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        srv_conn *c = &s->conns[slot];
+        c->fd = fd;
+        c->used = 1;
+        c->events = EPOLLIN;
+        if (vd_srv_ep_add(s, fd, EPOLLIN, (uint64_t)slot) < 0) {
+            VD_WARN("epoll add: %s", strerror(errno));
+            c->used = 0;
+            close(fd);
+            c->fd = -1;
+        }
+    }
+}
+
+/* Moves responses from the model threads to their connections. */
+void vd_srv_deliver(vd_server *s)
+{
+    pthread_mutex_lock(&s->out_mu);
+    srv_out *list = s->out_head;
+    s->out_head = s->out_tail = NULL;
+    pthread_mutex_unlock(&s->out_mu);
+    for (srv_out *o = list, *next; o; o = next) {
+        next = o->next;
+        srv_conn *c = o->conn_slot < (uint32_t)s->nconns ? &s->conns[o->conn_slot] : NULL;
+        if (!c || !c->used || c->gen != o->conn_gen) { /* its client went away */
+            vd_buf_free(&o->frame);
+            free(o);
+            continue;
+        }
+        if (o->ends_request && c->inflight) c->inflight--;
+        conn_queue(s, o->conn_slot, o);
+    }
+    for (int i = 0; i < s->nconns; i++)
+        if (s->conns[i].used && (s->conns[i].out_head || s->conns[i].events != EPOLLIN))
+            conn_flush(s, (uint32_t)i);
+}
+
+vd_status vd_srv_listen(vd_server *s, vd_error *err)
+{
+    vd_status rc = VD_OK;
+    if (s->socket_path) rc = listen_unix(s, err);
+    if (!rc && s->tcp_addr) rc = listen_tcp(s, err);
+    if (!rc && s->unix_fd >= 0 && vd_srv_ep_add(s, s->unix_fd, EPOLLIN, SRV_TAG_UNIX) < 0)
+        rc = vd_error_set(err, VD_ERR_IO, "epoll: %s", strerror(errno));
+    if (!rc && s->tcp_fd >= 0 && vd_srv_ep_add(s, s->tcp_fd, EPOLLIN, SRV_TAG_TCP) < 0)
+        rc = vd_error_set(err, VD_ERR_IO, "epoll: %s", strerror(errno));
+    return rc;
+}
+
+vd_status vd_srv_conns_init(vd_server *s, vd_error *err)
+{
+    s->nconns = s->cfg.max_conns;
+    s->conns = calloc((size_t)s->nconns, sizeof *s->conns);
+    if (!s->conns) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < s->nconns; i++)
+        s->conns[i].fd = -1;
+    return VD_OK;
+}
+
+void vd_srv_conns_free(vd_server *s)
+{
+    for (int i = 0; s->conns && i < s->nconns; i++)
+        conn_close(s, (uint32_t)i);
+    for (srv_out *o = s->out_head, *n; o; o = n) {
+        n = o->next;
+        vd_buf_free(&o->frame);
+        free(o);
+    }
+    s->out_head = s->out_tail = NULL;
+    free(s->conns);
+    s->conns = NULL;
+}
+
+int vd_srv_conns_open(const vd_server *s)
+{
+    int n = 0;
+    for (int i = 0; i < s->nconns; i++)
+        n += s->conns[i].used;
+    return n;
+}
+
+int vd_srv_output_pending(vd_server *s)
+{
+    pthread_mutex_lock(&s->out_mu);
+    int pending = s->out_head != NULL;
+    pthread_mutex_unlock(&s->out_mu);
+    if (pending) return 1;
+    for (int i = 0; i < s->nconns; i++)
+        if (s->conns[i].used && s->conns[i].out_head) return 1;
+    return 0;
+}
+
+void vd_srv_conn_ready(vd_server *s, uint32_t slot, uint32_t events)
+{
+    if (!s->conns[slot].used) return;
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        if (!conn_read(s, slot)) return;
+    }
+    if (events & EPOLLOUT) conn_flush(s, slot);
+}

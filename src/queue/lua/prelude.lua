@@ -1,0 +1,107 @@
+-- Shared by every script (prepended to each when a handle loads them). ARGV[1] is
+-- always the key prefix. set_state(id, to, at) moves a job to state `to` and keeps
+-- every index right; `at` is the run_at (queued, scheduled), the lease end (started)
+-- or the end time (finished, failed, canceled).
+local P = ARGV[1]
+if redis.replicate_commands then redis.replicate_commands() end
+local LEASE_LOST_MSG = 'lease expired: worker lost'
+local function K(s) return P .. s end
+local function JK(id) return P .. 'job:' .. id end
+local function I(x) return string.format('%d', x) end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function leave(id, from, typ)
+  if not from then return end
+  if from == 'queued' then
+    local rk = redis.call('HGET', JK(id), 'rk')
+    if rk then
+      redis.call('ZREM', K('ready'), rk)
+      redis.call('ZREM', K('ready:' .. typ), rk)
+      redis.call('HDEL', JK(id), 'rk')
+    end
+  elseif from == 'scheduled' then
+    redis.call('ZREM', K('scheduled'), id)
+  elseif from == 'started' then
+    redis.call('ZREM', K('leases'), id)
+    redis.call('HSET', JK(id), 'lease_until_ms', '0')
+  else
+    redis.call('ZREM', K('ended:' .. from), id)
+    if from == 'finished' then redis.call('ZREM', K('expires'), id) end
+  end
+  redis.call('ZREM', K('state:' .. from), id)
+  redis.call('ZREM', K('st:' .. from .. ':' .. typ), id)
+end
+local function set_state(id, to, at, tie)
+  local k = JK(id)
+  local f = redis.call('HMGET', k, 'state', 'type', 'seq', 'priority', 'result_ttl_ms')
+  local typ, seq = f[2], tonumber(f[3])
+  tie = tie or seq
+  leave(id, f[1], typ)
+  redis.call('ZADD', K('state:' .. to), seq, id)
+  redis.call('ZADD', K('st:' .. to .. ':' .. typ), seq, id)
+  redis.call('HSET', k, 'state', to)
+  if to == 'queued' then
+    local rk = string.format('%08x%016x%016x', 2147483647 - tonumber(f[4]), at, tie)
+    rk = rk .. id
+    redis.call('ZADD', K('ready'), 0, rk)
+    redis.call('ZADD', K('ready:' .. typ), 0, rk)
+    redis.call('HSET', k, 'rk', rk, 'run_at_ms', I(at))
+  elseif to == 'scheduled' then
+    redis.call('ZADD', K('scheduled'), at, id)
+    redis.call('HSET', k, 'run_at_ms', I(at))
+  elseif to == 'started' then
+    redis.call('ZADD', K('leases'), at, id)
+    redis.call('HSET', k, 'lease_until_ms', I(at))
+  else
+    redis.call('ZADD', K('ended:' .. to), at, id)
+    redis.call('HSET', k, 'ended_ms', I(at))
+    local ttl = tonumber(f[5]) or 0
+    if to == 'finished' and ttl > 0 then
+      redis.call('ZADD', K('expires'), at + ttl, id)
+    end
+  end
+end
+local function delete_job(id)
+  local f = redis.call('HMGET', JK(id), 'state', 'type')
+  leave(id, f[1], f[2])
+  if f[2] then
+    redis.call('ZREM', K('all'), id)
+    redis.call('ZREM', K('type:' .. f[2]), id)
+  end
+  redis.call('DEL', JK(id))
+end
+-- lapsed leases: back to queued (run_at = now), or failed when no attempt is left
+local function reclaim(now, limit)
+  local ids = redis.call('ZRANGEBYSCORE', K('leases'), '-inf', '(' .. I(now),
+                         'LIMIT', 0, limit)
+  for _, id in ipairs(ids) do
+    local f = redis.call('HMGET', JK(id), 'state', 'attempts', 'max_retries')
+    if f[1] ~= 'started' then
+      redis.call('ZREM', K('leases'), id)
+    else
+      redis.call('HSET', JK(id), 'error', LEASE_LOST_MSG)
+      if tonumber(f[2]) >= 1 + tonumber(f[3]) then
+        set_state(id, 'failed', now)
+      else
+        set_state(id, 'queued', now)
+      end
+    end
+  end
+  return #ids
+end
+-- due scheduled jobs: queued, keeping their run_at
+local function promote(now, limit)
+  local ids = redis.call('ZRANGEBYSCORE', K('scheduled'), '-inf', I(now),
+                         'LIMIT', 0, limit)
+  for _, id in ipairs(ids) do
+    local f = redis.call('HMGET', JK(id), 'state', 'run_at_ms')
+    if f[1] ~= 'scheduled' then
+      redis.call('ZREM', K('scheduled'), id)
+    else
+      set_state(id, 'queued', tonumber(f[2]))
+    end
+  end
+  return #ids
+end
