@@ -28,6 +28,15 @@
 #define POST_BUFFER         (32 * 1024)
 #define CONN_MEMORY         (16 * 1024) /* per connection: headers + buffers; MHD zeroes it per request */
 #define DRAIN_MIN           (16u << 20) /* excess body read to answer 413 */
+#define IDLE_TIMEOUT_S      60          /* a connection silent this long is closed */
+/* A request body must keep coming: silent for BODY_IDLE_S, or behind a
+ * minimum average rate (BODY_GRACE_MS plus 1 s per BODY_MIN_RATE bytes
+ * received, counted from the headers), it is refused 408 body_too_slow and
+ * its connection (and upload slot) freed. One byte every 2 s is out after
+ * ~10 s; 64 MiB may take up to 18 hours at exactly 1 KiB/s. */
+#define BODY_IDLE_S   20
+#define BODY_GRACE_MS 10000
+#define BODY_MIN_RATE 1024 /* bytes per second */
 
 struct vd_http_server {
     struct MHD_Daemon *d;
@@ -71,73 +80,6 @@ typedef struct {
 } req_ctx;
 
 /* ---- small helpers ------------------------------------------------------ */
-
-int vd_http_token_equal(const char *a, const char *b)
-{
-    if (!a || !b) return 0;
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned char d = la != lb;
-    for (size_t i = 0; i < lb; i++)
-        d |= (unsigned char)(b[i] ^ (i < la ? a[i] : 0));
-    return d == 0;
-}
-
-vd_status vd_http_parse_listen(const char *listen, void *out, int *is_loopback, vd_error *err)
-{
-    struct sockaddr_storage *ss = out;
-    memset(ss, 0, sizeof *ss);
-    *is_loopback = 0;
-    if (!listen || !*listen) return vd_error_set(err, VD_ERR_INVALID, "empty listen address");
-    char host[128];
-    const char *colon;
-    if (listen[0] == '[') {
-        const char *close = strchr(listen, ']');
-        if (!close || close[1] != ':')
-            return vd_error_set(err, VD_ERR_INVALID, "listen address '%s': expected [IPv6]:PORT",
-                                listen);
-        size_t n = (size_t)(close - listen - 1);
-        if (n >= sizeof host)
-            return vd_error_set(err, VD_ERR_INVALID, "listen address '%s' is too long", listen);
-        memcpy(host, listen + 1, n);
-        host[n] = '\0';
-        colon = close + 1;
-    } else {
-        colon = strrchr(listen, ':');
-        if (!colon)
-            return vd_error_set(err, VD_ERR_INVALID, "listen address '%s': expected HOST:PORT",
-                                listen);
-        size_t n = (size_t)(colon - listen);
-        if (n == 0 || n >= sizeof host)
-            return vd_error_set(err, VD_ERR_INVALID, "listen address '%s': bad host", listen);
-        memcpy(host, listen, n);
-        host[n] = '\0';
-    }
-    char *end;
-    errno = 0;
-    long port = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || errno || port < 0 || port > 65535)
-        return vd_error_set(err, VD_ERR_INVALID, "listen address '%s': bad port", listen);
-    if (strcmp(host, "localhost") == 0) vd_strlcpy(host, "127.0.0.1", sizeof host);
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-        *is_loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
-        return VD_OK;
-    }
-    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        const unsigned char *b = v6->sin6_addr.s6_addr;
-        *is_loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) ||
-                       (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && b[12] == 127);
-        return VD_OK;
-    }
-    return vd_error_set(err, VD_ERR_INVALID,
-                        "listen address '%s': host must be a numeric IP address or localhost",
-                        listen);
-}
 
 static struct MHD_Connection *conn_of(const vd_http_req *req)
 {
@@ -464,11 +406,55 @@ oom:
     return MHD_NO;
 }
 
+/* The framing headers of a request, counted (MHD keeps every header line). */
+typedef struct {
+    int ncl, nte, cl_differ;
+    const char *cl, *te;
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    framing *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->ncl++ && !same_str(f->cl, value)) f->cl_differ = 1;
+        if (!f->cl) f->cl = value;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->nte++;
+        f->te = value;
+    }
+    return MHD_YES;
+}
+
+/* Refuses ambiguous framing, which a proxy in front may read differently
+ * from libmicrohttpd (request smuggling): Content-Length headers that differ,
+ * Content-Length together with Transfer-Encoding, more than one
+ * Transfer-Encoding, or one other than "chunked". Returns 1 when the framing is
+ * sound, else 0 with a message in msg. */
+static int framing_ok(struct MHD_Connection *c, char *msg, size_t n)
+{
+    framing f = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (f.cl_differ)
+        snprintf(msg, n, "conflicting Content-Length headers");
+    else if (f.ncl && f.nte)
+        snprintf(msg, n, "Content-Length together with Transfer-Encoding");
+    else if (f.nte > 1 || (f.nte && strcasecmp(f.te, "chunked") != 0))
+        snprintf(msg, n, "Transfer-Encoding must be exactly \"chunked\"");
+    else
+        return 1;
+    return 0;
+}
+
 /* First call for a request: route, auth, limits, media type. */
 static enum MHD_Result begin(req_ctx *x, struct MHD_Connection *c, const char *url,
                              const char *method)
 {
     vd_http_server *s = x->srv;
+    char why[96];
+    if (!framing_ok(c, why, sizeof why)) /* before anything reads the body */
+        return send_error(x, c, 400, "invalid_request", "Connection", "close", "%s", why);
     vd_route_result rr = vd_router_match(s->cfg.router, method, url, &x->match);
     x->route = x->match.route;
     int public = x->route && (x->route->flags & VD_ROUTE_PUBLIC);
@@ -492,6 +478,8 @@ static enum MHD_Result begin(req_ctx *x, struct MHD_Connection *c, const char *u
     media_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), mt,
                sizeof mt);
     unsigned flags = x->route->flags;
+    if (has_body) /* a body must keep coming (restored once it is complete) */
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)BODY_IDLE_S);
     if (!has_body) {
         x->mode = BODY_NONE;
     } else if ((flags & VD_ROUTE_BODY_UPLOAD) && strcmp(mt, "multipart/form-data") == 0) {
@@ -529,10 +517,26 @@ static enum MHD_Result begin(req_ctx *x, struct MHD_Connection *c, const char *u
     return MHD_YES;
 }
 
+/* Whether the body arrives too slowly to be worth its connection (see BODY_MIN_RATE). */
+static int body_too_slow(const req_ctx *x)
+{
+    int64_t elapsed_ms = (vd_mono_us() - x->t0_us) / 1000;
+    return elapsed_ms > BODY_GRACE_MS + (int64_t)(x->received / BODY_MIN_RATE) * 1000;
+}
+
 /* A chunk of body. Returns MHD_NO to drop the connection. */
-static enum MHD_Result consume(req_ctx *x, const char *data, size_t size)
+static enum MHD_Result consume(req_ctx *x, struct MHD_Connection *c, const char *data, size_t size)
 {
     x->received += size;
+    if (body_too_slow(x)) {
+        if (x->upload_slot) { /* free the slot now, whatever MHD does with the connection */
+            atomic_fetch_sub(&x->srv->uploads, 1);
+            x->upload_slot = 0;
+        }
+        return send_error(x, c, 408, "body_too_slow", "Connection", "close",
+                          "the request body came at less than %d bytes/s after %d s", BODY_MIN_RATE,
+                          BODY_GRACE_MS / 1000);
+    }
     if (x->too_big) /* discard, but not forever */
         return x->received - x->limit > (x->limit > DRAIN_MIN / 4 ? 4 * x->limit : DRAIN_MIN)
                    ? MHD_NO
@@ -577,12 +581,18 @@ static enum MHD_Result consume(req_ctx *x, const char *data, size_t size)
 /* Last call: the body is complete; run the handler. */
 static enum MHD_Result finish(req_ctx *x, struct MHD_Connection *c, const char *method)
 {
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S);
     if (x->mode == BODY_MULTIPART && x->pp && !x->err_status) {
         enum MHD_Result done = MHD_destroy_post_processor(x->pp);
         x->pp = NULL;
         close_part_file(x);
         if (done != MHD_YES && !x->err_status)
             defer_error(x, 400, "invalid_multipart", "multipart/form-data body ends early");
+        /* MHD's parser skips what does not start with the boundary: a body
+         * sent with another boundary than its Content-Type names has no part. */
+        if (x->nparts == 0 && !x->err_status)
+            defer_error(x, 400, "invalid_multipart",
+                        "no part found: the body does not use the boundary named in Content-Type");
     }
     if (x->err_status)
         return send_error(x, c, x->err_status, x->err_code, NULL, NULL, "%s", x->err_msg);
@@ -681,7 +691,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*size) {
-        enum MHD_Result r = consume(x, data, *size);
+        enum MHD_Result r = consume(x, c, data, *size);
         *size = 0;
         return r;
     }
@@ -746,18 +756,14 @@ vd_status vd_http_start(const vd_http_config *cfg, vd_http_server **out, vd_erro
 {
     *out = NULL;
     if (!cfg || !cfg->router) return vd_error_set(err, VD_ERR_INVALID, "no router given");
-    struct sockaddr_storage ss;
-    int loopback = 0;
-    vd_status st = vd_http_parse_listen(cfg->listen, &ss, &loopback, err);
-    if (st != VD_OK) return st;
     int has_token = cfg->token && *cfg->token;
-    if (!loopback && !has_token)
-        return vd_error_set(err, VD_ERR_INVALID,
-                            "refusing to listen on non-loopback address %s without a token "
-                            "(give --token, --token-file or VISIOND_TOKEN)",
-                            cfg->listen);
+    vd_status st = vd_http_check_listen(cfg->listen, has_token, err);
+    if (st != VD_OK) return st;
     if (has_token && strlen(cfg->token) >= 512)
         return vd_error_set(err, VD_ERR_INVALID, "the token is too long (at most 511 bytes)");
+    struct sockaddr_storage ss;
+    int loopback = 0;
+    if ((st = vd_http_parse_listen(cfg->listen, &ss, &loopback, err)) != VD_OK) return st;
 
     vd_http_server *s = calloc(1, sizeof *s);
     if (!s) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
@@ -775,21 +781,29 @@ vd_status vd_http_start(const vd_http_config *cfg, vd_http_server **out, vd_erro
     atomic_init(&s->inflight, 0);
     if (s->cfg.drain_ms <= 0) s->cfg.drain_ms = DEFAULT_DRAIN_MS;
 
+    int lfd = -1;
+    if ((st = vd_http_bind(cfg->listen, &lfd, err)) != VD_OK) {
+        free(s->token);
+        free(s->upload_dir);
+        free(s);
+        return st;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                      MHD_USE_TURBO | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)s->cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned)1, MHD_OPTION_UNESCAPE_CALLBACK, unescape_keep_nul, s, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)1024, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_keep_nul, s, MHD_OPTION_END);
     if (!s->d) {
+        close(lfd);
         free(s->token);
         free(s->upload_dir);
         free(s);
-        return vd_error_set(err, VD_ERR_IO, "cannot listen on %s (address in use?)", cfg->listen);
+        return vd_error_set(err, VD_ERR_IO, "cannot start the HTTP server on %s", cfg->listen);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : 0;

@@ -1,6 +1,11 @@
 /* http.h: the HTTP server core (libmicrohttpd) under every API route.
  *
  * What the core does for every request, before a handler runs:
+ *   0. refuses ambiguous framing, before any body is read: Content-Length
+ *      headers that differ, Content-Length with Transfer-Encoding, a
+ *      Transfer-Encoding other than "chunked" -> 400 invalid_request with
+ *      Connection: close (libmicrohttpd answers some malformed requests
+ *      itself, with its own HTML body: docs/security.md lists them);
  *   1. matches method + path in the router: no route -> 404 not_found, a
  *      route for another method -> 405 method_not_allowed (with Allow);
  *   2. checks the bearer token when one is configured, unless the route is
@@ -20,6 +25,10 @@
  *   5. parses a JSON body: malformed -> 400 invalid_json, not an object ->
  *      400 invalid_type, missing when required -> 400 empty_body.
  * Routes without a body flag ignore (and drain) a body within max_body.
+ * Every body must keep coming: silent for 20 s, or under 1 KiB/s on average
+ * after its first 10 s, it is refused 408 body_too_slow, its upload slot freed
+ * and its connection closed. A multipart body with no part (another boundary
+ * than Content-Type names) is 400 invalid_multipart.
  *
  * Responses are JSON; errors are {"error": {"code": "...", "message": "..."}}.
  * One log line per request (INFO): method, path, status, response bytes and
@@ -117,6 +126,19 @@ void vd_http_stop(vd_http_server *s);
  * reports whether it is a loopback address (127.0.0.0/8, ::1). */
 vd_status vd_http_parse_listen(const char *listen, void *sockaddr_storage_out, int *is_loopback,
                                vd_error *err);
+
+/* Checks a listen address as vd_http_start does before binding anything:
+ * well-formed (vd_http_parse_listen) and, without a token (has_token 0), a
+ * loopback address. VD_ERR_INVALID otherwise, with the reason. `visiond up`
+ * checks its api's address with it before starting any child. */
+vd_status vd_http_check_listen(const char *listen, int has_token, vd_error *err);
+
+/* Binds and listens on listen: SO_REUSEADDR (a restart binds while old
+ * connections are in TIME_WAIT), never SO_REUSEPORT, so an address in use
+ * fails (VD_ERR_IO "cannot listen on ADDR: Address already in use") instead of
+ * sharing the port with another server. *fd is the caller's (non-blocking,
+ * close-on-exec). */
+vd_status vd_http_bind(const char *listen, int *fd, vd_error *err);
 
 /* Returns 1 when a and b are equal, in time that depends only on the length of b. */
 int vd_http_token_equal(const char *a, const char *b);

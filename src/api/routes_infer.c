@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/api_impl.h"
+#include "api/form.h"
 #include "core/util.h"
 #include "faces/faces.h"
 #include "image/decode.h"
@@ -39,12 +40,13 @@ static void embeddings(void *ctx, vd_http_req *req, vd_http_resp *resp)
             !vd_api_get_bool(resp, req->json, "vectors", &vectors))
             return;
     } else if (req->parts) {
+        static const char *const form_fields[] = {"model", "vectors", "mode", NULL};
+        if (!vd_form_check(req, resp, form_fields) || !vd_form_bool(req, resp, "vectors", &vectors))
+            return;
         const char *m = vd_api_form_value(req, "model");
         if (m) model = m;
         const char *md = vd_api_form_value(req, "mode");
         if (md) mode_s = md;
-        const char *v = vd_api_form_value(req, "vectors");
-        if (v) vectors = strcmp(v, "false") != 0 && strcmp(v, "0") != 0;
     }
     if (strcmp(mode_s, "image") != 0 && strcmp(mode_s, "face") != 0) {
         vd_http_reply_error(resp, 422, "invalid_value", "mode must be \"image\" or \"face\"");
@@ -136,8 +138,14 @@ static void faces(void *ctx, vd_http_req *req, vd_http_resp *resp)
     char *path = NULL;
     const char *name = NULL;
     if (req->parts) {
-        const char *e = vd_api_form_value(req, "embed");
-        embed = e && (strcmp(e, "true") == 0 || strcmp(e, "1") == 0);
+        static const char *const form_fields[] = {"embed", NULL};
+        if (!vd_form_check(req, resp, form_fields) || !vd_form_bool(req, resp, "embed", &embed))
+            return;
+        if (vd_form_files(req) > 1) {
+            vd_http_reply_error(resp, 422, "invalid_value", "upload one image, not %zu",
+                                vd_form_files(req));
+            return;
+        }
         for (size_t i = 0; i < req->nparts && !path; i++)
             if (req->parts[i].path) {
                 path = vd_strdup(req->parts[i].path);
@@ -197,8 +205,10 @@ static void faces(void *ctx, vd_http_req *req, vd_http_resp *resp)
     st = vd_image_decode_file(path, NULL, &img, NULL, &err);
     if (st != VD_OK) {
         json_decref(arr);
-        vd_http_reply_error(resp, st == VD_ERR_LIMIT ? 413 : 422, vd_status_name(st), "%s: %s",
-                            name, vd_error_text(&err));
+        /* 413 "limit" (too many pixels, too many bytes) as docs/api.md names it */
+        vd_http_reply_error(resp, st == VD_ERR_LIMIT ? 413 : 422,
+                            st == VD_ERR_LIMIT ? "limit" : vd_status_name(st), "%s: %s", name,
+                            vd_error_text(&err));
         goto out;
     }
     runner = vd_api_runner_get(api, resp);

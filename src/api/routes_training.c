@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api/api_impl.h"
+#include "api/form.h"
 #include "core/util.h"
 #include "service/training.h"
 #include "store/sessions.h"
@@ -156,11 +157,12 @@ static int create_parse(vd_http_req *req, vd_http_resp *resp, vd_svc_session_req
     static const char *const fields[] = {"name",   "kind", "model", "examples",
                                          "folder", "crop", NULL};
     if (req->parts) {
+        static const char *const form_fields[] = {"name", "kind", "model", "crop", NULL};
+        if (!vd_form_check(req, resp, form_fields) || !vd_form_bool(req, resp, "crop", &sr->crop))
+            return 0;
         sr->name = vd_api_form_value(req, "name");
         sr->kind = vd_api_form_value(req, "kind");
         sr->model = vd_api_form_value(req, "model");
-        const char *c = vd_api_form_value(req, "crop");
-        sr->crop = c && (strcmp(c, "true") == 0 || strcmp(c, "1") == 0);
         if (!sr->name) vd_http_reply_error(resp, 422, "missing_field", "field 'name' is required");
         return sr->name != NULL;
     }
@@ -370,8 +372,9 @@ static void delete_session(void *ctx, vd_http_req *req, vd_http_resp *resp)
 static void predict(void *ctx, vd_http_req *req, vd_http_resp *resp)
 {
     vd_api *api = ctx;
-    static const char *const fields[] = {"paths", NULL};
+    static const char *const fields[] = {"paths", NULL}, *const no_fields[] = {NULL};
     if (req->json && !vd_api_only_fields(resp, req->json, fields)) return;
+    if (req->parts && !vd_form_check(req, resp, no_fields)) return;
     vd_store *store = vd_api_store_get(api, resp);
     if (!store) return;
     vd_session s;

@@ -3,8 +3,10 @@
  * Prints one JSON line on stdout once it listens ({"listen", "port", "queue"})
  * so that scripts can start it on port 0 and read the port. Runs until
  * SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish
- * and exits 0. Exit 1 when it cannot start (queue, media root, address),
- * 2 on a usage error. */
+ * and exits 0. Exit 1 when it cannot start (the address in use, the queue
+ * unreachable), 2 on a usage or configuration error (a malformed or refused
+ * listen address, a missing media root, an unreadable or empty token file):
+ * see start_failed. */
 #include <errno.h>
 #include <jansson.h>
 #include <malloc.h>
@@ -168,6 +170,16 @@ static char *read_token_file(const char *path)
     return line;
 }
 
+/* Reports why the API could not start. A configuration error (VD_ERR_INVALID:
+ * a malformed or refused listen address, a missing media root, a malformed
+ * queue URL) exits 2, which `visiond up` takes as "restarting cannot help";
+ * anything else (the address in use, the queue unreachable) exits 1. */
+static int start_failed(vd_status st, const vd_error *err)
+{
+    vd_cli_fail("serve: %s", vd_error_text(err));
+    return st == VD_ERR_INVALID ? VD_EXIT_USAGE : VD_EXIT_FAIL;
+}
+
 enum { SERVE_MALLOC_ARENAS = 2 };
 
 int vd_cmd_serve(int argc, char **argv)
@@ -224,7 +236,7 @@ int vd_cmd_serve(int argc, char **argv)
         token = strdup(a.token);
     } else if (a.token_file) {
         token = read_token_file(a.token_file);
-        if (!token) return VD_EXIT_FAIL;
+        if (!token) return VD_EXIT_USAGE; /* a configuration error: see start_failed */
     } else if (getenv("VISIOND_TOKEN") && *getenv("VISIOND_TOKEN")) {
         token = strdup(getenv("VISIOND_TOKEN"));
     }
@@ -249,7 +261,7 @@ int vd_cmd_serve(int argc, char **argv)
         memset(token, 0, strlen(token));
         free(token);
     }
-    if (st != VD_OK) return vd_cli_fail("serve: %s", vd_error_text(&err));
+    if (st != VD_OK) return start_failed(st, &err);
     if (a.token) VD_WARN("the token was given with --token: other local users can see it in ps");
 
     char host[256], listen[300];

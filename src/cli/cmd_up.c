@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/http.h"
+#include "api/paths.h"
 #include "cli/cli.h"
 #include "core/datadir.h"
 #include "core/config.h"
@@ -74,6 +76,36 @@ static int mkdir_p(const char *path)
             *p = '/';
         }
     return mkdir(tmp, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* Checks what would stop the api child from ever starting, with the
+ * functions it uses itself, so that `up` refuses at once with the reason:
+ * the listen address and the loopback-or-token rule (vd_http_check_listen),
+ * the token file, every media root (vd_media_roots_new), and the port
+ * (vd_http_bind, closed again at once: another server on it fails here). */
+static vd_status check_api_start(const vd_config *cfg, vd_error *err)
+{
+    const char *token_file = cfg->value[VD_CFG_TOKEN_FILE], *env = getenv("VISIOND_TOKEN");
+    if (*token_file && access(token_file, R_OK) != 0)
+        return vd_error_set(err, VD_ERR_INVALID, "cannot read token file %s: %s", token_file,
+                            strerror(errno));
+    const char *listen = cfg->value[VD_CFG_LISTEN];
+    vd_status st = vd_http_check_listen(listen, *token_file || (env && *env), err);
+    if (st != VD_OK) return st;
+    char roots[1024];
+    const char *dirs[64];
+    size_t n = 0;
+    vd_strlcpy(roots, cfg->value[VD_CFG_MEDIA_ROOTS], sizeof roots);
+    for (char *save = NULL, *r = strtok_r(roots, ":", &save); r && n < 64;
+         r = strtok_r(NULL, ":", &save))
+        dirs[n++] = r;
+    vd_media_roots *mr = NULL;
+    if ((st = vd_media_roots_new(dirs, n, &mr, err)) != VD_OK) return st;
+    vd_media_roots_free(mr);
+    int fd = -1;
+    if ((st = vd_http_bind(listen, &fd, err)) != VD_OK) return st;
+    close(fd);
+    return VD_OK;
 }
 
 int vd_cmd_up(int argc, char **argv)
@@ -154,6 +186,7 @@ int vd_cmd_up(int argc, char **argv)
     }
 
     vd_log_init("up", (vd_log_level)vd_log_level_parse(cfg.value[VD_CFG_LOG_LEVEL]), 2);
+    if (check_api_start(&cfg, &err) != VD_OK) return vd_cli_fail("up: %s", err.msg);
     const char *data = cfg.value[VD_CFG_DATA];
     if (mkdir_p(data) != 0)
         return vd_cli_fail("cannot create data directory %s: %s", data, strerror(errno));
@@ -185,6 +218,7 @@ int vd_cmd_up(int argc, char **argv)
 
     vd_procsup *sup = vd_procsup_new(vd_config_int(&cfg, VD_CFG_RESTART_MAX) * 1000);
     if (!sup) return vd_cli_fail("out of memory");
+    vd_procsup_set_fatal_exit(sup, VD_EXIT_USAGE); /* a child's configuration error */
 
     /* model server: stopped last, since workers and the api call it. */
     argv_buf ms = {0};
@@ -243,10 +277,13 @@ int vd_cmd_up(int argc, char **argv)
         stop_requested = 1;
     }
     vd_procsup_run(sup, &stop_requested);
+    const char *gave_up = vd_procsup_gave_up(sup);
+    int failed = gave_up != NULL;
+    if (failed) VD_ERROR("%s cannot start (its reason is above); stopping everything", gave_up);
     VD_INFO(
         "stopping: api first, then workers (they hand running jobs back), then the model server");
     vd_procsup_stop(sup, vd_config_int(&cfg, VD_CFG_STOP_GRACE) * 1000);
     vd_procsup_free(sup);
     VD_INFO("stopped");
-    return VD_EXIT_OK;
+    return failed ? VD_EXIT_FAIL : VD_EXIT_OK;
 }

@@ -29,6 +29,28 @@ int vd_log_level_parse(const char *s)
     return -1;
 }
 
+/* Copies msg into out (at most cap bytes, no NUL) with newlines and carriage
+ * returns as spaces and every other control byte (0x00-0x1f, 0x7f: ESC, BEL,
+ * backspace ...) as "\xHH", so that text from clients (URLs, file names) can
+ * neither split a line nor drive a terminal. Returns the bytes written. */
+static size_t escape_controls(const char *msg, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        unsigned char ch = *p;
+        if (ch == '\n' || ch == '\r') ch = ' ';
+        if (ch >= 0x20 && ch != 0x7f) {
+            if (o + 1 > cap) break;
+            out[o++] = (char)ch;
+        } else {
+            if (o + 4 > cap) break;
+            out[o++] = '\\', out[o++] = 'x', out[o++] = hex[ch >> 4], out[o++] = hex[ch & 15];
+        }
+    }
+    return o;
+}
+
 void vd_log(vd_log_level level, const char *fmt, ...)
 {
     static const char *tags[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
@@ -41,15 +63,13 @@ void vd_log(vd_log_level level, const char *fmt, ...)
     int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
     n += snprintf(line + n, sizeof line - (size_t)n, ".%03ldZ %s %s[%d] ", ts.tv_nsec / 1000000,
                   tags[level], log_cfg.component, (int)getpid());
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    int m = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (m < 0) m = 0;
-    size_t len = (size_t)n + (size_t)m;
-    if (len > sizeof line - 2) len = sizeof line - 2;
-    for (size_t i = (size_t)n; i < len; i++)
-        if (line[i] == '\n' || line[i] == '\r') line[i] = ' ';
+    if (m < 0) msg[0] = '\0';
+    size_t len = (size_t)n + escape_controls(msg, line + n, sizeof line - (size_t)n - 1);
     line[len++] = '\n';
     ssize_t w = write(log_cfg.fd, line, len);
     (void)w;

@@ -19,7 +19,9 @@ void vd_log_init(const char *component, vd_log_level min_level, int fd);
 int vd_log_level_parse(const char *s);
 
 /* Writes one line when level >= the configured minimum. Newlines inside the
- * message are replaced so an event stays one line. */
+ * message are replaced by spaces so an event stays one line, and every other
+ * control byte (ESC, BEL, backspace ...) is written as "\xHH", so that
+ * client-supplied text (URLs, file names, ids) cannot drive a terminal. */
 void vd_log(vd_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define VD_DEBUG(...) vd_log(VD_LOG_DEBUG, __VA_ARGS__)

@@ -30,6 +30,8 @@ struct vd_procsup {
     child *kids;
     size_t n, cap;
     int64_t backoff_max_ms;
+    int fatal_exit;         /* an exit status that is not restarted; 0 = none */
+    const char *gave_up_on; /* the child that exited with it, or NULL */
 };
 
 vd_procsup *vd_procsup_new(int64_t backoff_max_ms)
@@ -131,6 +133,14 @@ int vd_procsup_run(vd_procsup *s, volatile sig_atomic_t *stop)
             if (lived >= STABLE_MS) c->backoff_ms = BACKOFF_MIN_MS;
             char how[96];
             vd_describe_wait_status(wstatus, how, sizeof how);
+            if (s->fatal_exit && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == s->fatal_exit) {
+                VD_ERROR("%s (pid %d) %s after %.1f s: a configuration error, not restarting it",
+                         c->name, (int)pid, how, (double)lived / 1000.0);
+                c->pid = 0;
+                c->restart_at_ms = INT64_MAX;
+                if (!s->gave_up_on) s->gave_up_on = c->name;
+                continue;
+            }
             VD_WARN("%s (pid %d) %s after %.1f s; restarting in %.1f s", c->name, (int)pid, how,
                     (double)lived / 1000.0, (double)c->backoff_ms / 1000.0);
             c->pid = 0;
@@ -138,6 +148,7 @@ int vd_procsup_run(vd_procsup *s, volatile sig_atomic_t *stop)
             c->backoff_ms *= 2;
             if (c->backoff_ms > s->backoff_max_ms) c->backoff_ms = s->backoff_max_ms;
         }
+        if (s->gave_up_on) break;
         int64_t now = vd_mono_ms();
         for (size_t i = 0; i < s->n && !*stop; i++) {
             child *c = &s->kids[i];
@@ -199,6 +210,16 @@ void vd_procsup_stop(vd_procsup *s, int64_t grace_ms)
             vd_sleep_ms(20);
         }
     }
+}
+
+void vd_procsup_set_fatal_exit(vd_procsup *s, int status)
+{
+    s->fatal_exit = status;
+}
+
+const char *vd_procsup_gave_up(const vd_procsup *s)
+{
+    return s->gave_up_on;
 }
 
 pid_t vd_procsup_pid(const vd_procsup *s, const char *name)

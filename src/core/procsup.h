@@ -31,8 +31,15 @@ vd_status vd_procsup_add(vd_procsup *s, const char *name, char *const argv[], in
 /* Starts every child not running. VD_ERR_IO when fork fails. */
 vd_status vd_procsup_start_all(vd_procsup *s, vd_error *err);
 
-/* Supervises until *stop is non-zero: reaps, logs and restarts children.
- * Returns how many restarts it made. */
+/* Children that exit with this status (0 = none, the default) are not
+ * restarted: it says "restarting cannot help" (`visiond up` uses 2, the
+ * configuration-error status of its children: a refused listen address, a
+ * missing media root). */
+void vd_procsup_set_fatal_exit(vd_procsup *s, int status);
+
+/* Supervises until *stop is non-zero, or until a child exits with the fatal
+ * status (vd_procsup_gave_up then names it): reaps, logs and restarts
+ * children. Returns how many restarts it made. */
 int vd_procsup_run(vd_procsup *s, volatile sig_atomic_t *stop);
 
 /* Stops the children in stop_order groups: SIGTERM to each child of a group,
@@ -40,6 +47,9 @@ int vd_procsup_run(vd_procsup *s, volatile sig_atomic_t *stop);
  * groups; then the next group. Whatever a stopped child left in its process
  * group is killed too, so nothing is orphaned. */
 void vd_procsup_stop(vd_procsup *s, int64_t grace_ms);
+
+/* Returns the name of the first child that exited with the fatal status, or NULL. */
+const char *vd_procsup_gave_up(const vd_procsup *s);
 
 /* Returns the pid of the named child (0 while not running, -1 when unknown). */
 pid_t vd_procsup_pid(const vd_procsup *s, const char *name);

@@ -86,6 +86,19 @@ int vd_job_type_valid(const char *t)
     return 1;
 }
 
+int vd_job_id_valid(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > VD_ID_LEN || id[0] == '.') return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
 vd_status vd_queue_enqueue(vd_queue *q, const vd_enqueue_opts *o, char id_out[VD_ID_LEN + 1],
                            vd_error *err)
 {
@@ -103,8 +116,11 @@ vd_status vd_queue_enqueue(vd_queue *q, const vd_enqueue_opts *o, char id_out[VD
     }
     if (o->max_retries < 0 || o->timeout_ms < 0 || o->delay_ms < 0)
         return vd_error_set(err, VD_ERR_INVALID, "max_retries, timeout and delay must be >= 0");
-    if (o->id && (!*o->id || strlen(o->id) > VD_ID_LEN))
-        return vd_error_set(err, VD_ERR_INVALID, "job id must be 1-%d characters", VD_ID_LEN);
+    if (o->id && !vd_job_id_valid(o->id))
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "job id must be 1-%d characters of [A-Za-z0-9_.-], not starting "
+                            "with '.'",
+                            VD_ID_LEN);
     return q->ops->enqueue(q, o, id_out, err);
 }
 

@@ -85,7 +85,7 @@ typedef struct {
     int64_t retry_base_ms; /* 0 = 1000 */
     int64_t retry_max_ms;  /* 0 = 300000 */
     int64_t result_ttl_ms; /* 0 = 7 days; < 0 = forever */
-    const char *id;        /* optional caller-chosen id (unique); NULL = generated */
+    const char *id; /* optional caller-chosen id (unique, vd_job_id_valid); NULL = generated */
 } vd_enqueue_opts;
 
 typedef struct {
@@ -104,6 +104,12 @@ vd_status vd_job_state_parse(const char *name, vd_job_state *out);
 /* Returns 1 when t is a valid job type name: 1 to VD_JOB_TYPE_MAX-1
  * characters of [A-Za-z0-9_.-]. */
 int vd_job_type_valid(const char *t);
+
+/* Returns 1 when id may be a caller-chosen job id: 1 to VD_ID_LEN characters
+ * of [A-Za-z0-9_.-], not starting with '.' (so never "/", a control
+ * character, "." or ".."; it must be usable as one URL path segment).
+ * vd_queue_enqueue refuses others (VD_ERR_INVALID), for the API and the CLI. */
+int vd_job_id_valid(const char *id);
 
 /* Frees the owned strings of *job and zeroes it. */
 void vd_job_clear(vd_job *job);

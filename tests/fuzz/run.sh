@@ -7,7 +7,7 @@
 #
 #   tests/fuzz/run.sh                     every harness, FUZZ_TIME seconds each
 #   tests/fuzz/run.sh proto api           only these
-#   FUZZ_TIME=30                          seconds per harness (default 15: 7 harnesses + the
+#   FUZZ_TIME=30                          seconds per harness (default 15: 8 harnesses + the
 #                                         clang build stay near 3 minutes of CI time)
 #   FUZZ_BUILD_DIR=build-fuzz             where to build (default: build-fuzz)
 #   SKIP_FUZZ=1                           do nothing (scripts/test.sh honours it too)

@@ -179,13 +179,13 @@ api_stop
 # ---- refusals at start ----
 rc=0
 "$VISIOND" serve --listen 0.0.0.0:0 --data "$T/data" >"$T/out" 2>"$T/err" || rc=$?
-[ "$rc" = 1 ] && grep -q "without a token" "$T/err" || fail "non-loopback without token: rc=$rc $(cat "$T/err")"
+[ "$rc" = 2 ] && grep -q "without a token" "$T/err" || fail "non-loopback without token: rc=$rc $(cat "$T/err")"
 rc=0
 "$VISIOND" serve --listen 127.0.0.1:0 --data "$T/data" --media-root "$T/no-such-dir" >"$T/out" 2>"$T/err" || rc=$?
-[ "$rc" = 1 ] && grep -q "no-such-dir" "$T/err" || fail "bad media root: rc=$rc $(cat "$T/err")"
+[ "$rc" = 2 ] && grep -q "no-such-dir" "$T/err" || fail "bad media root: rc=$rc $(cat "$T/err")"
 rc=0
 "$VISIOND" serve --listen nowhere:80 >"$T/out" 2>"$T/err" || rc=$?
-[ "$rc" = 1 ] && grep -q "numeric IP" "$T/err" || fail "bad listen address: rc=$rc $(cat "$T/err")"
+[ "$rc" = 2 ] && grep -q "numeric IP" "$T/err" || fail "bad listen address: rc=$rc $(cat "$T/err")"
 rc=0
 "$VISIOND" serve --bogus >"$T/out" 2>"$T/err" || rc=$?
 [ "$rc" = 2 ] || fail "unknown option: rc=$rc"

@@ -66,7 +66,7 @@ rc=0
 for addr in 0.0.0.0:0 '[::]:0'; do
   rc=0
   "$VISIOND" serve --listen "$addr" --data "$T/data0" --model-server none >"$T/out" 2>"$T/err" || rc=$?
-  [ "$rc" = 1 ] && grep -q "without a token" "$T/err" || fail "serve --listen $addr without a token: rc=$rc $(cat "$T/err")"
+  [ "$rc" = 2 ] && grep -q "without a token" "$T/err" || fail "serve --listen $addr without a token: rc=$rc $(cat "$T/err")"
 done
 
 # ---- tokens: every length, every one-character change; never logged ----

@@ -11,8 +11,10 @@ Every --interval seconds it reads VmRSS (/proc/PID/status) and the number of
 open fds (/proc/PID/fd) of `up`, the model server, each worker supervisor and
 the api. After --warmup seconds it prints per process the RSS slope (KB/min,
 least squares) and the fd growth: min over the last third of the samples
-minus max over the first third (> 0 only when fds pile up steadily; a
-request or a horse in flight at one sample does not count).
+minus max over the first third, counted only when the floor also rose from
+the first third to the middle one and from the middle one to the last (> 0
+only when fds pile up steadily; a request or a horse in flight at one sample,
+or a pool opening one more handle once under a burst, does not count).
 
 With --check it fails (exit 1) when a process's fds grew, an RSS slope is over
 --max-slope-kb, a request or a job failed, `up` did not exit 0 on SIGTERM, or
@@ -296,8 +298,17 @@ def main():
             k = int(t // 60)
             mins[k] = min(mins.get(k, rss), rss)
         fl = slope(sorted(mins), [mins[k] for k in sorted(mins)]) if len(mins) >= 2 else 0.0
+        # fd growth: a leak lifts the count again and again; a pool that opens one more
+        # handle under a burst (bounded by its size) lifts it once. So the growth counts
+        # only when the floor rises from the first third to the middle one AND from the
+        # middle one to the last (min of a later third minus max of the earlier one).
         third = max(1, len(pts) // 3)
-        grew = min(x[2] for x in pts[-third:]) - max(x[2] for x in pts[:third])
+        first, mid, last = pts[:third], pts[third:len(pts) - third], pts[-third:]
+        step1 = min(x[2] for x in mid) - max(x[2] for x in first) if mid else 0
+        step2 = min(x[2] for x in last) - max(x[2] for x in mid) if mid else 0
+        grew = min(x[2] for x in last) - max(x[2] for x in first)
+        if step1 <= 0 or step2 <= 0:
+            grew = min(grew, 0)
         print("%-14s %7d %9d %9d %12.0f %11.0f %12.0f %5d %5d %5d %7d" %
               (name, len(pts), pts[0][1], pts[-1][1], sl, late, fl, pts[0][2], pts[-1][2],
                max(x[2] for x in pts), grew))

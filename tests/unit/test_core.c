@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/log.h"
 #include "core/procstat.h"
 #include "core/util.h"
 #include "queue/queue.h"
@@ -59,6 +60,42 @@ VD_TEST(job_state_names_round_trip)
     }
     vd_job_state x;
     CHECK_EQ_INT(vd_job_state_parse("running", &x), VD_ERR_INVALID);
+}
+
+VD_TEST(log_escapes_control_bytes)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/log", vd_test_tmpdir());
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0);
+    vd_log_init("t", VD_LOG_INFO, fd);
+    VD_INFO("GET /jobs/%s 404", "a\x1b[2Jb\x07"
+                                "c\nd\re\x7f\x01");
+    vd_log_init("t", VD_LOG_INFO, 2);
+    char buf[512] = {0};
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    CHECK(n > 0);
+    CHECK(strstr(buf, "GET /jobs/a\\x1b[2Jb\\x07c d e\\x7f\\x01 404\n") != NULL);
+    for (ssize_t i = 0; i < n - 1; i++) /* one line, no control byte but its newline */
+        CHECK((unsigned char)buf[i] >= 0x20 && buf[i] != 0x7f);
+    CHECK_EQ_INT(buf[n - 1], '\n');
+}
+
+VD_TEST(job_ids_are_one_url_segment)
+{
+    CHECK(vd_job_id_valid("my-job-1"));
+    CHECK(vd_job_id_valid("A.b_c-9"));
+    CHECK(vd_job_id_valid("0123456789abcdef0123456789abcdef"));
+    CHECK(!vd_job_id_valid("0123456789abcdef0123456789abcdef0")); /* 33 */
+    CHECK(!vd_job_id_valid(""));
+    CHECK(!vd_job_id_valid(NULL));
+    CHECK(!vd_job_id_valid("a/b"));
+    CHECK(!vd_job_id_valid(".."));
+    CHECK(!vd_job_id_valid(".hidden"));
+    CHECK(!vd_job_id_valid("esc\x1b"));
+    CHECK(!vd_job_id_valid("nl\n"));
+    CHECK(!vd_job_id_valid("caf\xc3\xa9"));
 }
 
 int main(void)

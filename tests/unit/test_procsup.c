@@ -51,6 +51,36 @@ VD_TEST(dying_child_is_restarted_and_stable_one_is_not)
     vd_procsup_free(s);
 }
 
+/* issue 18 item 8: a child that exits with the fatal status (up: 2, a
+ * configuration error) is not restarted; run returns at once, naming it,
+ * while a child dying with another status is restarted as before. */
+VD_TEST(child_with_fatal_exit_is_not_restarted)
+{
+    vd_error err;
+    vd_procsup *s = vd_procsup_new(1000);
+    CHECK(s != NULL);
+    vd_procsup_set_fatal_exit(s, 2);
+    char *config_error[] = {"/bin/sh", "-c", "sleep 0.2; exit 2", NULL};
+    char *lives[] = {"/bin/sleep", "30", NULL};
+    CHECK_OK(vd_procsup_add(s, "api", config_error, 0, &err));
+    CHECK_OK(vd_procsup_add(s, "lives", lives, 1, &err));
+    CHECK_OK(vd_procsup_start_all(s, &err));
+    CHECK(vd_procsup_gave_up(s) == NULL);
+    stop_flag = 0;
+    signal(SIGALRM, on_alarm);
+    alarm(20); /* a safety net only: run must return as soon as "api" exits */
+    int restarts = vd_procsup_run(s, &stop_flag);
+    alarm(0);
+    CHECK_EQ_INT(stop_flag, 0); /* returned on its own, not by the alarm */
+    CHECK_EQ_INT(restarts, 0);
+    CHECK(vd_procsup_gave_up(s) != NULL && strcmp(vd_procsup_gave_up(s), "api") == 0);
+    CHECK_EQ_INT(vd_procsup_restarts(s, "api"), 0);
+    CHECK_EQ_INT(vd_procsup_pid(s, "api"), 0);
+    CHECK(vd_procsup_pid(s, "lives") > 0);
+    vd_procsup_stop(s, 2000);
+    vd_procsup_free(s);
+}
+
 /* Counts processes of process group pgid that are not zombies (a zombie
  * waits for init to reap it, which a container's init may never do). */
 static int live_in_group(pid_t pgid)

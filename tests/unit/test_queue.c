@@ -211,6 +211,13 @@ QTEST(enqueue_get_round_trip)
     CHECK_EQ_INT(j.result_ttl_ms, 7LL * 24 * 3600 * 1000);
     vd_job_clear(&j);
     CHECK_EQ_INT(vd_queue_enqueue(q, &d, NULL, &err), VD_ERR_STATE); /* duplicate id */
+    /* ids that could not be named in a URL, or would garble a log line (issue 18 item 10) */
+    static const char *const bad_ids[] = {"a/b", "../x", "x\x1b[31m", "tab\tid", "sp ace",
+                                          ".",   "..",   "",          "a\n"};
+    for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+        vd_enqueue_opts b = {.type = "t", .id = bad_ids[i]};
+        CHECK_EQ_INT(vd_queue_enqueue(q, &b, NULL, &err), VD_ERR_INVALID);
+    }
 
     vd_enqueue_opts forever = {.type = "t", .result_ttl_ms = -1};
     CHECK_OK(vd_queue_enqueue(q, &forever, id, &err));
