@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "api/http.h"
-#include "api/paths.h"
+#include "core/paths.h"
 #include "cli/cli.h"
 #include "core/datadir.h"
 #include "core/config.h"
