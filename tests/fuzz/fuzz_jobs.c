@@ -68,8 +68,8 @@ static void ln(const char *target, const char *rel)
 static void cleanup(void)
 {
     vd_media_roots_free(g_roots);
-    static const char *const files[] = {"r1/a.jpg",   "r1/sub/b.jpg", "r1/link_in",
-                                        "r1/link_out", "r1/dir_out",  "r1/zero",
+    static const char *const files[] = {"r1/a.jpg",    "r1/sub/b.jpg",      "r1/link_in",
+                                        "r1/link_out", "r1/dir_out",        "r1/zero",
                                         "r1/fifo",     "outside/secret.jpg"};
     static const char *const dirs[] = {"r1/sub", "r1", "outside"};
     char p[PATH_MAX];
