@@ -31,7 +31,7 @@ static void embeddings(void *ctx, vd_http_req *req, vd_http_resp *resp)
 {
     vd_api *api = ctx;
     static const char *const fields[] = {"model", "paths", "vectors", "mode", NULL};
-    const char *model = "mobilenet_v2", *mode_s = "image";
+    const char *model = NULL, *mode_s = "image";
     int vectors = 1;
     if (req->json) {
         if (!vd_api_only_fields(resp, req->json, fields) ||
@@ -52,6 +52,8 @@ static void embeddings(void *ctx, vd_http_req *req, vd_http_resp *resp)
         vd_http_reply_error(resp, 422, "invalid_value", "mode must be \"image\" or \"face\"");
         return;
     }
+    vd_embed_mode mode = strcmp(mode_s, "face") == 0 ? VD_EMBED_FACE : VD_EMBED_IMAGE;
+    if (!model) model = vd_embed_default_model(mode);
     if (!*model) {
         vd_http_reply_error(resp, 422, "unknown_model", "model is empty");
         return;
@@ -69,13 +71,21 @@ static void embeddings(void *ctx, vd_http_req *req, vd_http_resp *resp)
     vd_embed_opts o = {.runner = runner,
                        .store = store,
                        .model = model,
-                       .mode = strcmp(mode_s, "face") == 0 ? VD_EMBED_FACE : VD_EMBED_IMAGE,
+                       .mode = mode,
                        .roots = in.roots,
                        .want_vectors = vectors};
     int dim = 0;
     vd_embed_stats stats;
     vd_error err;
-    st = vd_embed_paths(&o, (const char *const *)in.paths, in.n, items, &dim, &stats, &err);
+    /* the pipeline's rule (vd_embed_paths applies it too), asked first for its own answer */
+    st = vd_embed_check_model(runner, model, mode, NULL, &err);
+    if (st == VD_ERR_UNSUPPORTED) {
+        vd_http_reply_error(resp, 422, "model_task_mismatch", "%s", vd_error_text(&err));
+        st = VD_OK; /* the runner is fine */
+        goto out;
+    }
+    if (st == VD_OK)
+        st = vd_embed_paths(&o, (const char *const *)in.paths, in.n, items, &dim, &stats, &err);
     if (st != VD_OK) {
         vd_api_reply_embed_error(resp, st, &err);
         goto out;
@@ -203,6 +213,12 @@ static void faces(void *ctx, vd_http_req *req, vd_http_resp *resp)
         goto out;
     }
     st = vd_image_decode_file(path, NULL, &img, NULL, &err);
+    if (st == VD_ERR_BUSY) { /* the decode budget (docs/images.md): try again soon */
+        json_decref(arr);
+        vd_http_add_header(resp, "Retry-After", "1");
+        vd_http_reply_error(resp, 503, "busy", "%s: %s", name, vd_error_text(&err));
+        goto out;
+    }
     if (st != VD_OK) {
         json_decref(arr);
         /* 413 "limit" (too many pixels, too many bytes) as docs/api.md names it */

@@ -146,7 +146,6 @@ static json_t *vector_json(const float *v, int dim)
 typedef struct {
     char **paths;
     int vectors;
-    int dim;
     size_t done, total, failed;
     vd_progress bar;
 } embed_print;
@@ -160,8 +159,7 @@ static void embed_item(void *ud, size_t i, const vd_embed_item *it)
         json_object_set_new(j, "sha256", json_string(it->sha256));
         json_object_set_new(j, "cached", json_boolean(it->cached));
         if (e->vectors && it->vector) {
-            /* the dim is known once a vector exists: its length is the model's */
-            json_object_set_new(j, "vector", vector_json(it->vector, e->dim));
+            json_object_set_new(j, "vector", vector_json(it->vector, it->dim));
         }
     } else {
         json_object_set_new(j, "error", json_string(it->error));
@@ -223,15 +221,13 @@ int vd_cmd_embed(int argc, char **argv)
         }
     }
     if (optind >= argc) return vd_cli_usage_error("embed", "no files given");
-    if (!model) model = vd_svc_default_model(face ? VD_SESSION_FACE : VD_SESSION_IMAGE);
+    if (!model) model = vd_embed_default_model(face ? VD_EMBED_FACE : VD_EMBED_IMAGE);
     vd_store *store;
     vd_runner *runner;
     int rc = open_all(&co, model, 1, &store, &runner);
     if (rc == VD_EXIT_OK) {
-        vd_model_meta meta;
-        vd_runner_meta(runner, model, &meta, NULL);
         size_t n = (size_t)(argc - optind);
-        embed_print e = {.paths = argv + optind, .vectors = vectors, .dim = meta.dim, .total = n};
+        embed_print e = {.paths = argv + optind, .vectors = vectors, .total = n};
         vd_progress_init(&e.bar, "embed", 0);
         vd_embed_item *items = calloc(n, sizeof *items);
         vd_embed_opts o = {.runner = runner,

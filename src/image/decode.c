@@ -4,17 +4,20 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <ctype.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <vips/vips.h>
 
 #include "core/log.h"
 #include "core/paths.h"
+#include "core/util.h"
 
 /* Loaders we accept (libvips's source loaders) and the format names we report. */
 static const struct {
@@ -26,12 +29,119 @@ static const struct {
     {"heifload_source", "heif"},
 };
 
+/* libjpeg's warnings ("Corrupt JPEG data: premature end of data segment",
+ * "bad Huffman code") are counted by libvips and reported, when the loader
+ * closes, as one g_warning "read gave N warnings" on the thread that drops
+ * the last reference: ours (the loader image is unreferenced in
+ * vd_image_decode_buffer). That count is how a scan that ended early or went
+ * wrong in its last rows is found: libvips's fail_on=warning only looks
+ * between strips. */
+static _Thread_local int jpeg_warnings;
+
 static void vips_log_to_vd(const gchar *domain, GLogLevelFlags level, const gchar *message,
                            gpointer user)
 {
     (void)user;
     (void)level;
+    if (domain && strcmp(domain, "VIPS") == 0 && message && strncmp(message, "read gave ", 10) == 0)
+        jpeg_warnings++;
     VD_DEBUG("%s: %s", domain ? domain : "glib", message ? message : "");
+}
+
+/* ---- the decoded-pixel budget (decode.h) ---- */
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int64_t total, used, wait_ms;
+    int configured;
+} budget = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+            VD_IMAGE_PIXEL_BUDGET,     0,
+            VD_IMAGE_BUDGET_WAIT_MS,   0};
+
+void vd_image_budget_set(int64_t pixels, int64_t wait_ms)
+{
+    pthread_mutex_lock(&budget.mu);
+    budget.total = pixels > 0 ? pixels : VD_IMAGE_PIXEL_BUDGET;
+    budget.wait_ms = wait_ms >= 0 ? wait_ms : VD_IMAGE_BUDGET_WAIT_MS;
+    budget.configured = 1;
+    pthread_cond_broadcast(&budget.cv);
+    pthread_mutex_unlock(&budget.mu);
+}
+
+void vd_image_budget_get(int64_t *total, int64_t *used, int64_t *wait_ms)
+{
+    pthread_mutex_lock(&budget.mu);
+    if (total) *total = budget.total;
+    if (used) *used = budget.used;
+    if (wait_ms) *wait_ms = budget.wait_ms;
+    pthread_mutex_unlock(&budget.mu);
+}
+
+/* Reads VISIOND_DECODE_BUDGET / VISIOND_DECODE_WAIT_MS once, unless a
+ * program set the budget itself. A bad value keeps the default. */
+static void budget_from_env(void)
+{
+    pthread_mutex_lock(&budget.mu);
+    int done = budget.configured;
+    budget.configured = 1;
+    pthread_mutex_unlock(&budget.mu);
+    if (done) return;
+    const char *b = getenv("VISIOND_DECODE_BUDGET"), *w = getenv("VISIOND_DECODE_WAIT_MS");
+    char *end;
+    long long px = b && *b ? strtoll(b, &end, 10) : 0;
+    if (!b || !*b || *end || px <= 0) px = VD_IMAGE_PIXEL_BUDGET;
+    long long ms = w && *w ? strtoll(w, &end, 10) : -1;
+    if (!w || !*w || *end || ms < 0) ms = VD_IMAGE_BUDGET_WAIT_MS;
+    vd_image_budget_set(px, ms);
+}
+
+/* Takes px pixels from the budget, waiting up to its bound. */
+static vd_status budget_take(int64_t px, vd_error *err)
+{
+    pthread_mutex_lock(&budget.mu);
+    if (px > budget.total) {
+        int64_t total = budget.total;
+        pthread_mutex_unlock(&budget.mu);
+        return vd_error_set(err, VD_ERR_LIMIT,
+                            "decode budget: the image needs %lld pixels, the budget is %lld",
+                            (long long)px, (long long)total);
+    }
+    int64_t due = vd_mono_us() + budget.wait_ms * 1000;
+    while (budget.used + px > budget.total) {
+        int64_t now = vd_mono_us();
+        if (now >= due) {
+            int64_t used = budget.used, total = budget.total, waited = budget.wait_ms;
+            pthread_mutex_unlock(&budget.mu);
+            return vd_error_set(err, VD_ERR_BUSY,
+                                "decode budget busy: the image needs %lld pixels, %lld of %lld "
+                                "are in use; waited %lld ms",
+                                (long long)px, (long long)used, (long long)total,
+                                (long long)waited);
+        }
+        /* The condition variable uses the realtime clock: wait in short
+         * slices so that a clock step cannot stretch the bound. */
+        int64_t slice = due - now < 100000 ? due - now : 100000;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + slice * 1000;
+        ts.tv_sec += (time_t)(ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        pthread_cond_timedwait(&budget.cv, &budget.mu, &ts);
+    }
+    budget.used += px;
+    pthread_mutex_unlock(&budget.mu);
+    return VD_OK;
+}
+
+static void budget_give(int64_t px)
+{
+    if (px <= 0) return;
+    pthread_mutex_lock(&budget.mu);
+    budget.used -= px;
+    if (budget.used < 0) budget.used = 0;
+    pthread_cond_broadcast(&budget.cv);
+    pthread_mutex_unlock(&budget.mu);
 }
 
 vd_status vd_image_init(const char *argv0, vd_error *err)
@@ -56,6 +166,7 @@ vd_status vd_image_init(const char *argv0, vd_error *err)
      * GObject properties: GLib-GObject warns on stderr (found by fuzz_image). */
     g_log_set_handler("GLib-GObject", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE, vips_log_to_vd,
                       NULL);
+    budget_from_env();
     return VD_OK;
 }
 
@@ -81,6 +192,7 @@ vd_status vd_image_alloc(vd_image *out, int width, int height, vd_error *err)
 void vd_image_free(vd_image *img)
 {
     if (!img) return;
+    budget_give(img->budget_px);
     free(img->pixels);
     memset(img, 0, sizeof *img);
 }
@@ -118,9 +230,14 @@ static vd_status decode_error(vd_error *err, const char *format, const uint8_t *
 {
     char msg[VD_ERROR_MSG_MAX - 32];
     take_vips_error(msg, sizeof msg);
-    if (strcmp(format, "jpeg") == 0 &&
-        (strstr(msg, "Premature end") || strstr(msg, "premature end")))
+    int jpeg = strcmp(format, "jpeg") == 0;
+    /* libjpeg: "Premature end of input file" / "of JPEG file" is the bytes
+     * running out; "Corrupt JPEG data: ..." is a scan that is damaged or ends
+     * before the header's last row ("premature end of data segment"). */
+    if (jpeg && (strstr(msg, "Premature end of input") || strstr(msg, "Premature end of JPEG")))
         return vd_error_set(err, VD_ERR_IMAGE, "truncated JPEG: %s", msg);
+    if (jpeg && strstr(msg, "Corrupt JPEG"))
+        return vd_error_set(err, VD_ERR_IMAGE, "corrupt JPEG: %s", msg);
     if (strcmp(format, "png") == 0 && !png_has_iend(data, len))
         return vd_error_set(err, VD_ERR_IMAGE, "truncated PNG: %s", msg);
     if (strstr(msg, "truncated") || strstr(msg, "Truncated"))
@@ -128,18 +245,24 @@ static vd_status decode_error(vd_error *err, const char *format, const uint8_t *
     return vd_error_set(err, VD_ERR_IMAGE, "corrupt image: %s", msg);
 }
 
-/* Opens the image lazily (header only) with the given loader options. */
+/* Opens the image lazily (header only) with the given loader options.
+ * JPEGs fail on libjpeg's warnings ("Corrupt JPEG data: premature end of
+ * data segment", "bad Huffman code"): for libjpeg those are what a damaged
+ * or short scan gives, and it would fill the rest with grey. Other formats
+ * fail on errors (truncation included): PNG's warnings (an odd ICC profile,
+ * a bad ancillary chunk) leave the pixels intact. */
 static VipsImage *open_image(VipsSource *src, const char *format, VipsAccess access,
                              int jpeg_shrink, double webp_scale)
 {
-    if (strcmp(format, "jpeg") == 0 && jpeg_shrink > 1)
-        return vips_image_new_from_source(src, "", "access", access, "fail_on", VIPS_FAIL_ON_ERROR,
-                                          "shrink", jpeg_shrink, NULL);
+    int jpeg = strcmp(format, "jpeg") == 0;
+    VipsFailOn fail = jpeg ? VIPS_FAIL_ON_WARNING : VIPS_FAIL_ON_ERROR;
+    if (jpeg && jpeg_shrink > 1)
+        return vips_image_new_from_source(src, "", "access", access, "fail_on", fail, "shrink",
+                                          jpeg_shrink, NULL);
     if (strcmp(format, "webp") == 0 && webp_scale > 0 && webp_scale < 1)
-        return vips_image_new_from_source(src, "", "access", access, "fail_on", VIPS_FAIL_ON_ERROR,
-                                          "scale", webp_scale, NULL);
-    return vips_image_new_from_source(src, "", "access", access, "fail_on", VIPS_FAIL_ON_ERROR,
-                                      NULL);
+        return vips_image_new_from_source(src, "", "access", access, "fail_on", fail, "scale",
+                                          webp_scale, NULL);
+    return vips_image_new_from_source(src, "", "access", access, "fail_on", fail, NULL);
 }
 
 /* Converts any libvips image to 8-bit, 3-band sRGB; *out is a new reference.
@@ -233,6 +356,131 @@ static int pnm_size_ok(const uint8_t *p, size_t len)
     return dims[0] > 0 && dims[1] > 0;
 }
 
+/* What the header says, before any pixel is decoded. */
+typedef struct {
+    const char *format;
+    int w, h, orientation;
+} header;
+
+/* Finds the loader (allow-listed) and reads the header. On failure *err is
+ * set and src stays the caller's. */
+static vd_status read_header(VipsSource *src, const uint8_t *data, size_t len, header *hd,
+                             vd_error *err)
+{
+    /* libvips names the loader by its type ("VipsForeignLoadJpegSource"). */
+    const char *loader_type = vips_foreign_find_load_source(src);
+    const char *loader = loader_type ? vips_nickname_find(g_type_from_name(loader_type)) : NULL;
+    if (!loader) {
+        vips_error_clear();
+        return vd_error_set(err, VD_ERR_IMAGE, "not an image");
+    }
+    hd->format = NULL;
+    for (size_t i = 0; i < sizeof allowed_loaders / sizeof allowed_loaders[0]; i++)
+        if (strcmp(loader, allowed_loaders[i].loader) == 0) hd->format = allowed_loaders[i].format;
+    if (!hd->format) {
+        char name[64];
+        snprintf(name, sizeof name, "%s", loader);
+        char *cut = strstr(name, "load");
+        if (cut) *cut = '\0';
+        return vd_error_set(err, VD_ERR_UNSUPPORTED, "unsupported format: %s", name);
+    }
+    /* libvips's PPM loader cannot refuse a zero width or height: the out-of-range
+     * property is not set and the loader goes on with a default size. */
+    if (strcmp(hd->format, "ppm") == 0 && !pnm_size_ok(data, len))
+        return vd_error_set(err, VD_ERR_IMAGE,
+                            "corrupt image: PNM header without a width and height > 0");
+    /* Header only: nothing is decoded until pixels are asked for. */
+    VipsImage *head = open_image(src, hd->format, VIPS_ACCESS_SEQUENTIAL, 1, 0);
+    if (!head) return decode_error(err, hd->format, data, len);
+    hd->w = head->Xsize;
+    hd->h = head->Ysize;
+    hd->orientation = vips_image_get_orientation(head);
+    g_object_unref(head);
+    if (hd->orientation < 1 || hd->orientation > 8) hd->orientation = 1;
+    return VD_OK;
+}
+
+/* Decodes the pixels (shrink / scale as chosen, upright, 8-bit RGB) into
+ * *mem (g_malloc'd) and their size into *ow x *oh. */
+static vd_status decode_pixels(VipsSource *src, const header *hd, int shrink, double scale,
+                               const uint8_t *data, size_t len, void **mem, int *ow, int *oh,
+                               vd_error *err)
+{
+    /* Rotating needs random access; plain images stream. */
+    VipsAccess access = hd->orientation == 1 ? VIPS_ACCESS_SEQUENTIAL : VIPS_ACCESS_RANDOM;
+    VipsObject *ctx = VIPS_OBJECT(vips_image_new());
+    VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 4);
+    vd_status st = VD_OK;
+    size_t memlen = 0;
+    *mem = NULL;
+    jpeg_warnings = 0;
+    t[0] = open_image(src, hd->format, access, shrink, scale);
+    if (!t[0]) {
+        st = decode_error(err, hd->format, data, len);
+        goto done;
+    }
+    VipsImage *x = t[0];
+    if (hd->orientation != 1) {
+        if (vips_autorot(x, &t[1], NULL)) {
+            st = decode_error(err, hd->format, data, len);
+            goto done;
+        }
+        x = t[1];
+    }
+    if (to_srgb8(ctx, x, &t[2])) {
+        st = decode_error(err, hd->format, data, len);
+        goto done;
+    }
+    x = t[2];
+    /* Decoding happens here: truncation and corruption surface now. */
+    *mem = vips_image_write_to_memory(x, &memlen);
+    if (!*mem) {
+        st = decode_error(err, hd->format, data, len);
+        goto done;
+    }
+    *ow = x->Xsize;
+    *oh = x->Ysize;
+    if (memlen != (size_t)x->Xsize * (size_t)x->Ysize * 3)
+        st = vd_error_set(err, VD_ERR_INTERNAL, "decoded %zu bytes for %dx%d RGB", memlen, x->Xsize,
+                          x->Ysize);
+done:
+    g_object_unref(ctx); /* closes the loader: libjpeg's warning count is reported now */
+    if (st == VD_OK && jpeg_warnings > 0) {
+        char msg[VD_ERROR_MSG_MAX - 64];
+        take_vips_error(msg, sizeof msg);
+        st = vd_error_set(err, VD_ERR_IMAGE,
+                          "corrupt JPEG: the scan data is damaged or ends "
+                          "early (libjpeg: %s)",
+                          msg);
+    }
+    if (st != VD_OK) {
+        g_free(*mem);
+        *mem = NULL;
+    }
+    return st;
+}
+
+/* The size the decode will have: the header's, shrunk on load (libvips
+ * rounds a JPEG's down, a WebP's to nearest), upright. */
+static void decoded_size(const header *hd, int shrink, double scale, int *w, int *h)
+{
+    *w = hd->w, *h = hd->h;
+    if (shrink > 1) {
+        *w = hd->w / shrink;
+        *h = hd->h / shrink;
+    } else if (scale > 0 && scale < 1) {
+        *w = (int)(hd->w * scale + 0.5);
+        *h = (int)(hd->h * scale + 0.5);
+    }
+    if (*w < 1) *w = 1;
+    if (*h < 1) *h = 1;
+    if (hd->orientation >= 5) {
+        int tmp = *w;
+        *w = *h;
+        *h = tmp;
+    }
+}
+
 vd_status vd_image_decode_buffer(const void *data, size_t len, const vd_decode_opts *opts,
                                  vd_image *out, vd_error *err)
 {
@@ -245,118 +493,63 @@ vd_status vd_image_decode_buffer(const void *data, size_t len, const vd_decode_o
     if (len == 0) return vd_error_set(err, VD_ERR_IMAGE, "empty file");
     if (len > max_bytes)
         return vd_error_set(err, VD_ERR_LIMIT, "file too large: %zu > %zu bytes", len, max_bytes);
-
     VipsSource *src = vips_source_new_from_memory(data, len);
     if (!src) return decode_error(err, "", data, len);
-
-    /* libvips names the loader by its type ("VipsForeignLoadJpegSource"). */
-    const char *loader_type = vips_foreign_find_load_source(src);
-    const char *loader = loader_type ? vips_nickname_find(g_type_from_name(loader_type)) : NULL;
-    if (!loader) {
-        vips_error_clear();
-        g_object_unref(src);
-        return vd_error_set(err, VD_ERR_IMAGE, "not an image");
-    }
-    const char *format = NULL;
-    for (size_t i = 0; i < sizeof allowed_loaders / sizeof allowed_loaders[0]; i++)
-        if (strcmp(loader, allowed_loaders[i].loader) == 0) format = allowed_loaders[i].format;
-    if (!format) {
-        char name[64];
-        vd_status st;
-        snprintf(name, sizeof name, "%s", loader);
-        char *cut = strstr(name, "load");
-        if (cut) *cut = '\0';
-        st = vd_error_set(err, VD_ERR_UNSUPPORTED, "unsupported format: %s", name);
+    header hd = {0};
+    vd_status st = read_header(src, data, len, &hd, err);
+    if (st != VD_OK) {
         g_object_unref(src);
         return st;
     }
-
-    /* libvips's PPM loader cannot refuse a zero width or height: the out-of-range
-     * property is not set and the loader goes on with a default size. */
-    if (strcmp(format, "ppm") == 0 && !pnm_size_ok(data, len)) {
-        g_object_unref(src);
-        return vd_error_set(err, VD_ERR_IMAGE,
-                            "corrupt image: PNM header without a width and height > 0");
-    }
-
-    /* Header only: nothing is decoded until pixels are asked for. */
-    VipsImage *head = open_image(src, format, VIPS_ACCESS_SEQUENTIAL, 1, 0);
-    if (!head) {
-        vd_status st = decode_error(err, format, data, len);
-        g_object_unref(src);
-        return st;
-    }
-    int w = head->Xsize, h = head->Ysize;
-    int orientation = vips_image_get_orientation(head);
-    g_object_unref(head);
-    if (orientation < 1 || orientation > 8) orientation = 1;
-    int64_t npix = (int64_t)w * (int64_t)h;
+    int64_t npix = (int64_t)hd.w * (int64_t)hd.h;
     if (npix > max_pixels) {
         g_object_unref(src);
         return vd_error_set(err, VD_ERR_LIMIT, "too many pixels: %lld > %lld", (long long)npix,
                             (long long)max_pixels);
     }
-    int swap = orientation >= 5;
+    int swap = hd.orientation >= 5;
     int tw = swap ? opts->target_height : opts->target_width;
     int th = swap ? opts->target_width : opts->target_height;
-    int shrink = strcmp(format, "jpeg") == 0 ? pick_jpeg_shrink(w, h, tw, th) : 1;
+    int shrink = strcmp(hd.format, "jpeg") == 0 ? pick_jpeg_shrink(hd.w, hd.h, tw, th) : 1;
     double scale = 0;
-    if (strcmp(format, "webp") == 0 && (tw > 0 || th > 0)) {
-        double sx = tw > 0 ? (double)tw / w : 0, sy = th > 0 ? (double)th / h : 0;
+    if (strcmp(hd.format, "webp") == 0 && (tw > 0 || th > 0)) {
+        double sx = tw > 0 ? (double)tw / hd.w : 0, sy = th > 0 ? (double)th / hd.h : 0;
         scale = sx > sy ? sx : sy;
     }
-
-    /* Rotating needs random access; plain images stream. */
-    VipsAccess access = orientation == 1 ? VIPS_ACCESS_SEQUENTIAL : VIPS_ACCESS_RANDOM;
-    VipsObject *ctx = VIPS_OBJECT(vips_image_new());
-    VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 4);
-    vd_status st = VD_OK;
+    int want_w, want_h;
+    decoded_size(&hd, shrink, scale, &want_w, &want_h);
+    /* The pixels held while decoding, and after by the caller (released by
+     * vd_image_free); a rotated image is decoded whole before it is turned. */
+    int64_t charge = (int64_t)want_w * want_h * (hd.orientation != 1 ? 2 : 1);
+    st = budget_take(charge, err);
+    if (st != VD_OK) {
+        g_object_unref(src);
+        return st;
+    }
     void *mem = NULL;
-    size_t memlen = 0;
-
-    t[0] = open_image(src, format, access, shrink, scale);
-    if (!t[0]) {
-        st = decode_error(err, format, data, len);
-        goto done;
-    }
-    VipsImage *x = t[0];
-    if (orientation != 1) {
-        if (vips_autorot(x, &t[1], NULL)) {
-            st = decode_error(err, format, data, len);
-            goto done;
-        }
-        x = t[1];
-    }
-    if (to_srgb8(ctx, x, &t[2])) {
-        st = decode_error(err, format, data, len);
-        goto done;
-    }
-    x = t[2];
-    /* Decoding happens here: truncation and corruption surface now. */
-    mem = vips_image_write_to_memory(x, &memlen);
-    if (!mem) {
-        st = decode_error(err, format, data, len);
-        goto done;
-    }
-    if (memlen != (size_t)x->Xsize * (size_t)x->Ysize * 3) {
-        st = vd_error_set(err, VD_ERR_INTERNAL, "decoded %zu bytes for %dx%d RGB", memlen, x->Xsize,
-                          x->Ysize);
-        goto done;
+    int ow = 0, oh = 0;
+    st = decode_pixels(src, &hd, shrink, scale, data, len, &mem, &ow, &oh, err);
+    g_object_unref(src);
+    /* What was decoded must be what the header announced. */
+    int slack = scale > 0 && scale < 1 ? 1 : 0; /* a scaled WebP may round either way */
+    if (st == VD_OK && (abs(ow - want_w) > slack || abs(oh - want_h) > slack))
+        st = vd_error_set(err, VD_ERR_IMAGE, "corrupt image: decoded %dx%d, the header says %dx%d",
+                          ow, oh, want_w, want_h);
+    if (st != VD_OK) {
+        g_free(mem);
+        budget_give(charge);
+        return st;
     }
     /* glib's g_malloc is the system malloc (glib >= 2.46): free() releases it. */
     out->pixels = mem;
-    mem = NULL;
-    out->width = x->Xsize;
-    out->height = x->Ysize;
-    out->src_width = swap ? h : w;
-    out->src_height = swap ? w : h;
-    out->orientation = orientation;
-    snprintf(out->format, sizeof out->format, "%s", format);
-done:
-    g_free(mem);
-    g_object_unref(ctx);
-    g_object_unref(src);
-    return st;
+    out->width = ow;
+    out->height = oh;
+    out->src_width = swap ? hd.h : hd.w;
+    out->src_height = swap ? hd.w : hd.h;
+    out->orientation = hd.orientation;
+    out->budget_px = charge;
+    snprintf(out->format, sizeof out->format, "%s", hd.format);
+    return VD_OK;
 }
 
 vd_status vd_image_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,

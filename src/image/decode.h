@@ -10,8 +10,13 @@
  *  - limits are checked before pixels are decoded: the byte size before
  *    reading (files) and the pixel count from the header, so a 60000x60000 PNG
  *    is refused in milliseconds;
- *  - truncated or corrupt files are errors, never grey or half-decoded pictures
- *    (libvips's fail_on=error);
+ *  - truncated or corrupt files are errors, never grey or half-decoded pictures:
+ *    libvips's fail_on=error, and for JPEGs fail_on=warning plus libjpeg's
+ *    warning count when the loader closes (a scan that is damaged or ends
+ *    before the header's last row), plus a check that the decoded size is
+ *    the header's;
+ *  - decoded pixels are held against a process-wide budget (below): a decode
+ *    waits, boundedly, until the pixels it will hold fit;
  *  - formats: JPEG, PNG, WebP, GIF (first frame), TIFF (first page), PGM/PPM/PBM
  *    and HEIF/AVIF (where the installed libvips reads them). Anything else that
  *    libvips could read (SVG, PDF, FITS, ImageMagick formats, vips files, CSV ...)
@@ -19,14 +24,16 @@
  *    those loaders;
  *  - errors are per image, specific and never printed: "empty file",
  *    "not an image", "unsupported format: svg", "truncated JPEG",
- *    "truncated PNG", "corrupt image: <libvips message>", "too many pixels:
- *    3600000000 > 100000000", "file too large: N > M bytes".
+ *    "corrupt JPEG: ...", "truncated PNG", "corrupt image: <libvips message>",
+ *    "too many pixels: 3600000000 > 100000000", "file too large: N > M bytes",
+ *    "decode budget busy: ...".
  *
  * Process setup: libvips must be initialised once per process, before any
  * thread that decodes starts: `main` (and each test program's main) calls
- * vd_image_init. Nothing here keeps state of its own; libvips's error buffer is
- * process-wide, so messages from decodes running at the same time in several
- * threads may mix (the status codes stay right). */
+ * vd_image_init. The only state kept here is the decode budget (process-wide,
+ * thread-safe) and a per-thread count of libjpeg warnings; libvips's error
+ * buffer is process-wide, so messages from decodes running at the same time in
+ * several threads may mix (the status codes stay right). */
 #ifndef VD_IMAGE_DECODE_H
 #define VD_IMAGE_DECODE_H
 
@@ -38,6 +45,8 @@
 
 #define VD_IMAGE_MAX_FILE_BYTES ((size_t)64 << 20) /* default file size limit: 64 MiB */
 #define VD_IMAGE_MAX_PIXELS     100000000LL        /* default pixel limit: 100 Mpx */
+#define VD_IMAGE_PIXEL_BUDGET   200000000LL /* default decode budget: 200 Mpx (600 MB of RGB) */
+#define VD_IMAGE_BUDGET_WAIT_MS 30000       /* default bound on waiting for the budget */
 
 typedef struct {
     uint8_t *pixels;   /* owned (vd_image_free): height*width*3 bytes, RGB */
@@ -46,6 +55,7 @@ typedef struct {
     int src_height;    /*   pixel (x,y) here is (x*src_width/width, ...) in the original */
     int orientation;   /* the EXIF orientation found (1..8, 1 = none) and applied */
     char format[8];    /* "jpeg", "png", "webp", "gif", "tiff", "ppm" or "heif" */
+    int64_t budget_px; /* pixels this image holds of the decode budget (0 = none) */
 } vd_image;
 
 typedef struct {
@@ -65,6 +75,21 @@ typedef struct {
  * the library cannot start (wrong ABI, missing modules). */
 vd_status vd_image_init(const char *argv0, vd_error *err);
 
+/* The decode budget: the decoded pixels every image of this process holds,
+ * from the start of its decode until vd_image_free, count against one total
+ * (the output size after shrink-on-load; twice that for an EXIF-rotated
+ * image, which libvips decodes whole before turning). A decode whose pixels
+ * do not fit waits until they do, at most wait_ms, then fails with
+ * VD_ERR_BUSY "decode budget busy: ..."; an image larger than the whole
+ * budget fails at once with VD_ERR_LIMIT "decode budget: ...". vd_image_init
+ * reads the defaults from VISIOND_DECODE_BUDGET (pixels) and
+ * VISIOND_DECODE_WAIT_MS, else VD_IMAGE_PIXEL_BUDGET / VD_IMAGE_BUDGET_WAIT_MS;
+ * vd_image_budget_set overrides them (pixels <= 0 / wait_ms < 0: the
+ * defaults). Thread-safe. */
+void vd_image_budget_set(int64_t pixels, int64_t wait_ms);
+/* Reads the budget's total, the pixels in use and the wait bound (any may be NULL). */
+void vd_image_budget_get(int64_t *total, int64_t *used, int64_t *wait_ms);
+
 /* Releases libvips's process-wide resources (vips_shutdown); for the end of
  * tests and tools. No decode may run afterwards. */
 void vd_image_shutdown(void);
@@ -72,7 +97,8 @@ void vd_image_shutdown(void);
 /* Decodes len bytes at data (borrowed, only read during the call) into *out
  * (overwritten; free it with vd_image_free). opts may be NULL for defaults.
  * Errors: VD_ERR_IMAGE (empty, not an image, truncated, corrupt),
- * VD_ERR_UNSUPPORTED (a format outside the list above), VD_ERR_LIMIT. */
+ * VD_ERR_UNSUPPORTED (a format outside the list above), VD_ERR_LIMIT,
+ * VD_ERR_BUSY (the decode budget could not be had in time). */
 vd_status vd_image_decode_buffer(const void *data, size_t len, const vd_decode_opts *opts,
                                  vd_image *out, vd_error *err);
 
@@ -100,7 +126,9 @@ vd_status vd_image_read_file(const char *path, size_t max_bytes, uint8_t **data,
  * VD_ERR_NOMEM. */
 vd_status vd_image_alloc(vd_image *out, int width, int height, vd_error *err);
 
-/* Frees the pixels and zeroes *img. Safe on a zeroed image. */
+/* Frees the pixels, gives back its share of the decode budget and zeroes
+ * *img. Safe on a zeroed image. An image owns its budget share: move it
+ * (struct copy, then forget the original), never copy it. */
 void vd_image_free(vd_image *img);
 
 #endif

@@ -356,3 +356,68 @@ const char *vd_model_task_name(vd_model_task t)
     if ((unsigned)t > VD_TASK_FACE_EMBEDDING) return "other";
     return task_names[t];
 }
+
+int vd_model_task_embeds(vd_model_task t)
+{
+    return t == VD_TASK_IMAGE_EMBEDDING || t == VD_TASK_FACE_EMBEDDING;
+}
+
+/* Formats a shape as "[N,32]" (-1 as N for the first dim, ? after). */
+static const char *shape_text(const int64_t *shape, size_t rank, char *buf, size_t n)
+{
+    size_t used = (size_t)snprintf(buf, n, "[");
+    for (size_t i = 0; i < rank && used < n; i++) {
+        const char *sep = i ? "," : "";
+        if (shape[i] >= 0)
+            used += (size_t)snprintf(buf + used, n - used, "%s%lld", sep, (long long)shape[i]);
+        else
+            used += (size_t)snprintf(buf + used, n - used, "%s%s", sep, i ? "?" : "N");
+    }
+    if (used < n) snprintf(buf + used, n - used, "]");
+    return buf;
+}
+
+vd_status vd_model_meta_graph_dim(const vd_model_meta *meta, const char *meta_path,
+                                  const char *output, const int64_t *shape, size_t rank, int *dim,
+                                  vd_error *err)
+{
+    char sh[160];
+    const char *file = meta_path && *meta_path ? meta_path : meta->name;
+    *dim = 0;
+    if (vd_model_task_embeds(meta->task) && rank != 0 && rank != 2)
+        return vd_error_set(err, VD_ERR_MODEL,
+                            "%.300s: the %s model's output '%.100s' is %s; an embedding output "
+                            "must be [batch, dim]",
+                            file, vd_model_task_name(meta->task), output,
+                            shape_text(shape, rank, sh, sizeof sh));
+    int graph =
+        rank >= 1 && shape[rank - 1] > 0 && shape[rank - 1] <= INT32_MAX ? (int)shape[rank - 1] : 0;
+    if (meta->dim > 0 && graph > 0 && meta->dim != graph)
+        return vd_error_set(err, VD_ERR_MODEL,
+                            "%.300s: dim %d does not match the graph's output '%.100s' %s (dim %d)",
+                            file, meta->dim, output, shape_text(shape, rank, sh, sizeof sh), graph);
+    *dim = meta->dim > 0 ? meta->dim : graph;
+    return VD_OK;
+}
+
+vd_status vd_model_meta_check_output(const vd_model_meta *meta, const char *output,
+                                     const vd_tensor *t, size_t n, int *dim, vd_error *err)
+{
+    if (!vd_model_task_embeds(meta->task)) return VD_OK;
+    char sh[160];
+    if (t->rank != 2 || t->shape[0] != (int64_t)n || t->shape[1] <= 0 || t->shape[1] > INT32_MAX ||
+        (*dim > 0 && t->shape[1] != *dim)) {
+        char want[64];
+        if (*dim > 0)
+            snprintf(want, sizeof want, "[%zu,%d]", n, *dim);
+        else
+            snprintf(want, sizeof want, "[%zu, dim > 0]", n);
+        return vd_error_set(err, VD_ERR_MODEL,
+                            "model '%s': output '%.100s' of a run of %zu is %s, not %s: no "
+                            "vector is returned",
+                            meta->name, output, n, shape_text(t->shape, t->rank, sh, sizeof sh),
+                            want);
+    }
+    if (*dim <= 0) *dim = (int)t->shape[1];
+    return VD_OK;
+}

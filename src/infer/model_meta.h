@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "infer/tensor.h"
 
 #define VD_MODEL_NAME_MAX   64
 #define VD_MODEL_MAX_OUTPUT 8
@@ -39,7 +40,7 @@ typedef struct {
     float mean[3], std[3];
     int noutputs; /* 0 = every graph output */
     char outputs[VD_MODEL_MAX_OUTPUT][128];
-    int dim; /* 0 = unknown until loaded */
+    int dim; /* declared; 0 = from the graph at load, or from the first run */
     int l2_normalize;
     int max_batch;
     int64_t max_delay_us;
@@ -56,6 +57,29 @@ vd_status vd_model_meta_parse(const char *json_text, const char *dir, vd_model_m
 
 /* Returns how many floats one preprocessed input holds (height*width*channels). */
 size_t vd_model_meta_input_len(const vd_model_meta *meta);
+
+/* Returns 1 for the tasks whose first output is an embedding
+ * (image_embedding, face_embedding). */
+int vd_model_task_embeds(vd_model_task t);
+
+/* The embedding dim of a loaded graph, at load: shape/rank are the graph's
+ * first returned output (named output; -1 for a dim the graph leaves open,
+ * rank 0 when even the rank is unknown). For an embedding task the output
+ * must be [batch, dim] (rank 2); for any task a declared `dim` must equal a
+ * last dim the graph fixes. *dim gets the declared dim, else the graph's,
+ * else 0 (known only when the model runs: vd_model_meta_check_output).
+ * VD_ERR_MODEL "META_PATH: ..." naming the metadata file (meta_path may be
+ * NULL) when the graph contradicts the metadata. */
+vd_status vd_model_meta_graph_dim(const vd_model_meta *meta, const char *meta_path,
+                                  const char *output, const int64_t *shape, size_t rank, int *dim,
+                                  vd_error *err);
+
+/* The same rule on a run's first output t for n items: for an embedding task
+ * it must be [n, d] with d > 0, and d must be *dim when *dim > 0; a *dim of
+ * 0 (the graph left it open) is set to d by the first run. Other tasks are
+ * not checked. VD_ERR_MODEL naming the model, the output and both shapes. */
+vd_status vd_model_meta_check_output(const vd_model_meta *meta, const char *output,
+                                     const vd_tensor *t, size_t n, int *dim, vd_error *err);
 
 /* Returns "image_embedding", "face_detection", "face_embedding" or "other". */
 const char *vd_model_task_name(vd_model_task t);

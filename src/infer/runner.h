@@ -20,7 +20,9 @@
 typedef struct vd_runner vd_runner;
 
 typedef struct {
-    /* Fills *meta for the model called name; VD_ERR_NOT_FOUND when unknown. */
+    /* Fills *meta for the model called name; VD_ERR_NOT_FOUND when unknown.
+     * meta->dim is the embedding dim when known (declared, from the graph, or
+     * learned from a run), 0 otherwise. */
     vd_status (*meta)(vd_runner *r, const char *name, vd_model_meta *meta, vd_error *err);
     /* Runs the model on input; writes at most max_outs outputs into outs
      * (each owned by the caller: vd_tensor_free) and their count to *nouts. */
@@ -59,7 +61,9 @@ static inline void vd_runner_free(vd_runner *r)
  * first use and kept until vd_runner_free. A model whose graph has a fixed
  * batch dim of 1 is run once per item and the outputs concatenated.
  * intra_threads 0 = ORT's default. VD_ERR_MODEL / VD_ERR_UNSUPPORTED when ORT
- * cannot start. */
+ * cannot start. The embedding dim follows docs/models.md: from the graph at
+ * load (a contradiction with the metadata fails the load, naming its file),
+ * else from the first run; every run's embedding output must be [n, dim]. */
 vd_status vd_runner_ort_new(const char *models_path, int intra_threads, vd_runner **out,
                             vd_error *err);
 

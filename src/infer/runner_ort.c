@@ -10,7 +10,8 @@
 #include "infer/ort_session.h"
 
 typedef struct loaded {
-    vd_model_meta meta;
+    vd_model_meta meta; /* meta.dim: declared, from the graph, or from the first run */
+    char meta_path[4096];
     vd_ort_session *session;
     int64_t batch; /* the graph input's batch dim (-1 = dynamic) */
     struct loaded *next;
@@ -23,7 +24,8 @@ typedef struct {
     loaded *models;
 } ort_runner;
 
-static vd_status find_meta(ort_runner *r, const char *name, vd_model_meta *meta, vd_error *err)
+static vd_status find_meta(ort_runner *r, const char *name, vd_model_meta *meta, char *file,
+                           vd_error *err)
 {
     size_t nlen = strlen(name);
     if (nlen == 0 || nlen >= VD_MODEL_NAME_MAX || strchr(name, '/') || name[0] == '.')
@@ -31,9 +33,8 @@ static vd_status find_meta(ort_runner *r, const char *name, vd_model_meta *meta,
     const char *p = r->path;
     while (*p) {
         size_t dl = strcspn(p, ":");
-        char file[4096];
-        if (dl > 0 && dl + nlen + 7 < sizeof file) {
-            snprintf(file, sizeof file, "%.*s/%s.json", (int)dl, p, name);
+        if (dl > 0 && dl + nlen + 7 < 4096) {
+            snprintf(file, 4096, "%.*s/%s.json", (int)dl, p, name);
             struct stat sb;
             if (stat(file, &sb) == 0) return vd_model_meta_load(file, meta, err);
         }
@@ -41,6 +42,27 @@ static vd_status find_meta(ort_runner *r, const char *name, vd_model_meta *meta,
         if (*p == ':') p++;
     }
     return vd_error_set(err, VD_ERR_NOT_FOUND, "no model \"%s\" in %s", name, r->path);
+}
+
+/* The first returned output's name. */
+static const char *first_output(const loaded *m)
+{
+    return m->meta.noutputs ? m->meta.outputs[0] : vd_ort_session_output_name(m->session, 0);
+}
+
+/* Sets meta.dim from the graph (docs/models.md): the same rule as the model server's. */
+static vd_status graph_dim(loaded *m, vd_error *err)
+{
+    const char *out = first_output(m);
+    for (size_t k = 0; k < vd_ort_session_noutputs(m->session); k++) {
+        if (strcmp(vd_ort_session_output_name(m->session, k), out) != 0) continue;
+        int64_t shape[VD_TENSOR_MAX_RANK];
+        size_t rank = 0;
+        vd_ort_session_output_shape(m->session, k, shape, &rank);
+        return vd_model_meta_graph_dim(&m->meta, m->meta_path, out, shape, rank, &m->meta.dim, err);
+    }
+    return vd_error_set(err, VD_ERR_MODEL, "%s: outputs[0] '%s' is not an output of the graph",
+                        m->meta_path, out);
 }
 
 static vd_status get_model(ort_runner *r, const char *name, loaded **out, vd_error *err)
@@ -52,9 +74,11 @@ static vd_status get_model(ort_runner *r, const char *name, loaded **out, vd_err
         }
     loaded *m = calloc(1, sizeof *m);
     if (!m) return vd_error_set(err, VD_ERR_NOMEM, "no memory");
-    vd_status st = find_meta(r, name, &m->meta, err);
+    vd_status st = find_meta(r, name, &m->meta, m->meta_path, err);
     if (st == VD_OK) st = vd_ort_session_open(r->env, m->meta.onnx_path, &m->session, err);
+    if (st == VD_OK) st = graph_dim(m, err);
     if (st != VD_OK) {
+        vd_ort_session_close(m->session);
         free(m);
         return st;
     }
@@ -99,6 +123,18 @@ static vd_status run_slice(loaded *m, const vd_tensor *input, size_t i0, size_t 
                               m->meta.noutputs ? names : NULL, (size_t)m->meta.noutputs, outs, err);
 }
 
+/* Checks the run's embedding output (a dim left open is learned here);
+ * frees every output when it fails. */
+static vd_status check_output(loaded *m, vd_tensor *outs, size_t count, size_t n, vd_error *err)
+{
+    vd_status st =
+        vd_model_meta_check_output(&m->meta, first_output(m), &outs[0], n, &m->meta.dim, err);
+    if (st != VD_OK)
+        for (size_t o = 0; o < count; o++)
+            vd_tensor_free(&outs[o]);
+    return st;
+}
+
 static vd_status ort_run(vd_runner *base, const char *name, const vd_tensor *input, vd_tensor *outs,
                          size_t max_outs, size_t *nouts, vd_error *err)
 {
@@ -118,6 +154,7 @@ static vd_status ort_run(vd_runner *base, const char *name, const vd_tensor *inp
     if (m->batch != 1 || n == 1) {
         /* ORT returns every graph output when none are named: the same count. */
         st = run_slice(m, input, 0, n, outs, count, err);
+        if (st == VD_OK) st = check_output(m, outs, count, n, err);
         if (st == VD_OK) *nouts = count;
         return st;
     }
@@ -125,6 +162,7 @@ static vd_status ort_run(vd_runner *base, const char *name, const vd_tensor *inp
     vd_tensor part[VD_MODEL_MAX_OUTPUT * 2];
     if (count > sizeof part / sizeof part[0])
         return vd_error_set(err, VD_ERR_UNSUPPORTED, "model %s: %zu outputs to stack", name, count);
+    memset(outs, 0, count * sizeof *outs);
     for (size_t i = 0; i < n; i++) {
         st = run_slice(m, input, i, 1, part, count, err);
         if (st != VD_OK) break;
@@ -135,6 +173,9 @@ static vd_status ort_run(vd_runner *base, const char *name, const vd_tensor *inp
                 shape[0] = (int64_t)n;
                 st = vd_tensor_alloc(&outs[o], shape, part[o].rank, err);
             }
+            if (st == VD_OK && vd_tensor_count(&part[o]) * n != vd_tensor_count(&outs[o]))
+                st = vd_error_set(err, VD_ERR_MODEL,
+                                  "model %s: output %zu changed shape between items", name, o);
             if (st == VD_OK) {
                 size_t per = vd_tensor_count(&part[o]);
                 memcpy(outs[o].data + i * per, part[o].data, per * sizeof(float));
@@ -148,6 +189,8 @@ static vd_status ort_run(vd_runner *base, const char *name, const vd_tensor *inp
             vd_tensor_free(&outs[o]);
         return st;
     }
+    st = check_output(m, outs, count, n, err);
+    if (st != VD_OK) return st;
     *nouts = count;
     return VD_OK;
 }

@@ -67,7 +67,9 @@ typedef struct srv_model {
     vd_status error_code;
     char error[VD_ERROR_MSG_MAX];
     int64_t failed_us, last_used_us, loaded_us;
-    int dynamic_batch, graph_dim;
+    int dynamic_batch;
+    int graph_dim; /* the embedding dim: declared, from the graph, or from the first run; 0 = not
+                      yet */
     double load_ms;
     uint64_t requests, items, ok, errors, timeouts, busy_rejects, batches, batch_items, loads,
         unloads, load_failures;

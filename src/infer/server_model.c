@@ -106,18 +106,33 @@ static vd_status check_graph(srv_model *m, vd_ort_session *s, int *dynamic, int 
         for (size_t k = 0; k < ng; k++)
             m->out_names[k] = vd_ort_session_output_name(s, k);
     }
-    /* the embedding dim: the first returned output's last dim */
-    *graph_dim = 0;
+    /* the embedding dim: from the first returned output (docs/models.md) */
     for (size_t k = 0; k < ng; k++) {
         if (strcmp(vd_ort_session_output_name(s, k), m->out_names[0]) != 0) continue;
         vd_ort_session_output_shape(s, k, shape, &rank);
-        if (rank >= 1 && shape[rank - 1] > 0) *graph_dim = (int)shape[rank - 1];
+        return vd_model_meta_graph_dim(mt, m->meta_path, m->out_names[0], shape, rank, graph_dim,
+                                       err);
     }
-    if (mt->dim > 0 && *graph_dim > 0 && mt->dim != *graph_dim)
-        return vd_error_set(err, VD_ERR_MODEL,
-                            "metadata dim %d does not match the graph's output '%s' (%d)", mt->dim,
-                            m->out_names[0], *graph_dim);
+    *graph_dim = 0;
     return VD_OK;
+}
+
+/* Checks a run's embedding output for n items (model thread): a graph that
+ * left the dim open gets it from its first run, checked on every run after. */
+static vd_status check_output(srv_model *m, const vd_tensor *out, size_t n, vd_error *err)
+{
+    pthread_mutex_lock(&m->mu);
+    int dim = m->graph_dim;
+    pthread_mutex_unlock(&m->mu);
+    int was = dim;
+    vd_status st = vd_model_meta_check_output(&m->meta, m->out_names[0], out, n, &dim, err);
+    if (st == VD_OK && dim != was) {
+        pthread_mutex_lock(&m->mu);
+        m->graph_dim = dim;
+        pthread_mutex_unlock(&m->mu);
+        VD_INFO("model %s: dim %d, from its first run", m->meta.name, dim);
+    }
+    return st;
 }
 
 /* Loads the session (model thread, without mu). */
@@ -277,6 +292,7 @@ static void run_dynamic(srv_model *m, srv_req *batch, size_t total)
             rc = vd_error_set(&e, VD_ERR_MODEL,
                               "output '%s' does not have the batch size %zu as its first dim",
                               m->out_names[k], total);
+    if (!rc) rc = check_output(m, &outs[0], total, &e);
     int64_t done = vd_mono_us();
     pthread_mutex_lock(&m->mu);
     m->batches++;
@@ -336,6 +352,7 @@ static void run_items(srv_model *m, srv_req *r)
         for (size_t k = 0; k < m->nout; k++)
             vd_tensor_free(&outs[k]);
     }
+    if (!rc) rc = check_output(m, &res[0], r->n, &e);
     pthread_mutex_lock(&m->mu);
     m->batches += r->n;
     m->batch_items += r->n;

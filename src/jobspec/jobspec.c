@@ -91,8 +91,8 @@ vd_status vd_embed_payload_parse(json_t *obj, vd_embed_payload *out, vd_error *e
     if (st != VD_OK) return st;
     json_t *jm = json_object_get(obj, "model"), *jp = json_object_get(obj, "paths"),
            *jmode = json_object_get(obj, "mode");
-    out->model = jm ? json_string_value(jm) : "mobilenet_v2";
-    if (!out->model || !name_ok(out->model, 63) || strchr(out->model, '.') == out->model)
+    out->model = jm ? json_string_value(jm) : NULL; /* NULL: the mode's default model */
+    if (jm && (!out->model || !name_ok(out->model, 63) || out->model[0] == '.'))
         return vd_error_set(err, VD_ERR_INVALID,
                             "embed payload: \"model\" must be a model name (1-63 characters of "
                             "[A-Za-z0-9_.-])");

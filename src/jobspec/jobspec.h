@@ -78,7 +78,8 @@ vd_status vd_job_check(const char *type, const char *payload, const vd_job_check
 /* ---- Payload parsers, shared by vd_job_check and the handlers ---- */
 
 /* embed: {"paths": [PATH, ...] (1..VD_EMBED_MAX_PATHS strings), "model": NAME
- * (default "mobilenet_v2"), "mode": "image"|"face" (default "image")}; no
+ * (absent: model is NULL and the handler takes the mode's default,
+ * vd_embed_default_model), "mode": "image"|"face" (default "image")}; no
  * other field. Pointers borrow from obj. VD_ERR_INVALID naming the field. */
 typedef struct {
     const char *model;

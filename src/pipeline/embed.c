@@ -22,6 +22,28 @@ const char *vd_embed_cache_model(const char *model, vd_embed_mode mode, char *bu
     return buf;
 }
 
+const char *vd_embed_default_model(vd_embed_mode mode)
+{
+    return mode == VD_EMBED_FACE ? "faceres" : "mobilenet_v2";
+}
+
+vd_status vd_embed_check_model(vd_runner *runner, const char *model, vd_embed_mode mode,
+                               vd_model_meta *meta, vd_error *err)
+{
+    vd_model_meta local;
+    if (!meta) meta = &local;
+    vd_status st = vd_runner_meta(runner, model, meta, err);
+    if (st != VD_OK) return st;
+    int fits = mode == VD_EMBED_FACE ? meta->task == VD_TASK_FACE_EMBEDDING
+                                     : vd_model_task_embeds(meta->task);
+    if (!fits)
+        return vd_error_set(
+            err, VD_ERR_UNSUPPORTED, "model %s is a %s model: %s needs %s model", model,
+            vd_model_task_name(meta->task), mode == VD_EMBED_FACE ? "mode face" : "mode image",
+            mode == VD_EMBED_FACE ? "a face_embedding" : "an image_embedding or face_embedding");
+    return VD_OK;
+}
+
 void vd_embed_items_clear(vd_embed_item *items, size_t n)
 {
     for (size_t i = 0; items && i < n; i++) {
@@ -190,13 +212,50 @@ typedef struct {
     vd_embed_item *items;
     int *dim;
     vd_embed_stats *stats;
+    int want; /* the call's dim: the metadata's, else the first vector's; 0 = not yet */
 } run_ctx;
+
+/* The one check on every vector this call returns or stores: d > 0 floats,
+ * and the model's dim (learned from the first vector when the metadata has
+ * none). */
+static int vector_fits(run_ctx *c, int d)
+{
+    if (d <= 0) return 0;
+    if (c->want == 0) c->want = d;
+    return d == c->want;
+}
+
+/* Fails item i (counted, reported) with a model error. */
+static void item_model_error(run_ctx *c, size_t i, const char *msg)
+{
+    item_fail(&c->items[i], VD_ERR_MODEL, msg);
+    c->stats->failed++;
+    if (c->o->on_item) c->o->on_item(c->o->ud, i, &c->items[i]);
+}
+
+/* The message for a run whose output holds no vector of the model's dim. */
+static void bad_vector_msg(run_ctx *c, const vd_tensor *t, char *msg, size_t n)
+{
+    char sh[96] = "[";
+    size_t used = 1;
+    for (size_t k = 0; t && k < t->rank && used < sizeof sh; k++)
+        used += (size_t)snprintf(sh + used, sizeof sh - used, "%s%lld", k ? "," : "",
+                                 (long long)t->shape[k]);
+    if (used < sizeof sh) snprintf(sh + used, sizeof sh - used, "]");
+    if (c->want > 0)
+        snprintf(msg, n, "model %s returned %s, not one vector of its dim %d per image",
+                 c->o->model, t ? sh : "no output", c->want);
+    else
+        snprintf(msg, n, "model %s returned %s: an empty vector", c->o->model,
+                 t ? sh : "no output");
+}
 
 /* Finishes item i with vector v (dim floats, borrowed). */
 static void item_done(run_ctx *c, size_t i, const float *v, int d)
 {
     vd_embed_item *it = &c->items[i];
     it->status = VD_OK;
+    it->dim = d;
     if (c->o->want_vectors && v) {
         it->vector = malloc((size_t)d * sizeof(float));
         if (it->vector)
@@ -226,13 +285,22 @@ static vd_status run_image_batch(run_ctx *c, const vd_model_meta *meta, batch *b
     c->stats->infer_us += vd_mono_us() - t0;
     c->stats->batches++;
     if (st != VD_OK) return st;
-    size_t total = nouts ? vd_tensor_count(&outs[0]) : 0;
-    if (nouts == 0 || outs[0].shape[0] != (int64_t)b->nok || total == 0 || total % b->nok) {
+    int d = nouts && outs[0].rank == 2 && outs[0].shape[0] == (int64_t)b->nok &&
+                    outs[0].shape[1] <= INT32_MAX
+                ? (int)outs[0].shape[1]
+                : 0;
+    if (!vector_fits(c, d)) { /* per image: the vectors are not returned or stored */
+        char msg[256];
+        bad_vector_msg(c, nouts ? &outs[0] : NULL, msg, sizeof msg);
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->row[i] < 0) continue;
+            vd_strlcpy(c->items[b->idx[i]].sha256, b->sha[i], VD_SHA256_HEX_LEN + 1);
+            item_model_error(c, b->idx[i], msg);
+        }
         for (size_t k = 0; k < nouts; k++)
             vd_tensor_free(&outs[k]);
-        return vd_error_set(err, VD_ERR_MODEL, "model %s: unexpected output shape", c->o->model);
+        return VD_OK;
     }
-    int d = (int)(total / b->nok);
     *c->dim = d;
     const char *shas[MAX_BATCH];
     const float *vecs[MAX_BATCH];
@@ -294,6 +362,14 @@ static vd_status run_face_batch(run_ctx *c, batch *b, vd_error *err)
         c->stats->batches++;
         c->stats->infer_us += vd_mono_us() - t0;
         if (st != VD_OK) return st;
+        if (!vec || !vector_fits(c, d)) {
+            char msg[256];
+            vd_tensor t = {.rank = 2, .shape = {1, d}};
+            bad_vector_msg(c, &t, msg, sizeof msg);
+            free(vec);
+            item_model_error(c, ix, msg);
+            continue;
+        }
         *c->dim = d;
         const char *sha = b->sha[i];
         const float *cv = vec;
@@ -336,11 +412,11 @@ vd_status vd_embed_paths(const vd_embed_opts *o, const char *const *paths, size_
     char cache_model[VD_MODEL_NAME_MAX + 8];
     vd_embed_cache_model(o->model, o->mode, cache_model, sizeof cache_model);
     vd_model_meta meta;
-    vd_status st = vd_runner_meta(o->runner, o->model, &meta, err);
+    vd_status st = vd_embed_check_model(o->runner, o->model, o->mode, &meta, err);
     if (st != VD_OK) return st;
     if (o->mode == VD_EMBED_IMAGE && (meta.width <= 0 || meta.height <= 0))
         return vd_error_set(err, VD_ERR_INVALID, "model %s has no input size", o->model);
-    run_ctx c = {o, cache_model, items, dim, stats};
+    run_ctx c = {o, cache_model, items, dim, stats, meta.dim > 0 ? meta.dim : 0};
 
     /* 1. hash every file; 2. one cache lookup for all of them */
     size_t *miss = malloc((n ? n : 1) * sizeof *miss);
@@ -370,13 +446,15 @@ vd_status vd_embed_paths(const vd_embed_opts *o, const char *const *paths, size_
     stats->decode_us += vd_mono_us() - t0;
     vd_embedding *found = NULL;
     if (o->store && nkeys) {
-        st = vd_store_embeddings_get(o->store, cache_model, nkeys, keys, &found, NULL, err);
+        st = vd_store_embeddings_get(o->store, cache_model, c.want, nkeys, keys, &found, NULL, err);
         if (st != VD_OK) goto out;
     }
     for (size_t k = 0; k < nkeys; k++) {
         size_t i = key_of[k];
-        if (found && found[k].found) {
+        /* a cached vector of another length (an older model of this name) is computed again */
+        if (found && found[k].found && vector_fits(&c, found[k].dim)) {
             items[i].cached = 1;
+            items[i].dim = found[k].dim;
             *dim = found[k].dim;
             if (o->want_vectors) {
                 items[i].vector = found[k].vector; /* move */

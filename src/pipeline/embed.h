@@ -16,6 +16,12 @@
  *   4. vectors are L2-normalised when the model's metadata says so (face
  *      vectors always are), and stored in the cache, one transaction per
  *      batch, so a job killed half-way keeps what it computed.
+ * The model must fit the mode (vd_embed_check_model). Every vector returned,
+ * stored or taken from the cache has the model's dim (its metadata's, else
+ * the first vector's): an empty vector or one of another length is never an
+ * answer. A computed one is a per-file VD_ERR_MODEL error instead; a cached
+ * one of another length (an older model under the same name) is computed
+ * again.
  * Errors are per file (not found, not an image, no face...) and never stop
  * the others; only a runner or store failure, or a stop request, fails the
  * whole call. The runner and the store are used from the calling thread
@@ -41,6 +47,7 @@ typedef struct {
     char sha256[VD_SHA256_HEX_LEN + 1]; /* "" when the file could not be read */
     int cached;                         /* 1: the vector came from the cache */
     float *vector;                      /* owned: dim floats (only with want_vectors) */
+    int dim;                            /* the vector's length (> 0) when status is VD_OK */
     vd_status status;                   /* VD_OK or the file's own error */
     char *error;                        /* owned: the message when status != VD_OK */
 } vd_embed_item;
@@ -68,6 +75,20 @@ typedef struct {
     size_t batches;                  /* inference requests sent */
     int64_t decode_us, infer_us;     /* time spent in each stage (they overlap) */
 } vd_embed_stats;
+
+/* The model a mode uses when the caller names none: "mobilenet_v2" for
+ * VD_EMBED_IMAGE, "faceres" for VD_EMBED_FACE (docs/api.md). */
+const char *vd_embed_default_model(vd_embed_mode mode);
+
+/* The one rule deciding whether a model can embed in a mode, for the CLI,
+ * the API and the jobs: reads model's metadata through runner into *meta
+ * (may be NULL) and checks its task. VD_EMBED_IMAGE takes an
+ * image_embedding or a face_embedding model (the latter for images that are
+ * face crops), VD_EMBED_FACE a face_embedding model. VD_ERR_NOT_FOUND for an
+ * unknown model (the runner's error), VD_ERR_UNSUPPORTED "model X is a
+ * face_detection model: ..." for any other task. vd_embed_paths calls it. */
+vd_status vd_embed_check_model(vd_runner *runner, const char *model, vd_embed_mode mode,
+                               vd_model_meta *meta, vd_error *err);
 
 /* Writes the cache's model key for (model, mode) into buf: model itself for
  * VD_EMBED_IMAGE, "MODEL+face" for VD_EMBED_FACE. Returns buf. */

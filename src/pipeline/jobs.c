@@ -16,7 +16,7 @@
 
 const char *vd_pipeline_default_model(vd_session_kind kind)
 {
-    return kind == VD_SESSION_FACE ? "faceres" : "mobilenet_v2";
+    return vd_embed_default_model(kind == VD_SESSION_FACE ? VD_EMBED_FACE : VD_EMBED_IMAGE);
 }
 
 vd_embed_mode vd_pipeline_session_mode(const vd_session *s)
@@ -82,7 +82,8 @@ static vd_status job_embed(vd_job_ctx *ctx, const char *payload, char **result, 
         json_decref(p);
         return st;
     }
-    const char *model = ep.model;
+    const char *model =
+        ep.model ? ep.model : vd_embed_default_model(ep.face ? VD_EMBED_FACE : VD_EMBED_IMAGE);
     size_t n = ep.npaths;
     const char **paths = calloc(n ? n : 1, sizeof *paths);
     vd_embed_item *items = calloc(n ? n : 1, sizeof *items);
@@ -109,7 +110,8 @@ static vd_status job_embed(vd_job_ctx *ctx, const char *payload, char **result, 
         int dim = 0;
         vd_embed_stats stats;
         st = vd_embed_paths(&o, paths, n, items, &dim, &stats, err);
-        if (st == VD_ERR_NOT_FOUND) vd_job_ctx_set_retryable(ctx, 0); /* unknown model */
+        if (st == VD_ERR_NOT_FOUND || st == VD_ERR_UNSUPPORTED) /* unknown model, wrong task */
+            vd_job_ctx_set_retryable(ctx, 0);
         if (st == VD_OK) {
             json_t *r = json_object(), *arr = json_array();
             json_object_set_new(r, "model", json_string(model));
@@ -306,9 +308,9 @@ static vd_status train_run(vd_job_ctx *ctx, vd_store *store, vd_runner *runner,
         /* The model server or the store failed: retried while attempts are
          * left (the cache keeps what was embedded); the last one fails the
          * session. An unknown model does not get better. */
-        if (st == VD_ERR_NOT_FOUND || st == VD_ERR_INVALID) vd_job_ctx_set_retryable(ctx, 0);
-        if (st == VD_ERR_NOT_FOUND || st == VD_ERR_INVALID ||
-            vd_job_ctx_attempt(ctx) >= vd_job_ctx_max_attempts(ctx))
+        int hopeless = st == VD_ERR_NOT_FOUND || st == VD_ERR_INVALID || st == VD_ERR_UNSUPPORTED;
+        if (hopeless) vd_job_ctx_set_retryable(ctx, 0);
+        if (hopeless || vd_job_ctx_attempt(ctx) >= vd_job_ctx_max_attempts(ctx))
             fail_session(store, sid, st, err);
         goto out;
     }

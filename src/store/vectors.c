@@ -137,7 +137,7 @@ vd_status vd_store_embeddings_put(vd_store *s, const char *model, size_t n,
     return vd_store_txn_end(s, owned, rc, err);
 }
 
-vd_status vd_store_embeddings_get(vd_store *s, const char *model, size_t n,
+vd_status vd_store_embeddings_get(vd_store *s, const char *model, int dim_wanted, size_t n,
                                   const char *const *sha256s, vd_embedding **out, size_t *nfound,
                                   vd_error *err)
 {
@@ -164,6 +164,7 @@ vd_status vd_store_embeddings_get(vd_store *s, const char *model, size_t n,
         int r = sqlite3_step(st);
         if (r == SQLITE_ROW) {
             int dim = sqlite3_column_int(st, 0);
+            if (dim_wanted > 0 && dim != dim_wanted) continue; /* stale: another length */
             float *v = column_floats(st, 1, dim > 0 ? (size_t)dim : 0);
             if (!v) {
                 rc = vd_error_set(err, VD_ERR_DB, "store: embedding %s/%s is damaged", sha256s[i],

@@ -47,7 +47,8 @@ void vd_stored_face_clear(vd_stored_face *f);
 void vd_stored_face_list_free(vd_stored_face *list, size_t n);
 
 /* Stores one embedding (replacing). VD_ERR_INVALID for a bad sha256 (not 64
- * lowercase hex), an empty model or dim <= 0. */
+ * lowercase hex), an empty model, a NULL vector or dim <= 0: an empty vector
+ * is never stored. */
 vd_status vd_store_embedding_put(vd_store *s, const char *sha256, const char *model,
                                  const float *vector, int dim, vd_error *err);
 
@@ -59,8 +60,11 @@ vd_status vd_store_embeddings_put(vd_store *s, const char *model, size_t n,
 
 /* Looks up n keys of one model in one read transaction. *out is a malloc'd
  * array of n entries (entry i for sha256s[i], found = 0 when missing), freed
- * with vd_embedding_list_free. *nfound (may be NULL) counts the hits. */
-vd_status vd_store_embeddings_get(vd_store *s, const char *model, size_t n,
+ * with vd_embedding_list_free. *nfound (may be NULL) counts the hits. With
+ * dim > 0, an entry of another length is not returned (found = 0: it came
+ * from another version of the model); dim 0 takes any. A returned vector
+ * always has dim > 0 floats (an entry whose BLOB does not is VD_ERR_DB). */
+vd_status vd_store_embeddings_get(vd_store *s, const char *model, int dim, size_t n,
                                   const char *const *sha256s, vd_embedding **out, size_t *nfound,
                                   vd_error *err);
 

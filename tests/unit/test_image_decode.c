@@ -1,5 +1,6 @@
 /* test_image_decode.c: SHA-256 vectors and image decoding (formats, colour,
  * orientation, shrink-on-load, limits and the errors of broken files). */
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -566,6 +567,206 @@ VD_TEST(webp_shrinks_on_load_too)
     CHECK_EQ_INT(img.src_width, 1000);
     vd_image_free(&img);
     g_free(buf);
+}
+
+/* Offset of the first marker 0xFF m (m in ms, nms of them) at or after from; 0 if none. */
+static size_t find_marker(const uint8_t *d, size_t len, size_t from, const uint8_t *ms, int nms)
+{
+    for (size_t i = from; i + 1 < len; i++)
+        if (d[i] == 0xFF)
+            for (int k = 0; k < nms; k++)
+                if (d[i + 1] == ms[k]) return i;
+    return 0;
+}
+
+/* Issue 18 item 6: JPEGs that libjpeg "decodes" by filling grey are refused,
+ * each with "corrupt JPEG", while every face-api photo still decodes. */
+VD_TEST(half_decoded_and_corrupt_jpegs_are_refused)
+{
+    vd_error err;
+    char sample[512];
+    uint8_t *jpeg;
+    size_t jlen;
+    CHECK_OK(vd_image_read_file(imgtest_sample(sample, sizeof sample, 1), 0, &jpeg, &jlen, &err));
+    static const uint8_t sos_m[] = {0xDA}, sof_m[] = {0xC0, 0xC1, 0xC2};
+    size_t sos = find_marker(jpeg, jlen, 2, sos_m, 1), sof = find_marker(jpeg, jlen, 2, sof_m, 3);
+    CHECK(sos > 0 && sof > 0);
+    uint8_t *buf = malloc(jlen + 2);
+    struct {
+        const char *name;
+        size_t len;
+    } cases[4];
+    int n = 0;
+    for (int c = 0; c < 4; c++) {
+        memcpy(buf, jpeg, jlen);
+        size_t len = jlen;
+        if (c == 0) { /* a third of the file, then an end marker */
+            len = jlen / 3;
+            buf[len++] = 0xFF;
+            buf[len++] = 0xD9;
+            cases[n++] = (__typeof__(cases[0])){"cut to a third + EOI", len};
+        } else if (c == 1) { /* 20 bytes flipped in the scan data */
+            for (size_t k = 0; k < 20; k++) {
+                size_t at = sos + 200 + k * (jlen - sos - 300) / 20;
+                if (buf[at] != 0xFF && (buf[at] ^ 0x5A) != 0xFF) buf[at] ^= 0x5A;
+            }
+            cases[n++] = (__typeof__(cases[0])){"flipped scan bytes", len};
+        } else if (c == 2) { /* the header claims 10000 x 10000 over 1920 x 1280 data */
+            buf[sof + 5] = 10000 >> 8, buf[sof + 6] = 10000 & 255;
+            buf[sof + 7] = 10000 >> 8, buf[sof + 8] = 10000 & 255;
+            cases[n++] = (__typeof__(cases[0])){"header 10000x10000", len};
+        } else { /* the same, shrunk on load (the path embeddings take) */
+            buf[sof + 5] = 10000 >> 8, buf[sof + 6] = 10000 & 255;
+            buf[sof + 7] = 10000 >> 8, buf[sof + 8] = 10000 & 255;
+            cases[n++] = (__typeof__(cases[0])){"header 10000x10000, shrink", len};
+        }
+        vd_decode_opts o = {.target_width = c == 3 ? 224 : 0, .target_height = c == 3 ? 224 : 0};
+        vd_image img;
+        vd_error_clear(&err);
+        int64_t t0 = vd_mono_us();
+        vd_status st = vd_image_decode_buffer(buf, len, &o, &img, &err);
+        printf("    %-28s %-9s %.1f ms  %s\n", cases[n - 1].name, vd_status_name(st),
+               (vd_mono_us() - t0) / 1000.0, err.msg);
+        if (st == VD_OK) vd_image_free(&img);
+        CHECK_EQ_INT(st, VD_ERR_IMAGE);
+        CHECK(strncmp(err.msg, "corrupt JPEG: ", 14) == 0);
+    }
+    free(buf);
+    free(jpeg);
+    /* Real photos still decode, whole and shrunk. */
+    for (int i = 1; i <= 6; i++) {
+        vd_image img;
+        CHECK_OK(
+            vd_image_decode_file(imgtest_sample(sample, sizeof sample, i), NULL, &img, NULL, &err));
+        vd_image_free(&img);
+        vd_decode_opts o = {.target_width = 224, .target_height = 224};
+        CHECK_OK(vd_image_decode_file(sample, &o, &img, NULL, &err));
+        vd_image_free(&img);
+    }
+}
+
+/* A WebP cut short is an error too (PNG: every_truncation_is_an_error_never_a_picture). */
+VD_TEST(truncated_webp_is_an_error)
+{
+    vd_error err;
+    uint8_t *px = imgtest_pattern(300, 200);
+    VipsImage *im = imgtest_vips_from(px, 300, 200, 3);
+    free(px);
+    void *buf = NULL;
+    size_t len = 0;
+    CHECK(vips_image_write_to_buffer(im, ".webp[Q=90]", &buf, &len, NULL) == 0);
+    g_object_unref(im);
+    for (int k = 1; k < 10; k++) {
+        vd_image img;
+        vd_status st = vd_image_decode_buffer(buf, len * (size_t)k / 10, NULL, &img, &err);
+        if (st == VD_OK) vd_image_free(&img);
+        CHECK_EQ_INT(st, VD_ERR_IMAGE);
+        if (k == 5) printf("    WebP cut at half: %s\n", err.msg);
+    }
+    vd_image img;
+    CHECK_OK(vd_image_decode_buffer(buf, len, NULL, &img, &err));
+    vd_image_free(&img);
+    g_free(buf);
+}
+
+/* Issue 18 item 12: decoded pixels count against one budget per process,
+ * from the decode until vd_image_free. */
+VD_TEST(decoded_pixels_are_held_against_a_budget)
+{
+    vd_error err;
+    char sample[512];
+    imgtest_sample(sample, sizeof sample, 1); /* 1920 x 1280 = 2457600 pixels */
+    int64_t total0, wait0, used;
+    vd_image_budget_get(&total0, &used, &wait0);
+    CHECK_EQ_INT(used, 0);
+    vd_image_budget_set(3000000, 50);
+    vd_image a, b;
+    CHECK_OK(vd_image_decode_file(sample, NULL, &a, NULL, &err));
+    vd_image_budget_get(NULL, &used, NULL);
+    CHECK_EQ_INT(used, 2457600);
+    CHECK_EQ_INT(a.budget_px, 2457600);
+    /* a second full decode does not fit while the first is held */
+    CHECK_EQ_INT(vd_image_decode_file(sample, NULL, &b, NULL, &err), VD_ERR_BUSY);
+    printf("    second decode: %s\n", err.msg);
+    CHECK(strncmp(err.msg, "decode budget busy: ", 20) == 0);
+    CHECK(b.pixels == NULL);
+    /* a shrunk one does (480 x 320) */
+    vd_decode_opts o = {.target_width = 224, .target_height = 224};
+    CHECK_OK(vd_image_decode_file(sample, &o, &b, NULL, &err));
+    CHECK_EQ_INT(b.budget_px, 480 * 320);
+    vd_image_free(&b);
+    vd_image_free(&a);
+    vd_image_budget_get(NULL, &used, NULL);
+    CHECK_EQ_INT(used, 0);
+    CHECK_OK(vd_image_decode_file(sample, NULL, &b, NULL, &err));
+    vd_image_free(&b);
+    /* an image larger than the whole budget is refused at once */
+    vd_image_budget_set(1000000, 60000);
+    CHECK_EQ_INT(vd_image_decode_file(sample, NULL, &b, NULL, &err), VD_ERR_LIMIT);
+    CHECK_EQ_STR(err.msg, "decode budget: the image needs 2457600 pixels, the budget is 1000000");
+    /* failed decodes give back what they took */
+    vd_image_budget_set(total0, wait0);
+    uint8_t junk[64] = {0xFF, 0xD8, 0xFF};
+    CHECK(vd_image_decode_buffer(junk, sizeof junk, NULL, &b, &err) != VD_OK);
+    vd_image_budget_get(NULL, &used, NULL);
+    CHECK_EQ_INT(used, 0);
+}
+
+typedef struct {
+    const char *path;
+    int ok, busy;
+    int64_t max_seen;
+} budget_thread;
+
+static void *decode_twice(void *arg)
+{
+    budget_thread *t = arg;
+    for (int i = 0; i < 3; i++) {
+        vd_image img;
+        vd_error err;
+        vd_status st = vd_image_decode_file(t->path, NULL, &img, NULL, &err);
+        if (st == VD_OK) {
+            int64_t used;
+            vd_image_budget_get(NULL, &used, NULL);
+            if (used > t->max_seen) t->max_seen = used;
+            t->ok++;
+            vd_image_free(&img);
+        } else if (st == VD_ERR_BUSY) {
+            t->busy++;
+        }
+    }
+    return NULL;
+}
+
+/* Four threads decoding at once never hold more than the budget. */
+VD_TEST(concurrent_decodes_share_the_budget)
+{
+    char sample[512];
+    imgtest_sample(sample, sizeof sample, 1);
+    int64_t total0, wait0;
+    vd_image_budget_get(&total0, NULL, &wait0);
+    vd_image_budget_set(2 * 2457600, 60000); /* room for two */
+    budget_thread t[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = (budget_thread){.path = sample};
+        CHECK(pthread_create(&th[i], NULL, decode_twice, &t[i]) == 0);
+    }
+    int ok = 0;
+    int64_t max_seen = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ok += t[i].ok;
+        if (t[i].max_seen > max_seen) max_seen = t[i].max_seen;
+    }
+    printf("    4 threads x 3 decodes: %d ok, at most %lld pixels held at once\n", ok,
+           (long long)max_seen);
+    CHECK_EQ_INT(ok, 12);
+    CHECK(max_seen <= 2 * 2457600);
+    int64_t used;
+    vd_image_budget_get(NULL, &used, NULL);
+    CHECK_EQ_INT(used, 0);
+    vd_image_budget_set(total0, wait0);
 }
 
 int main(void)

@@ -203,6 +203,57 @@ VD_TEST(bad_keys_are_named)
     }
 }
 
+/* Issue 19: the embedding dim from the graph, a declared dim checked against
+ * it, an output that is not [batch, dim] refused, an open dim learned at the
+ * first run and checked after. */
+VD_TEST(dim_from_the_graph_and_from_the_first_run)
+{
+    vd_error err;
+    vd_model_meta m;
+    CHECK_OK(vd_model_meta_parse("{\"name\": \"clip\", \"task\": \"image_embedding\", \"input\": "
+                                 "{\"height\": 224, \"width\": 224, \"channels\": 3}}",
+                                 NULL, &m, &err));
+    CHECK_EQ_INT(m.dim, 0);
+    int dim = -1;
+    int64_t nd[2] = {-1, 32}, open[2] = {-1, -1}, r4[4] = {-1, 32, 1, 1};
+    CHECK_OK(vd_model_meta_graph_dim(&m, "/m/clip.json", "embedding", nd, 2, &dim, &err));
+    CHECK_EQ_INT(dim, 32);
+    CHECK_OK(vd_model_meta_graph_dim(&m, "/m/clip.json", "embedding", open, 2, &dim, &err));
+    CHECK_EQ_INT(dim, 0);
+    CHECK_EQ_INT(vd_model_meta_graph_dim(&m, "/m/clip.json", "embedding", r4, 4, &dim, &err),
+                 VD_ERR_MODEL);
+    CHECK_EQ_STR(err.msg, "/m/clip.json: the image_embedding model's output 'embedding' is "
+                          "[N,32,1,1]; an embedding output must be [batch, dim]");
+    m.dim = 64;
+    CHECK_EQ_INT(vd_model_meta_graph_dim(&m, "/m/clip.json", "embedding", nd, 2, &dim, &err),
+                 VD_ERR_MODEL);
+    CHECK_EQ_STR(
+        err.msg,
+        "/m/clip.json: dim 64 does not match the graph's output 'embedding' [N,32] (dim 32)");
+    CHECK_OK(vd_model_meta_graph_dim(&m, "/m/clip.json", "embedding", open, 2, &dim, &err));
+    CHECK_EQ_INT(dim, 64);
+    /* runs: an open dim is learned, then held to */
+    m.dim = 0;
+    dim = 0;
+    vd_tensor t = {.rank = 2, .shape = {3, 32}};
+    CHECK_OK(vd_model_meta_check_output(&m, "embedding", &t, 3, &dim, &err));
+    CHECK_EQ_INT(dim, 32);
+    t.shape[1] = 31;
+    CHECK_EQ_INT(vd_model_meta_check_output(&m, "embedding", &t, 3, &dim, &err), VD_ERR_MODEL);
+    CHECK_EQ_STR(err.msg, "model 'clip': output 'embedding' of a run of 3 is [3,31], not [3,32]: "
+                          "no vector is returned");
+    vd_tensor empty = {.rank = 2, .shape = {3, 0}};
+    dim = 0;
+    CHECK_EQ_INT(vd_model_meta_check_output(&m, "embedding", &empty, 3, &dim, &err), VD_ERR_MODEL);
+    CHECK_EQ_INT(dim, 0);
+    vd_tensor flat = {.rank = 1, .shape = {96}};
+    CHECK_EQ_INT(vd_model_meta_check_output(&m, "embedding", &flat, 3, &dim, &err), VD_ERR_MODEL);
+    /* other tasks are not held to [batch, dim] */
+    m.task = VD_TASK_FACE_DETECTION;
+    CHECK_OK(vd_model_meta_graph_dim(&m, NULL, "boxes", r4, 4, &dim, &err));
+    CHECK_OK(vd_model_meta_check_output(&m, "boxes", &flat, 3, &dim, &err));
+}
+
 int main(void)
 {
     return vd_test_run_all();

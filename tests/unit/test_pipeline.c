@@ -265,6 +265,72 @@ VD_TEST(an_unknown_model_fails_the_call)
     CHECK_EQ_INT(vd_embed_paths(&o, pp, 1, a, &dim, NULL, &err), VD_ERR_NOT_FOUND);
 }
 
+/* Issue 19: a cached vector of another length (an older model under the same
+ * name) is never answered: it is computed again and replaced. */
+VD_TEST(a_cached_vector_of_another_length_is_computed_again)
+{
+    if (!ready()) return;
+    vd_error err;
+    const char *dir = vd_test_tmpdir();
+    char db[600], p1[512], hex[VD_SHA256_HEX_LEN + 1];
+    snprintf(db, sizeof db, "%s/stale.db", dir);
+    vd_store *store;
+    CHECK_OK(vd_store_open(db, NULL, &store, &err));
+    imgtest_sample(p1, sizeof p1, 1);
+    uint8_t dig[VD_SHA256_LEN];
+    CHECK_OK(vd_sha256_file(p1, dig, &err));
+    vd_sha256_hex(dig, hex);
+    float stale[5] = {1, 2, 3, 4, 5};
+    CHECK_OK(vd_store_embedding_put(store, hex, "mobilenet_v2", stale, 5, &err));
+    const char *pp[1] = {p1};
+    vd_embed_opts o = {
+        .runner = runner, .store = store, .model = "mobilenet_v2", .want_vectors = 1};
+    vd_embed_item a[1];
+    int dim = 0;
+    vd_embed_stats st;
+    CHECK_OK(vd_embed_paths(&o, pp, 1, a, &dim, &st, &err));
+    CHECK_EQ_INT(a[0].status, VD_OK);
+    CHECK(!a[0].cached);
+    CHECK_EQ_INT(a[0].dim, 1792);
+    CHECK_EQ_INT(dim, 1792);
+    CHECK_EQ_INT((int)st.computed, 1);
+    vd_embed_items_clear(a, 1);
+    /* replaced: the next call is a hit of the right length */
+    CHECK_OK(vd_embed_paths(&o, pp, 1, a, &dim, &st, &err));
+    CHECK(a[0].cached && a[0].dim == 1792 && dim == 1792);
+    vd_embed_items_clear(a, 1);
+    vd_store_close(store);
+}
+
+/* Issue 18 item 7: the model's task decides what may embed, in one place. */
+VD_TEST(the_model_task_decides_what_may_embed)
+{
+    if (!ready()) return;
+    vd_error err;
+    CHECK_EQ_STR(vd_embed_default_model(VD_EMBED_IMAGE), "mobilenet_v2");
+    CHECK_EQ_STR(vd_embed_default_model(VD_EMBED_FACE), "faceres");
+    vd_model_meta meta;
+    CHECK_OK(vd_embed_check_model(runner, "mobilenet_v2", VD_EMBED_IMAGE, &meta, &err));
+    CHECK_EQ_INT(meta.dim, 1792);
+    CHECK_OK(vd_embed_check_model(runner, "faceres", VD_EMBED_FACE, NULL, &err));
+    CHECK_OK(vd_embed_check_model(runner, "faceres", VD_EMBED_IMAGE, NULL, &err)); /* crops */
+    CHECK_EQ_INT(vd_embed_check_model(runner, "mobilenet_v2", VD_EMBED_FACE, NULL, &err),
+                 VD_ERR_UNSUPPORTED);
+    CHECK_EQ_INT(vd_embed_check_model(runner, "blazeface_front", VD_EMBED_IMAGE, NULL, &err),
+                 VD_ERR_UNSUPPORTED);
+    CHECK_EQ_STR(err.msg, "model blazeface_front is a face_detection model: mode image needs an "
+                          "image_embedding or face_embedding model");
+    /* and vd_embed_paths applies it before anything runs */
+    char p1[512];
+    imgtest_sample(p1, sizeof p1, 1);
+    const char *pp[1] = {p1};
+    vd_embed_opts o = {.runner = runner, .model = "blazeface_front", .want_vectors = 1};
+    vd_embed_item a[1];
+    int dim;
+    CHECK_EQ_INT(vd_embed_paths(&o, pp, 1, a, &dim, NULL, &err), VD_ERR_UNSUPPORTED);
+    CHECK_EQ_INT(dim, 0);
+}
+
 int main(void)
 {
     vd_error err;

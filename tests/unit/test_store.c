@@ -225,7 +225,7 @@ VD_TEST(embeddings_and_faces_round_trip)
     keys[N] = missing;
     vd_embedding *got;
     size_t nfound;
-    CHECK_OK(vd_store_embeddings_get(s, "mobilenet_v2", N + 1, keys, &got, &nfound, &err));
+    CHECK_OK(vd_store_embeddings_get(s, "mobilenet_v2", 0, N + 1, keys, &got, &nfound, &err));
     CHECK_EQ_INT(nfound, N);
     CHECK(!got[N].found && got[N].vector == NULL);
     for (int i = 0; i < N; i++) {
@@ -234,12 +234,22 @@ VD_TEST(embeddings_and_faces_round_trip)
         CHECK(memcmp(got[i].vector, vecs[i], sizeof vecs[i]) == 0);
     }
     vd_embedding_list_free(got, N + 1);
-    CHECK_OK(vd_store_embeddings_get(s, "other", 1, keys, &got, &nfound, &err));
+    CHECK_OK(vd_store_embeddings_get(s, "other", 0, 1, keys, &got, &nfound, &err));
     CHECK_EQ_INT(got[0].dim, 3);
     CHECK(got[0].vector[2] == vecs[1][2]);
     vd_embedding_list_free(got, 1);
     CHECK_EQ_INT(vd_store_embedding_put(s, "ABC", "m", vecs[0], 3, &err), VD_ERR_INVALID);
     CHECK_EQ_INT(vd_store_embedding_put(s, shas[0], "m", vecs[0], 0, &err), VD_ERR_INVALID);
+    /* issue 19: an empty vector is never stored, nor one that is not there */
+    CHECK_EQ_INT(vd_store_embedding_put(s, shas[0], "m", vecs[0], -1, &err), VD_ERR_INVALID);
+    CHECK_EQ_INT(vd_store_embedding_put(s, shas[0], "m", NULL, 3, &err), VD_ERR_INVALID);
+    /* the cache returns only vectors of the length asked for: another is stale */
+    CHECK_OK(vd_store_embeddings_get(s, "other", 3, 1, keys, &got, &nfound, &err));
+    CHECK(got[0].found && got[0].dim == 3 && nfound == 1);
+    vd_embedding_list_free(got, 1);
+    CHECK_OK(vd_store_embeddings_get(s, "other", 4, 1, keys, &got, &nfound, &err));
+    CHECK(!got[0].found && got[0].vector == NULL && nfound == 0);
+    vd_embedding_list_free(got, 1);
 
     /* Faces: two with vectors, then "no faces" for another image. */
     vd_stored_face faces[2] = {0};
@@ -319,7 +329,7 @@ VD_TEST(restart_keeps_everything)
     vd_stored_classifier_clear(&c);
     const char *keys[1] = {sha};
     vd_embedding *e;
-    CHECK_OK(vd_store_embeddings_get(s, "faceres", 1, keys, &e, NULL, &err));
+    CHECK_OK(vd_store_embeddings_get(s, "faceres", 0, 1, keys, &e, NULL, &err));
     CHECK(e[0].found && memcmp(e[0].vector, v, sizeof v) == 0);
     vd_embedding_list_free(e, 1);
     vd_example *list;
@@ -431,7 +441,7 @@ VD_TEST(concurrent_writers_from_forked_processes)
         }
     vd_embedding *e;
     size_t nfound;
-    CHECK_OK(vd_store_embeddings_get(s, "m", PROCS * EACH, keys, &e, &nfound, &err));
+    CHECK_OK(vd_store_embeddings_get(s, "m", 0, PROCS * EACH, keys, &e, &nfound, &err));
     CHECK_EQ_INT(nfound, PROCS * EACH);
     CHECK(e[PROCS * EACH - 1].vector[7] == (float)((PROCS - 1) * 1000 + (EACH - 1) * 10 + 7));
     vd_embedding_list_free(e, PROCS * EACH);
