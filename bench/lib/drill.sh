@@ -4,6 +4,7 @@
 # naming it is killed) and says where it is.
 # Environment: VISIOND (default build/visiond), MODELS (default data/models: scripts/models.sh).
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export VISIOND_TEST_JOBS=1 # the drills enqueue `count` jobs, a test type (src/jobspec/jobspec.h)
 VISIOND=${VISIOND:-$here/build/visiond}
 MODELS=${MODELS:-$here/data/models}
 [ -x "$VISIOND" ] || { echo "build visiond first ($VISIOND)" >&2; exit 1; }

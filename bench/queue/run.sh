@@ -17,6 +17,7 @@
 # forking drain rate >= 10x RQ's.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+export VISIOND_TEST_JOBS=1 # `noop` is a test job type (src/jobspec/jobspec.h)
 root=$(cd "$here/../.." && pwd)
 VISIOND=${1:-$root/build/visiond}
 N=${BENCH_JOBS:-1000}

@@ -2,7 +2,6 @@
  * (api_pools.c), media roots, metrics, the route modules and the HTTP server
  * core. Reading requests is api_request.c, shared error answers api_reply.c. */
 #include "api/api_impl.h"
-#include "worker/types.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -48,7 +47,6 @@ void vd_api_stop(vd_api *api)
     vd_http_metrics_free(api->metrics);
     free(api->model_server);
     free(api->upload_dir);
-    vd_registry_free(api->types);
     free(api);
 }
 
@@ -61,8 +59,7 @@ static vd_status api_fields(vd_api *api, const vd_api_config *cfg, const char *d
     api->upload_dir = malloc(n);
     api->metrics = vd_http_metrics_new();
     api->router = vd_router_new();
-    vd_status st = vd_worker_registry_new(NULL, &api->types, err);
-    if (st != VD_OK) return st;
+    vd_status st = VD_OK;
     if (!api->upload_dir || !api->metrics || !api->router)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     snprintf(api->upload_dir, n, "%s/uploads", data);

@@ -20,13 +20,12 @@
 #include "api/api.h"
 #include "api/http.h"
 #include "api/metrics.h"
-#include "api/paths.h"
+#include "core/paths.h"
 #include "api/router.h"
 #include "infer/client.h"
 #include "infer/runner.h"
 #include "queue/queue.h"
 #include "store/store.h"
-#include "worker/registry.h"
 
 /* Every handle a request borrows (queue, store, model-server runners and
  * clients), private to api_pools.c. */
@@ -41,7 +40,6 @@ struct vd_api {
     char *model_server;   /* address, or NULL when none is configured */
     char *upload_dir;     /* DATA/uploads */
     int64_t started_ms;
-    vd_registry *types; /* owned: the job types this build's workers run (names only) */
 };
 
 /* Route modules. */
@@ -145,6 +143,9 @@ typedef struct {
     size_t n;
     char **paths; /* owned: what to open (resolved path, or the upload's temporary file) */
     char **names; /* owned: what to call it in answers (the client's path or file name) */
+    /* The roots to open paths under (vd_embed_opts.roots): the API's for
+     * client paths, NULL for uploads (temporary files of the API's own). */
+    const vd_media_roots *roots;
 } vd_api_inputs;
 
 /* Fills *in from req (1) or answers resp with the error (0): missing or empty

@@ -170,6 +170,7 @@ int vd_api_inputs_get(vd_api *api, vd_http_req *req, vd_http_resp *resp, size_t 
         }
         return 1;
     }
+    in->roots = api->roots; /* opened again under the roots (core/paths.h) */
     json_t *arr = req->json ? json_object_get(req->json, "paths") : NULL;
     if (!arr || json_is_null(arr)) {
         vd_http_reply_error(resp, 422, "no_paths", "field 'paths' is required (or upload files)");

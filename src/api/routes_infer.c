@@ -68,8 +68,12 @@ static void embeddings(void *ctx, vd_http_req *req, vd_http_resp *resp)
         if (!items && runner) vd_http_reply_error(resp, 500, "nomem", "out of memory");
         goto out;
     }
-    vd_embed_opts o = {
-        .runner = runner, .store = store, .model = model, .mode = mode, .want_vectors = vectors};
+    vd_embed_opts o = {.runner = runner,
+                       .store = store,
+                       .model = model,
+                       .mode = mode,
+                       .roots = in.roots,
+                       .want_vectors = vectors};
     int dim = 0;
     vd_embed_stats stats;
     vd_error err;

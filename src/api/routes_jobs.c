@@ -13,6 +13,7 @@
 
 #include "api/api_impl.h"
 #include "api/jobfmt.h"
+#include "jobspec/jobspec.h"
 
 #define MAX_LIST 1000
 
@@ -55,6 +56,24 @@ static void get_job(void *ctx, vd_http_req *req, vd_http_resp *resp)
     if (q) reply_job(api, q, id, 200, resp);
 }
 
+/* The enqueue rules shared with `visiond jobs enqueue` (jobspec.h), with this
+ * server's media roots: 1 when the job may be enqueued, else answers resp
+ * (422 with the refusal's code; 404 path_not_found for a missing path inside
+ * the roots) and returns 0. */
+static int check_job(vd_api *api, const char *type, const char *payload, int any_type,
+                     vd_http_resp *resp)
+{
+    vd_job_check_opts co = {
+        .roots = api->roots, .test_jobs = vd_job_test_types_enabled(), .any_type = any_type};
+    vd_job_refusal why;
+    vd_error err;
+    vd_status st = vd_job_check(type, payload, &co, &why, &err);
+    if (st == VD_OK) return 1;
+    vd_http_reply_error(resp, st == VD_ERR_NOT_FOUND ? 404 : 422,
+                        why.code ? why.code : "invalid_payload", "%s", vd_error_text(&err));
+    return 0;
+}
+
 static void enqueue(void *ctx, vd_http_req *req, vd_http_resp *resp)
 {
     vd_api *api = ctx;
@@ -77,20 +96,6 @@ static void enqueue(void *ctx, vd_http_req *req, vd_http_resp *resp)
         !vd_api_get_int(resp, b, "result_ttl_ms", -1, 10 * YEAR, &ttl) ||
         !vd_api_get_bool(resp, b, "any_type", &any_type))
         return;
-    if (!any_type && vd_job_type_valid(o.type) && !vd_registry_has(api->types, o.type)) {
-        vd_http_reply_error(resp, 422, "unknown_job_type",
-                            "no worker of this build runs jobs of type '%.64s' (\"any_type\": "
-                            "true enqueues it anyway)",
-                            o.type);
-        return;
-    }
-    o.priority = (int)prio;
-    o.max_retries = (int)retries;
-    o.timeout_ms = timeout;
-    o.delay_ms = delay;
-    o.retry_base_ms = base;
-    o.retry_max_ms = max;
-    o.result_ttl_ms = ttl;
     char *payload = NULL;
     json_t *p = json_object_get(b, "payload");
     if (p) {
@@ -101,6 +106,17 @@ static void enqueue(void *ctx, vd_http_req *req, vd_http_resp *resp)
         }
         o.payload = payload;
     }
+    if (vd_job_type_valid(o.type) && !check_job(api, o.type, payload, any_type, resp)) {
+        free(payload);
+        return;
+    }
+    o.priority = (int)prio;
+    o.max_retries = (int)retries;
+    o.timeout_ms = timeout;
+    o.delay_ms = delay;
+    o.retry_base_ms = base;
+    o.retry_max_ms = max;
+    o.result_ttl_ms = ttl;
     vd_queue *q = vd_api_queue_get(api, resp);
     if (!q) {
         free(payload);

@@ -2,7 +2,8 @@
  *
  * Exit codes: 0 ok; 1 the operation failed (no such job, wrong state, the
  * queue cannot be opened or read); 2 usage (unknown option, bad number, a
- * payload that is not JSON, a malformed type name). */
+ * payload that is not JSON, a malformed type name, a job refused by
+ * vd_job_check: unknown or test type, bad payload, a path refused). */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -13,8 +14,10 @@
 
 #include "cli/cli.h"
 #include "queue/job_json.h"
+#include "core/paths.h"
+#include "core/util.h"
+#include "jobspec/jobspec.h"
 #include "queue/queue.h"
-#include "worker/types.h"
 
 static const char jobs_usage[] =
     "usage: visiond jobs SUBCOMMAND [OPTIONS]\n"
@@ -22,9 +25,13 @@ static const char jobs_usage[] =
     "subcommands:\n"
     "  enqueue TYPE [--payload JSON|@FILE] [--priority N] [--retries N]\n"
     "               [--timeout SECS] [--delay SECS] [--count N] [--id ID] [--any-type]\n"
+    "               [--media-root DIR[:DIR...]]\n"
     "                                 add job(s); prints each new id on a line. TYPE must\n"
     "                                 be one this build's workers run (see visiond worker\n"
-    "                                 --list-types) unless --any-type is given\n"
+    "                                 --list-types) unless --any-type is given; the payload\n"
+    "                                 is checked as POST /jobs checks it (paths confined\n"
+    "                                 under --media-root when given, else absolute, no\n"
+    "                                 '..'); test types need VISIOND_TEST_JOBS=1\n"
     "  list [--state S] [--type T] [--limit N] [--offset N] [--json]\n"
     "                                 newest first; a table, or a JSON array\n"
     "  show ID                        one job as JSON\n"
@@ -46,7 +53,7 @@ static const char jobs_usage[] =
 typedef struct {
     const char *queue;
     const char *payload, *priority, *retries, *timeout, *delay, *count, *id;
-    const char *state, *type, *limit, *offset, *older_than;
+    const char *state, *type, *limit, *offset, *older_than, *media_root;
     int json, any_type;
     const char *pos[4];
     int npos;
@@ -68,7 +75,7 @@ static const value_opt value_opts[] = {
     OPT("--count", count),           OPT("--id", id),
     OPT("--state", state),           OPT("--type", type),
     OPT("--limit", limit),           OPT("--offset", offset),
-    OPT("--older-than", older_than),
+    OPT("--older-than", older_than), OPT("--media-root", media_root),
 };
 
 /* allowed: a space-separated list of the options this subcommand takes. */
@@ -216,47 +223,69 @@ static char *load_payload(const char *arg)
     return buf;
 }
 
-/* Checks a job type name's syntax. Whether the type is registered is the
- * worker registry's business (src/worker/); when it offers a lookup, call it
- * here so that `jobs enqueue` refuses types no worker can run. */
-/* Checks a job type's name, and unless any_type, that this build's workers
- * run it. Prints the usage error and returns 0 when it is refused. */
-static int check_type(const char *type, int any_type)
+/* Checks the job with the enqueue rules every caller shares (jobspec.h:
+ * type known and not a test type unless VISIOND_TEST_JOBS=1, payload of the
+ * right shape, paths confined under --media-root when given, else only
+ * absolute and without ".."). Prints the usage error and returns 0 when it
+ * is refused. */
+static int check_job(const char *type, const char *payload, int any_type, const char *roots_arg)
 {
     if (!vd_job_type_valid(type)) {
         vd_cli_usage_error("jobs", "invalid job type '%s': use 1-%d characters of [A-Za-z0-9_.-]",
                            type, VD_JOB_TYPE_MAX - 1);
         return 0;
     }
-    if (any_type) return 1;
-    vd_registry *reg = NULL;
     vd_error err;
-    if (vd_worker_registry_new(NULL, &reg, &err) != VD_OK) {
-        vd_cli_fail("%s", vd_error_text(&err));
-        return 0;
+    vd_media_roots *roots = NULL;
+    if (roots_arg) {
+        char buf[4096];
+        const char *dirs[64];
+        size_t n = 0;
+        vd_strlcpy(buf, roots_arg, sizeof buf);
+        for (char *save = NULL, *r = strtok_r(buf, ":", &save); r && n < 64;
+             r = strtok_r(NULL, ":", &save))
+            dirs[n++] = r;
+        if (vd_media_roots_new(dirs, n, &roots, &err) != VD_OK) {
+            vd_cli_usage_error("jobs", "--media-root: %s", vd_error_text(&err));
+            return 0;
+        }
     }
-    int known = vd_registry_has(reg, type);
-    if (!known) {
+    vd_job_check_opts o = {
+        .roots = roots, .test_jobs = vd_job_test_types_enabled(), .any_type = any_type};
+    vd_job_refusal why;
+    vd_status st = vd_job_check(type, payload, &o, &why, &err);
+    vd_media_roots_free(roots);
+    if (st == VD_OK) return 1;
+    if (why.code && strcmp(why.code, "unknown_job_type") == 0) {
         char names[1024] = "";
-        for (size_t i = 0, n = 0; i < vd_registry_count(reg) && n < sizeof names; i++)
-            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "",
-                                  vd_registry_name(reg, i));
+        for (size_t i = 0, n = 0, k = 0; i < vd_job_spec_count() && n < sizeof names; i++) {
+            const vd_job_spec *sp = vd_job_spec_at(i);
+            if (sp->test_only && !o.test_jobs) continue;
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", k++ ? ", " : "", sp->name);
+        }
         vd_cli_usage_error("jobs",
                            "unknown job type '%s' (known: %s; --any-type enqueues it anyway)", type,
                            names);
+        return 0;
     }
-    vd_registry_free(reg);
-    return known;
+    vd_cli_usage_error("jobs", "refused (%s): %s", why.code ? why.code : vd_status_name(st),
+                       vd_error_text(&err));
+    return 0;
 }
 
 static int jobs_enqueue(int argc, char **argv)
 {
     jobs_args a;
-    int rc = parse_args(
-        argc, argv, "--payload --priority --retries --timeout --delay --count --id --any-type", &a);
+    int rc = parse_args(argc, argv,
+                        "--payload --priority --retries --timeout --delay --count --id --any-type "
+                        "--media-root",
+                        &a);
     if (rc) return rc;
     if (a.npos != 1) return vd_cli_usage_error("jobs", "jobs enqueue needs exactly one TYPE");
-    if (!check_type(a.pos[0], a.any_type)) return VD_EXIT_USAGE;
+    if (!vd_job_type_valid(a.pos[0]))
+        return vd_cli_usage_error("jobs",
+                                  "invalid job type '%s': use 1-%d characters of [A-Za-z0-9_.-]",
+                                  a.pos[0], VD_JOB_TYPE_MAX - 1);
     vd_enqueue_opts o = {.type = a.pos[0]};
     long long v, count = 1;
     if (a.priority) {
@@ -286,6 +315,10 @@ static int jobs_enqueue(int argc, char **argv)
         }
         json_decref(j);
         o.payload = payload;
+    }
+    if (!check_job(a.pos[0], payload, a.any_type, a.media_root)) {
+        free(payload);
+        return VD_EXIT_USAGE;
     }
     vd_queue *q;
     rc = open_queue(&a, &q);

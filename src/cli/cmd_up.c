@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "api/http.h"
-#include "api/paths.h"
 #include "cli/cli.h"
 #include "core/datadir.h"
+#include "core/paths.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/procsup.h"
@@ -219,6 +219,9 @@ typedef struct {
     char queue[1100];
     char queue_shown[512]; /* the queue URL without its password */
     int queue_on_argv;     /* children get --queue (only when it holds no password) */
+    char roots_copy[1024]; /* the media roots, split in place: */
+    char *rootv[16];       /* every child that opens media files gets them */
+    int nroot;
 } up_env;
 
 /* Creates the data and models directories, finds this executable and the
@@ -250,6 +253,11 @@ static int prepare(const vd_config *cfg, up_env *e)
     vd_url_redact(e->queue, e->queue_shown, sizeof e->queue_shown);
     e->queue_on_argv = strcmp(e->queue, e->queue_shown) == 0;
     setenv("VISIOND_LOG_LEVEL", cfg->value[VD_CFG_LOG_LEVEL], 1);
+    e->nroot = 0;
+    vd_strlcpy(e->roots_copy, cfg->value[VD_CFG_MEDIA_ROOTS], sizeof e->roots_copy);
+    for (char *save = NULL, *r = strtok_r(e->roots_copy, ":", &save); r && e->nroot < 16;
+         r = strtok_r(NULL, ":", &save))
+        e->rootv[e->nroot++] = r;
     return VD_EXIT_OK;
 }
 
@@ -277,6 +285,8 @@ static vd_status add_workers(vd_procsup *sup, const vd_config *cfg, const up_env
         push(&w, e->self), push(&w, "worker");
         if (e->queue_on_argv) push(&w, "--queue"), push(&w, e->queue);
         push(&w, "--concurrency"), push(&w, cfg->value[VD_CFG_CONCURRENCY]);
+        for (int k = 0; k < e->nroot; k++) /* workers open files under the api's roots */
+            push(&w, "--media-root"), push(&w, e->rootv[k]);
         snprintf(name, sizeof name, "worker-%ld", i + 1);
         rc = vd_procsup_add(sup, name, w.v, 1, err);
     }
@@ -287,15 +297,12 @@ static vd_status add_workers(vd_procsup *sup, const vd_config *cfg, const up_env
 static vd_status add_api(vd_procsup *sup, const vd_config *cfg, const up_env *e, vd_error *err)
 {
     argv_buf api = {0};
-    char roots_copy[1024];
-    vd_strlcpy(roots_copy, cfg->value[VD_CFG_MEDIA_ROOTS], sizeof roots_copy);
     push(&api, e->self), push(&api, "serve"), push(&api, "--listen"),
         push(&api, cfg->value[VD_CFG_LISTEN]);
     push(&api, "--data"), push(&api, e->data);
     if (e->queue_on_argv) push(&api, "--queue"), push(&api, e->queue);
-    for (char *save = NULL, *r = strtok_r(roots_copy, ":", &save); r;
-         r = strtok_r(NULL, ":", &save))
-        push(&api, "--media-root"), push(&api, r);
+    for (int k = 0; k < e->nroot; k++)
+        push(&api, "--media-root"), push(&api, e->rootv[k]);
     if (cfg->value[VD_CFG_TOKEN_FILE][0])
         push(&api, "--token-file"), push(&api, cfg->value[VD_CFG_TOKEN_FILE]);
     return vd_procsup_add(sup, "api", api.v, 0, err);

@@ -7,9 +7,10 @@
 #include "cli/cli.h"
 #include "core/datadir.h"
 #include "core/log.h"
+#include "core/paths.h"
+#include "jobspec/jobspec.h"
 #include "pipeline/jobs.h"
 #include "worker/registry.h"
-#include "worker/types.h"
 #include "worker/supervisor.h"
 
 static const char usage_text[] =
@@ -37,6 +38,11 @@ static const char usage_text[] =
     "  --model-server ADDR  model server for embed/train_session jobs (default\n"
     "                       $VISIOND_MODEL_SERVER, else unix:DATA/model.sock)\n"
     "  --models DIR         read model metadata here instead of asking the model server\n"
+    "  --media-root DIR     open the files of embed/train_session jobs only beneath DIR\n"
+    "                       (repeatable; give the api's roots; default: none, any file)\n"
+    "\n"
+    "Test job types (noop, sleep, fail, crash, progress, count, alloc) are only\n"
+    "registered with VISIOND_TEST_JOBS=1 in the environment.\n"
     "\n"
     "Exit status: 0 after a clean stop (signal, --burst, --max-jobs), 1 when the\n"
     "queue cannot be opened, 2 for a usage error.\n";
@@ -62,10 +68,12 @@ static int parse_count(const char *s, int64_t max, int64_t *out)
 
 /* What the command line asked for; parse_args fills it, run_worker acts on it. */
 typedef struct {
-    vd_supervisor_opts sup;  /* queue, concurrency, leases, limits, --name */
-    vd_pipeline_config pcfg; /* --model-server, --models */
-    const char *types_arg;   /* --types a,b (checked against the registry in run) */
-    int list_types;          /* --list-types */
+    vd_supervisor_opts sup;    /* queue, concurrency, leases, limits, --name */
+    vd_pipeline_config pcfg;   /* --model-server, --models */
+    const char *types_arg;     /* --types a,b (checked against the registry in run) */
+    int list_types;            /* --list-types */
+    const char *roots_arg[64]; /* --media-root DIR... */
+    size_t nroots;
 } worker_args;
 
 enum {
@@ -84,7 +92,8 @@ enum {
     O_LIST,
     O_DATA,
     O_MSERVER,
-    O_MODELS
+    O_MODELS,
+    O_MROOT
 };
 
 static const struct option longopts[] = {
@@ -104,6 +113,7 @@ static const struct option longopts[] = {
     {"data", required_argument, NULL, O_DATA},
     {"model-server", required_argument, NULL, O_MSERVER},
     {"models", required_argument, NULL, O_MODELS},
+    {"media-root", required_argument, NULL, O_MROOT},
     {NULL, 0, NULL, 0},
 };
 
@@ -189,6 +199,11 @@ static int parse_opt(worker_args *a, int c, const char *arg)
     case O_MODELS:
         a->pcfg.models_path = arg;
         break;
+    case O_MROOT:
+        if (a->nroots == sizeof a->roots_arg / sizeof a->roots_arg[0])
+            return vd_cli_usage_error("worker", "too many --media-root options");
+        a->roots_arg[a->nroots++] = arg;
+        break;
     default:
         return parse_number_opt(a, c, arg);
     }
@@ -244,10 +259,13 @@ static void print_types(const vd_registry *reg)
 }
 
 /* Starts the supervisor on reg and runs it until it stops. Returns an exit code. */
-static int supervise(const vd_supervisor_opts *o, vd_registry *reg)
+static int supervise(const vd_supervisor_opts *o, vd_registry *reg, int have_roots)
 {
     int level = vd_log_level_parse(getenv("VISIOND_LOG_LEVEL"));
     vd_log_init("worker", level < 0 ? VD_LOG_INFO : (vd_log_level)level, 2);
+    if (!have_roots)
+        VD_WARN("no --media-root: embed and train_session jobs open any regular file this "
+                "worker can read");
     vd_error err;
     vd_error_clear(&err);
     vd_supervisor *sup = NULL;
@@ -265,11 +283,18 @@ static int run_worker(worker_args *a)
     vd_error err;
     vd_error_clear(&err);
     vd_registry *reg = NULL;
-    if (vd_worker_registry_new(&a->pcfg, &reg, &err) != VD_OK)
+    vd_media_roots *roots = NULL;
+    if (a->nroots && vd_media_roots_new(a->roots_arg, a->nroots, &roots, &err) != VD_OK)
+        return vd_cli_fail("worker: %s", vd_error_text(&err));
+    a->pcfg.roots = roots;
+    if (vd_pipeline_registry_new(&a->pcfg, vd_job_test_types_enabled(), &reg, &err) != VD_OK) {
+        vd_media_roots_free(roots);
         return vd_cli_fail("%s", vd_error_text(&err));
+    }
     if (a->list_types) {
         print_types(reg);
         vd_registry_free(reg);
+        vd_media_roots_free(roots);
         return VD_EXIT_OK;
     }
     vd_supervisor_opts *o = &a->sup;
@@ -286,10 +311,11 @@ static int run_worker(worker_args *a)
     if (rc == VD_EXIT_OK && o->heartbeat_ms &&
         o->heartbeat_ms >= (o->lease_ms ? o->lease_ms : 30000))
         rc = vd_cli_usage_error("worker", "--heartbeat must be shorter than --lease");
-    if (rc == VD_EXIT_OK) rc = supervise(o, reg);
+    if (rc == VD_EXIT_OK) rc = supervise(o, reg, roots != NULL);
     free(types);
     free(types_buf);
     vd_registry_free(reg);
+    vd_media_roots_free(roots);
     return rc;
 }
 

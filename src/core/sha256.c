@@ -1,6 +1,8 @@
 /* sha256.c: SHA-256 through glib's GChecksum. */
 #include "core/sha256.h"
 
+#include "core/paths.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,24 +80,6 @@ void vd_sha256_hex(const uint8_t digest[VD_SHA256_LEN], char hex[VD_SHA256_HEX_L
 
 vd_status vd_sha256_file(const char *path, uint8_t out[VD_SHA256_LEN], vd_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return vd_error_set(err, errno == ENOENT ? VD_ERR_NOT_FOUND : VD_ERR_IO, "%s: %s", path,
-                            strerror(errno));
-    GChecksum *gc = g_checksum_new(G_CHECKSUM_SHA256);
-    unsigned char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        g_checksum_update(gc, buf, (gssize)n);
-    int failed = ferror(f);
-    int saved = errno;
-    fclose(f);
-    if (failed) {
-        g_checksum_free(gc);
-        return vd_error_set(err, VD_ERR_IO, "%s: read: %s", path, strerror(saved));
-    }
-    gsize len = VD_SHA256_LEN;
-    g_checksum_get_digest(gc, out, &len);
-    g_checksum_free(gc);
-    return VD_OK;
+    /* the one open of media files: regular files only, capped, bounded in time */
+    return vd_media_sha256(NULL, path, NULL, out, NULL, err);
 }

@@ -35,8 +35,10 @@ void vd_sha256(const void *data, size_t len, uint8_t out[VD_SHA256_LEN]);
 /* Writes the lower-case hex form of a digest plus NUL into hex. */
 void vd_sha256_hex(const uint8_t digest[VD_SHA256_LEN], char hex[VD_SHA256_HEX_LEN + 1]);
 
-/* Digest of a whole file, read in blocks. VD_ERR_NOT_FOUND / VD_ERR_IO with the
- * path and errno text. */
+/* Digest of a whole file, read in blocks: vd_media_sha256 (core/paths.h)
+ * without media roots, so a FIFO, a device or a directory is refused
+ * (VD_ERR_INVALID) before a byte is read and a file over 64 MiB is
+ * VD_ERR_LIMIT. VD_ERR_NOT_FOUND / VD_ERR_IO with the path and errno text. */
 vd_status vd_sha256_file(const char *path, uint8_t out[VD_SHA256_LEN], vd_error *err);
 
 #endif

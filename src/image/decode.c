@@ -16,6 +16,7 @@
 #include <vips/vips.h>
 
 #include "core/log.h"
+#include "core/paths.h"
 #include "core/util.h"
 
 /* Loaders we accept (libvips's source loaders) and the format names we report. */
@@ -554,51 +555,10 @@ vd_status vd_image_decode_buffer(const void *data, size_t len, const vd_decode_o
 vd_status vd_image_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
                              vd_error *err)
 {
-    *data = NULL;
-    *len = 0;
-    if (!max_bytes) max_bytes = VD_IMAGE_MAX_FILE_BYTES;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return vd_error_set(err, errno == ENOENT ? VD_ERR_NOT_FOUND : VD_ERR_IO, "%s: %s", path,
-                            strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        vd_status st = vd_error_set(err, VD_ERR_IO, "%s: %s", path, strerror(errno));
-        close(fd);
-        return st;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return vd_error_set(err, VD_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((uint64_t)sb.st_size > max_bytes) {
-        close(fd);
-        return vd_error_set(err, VD_ERR_LIMIT, "file too large: %lld > %zu bytes",
-                            (long long)sb.st_size, max_bytes);
-    }
-    size_t size = (size_t)sb.st_size;
-    uint8_t *buf = malloc(size ? size : 1);
-    if (!buf) {
-        close(fd);
-        return vd_error_set(err, VD_ERR_NOMEM, "%s: no memory for %zu bytes", path, size);
-    }
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            vd_status st = vd_error_set(err, VD_ERR_IO, "%s: read: %s", path, strerror(errno));
-            free(buf);
-            close(fd);
-            return st;
-        }
-        if (n == 0) break; /* shrank while we read: take what is there */
-        got += (size_t)n;
-    }
-    close(fd);
-    *data = buf;
-    *len = got;
-    return VD_OK;
+    /* The one open-and-read of media files (core/paths.h): non-blocking open,
+     * regular files only, the byte cap, the read deadline; no roots here. */
+    vd_media_limits lim = {.max_bytes = max_bytes ? max_bytes : VD_IMAGE_MAX_FILE_BYTES};
+    return vd_media_read(NULL, path, &lim, data, len, NULL, err);
 }
 
 vd_status vd_image_decode_file(const char *path, const vd_decode_opts *opts, vd_image *out,

@@ -106,13 +106,18 @@ vd_status vd_image_decode_buffer(const void *data, size_t len, const vd_decode_o
  * before reading), optionally writes the SHA-256 of its bytes to sha256 (may
  * be NULL), and decodes it as vd_image_decode_buffer does. The digest is
  * written whenever the file could be read, even if decoding then fails.
- * Adds VD_ERR_NOT_FOUND / VD_ERR_IO (with the path) to the errors above. */
+ * Adds VD_ERR_NOT_FOUND / VD_ERR_IO (with the path), VD_ERR_INVALID (not a
+ * regular file: vd_image_read_file) to the errors above. */
 vd_status vd_image_decode_file(const char *path, const vd_decode_opts *opts, vd_image *out,
                                uint8_t sha256[VD_SHA256_LEN], vd_error *err);
 
 /* Reads a whole file into *data (owned: free()), refusing files over max_bytes
  * (0 = VD_IMAGE_MAX_FILE_BYTES) from their size before reading: VD_ERR_LIMIT
- * "file too large: N > M bytes". For callers that hash before decoding. */
+ * "file too large: N > M bytes". For callers that hash before decoding. It is
+ * vd_media_read (core/paths.h) without media roots: opened non-blocking,
+ * anything but a regular file (FIFO, /dev/zero, directory) refused with
+ * VD_ERR_INVALID before a byte is read, reading bounded in time. Callers that
+ * have media roots call vd_media_read with them. */
 vd_status vd_image_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
                              vd_error *err);
 

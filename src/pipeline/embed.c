@@ -109,7 +109,7 @@ static void decode_one(pipe_state *p, batch *b, size_t i)
     uint8_t *data = NULL;
     size_t len = 0;
     b->row[i] = -1;
-    vd_status st = vd_image_read_file(path, 0, &data, &len, &e);
+    vd_status st = vd_media_read(p->o->roots, path, NULL, &data, &len, NULL, &e);
     if (st == VD_OK) {
         uint8_t dig[VD_SHA256_LEN];
         vd_sha256(data, len, dig);
@@ -432,7 +432,7 @@ vd_status vd_embed_paths(const vd_embed_opts *o, const char *const *paths, size_
         uint8_t dig[VD_SHA256_LEN];
         vd_error e;
         vd_error_clear(&e);
-        vd_status hs = vd_sha256_file(paths[i], dig, &e);
+        vd_status hs = vd_media_sha256(o->roots, paths[i], NULL, dig, NULL, &e);
         if (hs != VD_OK) {
             item_fail(&items[i], hs, vd_error_text(&e));
             stats->failed++;

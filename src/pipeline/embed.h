@@ -32,6 +32,7 @@
 #include <stddef.h>
 
 #include "core/err.h"
+#include "core/paths.h"
 #include "core/sha256.h"
 #include "infer/runner.h"
 #include "store/store.h"
@@ -56,6 +57,10 @@ typedef struct {
     vd_store *store;   /* NULL = no cache (nothing read or stored) */
     const char *model; /* the embedding model's name */
     vd_embed_mode mode;
+    /* Files are opened with vd_media_read under these roots (core/paths.h):
+     * a path outside them, a symlink swapped in, a FIFO or a device is that
+     * file's error. NULL = no confinement (still regular files only, capped). */
+    const vd_media_roots *roots;
     int want_vectors; /* fill items[i].vector */
     size_t batch;     /* images per inference request; 0 = the model's max_batch (<= 32) */
     /* Called on the calling thread as each item is done (any order). */

@@ -8,12 +8,11 @@
 
 #include "core/util.h"
 #include "image/decode.h"
+#include "jobspec/jobspec.h"
 #include "infer/runner_client.h"
 #include "store/vectors.h"
 #include "train/classifier.h"
 #include "store/classifiers.h"
-
-#define MAX_PATHS 100000
 
 const char *vd_pipeline_default_model(vd_session_kind kind)
 {
@@ -77,38 +76,23 @@ static vd_status job_embed(vd_job_ctx *ctx, const char *payload, char **result, 
     json_t *p;
     vd_status st = vd_job_payload_object(payload, &p, err);
     if (st != VD_OK) return st;
-    json_t *jm = json_object_get(p, "model"), *jp = json_object_get(p, "paths"),
-           *jmode = json_object_get(p, "mode");
-    const char *mode_s = jmode ? json_string_value(jmode) : "image";
+    vd_embed_payload ep;
+    st = vd_embed_payload_parse(p, &ep, err); /* the rule vd_job_check applied at enqueue */
+    if (st != VD_OK) {
+        json_decref(p);
+        return st;
+    }
     const char *model =
-        jm ? json_string_value(jm)
-           : vd_embed_default_model(mode_s && strcmp(mode_s, "face") == 0 ? VD_EMBED_FACE
-                                                                          : VD_EMBED_IMAGE);
-    if (!model || !*model || !json_is_array(jp) || !mode_s ||
-        (strcmp(mode_s, "image") != 0 && strcmp(mode_s, "face") != 0)) {
-        json_decref(p);
-        return vd_error_set(err, VD_ERR_INVALID,
-                            "embed needs {\"model\": NAME, \"paths\": [...], \"mode\": "
-                            "\"image\"|\"face\"}");
-    }
-    size_t n = json_array_size(jp);
-    if (n > MAX_PATHS) {
-        json_decref(p);
-        return vd_error_set(err, VD_ERR_INVALID, "at most %d paths per embed job", MAX_PATHS);
-    }
+        ep.model ? ep.model : vd_embed_default_model(ep.face ? VD_EMBED_FACE : VD_EMBED_IMAGE);
+    size_t n = ep.npaths;
     const char **paths = calloc(n ? n : 1, sizeof *paths);
     vd_embed_item *items = calloc(n ? n : 1, sizeof *items);
     if (!paths || !items) {
         free(paths), free(items), json_decref(p);
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     }
-    for (size_t i = 0; i < n; i++) {
-        paths[i] = json_string_value(json_array_get(jp, i));
-        if (!paths[i]) {
-            free(paths), free(items), json_decref(p);
-            return vd_error_set(err, VD_ERR_INVALID, "paths[%zu] is not a string", i);
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        paths[i] = json_string_value(json_array_get(ep.paths, i));
     vd_store *store;
     vd_runner *runner;
     st = open_services(cfg, &store, &runner, err);
@@ -118,7 +102,8 @@ static vd_status job_embed(vd_job_ctx *ctx, const char *payload, char **result, 
         vd_embed_opts o = {.runner = runner,
                            .store = store,
                            .model = model,
-                           .mode = strcmp(mode_s, "face") == 0 ? VD_EMBED_FACE : VD_EMBED_IMAGE,
+                           .mode = ep.face ? VD_EMBED_FACE : VD_EMBED_IMAGE,
+                           .roots = cfg ? cfg->roots : NULL,
                            .on_item = embed_on_item,
                            .should_stop = embed_should_stop,
                            .ud = &u};
@@ -243,8 +228,9 @@ static char *train_result(const char *sid, const char *state, const vd_train_res
     return s;
 }
 
-static vd_status train_run(vd_job_ctx *ctx, vd_store *store, vd_runner *runner, const char *sid,
-                           char **result, vd_error *err)
+static vd_status train_run(vd_job_ctx *ctx, vd_store *store, vd_runner *runner,
+                           const vd_media_roots *roots, const char *sid, char **result,
+                           vd_error *err)
 {
     vd_session s;
     memset(&s, 0, sizeof s);
@@ -300,6 +286,7 @@ static vd_status train_run(vd_job_ctx *ctx, vd_store *store, vd_runner *runner, 
     vd_job_ctx_progress(ctx, u.done, u.total);
     vd_embed_opts o = {.runner = runner,
                        .store = store,
+                       .roots = roots,
                        .model = s.model,
                        .mode = vd_pipeline_session_mode(&s),
                        .want_vectors = 1,
@@ -380,16 +367,17 @@ static vd_status job_train(vd_job_ctx *ctx, const char *payload, char **result, 
     json_t *p;
     vd_status st = vd_job_payload_object(payload, &p, err);
     if (st != VD_OK) return st;
-    const char *sid = json_string_value(json_object_get(p, "session_id"));
-    if (!sid || !*sid || strlen(sid) > VD_ID_LEN) {
+    const char *sid;
+    st = vd_train_payload_parse(p, &sid, err); /* the rule vd_job_check applied at enqueue */
+    if (st != VD_OK) {
         json_decref(p);
-        return vd_error_set(err, VD_ERR_INVALID, "train_session needs {\"session_id\": ID}");
+        return st;
     }
     vd_store *store;
     vd_runner *runner;
     st = open_services(cfg, &store, &runner, err);
     if (st == VD_OK) {
-        st = train_run(ctx, store, runner, sid, result, err);
+        st = train_run(ctx, store, runner, cfg ? cfg->roots : NULL, sid, result, err);
         vd_runner_free(runner);
         vd_store_close(store);
     }
@@ -403,4 +391,20 @@ vd_status vd_pipeline_register(vd_registry *reg, const vd_pipeline_config *cfg, 
     vd_status st = vd_registry_add(reg, "embed", job_embed, ud, err);
     if (st == VD_OK) st = vd_registry_add(reg, "train_session", job_train, ud, err);
     return st;
+}
+
+vd_status vd_pipeline_registry_new(const vd_pipeline_config *cfg, int test_jobs, vd_registry **out,
+                                   vd_error *err)
+{
+    *out = NULL;
+    vd_registry *reg = vd_registry_new();
+    if (!reg) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    vd_status st = test_jobs ? vd_registry_add_builtin(reg, err) : VD_OK;
+    if (st == VD_OK) st = vd_pipeline_register(reg, cfg, err);
+    if (st != VD_OK) {
+        vd_registry_free(reg);
+        return st;
+    }
+    *out = reg;
+    return VD_OK;
 }

@@ -16,11 +16,24 @@
  *                  session is canceled or deleted. A retried attempt resumes
  *                  cheaply: embedded examples are cache hits.
  * Both reach the model server through a vd_runner_client and open the store
- * themselves (one handle per horse). */
+ * themselves (one handle per horse). Their payloads are parsed by
+ * jobspec/jobspec.h (the same parsers vd_job_check applies at enqueue), and
+ * every file is opened through vd_media_read (core/paths.h) under the
+ * config's media roots: a path swapped for a symlink out of the roots, a FIFO
+ * or a device after the job was enqueued (or after the session was created)
+ * is that file's error, never read and never waited on.
+ *
+ * This module is also where "every job type of this build" is assembled
+ * (vd_pipeline_registry_new): pipeline sits above worker (it registers
+ * handlers in worker/registry.h), so the aggregate of the worker's built-in
+ * test types and the pipeline's types lives here and worker/ includes nothing
+ * from pipeline/. Callers that only need names and payload rules (the API,
+ * `visiond jobs enqueue`) use jobspec/jobspec.h and pull in no handler. */
 #ifndef VD_PIPELINE_JOBS_H
 #define VD_PIPELINE_JOBS_H
 
 #include "core/err.h"
+#include "core/paths.h"
 #include "pipeline/embed.h"
 #include "store/sessions.h"
 #include "worker/registry.h"
@@ -32,6 +45,10 @@ typedef struct {
     const char *store_path;
     const char *model_server;
     const char *models_path;
+    /* Media roots every file is opened under (borrowed; `visiond worker
+     * --media-root`). NULL = none: files are opened as named (regular files
+     * only, capped, bounded in time), as for the CLI. */
+    const vd_media_roots *roots;
 } vd_pipeline_config;
 
 /* The default embedding model of a session kind ("mobilenet_v2", "faceres"). */
@@ -44,5 +61,12 @@ vd_embed_mode vd_pipeline_session_mode(const vd_session *s);
 /* Registers "embed" and "train_session" with cfg (borrowed: must outlive
  * the registry). */
 vd_status vd_pipeline_register(vd_registry *reg, const vd_pipeline_config *cfg, vd_error *err);
+
+/* Builds the registry of every job type this build runs: the built-in test
+ * types (worker/registry.h) when test_jobs (vd_job_test_types_enabled()), then
+ * embed and train_session with cfg (borrowed; NULL = defaults). Each type's
+ * default timeout comes from jobspec/jobspec.h. Free with vd_registry_free. */
+vd_status vd_pipeline_registry_new(const vd_pipeline_config *cfg, int test_jobs, vd_registry **out,
+                                   vd_error *err);
 
 #endif

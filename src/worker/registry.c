@@ -5,12 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobspec/jobspec.h"
 #include "worker/job_ctx.h"
 
 typedef struct {
     char name[VD_JOB_TYPE_MAX];
     vd_job_handler fn;
     void *userdata;
+    int64_t timeout_ms; /* the type's default (jobspec), 0 = none */
 } entry;
 
 struct vd_registry {
@@ -59,6 +61,8 @@ vd_status vd_registry_add(vd_registry *reg, const char *type, vd_job_handler fn,
     vd_strlcpy(e->name, type, sizeof e->name);
     e->fn = fn;
     e->userdata = userdata;
+    const vd_job_spec *spec = vd_job_spec_find(type);
+    e->timeout_ms = spec ? spec->default_timeout_ms : 0;
     return VD_OK;
 }
 
@@ -72,6 +76,13 @@ vd_job_handler vd_registry_get(const vd_registry *reg, const char *type, void **
     const entry *e = find(reg, type);
     if (userdata) *userdata = e ? e->userdata : NULL;
     return e ? e->fn : NULL;
+}
+
+int64_t vd_registry_timeout_ms(const vd_registry *reg, const vd_job *job)
+{
+    if (job->timeout_ms > 0) return job->timeout_ms;
+    const entry *e = find(reg, job->type);
+    return e ? e->timeout_ms : 0;
 }
 
 size_t vd_registry_count(const vd_registry *reg)

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "queue/queue.h"
 
 typedef struct vd_job_ctx vd_job_ctx;
 typedef struct vd_registry vd_registry;
@@ -35,12 +36,21 @@ void vd_registry_free(vd_registry *reg);
 
 /* Registers handler fn under type (a valid job type name: 1-63 characters of
  * [A-Za-z0-9_.-]); userdata is handed to the handler through
- * vd_job_ctx_userdata. VD_ERR_INVALID for a bad name, VD_ERR_STATE when the
- * type is already registered. */
+ * vd_job_ctx_userdata. The type's default timeout is its jobspec's
+ * (jobspec/jobspec.h; none for a type jobspec does not know, such as a unit
+ * test's own). VD_ERR_INVALID for a bad name, VD_ERR_STATE when the type is
+ * already registered. */
 vd_status vd_registry_add(vd_registry *reg, const char *type, vd_job_handler fn, void *userdata,
                           vd_error *err);
 
-/* Registers the built-in types used by tests and benchmarks:
+/* Returns how long one attempt of job may run: its own timeout_ms when it
+ * has one, else its type's default (jobspec/jobspec.h), else 0 (none). The
+ * supervisor applies it, so that no job of a known type holds a slot
+ * forever, whoever enqueued it and however. */
+int64_t vd_registry_timeout_ms(const vd_registry *reg, const vd_job *job);
+
+/* Registers the built-in types used by tests and benchmarks (only when
+ * VISIOND_TEST_JOBS=1 in a worker: vd_pipeline_registry_new):
  *   noop      does nothing
  *   sleep     {"ms": N}: sleeps N ms, stopping early when asked to stop
  *   fail      {"message": "...", "retryable": bool}: fails with that message

@@ -414,6 +414,7 @@ static void spawn(vd_supervisor *s, slot *sl)
     sl->pid = pid;
     sl->fd = p[0];
     sl->t0 = now;
+    sl->job.timeout_ms = vd_registry_timeout_ms(s->reg, &sl->job); /* the type's default if none */
     sl->deadline = sl->job.timeout_ms > 0 ? now + sl->job.timeout_ms : 0;
     sl->next_hb = now + s->heartbeat_ms;
     sl->kill_at = 0;
@@ -661,6 +662,7 @@ static void run_inline(vd_supervisor *s)
         s->backoff_ms = 0;
         s->stats.reserved++;
         int64_t t0 = vd_mono_ms();
+        job.timeout_ms = vd_registry_timeout_ms(s->reg, &job); /* the type's default if none */
         VD_INFO("job %s (%s) started inline, attempt %d/%d", job.id, job.type, job.attempts,
                 1 + job.max_retries);
         inline_run ir = {.s = s,

@@ -1,4 +1,4 @@
-/* fuzz_paths.c: media-root confinement (api/paths.h) against arbitrary paths.
+/* fuzz_paths.c: media-root confinement (core/paths.h) against arbitrary paths.
  *
  * A fixed tree in a private temporary directory holds two roots and what a
  * hostile client aims at:
@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/paths.h"
+#include "core/paths.h"
 
 static char g_root[256];
 static char g_real_roots[2][PATH_MAX];

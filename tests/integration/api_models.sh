@@ -60,5 +60,5 @@ req GET /healthz
 api_stop
 rc=0
 "$VISIOND" serve --listen 127.0.0.1:0 --data "$T/api" --model-server "unix:" >"$T/o" 2>"$T/e" || rc=$?
-[ "$rc" = 1 ] || fail "a malformed model-server address must be refused: rc=$rc $(cat "$T/e")"
+[ "$rc" = 2 ] || fail "a malformed model-server address must be refused as a configuration error (exit 2, docs/api.md): rc=$rc $(cat "$T/e")"
 echo "PASS api_models"

@@ -2,6 +2,9 @@
 # Gives: $T (a private temp dir removed at exit), fail MSG, skip MSG, pass, wait_for CMD...
 set -euo pipefail
 : "${VISIOND:?VISIOND must point at the visiond binary}"
+# The test job types (noop, sleep, fail, crash, progress, count, alloc) exist only with this
+# (jobspec.h); a test that shows they are refused without it runs with `env -u VISIOND_TEST_JOBS`.
+export VISIOND_TEST_JOBS=1
 T=$(mktemp -d "${TMPDIR:-/tmp}/vdsh.XXXXXX")
 _vd_pids=()
 _vd_cleanup() {

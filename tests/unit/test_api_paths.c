@@ -1,4 +1,4 @@
-/* test_api_paths.c: confinement of user paths to the media roots (api/paths.h),
+/* test_api_paths.c: confinement of user paths to the media roots (core/paths.h),
  * on a real directory tree with real symlinks. */
 #include <limits.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/paths.h"
+#include "core/paths.h"
 #include "vdtest.h"
 
 /* Layout under a private tmp dir D:

@@ -13,7 +13,7 @@
 #include <vips/vips.h>
 
 #include "api/http.h"
-#include "api/paths.h"
+#include "core/paths.h"
 #include "core/util.h"
 #include "image/decode.h"
 #include "vdtest.h"

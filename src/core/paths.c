@@ -1,5 +1,5 @@
 /* paths.c: confinement of user-given paths to the media roots (see paths.h). */
-#include "api/paths.h"
+#include "core/paths.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -30,6 +30,9 @@ static const char *problem_names[VD_PATH__COUNT] = {
     "path_symlink_escape",
     "path_not_file",
     "path_not_dir",
+    "file_too_large",
+    "read_timeout",
+    "path_io_error",
 };
 
 const char *vd_path_problem_name(vd_path_problem p)
@@ -168,10 +171,8 @@ static vd_status refuse(vd_path_problem *problem, vd_path_problem p, vd_error *e
     return vd_error_set(err, code, fmt, (int)(strlen(path) > 200 ? 200 : strlen(path)), path);
 }
 
-vd_status vd_media_roots_check(const vd_media_roots *r, const char *path, vd_path_want want,
-                               char **resolved_out, vd_path_problem *problem, vd_error *err)
+vd_status vd_path_check_shape(const char *path, vd_path_problem *problem, vd_error *err)
 {
-    if (resolved_out) *resolved_out = NULL;
     if (problem) *problem = VD_PATH_OK;
     if (!path || !*path)
         return refuse(problem, VD_PATH_EMPTY, err, VD_ERR_INVALID, "path is empty%.*s", "");
@@ -184,6 +185,15 @@ vd_status vd_media_roots_check(const vd_media_roots *r, const char *path, vd_pat
     if (has_dotdot(path))
         return refuse(problem, VD_PATH_DOTDOT, err, VD_ERR_INVALID,
                       "path may not contain '..' components: '%.*s'", path);
+    return VD_OK;
+}
+
+vd_status vd_media_roots_check(const vd_media_roots *r, const char *path, vd_path_want want,
+                               char **resolved_out, vd_path_problem *problem, vd_error *err)
+{
+    if (resolved_out) *resolved_out = NULL;
+    vd_status shape = vd_path_check_shape(path, problem, err);
+    if (shape != VD_OK) return shape;
     if (!r || r->n == 0)
         return refuse(problem, VD_PATH_NO_ROOTS, err, VD_ERR_INVALID,
                       "no media roots are configured (start the server with --media-root DIR); "
