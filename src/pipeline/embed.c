@@ -55,7 +55,7 @@ void vd_embed_items_clear(vd_embed_item *items, size_t n)
 
 static void item_fail(vd_embed_item *it, vd_status st, const char *msg)
 {
-    it->status = st ? st : VD_ERR_INTERNAL;
+    it->status = st != VD_OK ? st : VD_ERR_INTERNAL;
     free(it->error);
     it->error = vd_strdup(msg && *msg ? msg : vd_strerror(st));
 }
@@ -503,7 +503,7 @@ vd_status vd_embed_paths(const vd_embed_opts *o, const char *const *paths, size_
         vd_status fatal = p.fatal;
         pthread_mutex_unlock(&p.mu);
         if (!b) {
-            if (fatal) {
+            if (fatal != VD_OK) {
                 *err = p.fatal_err;
                 st = fatal;
             }

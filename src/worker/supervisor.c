@@ -90,7 +90,7 @@ vd_status vd_supervisor_new(const vd_supervisor_opts *o, const vd_registry *reg,
 {
     *out = NULL;
     vd_status st = check_opts(o, reg, err);
-    if (st) return st;
+    if (st != VD_OK) return st;
     vd_supervisor *s = calloc(1, sizeof *s);
     if (!s) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     s->reg = reg;
@@ -130,7 +130,7 @@ vd_status vd_supervisor_new(const vd_supervisor_opts *o, const vd_registry *reg,
     for (int i = 0; i < s->concurrency; i++)
         s->slots[i].fd = -1;
     st = vd_queue_open(o->queue_url, &s->q, err);
-    if (st) {
+    if (st != VD_OK) {
         vd_supervisor_free(s);
         return st;
     }
