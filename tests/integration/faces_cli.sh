@@ -56,7 +56,7 @@ check 2 bad_image "not an image"
 check 4 bad_image "truncated JPEG"
 check 5 too_large "too many pixels: 3600000000 > 100000000"
 check 6 unsupported "unsupported format: svg"
-check 7 not_found "$B/missing.jpg"
+check 7 not_found "no such file: '$B/missing.jpg'"
 
 # Embeddings, when faceres has been converted.
 if [ -f "$VISIOND_SOURCE_DIR/data/models/faceres.json" ]; then
