@@ -140,107 +140,122 @@ static json_t *face_json(const float box[4], float score, const float (*kp)[2], 
     return f;
 }
 
-static void faces(void *ctx, vd_http_req *req, vd_http_resp *resp)
+/* What POST /faces was asked: the file (an upload's temp file, or a client
+ * path checked against the media roots), the name to quote in errors, and
+ * whether to embed each face. */
+typedef struct {
+    char *path;       /* owned */
+    const char *name; /* borrowed from the request */
+    int embed;
+    int upload; /* the file is our own temp file: opened without the roots */
+} faces_input;
+
+/* Parses the multipart or JSON form of the request into *in; on refusal
+ * answers and returns 0. */
+static int faces_parse(vd_api *api, vd_http_req *req, vd_http_resp *resp, faces_input *in)
 {
-    vd_api *api = ctx;
     static const char *const fields[] = {"path", "embed", NULL};
-    int embed = 0;
-    char *path = NULL;
-    const char *name = NULL;
-    if (req->parts) {
-        static const char *const form_fields[] = {"embed", NULL};
-        if (!vd_form_check(req, resp, form_fields) || !vd_form_bool(req, resp, "embed", &embed))
-            return;
-        if (vd_form_files(req) > 1) {
-            vd_http_reply_error(resp, 422, "invalid_value", "upload one image, not %zu",
-                                vd_form_files(req));
-            return;
-        }
-        for (size_t i = 0; i < req->nparts && !path; i++)
-            if (req->parts[i].path) {
-                path = vd_strdup(req->parts[i].path);
-                name = req->parts[i].filename ? req->parts[i].filename : req->parts[i].name;
-            }
-        if (!path) {
-            vd_http_reply_error(resp, 422, "no_paths", "the upload has no file part");
-            return;
-        }
-    } else {
-        if (!vd_api_only_fields(resp, req->json, fields) ||
-            !vd_api_get_string(resp, req->json, "path", 1, &name) ||
-            !vd_api_get_bool(resp, req->json, "embed", &embed))
-            return;
+    if (!req->parts) {
         vd_path_problem prob;
         vd_error perr;
-        if (vd_media_roots_check(api->roots, name, VD_PATH_WANT_FILE, &path, &prob, &perr) !=
-            VD_OK) {
+        if (!vd_api_only_fields(resp, req->json, fields) ||
+            !vd_api_get_string(resp, req->json, "path", 1, &in->name) ||
+            !vd_api_get_bool(resp, req->json, "embed", &in->embed))
+            return 0;
+        if (vd_media_roots_check(api->roots, in->name, VD_PATH_WANT_FILE, &in->path, &prob,
+                                 &perr) != VD_OK) {
             vd_api_reply_path_error(resp, "path", prob, &perr);
-            return;
+            return 0;
         }
+        return 1;
     }
-    vd_store *store = vd_api_store_get(api, resp);
-    vd_runner *runner = NULL;
-    vd_status sst = VD_OK, rst = VD_OK; /* the store's and the runner's last failure */
-    vd_image img;
-    memset(&img, 0, sizeof img);
-    vd_face *found = NULL;
-    size_t nf = 0;
+    static const char *const form_fields[] = {"embed", NULL};
+    if (!vd_form_check(req, resp, form_fields) || !vd_form_bool(req, resp, "embed", &in->embed))
+        return 0;
+    if (vd_form_files(req) > 1) {
+        vd_http_reply_error(resp, 422, "invalid_value", "upload one image, not %zu",
+                            vd_form_files(req));
+        return 0;
+    }
+    for (size_t i = 0; i < req->nparts && !in->path; i++)
+        if (req->parts[i].path) {
+            in->path = vd_strdup(req->parts[i].path);
+            in->name = req->parts[i].filename ? req->parts[i].filename : req->parts[i].name;
+        }
+    if (!in->path) {
+        vd_http_reply_error(resp, 422, "no_paths", "the upload has no file part");
+        return 0;
+    }
+    in->upload = 1;
+    return 1;
+}
+
+/* Reads the file once, through the confined open (core/paths.h: beneath the
+ * media roots at the moment of the open, regular files only, the byte cap,
+ * the read deadline); the bytes are hashed and decoded from memory, so what
+ * is hashed is what is decoded. On refusal answers and returns 0. */
+static int faces_read(vd_api *api, const faces_input *in, vd_http_resp *resp, uint8_t **data,
+                      size_t *len)
+{
+    vd_media_limits lim = {.max_bytes = VD_IMAGE_MAX_FILE_BYTES};
+    vd_path_problem prob = VD_PATH_OK;
     vd_error err;
-    vd_status st = VD_OK;
-    if (!store) goto out;
-    char key[128];
-    faces_key(embed, key, sizeof key);
-    uint8_t dig[VD_SHA256_LEN];
-    char hex[VD_SHA256_HEX_LEN + 1];
-    st = vd_sha256_file(path, dig, &err);
-    if (st != VD_OK) {
+    vd_status st =
+        vd_media_read(in->upload ? NULL : api->roots, in->path, &lim, data, len, &prob, &err);
+    if (st == VD_OK) return 1;
+    if (prob != VD_PATH_OK)
+        vd_api_reply_path_error(resp, "path", prob, &err);
+    else if (st == VD_ERR_LIMIT)
+        vd_http_reply_error(resp, 413, "limit", "%s: %s", in->name, vd_error_text(&err));
+    else
         vd_http_reply_error(resp, 422, "unreadable", "%s", vd_error_text(&err));
-        goto out;
-    }
-    vd_sha256_hex(dig, hex);
+    return 0;
+}
+
+/* Answers from the store's cache when it has this file's faces; returns 1 then. */
+static int faces_cached(vd_store *store, const char *hex, const char *key, vd_http_resp *resp,
+                        vd_status *sst)
+{
     vd_stored_face *cached = NULL;
     size_t nc = 0;
+    if ((*sst = vd_store_faces_get(store, hex, key, &cached, &nc, NULL)) != VD_OK) return 0;
     json_t *arr = json_array();
-    if ((sst = vd_store_faces_get(store, hex, key, &cached, &nc, NULL)) == VD_OK) {
-        for (size_t i = 0; i < nc; i++)
-            json_array_append_new(arr, face_json(cached[i].box, cached[i].score,
-                                                 (const float(*)[2])cached[i].keypoints,
-                                                 cached[i].n_keypoints, cached[i].vector,
-                                                 cached[i].dim));
-        vd_stored_face_list_free(cached, nc);
-        json_t *j = json_pack("{s:o, s:s, s:b}", "faces", arr, "sha256", hex, "cached", 1);
-        vd_http_reply_json(resp, 200, j);
-        goto out;
-    }
-    st = vd_image_decode_file(path, NULL, &img, NULL, &err);
+    for (size_t i = 0; i < nc; i++)
+        json_array_append_new(
+            arr, face_json(cached[i].box, cached[i].score, (const float(*)[2])cached[i].keypoints,
+                           cached[i].n_keypoints, cached[i].vector, cached[i].dim));
+    vd_stored_face_list_free(cached, nc);
+    vd_http_reply_json(resp, 200,
+                       json_pack("{s:o, s:s, s:b}", "faces", arr, "sha256", hex, "cached", 1));
+    return 1;
+}
+
+/* Decodes the bytes; on failure answers (503 busy with Retry-After when the
+ * decode budget was not had in time, 413 limit, 422 otherwise) and returns 0. */
+static int faces_decode(const faces_input *in, const uint8_t *data, size_t len, vd_image *img,
+                        vd_http_resp *resp)
+{
+    vd_error err;
+    vd_status st = vd_image_decode_buffer(data, len, NULL, img, &err);
+    if (st == VD_OK) return 1;
     if (st == VD_ERR_BUSY) { /* the decode budget (docs/images.md): try again soon */
-        json_decref(arr);
         vd_http_add_header(resp, "Retry-After", "1");
-        vd_http_reply_error(resp, 503, "busy", "%s: %s", name, vd_error_text(&err));
-        goto out;
-    }
-    if (st != VD_OK) {
-        json_decref(arr);
+        vd_http_reply_error(resp, 503, "busy", "%s: %s", in->name, vd_error_text(&err));
+    } else {
         /* 413 "limit" (too many pixels, too many bytes) as docs/api.md names it */
         vd_http_reply_error(resp, st == VD_ERR_LIMIT ? 413 : 422,
-                            st == VD_ERR_LIMIT ? "limit" : vd_status_name(st), "%s: %s", name,
+                            st == VD_ERR_LIMIT ? "limit" : vd_status_name(st), "%s: %s", in->name,
                             vd_error_text(&err));
-        goto out;
     }
-    runner = vd_api_runner_get(api, resp);
-    if (!runner) {
-        json_decref(arr);
-        goto out;
-    }
-    vd_faces_opts fo = {0};
-    fo.embedder = embed ? VD_FACES_EMBEDDER : "";
-    st = vd_faces_run(runner, &img, &fo, &found, &nf, &err);
-    if (st != VD_OK) {
-        rst = st;
-        json_decref(arr);
-        vd_api_reply_embed_error(resp, st, &err);
-        goto out;
-    }
+    return 0;
+}
+
+/* Answers the faces found and puts them in the store's cache (best effort:
+ * the put's status goes into *sst for the store pool). */
+static void faces_reply(vd_store *store, const char *hex, const char *key, const vd_face *found,
+                        size_t nf, vd_http_resp *resp, vd_status *sst)
+{
+    json_t *arr = json_array();
     vd_stored_face *put = calloc(nf ? nf : 1, sizeof *put);
     for (size_t i = 0; i < nf; i++) {
         const vd_face_det *d = &found[i].det;
@@ -256,16 +271,54 @@ static void faces(void *ctx, vd_http_req *req, vd_http_resp *resp)
             put[i].vector = found[i].embedding; /* borrowed for the put */
         }
     }
-    if (put) sst = vd_store_faces_put(store, hex, key, put, nf, NULL); /* a cache: best effort */
+    if (put) *sst = vd_store_faces_put(store, hex, key, put, nf, NULL);
     free(put);
     vd_http_reply_json(resp, 200,
                        json_pack("{s:o, s:s, s:b}", "faces", arr, "sha256", hex, "cached", 0));
+}
+
+static void faces(void *ctx, vd_http_req *req, vd_http_resp *resp)
+{
+    vd_api *api = ctx;
+    faces_input in = {0};
+    uint8_t *data = NULL;
+    size_t len = 0;
+    vd_store *store = NULL;
+    vd_runner *runner = NULL;
+    vd_status sst = VD_OK, rst = VD_OK; /* the store's and the runner's last failure */
+    vd_image img;
+    memset(&img, 0, sizeof img);
+    vd_face *found = NULL;
+    size_t nf = 0;
+    if (!faces_parse(api, req, resp, &in) || !(store = vd_api_store_get(api, resp)) ||
+        !faces_read(api, &in, resp, &data, &len))
+        goto out;
+    char key[128];
+    faces_key(in.embed, key, sizeof key);
+    uint8_t dig[VD_SHA256_LEN];
+    char hex[VD_SHA256_HEX_LEN + 1];
+    vd_sha256(data, len, dig);
+    vd_sha256_hex(dig, hex);
+    if (faces_cached(store, hex, key, resp, &sst) || !faces_decode(&in, data, len, &img, resp))
+        goto out;
+    free(data);
+    data = NULL;
+    if (!(runner = vd_api_runner_get(api, resp))) goto out;
+    vd_faces_opts fo = {0};
+    fo.embedder = in.embed ? VD_FACES_EMBEDDER : "";
+    vd_error err;
+    rst = vd_faces_run(runner, &img, &fo, &found, &nf, &err);
+    if (rst != VD_OK)
+        vd_api_reply_embed_error(resp, rst, &err);
+    else
+        faces_reply(store, hex, key, found, nf, resp, &sst);
 out:
+    free(data);
     vd_faces_free(found, nf);
     vd_image_free(&img);
     vd_api_runner_put(api, runner, rst);
     vd_api_store_put(api, store, sst);
-    free(path);
+    free(in.path);
 }
 
 vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err)
