@@ -69,6 +69,64 @@ static int64_t anchors_of(const vd_tensor *t, int64_t last)
     return -1;
 }
 
+/* Weighted non-maximum suppression over cand (sorted by score, best first):
+ * each kept face is the score-weighted mean of the candidates that overlap it
+ * by more than iou; at most max_faces into *out (malloc'd, owned by the caller). */
+static vd_status weighted_nms(const vd_face_det *cand, size_t nc, float iou, size_t max_faces,
+                              vd_face_det **out, size_t *nout, vd_error *err)
+{
+    vd_face_det *res = malloc(sizeof *res * (nc ? nc : 1));
+    char *used = calloc(nc ? nc : 1, 1);
+    if (!res || !used) {
+        free(res);
+        free(used);
+        return vd_error_set(err, VD_ERR_NOMEM, "no memory");
+    }
+    size_t nr = 0;
+    for (size_t i = 0; i < nc && nr < max_faces; i++) {
+        if (used[i]) continue;
+        double acc[4 + 2 * VD_KP_COUNT] = {0}, wsum = 0;
+        for (size_t j = i; j < nc; j++) {
+            if (used[j] || (j != i && !(vd_face_iou(&cand[i], &cand[j]) > iou))) continue;
+            used[j] = 1;
+            double w = cand[j].score;
+            acc[0] += w * cand[j].x0, acc[1] += w * cand[j].y0;
+            acc[2] += w * cand[j].x1, acc[3] += w * cand[j].y1;
+            for (int k = 0; k < VD_KP_COUNT; k++) {
+                acc[4 + 2 * k] += w * cand[j].kp[k][0];
+                acc[5 + 2 * k] += w * cand[j].kp[k][1];
+            }
+            wsum += w;
+        }
+        vd_face_det *d = &res[nr++];
+        d->x0 = (float)(acc[0] / wsum), d->y0 = (float)(acc[1] / wsum);
+        d->x1 = (float)(acc[2] / wsum), d->y1 = (float)(acc[3] / wsum);
+        for (int k = 0; k < VD_KP_COUNT; k++) {
+            d->kp[k][0] = (float)(acc[4 + 2 * k] / wsum);
+            d->kp[k][1] = (float)(acc[5 + 2 * k] / wsum);
+        }
+        d->score = cand[i].score;
+    }
+    free(used);
+    *out = res;
+    *nout = nr;
+    return VD_OK;
+}
+
+/* Maps a detection from model-input pixels back to the source image's. */
+static void det_to_image(const vd_prep_map *map, vd_face_det *d)
+{
+    double x, y;
+    vd_prep_map_to_image(map, d->x0, d->y0, &x, &y);
+    d->x0 = (float)x, d->y0 = (float)y;
+    vd_prep_map_to_image(map, d->x1, d->y1, &x, &y);
+    d->x1 = (float)x, d->y1 = (float)y;
+    for (int k = 0; k < VD_KP_COUNT; k++) {
+        vd_prep_map_to_image(map, d->kp[k][0], d->kp[k][1], &x, &y);
+        d->kp[k][0] = (float)x, d->kp[k][1] = (float)y;
+    }
+}
+
 vd_status vd_blazeface_decode(const vd_tensor *outs, size_t nouts, size_t b, int input_size,
                               const vd_blazeface_opts *opts, const vd_prep_map *map,
                               vd_face_det **faces, size_t *nfaces, vd_error *err)
@@ -140,57 +198,14 @@ vd_status vd_blazeface_decode(const vd_tensor *outs, size_t nouts, size_t b, int
     }
     qsort(cand, nc, sizeof *cand, by_score_desc);
 
-    /* Weighted non-maximum suppression. */
-    vd_face_det *res = malloc(sizeof *res * (nc ? nc : 1));
-    char *used = calloc(nc ? nc : 1, 1);
-    if (!res || !used) {
-        free(cand);
-        free(res);
-        free(used);
-        return vd_error_set(err, VD_ERR_NOMEM, "no memory");
-    }
+    vd_face_det *res = NULL;
     size_t nr = 0;
-    for (size_t i = 0; i < nc && nr < (size_t)max_faces; i++) {
-        if (used[i]) continue;
-        double acc[4 + 2 * VD_KP_COUNT] = {0}, wsum = 0;
-        for (size_t j = i; j < nc; j++) {
-            if (used[j] || (j != i && !(vd_face_iou(&cand[i], &cand[j]) > iou))) continue;
-            used[j] = 1;
-            double w = cand[j].score;
-            acc[0] += w * cand[j].x0, acc[1] += w * cand[j].y0;
-            acc[2] += w * cand[j].x1, acc[3] += w * cand[j].y1;
-            for (int k = 0; k < VD_KP_COUNT; k++) {
-                acc[4 + 2 * k] += w * cand[j].kp[k][0];
-                acc[5 + 2 * k] += w * cand[j].kp[k][1];
-            }
-            wsum += w;
-        }
-        vd_face_det *d = &res[nr++];
-        d->x0 = (float)(acc[0] / wsum), d->y0 = (float)(acc[1] / wsum);
-        d->x1 = (float)(acc[2] / wsum), d->y1 = (float)(acc[3] / wsum);
-        for (int k = 0; k < VD_KP_COUNT; k++) {
-            d->kp[k][0] = (float)(acc[4 + 2 * k] / wsum);
-            d->kp[k][1] = (float)(acc[5 + 2 * k] / wsum);
-        }
-        d->score = cand[i].score;
-    }
+    vd_status st = weighted_nms(cand, nc, iou, (size_t)max_faces, &res, &nr, err);
     free(cand);
-    free(used);
-
-    if (map) {
-        for (size_t i = 0; i < nr; i++) {
-            vd_face_det *d = &res[i];
-            double x, y;
-            vd_prep_map_to_image(map, d->x0, d->y0, &x, &y);
-            d->x0 = (float)x, d->y0 = (float)y;
-            vd_prep_map_to_image(map, d->x1, d->y1, &x, &y);
-            d->x1 = (float)x, d->y1 = (float)y;
-            for (int k = 0; k < VD_KP_COUNT; k++) {
-                vd_prep_map_to_image(map, d->kp[k][0], d->kp[k][1], &x, &y);
-                d->kp[k][0] = (float)x, d->kp[k][1] = (float)y;
-            }
-        }
-    }
+    if (st != VD_OK) return st;
+    if (map)
+        for (size_t i = 0; i < nr; i++)
+            det_to_image(map, &res[i]);
     if (nr == 0) {
         free(res);
         res = NULL;

@@ -88,6 +88,17 @@ void vd_prep_map_to_image(const vd_prep_map *m, double u, double v, double *x, d
     *y = (v - m->oy) / m->sy;
 }
 
+/* The normalisation, per input channel (after colour reordering):
+ * value * mul[c] + add[c] = (value * scale - mean[c]) / std[c]. */
+static void norm_coeffs(const vd_model_meta *meta, int C, float mul[3], float add[3])
+{
+    for (int c = 0; c < C; c++) {
+        float sd = meta->std[c] != 0 ? meta->std[c] : 1;
+        mul[c] = meta->scale / sd;
+        add[c] = -meta->mean[c] / sd;
+    }
+}
+
 vd_status vd_preprocess_into(const vd_image *img, const vd_model_meta *meta, float *dst,
                              vd_prep_map *map, vd_error *err)
 {
@@ -162,13 +173,8 @@ vd_status vd_preprocess_into(const vd_image *img, const vd_model_meta *meta, flo
         }
     }
 
-    /* The normalisation, per input channel (after colour reordering). */
     float mul[3], add[3];
-    for (int c = 0; c < C; c++) {
-        float sd = meta->std[c] != 0 ? meta->std[c] : 1;
-        mul[c] = meta->scale / sd;
-        add[c] = -meta->mean[c] / sd;
-    }
+    norm_coeffs(meta, C, mul, add);
     int nchw = meta->layout == VD_LAYOUT_NCHW, bgr = meta->color == VD_COLOR_BGR;
     size_t plane = (size_t)W * H;
     /* Padding (letterbox): black pixels, normalised. */

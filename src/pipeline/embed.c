@@ -399,6 +399,65 @@ static vd_status process_batch(run_ctx *c, const vd_model_meta *meta, batch *b, 
                                        : run_image_batch(c, meta, b, err);
 }
 
+/* Step 3 of vd_embed_paths: a thread decodes the missed files (paths[miss[k]])
+ * a batch ahead while this one runs the model on each batch; stops early when
+ * asked to, or on the first fatal error. */
+static vd_status decode_and_run(run_ctx *c, const vd_model_meta *meta, const char *const *paths,
+                                size_t *miss, size_t nmiss, size_t bsz, vd_error *err)
+{
+    vd_status st = VD_OK;
+    pipe_state p;
+    memset(&p, 0, sizeof p);
+    p.o = c->o, p.meta = meta, p.paths = paths, p.miss = miss, p.nmiss = nmiss, p.bsz = bsz;
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    pthread_t th;
+    if (pthread_create(&th, NULL, decode_thread, &p) != 0) {
+        pthread_mutex_destroy(&p.mu);
+        pthread_cond_destroy(&p.cv);
+        st = vd_error_set(err, VD_ERR_INTERNAL, "cannot start the decode thread");
+        return st;
+    }
+    for (;;) {
+        if (c->o->should_stop && c->o->should_stop(c->o->ud)) {
+            st = vd_error_set(err, VD_ERR_CANCELED, "stopped");
+            break;
+        }
+        pthread_mutex_lock(&p.mu);
+        while (p.count == 0 && !p.produced)
+            pthread_cond_wait(&p.cv, &p.mu);
+        batch *b = NULL;
+        if (p.count) {
+            b = p.ring[p.head];
+            p.head = (p.head + 1) % RING;
+            p.count--;
+            pthread_cond_broadcast(&p.cv);
+        }
+        vd_status fatal = p.fatal;
+        pthread_mutex_unlock(&p.mu);
+        if (!b) {
+            if (fatal != VD_OK) {
+                *err = p.fatal_err;
+                st = fatal;
+            }
+            break;
+        }
+        st = process_batch(c, meta, b, err);
+        batch_free(b);
+        if (st != VD_OK) break;
+    }
+    pthread_mutex_lock(&p.mu);
+    p.stop = 1;
+    pthread_cond_broadcast(&p.cv);
+    pthread_mutex_unlock(&p.mu);
+    pthread_join(th, NULL);
+    for (size_t k = 0; k < p.count; k++)
+        batch_free(p.ring[(p.head + k) % RING]);
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.cv);
+    return st;
+}
+
 vd_status vd_embed_paths(const vd_embed_opts *o, const char *const *paths, size_t n,
                          vd_embed_item *items, int *dim, vd_embed_stats *stats, vd_error *err)
 {
@@ -473,55 +532,7 @@ vd_status vd_embed_paths(const vd_embed_opts *o, const char *const *paths, size_
     size_t bsz = o->batch ? o->batch : (meta.max_batch > 0 ? (size_t)meta.max_batch : 16);
     if (bsz > MAX_BATCH) bsz = MAX_BATCH;
     if (o->mode == VD_EMBED_FACE && bsz > 8) bsz = 8; /* whole decoded images are held */
-    pipe_state p;
-    memset(&p, 0, sizeof p);
-    p.o = o, p.meta = &meta, p.paths = paths, p.miss = miss, p.nmiss = nmiss, p.bsz = bsz;
-    pthread_mutex_init(&p.mu, NULL);
-    pthread_cond_init(&p.cv, NULL);
-    pthread_t th;
-    if (pthread_create(&th, NULL, decode_thread, &p) != 0) {
-        pthread_mutex_destroy(&p.mu);
-        pthread_cond_destroy(&p.cv);
-        st = vd_error_set(err, VD_ERR_INTERNAL, "cannot start the decode thread");
-        goto out;
-    }
-    for (;;) {
-        if (o->should_stop && o->should_stop(o->ud)) {
-            st = vd_error_set(err, VD_ERR_CANCELED, "stopped");
-            break;
-        }
-        pthread_mutex_lock(&p.mu);
-        while (p.count == 0 && !p.produced)
-            pthread_cond_wait(&p.cv, &p.mu);
-        batch *b = NULL;
-        if (p.count) {
-            b = p.ring[p.head];
-            p.head = (p.head + 1) % RING;
-            p.count--;
-            pthread_cond_broadcast(&p.cv);
-        }
-        vd_status fatal = p.fatal;
-        pthread_mutex_unlock(&p.mu);
-        if (!b) {
-            if (fatal != VD_OK) {
-                *err = p.fatal_err;
-                st = fatal;
-            }
-            break;
-        }
-        st = process_batch(&c, &meta, b, err);
-        batch_free(b);
-        if (st != VD_OK) break;
-    }
-    pthread_mutex_lock(&p.mu);
-    p.stop = 1;
-    pthread_cond_broadcast(&p.cv);
-    pthread_mutex_unlock(&p.mu);
-    pthread_join(th, NULL);
-    for (size_t k = 0; k < p.count; k++)
-        batch_free(p.ring[(p.head + k) % RING]);
-    pthread_mutex_destroy(&p.mu);
-    pthread_cond_destroy(&p.cv);
+    st = decode_and_run(&c, &meta, paths, miss, nmiss, bsz, err);
 out:
     free(miss);
     free(keys);

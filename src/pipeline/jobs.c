@@ -228,6 +228,38 @@ static char *train_result(const char *sid, const char *state, const vd_train_res
     return s;
 }
 
+/* Trains on the embedded examples: items[k] is example ex[map[k]]; a failed
+ * item adds to *nfailed, the others are the training set (*nok of them).
+ * VD_ERR_INVALID when none could be embedded. */
+static vd_status train_fit(const vd_session *s, const vd_example *ex, const size_t *map,
+                           const vd_embed_item *items, size_t m, int dim, size_t *nfailed,
+                           size_t *nok, vd_train_result *tr, vd_error *err)
+{
+    float *vecs = malloc((m ? m : 1) * (size_t)(dim > 0 ? dim : 1) * sizeof(float));
+    const char **labels = calloc(m ? m : 1, sizeof *labels);
+    vd_status st = VD_OK;
+    if (!vecs || !labels) st = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; st == VD_OK && k < m; k++) {
+        if (items[k].status != VD_OK || !items[k].vector) {
+            *nfailed += items[k].status != VD_OK;
+            continue;
+        }
+        memcpy(vecs + *nok * (size_t)dim, items[k].vector, (size_t)dim * sizeof(float));
+        labels[(*nok)++] = ex[map[k]].label;
+    }
+    if (st == VD_OK && *nok == 0)
+        st = vd_error_set(err, VD_ERR_INVALID, "no example could be embedded (%zu failed)",
+                          *nfailed);
+    if (st == VD_OK) {
+        vd_train_opts to;
+        vd_session_train_opts(&to, s->kind);
+        st = vd_train(vecs, *nok, (size_t)dim, labels, &to, tr, err);
+    }
+    free(vecs);
+    free(labels);
+    return st;
+}
+
 static vd_status train_run(vd_job_ctx *ctx, vd_store *store, vd_runner *runner,
                            const vd_media_roots *roots, const char *sid, char **result,
                            vd_error *err)
@@ -257,8 +289,6 @@ static vd_status train_run(vd_job_ctx *ctx, vd_store *store, vd_runner *runner,
     const char **paths = calloc(n ? n : 1, sizeof *paths);
     size_t *map = calloc(n ? n : 1, sizeof *map);
     vd_embed_item *items = calloc(n ? n : 1, sizeof *items);
-    float *vecs = NULL;
-    const char **labels = NULL;
     size_t m = 0, nfailed = 0, nok = 0;
     int dim = 0;
     vd_train_result tr;
@@ -314,28 +344,7 @@ static vd_status train_run(vd_job_ctx *ctx, vd_store *store, vd_runner *runner,
             fail_session(store, sid, st, err);
         goto out;
     }
-    vecs = malloc((m ? m : 1) * (size_t)(dim > 0 ? dim : 1) * sizeof(float));
-    labels = calloc(m ? m : 1, sizeof *labels);
-    if (!vecs || !labels) {
-        st = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    for (size_t k = 0; k < m; k++) {
-        if (items[k].status != VD_OK || !items[k].vector) {
-            nfailed += items[k].status != VD_OK;
-            continue;
-        }
-        memcpy(vecs + nok * (size_t)dim, items[k].vector, (size_t)dim * sizeof(float));
-        labels[nok++] = ex[map[k]].label;
-    }
-    if (nok == 0) {
-        st =
-            vd_error_set(err, VD_ERR_INVALID, "no example could be embedded (%zu failed)", nfailed);
-    } else {
-        vd_train_opts to;
-        vd_session_train_opts(&to, s.kind);
-        st = vd_train(vecs, nok, (size_t)dim, labels, &to, &tr, err);
-    }
+    st = train_fit(&s, ex, map, items, m, dim, &nfailed, &nok, &tr, err);
     if (st != VD_OK) {
         vd_job_ctx_set_retryable(ctx, st != VD_ERR_INVALID);
         if (st == VD_ERR_INVALID) fail_session(store, sid, st, err);
@@ -354,8 +363,6 @@ out:
     free(items);
     free(map);
     free(paths);
-    free(vecs);
-    free(labels);
     vd_example_list_free(ex, n);
     vd_session_clear(&s);
     return st;
