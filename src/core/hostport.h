@@ -1,5 +1,6 @@
 /* hostport.h: the one parser of HOST:PORT addresses (the api's --listen, the
- * model server's --tcp, the model-server client's tcp:HOST:PORT).
+ * model server's --tcp, the model-server client's tcp:HOST:PORT, the host and port
+ * of a redis:// queue URL).
  *
  *   127.0.0.1:8080             IPv4
  *   [::1]:8080                 IPv6, always in brackets: an unbracketed host

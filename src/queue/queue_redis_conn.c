@@ -2,6 +2,7 @@
  * running a command with reconnects and retries for up to retry_ms, and the Lua scripts
  * (src/queue/lua/NAME.lua, embedded at build time: queue_lua.h) loaded with SCRIPT LOAD and run
  * with EVALSHA. See queue_redis.c for the URL's parameters and docs/queue-redis.md. */
+#include "core/hostport.h"
 #include "core/util.h"
 #include "queue/queue_lua.h"
 #include "queue/queue_redis_impl.h"
@@ -308,32 +309,22 @@ static vd_status parse_url(rqueue *q, const char *url, vd_error *err)
             return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
         p = at + 1;
     }
-    const char *hend;
-    if (*p == '[') { /* [v6 address] */
-        hend = memchr(p, ']', (size_t)(end - p));
-        if (!hend) return vd_error_set(err, VD_ERR_INVALID, "redis url: unclosed '[' in host");
-        if ((size_t)(hend - p - 1) >= sizeof q->host)
-            return vd_error_set(err, VD_ERR_INVALID, "redis url: host too long");
-        memcpy(q->host, p + 1, (size_t)(hend - p - 1));
-        q->host[hend - p - 1] = '\0';
-        hend++;
-    } else {
-        hend = memchr(p, ':', (size_t)(end - p));
-        if (!hend) hend = end;
-        if ((size_t)(hend - p) >= sizeof q->host)
-            return vd_error_set(err, VD_ERR_INVALID, "redis url: host too long");
-        memcpy(q->host, p, (size_t)(hend - p));
-        q->host[hend - p] = '\0';
-    }
-    if (!q->host[0])
-        return vd_error_set(err, VD_ERR_INVALID, "redis url: missing host in '%s'", shown);
-    q->port = 6379;
-    if (hend < end) {
-        int64_t port;
-        if (*hend != ':' || !parse_int64(hend + 1, (size_t)(end - hend - 1), 1, 65535, &port))
-            return vd_error_set(err, VD_ERR_INVALID, "redis url: bad port in '%s'", shown);
-        q->port = (int)port;
-    }
+    /* HOST[:PORT] through the one HOST:PORT parser (core/hostport.h), the
+     * port defaulting to 6379; the text parsed holds no credentials. */
+    char hp_text[VD_HOSTPORT_HOST_MAX + 16];
+    size_t alen = (size_t)(end - p);
+    if (alen >= VD_HOSTPORT_HOST_MAX + 8)
+        return vd_error_set(err, VD_ERR_INVALID, "redis url: host too long in '%s'", shown);
+    const char *close = *p == '[' ? memchr(p, ']', alen) : NULL;
+    int has_port = *p == '[' ? close && close + 1 < end && close[1] == ':' : !!memchr(p, ':', alen);
+    snprintf(hp_text, sizeof hp_text, "%.*s%s", (int)alen, p, has_port ? "" : ":6379");
+    vd_hostport hp;
+    vd_status st = vd_hostport_parse(hp_text, 0, "redis url", &hp, err);
+    if (st != VD_OK) return st;
+    if (strlen(hp.host) >= sizeof q->host)
+        return vd_error_set(err, VD_ERR_INVALID, "redis url: host too long in '%s'", shown);
+    vd_strlcpy(q->host, hp.host, sizeof q->host);
+    q->port = hp.port;
     p = end;
     q->db = 0;
     if (*p == '/') {

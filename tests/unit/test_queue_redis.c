@@ -187,6 +187,10 @@ VD_TEST(url_errors_are_invalid)
         "redis://127.0.0.1:6379/0?timeout_ms=0",
         "redis://127.0.0.1:6379/0?retry_ms",
         "redis://secret@127.0.0.1:6379/0",
+        "redis://::1/0",                  /* IPv6 without brackets: ambiguous (core/hostport.h) */
+        "redis://[::1/0",                 /* unclosed bracket */
+        "redis://u:hunter2@[::1:80/0",    /* the same, after credentials */
+        "redis://u:hunter2@127.0.0.1:8o", /* a port that is not a number */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         vd_status st = vd_queue_open(bad[i], &q, &err);
@@ -198,6 +202,7 @@ VD_TEST(url_errors_are_invalid)
         }
         CHECK(q == NULL);
         CHECK(strstr(err.msg, "redis url") != NULL);
+        CHECK(strstr(err.msg, "hunter2") == NULL); /* never the password */
     }
 }
 
