@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 /* Port digits at p (to the end of the string): 1..65535, or 0 when any_port. */
 static int parse_port(const char *p, int any_port)
 {
