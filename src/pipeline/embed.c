@@ -140,11 +140,17 @@ static void decode_one(pipe_state *p, batch *b, size_t i)
 static void *decode_thread(void *arg)
 {
     pipe_state *p = arg;
-    for (size_t start = 0; start < p->nmiss; start += p->bsz) {
+    /* Face mode holds whole decoded images until their batch has run, against
+     * the decode budget (image/decode.h): a batch ends early once it holds half
+     * the budget, so it never waits for pixels that only it could give back. */
+    int64_t budget = 0;
+    if (p->o->mode == VD_EMBED_FACE) vd_image_budget_get(&budget, NULL, NULL);
+    size_t n = 0;
+    for (size_t start = 0; start < p->nmiss; start += n) {
         int64_t t0 = vd_mono_us();
         batch *b = calloc(1, sizeof *b);
         vd_status st = b ? VD_OK : VD_ERR_NOMEM;
-        size_t n = p->nmiss - start < p->bsz ? p->nmiss - start : p->bsz;
+        n = p->nmiss - start < p->bsz ? p->nmiss - start : p->bsz;
         if (st == VD_OK && p->o->mode == VD_EMBED_IMAGE) {
             int64_t shape[4] = {(int64_t)n, 0, 0, 0};
             const vd_model_meta *m = p->meta;
@@ -164,6 +170,7 @@ static void *decode_thread(void *arg)
             break;
         }
         b->n = n;
+        int64_t held = 0;
         for (size_t i = 0; i < n; i++) {
             b->idx[i] = p->miss[start + i];
             pthread_mutex_lock(&p->mu);
@@ -171,6 +178,11 @@ static void *decode_thread(void *arg)
             pthread_mutex_unlock(&p->mu);
             if (stop) break;
             decode_one(p, b, i);
+            held += b->img[i].budget_px;
+            if (budget > 0 && held * 2 >= budget && i + 1 < n) {
+                b->n = n = i + 1;
+                break;
+            }
         }
         if (p->o->mode == VD_EMBED_IMAGE) b->input.shape[0] = (int64_t)b->nok;
         b->decode_us = vd_mono_us() - t0;
