@@ -42,6 +42,8 @@ typedef struct {
     int fd;
     int64_t down_until; /* vd_mono_ms(); 0 = healthy */
     int64_t backoff;
+    int auth_failed; /* resting because the handshake was refused (auth_err says why) */
+    vd_error auth_err;
     char address[200];
 } endpoint;
 
@@ -139,6 +141,7 @@ static void disconnect(endpoint *e)
 static void mark_down(endpoint *e, int64_t ms)
 {
     disconnect(e);
+    e->auth_failed = 0;
     if (ms <= 0) {
         e->backoff = e->backoff ? e->backoff * 2 : BACKOFF_MIN_MS;
         if (e->backoff > BACKOFF_MAX_MS) e->backoff = BACKOFF_MAX_MS;
@@ -349,21 +352,40 @@ static void log_auth_once(const endpoint *ep, const vd_error *e)
         VD_ERROR("model server %s: %s (further refusals are not logged)", ep->address, e->msg);
 }
 
+/* The server refused us (wrong or no secret): it rests AUTH_BACKOFF_MS, and
+ * calls fail at once with err while every server does (no retry can help). */
+static vd_status auth_down(endpoint *ep, const vd_error *e, vd_error *err)
+{
+    log_auth_once(ep, e);
+    mark_down(ep, AUTH_BACKOFF_MS);
+    ep->auth_failed = 1;
+    vd_error_set(&ep->auth_err, VD_ERR_AUTH, "model server %s: %.300s", ep->address, e->msg);
+    *err = ep->auth_err;
+    return VD_ERR_AUTH;
+}
+
 /* Picks the endpoint for the next try: the next healthy one in round-robin
  * order, else (all resting) the one that rests least, after sleeping until
- * then (within the deadline). Returns NULL when the deadline passed. */
-static endpoint *pick(vd_infer_client *c, int64_t deadline)
+ * then (within the deadline). Returns NULL when the deadline passed, or (with
+ * *auth set) when every server refused our secret. */
+static endpoint *pick(vd_infer_client *c, int64_t deadline, endpoint **auth)
 {
     int64_t now = vd_mono_ms();
     endpoint *best = NULL;
+    *auth = NULL;
     for (int k = 0; k < c->nep; k++) {
         endpoint *e = &c->ep[(c->next + k) % c->nep];
         if (e->down_until <= now) {
             c->next = (int)((e - c->ep) + 1) % c->nep;
             return e;
         }
-        if (!best || e->down_until < best->down_until) best = e;
+        if (e->auth_failed)
+            *auth = e;
+        else if (!best || e->down_until < best->down_until)
+            best = e;
     }
+    if (!best) return NULL; /* all refused us */
+    *auth = NULL;
     int64_t wait = best->down_until - now;
     if (wait >= remaining_ms(deadline)) return NULL;
     vd_sleep_ms(wait);
@@ -396,12 +418,7 @@ static vd_status ensure_connected(vd_infer_client *c, endpoint *ep, int64_t dead
         return VD_OK;
     }
     snprintf(why, whyn, "%s: %.200s", ep->address, he.msg);
-    if (st == VD_ERR_AUTH) {
-        log_auth_once(ep, &he);
-        mark_down(ep, AUTH_BACKOFF_MS);
-        vd_error_set(err, VD_ERR_AUTH, "model server %s: %s", ep->address, he.msg);
-        return st;
-    }
+    if (st == VD_ERR_AUTH) return auth_down(ep, &he, err);
     mark_down(ep, 0);
     return VD_ERR_CONN;
 }
@@ -450,8 +467,8 @@ static vd_status call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, vd_pr
     int64_t deadline = vd_mono_ms() + timeout_ms;
     int attempts = 0, last_connect_failed = 0;
     char why[512] = "";
-    endpoint *ep;
-    while ((ep = pick(c, deadline)) != NULL) {
+    endpoint *ep, *refused = NULL;
+    while ((ep = pick(c, deadline, &refused)) != NULL) {
         vd_status st = ensure_connected(c, ep, deadline, why, sizeof why, err);
         last_connect_failed = st != VD_OK;
         if (st == VD_ERR_AUTH) return st;
@@ -484,6 +501,14 @@ static vd_status call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, vd_pr
             mark_down(ep, 0);
             continue;
         }
+        if (h->aux == VD_ERR_AUTH) { /* we have no secret; it wants one */
+            vd_error e;
+            int n = h->length > 300 ? 300 : (int)h->length;
+            vd_error_set(&e, VD_ERR_AUTH, "%.*s", n, (const char *)*payload);
+            free(*payload);
+            *payload = NULL;
+            return auth_down(ep, &e, err);
+        }
         if (h->aux == VD_ERR_CONN) { /* the server is stopping: retry on a fresh connection */
             snprintf(why, sizeof why, "%s: the server was shutting down", ep->address);
             free(*payload);
@@ -492,6 +517,10 @@ static vd_status call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, vd_pr
             continue;
         }
         return VD_OK;
+    }
+    if (refused) {
+        *err = refused->auth_err;
+        return VD_ERR_AUTH;
     }
     return vd_error_set(err, last_connect_failed ? VD_ERR_CONN : VD_ERR_TIMEOUT,
                         "model server %s: %s; gave up after %lld ms", c->address,
