@@ -184,6 +184,22 @@ VD_TEST(documented_example_proofs)
     CHECK_EQ_STR(h, "0344c8a93bf815f1f47c788c2f0e87aa506bd276324876992e07b25df1de85c1");
 }
 
+/* the step-1 frame of docs/protocol.md, "Authentication" */
+VD_TEST(documented_hello_frame)
+{
+    vd_error err;
+    uint8_t cn[32];
+    for (int i = 0; i < 32; i++)
+        cn[i] = (uint8_t)(0x20 + i);
+    vd_buf b = {0};
+    CHECK_OK(vd_proto_frame(&b, VD_OP_HELLO, 0, 0, cn, 32, &err));
+    static const uint8_t hdr[24] = {0x56, 0x44, 0x4d, 0x53, 1, 0, 6, 0, 0x20, 0, 0, 0,
+                                    0,    0,    0,    0,    0, 0, 0, 0, 0,    0, 0, 0};
+    CHECK_EQ_INT(b.len, 56);
+    CHECK(memcmp(b.data, hdr, 24) == 0 && memcmp(b.data + 24, cn, 32) == 0);
+    vd_buf_free(&b);
+}
+
 VD_TEST(a_server_without_secret_is_refused_by_the_client)
 {
     vd_auth_secret a;
