@@ -44,6 +44,7 @@ static const char usage_text[] =
     "  --model-threads N     ONNX Runtime threads (key model_threads; 0 = all cores)\n"
     "  --preload A,B         models loaded at start (key preload)\n"
     "  --log-level LEVEL     debug, info, warn, error (key log_level)\n"
+    "  --log-format FORMAT   text or json, for up and every child (key log_format)\n"
     "  --role LIST           what runs on this host: api,worker,model-server (key role;\n"
     "                        default all three; docs/deploy.md)\n"
     "  --model-server LIST   model-server address(es) for the api and workers, e.g.\n"
@@ -312,6 +313,7 @@ static int prepare(const vd_config *cfg, up_env *e)
     vd_url_redact(e->queue, e->queue_shown, sizeof e->queue_shown);
     e->queue_on_argv = strcmp(e->queue, e->queue_shown) == 0;
     setenv("VISIOND_LOG_LEVEL", cfg->value[VD_CFG_LOG_LEVEL], 1);
+    setenv("VISIOND_LOG_FORMAT", cfg->value[VD_CFG_LOG_FORMAT], 1);
     /* the api and workers find the model server(s) and the secret here */
     if (cfg->value[VD_CFG_MODEL_SERVER][0])
         setenv("VISIOND_MODEL_SERVER", cfg->value[VD_CFG_MODEL_SERVER], 1);
@@ -421,6 +423,7 @@ static int run_up(const up_args *a)
         return VD_EXIT_OK;
     }
     vd_log_init("up", (vd_log_level)vd_log_level_parse(cfg->value[VD_CFG_LOG_LEVEL]), 2);
+    vd_log_set_format((vd_log_format)vd_log_format_parse(cfg->value[VD_CFG_LOG_FORMAT]));
     vd_error err;
     unsigned roles = 0;
     if (vd_config_roles(cfg->value[VD_CFG_ROLE], &roles, &err) != VD_OK ||
