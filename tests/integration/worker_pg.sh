@@ -20,13 +20,16 @@ WORKER_TEST_QUEUE=$url
 . "$VISIOND_SOURCE_DIR/tests/lib/worker.sh"
 LOG=$T/wake.log
 start_worker "$LOG" --concurrency 1
-sleep 3 # idle: the reserve backoff is at its cap (1 s with a wake descriptor)
-ids=$(enqueue sleep '{"ms": 1}' 20) || fail "enqueue"
-for id in $ids; do await "$id" finished; done
-# each job was taken by a reserve the NOTIFY triggered: the time from enqueue to start is
-# the wake-up's, not the polling backoff's
-psql "$(printf '%s' "$url")" -qAt -c "SELECT count(*), max(started_ms - created_ms)
-  FROM vd_queue_jobs WHERE state = 'finished'" >"$T/lat" || fail "psql"
-echo "wake-up: $(cut -d'|' -f1 "$T/lat") jobs finished, longest enqueue-to-start $(cut -d'|' -f2 "$T/lat") ms"
+# three times: idle long enough for the reserve backoff to reach its cap (1 s with a wake
+# descriptor), then one job. Its enqueue-to-start time is the wake-up's, not the backoff's
+# (printed, not asserted: the machine may be slow).
+lat=""
+for round in 1 2 3; do
+  sleep 2
+  id=$(enqueue noop '{}') || fail "enqueue"
+  await "$id" finished
+  lat="$lat $(psql "$url" -qAt -c "SELECT started_ms - created_ms FROM vd_queue_jobs WHERE id = '$id'") ms"
+done
+echo "wake-up: enqueue to start of a job for an idle worker:$lat"
 grep -q "queue postgres" "$LOG" || fail "the worker did not say it runs on postgres"
 echo "worker_pg: ok"
