@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/procsup.h"
 #include "core/util.h"
+#include "queue/queue.h"
 
 static const char usage_text[] =
     "usage: visiond up [OPTIONS]\n"
@@ -250,7 +251,7 @@ static int prepare(const vd_config *cfg, up_env *e)
     setenv("VISIOND_QUEUE", e->queue, 1);
     /* Children read the queue from $VISIOND_QUEUE; it goes on their command
      * lines too (for ps) only when it holds no password. */
-    vd_url_redact(e->queue, e->queue_shown, sizeof e->queue_shown);
+    vd_queue_url_shown(e->queue, e->queue_shown, sizeof e->queue_shown);
     e->queue_on_argv = strcmp(e->queue, e->queue_shown) == 0;
     setenv("VISIOND_LOG_LEVEL", cfg->value[VD_CFG_LOG_LEVEL], 1);
     e->nroot = 0;
