@@ -131,7 +131,6 @@ static void one_line(const char *in, char *out, size_t n)
         out[--len] = '\0';
 }
 
-
 /* One attempt: *c is set (even on failure, for its message). */
 static PGconn *connect_once(const char *url)
 {
