@@ -102,6 +102,7 @@ for b in full normal redis; do
   ENQX[$b]=$(awk -v n="$NE" -v a="$ENQ_SECS" -v s="$start" 'BEGIN { d = a - s; printf "%.0f", (d > 0 ? n / d : 0) }')
   row "enqueue $NE (jobs enqueue --count, batches of 1000)" "${ENQ[$b]}"
   row "  the same less the start-up ($start s: --count 1)" "${ENQX[$b]}"
+  new_url $b; enqueue "$u" noop "$N"
   FORK1[$b]=$(drain "$u" "$N" --concurrency 1)
   row "drain, fork per job, one horse at a time" "${FORK1[$b]}"
   new_url $b; enqueue "$u" noop "$N"
