@@ -110,7 +110,7 @@ vd_status vd_ort_env_new(int intra_threads, vd_ort_env **out, vd_error *err)
     }
     if (!atomic_load(&malloc_policy_set)) {
         vd_error perr;
-        if (vd_ort_malloc_policy(VD_ORT_MALLOC_REUSE_DEF, 0, &perr) != VD_OK)
+        if (vd_ort_malloc_policy(VD_ORT_MALLOC_REUSE_DEF, 1, &perr) != VD_OK)
             VD_WARN("%s", perr.msg); /* slower, not wrong */
     }
     vd_ort_env *e = calloc(1, sizeof *e);

@@ -27,8 +27,11 @@ typedef struct vd_ort_session vd_ort_session;
  * the heap holds the working set of the largest batch seen, not more);
  * 0 leaves glibc's defaults. arenas > 0 sets M_ARENA_MAX (binds only threads
  * that have no arena yet: call before starting threads); 0 leaves it.
- * vd_ort_env_new applies VD_ORT_MALLOC_REUSE_DEF (thresholds only) when no
- * policy was set before in the process. VD_ERR_INVALID when glibc refuses. */
+ * vd_ort_env_new applies VD_ORT_MALLOC_REUSE_DEF and 1 arena when no policy
+ * was set before in the process (threads that already allocated keep their
+ * arenas; ORT's pool threads, started by vd_ort_env_new, do not): with an
+ * arena per thread, parallel runs' blocks land in thread arenas, whose 64 MiB
+ * heaps are unmapped when they empty, and fault again. VD_ERR_INVALID when glibc refuses. */
 #define VD_ORT_MALLOC_REUSE_DEF (1LL << 30)
 vd_status vd_ort_malloc_policy(long long reuse_bytes, long long arenas, vd_error *err);
 
