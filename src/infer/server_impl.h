@@ -90,6 +90,9 @@ typedef struct srv_model {
     /* set by the model thread while no helper runs (load, unload); read by the
      * helpers while the model is loaded */
     vd_ort_session *sess;
+    /* with a parallel layout (sess single-threaded): the shared pool's session,
+     * kept for a run that starts while nothing else runs or waits; else NULL */
+    vd_ort_session *sess_alone;
     size_t nout;
     const char *out_names[VD_MODEL_MAX_OUTPUT];
 } srv_model;

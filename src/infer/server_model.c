@@ -150,7 +150,7 @@ static srv_req *pop_locked(srv_model *m)
 /* Picks the layout of a freshly loaded model (model thread, without mu): measured
  * when cfg.calibrate_ms > 0, else one run at a time of up to max_batch items.
  * May replace *sess by the single-threaded session the calibration opened. */
-static void choose_layout(srv_model *m, vd_ort_session **sess, int dynamic)
+static void choose_layout(srv_model *m, vd_ort_session **sess, vd_ort_session **alone, int dynamic)
 {
     const vd_server_config *cfg = &m->srv->cfg;
     srv_layout lay = {.runs = 1, .threads = 0, .batch = dynamic ? (size_t)m->meta.max_batch : 1};
@@ -171,7 +171,7 @@ static void choose_layout(srv_model *m, vd_ort_session **sess, int dynamic)
                 VD_WARN("model %s: one run at a time: %s", m->meta.name, e.msg);
                 lay.runs = 1;
             } else {
-                vd_ort_session_close(*sess);
+                *alone = *sess;
                 *sess = single;
                 lay.threads = 1;
             }
@@ -196,7 +196,7 @@ static void choose_layout(srv_model *m, vd_ort_session **sess, int dynamic)
         } else {
             lay = vd_srv_layout_choose(rows, nrows, m->meta.max_delay_us);
             if (lay.threads == 1 && single) {
-                vd_ort_session_close(*sess);
+                *alone = *sess;
                 *sess = single;
                 single = NULL;
             }
@@ -222,9 +222,10 @@ static void choose_layout(srv_model *m, vd_ort_session **sess, int dynamic)
 
 /* Takes the next batch to run when one is due (mu held) and counts the run;
  * NULL when none is: *due_us then says when to look again (0 = when woken). */
-static srv_req *take_batch_locked(srv_model *m, int64_t *due_us)
+static srv_req *take_batch_locked(srv_model *m, int64_t *due_us, int *alone)
 {
     *due_us = 0;
+    *alone = 0;
     srv_req *r = m->head;
     if (!r || r->kind != SRV_REQ_INFER || m->state != SRV_READY) return NULL;
     /* coalesce: wait for a batch's worth of items or max_delay_us, whichever first */
@@ -244,17 +245,20 @@ static srv_req *take_batch_locked(srv_model *m, int64_t *due_us)
         *tail = pop_locked(m);
         tail = &(*tail)->next;
     }
+    *alone = m->running == 0 && !m->head; /* nothing else runs or waits */
     m->running++;
     return batch;
 }
 
-static void run_batch(srv_model *m, srv_req *batch);
+static void run_batch(srv_model *m, vd_ort_session *sess, srv_req *batch);
 
 /* Runs what take_batch_locked gave (mu held, dropped meanwhile). */
-static void run_taken_locked(srv_model *m, srv_req *batch)
+static void run_taken_locked(srv_model *m, srv_req *batch, int alone)
 {
+    /* a parallel layout's run that starts alone uses the shared pool's threads */
+    vd_ort_session *sess = alone && m->sess_alone ? m->sess_alone : m->sess;
     pthread_mutex_unlock(&m->mu);
-    run_batch(m, batch);
+    run_batch(m, sess, batch);
     pthread_mutex_lock(&m->mu);
     m->running--;
     m->last_used_us = vd_mono_us();
@@ -268,9 +272,10 @@ static void *helper_main(void *arg)
     pthread_mutex_lock(&m->mu);
     while (!m->helpers_quit) {
         int64_t due;
-        srv_req *batch = take_batch_locked(m, &due);
+        int alone;
+        srv_req *batch = take_batch_locked(m, &due, &alone);
         if (batch)
-            run_taken_locked(m, batch);
+            run_taken_locked(m, batch, alone);
         else if (due)
             wait_until(m, due);
         else
@@ -321,7 +326,7 @@ static void model_load(srv_model *m)
     int64_t t0 = vd_mono_us();
     vd_error e;
     vd_error_clear(&e);
-    vd_ort_session *sess = NULL;
+    vd_ort_session *sess = NULL, *alone = NULL;
     int dynamic = 0, gdim = 0;
     pthread_mutex_lock(&m->srv->load_mu);
     vd_status rc = vd_ort_session_open(m->srv->env, m->meta.onnx_path, &sess, &e);
@@ -331,7 +336,7 @@ static void model_load(srv_model *m)
         vd_ort_session_close(sess);
         sess = NULL;
     } else {
-        choose_layout(m, &sess, dynamic);
+        choose_layout(m, &sess, &alone, dynamic);
     }
     int64_t t1 = vd_mono_us();
 
@@ -345,6 +350,7 @@ static void model_load(srv_model *m)
         m->load_failures++;
     } else {
         m->sess = sess;
+        m->sess_alone = alone;
         m->state = SRV_READY;
         m->error[0] = 0;
         m->error_code = VD_OK;
@@ -369,12 +375,13 @@ static void model_load(srv_model *m)
 static void model_unload_locked(srv_model *m, const char *why)
 {
     stop_helpers_locked(m);
-    vd_ort_session *sess = m->sess;
-    m->sess = NULL;
+    vd_ort_session *sess = m->sess, *alone = m->sess_alone;
+    m->sess = m->sess_alone = NULL;
     m->state = SRV_UNLOADED;
     m->unloads++;
     pthread_mutex_unlock(&m->mu);
     vd_ort_session_close(sess);
+    vd_ort_session_close(alone);
     vd_srv_alloc_event(m->srv);
     VD_INFO("model %s: unloaded (%s)", m->meta.name, why);
     pthread_mutex_lock(&m->mu);
@@ -448,7 +455,7 @@ static vd_tensor view(const vd_tensor *t, size_t first, size_t k)
     return v;
 }
 
-static void run_dynamic(srv_model *m, srv_req *batch, size_t total)
+static void run_dynamic(srv_model *m, vd_ort_session *sess, srv_req *batch, size_t total)
 {
     vd_error e;
     vd_tensor in = {0}, outs[VD_MODEL_MAX_OUTPUT];
@@ -464,7 +471,7 @@ static void run_dynamic(srv_model *m, srv_req *batch, size_t total)
             memcpy(in.data + off, r->input.data, c * sizeof(float));
             off += c;
         }
-        rc = vd_ort_session_run(m->sess, m->meta.input_name, &in, m->out_names, m->nout, outs, &e);
+        rc = vd_ort_session_run(sess, m->meta.input_name, &in, m->out_names, m->nout, outs, &e);
     }
     vd_tensor_free(&in);
     for (size_t k = 0; rc == VD_OK && k < m->nout; k++)
@@ -496,7 +503,7 @@ static void run_dynamic(srv_model *m, srv_req *batch, size_t total)
 }
 
 /* Runs one request item by item (a graph whose batch dim is fixed at 1). */
-static void run_items(srv_model *m, srv_req *r)
+static void run_items(srv_model *m, vd_ort_session *sess, srv_req *r)
 {
     vd_error e;
     vd_tensor res[VD_MODEL_MAX_OUTPUT];
@@ -504,7 +511,7 @@ static void run_items(srv_model *m, srv_req *r)
     vd_status rc = VD_OK;
     for (size_t i = 0; i < r->n && rc == VD_OK; i++) {
         vd_tensor one = view(&r->input, i, 1), outs[VD_MODEL_MAX_OUTPUT];
-        rc = vd_ort_session_run(m->sess, m->meta.input_name, &one, m->out_names, m->nout, outs, &e);
+        rc = vd_ort_session_run(sess, m->meta.input_name, &one, m->out_names, m->nout, outs, &e);
         for (size_t k = 0; rc == VD_OK && k < m->nout; k++) {
             if (i == 0) {
                 int64_t shape[VD_TENSOR_MAX_RANK];
@@ -545,7 +552,7 @@ static void run_items(srv_model *m, srv_req *r)
         vd_tensor_free(&res[k]);
 }
 
-static void run_batch(srv_model *m, srv_req *batch)
+static void run_batch(srv_model *m, vd_ort_session *sess, srv_req *batch)
 {
     /* requests whose deadline has passed are answered, not computed */
     int64_t now = vd_mono_us();
@@ -573,12 +580,12 @@ static void run_batch(srv_model *m, srv_req *batch)
     dynamic = m->dynamic_batch;
     pthread_mutex_unlock(&m->mu);
     if (dynamic) {
-        run_dynamic(m, live, total);
+        run_dynamic(m, sess, live, total);
     } else {
         for (srv_req *r = live, *next; r; r = next) {
             next = r->next;
             r->next = NULL;
-            run_items(m, r);
+            run_items(m, sess, r);
         }
     }
 }
@@ -656,9 +663,10 @@ static void *model_main(void *arg)
             continue;
         }
         int64_t due;
-        srv_req *batch = take_batch_locked(m, &due);
+        int alone;
+        srv_req *batch = take_batch_locked(m, &due, &alone);
         if (batch)
-            run_taken_locked(m, batch);
+            run_taken_locked(m, batch, alone);
         else if (due)
             wait_until(m, due);
         else
@@ -749,6 +757,7 @@ void vd_srv_model_free(srv_model *m)
         pthread_cond_destroy(&m->cv);
     }
     vd_ort_session_close(m->sess);
+    vd_ort_session_close(m->sess_alone);
     free(m);
 }
 
