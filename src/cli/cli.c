@@ -1,6 +1,8 @@
 /* cli.c: helpers shared by the subcommands. */
 #include "cli/cli.h"
+#include "core/log.h"
 #include "core/datadir.h"
+#include "infer/auth.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -22,7 +24,10 @@ int vd_cli_fail(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "visiond: %s\n", msg);
+    if (vd_log_get_format() == VD_LOG_JSON) /* stderr stays JSON lines */
+        vd_log(VD_LOG_ERROR, "%s", msg);
+    else
+        fprintf(stderr, "visiond: %s\n", msg);
     return VD_EXIT_FAIL;
 }
 
@@ -35,6 +40,17 @@ int vd_cli_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "visiond: %s\ntry 'visiond %s --help'\n", msg, cmd);
     return VD_EXIT_USAGE;
+}
+
+int vd_cli_secret_file(const char *cmd, const char *path)
+{
+    vd_auth_secret s;
+    vd_error err;
+    vd_status st = vd_auth_secret_load(path, &s, &err);
+    memset(&s, 0, sizeof s);
+    if (st != VD_OK) return vd_cli_usage_error(cmd, "%s", err.msg);
+    setenv(VD_AUTH_SECRET_ENV, path, 1);
+    return VD_EXIT_OK;
 }
 
 const char *vd_cli_default_queue_url(char *buf, size_t n)
