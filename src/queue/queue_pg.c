@@ -206,6 +206,58 @@ static vd_status pgq_enqueue(vd_queue *base, const vd_enqueue_opts *o, char id_o
     return st;
 }
 
+/* A batch: one token for all of it, in one transaction (all or nothing). */
+typedef struct {
+    const vd_enqueue_opts *o;
+    size_t n;
+    char (*ids)[VD_ID_LEN + 1];
+    const char *token;
+} many_arg;
+
+static vd_status try_enqueue_many(pg_queue *q, void *arg, int retry, vd_error *err)
+{
+    const many_arg *m = arg;
+    size_t taken = m->n;
+    vd_status st = vd_pgq_begin(q, err);
+    if (st != VD_OK) return st;
+    for (size_t i = 0; i < m->n && st == VD_OK; i++) {
+        enqueue_arg a = {&m->o[i], m->ids[i], m->token};
+        st = insert_job(q, &a, err);
+        if (st == VD_ERR_STATE) taken = i;
+    }
+    st = vd_pgq_end(q, st, err);
+    if (st != VD_ERR_STATE) return st;
+    /* after a broken connection a taken id may be our own first try, committed
+     * whole: its first job carries this batch's token */
+    if (retry && why_not_held(q, m->ids[0], NULL, 0, m->token, err) == VD_OK) return VD_OK;
+    return vd_error_set(err, VD_ERR_STATE, "job %zu: a job with id %s already exists", taken,
+                        taken < m->n ? m->ids[taken] : "?");
+}
+
+static vd_status pgq_enqueue_many(vd_queue *base, const vd_enqueue_opts *o, size_t n,
+                                  char (*ids_out)[VD_ID_LEN + 1], vd_error *err)
+{
+    char(*ids)[VD_ID_LEN + 1] = calloc(n, sizeof *ids);
+    if (!ids) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    vd_status st = VD_OK;
+    for (size_t i = 0; i < n && st == VD_OK; i++) {
+        if (o[i].delay_ms > MAX_DELAY_MS)
+            st = vd_error_set(err, VD_ERR_INVALID, "job %zu: delay_ms must be <= %" PRId64, i,
+                              MAX_DELAY_MS);
+        else if (o[i].id)
+            vd_strlcpy(ids[i], o[i].id, sizeof ids[i]);
+        else
+            vd_id_new(ids[i]);
+    }
+    char token[VD_ID_LEN + 1];
+    vd_id_new(token);
+    many_arg m = {o, n, ids, token};
+    if (st == VD_OK) st = vd_pgq_retry((pg_queue *)base, try_enqueue_many, &m, err);
+    if (st == VD_OK && ids_out) memcpy(ids_out, ids, n * sizeof *ids);
+    free(ids);
+    return st;
+}
+
 /* ---- reserve ------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -634,6 +686,7 @@ static const vd_queue_ops pg_ops = {
     .name = "postgres",
     .close = pgq_close,
     .enqueue = pgq_enqueue,
+    .enqueue_many = pgq_enqueue_many,
     .reserve = pgq_reserve,
     .heartbeat = pgq_heartbeat,
     .progress = pgq_progress,
