@@ -73,13 +73,18 @@ IFS=: read -r _ _ uid gid _ home shell < <(getent passwd visiond) || fail "no us
 ldd /usr/bin/visiond >"$T/ldd.txt"  # (grep -q in a pipe would SIGPIPE it, under pipefail)
 grep -Eq 'libonnxruntime\.so\.1 => /usr/(bin/\.\./)?lib/visiond/libonnxruntime\.so\.1 ' "$T/ldd.txt" ||
   { cat "$T/ldd.txt"; fail "the bundled ONNX Runtime is not what the binary loads"; }
+# Man pages: rendered from the package's files (a machine whose dpkg excludes
+# /usr/share/man, as Debian's container images do, installs none of them).
+dpkg-deb -x "$deb" "$T/root"
+man_excluded=$(grep -rhs 'path-exclude.*/usr/share/man' /etc/dpkg/dpkg.cfg /etc/dpkg/dpkg.cfg.d/ || true)
 pages=0
 for cmd in "" $(/usr/bin/visiond --help | sed -n 's/^  \([a-z][a-z-]*\) .*/\1/p'); do
-  page=/usr/share/man/man1/visiond${cmd:+-$cmd}.1.gz
-  [ -f "$page" ] || fail "no man page $page"
-  warn=$(zcat "$page" | groff -man -Tutf8 -ww -z 2>&1)
+  page=usr/share/man/man1/visiond${cmd:+-$cmd}.1.gz
+  [ -f "$T/root/$page" ] || fail "no man page /$page in the package"
+  [ -n "$man_excluded" ] || [ -f "/$page" ] || fail "/$page not installed"
+  warn=$(zcat "$T/root/$page" | groff -man -Tutf8 -ww -z 2>&1)
   [ -z "$warn" ] || fail "$page: groff warns: $warn"
-  MANWIDTH=80 man -l "$page" >"$T/page.txt" 2>/dev/null
+  MANWIDTH=80 man -l "$T/root/$page" >"$T/page.txt" 2>/dev/null
   grep -q "^NAME" "$T/page.txt" || fail "man -l $page shows no NAME"
   pages=$((pages + 1))
 done

@@ -47,6 +47,11 @@ VISIOND_URL=$API VD_MEDIA=$media VD_TEST_JOBS=1 \
   tee "$T/unittest.log" || true
 grep -q '^OK' "$T/unittest.log" || { tail -30 "$T/up.log"; fail "the Python client's tests failed"; }
 grep -q 'skipped' "$T/unittest.log" && fail "a client test was skipped"
+# the README's example (examples/demo.py) runs as written
+PYTHONPATH="$VISIOND_SOURCE_DIR/clients/python" $PY "$VISIOND_SOURCE_DIR/clients/python/examples/demo.py" \
+  "$API" "$media/train" "$media/test" "$media/faces" >"$T/demo.log" 2>&1 || { cat "$T/demo.log"; fail "examples/demo.py failed"; }
+cat "$T/demo.log"
+grep -q '^cv_accuracy' "$T/demo.log" && grep -q 'sample1.jpg: [1-9]' "$T/demo.log" || fail "examples/demo.py: unexpected output"
 rc=0
 kill -TERM "$up"; wait "$up" || rc=$?
 [ "$rc" = 0 ] || { tail -20 "$T/up.log"; fail "visiond up exited $rc"; }

@@ -207,6 +207,17 @@ class ClientTest(unittest.TestCase):
             self.c.enqueue("embed", {"paths": self.test_images[:1], "colour": 1})
         self.assertEqual(cm.exception.code, "invalid_payload")
 
+    def test_from_env(self) -> None:
+        old = os.environ.get("VISIOND_URL")
+        try:
+            os.environ["VISIOND_URL"] = URL + "/"
+            c = vc.from_env()
+            self.assertEqual(c.url, URL)
+            self.assertEqual(c.health()["status"], "ok")
+        finally:
+            if old is not None:
+                os.environ["VISIOND_URL"] = old
+
     # ---- transport --------------------------------------------------------------
     def test_transport_error(self) -> None:
         s = socket.socket()
