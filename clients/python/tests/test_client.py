@@ -24,7 +24,7 @@ MEDIA = os.environ.get("VD_MEDIA", "")
 
 
 def files_under(d: str) -> list[str]:
-    out = []
+    out: list[str] = []
     for root, _, names in os.walk(d):
         out.extend(os.path.join(root, n) for n in names)
     return sorted(out)
@@ -34,6 +34,12 @@ def files_under(d: str) -> list[str]:
 class ClientTest(unittest.TestCase):
     c: vc.Client
     trained: str  # a session that succeeded, trained from a folder
+    final: vc.types.Session  # that session when it ended
+    progress: list[tuple[str, int, int]]  # what wait_session's on_progress saw
+    train: str
+    test_images: list[str]
+    labels: list[str]
+    face: str
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -43,7 +49,7 @@ class ClientTest(unittest.TestCase):
         cls.labels = sorted(os.listdir(cls.train))
         cls.face = files_under(os.path.join(MEDIA, "faces"))[0]
         created = cls.c.create_session("py-folder", folder=cls.train)
-        cls.progress: list[tuple[str, int, int]] = []
+        cls.progress = []
         cls.final = cls.c.wait_session(
             created["id"], timeout=600, poll=0.2, check=True,
             on_progress=lambda s: cls.progress.append(
@@ -66,7 +72,7 @@ class ClientTest(unittest.TestCase):
     def test_session_from_folder(self) -> None:
         s = self.final
         self.assertEqual(s["state"], "succeeded")
-        self.assertEqual(s["metrics"]["labels"], self.labels)
+        self.assertEqual((s["metrics"] or {})["labels"], self.labels)
         # progress was reported, ended with every example done
         self.assertTrue(self.progress, "on_progress never called")
         self.assertEqual(self.progress[-1][0], "succeeded")
@@ -82,7 +88,7 @@ class ClientTest(unittest.TestCase):
         ex = self.c.create_session("py-examples", examples=pairs, model="mobilenet_v2")
         for sid in (up["id"], ex["id"]):
             s = self.c.wait_session(sid, timeout=600, poll=0.2, check=True)
-            self.assertEqual(s["metrics"]["labels"], self.labels)
+            self.assertEqual((s["metrics"] or {})["labels"], self.labels)
         listed = [s["id"] for s in self.c.sessions(limit=50)]
         self.assertIn(up["id"], listed)
         self.assertIn(ex["id"], listed)

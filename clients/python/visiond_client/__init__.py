@@ -9,7 +9,8 @@ See clients/python/README.md and docs/api.md.
 """
 
 from . import errors, types
-from .client import Client, from_env
+from .client import Client as Client
+from .client import from_env as from_env
 from .errors import *  # noqa: F401,F403  (the exception hierarchy, errors.__all__)
 
 __version__ = "0.1.0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import time
@@ -92,7 +93,7 @@ class Client:
             if e.code in accept:
                 return decoded
             raise errors.from_response(e.code, decoded, _retry_after(e.headers)) from None
-        except (urllib.error.URLError, OSError) as e:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
             reason = getattr(e, "reason", e)
             raise errors.TransportError(f"{method} {url}: {reason}") from e
 
@@ -177,7 +178,7 @@ class Client:
             raise errors.JobFailed(job)
         return job
 
-    def _wait(self, get: Callable[[], Any], ended: frozenset, timeout: Optional[float],
+    def _wait(self, get: Callable[[], Any], ended: frozenset[str], timeout: Optional[float],
               poll: float, on_progress: Optional[Callable[[Any], None]], what: str) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout
         seen = None
