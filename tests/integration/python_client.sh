@@ -7,7 +7,8 @@
 # exceptions raised for the API's error codes (404 job_not_found, session_not_found,
 # path_not_found; 409 invalid_state, job_exists; 422 path_outside_media_roots,
 # one_label, model_kind_mismatch, model_task_mismatch, invalid_value, invalid_payload,
-# no_paths; 400 invalid_parameter; a refused connection).
+# no_paths; 400 invalid_parameter; 401 unauthorized from a second api with a token; a
+# refused connection), with mypy --strict when it is installed.
 . "$VISIOND_SOURCE_DIR/tests/lib/common.sh"
 . "$VISIOND_SOURCE_DIR/tests/lib/api.sh"
 . "$VISIOND_SOURCE_DIR/tests/lib/pipeline.sh"
@@ -45,18 +46,24 @@ port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(
 up=$!
 track "$up"
 trap 'kill -TERM "$up" 2>/dev/null; wait "$up" 2>/dev/null; _vd_cleanup' EXIT
-API="http://127.0.0.1:$port"
-ms_ok() { curl -sf "$API/healthz" | $PY -c 'import json,sys; sys.exit(json.load(sys.stdin)["status"] != "ok")'; }
+UP_API="http://127.0.0.1:$port"
+ms_ok() { curl -sf "$UP_API/healthz" | $PY -c 'import json,sys; sys.exit(json.load(sys.stdin)["status"] != "ok")'; }
 wait_for 60 ms_ok || { tail -20 "$T/up.log"; fail "visiond up did not become healthy"; }
 
-VISIOND_URL=$API VD_MEDIA=$media VD_TEST_JOBS=1 \
+# a second api with a token, for the client's Authorization header and 401 unauthorized
+printf 's3cret-%s\n' "$RANDOM" >"$T/token"
+api_start --data "$T/data2" --model-server none --token-file "$T/token"
+
+VISIOND_URL=$UP_API VD_MEDIA=$media VD_TEST_JOBS=1 VD_TOKEN_URL="http://127.0.0.1:$API_PORT" \
+  VD_TOKEN="$(head -1 "$T/token")" \
   $PY "$VISIOND_SOURCE_DIR/clients/python/tests/test_client.py" 2>&1 |
   tee "$T/unittest.log" || true
 grep -q '^OK' "$T/unittest.log" || { tail -30 "$T/up.log"; fail "the Python client's tests failed"; }
 grep -q 'skipped' "$T/unittest.log" && fail "a client test was skipped"
+api_stop
 # the README's example (examples/demo.py) runs as written
 PYTHONPATH="$VISIOND_SOURCE_DIR/clients/python" $PY "$VISIOND_SOURCE_DIR/clients/python/examples/demo.py" \
-  "$API" "$media/train" "$media/test" "$media/faces" >"$T/demo.log" 2>&1 || { cat "$T/demo.log"; fail "examples/demo.py failed"; }
+  "$UP_API" "$media/train" "$media/test" "$media/faces" >"$T/demo.log" 2>&1 || { cat "$T/demo.log"; fail "examples/demo.py failed"; }
 cat "$T/demo.log"
 grep -q '^cv_accuracy' "$T/demo.log" && grep -q 'sample1.jpg: [1-9]' "$T/demo.log" || fail "examples/demo.py: unexpected output"
 rc=0

@@ -224,6 +224,17 @@ class ClientTest(unittest.TestCase):
             if old is not None:
                 os.environ["VISIOND_URL"] = old
 
+    @unittest.skipUnless(os.environ.get("VD_TOKEN_URL"), "no server with a token")
+    def test_token(self) -> None:
+        url, token = os.environ["VD_TOKEN_URL"], os.environ["VD_TOKEN"]
+        with self.assertRaises(errors.Unauthorized) as cm:
+            vc.Client(url).jobs()
+        self.assertEqual((cm.exception.status, cm.exception.code), (401, "unauthorized"))
+        with self.assertRaises(errors.Unauthorized):
+            vc.Client(url, token="wrong").jobs()
+        self.assertEqual(vc.Client(url, token=token).jobs(limit=1)["limit"], 1)
+        self.assertIn(vc.Client(url).health()["status"], ("ok", "degraded"))  # public
+
     # ---- transport --------------------------------------------------------------
     def test_transport_error(self) -> None:
         s = socket.socket()
