@@ -36,11 +36,15 @@ install(DIRECTORY ${VISIOND_MAN_DIR}/ DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
   FILES_MATCHING PATTERN "*.1.gz")
 
 # Configuration (conffiles), systemd units, models.sh with its templates, docs.
-install(FILES packaging/visiond.conf DESTINATION /etc/visiond PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
-install(FILES packaging/visiond.default DESTINATION /etc/default RENAME visiond)
+# Files outside the prefix (/etc, /lib/systemd) are the component "system", left out of a plain
+# `cmake --install` (which must not write to this machine's /etc) and put in the package.
+install(FILES packaging/visiond.conf DESTINATION /etc/visiond
+  PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ COMPONENT system EXCLUDE_FROM_ALL)
+install(FILES packaging/visiond.default DESTINATION /etc/default RENAME visiond
+  COMPONENT system EXCLUDE_FROM_ALL)
 install(FILES packaging/systemd/visiond.service packaging/systemd/visiond-api.service
   packaging/systemd/visiond-worker.service packaging/systemd/visiond-model-server.service
-  DESTINATION /lib/systemd/system)  # where Debian 12's packages put units
+  DESTINATION /lib/systemd/system COMPONENT system EXCLUDE_FROM_ALL) # Debian 12's place
 install(PROGRAMS scripts/models.sh DESTINATION ${CMAKE_INSTALL_DATADIR}/visiond/scripts)
 install(DIRECTORY models/ DESTINATION ${CMAKE_INSTALL_DATADIR}/visiond/models
   FILES_MATCHING PATTERN "*.json")
@@ -48,6 +52,10 @@ install(FILES README.md packaging/README.Debian docs/api.md docs/configuration.m
   docs/operations.md docs/models.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 set(CPACK_GENERATOR DEB)
+# one package holding every component, "system" included
+set(CPACK_COMPONENTS_ALL Unspecified system)
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_COMPONENTS_GROUPING ALL_COMPONENTS_IN_ONE)
 set(CPACK_PACKAGE_NAME visiond)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
