@@ -42,6 +42,7 @@ static const char usage_text[] =
     "  --model-threads N     ONNX Runtime threads (key model_threads; 0 = all cores)\n"
     "  --preload A,B         models loaded at start (key preload)\n"
     "  --log-level LEVEL     debug, info, warn, error (key log_level)\n"
+    "  --log-format FORMAT   text or json, for up and every child (key log_format)\n"
     "  --print-config        print the effective settings and where each came from, and exit\n"
     "  -h, --help            this help\n";
 
@@ -253,6 +254,7 @@ static int prepare(const vd_config *cfg, up_env *e)
     vd_url_redact(e->queue, e->queue_shown, sizeof e->queue_shown);
     e->queue_on_argv = strcmp(e->queue, e->queue_shown) == 0;
     setenv("VISIOND_LOG_LEVEL", cfg->value[VD_CFG_LOG_LEVEL], 1);
+    setenv("VISIOND_LOG_FORMAT", cfg->value[VD_CFG_LOG_FORMAT], 1);
     e->nroot = 0;
     vd_strlcpy(e->roots_copy, cfg->value[VD_CFG_MEDIA_ROOTS], sizeof e->roots_copy);
     for (char *save = NULL, *r = strtok_r(e->roots_copy, ":", &save); r && e->nroot < 16;
@@ -348,6 +350,7 @@ static int run_up(const up_args *a)
         return VD_EXIT_OK;
     }
     vd_log_init("up", (vd_log_level)vd_log_level_parse(cfg->value[VD_CFG_LOG_LEVEL]), 2);
+    vd_log_set_format((vd_log_format)vd_log_format_parse(cfg->value[VD_CFG_LOG_FORMAT]));
     vd_error err;
     if (check_api_start(cfg, &err) != VD_OK) return vd_cli_fail("up: %s", err.msg);
     up_env e;
