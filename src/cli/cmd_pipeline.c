@@ -17,6 +17,7 @@
 #include "core/util.h"
 #include "image/decode.h"
 #include "infer/client.h"
+#include "core/pg.h"
 #include "infer/runner_client.h"
 #include "pipeline/embed.h"
 #include "queue/queue.h"
@@ -27,8 +28,12 @@
 #define COMMON_HELP                                                                                \
     "  --data DIR           data directory (default $VISIOND_DATA, else ./data): the store is\n"   \
     "                       DIR/store.db, the model server DIR/model.sock\n"                       \
+    "  --store URL          the store instead: sqlite:PATH, PATH or postgres://USER@HOST/DB\n"     \
+    "                       (default $VISIOND_STORE, else DATA/store.db)\n"                        \
     "  --model-server ADDR  the model server (default $VISIOND_MODEL_SERVER, else\n"               \
-    "                       unix:DATA/model.sock)\n"                                               \
+    "                       unix:DATA/model.sock; several, ','-separated, with failover)\n"        \
+    "  --secret-file FILE   the model servers' shared secret (default\n"                           \
+    "                       $VISIOND_MODEL_SECRET_FILE)\n"                                         \
     "  --models DIR         read model metadata here instead of asking the model server\n"         \
     "  -h, --help           this help\n"
 
@@ -36,6 +41,7 @@ enum {
     O_DATA = 1000,
     O_MSERVER,
     O_MODELS,
+    O_SECRET,
     O_MODEL,
     O_FACE,
     O_NOVEC,
@@ -46,11 +52,12 @@ enum {
     O_CROP,
     O_NOWAIT,
     O_QUEUE,
-    O_TIMEOUT
+    O_TIMEOUT,
+    O_STORE
 };
 
 typedef struct {
-    const char *model_server, *models;
+    const char *model_server, *models, *secret_file, *store;
 } common_opts;
 
 /* Handles the options every command shares; returns 1 when c was one of them. */
@@ -66,6 +73,12 @@ static int common_opt(int c, common_opts *o)
     case O_MODELS:
         o->models = optarg;
         return 1;
+    case O_SECRET:
+        o->secret_file = optarg;
+        return 1;
+    case O_STORE:
+        o->store = optarg;
+        return 1;
     default:
         return 0;
     }
@@ -74,6 +87,8 @@ static int common_opt(int c, common_opts *o)
 #define COMMON_LONGOPTS                                                                            \
     {"data", required_argument, NULL, O_DATA},                                                     \
         {"model-server", required_argument, NULL, O_MSERVER},                                      \
+        {"secret-file", required_argument, NULL, O_SECRET},                                        \
+        {"store", required_argument, NULL, O_STORE},                                               \
     {                                                                                              \
         "models", required_argument, NULL, O_MODELS                                                \
     }
@@ -87,11 +102,14 @@ static int open_all(const common_opts *co, const char *model, int need_runner, v
     *store = NULL;
     *runner = NULL;
     if (vd_image_init(NULL, &err) != VD_OK) return vd_cli_fail("%s", vd_error_text(&err));
-    char sp[4096];
-    vd_store_default_path(sp, sizeof sp);
-    if (vd_store_open(sp, NULL, store, &err) != VD_OK)
-        return vd_cli_fail("cannot open the store %s: %s", sp, vd_error_text(&err));
+    char sp[4096], shown[1024];
+    const char *url = co->store ? co->store : vd_store_default_url(sp, sizeof sp);
+    if (vd_store_open(url, NULL, store, &err) != VD_OK)
+        return vd_cli_fail("cannot open the store %s: %s",
+                           vd_pg_url_shown(url, shown, sizeof shown), vd_error_text(&err));
     if (!need_runner) return VD_EXIT_OK;
+    int rc = co->secret_file ? vd_cli_secret_file("embed", co->secret_file) : VD_EXIT_OK;
+    if (rc != VD_EXIT_OK) return rc;
     char addr[4096];
     if (co->model_server)
         vd_strlcpy(addr, co->model_server, sizeof addr);
@@ -108,6 +126,7 @@ static int open_all(const common_opts *co, const char *model, int need_runner, v
         return vd_cli_fail("the model server at %s is not reachable (%s): start 'visiond "
                            "model-server' or give --model-server",
                            addr, vd_error_text(&err));
+    if (st == VD_ERR_AUTH) return vd_cli_fail("%s", vd_error_text(&err));
     if (vd_runner_client_new(addr, co->models, 60000, runner, &err) != VD_OK)
         return vd_cli_fail("%s", vd_error_text(&err));
     if (!model) return VD_EXIT_OK; /* the caller checks the model itself */

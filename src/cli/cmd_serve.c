@@ -40,7 +40,10 @@ static const char serve_usage[] =
     "  --queue URL          sqlite:PATH or redis://HOST:PORT/DB (default: $VISIOND_QUEUE,\n"
     "                       else sqlite:DATA/visiond.db)\n"
     "  --model-server ADDR  model server: unix:PATH or tcp:HOST:PORT (default:\n"
-    "                       $VISIOND_MODEL_SERVER, else unix:DATA/model.sock); 'none' = none\n"
+    "                       $VISIOND_MODEL_SERVER, else unix:DATA/model.sock); 'none' = none;\n"
+    "                       several, ','-separated, are used in turn with failover\n"
+    "  --secret-file FILE   the model servers' shared secret (default\n"
+    "                       $VISIOND_MODEL_SECRET_FILE; docs/deploy.md)\n"
     "  --data DIR           runtime data directory (default $VISIOND_DATA, else ./data);\n"
     "                       uploads are staged in DIR/uploads\n"
     "  --media-root DIR     a directory client-given paths may lie under (repeatable)\n"
@@ -52,16 +55,19 @@ static const char serve_usage[] =
     "  --max-uploads N      uploads in progress at once (default 4)\n"
     "  --threads N          HTTP worker threads, each with its own queue handle (default 4)\n"
     "  --models DIR         read model metadata here instead of asking the model server\n"
-    "  --store PATH         the store (sessions, embeddings; default DATA/store.db)\n"
+    "  --store URL          the store (sessions, embeddings): sqlite:PATH, PATH or\n"
+    "                       postgres://USER@HOST:PORT/DB (default $VISIOND_STORE, else\n"
+    "                       DATA/store.db)\n"
     "  -h, --help           this help\n"
     "\n"
-    "Environment: VISIOND_TOKEN, VISIOND_QUEUE, VISIOND_MODEL_SERVER, VISIOND_DATA,\n"
+    "Environment: VISIOND_TOKEN, VISIOND_QUEUE, VISIOND_STORE, VISIOND_MODEL_SERVER, "
+    "VISIOND_DATA,\n"
     "VISIOND_LOG_LEVEL.\n";
 
 typedef struct {
     const char *listen, *queue, *data, *token, *token_file, *model_server;
     const char *max_body, *max_upload, *max_uploads, *threads;
-    const char *models, *store;
+    const char *models, *store, *secret_file;
     const char *roots[MAX_ROOTS];
     size_t nroots;
 } serve_args;
@@ -85,6 +91,7 @@ static int parse(int argc, char **argv, serve_args *a)
         {"--threads", offsetof(serve_args, threads)},
         {"--models", offsetof(serve_args, models)},
         {"--store", offsetof(serve_args, store)},
+        {"--secret-file", offsetof(serve_args, secret_file)},
     };
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -210,6 +217,7 @@ int vd_cmd_serve(int argc, char **argv)
         snprintf(qbuf, sizeof qbuf, "sqlite:%s/visiond.db", cfg.data_dir);
         cfg.queue_url = qbuf;
     }
+    if (a.secret_file && (rc = vd_cli_secret_file("serve", a.secret_file)) != VD_EXIT_OK) return rc;
     char mbuf[4096];
     if (a.model_server)
         cfg.model_server = strcmp(a.model_server, "none") == 0 ? NULL : a.model_server;
@@ -228,6 +236,8 @@ int vd_cmd_serve(int argc, char **argv)
     cfg.models_path = a.models;
     cfg.store_path = a.store;
     cfg.nmedia_roots = a.nroots;
+
+    if ((rc = vd_cli_store_check("serve", a.store)) != VD_EXIT_OK) return rc;
 
     char *token = NULL;
     if (a.token && a.token_file)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/pg.h"
 #include "core/util.h"
 
 static const struct {
@@ -19,6 +20,7 @@ static const struct {
     [VD_CFG_WORKERS] = {"workers", "1", 0, 64},
     [VD_CFG_CONCURRENCY] = {"concurrency", "2", 1, 256},
     [VD_CFG_QUEUE] = {"queue", "", 1, 0},
+    [VD_CFG_STORE] = {"store", "", 1, 0},
     [VD_CFG_MODELS] = {"models", "", 1, 0},
     [VD_CFG_MEDIA_ROOTS] = {"media_roots", "", 1, 0},
     [VD_CFG_TOKEN_FILE] = {"token_file", "", 1, 0},
@@ -28,9 +30,38 @@ static const struct {
     [VD_CFG_LOG_FORMAT] = {"log_format", "text", 1, 0},
     [VD_CFG_RESTART_MAX] = {"restart_max", "30", 1, 3600},
     [VD_CFG_STOP_GRACE] = {"stop_grace", "15", 1, 3600},
+    [VD_CFG_ROLE] = {"role", "api,worker,model-server", 1, 0},
+    [VD_CFG_MODEL_SERVER] = {"model_server", "", 1, 0},
+    [VD_CFG_MODEL_LISTEN] = {"model_listen", "", 1, 0},
+    [VD_CFG_MODEL_SECRET_FILE] = {"model_secret_file", "", 1, 0},
 };
 
 static const char *source_names[] = {"default", "file", "env", "flag"};
+
+vd_status vd_config_roles(const char *text, unsigned *mask, vd_error *err)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } roles[] = {
+        {"api", VD_ROLE_API}, {"worker", VD_ROLE_WORKER}, {"model-server", VD_ROLE_MODEL_SERVER}};
+    *mask = 0;
+    const char *p = text;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        unsigned bit = 0;
+        for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+            if (strlen(roles[i].name) == n && strncmp(p, roles[i].name, n) == 0) bit = roles[i].bit;
+        if (!bit || (*mask & bit))
+            return vd_error_set(err, VD_ERR_INVALID,
+                                "role: '%.*s' is %s (a ','-separated list of api, worker, "
+                                "model-server)",
+                                (int)n, p, bit ? "given twice" : "not a role");
+        *mask |= bit;
+        if (!p[n]) return VD_OK;
+        p += n + 1;
+    }
+}
 
 void vd_config_defaults(vd_config *cfg)
 {
@@ -71,7 +102,10 @@ vd_status vd_config_set(vd_config *cfg, vd_cfg_key k, const char *value, vd_cfg_
                             "log_level: '%s' is not debug, info, warn or error", value);
     if (k == VD_CFG_LOG_FORMAT && vd_log_format_parse(value) < 0)
         return vd_error_set(err, VD_ERR_INVALID, "log_format: '%s' is not text or json", value);
-    if ((k == VD_CFG_DATA || k == VD_CFG_LISTEN) && !*value)
+    unsigned roles;
+    if (k == VD_CFG_ROLE && *value && vd_config_roles(value, &roles, err) != VD_OK)
+        return VD_ERR_INVALID;
+    if ((k == VD_CFG_DATA || k == VD_CFG_LISTEN || k == VD_CFG_ROLE) && !*value)
         return vd_error_set(err, VD_ERR_INVALID, "%s: must not be empty", keys[k].name);
     vd_strlcpy(cfg->value[k], value, sizeof cfg->value[k]);
     cfg->source[k] = src;
@@ -147,7 +181,10 @@ long vd_config_int(const vd_config *cfg, vd_cfg_key k)
 
 void vd_config_print(const vd_config *cfg, FILE *out)
 {
-    for (int k = 0; k < VD_CFG__COUNT; k++)
-        fprintf(out, "%-14s = %-30s # from %s\n", keys[k].name, cfg->value[k],
-                source_names[cfg->source[k]]);
+    for (int k = 0; k < VD_CFG__COUNT; k++) {
+        char shown[1024]; /* a store URL's password is never printed */
+        const char *v =
+            k == VD_CFG_STORE ? vd_pg_url_shown(cfg->value[k], shown, sizeof shown) : cfg->value[k];
+        fprintf(out, "%-14s = %-30s # from %s\n", keys[k].name, v, source_names[cfg->source[k]]);
+    }
 }

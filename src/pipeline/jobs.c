@@ -38,7 +38,7 @@ static vd_status open_services(const vd_pipeline_config *cfg, vd_store **store, 
     if (st != VD_OK) return st;
     char buf[4096];
     const char *path =
-        cfg && cfg->store_path ? cfg->store_path : vd_store_default_path(buf, sizeof buf);
+        cfg && cfg->store_path ? cfg->store_path : vd_store_default_url(buf, sizeof buf);
     st = vd_store_open(path, NULL, store, err);
     if (st != VD_OK) return st;
     st = vd_runner_client_new(cfg ? cfg->model_server : NULL, cfg ? cfg->models_path : NULL, 0,
