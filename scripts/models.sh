@@ -6,7 +6,8 @@
 # (models/templates/NAME.json for converted models, models/NAME.json for BlazeFace).
 #
 #   scripts/models.sh [--visiond PATH] [--out DIR]
-#     --visiond PATH  the visiond binary (default: $VISIOND, else ./build/visiond)
+#     --visiond PATH  the visiond binary (default: $VISIOND, else ./build/visiond, else
+#                     visiond on the PATH, e.g. the Debian package's /usr/bin/visiond)
 #     --out DIR       the models directory (default: $VISIOND_DATA/models, else ./data/models)
 #   VISIOND_PREFIX    where setup.sh put the npm packages (default /opt/visiond)
 #
@@ -15,12 +16,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 visiond=${VISIOND:-$here/build/visiond}
+[ -n "${VISIOND:-}" ] || [ -x "$visiond" ] || visiond=$(command -v visiond || echo "$visiond")
 out=${VISIOND_DATA:-./data}/models
 while [ $# -gt 0 ]; do
   case $1 in
     --visiond) visiond=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "models: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done

@@ -26,6 +26,10 @@ APT_PACKAGES=(
   wrk python3-fastapi python3-uvicorn python3-uvloop python3-httptools
   python3-opencv python3-sklearn python3-onnx
   procps jq
+  # the Debian package: cpack's DEB generator runs dpkg-shlibdeps (dpkg-dev); its test
+  # installs it (adduser) and renders the man pages (man-db, groff-base)
+  dpkg-dev adduser man-db groff-base
+  python3-mypy
   chromium
   python3-jsonschema python3-yaml
 )
