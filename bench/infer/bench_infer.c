@@ -302,7 +302,7 @@ static void print_layout(const char *addr, const char *model)
         size_t i;
         json_array_foreach(json_object_get(root, "models"), i, m)
         {
-            json_t *l = json_object_get(m, "layout");
+            json_t *l = json_object_get(m, "run_layout");
             if (strcmp(json_string_value(json_object_get(m, "name")), model) != 0 || !l) continue;
             printf("server      %-16s layout: %lld run(s) at once x batch %lld, %s, "
                    "calibrated %s (%.0f ms, %.1f images/s measured)\n",

@@ -318,7 +318,14 @@ static int run_model_server(ms_args *a)
     free(a->preload_buf);
     if (rc != VD_OK) {
         vd_sigpipe_close();
-        return vd_cli_fail("model-server: %s", vd_error_text(&err));
+        int code = vd_cli_fail("model-server: %s", vd_error_text(&err));
+        /* A failed load can leave an ONNX Runtime thread running that reads
+         * its library's static strings; exit() would free them under it
+         * (seen under ASan as a use-after-free at exit). The server is torn
+         * down already: end the process without the static destructors. */
+        fflush(stdout);
+        fflush(stderr);
+        _exit(code);
     }
     print_ready(&a->cfg, srv);
     rc = vd_server_run(srv, &err);

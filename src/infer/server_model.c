@@ -834,7 +834,7 @@ void *vd_srv_model_json(srv_model *m)
     json_object_set_new(j, "state", json_string(vd_srv_state_name(m->state)));
     json_object_set_new(j, "dim", json_integer(mt->dim ? mt->dim : m->graph_dim));
     if (m->loads) json_object_set_new(j, "dynamic_batch", json_boolean(m->dynamic_batch));
-    if (m->loads) json_object_set_new(j, "layout", layout_json_locked(m));
+    if (m->loads) json_object_set_new(j, "run_layout", layout_json_locked(m));
     if (m->state == SRV_FAILED) json_object_set_new(j, "error", json_string(m->error));
     if (m->loads) json_object_set_new(j, "load_ms", json_real(m->load_ms));
     json_t *st = json_object();

@@ -491,7 +491,7 @@ static void sixteen_clients(const char *const *srv_args, int runs)
                  json_integer_value(json_object_get(st, "requests")));
     CHECK(json_is_true(json_object_get(m, "dynamic_batch")));
     /* the layout, in MODELS and in HEALTH */
-    json_t *lay = json_object_get(m, "layout");
+    json_t *lay = json_object_get(m, "run_layout");
     long long lruns = json_integer_value(json_object_get(lay, "runs")),
               lbatch = json_integer_value(json_object_get(lay, "batch"));
     printf("    tiny: layout %lld run(s) x batch %lld, calibrated %d\n", lruns, lbatch,
@@ -501,7 +501,7 @@ static void sixteen_clients(const char *const *srv_args, int runs)
     CHECK(json_is_true(json_object_get(lay, "calibrated")) == (runs == 0));
     json_decref(m);
     m = model_info(c, "blazeface_front");
-    lay = json_object_get(m, "layout");
+    lay = json_object_get(m, "run_layout");
     CHECK_EQ_INT(json_integer_value(json_object_get(lay, "batch")), 1); /* fixed batch dim */
     if (runs) CHECK_EQ_INT(json_integer_value(json_object_get(lay, "runs")), runs);
     json_decref(m);
