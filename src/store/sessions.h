@@ -91,6 +91,8 @@ vd_status vd_session_kind_parse(const char *name, vd_session_kind *out);
 const char *vd_session_state_name(vd_session_state s);
 vd_status vd_session_state_parse(const char *name, vd_session_state *out);
 const char *vd_example_status_name(vd_example_status s);
+/* An unknown example status name reads as pending. */
+vd_example_status vd_example_status_parse(const char *name);
 
 /* Returns 1 for succeeded, failed and canceled. */
 int vd_session_state_is_final(vd_session_state s);

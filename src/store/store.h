@@ -31,8 +31,10 @@ typedef struct vd_store vd_store;
 #define VD_STORE_SCHEMA_VERSION 1
 
 typedef struct {
-    int busy_timeout_ms; /* how long a writer waits for another; 0 = 10000 */
-    int read_only;       /* open an existing file read-only (no migrations) */
+    int busy_timeout_ms;  /* SQLite: how long a writer waits for another; 0 = 10000 */
+    int read_only;        /* SQLite: open an existing file read-only (no migrations) */
+    int64_t conn_wait_ms; /* PostgreSQL: how long to wait for a server that is down
+                             (at open and at each reconnect); 0 = 10000 */
 } vd_store_opts;
 
 /* Returns the default store path into buf: $VISIOND_DATA/store.db, else

@@ -63,21 +63,25 @@ static void floats_from_le(const unsigned char *in, size_t n, float *out)
     }
 }
 
-/* Binds n floats as a BLOB (a malloc'd little-endian copy that SQLite frees). */
-static int bind_floats(sqlite3_stmt *st, int col, const float *v, size_t n)
+/* Binds n floats as a BLOB of little-endian float32 (NULL when n is 0). */
+static vd_status bind_floats(vd_db_stmt *st, int col, const float *v, size_t n)
 {
-    if (!v || n == 0) return sqlite3_bind_null(st, col);
-    unsigned char *buf = malloc(4 * n);
-    if (!buf) return SQLITE_NOMEM;
+    if (!v || n == 0) return vd_db_bind_null(st, col);
+    unsigned char stackbuf[4096];
+    unsigned char *buf = 4 * n <= sizeof stackbuf ? stackbuf : malloc(4 * n);
+    if (!buf) return VD_ERR_NOMEM;
     floats_to_le(v, n, buf);
-    return sqlite3_bind_blob(st, col, buf, (int)(4 * n), free);
+    vd_status rc = vd_db_bind_blob(st, col, buf, 4 * n);
+    if (buf != stackbuf) free(buf);
+    return rc;
 }
 
 /* Reads column col as `want` floats (a malloc'd array); NULL on a size mismatch. */
-static float *column_floats(sqlite3_stmt *st, int col, size_t want)
+static float *column_floats(vd_db_stmt *st, int col, size_t want)
 {
-    if (want == 0 || (size_t)sqlite3_column_bytes(st, col) != 4 * want) return NULL;
-    const unsigned char *b = sqlite3_column_blob(st, col);
+    size_t len = 0;
+    const unsigned char *b = vd_db_col_blob(st, col, &len);
+    if (want == 0 || len != 4 * want) return NULL;
     float *v = malloc(4 * want);
     if (v && b) floats_from_le(b, want, v);
     return v;
@@ -114,26 +118,28 @@ vd_status vd_store_embeddings_put(vd_store *s, const char *model, size_t n,
     int owned;
     vd_status rc = vd_store_txn_begin(s, &owned, err);
     if (rc != VD_OK) return rc;
-    sqlite3_stmt *st;
-    if ((rc = vd_store_prepare(s,
-                               "INSERT OR REPLACE INTO embeddings (sha256, model, dim, vector,"
-                               " created_ms) VALUES (?, ?, ?, ?, ?)",
-                               &st, err)))
+    vd_db_stmt *st;
+    if ((rc = vd_db_prepare(s->db,
+                            "INSERT INTO embeddings (sha256, model, dim, vector, created_ms)"
+                            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (sha256, model) DO UPDATE SET"
+                            " dim = excluded.dim, vector = excluded.vector,"
+                            " created_ms = excluded.created_ms",
+                            VD_DB_RETRY, &st, err)) != VD_OK)
         return vd_store_txn_end(s, owned, rc, err);
     int64_t now = vd_now_ms();
     for (size_t i = 0; i < n && rc == VD_OK; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, sha256s[i], -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, dim);
-        if (bind_floats(st, 4, vectors[i], (size_t)dim) != SQLITE_OK) {
+        vd_db_reset(st);
+        vd_db_bind_text(st, 1, sha256s[i]);
+        vd_db_bind_text(st, 2, model);
+        vd_db_bind_int64(st, 3, dim);
+        if (bind_floats(st, 4, vectors[i], (size_t)dim) != VD_OK) {
             rc = vd_error_set(err, VD_ERR_NOMEM, "store: out of memory");
             break;
         }
-        sqlite3_bind_int64(st, 5, now);
-        if (sqlite3_step(st) != SQLITE_DONE) rc = vd_store_db_error(s, err, "put embedding");
+        vd_db_bind_int64(st, 5, now);
+        rc = vd_db_run(st, "put embedding", err);
     }
-    sqlite3_finalize(st);
+    vd_db_finalize(st);
     return vd_store_txn_end(s, owned, rc, err);
 }
 
@@ -146,39 +152,39 @@ vd_status vd_store_embeddings_get(vd_store *s, const char *model, int dim_wanted
     if (!model || !*model) return vd_error_set(err, VD_ERR_INVALID, "empty model name");
     vd_embedding *list = calloc(n ? n : 1, sizeof *list);
     if (!list) return vd_error_set(err, VD_ERR_NOMEM, "store: out of memory");
-    sqlite3_stmt *st;
-    vd_status rc = vd_store_prepare(
-        s, "SELECT dim, vector FROM embeddings WHERE sha256 = ? AND model = ?", &st, err);
+    vd_db_stmt *st;
+    vd_status rc =
+        vd_db_prepare(s->db, "SELECT dim, vector FROM embeddings WHERE sha256 = ? AND model = ?",
+                      VD_DB_RETRY, &st, err);
     if (rc != VD_OK) {
         free(list);
         return rc;
     }
     /* One read transaction: a consistent snapshot, and one lock for the batch. */
-    int own_read = !s->in_txn && sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+    int own_read;
+    vd_db_read_begin(s->db, &own_read);
     size_t hits = 0;
     for (size_t i = 0; i < n && rc == VD_OK; i++) {
         if (!sha256s[i]) continue;
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, sha256s[i], -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW) {
-            int dim = sqlite3_column_int(st, 0);
-            if (dim_wanted > 0 && dim != dim_wanted) continue; /* stale: another length */
-            float *v = column_floats(st, 1, dim > 0 ? (size_t)dim : 0);
-            if (!v) {
-                rc = vd_error_set(err, VD_ERR_DB, "store: embedding %s/%s is damaged", sha256s[i],
-                                  model);
-                break;
-            }
-            list[i] = (vd_embedding){.found = 1, .dim = dim, .vector = v};
-            hits++;
-        } else if (r != SQLITE_DONE) {
-            rc = vd_store_db_error(s, err, "get embedding");
+        vd_db_reset(st);
+        vd_db_bind_text(st, 1, sha256s[i]);
+        vd_db_bind_text(st, 2, model);
+        int row = 0;
+        rc = vd_db_step(st, &row, "get embedding", err);
+        if (rc != VD_OK || !row) continue;
+        int dim = (int)vd_db_col_int64(st, 0);
+        if (dim_wanted > 0 && dim != dim_wanted) continue; /* stale: another length */
+        float *v = column_floats(st, 1, dim > 0 ? (size_t)dim : 0);
+        if (!v) {
+            rc = vd_error_set(err, VD_ERR_DB, "store: embedding %s/%s is damaged", sha256s[i],
+                              model);
+            break;
         }
+        list[i] = (vd_embedding){.found = 1, .dim = dim, .vector = v};
+        hits++;
     }
-    sqlite3_finalize(st);
-    if (own_read) sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    vd_db_finalize(st);
+    vd_db_read_end(s->db, own_read);
     if (rc != VD_OK) {
         vd_embedding_list_free(list, n);
         return rc;
@@ -186,6 +192,34 @@ vd_status vd_store_embeddings_get(vd_store *s, const char *model, int dim_wanted
     *out = list;
     if (nfound) *nfound = hits;
     return VD_OK;
+}
+
+/* Puts the scan row of (sha256, model) with n faces, replacing the earlier
+ * scan and its faces (the delete cascades). */
+static vd_status put_scan(vd_store *s, const char *sha256, const char *model, size_t n,
+                          vd_error *err)
+{
+    vd_db_stmt *st;
+    vd_status rc =
+        vd_db_prepare(s->db, "DELETE FROM face_scans WHERE sha256 = ? AND model = ?", 0, &st, err);
+    if (rc != VD_OK) return rc;
+    vd_db_bind_text(st, 1, sha256);
+    vd_db_bind_text(st, 2, model);
+    rc = vd_db_run(st, "put faces", err);
+    vd_db_finalize(st);
+    if (rc != VD_OK) return rc;
+    rc = vd_db_prepare(s->db,
+                       "INSERT INTO face_scans (sha256, model, n_faces, created_ms)"
+                       " VALUES (?, ?, ?, ?)",
+                       0, &st, err);
+    if (rc != VD_OK) return rc;
+    vd_db_bind_text(st, 1, sha256);
+    vd_db_bind_text(st, 2, model);
+    vd_db_bind_int64(st, 3, (int64_t)n);
+    vd_db_bind_int64(st, 4, vd_now_ms());
+    rc = vd_db_run(st, "put faces", err);
+    vd_db_finalize(st);
+    return rc;
 }
 
 vd_status vd_store_faces_put(vd_store *s, const char *sha256, const char *model,
@@ -203,61 +237,59 @@ vd_status vd_store_faces_put(vd_store *s, const char *sha256, const char *model,
     }
     int owned;
     if ((rc = vd_store_txn_begin(s, &owned, err)) != VD_OK) return rc;
-    sqlite3_stmt *st = NULL;
-    /* Deleting the scan cascades to its faces. */
-    if ((rc = vd_store_prepare(s, "DELETE FROM face_scans WHERE sha256 = ? AND model = ?", &st,
-                               err)))
+    vd_db_stmt *st = NULL;
+    if ((rc = put_scan(s, sha256, model, n, err)) != VD_OK) goto out;
+    if ((rc = vd_db_prepare(s->db,
+                            "INSERT INTO faces (sha256, model, idx, x, y, w, h, score,"
+                            " keypoints, dim, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            0, &st, err)) != VD_OK)
         goto out;
-    sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = vd_store_db_error(s, err, "put faces");
-        goto out;
-    }
-    sqlite3_finalize(st);
-    if ((rc = vd_store_prepare(s,
-                               "INSERT INTO face_scans (sha256, model, n_faces, created_ms)"
-                               " VALUES (?, ?, ?, ?)",
-                               &st, err)))
-        goto out;
-    sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (int64_t)n);
-    sqlite3_bind_int64(st, 4, vd_now_ms());
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = vd_store_db_error(s, err, "put faces");
-        goto out;
-    }
-    sqlite3_finalize(st);
-    if ((rc = vd_store_prepare(s,
-                               "INSERT INTO faces (sha256, model, idx, x, y, w, h, score,"
-                               " keypoints, dim, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               &st, err)))
-        goto out;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && rc == VD_OK; i++) {
         const vd_stored_face *f = &faces[i];
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, (int64_t)i);
+        vd_db_reset(st);
+        vd_db_bind_text(st, 1, sha256);
+        vd_db_bind_text(st, 2, model);
+        vd_db_bind_int64(st, 3, (int64_t)i);
         for (int k = 0; k < 4; k++)
-            sqlite3_bind_double(st, 4 + k, f->box[k]);
-        sqlite3_bind_double(st, 8, f->score);
-        int ok = bind_floats(st, 9, &f->keypoints[0][0], 2 * (size_t)f->n_keypoints);
-        sqlite3_bind_int(st, 10, f->vector ? f->dim : 0);
-        if (ok == SQLITE_OK) ok = bind_floats(st, 11, f->vector, f->vector ? (size_t)f->dim : 0);
-        if (ok != SQLITE_OK) {
+            vd_db_bind_double(st, 4 + k, f->box[k]);
+        vd_db_bind_double(st, 8, f->score);
+        vd_status ok = bind_floats(st, 9, &f->keypoints[0][0], 2 * (size_t)f->n_keypoints);
+        vd_db_bind_int64(st, 10, f->vector ? f->dim : 0);
+        if (ok == VD_OK) ok = bind_floats(st, 11, f->vector, f->vector ? (size_t)f->dim : 0);
+        if (ok != VD_OK) {
             rc = vd_error_set(err, VD_ERR_NOMEM, "store: out of memory");
-            goto out;
+            break;
         }
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            rc = vd_store_db_error(s, err, "put face");
-            goto out;
-        }
+        rc = vd_db_run(st, "put face", err);
     }
 out:
-    sqlite3_finalize(st);
+    vd_db_finalize(st);
     return vd_store_txn_end(s, owned, rc, err);
+}
+
+/* Reads the current row (a face) into *f; VD_ERR_DB when it is damaged. */
+static vd_status read_face(vd_db_stmt *st, vd_stored_face *f, const char *sha256, const char *model,
+                           vd_error *err)
+{
+    for (int k = 0; k < 4; k++)
+        f->box[k] = (float)vd_db_col_double(st, 2 + k);
+    f->score = (float)vd_db_col_double(st, 6);
+    size_t kpb = 0;
+    const unsigned char *kp = vd_db_col_blob(st, 7, &kpb);
+    if (kpb % 8 != 0 || kpb / 8 > VD_FACE_MAX_KEYPOINTS)
+        return vd_error_set(err, VD_ERR_DB, "store: keypoints of %s/%s are damaged", sha256, model);
+    f->n_keypoints = (int)(kpb / 8);
+    for (int k = 0; kp && k < f->n_keypoints; k++) /* row by row: each is its own array */
+        floats_from_le(kp + 8 * k, 2, f->keypoints[k]);
+    int dim = (int)vd_db_col_int64(st, 8);
+    if (dim > 0) {
+        f->vector = column_floats(st, 9, (size_t)dim);
+        if (!f->vector)
+            return vd_error_set(err, VD_ERR_DB, "store: a face vector of %s/%s is damaged", sha256,
+                                model);
+        f->dim = dim;
+    }
+    return VD_OK;
 }
 
 vd_status vd_store_faces_get(vd_store *s, const char *sha256, const char *model,
@@ -267,66 +299,39 @@ vd_status vd_store_faces_get(vd_store *s, const char *sha256, const char *model,
     *n = 0;
     vd_status rc = check_key(sha256, model, err);
     if (rc != VD_OK) return rc;
-    sqlite3_stmt *st;
-    if ((rc = vd_store_prepare(s,
-                               "SELECT n_faces, idx, x, y, w, h, score, keypoints, dim, vector"
-                               " FROM face_scans LEFT JOIN faces USING (sha256, model)"
-                               " WHERE sha256 = ? AND model = ? ORDER BY idx",
-                               &st, err)))
+    vd_db_stmt *st;
+    if ((rc = vd_db_prepare(s->db,
+                            "SELECT n_faces, idx, x, y, w, h, score, keypoints, dim, vector"
+                            " FROM face_scans LEFT JOIN faces USING (sha256, model)"
+                            " WHERE sha256 = ? AND model = ? ORDER BY idx",
+                            VD_DB_RETRY, &st, err)) != VD_OK)
         return rc;
-    sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
+    vd_db_bind_text(st, 1, sha256);
+    vd_db_bind_text(st, 2, model);
     vd_stored_face *list = NULL;
     size_t cnt = 0, expect = 0;
-    int r, scanned = 0;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    int row = 0, scanned = 0;
+    while ((rc = vd_db_step(st, &row, "get faces", err)) == VD_OK && row) {
         if (!scanned) {
             scanned = 1;
-            expect = (size_t)sqlite3_column_int64(st, 0);
-            if (expect) {
-                list = calloc(expect, sizeof *list);
-                if (!list) {
-                    rc = vd_error_set(err, VD_ERR_NOMEM, "store: out of memory");
-                    break;
-                }
+            expect = (size_t)vd_db_col_int64(st, 0);
+            if (expect && !(list = calloc(expect, sizeof *list))) {
+                rc = vd_error_set(err, VD_ERR_NOMEM, "store: out of memory");
+                break;
             }
         }
-        if (sqlite3_column_type(st, 1) == SQLITE_NULL) continue; /* a scan with no faces */
+        if (vd_db_col_null(st, 1)) continue; /* a scan with no faces */
         if (cnt >= expect) {
             rc = vd_error_set(err, VD_ERR_DB, "store: faces of %s/%s are damaged", sha256, model);
             break;
         }
-        vd_stored_face *f = &list[cnt++];
-        for (int k = 0; k < 4; k++)
-            f->box[k] = (float)sqlite3_column_double(st, 2 + k);
-        f->score = (float)sqlite3_column_double(st, 6);
-        int kpb = sqlite3_column_bytes(st, 7);
-        if (kpb % 8 != 0 || kpb / 8 > VD_FACE_MAX_KEYPOINTS) {
-            rc = vd_error_set(err, VD_ERR_DB, "store: keypoints of %s/%s are damaged", sha256,
-                              model);
-            break;
-        }
-        f->n_keypoints = kpb / 8;
-        const unsigned char *kp = sqlite3_column_blob(st, 7);
-        for (int k = 0; kp && k < f->n_keypoints; k++) /* row by row: each is its own array */
-            floats_from_le(kp + 8 * k, 2, f->keypoints[k]);
-        int dim = sqlite3_column_int(st, 8);
-        if (dim > 0) {
-            f->vector = column_floats(st, 9, (size_t)dim);
-            if (!f->vector) {
-                rc = vd_error_set(err, VD_ERR_DB, "store: a face vector of %s/%s is damaged",
-                                  sha256, model);
-                break;
-            }
-            f->dim = dim;
-        }
+        if ((rc = read_face(st, &list[cnt++], sha256, model, err)) != VD_OK) break;
     }
-    if (rc == VD_OK && r != SQLITE_DONE) rc = vd_store_db_error(s, err, "get faces");
     if (rc == VD_OK && !scanned)
         rc = vd_error_set(err, VD_ERR_NOT_FOUND, "no faces cached for %s/%s", sha256, model);
     if (rc == VD_OK && cnt != expect)
         rc = vd_error_set(err, VD_ERR_DB, "store: faces of %s/%s are damaged", sha256, model);
-    sqlite3_finalize(st);
+    vd_db_finalize(st);
     if (rc != VD_OK) {
         vd_stored_face_list_free(list, expect);
         return rc;
