@@ -8,13 +8,9 @@
  * Examples come as {"examples": [{"path", "label"}]}, as {"folder": DIR} (one
  * sub-folder per label) or as a multipart upload (each file part's field name
  * is its label). Paths must lie under the media roots. */
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "api/api_impl.h"
 #include "api/form.h"
