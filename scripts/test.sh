@@ -15,24 +15,38 @@
 #
 # Tests that need Redis use $VISIOND_TEST_REDIS (redis://127.0.0.1:PORT/0); when it
 # is unset this script starts a throwaway redis-server on a free loopback port.
+# Tests that need PostgreSQL use $VISIOND_TEST_PG (postgres://visiond:visiond@127.0.0.1:PORT/visiond)
+# and $VISIOND_TEST_PG_ADMIN (the superuser over a Unix socket); when unset, this script starts a
+# throwaway PostgreSQL 15 cluster (tests/lib/pg.sh: initdb in a temporary directory, loopback only).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
 [ -n "${SKIP_SETUP:-}" ] || scripts/setup.sh
 
-redis_pid=""
-cleanup() { [ -z "$redis_pid" ] || kill "$redis_pid" 2>/dev/null || true; [ -z "${redis_dir:-}" ] || rm -rf "$redis_dir"; }
+redis_pid="" pg_dir=""
+. tests/lib/pg.sh
+cleanup() {
+  [ -z "$redis_pid" ] || kill "$redis_pid" 2>/dev/null || true; [ -z "${redis_dir:-}" ] || rm -rf "$redis_dir"
+  [ -z "$pg_dir" ] || { pg_cluster_stop "$pg_dir"; rm -rf "$pg_dir"; }
+}
 trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 if [ -z "${VISIOND_TEST_REDIS:-}" ]; then
   redis_dir=$(mktemp -d)
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   redis-server --bind 127.0.0.1 --port "$port" --dir "$redis_dir" --save '' --appendonly no --daemonize no \
     --logfile "$redis_dir/redis.log" &
   redis_pid=$!
   for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   export VISIOND_TEST_REDIS="redis://127.0.0.1:$port/0"
   echo "test: redis-server on 127.0.0.1:$port (pid $redis_pid)"
+fi
+if [ -z "${VISIOND_TEST_PG:-}" ]; then
+  pg_dir=$(mktemp -d /tmp/vdpg.XXXXXX); port=$(free_port)
+  pg_cluster_start "$pg_dir" 127.0.0.1 "$port"
+  export VISIOND_TEST_PG=$(pg_cluster_url "$pg_dir") VISIOND_TEST_PG_ADMIN=$(pg_cluster_admin "$pg_dir")
+  echo "test: PostgreSQL 15 on 127.0.0.1:$port ($pg_dir)"
 fi
 
 jobs=$(nproc)
