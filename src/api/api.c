@@ -13,6 +13,7 @@
 #include "core/datadir.h"
 #include "core/util.h"
 #include "infer/client.h"
+#include "store/store.h"
 
 /* Every route module, in registration order. Add a line for a new area. */
 static vd_status (*const route_modules[])(vd_api *, vd_router *, vd_error *) = {
@@ -85,8 +86,10 @@ vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
     char store_path[4096];
     if (cfg->store_path && *cfg->store_path)
         snprintf(store_path, sizeof store_path, "%s", cfg->store_path);
-    else
+    else if (cfg->data_dir && *cfg->data_dir && !getenv("VISIOND_STORE"))
         snprintf(store_path, sizeof store_path, "%s/store.db", data);
+    else
+        vd_store_default_url(store_path, sizeof store_path);
     /* One handle of each kind per HTTP thread: a request holds at most one
      * of each at a time, so no borrower ever waits. */
     vd_api_pools_config pc = {.queue_url = cfg->queue_url,

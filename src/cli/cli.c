@@ -1,6 +1,8 @@
 /* cli.c: helpers shared by the subcommands. */
 #include "cli/cli.h"
 #include "core/datadir.h"
+#include "core/pg.h"
+#include "store/store.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -46,4 +48,19 @@ const char *vd_cli_default_queue_url(char *buf, size_t n)
     }
     snprintf(buf, n, "sqlite:%s/visiond.db", vd_data_dir());
     return buf;
+}
+
+int vd_cli_store_check(const char *cmd, const char *url)
+{
+    char buf[4096], shown[1024];
+    if (!url || !*url) url = vd_store_default_url(buf, sizeof buf);
+    if (strncmp(url, "sqlite:", 7) == 0 || !vd_pg_url_is(url)) return VD_EXIT_OK;
+    vd_store_opts o = {.conn_wait_ms = VD_CLI_STORE_WAIT_MS};
+    vd_store *s = NULL;
+    vd_error err;
+    if (vd_store_open(url, &o, &s, &err) != VD_OK)
+        return vd_cli_fail("%s: cannot open the store %s: %s", cmd,
+                           vd_pg_url_shown(url, shown, sizeof shown), vd_error_text(&err));
+    vd_store_close(s);
+    return VD_EXIT_OK;
 }

@@ -25,6 +25,18 @@ int vd_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
  * "./data/visiond.db". */
 const char *vd_cli_default_queue_url(char *buf, size_t n);
 
+/* How long a command waits at start for a PostgreSQL store that is down
+ * (it says so once per attempt meanwhile). */
+#define VD_CLI_STORE_WAIT_MS 60000
+
+/* Opens the store at url (NULL: vd_store_default_url) once at start when it
+ * is a PostgreSQL one, so that a long-running command (serve, worker) applies
+ * the migrations, waits for a server that is down (VD_CLI_STORE_WAIT_MS) and
+ * refuses a wrong password or database with one message that names the URL
+ * without its password. A SQLite store is left to open on first use, as
+ * before. Returns VD_EXIT_OK or VD_EXIT_FAIL (after printing why). */
+int vd_cli_store_check(const char *cmd, const char *url);
+
 /* `visiond dataset fashion-mnist`: writes a data set's images as PNG files (cmd_dataset.c). */
 int vd_cmd_dataset(int argc, char **argv);
 

@@ -17,6 +17,7 @@
 #include "core/util.h"
 #include "image/decode.h"
 #include "infer/client.h"
+#include "core/pg.h"
 #include "infer/runner_client.h"
 #include "pipeline/embed.h"
 #include "queue/queue.h"
@@ -27,6 +28,8 @@
 #define COMMON_HELP                                                                                \
     "  --data DIR           data directory (default $VISIOND_DATA, else ./data): the store is\n"   \
     "                       DIR/store.db, the model server DIR/model.sock\n"                       \
+    "  --store URL          the store instead: sqlite:PATH, PATH or postgres://USER@HOST/DB\n"     \
+    "                       (default $VISIOND_STORE, else DATA/store.db)\n"                        \
     "  --model-server ADDR  the model server (default $VISIOND_MODEL_SERVER, else\n"               \
     "                       unix:DATA/model.sock)\n"                                               \
     "  --models DIR         read model metadata here instead of asking the model server\n"         \
@@ -46,11 +49,12 @@ enum {
     O_CROP,
     O_NOWAIT,
     O_QUEUE,
-    O_TIMEOUT
+    O_TIMEOUT,
+    O_STORE
 };
 
 typedef struct {
-    const char *model_server, *models;
+    const char *model_server, *models, *store;
 } common_opts;
 
 /* Handles the options every command shares; returns 1 when c was one of them. */
@@ -66,6 +70,9 @@ static int common_opt(int c, common_opts *o)
     case O_MODELS:
         o->models = optarg;
         return 1;
+    case O_STORE:
+        o->store = optarg;
+        return 1;
     default:
         return 0;
     }
@@ -74,6 +81,7 @@ static int common_opt(int c, common_opts *o)
 #define COMMON_LONGOPTS                                                                            \
     {"data", required_argument, NULL, O_DATA},                                                     \
         {"model-server", required_argument, NULL, O_MSERVER},                                      \
+        {"store", required_argument, NULL, O_STORE},                                               \
     {                                                                                              \
         "models", required_argument, NULL, O_MODELS                                                \
     }
@@ -87,10 +95,11 @@ static int open_all(const common_opts *co, const char *model, int need_runner, v
     *store = NULL;
     *runner = NULL;
     if (vd_image_init(NULL, &err) != VD_OK) return vd_cli_fail("%s", vd_error_text(&err));
-    char sp[4096];
-    vd_store_default_path(sp, sizeof sp);
-    if (vd_store_open(sp, NULL, store, &err) != VD_OK)
-        return vd_cli_fail("cannot open the store %s: %s", sp, vd_error_text(&err));
+    char sp[4096], shown[1024];
+    const char *url = co->store ? co->store : vd_store_default_url(sp, sizeof sp);
+    if (vd_store_open(url, NULL, store, &err) != VD_OK)
+        return vd_cli_fail("cannot open the store %s: %s",
+                           vd_pg_url_shown(url, shown, sizeof shown), vd_error_text(&err));
     if (!need_runner) return VD_EXIT_OK;
     char addr[4096];
     if (co->model_server)

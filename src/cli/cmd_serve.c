@@ -52,10 +52,13 @@ static const char serve_usage[] =
     "  --max-uploads N      uploads in progress at once (default 4)\n"
     "  --threads N          HTTP worker threads, each with its own queue handle (default 4)\n"
     "  --models DIR         read model metadata here instead of asking the model server\n"
-    "  --store PATH         the store (sessions, embeddings; default DATA/store.db)\n"
+    "  --store URL          the store (sessions, embeddings): sqlite:PATH, PATH or\n"
+    "                       postgres://USER@HOST:PORT/DB (default $VISIOND_STORE, else\n"
+    "                       DATA/store.db)\n"
     "  -h, --help           this help\n"
     "\n"
-    "Environment: VISIOND_TOKEN, VISIOND_QUEUE, VISIOND_MODEL_SERVER, VISIOND_DATA,\n"
+    "Environment: VISIOND_TOKEN, VISIOND_QUEUE, VISIOND_STORE, VISIOND_MODEL_SERVER, "
+    "VISIOND_DATA,\n"
     "VISIOND_LOG_LEVEL.\n";
 
 typedef struct {
@@ -228,6 +231,8 @@ int vd_cmd_serve(int argc, char **argv)
     cfg.models_path = a.models;
     cfg.store_path = a.store;
     cfg.nmedia_roots = a.nroots;
+
+    if ((rc = vd_cli_store_check("serve", a.store)) != VD_EXIT_OK) return rc;
 
     char *token = NULL;
     if (a.token && a.token_file)

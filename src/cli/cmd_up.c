@@ -16,8 +16,10 @@
 #include "core/paths.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/pg.h"
 #include "core/procsup.h"
 #include "core/util.h"
+#include "store/store.h"
 
 static const char usage_text[] =
     "usage: visiond up [OPTIONS]\n"
@@ -35,6 +37,9 @@ static const char usage_text[] =
     "  --workers N           worker supervisors (key workers; default 1)\n"
     "  --concurrency N       work-horses per worker (key concurrency; default 2)\n"
     "  --queue URL           queue (key queue; default sqlite:DATA/visiond.db)\n"
+    "  --store URL           store: sqlite:PATH, PATH or postgres://USER@HOST:PORT/DB\n"
+    "                        (key store; default DATA/store.db); children get it through\n"
+    "                        $VISIOND_STORE, never on a command line\n"
     "  --models DIR          models directory (key models; default DATA/models)\n"
     "  --media-root DIR      a directory api clients may name files under (repeatable;\n"
     "                        key media_roots, colon-separated)\n"
@@ -118,6 +123,7 @@ static const struct option longopts[] = {
     {"workers", required_argument, 0, FLAG(VD_CFG_WORKERS)},
     {"concurrency", required_argument, 0, FLAG(VD_CFG_CONCURRENCY)},
     {"queue", required_argument, 0, FLAG(VD_CFG_QUEUE)},
+    {"store", required_argument, 0, FLAG(VD_CFG_STORE)},
     {"models", required_argument, 0, FLAG(VD_CFG_MODELS)},
     {"media-root", required_argument, 0, FLAG(VD_CFG_MEDIA_ROOTS)},
     {"token-file", required_argument, 0, FLAG(VD_CFG_TOKEN_FILE)},
@@ -218,6 +224,7 @@ typedef struct {
     char self[PATH_MAX]; /* this executable, which every child runs */
     char queue[1100];
     char queue_shown[512]; /* the queue URL without its password */
+    char store_shown[512]; /* the store URL without its password */
     int queue_on_argv;     /* children get --queue (only when it holds no password) */
     char roots_copy[1024]; /* the media roots, split in place: */
     char *rootv[16];       /* every child that opens media files gets them */
@@ -252,6 +259,15 @@ static int prepare(const vd_config *cfg, up_env *e)
      * lines too (for ps) only when it holds no password. */
     vd_url_redact(e->queue, e->queue_shown, sizeof e->queue_shown);
     e->queue_on_argv = strcmp(e->queue, e->queue_shown) == 0;
+    /* The store reaches every child through $VISIOND_STORE only: a URL may
+     * hold a password, and a command line is visible to every local user. */
+    if (cfg->value[VD_CFG_STORE][0])
+        setenv("VISIOND_STORE", cfg->value[VD_CFG_STORE], 1);
+    else
+        unsetenv("VISIOND_STORE");
+    char store[1100];
+    vd_store_default_url(store, sizeof store);
+    vd_pg_url_shown(store, e->store_shown, sizeof e->store_shown);
     setenv("VISIOND_LOG_LEVEL", cfg->value[VD_CFG_LOG_LEVEL], 1);
     e->nroot = 0;
     vd_strlcpy(e->roots_copy, cfg->value[VD_CFG_MEDIA_ROOTS], sizeof e->roots_copy);
@@ -320,9 +336,9 @@ static int supervise(vd_procsup *sup, const vd_config *cfg, const up_env *e)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    VD_INFO("visiond up: data %s, queue %s, api %s, %ld worker(s) x %s", e->data, e->queue_shown,
-            cfg->value[VD_CFG_LISTEN], vd_config_int(cfg, VD_CFG_WORKERS),
-            cfg->value[VD_CFG_CONCURRENCY]);
+    VD_INFO("visiond up: data %s, queue %s, store %s, api %s, %ld worker(s) x %s", e->data,
+            e->queue_shown, e->store_shown, cfg->value[VD_CFG_LISTEN],
+            vd_config_int(cfg, VD_CFG_WORKERS), cfg->value[VD_CFG_CONCURRENCY]);
     vd_error err;
     if (vd_procsup_start_all(sup, &err) != VD_OK) {
         VD_ERROR("%s", err.msg);

@@ -21,6 +21,9 @@ static const char usage_text[] =
     "options:\n"
     "  --queue URL          sqlite:PATH or redis://HOST:PORT/DB (default: $VISIOND_QUEUE,\n"
     "                       else sqlite:$VISIOND_DATA/visiond.db)\n"
+    "  --store URL          the store of embed/train_session jobs: sqlite:PATH, PATH or \n"
+    "                       postgres://USER@HOST:PORT/DB (default $VISIOND_STORE, else \n"
+    "                       DATA/store.db)\n"
     "  --concurrency N      work-horses at once (default 1)\n"
     "  --lease SECS         lease on a reserved job (default 30)\n"
     "  --heartbeat SECS     lease renewal interval (default lease/3)\n"
@@ -93,7 +96,8 @@ enum {
     O_DATA,
     O_MSERVER,
     O_MODELS,
-    O_MROOT
+    O_MROOT,
+    O_STORE
 };
 
 static const struct option longopts[] = {
@@ -114,6 +118,7 @@ static const struct option longopts[] = {
     {"model-server", required_argument, NULL, O_MSERVER},
     {"models", required_argument, NULL, O_MODELS},
     {"media-root", required_argument, NULL, O_MROOT},
+    {"store", required_argument, NULL, O_STORE},
     {NULL, 0, NULL, 0},
 };
 
@@ -196,6 +201,9 @@ static int parse_opt(worker_args *a, int c, const char *arg)
     case O_MSERVER:
         a->pcfg.model_server = arg;
         break;
+    case O_STORE:
+        a->pcfg.store_path = arg;
+        break;
     case O_MODELS:
         a->pcfg.models_path = arg;
         break;
@@ -259,19 +267,21 @@ static void print_types(const vd_registry *reg)
 }
 
 /* Starts the supervisor on reg and runs it until it stops. Returns an exit code. */
-static int supervise(const vd_supervisor_opts *o, vd_registry *reg, int have_roots)
+static int supervise(const vd_supervisor_opts *o, vd_registry *reg, int have_roots,
+                     const char *store)
 {
     int level = vd_log_level_parse(getenv("VISIOND_LOG_LEVEL"));
     vd_log_init("worker", level < 0 ? VD_LOG_INFO : (vd_log_level)level, 2);
     if (!have_roots)
         VD_WARN("no --media-root: embed and train_session jobs open any regular file this "
                 "worker can read");
+    int rc = vd_cli_store_check("worker", store);
+    if (rc != VD_EXIT_OK) return rc;
     vd_error err;
     vd_error_clear(&err);
     vd_supervisor *sup = NULL;
     if (vd_supervisor_new(o, reg, &sup, &err) != VD_OK)
         return vd_cli_fail("worker: %s", vd_error_text(&err));
-    int rc = VD_EXIT_OK;
     if (vd_supervisor_run(sup, &err) != VD_OK) rc = vd_cli_fail("worker: %s", vd_error_text(&err));
     vd_supervisor_free(sup);
     return rc;
@@ -311,7 +321,7 @@ static int run_worker(worker_args *a)
     if (rc == VD_EXIT_OK && o->heartbeat_ms &&
         o->heartbeat_ms >= (o->lease_ms ? o->lease_ms : 30000))
         rc = vd_cli_usage_error("worker", "--heartbeat must be shorter than --lease");
-    if (rc == VD_EXIT_OK) rc = supervise(o, reg, roots != NULL);
+    if (rc == VD_EXIT_OK) rc = supervise(o, reg, roots != NULL, a->pcfg.store_path);
     free(types);
     free(types_buf);
     vd_registry_free(reg);

@@ -19,6 +19,7 @@ static const struct {
     [VD_CFG_WORKERS] = {"workers", "1", 0, 64},
     [VD_CFG_CONCURRENCY] = {"concurrency", "2", 1, 256},
     [VD_CFG_QUEUE] = {"queue", "", 1, 0},
+    [VD_CFG_STORE] = {"store", "", 1, 0},
     [VD_CFG_MODELS] = {"models", "", 1, 0},
     [VD_CFG_MEDIA_ROOTS] = {"media_roots", "", 1, 0},
     [VD_CFG_TOKEN_FILE] = {"token_file", "", 1, 0},

@@ -18,6 +18,7 @@ typedef enum {
     VD_CFG_WORKERS,       /* worker supervisors */
     VD_CFG_CONCURRENCY,   /* work-horses per supervisor */
     VD_CFG_QUEUE,         /* queue url ("" = sqlite under data) */
+    VD_CFG_STORE,         /* store url ("" = DATA/store.db) */
     VD_CFG_MODELS,        /* models directory ("" = DATA/models) */
     VD_CFG_MEDIA_ROOTS,   /* colon-separated directories */
     VD_CFG_TOKEN_FILE,    /* api bearer token file ("" = none) */

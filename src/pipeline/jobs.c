@@ -35,7 +35,7 @@ static vd_status open_store(const vd_pipeline_config *cfg, vd_store **store, vd_
 {
     char buf[4096];
     const char *path =
-        cfg && cfg->store_path ? cfg->store_path : vd_store_default_path(buf, sizeof buf);
+        cfg && cfg->store_path ? cfg->store_path : vd_store_default_url(buf, sizeof buf);
     return vd_store_open(path, NULL, store, err);
 }
 

@@ -5,11 +5,22 @@
 #include <string.h>
 
 #include "core/datadir.h"
+#include "core/pg.h"
 #include "core/util.h"
 
 const char *vd_store_default_path(char *buf, size_t n)
 {
     return vd_data_path(buf, n, "store.db");
+}
+
+const char *vd_store_default_url(char *buf, size_t n)
+{
+    const char *env = getenv("VISIOND_STORE");
+    if (env && *env) {
+        vd_strlcpy(buf, env, n);
+        return buf;
+    }
+    return vd_store_default_path(buf, n);
 }
 
 /* Applies every migration newer than the database's version, once: under
@@ -57,11 +68,6 @@ static vd_status check_version(vd_store *s, vd_error *err)
     return VD_OK;
 }
 
-int vd_store_url_is_pg(const char *url)
-{
-    return url && (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0);
-}
-
 vd_status vd_store_open(const char *url, const vd_store_opts *opts, vd_store **out, vd_error *err)
 {
     *out = NULL;
@@ -75,8 +81,8 @@ vd_status vd_store_open(const char *url, const vd_store_opts *opts, vd_store **o
     vd_store *s = calloc(1, sizeof *s);
     if (!s) return vd_error_set(err, VD_ERR_NOMEM, "store: out of memory");
     vd_status rc;
-    if (vd_store_url_is_pg(url)) {
-        rc = vd_error_set(err, VD_ERR_UNSUPPORTED, "store: PostgreSQL is not built in yet");
+    if (strncmp(url, "sqlite:", 7) != 0 && vd_pg_url_is(url)) {
+        rc = vd_db_open_pg(url, &o, &s->db, err);
     } else {
         const char *path = strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url;
         rc = *path ? vd_db_open_sqlite(path, &o, &s->db, err)

@@ -41,6 +41,10 @@ typedef struct {
  * ./data/store.db. */
 const char *vd_store_default_path(char *buf, size_t n);
 
+/* Returns the store every command opens when not told (--store) into buf:
+ * $VISIOND_STORE when set and not empty, else vd_store_default_path. */
+const char *vd_store_default_url(char *buf, size_t n);
+
 /* Opens (creating when needed, with its parent directory) the store at
  * path, enables WAL and foreign keys, and migrates the schema to
  * VD_STORE_SCHEMA_VERSION. opts may be NULL. *out is owned by the caller
