@@ -107,10 +107,13 @@ static vd_status read_file(const vd_embed_opts *o, const char *path, uint8_t **d
                            vd_error *e)
 {
     char sha[VD_SHA256_HEX_LEN + 1];
-    if (!vd_blob_ref_parse(path, sha)) return vd_media_read(o->roots, path, NULL, data, len, NULL, e);
+    if (!vd_blob_ref_parse(path, sha))
+        return vd_media_read(o->roots, path, NULL, data, len, NULL, e);
     if (!o->read_blob)
-        return vd_error_set(e, VD_ERR_UNSUPPORTED, "%.80s: an upload kept in the store, and this "
-                                                   "caller reads files only", path);
+        return vd_error_set(e, VD_ERR_UNSUPPORTED,
+                            "%.80s: an upload kept in the store, and this "
+                            "caller reads files only",
+                            path);
     return o->read_blob(o->blob_ud, sha, data, len, e);
 }
 

@@ -47,12 +47,12 @@ static vd_status put_step(vd_store *s, int insert, const char *sha, const void *
                           int64_t now, int *changed, vd_error *err)
 {
     vd_db_stmt *st;
-    vd_status rc = vd_db_prepare(
-        s->db,
-        insert ? "INSERT INTO blobs (sha256, size, data, put_ms) VALUES (?, ?, ?, ?) "
-                 "ON CONFLICT (sha256) DO NOTHING"
-               : "UPDATE blobs SET put_ms = ? WHERE sha256 = ?",
-        VD_DB_RETRY, &st, err);
+    vd_status rc =
+        vd_db_prepare(s->db,
+                      insert ? "INSERT INTO blobs (sha256, size, data, put_ms) VALUES (?, ?, ?, ?) "
+                               "ON CONFLICT (sha256) DO NOTHING"
+                             : "UPDATE blobs SET put_ms = ? WHERE sha256 = ?",
+                      VD_DB_RETRY, &st, err);
     if (rc != VD_OK) return rc;
     if (insert) {
         vd_db_bind_text(st, 1, sha);
@@ -136,8 +136,7 @@ vd_status vd_store_blob_get(vd_store *s, const char *sha, size_t max_bytes, uint
         free(*data);
         *data = NULL;
         *len = 0;
-        return vd_error_set(err, VD_ERR_DB, "blob %.12s: the stored bytes hash to %.12s", sha,
-                            hex);
+        return vd_error_set(err, VD_ERR_DB, "blob %.12s: the stored bytes hash to %.12s", sha, hex);
     }
     return VD_OK;
 }
@@ -146,10 +145,11 @@ vd_status vd_store_blobs_gc(vd_store *s, int64_t grace_ms, size_t *removed, vd_e
 {
     if (removed) *removed = 0;
     vd_db_stmt *st;
-    vd_status rc = vd_db_prepare(s->db,
-                                 "DELETE FROM blobs WHERE put_ms < ? AND NOT EXISTS "
-                                 "(SELECT 1 FROM examples e WHERE e.sha256 = blobs.sha256)",
-                                 VD_DB_RETRY, &st, err);
+    vd_status rc = vd_db_prepare(
+        s->db,
+        "DELETE FROM blobs WHERE put_ms < ? AND NOT EXISTS "
+        "(SELECT 1 FROM examples e WHERE e.sha256 = blobs.sha256 AND e.path LIKE 'blob:%')",
+        VD_DB_RETRY, &st, err);
     if (rc != VD_OK) return rc;
     vd_db_bind_int64(st, 1, vd_now_ms() - (grace_ms > 0 ? grace_ms : 0));
     rc = vd_db_run(st, "collect blobs", err);

@@ -9,7 +9,9 @@
  * its sha256 column, which is filled when the example is stored.
  *
  * Garbage collection: vd_store_blobs_gc deletes the blobs that no example
- * refers to (by sha256) and that nobody put for grace_ms: a blob put for a
+ * refers to (an example whose path is a blob reference, by its sha256: a
+ * media file with the same bytes does not keep an upload) and that nobody
+ * put for grace_ms: a blob put for a
  * session that is being created is safe for that long before its examples
  * are stored. Putting bytes that are already kept refreshes that time.
  *

@@ -11,7 +11,8 @@
 [ -x /usr/lib/postgresql/15/bin/postgres ] || skip "PostgreSQL 15 is not installed"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PGDIR=$T/pg
-URL=$(pg_cluster_url 127.0.0.1 "$PORT" visiond) # the database pg_cluster_start makes
+chmod 755 "$T" # the server runs as user postgres
+URL="postgres://visiond:visiond@127.0.0.1:$PORT/visiond" # what pg_cluster_start will make
 SHOWN=$(printf %s "$URL" | sed 's#://\([^:/@]*\):[^@]*@#://\1:***@#')
 PW=$(printf %s "$URL" | sed -n 's#^postgres://[^:]*:\([^@]*\)@.*#\1#p')
 D=$T/data

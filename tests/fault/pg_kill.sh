@@ -18,8 +18,9 @@ command -v sqlite3 >/dev/null || skip "sqlite3 CLI missing"
 WAIT_S=240
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PGDIR=$T/pg
+chmod 755 "$T" # the server runs as user postgres
 pg_cluster_start "$PGDIR" 127.0.0.1 "$PORT" >"$T/pg.log" 2>&1 || { cat "$T/pg.log" >&2; fail "pg_cluster_start"; }
-URL=$(pg_cluster_url 127.0.0.1 "$PORT" visiond)
+URL=$(pg_cluster_url "$PGDIR")
 
 pl_models
 LABELS="trouser bag sneaker dress"

@@ -40,11 +40,16 @@ mh_init() {
 }
 
 _pg_on_db() { # FUNCTION ARGS...: a tests/lib/pg.sh function, run on the db host
-  on db bash -c '. "$VISIOND_SOURCE_DIR/tests/lib/common.sh"; . "$VISIOND_SOURCE_DIR/tests/lib/pg.sh"; "$@"' _ "$@"
+  on db bash -c '. "$VISIOND_SOURCE_DIR/tests/lib/pg.sh"; "$@"' _ "$@"
 }
-mh_newdb() { _pg_on_db pg_cluster_newdb "$T/pg" "$DB" 5432 "$1"; }
+mh_newdb() {
+  psql "$(pg_cluster_admin "$T/pg")" -qAt -v ON_ERROR_STOP=1 \
+    -c "CREATE DATABASE \"$1\" OWNER visiond" >/dev/null || return 1
+  pg_cluster_url "$T/pg" "$1"
+}
 
 mh_db() {
+  chmod 755 "$T" # the server runs as user postgres
   _pg_on_db pg_cluster_start "$T/pg" "$DB" 5432 >>"$LOGS/db.log" 2>&1 ||
     fail "PostgreSQL did not start on the db host"
   STORE=$(mh_newdb vd_store) || fail "cannot make the store database"

@@ -3,8 +3,7 @@
  * references, put/get, deduplication, the size limit, the integrity check,
  * garbage collection by reference and grace, concurrent puts from forked
  * processes. Against a real SQLite store, and a PostgreSQL one too when
- * $VISIOND_TEST_PG_BLOBS names a fresh database (tests/lib/pg.sh's pg_newdb;
- * tests/integration/blobs_pg.sh sets it). */
+ * $VISIOND_TEST_PG is set (a database of its own there, dropped at the end). */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/pg.h"
 #include "core/sha256.h"
 #include "service/training.h"
 #include "store/blobs.h"
@@ -176,7 +176,8 @@ static void session_with(vd_store *s, const char *sha, char sid[VD_ID_LEN + 1])
     char *ref = vd_blob_ref_new(sha, "a.png");
     ex[0].path = ref, ex[0].label = "a";
     memcpy(ex[0].sha256, sha, VD_SHA256_HEX_LEN + 1);
-    ex[1].path = "/media/b.png", ex[1].label = "b";
+    ex[1].path = "/media/b.png", ex[1].label = "b"; /* a media file: keeps no upload alive */
+    sha_hex("BBBB", 4, ex[1].sha256);
     if (vd_store_examples_add(s, sid, ex, 2, &err) != VD_OK) abort();
     free(ref);
 }
@@ -187,8 +188,7 @@ VD_TEST(gc_by_reference_and_grace)
     char path[512];
     vd_store *s = open_store(store_url(path, sizeof path), 1);
     CHECK(s);
-    char a[VD_SHA256_HEX_LEN + 1], b[VD_SHA256_HEX_LEN + 1], s1[VD_ID_LEN + 1],
-        s2[VD_ID_LEN + 1];
+    char a[VD_SHA256_HEX_LEN + 1], b[VD_SHA256_HEX_LEN + 1], s1[VD_ID_LEN + 1], s2[VD_ID_LEN + 1];
     CHECK_OK(vd_store_blob_put(s, "AAAA", 4, a, NULL, &err));
     CHECK_OK(vd_store_blob_put(s, "BBBB", 4, b, NULL, &err));
     session_with(s, a, s1);
@@ -324,14 +324,45 @@ VD_TEST(concurrent_puts)
     vd_store_close(s);
 }
 
+/* Makes (create) or drops a database of this process on $VISIOND_TEST_PG's
+ * cluster (its role has CREATEDB); writes its URL into url. */
+static int pg_db(int create, char *url, size_t n)
+{
+    const char *base = getenv("VISIOND_TEST_PG");
+    vd_error err;
+    PGconn *c = NULL;
+    if (vd_pg_connect(base, 10000, &c, &err) != VD_OK) {
+        fprintf(stderr, "test_blobs: %s\n", vd_error_text(&err));
+        return -1;
+    }
+    char sql[200], name[64];
+    snprintf(name, sizeof name, "test_blobs_%d", (int)getpid());
+    snprintf(sql, sizeof sql, create ? "CREATE DATABASE %s" : "DROP DATABASE %s WITH (FORCE)",
+             name);
+    vd_status st = vd_pg_exec(c, sql, create ? "create database" : "drop database", &err);
+    PQfinish(c);
+    if (st != VD_OK) {
+        fprintf(stderr, "test_blobs: %s\n", vd_error_text(&err));
+        return -1;
+    }
+    const char *slash = strrchr(base, '/');
+    snprintf(url, n, "%.*s/%s", (int)(slash - base), base, name);
+    return 0;
+}
+
 int main(void)
 {
     int rc = vd_test_run_all();
-    const char *pg = getenv("VISIOND_TEST_PG_BLOBS");
-    if (rc == 0 && pg && *pg) {
+    const char *pg = getenv("VISIOND_TEST_PG");
+    char url[600];
+    if (rc == 0 && pg && *pg && strrchr(pg, '/') && pg_db(1, url, sizeof url) == 0) {
         fprintf(stderr, "test_blobs: again on PostgreSQL\n");
+        setenv("VISIOND_TEST_PG_BLOBS", url, 1);
         g_pg = 1;
         rc = vd_test_run_all();
+        pg_db(0, url, sizeof url);
+    } else if (rc == 0 && pg && *pg) {
+        rc = 1;
     }
     return rc;
 }
