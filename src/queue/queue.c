@@ -2,6 +2,8 @@
  * the pure helpers of queue.h (state names, backoff). */
 #include "queue/queue_impl.h"
 
+#include "core/pg.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 
 vd_status vd_queue_sqlite_open(const char *path, vd_queue **out, vd_error *err);
 vd_status vd_queue_redis_open(const char *url, vd_queue **out, vd_error *err);
+vd_status vd_queue_pg_open(const char *url, vd_queue **out, vd_error *err);
 
 static const char *state_names[VD_JOB__NSTATES] = {"queued",   "scheduled", "started",
                                                    "finished", "failed",    "canceled"};
@@ -59,6 +62,7 @@ vd_status vd_queue_open(const char *url, vd_queue **out, vd_error *err)
     *out = NULL;
     if (!url || !*url) return vd_error_set(err, VD_ERR_INVALID, "empty queue url");
     if (strncmp(url, "redis://", 8) == 0) return vd_queue_redis_open(url, out, err);
+    if (vd_pg_url_is(url)) return vd_queue_pg_open(url, out, err);
     if (strncmp(url, "sqlite:", 7) == 0) url += 7;
     return vd_queue_sqlite_open(url, out, err);
 }
@@ -66,6 +70,16 @@ vd_status vd_queue_open(const char *url, vd_queue **out, vd_error *err)
 void vd_queue_close(vd_queue *q)
 {
     if (q) q->ops->close(q);
+}
+
+int vd_queue_wake_fd(vd_queue *q)
+{
+    return q->ops->wake_fd ? q->ops->wake_fd(q) : -1;
+}
+
+int vd_queue_woken(vd_queue *q)
+{
+    return q->ops->woken ? q->ops->woken(q) : 0;
 }
 
 const char *vd_queue_backend(const vd_queue *q)

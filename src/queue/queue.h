@@ -22,7 +22,8 @@
  * A job may be attempted at most 1 + max_retries times; an attempt given back
  * with vd_queue_release does not count.
  *
- * Backends: "sqlite:PATH" (or a bare PATH), "redis://HOST:PORT/DB". A vd_queue
+ * Backends: "sqlite:PATH" (or a bare PATH), "redis://HOST:PORT/DB",
+ * "postgres://USER@HOST:PORT/DB" (and libpq's other forms, core/pg.h). A vd_queue
  * handle is not thread-safe and must not be shared across fork(): open one
  * per thread or process. All times are wall-clock milliseconds. */
 #ifndef VD_QUEUE_H
@@ -123,8 +124,19 @@ int64_t vd_queue_backoff_ms(int64_t base_ms, int64_t max_ms, int attempt, double
 vd_status vd_queue_open(const char *url, vd_queue **out, vd_error *err);
 void vd_queue_close(vd_queue *q);
 
-/* Returns the backend name ("sqlite", "redis"). */
+/* Returns the backend name ("sqlite", "redis", "postgres"). */
 const char *vd_queue_backend(const vd_queue *q);
+
+/* Waiting while idle. A backend that can announce new work (PostgreSQL: LISTEN/NOTIFY)
+ * returns a file descriptor that becomes readable when a job may have become queued; the
+ * others return -1 and the caller polls reserve with a backoff. The descriptor may change
+ * between calls (reconnects): ask again before each wait. Due scheduled jobs and lapsed
+ * leases are not announced, so keep a periodic reserve too (e.g. every second). */
+int vd_queue_wake_fd(vd_queue *q);
+/* Reads what came in on the wake descriptor, without blocking. Returns 1 when a job may have
+ * become queued since the last reserve (reserve now), 0 otherwise (always 0 without a wake
+ * descriptor). Call it before waiting too: the announcement may already be buffered. */
+int vd_queue_woken(vd_queue *q);
 
 /* Adds a job; writes its id into id_out (may be NULL). */
 vd_status vd_queue_enqueue(vd_queue *q, const vd_enqueue_opts *opts, char id_out[VD_ID_LEN + 1],

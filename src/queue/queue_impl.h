@@ -29,6 +29,10 @@ typedef struct {
     vd_status (*maintain)(vd_queue *q, int *changed, vd_error *err);
     vd_status (*purge)(vd_queue *q, int state, int64_t older_than_ms, int64_t *deleted,
                        vd_error *err);
+    /* Optional (NULL: the backend cannot announce jobs; callers poll): vd_queue_wake_fd and
+     * vd_queue_woken. */
+    int (*wake_fd)(vd_queue *q);
+    int (*woken)(vd_queue *q);
 } vd_queue_ops;
 
 /* Every backend's handle starts with this header. */

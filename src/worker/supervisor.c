@@ -501,6 +501,16 @@ static void run_timers(vd_supervisor *s, int64_t now)
     }
 }
 
+/* After an empty reserve: wait 10 ms doubling to 200 ms before the next one, or to 1 s when
+ * the queue announces new jobs on its wake descriptor (vd_queue_wake_fd), which the idle
+ * loops poll as well; the periodic reserve still catches due retries and lapsed leases. */
+static void idle_backoff(vd_supervisor *s)
+{
+    int64_t cap = vd_queue_wake_fd(s->q) >= 0 ? 1000 : 200;
+    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 10;
+    if (s->backoff_ms > cap) s->backoff_ms = cap;
+}
+
 /* Reserves jobs into free slots. Returns 1 when burst mode found the queue
  * empty with nothing running (time to exit). */
 static int fill_slots(vd_supervisor *s)
@@ -524,8 +534,8 @@ static int fill_slots(vd_supervisor *s)
         vd_job_clear(&sl->job);
         if (st == VD_ERR_EMPTY) {
             if (s->burst && s->nrunning == 0) return 1;
-            s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 10;
-            if (s->backoff_ms > 200) s->backoff_ms = 200;
+            if (vd_queue_woken(s->q)) continue; /* a job was announced meanwhile */
+            idle_backoff(s);
         } else {
             VD_WARN("worker %s: reserve failed: %s", s->worker_id, vd_error_text(&err));
             s->backoff_ms = 1000;
@@ -545,8 +555,8 @@ static int64_t min_wait(int64_t cur, int64_t at, int64_t now)
 
 static void run_forking(vd_supervisor *s)
 {
-    struct pollfd *pfd = calloc((size_t)s->concurrency + 1, sizeof *pfd);
-    slot **pslot = calloc((size_t)s->concurrency + 1, sizeof *pslot);
+    struct pollfd *pfd = calloc((size_t)s->concurrency + 2, sizeof *pfd);
+    slot **pslot = calloc((size_t)s->concurrency + 2, sizeof *pslot);
     if (!pfd || !pslot) {
         VD_ERROR("worker %s: out of memory", s->worker_id);
         free(pfd);
@@ -573,6 +583,12 @@ static void run_forking(vd_supervisor *s)
         pfd[n].fd = s->sfd;
         pfd[n].events = POLLIN;
         pslot[n++] = NULL;
+        int idle = !s->stopping && s->nrunning < s->concurrency &&
+                   (s->max_jobs == 0 || s->stats.reserved < s->max_jobs);
+        int wake = idle ? vd_queue_wake_fd(s->q) : -1;
+        pfd[n].fd = wake; /* poll ignores a negative fd */
+        pfd[n].events = POLLIN;
+        pslot[n++] = NULL;
         for (int i = 0; i < s->concurrency; i++) {
             slot *sl = &s->slots[i];
             if (!sl->used) continue;
@@ -587,7 +603,8 @@ static void run_forking(vd_supervisor *s)
         }
         int r = poll(pfd, (nfds_t)n, (int)wait);
         if (r <= 0) continue;
-        for (int i = 1; i < n; i++)
+        if (pfd[1].revents && vd_queue_woken(s->q)) s->next_reserve = 0;
+        for (int i = 2; i < n; i++)
             if (pfd[i].revents) pump(s, pslot[i]);
     }
     free(pfd);
@@ -649,14 +666,15 @@ static void run_inline(vd_supervisor *s)
             vd_job_clear(&job);
             if (st == VD_ERR_EMPTY) {
                 if (s->burst) break;
-                s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 10;
-                if (s->backoff_ms > 200) s->backoff_ms = 200;
+                if (vd_queue_woken(s->q)) continue;
+                idle_backoff(s);
             } else {
                 VD_WARN("worker %s: reserve failed: %s", s->worker_id, vd_error_text(&err));
                 s->backoff_ms = 1000;
             }
-            struct pollfd p = {.fd = s->sfd, .events = POLLIN};
-            poll(&p, 1, (int)s->backoff_ms);
+            struct pollfd p[2] = {{.fd = s->sfd, .events = POLLIN},
+                                  {.fd = vd_queue_wake_fd(s->q), .events = POLLIN}};
+            if (poll(p, 2, (int)s->backoff_ms) > 0 && p[1].revents) vd_queue_woken(s->q);
             continue;
         }
         s->backoff_ms = 0;

@@ -7,12 +7,16 @@
  *             and the backend is built in (vd_queue_open does not answer
  *             VD_ERR_UNSUPPORTED). The database in that URL is FLUSHDB'd
  *             before every test, so point it at a DB number used only for
- *             tests. Adding a backend = one entry in `backends`.
+ *             tests.
+ *   - postgres: when $VISIOND_TEST_PG is set (a role with CREATEDB): a new
+ *             database per test, created (and dropped at exit) through it.
+ * Adding a backend = one entry in `backends`.
  * Tests that are about one backend only (file handling, kill -9) are plain
  * VD_TESTs at the end. */
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <libpq-fe.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -25,6 +29,7 @@
 #include "core/util.h"
 #include "queue/queue.h"
 #include "vdtest.h"
+#include "vdtest_pg.h"
 
 /* ---- backends ------------------------------------------------------------ */
 
@@ -100,6 +105,7 @@ static const struct {
 } backends[] = {
     {"sqlite", fresh_sqlite},
     {"redis", fresh_redis},
+    {"postgres", vd_test_pg_fresh},
 };
 
 typedef void (*qtest_fn)(const char *url);
