@@ -147,7 +147,7 @@ vd_status vd_store_blobs_gc(vd_store *s, int64_t grace_ms, size_t *removed, vd_e
     vd_db_stmt *st;
     vd_status rc = vd_db_prepare(
         s->db,
-        "DELETE FROM blobs WHERE put_ms < ? AND NOT EXISTS "
+        "DELETE FROM blobs WHERE put_ms <= ? AND NOT EXISTS "
         "(SELECT 1 FROM examples e WHERE e.sha256 = blobs.sha256 AND e.path LIKE 'blob:%')",
         VD_DB_RETRY, &st, err);
     if (rc != VD_OK) return rc;
@@ -161,8 +161,9 @@ vd_status vd_store_blobs_gc(vd_store *s, int64_t grace_ms, size_t *removed, vd_e
 vd_status vd_store_blobs_count(vd_store *s, int64_t *n, int64_t *bytes, vd_error *err)
 {
     vd_db_stmt *st;
-    vd_status rc = vd_db_prepare(s->db, "SELECT count(*), coalesce(sum(size), 0) FROM blobs",
-                                 VD_DB_RETRY, &st, err);
+    vd_status rc =
+        vd_db_prepare(s->db, "SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM blobs",
+                      VD_DB_RETRY, &st, err);
     if (rc != VD_OK) return rc;
     int row = 0;
     rc = vd_db_step(st, &row, "count blobs", err);
