@@ -4,7 +4,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -132,13 +131,6 @@ static void one_line(const char *in, char *out, size_t n)
         out[--len] = '\0';
 }
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
 /* One attempt: *c is set (even on failure, for its message). */
 static PGconn *connect_once(const char *url)
 {
@@ -154,7 +146,7 @@ vd_status vd_pg_connect(const char *url, int64_t wait_ms, PGconn **out, vd_error
     *out = NULL;
     char shown[512], why[400];
     vd_pg_url_shown(url, shown, sizeof shown);
-    int64_t start = vd_now_ms(), backoff = PG_BACKOFF_FIRST_MS;
+    int64_t start = vd_mono_ms(), backoff = PG_BACKOFF_FIRST_MS;
     for (int attempt = 1;; attempt++) {
         PGconn *c = connect_once(url);
         if (!c) return vd_error_set(err, VD_ERR_NOMEM, "postgres %s: out of memory", shown);
@@ -167,14 +159,14 @@ vd_status vd_pg_connect(const char *url, int64_t wait_ms, PGconn **out, vd_error
         PQfinish(c);
         vd_status st = classify_connect(why);
         if (st != VD_OK) return vd_error_set(err, st, "postgres %s: %s", shown, why);
-        int64_t waited = vd_now_ms() - start;
+        int64_t waited = vd_mono_ms() - start;
         if (waited + backoff > wait_ms)
             return vd_error_set(err, VD_ERR_CONN,
                                 "postgres %s: not reachable after %d attempt(s): %s", shown,
                                 attempt, why);
         VD_WARN("postgres %s: not reachable (%s); retrying in %lld ms", shown, why,
                 (long long)backoff);
-        sleep_ms(backoff);
+        vd_sleep_ms(backoff);
         backoff = backoff * 2 > PG_BACKOFF_MAX_MS ? PG_BACKOFF_MAX_MS : backoff * 2;
     }
 }
