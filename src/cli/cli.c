@@ -52,15 +52,14 @@ const char *vd_cli_default_queue_url(char *buf, size_t n)
 
 int vd_cli_store_check(const char *cmd, const char *url)
 {
-    char buf[4096], shown[1024];
+    char buf[4096];
     if (!url || !*url) url = vd_store_default_url(buf, sizeof buf);
     if (strncmp(url, "sqlite:", 7) == 0 || !vd_pg_url_is(url)) return VD_EXIT_OK;
     vd_store_opts o = {.conn_wait_ms = VD_CLI_STORE_WAIT_MS};
     vd_store *s = NULL;
     vd_error err;
     if (vd_store_open(url, &o, &s, &err) != VD_OK)
-        return vd_cli_fail("%s: cannot open the store %s: %s", cmd,
-                           vd_pg_url_shown(url, shown, sizeof shown), vd_error_text(&err));
+        return vd_cli_fail("%s: cannot open the store: %s", cmd, vd_error_text(&err));
     vd_store_close(s);
     return VD_EXIT_OK;
 }

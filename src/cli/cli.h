@@ -33,7 +33,7 @@ const char *vd_cli_default_queue_url(char *buf, size_t n);
  * is a PostgreSQL one, so that a long-running command (serve, worker) applies
  * the migrations, waits for a server that is down (VD_CLI_STORE_WAIT_MS) and
  * refuses a wrong password or database with one message that names the URL
- * without its password. A SQLite store is left to open on first use, as
+ * without its password (core/pg.h's message). A SQLite store is left to open on first use, as
  * before. Returns VD_EXIT_OK or VD_EXIT_FAIL (after printing why). */
 int vd_cli_store_check(const char *cmd, const char *url);
 
