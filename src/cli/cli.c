@@ -3,6 +3,7 @@
 #include "core/datadir.h"
 #include "core/pg.h"
 #include "store/store.h"
+#include "infer/auth.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -37,6 +38,17 @@ int vd_cli_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "visiond: %s\ntry 'visiond %s --help'\n", msg, cmd);
     return VD_EXIT_USAGE;
+}
+
+int vd_cli_secret_file(const char *cmd, const char *path)
+{
+    vd_auth_secret s;
+    vd_error err;
+    vd_status st = vd_auth_secret_load(path, &s, &err);
+    memset(&s, 0, sizeof s);
+    if (st != VD_OK) return vd_cli_usage_error(cmd, "%s", err.msg);
+    setenv(VD_AUTH_SECRET_ENV, path, 1);
+    return VD_EXIT_OK;
 }
 
 const char *vd_cli_default_queue_url(char *buf, size_t n)

@@ -21,6 +21,13 @@ int vd_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "visiond: <message>" and "try 'visiond CMD --help'"; returns VD_EXIT_USAGE. */
 int vd_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* `--secret-file FILE` of a command that talks to a model server: checks the
+ * file now (infer/auth.h: readable, 16 bytes at least, no group/other
+ * access) and exports it as $VISIOND_MODEL_SECRET_FILE, where the model-server
+ * client and child processes read it. Returns VD_EXIT_OK, or VD_EXIT_USAGE
+ * with the reason printed. */
+int vd_cli_secret_file(const char *cmd, const char *path);
+
 /* Default queue url: $VISIOND_QUEUE, else "sqlite:$VISIOND_DATA/visiond.db", else
  * "./data/visiond.db". */
 const char *vd_cli_default_queue_url(char *buf, size_t n);

@@ -41,7 +41,10 @@ static void help(FILE *f)
         "  --decode-only     decode and hash only: no models are loaded\n"
         "  --threads N       ONNX Runtime intra-op threads (default 1)\n"
         "  --server ADDRESS  run the models on a model server instead (unix:PATH,\n"
-        "                    tcp:HOST:PORT; see visiond model-server); in-process otherwise\n");
+        "                    tcp:HOST:PORT, several ','-separated; see visiond model-server);\n"
+        "                    in-process otherwise\n"
+        "  --secret-file F   the model server's shared secret (default\n"
+        "                    $VISIOND_MODEL_SECRET_FILE)\n");
 }
 
 static json_t *error_json(const char *file, const vd_error *err)
@@ -90,6 +93,7 @@ static const struct option longopts[] = {
     {"decode-only", no_argument, NULL, 'D'},
     {"threads", required_argument, NULL, 'j'},
     {"server", required_argument, NULL, 's'},
+    {"secret-file", required_argument, NULL, 'K'},
     {NULL, 0, NULL, 0},
 };
 
@@ -117,6 +121,8 @@ static int parse_opt(faces_args *a, int c, const char *arg)
     case 's':
         a->server = arg;
         break;
+    case 'K':
+        return vd_cli_secret_file("faces", arg);
     case 't':
         a->threshold = strtof(arg, &end);
         if (*end || !(a->threshold > 0 && a->threshold < 1))

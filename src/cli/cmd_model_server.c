@@ -15,6 +15,7 @@
 #include "core/datadir.h"
 #include "core/sigpipe.h"
 #include "core/log.h"
+#include "infer/auth.h"
 #include "infer/server.h"
 
 static void usage(FILE *f)
@@ -32,7 +33,11 @@ static void usage(FILE *f)
         "  --socket PATH       Unix socket (default DATA/model.sock)\n"
         "  --no-socket         do not listen on a Unix socket (needs --tcp)\n"
         "  --tcp HOST:PORT     also listen on TCP (loopback only; PORT 0 = any free port)\n"
-        "  --allow-remote      allow a non-loopback --tcp address (no authentication!)\n"
+        "  --secret-file FILE  shared secret: clients must prove they hold it (docs/protocol.md);\n"
+        "                      needed for a non-loopback --tcp (default\n"
+        "                      $VISIOND_MODEL_SECRET_FILE; mode 0600)\n"
+        "  --allow-remote      allow a non-loopback --tcp address without a secret (no\n"
+        "                      authentication at all: prefer --secret-file)\n"
         "  --threads N         ONNX Runtime intra-op threads shared by all models (0 = all cores)\n"
         "  --preload A,B       load these models at start (besides \"preload\": true)\n"
         "  --idle-ttl SECONDS  unload a model idle this long, unless preloaded (0 = never; default "
@@ -88,7 +93,8 @@ static int parse_num(const char *s, long long lo, long long hi, long long *out)
 /* What the command line asked for; parse_args fills it, run_model_server acts on it. */
 typedef struct {
     vd_server_config cfg; /* the numbers, --allow-remote; paths are filled in by resolve */
-    const char *data, *models, *sock, *tcp, *preload;
+    const char *data, *models, *sock, *tcp, *preload, *secret_file;
+    vd_auth_secret secret;
     int no_socket;
     int log_level;           /* $VISIOND_LOG_LEVEL, then --log-level */
     long long reuse, arenas; /* --malloc-reuse, --malloc-arenas */
@@ -97,16 +103,25 @@ typedef struct {
     const char *names[64]; /* into preload_buf */
 } ms_args;
 
-static const struct option longopts[] = {
-    {"data", required_argument, 0, 'd'},         {"models", required_argument, 0, 'm'},
-    {"socket", required_argument, 0, 's'},       {"no-socket", no_argument, 0, 'S'},
-    {"tcp", required_argument, 0, 't'},          {"allow-remote", no_argument, 0, 'R'},
-    {"threads", required_argument, 0, 'j'},      {"preload", required_argument, 0, 'p'},
-    {"idle-ttl", required_argument, 0, 'i'},     {"queue-max", required_argument, 0, 'q'},
-    {"max-frame", required_argument, 0, 'f'},    {"max-conns", required_argument, 0, 'c'},
-    {"drain-ms", required_argument, 0, 'D'},     {"log-level", required_argument, 0, 'l'},
-    {"malloc-reuse", required_argument, 0, 'M'}, {"malloc-arenas", required_argument, 0, 'A'},
-    {"trim-idle-ms", required_argument, 0, 'T'}, {0, 0, 0, 0}};
+static const struct option longopts[] = {{"data", required_argument, 0, 'd'},
+                                         {"models", required_argument, 0, 'm'},
+                                         {"socket", required_argument, 0, 's'},
+                                         {"no-socket", no_argument, 0, 'S'},
+                                         {"tcp", required_argument, 0, 't'},
+                                         {"allow-remote", no_argument, 0, 'R'},
+                                         {"threads", required_argument, 0, 'j'},
+                                         {"preload", required_argument, 0, 'p'},
+                                         {"idle-ttl", required_argument, 0, 'i'},
+                                         {"queue-max", required_argument, 0, 'q'},
+                                         {"max-frame", required_argument, 0, 'f'},
+                                         {"max-conns", required_argument, 0, 'c'},
+                                         {"drain-ms", required_argument, 0, 'D'},
+                                         {"log-level", required_argument, 0, 'l'},
+                                         {"malloc-reuse", required_argument, 0, 'M'},
+                                         {"malloc-arenas", required_argument, 0, 'A'},
+                                         {"trim-idle-ms", required_argument, 0, 'T'},
+                                         {"secret-file", required_argument, 0, 'K'},
+                                         {0, 0, 0, 0}};
 
 /* The numeric options: their range and how a usage error says it. */
 static const struct {
@@ -191,6 +206,9 @@ static int parse_opt(ms_args *a, const char *cmd, int c, const char *arg, const 
     case 'R':
         a->cfg.allow_remote = 1;
         break;
+    case 'K':
+        a->secret_file = arg;
+        break;
     case 'p':
         a->preload = arg;
         break;
@@ -224,6 +242,13 @@ static int parse_args(int argc, char **argv, ms_args *a)
     }
     if (optind < argc) return vd_cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
     if (a->no_socket && !a->tcp) return vd_cli_usage_error(argv[0], "--no-socket needs --tcp");
+    if (!a->secret_file) a->secret_file = getenv(VD_AUTH_SECRET_ENV);
+    if (a->secret_file && *a->secret_file) {
+        vd_error err;
+        if (vd_auth_secret_load(a->secret_file, &a->secret, &err) != VD_OK)
+            return vd_cli_usage_error(argv[0], "%s", err.msg);
+        a->cfg.secret = &a->secret;
+    }
     return VD_EXIT_OK;
 }
 

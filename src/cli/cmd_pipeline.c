@@ -31,7 +31,9 @@
     "  --store URL          the store instead: sqlite:PATH, PATH or postgres://USER@HOST/DB\n"     \
     "                       (default $VISIOND_STORE, else DATA/store.db)\n"                        \
     "  --model-server ADDR  the model server (default $VISIOND_MODEL_SERVER, else\n"               \
-    "                       unix:DATA/model.sock)\n"                                               \
+    "                       unix:DATA/model.sock; several, ','-separated, with failover)\n"        \
+    "  --secret-file FILE   the model servers' shared secret (default\n"                           \
+    "                       $VISIOND_MODEL_SECRET_FILE)\n"                                         \
     "  --models DIR         read model metadata here instead of asking the model server\n"         \
     "  -h, --help           this help\n"
 
@@ -39,6 +41,7 @@ enum {
     O_DATA = 1000,
     O_MSERVER,
     O_MODELS,
+    O_SECRET,
     O_MODEL,
     O_FACE,
     O_NOVEC,
@@ -54,7 +57,7 @@ enum {
 };
 
 typedef struct {
-    const char *model_server, *models, *store;
+    const char *model_server, *models, *store, *secret_file;
 } common_opts;
 
 /* Handles the options every command shares; returns 1 when c was one of them. */
@@ -73,6 +76,9 @@ static int common_opt(int c, common_opts *o)
     case O_STORE:
         o->store = optarg;
         return 1;
+    case O_SECRET:
+        o->secret_file = optarg;
+        return 1;
     default:
         return 0;
     }
@@ -82,6 +88,7 @@ static int common_opt(int c, common_opts *o)
     {"data", required_argument, NULL, O_DATA},                                                     \
         {"model-server", required_argument, NULL, O_MSERVER},                                      \
         {"store", required_argument, NULL, O_STORE},                                               \
+        {"secret-file", required_argument, NULL, O_SECRET},                                        \
     {                                                                                              \
         "models", required_argument, NULL, O_MODELS                                                \
     }
@@ -101,6 +108,8 @@ static int open_all(const common_opts *co, const char *model, int need_runner, v
         return vd_cli_fail("cannot open the store %s: %s",
                            vd_pg_url_shown(url, shown, sizeof shown), vd_error_text(&err));
     if (!need_runner) return VD_EXIT_OK;
+    int rc = co->secret_file ? vd_cli_secret_file("embed", co->secret_file) : VD_EXIT_OK;
+    if (rc != VD_EXIT_OK) return rc;
     char addr[4096];
     if (co->model_server)
         vd_strlcpy(addr, co->model_server, sizeof addr);
@@ -117,6 +126,7 @@ static int open_all(const common_opts *co, const char *model, int need_runner, v
         return vd_cli_fail("the model server at %s is not reachable (%s): start 'visiond "
                            "model-server' or give --model-server",
                            addr, vd_error_text(&err));
+    if (st == VD_ERR_AUTH) return vd_cli_fail("%s", vd_error_text(&err));
     if (vd_runner_client_new(addr, co->models, 60000, runner, &err) != VD_OK)
         return vd_cli_fail("%s", vd_error_text(&err));
     if (!model) return VD_EXIT_OK; /* the caller checks the model itself */

@@ -40,7 +40,10 @@ static const char serve_usage[] =
     "  --queue URL          sqlite:PATH or redis://HOST:PORT/DB (default: $VISIOND_QUEUE,\n"
     "                       else sqlite:DATA/visiond.db)\n"
     "  --model-server ADDR  model server: unix:PATH or tcp:HOST:PORT (default:\n"
-    "                       $VISIOND_MODEL_SERVER, else unix:DATA/model.sock); 'none' = none\n"
+    "                       $VISIOND_MODEL_SERVER, else unix:DATA/model.sock); 'none' = none;\n"
+    "                       several, ','-separated, are used in turn with failover\n"
+    "  --secret-file FILE   the model servers' shared secret (default\n"
+    "                       $VISIOND_MODEL_SECRET_FILE; docs/deploy.md)\n"
     "  --data DIR           runtime data directory (default $VISIOND_DATA, else ./data);\n"
     "                       uploads are staged in DIR/uploads\n"
     "  --media-root DIR     a directory client-given paths may lie under (repeatable)\n"
@@ -64,7 +67,7 @@ static const char serve_usage[] =
 typedef struct {
     const char *listen, *queue, *data, *token, *token_file, *model_server;
     const char *max_body, *max_upload, *max_uploads, *threads;
-    const char *models, *store;
+    const char *models, *store, *secret_file;
     const char *roots[MAX_ROOTS];
     size_t nroots;
 } serve_args;
@@ -88,6 +91,7 @@ static int parse(int argc, char **argv, serve_args *a)
         {"--threads", offsetof(serve_args, threads)},
         {"--models", offsetof(serve_args, models)},
         {"--store", offsetof(serve_args, store)},
+        {"--secret-file", offsetof(serve_args, secret_file)},
     };
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -213,6 +217,7 @@ int vd_cmd_serve(int argc, char **argv)
         snprintf(qbuf, sizeof qbuf, "sqlite:%s/visiond.db", cfg.data_dir);
         cfg.queue_url = qbuf;
     }
+    if (a.secret_file && (rc = vd_cli_secret_file("serve", a.secret_file)) != VD_EXIT_OK) return rc;
     char mbuf[4096];
     if (a.model_server)
         cfg.model_server = strcmp(a.model_server, "none") == 0 ? NULL : a.model_server;

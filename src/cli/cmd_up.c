@@ -13,6 +13,7 @@
 #include "api/http.h"
 #include "cli/cli.h"
 #include "core/datadir.h"
+#include "core/hostport.h"
 #include "core/paths.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -20,6 +21,7 @@
 #include "core/procsup.h"
 #include "core/util.h"
 #include "store/store.h"
+#include "infer/auth.h"
 
 static const char usage_text[] =
     "usage: visiond up [OPTIONS]\n"
@@ -47,6 +49,15 @@ static const char usage_text[] =
     "  --model-threads N     ONNX Runtime threads (key model_threads; 0 = all cores)\n"
     "  --preload A,B         models loaded at start (key preload)\n"
     "  --log-level LEVEL     debug, info, warn, error (key log_level)\n"
+    "  --role LIST           what runs on this host: api,worker,model-server (key role;\n"
+    "                        default all three; docs/deploy.md)\n"
+    "  --model-server LIST   model-server address(es) for the api and workers, e.g.\n"
+    "                        tcp:10.0.0.10:7700,tcp:10.0.0.11:7700 (key model_server;\n"
+    "                        default this host's unix:DATA/model.sock)\n"
+    "  --model-listen H:P    the model server also listens on TCP here (key model_listen;\n"
+    "                        beyond loopback it needs a secret)\n"
+    "  --secret-file FILE    the model servers' shared secret, mode 0600 (key\n"
+    "                        model_secret_file)\n"
     "  --print-config        print the effective settings and where each came from, and exit\n"
     "  -h, --help            this help\n";
 
@@ -113,6 +124,50 @@ static vd_status check_api_start(const vd_config *cfg, vd_error *err)
     return VD_OK;
 }
 
+/* Checks what the roles need before anything starts (docs/deploy.md): an
+ * address when no model server runs here, a secret for a non-loopback
+ * model_listen, a secret file that can be used, something to run. */
+static vd_status check_roles(const vd_config *cfg, unsigned roles, vd_error *err)
+{
+    const char *listen = cfg->value[VD_CFG_MODEL_LISTEN],
+               *secret = cfg->value[VD_CFG_MODEL_SECRET_FILE];
+    if (!(roles & VD_ROLE_MODEL_SERVER) && (roles & (VD_ROLE_API | VD_ROLE_WORKER)) &&
+        !cfg->value[VD_CFG_MODEL_SERVER][0])
+        return vd_error_set(
+            err, VD_ERR_INVALID,
+            "role '%s' runs no model server here: give model_server (--model-server "
+            "tcp:HOST:PORT,...), the address of one",
+            cfg->value[VD_CFG_ROLE]);
+    if (*listen && !(roles & VD_ROLE_MODEL_SERVER))
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "model_listen is set but role '%s' runs no model server",
+                            cfg->value[VD_CFG_ROLE]);
+    if (roles == VD_ROLE_WORKER && vd_config_int(cfg, VD_CFG_WORKERS) == 0)
+        return vd_error_set(err, VD_ERR_INVALID, "role worker with workers = 0: nothing to run");
+    if (*secret) {
+        vd_auth_secret s;
+        vd_status st = vd_auth_secret_load(secret, &s, err);
+        memset(&s, 0, sizeof s);
+        if (st != VD_OK) return st;
+    }
+    if (*listen && !*secret) {
+        vd_hostport hp;
+        struct sockaddr_storage ss;
+        socklen_t len;
+        int loopback = 0;
+        vd_status st = vd_hostport_parse(listen, VD_HOSTPORT_ANY_PORT, "model_listen", &hp, err);
+        if (st == VD_OK)
+            st = vd_hostport_sockaddr(&hp, "model_listen", listen, &ss, &len, &loopback, err);
+        if (st != VD_OK) return st;
+        if (!loopback)
+            return vd_error_set(err, VD_ERR_INVALID,
+                                "model_listen %s is not a loopback address: the model server needs "
+                                "a shared secret there (model_secret_file, --secret-file)",
+                                listen);
+    }
+    return VD_OK;
+}
+
 /* Flags map to config keys: getopt's code for key k is FLAG(k). */
 #define FLAG(k) ((k) + 1000)
 
@@ -130,6 +185,10 @@ static const struct option longopts[] = {
     {"model-threads", required_argument, 0, FLAG(VD_CFG_MODEL_THREADS)},
     {"preload", required_argument, 0, FLAG(VD_CFG_PRELOAD)},
     {"log-level", required_argument, 0, FLAG(VD_CFG_LOG_LEVEL)},
+    {"role", required_argument, 0, FLAG(VD_CFG_ROLE)},
+    {"model-server", required_argument, 0, FLAG(VD_CFG_MODEL_SERVER)},
+    {"model-listen", required_argument, 0, FLAG(VD_CFG_MODEL_LISTEN)},
+    {"secret-file", required_argument, 0, FLAG(VD_CFG_MODEL_SECRET_FILE)},
     {"print-config", no_argument, 0, 'p'},
     {0, 0, 0, 0},
 };
@@ -269,6 +328,15 @@ static int prepare(const vd_config *cfg, up_env *e)
     vd_store_default_url(store, sizeof store);
     vd_pg_url_shown(store, e->store_shown, sizeof e->store_shown);
     setenv("VISIOND_LOG_LEVEL", cfg->value[VD_CFG_LOG_LEVEL], 1);
+    /* the api and workers find the model server(s) and the secret here */
+    if (cfg->value[VD_CFG_MODEL_SERVER][0])
+        setenv("VISIOND_MODEL_SERVER", cfg->value[VD_CFG_MODEL_SERVER], 1);
+    else
+        unsetenv("VISIOND_MODEL_SERVER");
+    if (cfg->value[VD_CFG_MODEL_SECRET_FILE][0])
+        setenv("VISIOND_MODEL_SECRET_FILE", cfg->value[VD_CFG_MODEL_SECRET_FILE], 1);
+    else
+        unsetenv("VISIOND_MODEL_SECRET_FILE");
     e->nroot = 0;
     vd_strlcpy(e->roots_copy, cfg->value[VD_CFG_MEDIA_ROOTS], sizeof e->roots_copy);
     for (char *save = NULL, *r = strtok_r(e->roots_copy, ":", &save); r && e->nroot < 16;
@@ -287,6 +355,8 @@ static vd_status add_model_server(vd_procsup *sup, const vd_config *cfg, const u
     push(&ms, "--models"), push(&ms, e->models_dir);
     if (cfg->value[VD_CFG_PRELOAD][0])
         push(&ms, "--preload"), push(&ms, cfg->value[VD_CFG_PRELOAD]);
+    if (cfg->value[VD_CFG_MODEL_LISTEN][0])
+        push(&ms, "--tcp"), push(&ms, cfg->value[VD_CFG_MODEL_LISTEN]);
     return vd_procsup_add(sup, "model-server", ms.v, 2, err);
 }
 
@@ -327,7 +397,7 @@ static vd_status add_api(vd_procsup *sup, const vd_config *cfg, const up_env *e,
 /* Starts the children, restarts those that die, and stops them all on
  * SIGTERM/SIGINT or when a child cannot start (it exited with the fatal
  * status). Returns the exit code: VD_EXIT_FAIL when a child gave up. */
-static int supervise(vd_procsup *sup, const vd_config *cfg, const up_env *e)
+static int supervise(vd_procsup *sup, const vd_config *cfg, const up_env *e, unsigned roles)
 {
     struct sigaction sa = {0};
     sa.sa_handler = on_stop_signal;
@@ -336,9 +406,13 @@ static int supervise(vd_procsup *sup, const vd_config *cfg, const up_env *e)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    VD_INFO("visiond up: data %s, queue %s, store %s, api %s, %ld worker(s) x %s", e->data,
-            e->queue_shown, e->store_shown, cfg->value[VD_CFG_LISTEN],
-            vd_config_int(cfg, VD_CFG_WORKERS), cfg->value[VD_CFG_CONCURRENCY]);
+    VD_INFO("visiond up: role %s, data %s, queue %s, store %s, api %s, %ld worker(s) x %s, model "
+            "server %s",
+            cfg->value[VD_CFG_ROLE], e->data, e->queue_shown, e->store_shown,
+            roles & VD_ROLE_API ? cfg->value[VD_CFG_LISTEN] : "none",
+            roles & VD_ROLE_WORKER ? vd_config_int(cfg, VD_CFG_WORKERS) : 0L,
+            cfg->value[VD_CFG_CONCURRENCY],
+            cfg->value[VD_CFG_MODEL_SERVER][0] ? cfg->value[VD_CFG_MODEL_SERVER] : "this host's");
     vd_error err;
     if (vd_procsup_start_all(sup, &err) != VD_OK) {
         VD_ERROR("%s", err.msg);
@@ -365,7 +439,12 @@ static int run_up(const up_args *a)
     }
     vd_log_init("up", (vd_log_level)vd_log_level_parse(cfg->value[VD_CFG_LOG_LEVEL]), 2);
     vd_error err;
-    if (check_api_start(cfg, &err) != VD_OK) return vd_cli_fail("up: %s", err.msg);
+    unsigned roles = 0;
+    if (vd_config_roles(cfg->value[VD_CFG_ROLE], &roles, &err) != VD_OK ||
+        check_roles(cfg, roles, &err) != VD_OK)
+        return vd_cli_fail("up: %s", err.msg);
+    if ((roles & VD_ROLE_API) && check_api_start(cfg, &err) != VD_OK)
+        return vd_cli_fail("up: %s", err.msg);
     up_env e;
     int rc = prepare(cfg, &e);
     if (rc != VD_EXIT_OK) return rc;
@@ -373,14 +452,15 @@ static int run_up(const up_args *a)
     vd_procsup *sup = vd_procsup_new(vd_config_int(cfg, VD_CFG_RESTART_MAX) * 1000);
     if (!sup) return vd_cli_fail("out of memory");
     vd_procsup_set_fatal_exit(sup, VD_EXIT_USAGE); /* a child's configuration error */
-    vd_status st = add_model_server(sup, cfg, &e, &err);
-    if (st == VD_OK) st = add_workers(sup, cfg, &e, &err);
-    if (st == VD_OK) st = add_api(sup, cfg, &e, &err);
+    vd_status st = VD_OK;
+    if (roles & VD_ROLE_MODEL_SERVER) st = add_model_server(sup, cfg, &e, &err);
+    if (st == VD_OK && (roles & VD_ROLE_WORKER)) st = add_workers(sup, cfg, &e, &err);
+    if (st == VD_OK && (roles & VD_ROLE_API)) st = add_api(sup, cfg, &e, &err);
     if (st != VD_OK) {
         vd_procsup_free(sup);
         return vd_cli_fail("%s", err.msg);
     }
-    rc = supervise(sup, cfg, &e);
+    rc = supervise(sup, cfg, &e, roles);
     vd_procsup_free(sup);
     VD_INFO("stopped");
     return rc;

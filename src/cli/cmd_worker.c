@@ -40,6 +40,9 @@ static const char usage_text[] =
     "                       socket under it (default $VISIOND_DATA, else ./data)\n"
     "  --model-server ADDR  model server for embed/train_session jobs (default\n"
     "                       $VISIOND_MODEL_SERVER, else unix:DATA/model.sock)\n"
+    "  --model-server ADDR,ADDR2  several are used in turn, with failover\n"
+    "  --secret-file FILE   the model servers' shared secret (default\n"
+    "                       $VISIOND_MODEL_SECRET_FILE; docs/deploy.md)\n"
     "  --models DIR         read model metadata here instead of asking the model server\n"
     "  --media-root DIR     open the files of embed/train_session jobs only beneath DIR\n"
     "                       (repeatable; give the api's roots; default: none, any file)\n"
@@ -97,7 +100,8 @@ enum {
     O_MSERVER,
     O_MODELS,
     O_MROOT,
-    O_STORE
+    O_STORE,
+    O_SECRET
 };
 
 static const struct option longopts[] = {
@@ -119,6 +123,7 @@ static const struct option longopts[] = {
     {"models", required_argument, NULL, O_MODELS},
     {"media-root", required_argument, NULL, O_MROOT},
     {"store", required_argument, NULL, O_STORE},
+    {"secret-file", required_argument, NULL, O_SECRET},
     {NULL, 0, NULL, 0},
 };
 
@@ -207,6 +212,8 @@ static int parse_opt(worker_args *a, int c, const char *arg)
     case O_MODELS:
         a->pcfg.models_path = arg;
         break;
+    case O_SECRET:
+        return vd_cli_secret_file("worker", arg);
     case O_MROOT:
         if (a->nroots == sizeof a->roots_arg / sizeof a->roots_arg[0])
             return vd_cli_usage_error("worker", "too many --media-root options");

@@ -28,9 +28,38 @@ static const struct {
     [VD_CFG_LOG_LEVEL] = {"log_level", "info", 1, 0},
     [VD_CFG_RESTART_MAX] = {"restart_max", "30", 1, 3600},
     [VD_CFG_STOP_GRACE] = {"stop_grace", "15", 1, 3600},
+    [VD_CFG_ROLE] = {"role", "api,worker,model-server", 1, 0},
+    [VD_CFG_MODEL_SERVER] = {"model_server", "", 1, 0},
+    [VD_CFG_MODEL_LISTEN] = {"model_listen", "", 1, 0},
+    [VD_CFG_MODEL_SECRET_FILE] = {"model_secret_file", "", 1, 0},
 };
 
 static const char *source_names[] = {"default", "file", "env", "flag"};
+
+vd_status vd_config_roles(const char *text, unsigned *mask, vd_error *err)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } roles[] = {
+        {"api", VD_ROLE_API}, {"worker", VD_ROLE_WORKER}, {"model-server", VD_ROLE_MODEL_SERVER}};
+    *mask = 0;
+    const char *p = text;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        unsigned bit = 0;
+        for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+            if (strlen(roles[i].name) == n && strncmp(p, roles[i].name, n) == 0) bit = roles[i].bit;
+        if (!bit || (*mask & bit))
+            return vd_error_set(err, VD_ERR_INVALID,
+                                "role: '%.*s' is %s (a ','-separated list of api, worker, "
+                                "model-server)",
+                                (int)n, p, bit ? "given twice" : "not a role");
+        *mask |= bit;
+        if (!p[n]) return VD_OK;
+        p += n + 1;
+    }
+}
 
 void vd_config_defaults(vd_config *cfg)
 {
@@ -69,7 +98,10 @@ vd_status vd_config_set(vd_config *cfg, vd_cfg_key k, const char *value, vd_cfg_
     if (k == VD_CFG_LOG_LEVEL && vd_log_level_parse(value) < 0)
         return vd_error_set(err, VD_ERR_INVALID,
                             "log_level: '%s' is not debug, info, warn or error", value);
-    if ((k == VD_CFG_DATA || k == VD_CFG_LISTEN) && !*value)
+    unsigned roles;
+    if (k == VD_CFG_ROLE && *value && vd_config_roles(value, &roles, err) != VD_OK)
+        return VD_ERR_INVALID;
+    if ((k == VD_CFG_DATA || k == VD_CFG_LISTEN || k == VD_CFG_ROLE) && !*value)
         return vd_error_set(err, VD_ERR_INVALID, "%s: must not be empty", keys[k].name);
     vd_strlcpy(cfg->value[k], value, sizeof cfg->value[k]);
     cfg->source[k] = src;

@@ -27,6 +27,11 @@ typedef enum {
     VD_CFG_LOG_LEVEL,     /* debug|info|warn|error */
     VD_CFG_RESTART_MAX,   /* longest restart backoff, seconds */
     VD_CFG_STOP_GRACE,    /* seconds children get to stop on SIGTERM */
+    /* several hosts (docs/deploy.md) */
+    VD_CFG_ROLE,              /* ','-separated: api, worker, model-server */
+    VD_CFG_MODEL_SERVER,      /* model-server address(es) ("" = this host's socket) */
+    VD_CFG_MODEL_LISTEN,      /* model server's TCP HOST:PORT ("" = unix socket only) */
+    VD_CFG_MODEL_SECRET_FILE, /* the model servers' shared secret ("" = none) */
     VD_CFG__COUNT
 } vd_cfg_key;
 
@@ -41,6 +46,13 @@ typedef struct {
     char value[VD_CFG__COUNT][1024];
     vd_cfg_source source[VD_CFG__COUNT];
 } vd_config;
+
+/* The roles of a host (key role): which processes `visiond up` runs. */
+enum { VD_ROLE_API = 1, VD_ROLE_WORKER = 2, VD_ROLE_MODEL_SERVER = 4 };
+
+/* Parses a role list ("api,worker,model-server", in any order, each once at
+ * most) into *mask. VD_ERR_INVALID naming the bad word. */
+vd_status vd_config_roles(const char *text, unsigned *mask, vd_error *err);
 
 /* Fills *cfg with every key's default. */
 void vd_config_defaults(vd_config *cfg);

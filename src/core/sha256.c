@@ -68,6 +68,49 @@ void vd_sha256(const void *data, size_t len, uint8_t out[VD_SHA256_LEN])
     g_checksum_free(gc);
 }
 
+void vd_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t len,
+                    uint8_t out[VD_SHA256_LEN])
+{
+    enum { BLOCK = 64 };
+    uint8_t k[BLOCK] = {0}, pad[BLOCK], inner[VD_SHA256_LEN];
+    if (keylen > BLOCK)
+        vd_sha256(key, keylen, k);
+    else if (keylen)
+        memcpy(k, key, keylen);
+    GChecksum *gc = g_checksum_new(G_CHECKSUM_SHA256);
+    for (int i = 0; i < BLOCK; i++)
+        pad[i] = k[i] ^ 0x36;
+    g_checksum_update(gc, pad, BLOCK);
+    const guchar *p = msg;
+    while (len > 0) {
+        size_t n = len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len;
+        g_checksum_update(gc, p, (gssize)n);
+        p += n;
+        len -= n;
+    }
+    gsize n = VD_SHA256_LEN;
+    g_checksum_get_digest(gc, inner, &n);
+    g_checksum_reset(gc);
+    for (int i = 0; i < BLOCK; i++)
+        pad[i] = k[i] ^ 0x5c;
+    g_checksum_update(gc, pad, BLOCK);
+    g_checksum_update(gc, inner, VD_SHA256_LEN);
+    n = VD_SHA256_LEN;
+    g_checksum_get_digest(gc, out, &n);
+    g_checksum_free(gc);
+    memset(k, 0, sizeof k);
+    memset(pad, 0, sizeof pad);
+}
+
+int vd_consttime_equal(const void *a, const void *b, size_t n)
+{
+    const volatile uint8_t *x = a, *y = b;
+    uint8_t d = 0;
+    for (size_t i = 0; i < n; i++)
+        d |= (uint8_t)(x[i] ^ y[i]);
+    return d == 0;
+}
+
 void vd_sha256_hex(const uint8_t digest[VD_SHA256_LEN], char hex[VD_SHA256_HEX_LEN + 1])
 {
     static const char digits[] = "0123456789abcdef";

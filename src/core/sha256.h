@@ -32,6 +32,16 @@ void vd_sha256_free(vd_sha256_ctx *ctx);
 /* One shot: digest of data[0..len). */
 void vd_sha256(const void *data, size_t len, uint8_t out[VD_SHA256_LEN]);
 
+/* HMAC-SHA-256 (RFC 2104, FIPS 198-1) of msg[0..len) under key[0..keylen)
+ * (a key longer than the 64-byte block is hashed first, as the RFC says).
+ * Used by the model-server handshake (infer/auth.h). */
+void vd_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t len,
+                    uint8_t out[VD_SHA256_LEN]);
+
+/* Compares n bytes in time that does not depend on where they differ.
+ * Returns 1 when equal. For secrets and proofs (never memcmp those). */
+int vd_consttime_equal(const void *a, const void *b, size_t n);
+
 /* Writes the lower-case hex form of a digest plus NUL into hex. */
 void vd_sha256_hex(const uint8_t digest[VD_SHA256_LEN], char hex[VD_SHA256_HEX_LEN + 1]);
 

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +18,40 @@
 
 #include "core/datadir.h"
 #include "core/hostport.h"
+#include "core/log.h"
 #include "core/util.h"
+#include "infer/auth.h"
 
-struct vd_infer_client {
+/* Backoff of a server that failed (could not be reached, dropped the
+ * connection, was shutting down): it is not tried again before it passes;
+ * it doubles from BACKOFF_MIN_MS up to BACKOFF_MAX_MS while the server keeps
+ * failing and resets once a connection is made. A server that refused the
+ * handshake waits AUTH_BACKOFF_MS. With several servers, one connect waits at
+ * most CONNECT_MAX_MS so an unreachable host does not hold a request that
+ * another server could answer. */
+#define BACKOFF_MIN_MS  10
+#define BACKOFF_MAX_MS  500
+#define AUTH_BACKOFF_MS 30000
+#define CONNECT_MAX_MS  2000
+
+typedef struct {
     int is_unix;
     char path[108];
     char host[VD_HOSTPORT_HOST_MAX];
     char port[16];
     int fd;
+    int64_t down_until; /* vd_mono_ms(); 0 = healthy */
+    int64_t backoff;
+    int auth_failed; /* resting because the handshake was refused (auth_err says why) */
+    vd_error auth_err;
+    char address[200];
+} endpoint;
+
+struct vd_infer_client {
+    endpoint ep[VD_INFER_MAX_SERVERS];
+    int nep;
+    int next; /* round robin: the endpoint the next request tries first */
+    vd_auth_secret secret;
     uint64_t next_id;
     uint64_t connects, resends;
     char address[400];
@@ -41,6 +68,32 @@ const char *vd_infer_default_address(char *buf, size_t n)
     return buf;
 }
 
+/* Parses one address into e. */
+static vd_status endpoint_parse(const char *a, endpoint *e, vd_error *err)
+{
+    memset(e, 0, sizeof *e);
+    e->fd = -1;
+    if (!*a) return vd_error_set(err, VD_ERR_INVALID, "empty model-server address");
+    if (strlen(a) >= sizeof e->address)
+        return vd_error_set(err, VD_ERR_INVALID, "model-server address '%.40s...' is too long", a);
+    vd_strlcpy(e->address, a, sizeof e->address);
+    if (strncmp(a, "unix:", 5) == 0 || (strchr(a, '/') && strncmp(a, "tcp:", 4) != 0)) {
+        if (strncmp(a, "unix:", 5) == 0) a += 5;
+        if (!*a || strlen(a) >= sizeof e->path)
+            return vd_error_set(err, VD_ERR_INVALID, "socket path '%s' is empty or too long", a);
+        e->is_unix = 1;
+        vd_strlcpy(e->path, a, sizeof e->path);
+        return VD_OK;
+    }
+    if (strncmp(a, "tcp:", 4) == 0) a += 4;
+    vd_hostport hp;
+    vd_status st = vd_hostport_parse(a, 0, "model-server address", &hp, err);
+    if (st != VD_OK) return st;
+    vd_strlcpy(e->host, hp.host, sizeof e->host);
+    snprintf(e->port, sizeof e->port, "%d", hp.port);
+    return VD_OK;
+}
+
 vd_status vd_infer_client_new(const char *address, vd_infer_client **out, vd_error *err)
 {
     *out = NULL;
@@ -48,61 +101,87 @@ vd_status vd_infer_client_new(const char *address, vd_infer_client **out, vd_err
         return vd_error_set(err, VD_ERR_INVALID, "empty model-server address");
     vd_infer_client *c = calloc(1, sizeof *c);
     if (!c) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-    c->fd = -1;
     c->next_id = 1;
     vd_strlcpy(c->address, address, sizeof c->address);
-    const char *a = address;
-    if (strncmp(a, "unix:", 5) == 0 || (strchr(a, '/') && strncmp(a, "tcp:", 4) != 0)) {
-        if (strncmp(a, "unix:", 5) == 0) a += 5;
-        if (!*a || strlen(a) >= sizeof c->path) {
-            free(c);
-            return vd_error_set(err, VD_ERR_INVALID, "socket path '%s' is empty or too long", a);
+    vd_status st = VD_OK;
+    const char *p = address;
+    while (st == VD_OK) {
+        size_t n = strcspn(p, ",");
+        char one[sizeof c->ep[0].address];
+        if (c->nep == VD_INFER_MAX_SERVERS)
+            st = vd_error_set(err, VD_ERR_INVALID, "more than %d model-server addresses",
+                              VD_INFER_MAX_SERVERS);
+        else if (n >= sizeof one)
+            st =
+                vd_error_set(err, VD_ERR_INVALID, "model-server address '%.40s...' is too long", p);
+        else {
+            memcpy(one, p, n);
+            one[n] = 0;
+            st = endpoint_parse(one, &c->ep[c->nep++], err);
         }
-        c->is_unix = 1;
-        vd_strlcpy(c->path, a, sizeof c->path);
-    } else {
-        if (strncmp(a, "tcp:", 4) == 0) a += 4;
-        vd_hostport hp;
-        vd_status st = vd_hostport_parse(a, 0, "model-server address", &hp, err);
-        if (st != VD_OK) {
-            free(c);
-            return st;
-        }
-        vd_strlcpy(c->host, hp.host, sizeof c->host);
-        snprintf(c->port, sizeof c->port, "%d", hp.port);
+        if (!p[n]) break;
+        p += n + 1;
+    }
+    if (st == VD_OK) st = vd_auth_secret_from_env(&c->secret, err);
+    if (st != VD_OK) {
+        free(c);
+        return st;
     }
     *out = c;
     return VD_OK;
 }
 
-static void disconnect(vd_infer_client *c)
+static void disconnect(endpoint *e)
 {
-    if (c->fd >= 0) close(c->fd);
-    c->fd = -1;
+    if (e->fd >= 0) close(e->fd);
+    e->fd = -1;
+}
+
+/* The endpoint failed: drop its connection and rest it for its backoff. */
+static void mark_down(endpoint *e, int64_t ms)
+{
+    disconnect(e);
+    e->auth_failed = 0;
+    if (ms <= 0) {
+        e->backoff = e->backoff ? e->backoff * 2 : BACKOFF_MIN_MS;
+        if (e->backoff > BACKOFF_MAX_MS) e->backoff = BACKOFF_MAX_MS;
+        ms = e->backoff;
+    }
+    e->down_until = vd_mono_ms() + ms;
 }
 
 void vd_infer_client_free(vd_infer_client *c)
 {
     if (!c) return;
-    disconnect(c);
+    for (int i = 0; i < c->nep; i++)
+        disconnect(&c->ep[i]);
+    memset(&c->secret, 0, sizeof c->secret);
     free(c);
 }
 
-int vd_infer_client_connected(vd_infer_client *c)
+static int endpoint_connected(endpoint *e)
 {
-    if (c->fd < 0) return 0;
-    struct pollfd pf = {c->fd, POLLIN | POLLRDHUP, 0};
+    if (e->fd < 0) return 0;
+    struct pollfd pf = {e->fd, POLLIN | POLLRDHUP, 0};
     int n = poll(&pf, 1, 0);
     if (n == 0) return 1; /* nothing to read, no hang-up: open */
     if (n > 0 && !(pf.revents & (POLLERR | POLLHUP | POLLNVAL | POLLRDHUP))) {
         char b;
-        ssize_t r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        ssize_t r = recv(e->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
         if (r > 0 || (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) return 1;
     } else if (n < 0 && errno == EINTR) {
         return 1; /* unknown: the next call finds out */
     }
-    disconnect(c);
+    disconnect(e);
     return 0;
+}
+
+int vd_infer_client_connected(vd_infer_client *c)
+{
+    int any = 0;
+    for (int i = 0; i < c->nep; i++)
+        any |= endpoint_connected(&c->ep[i]);
+    return any;
 }
 
 uint64_t vd_infer_client_connects(const vd_infer_client *c)
@@ -121,13 +200,47 @@ static int remaining_ms(int64_t deadline)
     return r < 0 ? 0 : r > 1000000 ? 1000000 : (int)r;
 }
 
+/* A non-blocking connect to one resolved TCP address, waiting until deadline.
+ * Returns the descriptor, or -1 with errno set. */
+static int connect_tcp(const struct addrinfo *ai, int64_t deadline)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) return -1;
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    int r = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (r < 0 && errno == EINPROGRESS) {
+        struct pollfd pf = {fd, POLLOUT, 0};
+        int t = remaining_ms(deadline);
+        if (t > 0 && poll(&pf, 1, t) == 1) {
+            int e = 0;
+            socklen_t len = sizeof e;
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len);
+            r = e ? -1 : 0;
+            errno = e;
+        } else {
+            errno = ETIMEDOUT;
+        }
+    }
+    if (r == 0) {
+        fcntl(fd, F_SETFL, fl);
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        return fd;
+    }
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+}
+
 /* One connection attempt. Returns 0, or an errno. */
-static int try_connect(vd_infer_client *c, int64_t deadline)
+static int try_connect(endpoint *ep, int64_t deadline)
 {
     int fd = -1;
-    if (c->is_unix) {
+    if (ep->is_unix) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        vd_strlcpy(sa.sun_path, c->path, sizeof sa.sun_path);
+        vd_strlcpy(sa.sun_path, ep->path, sizeof sa.sun_path);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) return errno;
         if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -137,56 +250,24 @@ static int try_connect(vd_infer_client *c, int64_t deadline)
         }
     } else {
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-        int g = getaddrinfo(c->host, c->port, &hints, &res);
+        int g = getaddrinfo(ep->host, ep->port, &hints, &res);
         if (g) return g == EAI_SYSTEM ? errno : EHOSTUNREACH;
         int e = ECONNREFUSED;
-        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-            fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-            if (fd < 0) {
-                e = errno;
-                continue;
-            }
-            /* non-blocking connect, so that an unreachable host cannot outlast the deadline */
-            int fl = fcntl(fd, F_GETFL);
-            fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-            int r = connect(fd, ai->ai_addr, ai->ai_addrlen);
-            if (r < 0 && errno == EINPROGRESS) {
-                struct pollfd pf = {fd, POLLOUT, 0};
-                int t = remaining_ms(deadline);
-                if (t > 0 && poll(&pf, 1, t) == 1) {
-                    socklen_t len = sizeof e;
-                    e = 0;
-                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len);
-                    r = e ? -1 : 0;
-                    errno = e;
-                } else {
-                    errno = ETIMEDOUT;
-                }
-            }
-            if (r == 0) {
-                fcntl(fd, F_SETFL, fl);
-                break;
-            }
-            e = errno;
-            close(fd);
-            fd = -1;
-        }
+        for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
+            if ((fd = connect_tcp(ai, deadline)) < 0) e = errno;
         freeaddrinfo(res);
         if (fd < 0) return e;
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    c->fd = fd;
-    c->connects++;
+    ep->fd = fd;
     return 0;
 }
 
 typedef enum { IO_OK, IO_BROKEN, IO_TIMEOUT } io_result;
 
-static io_result send_all(vd_infer_client *c, const uint8_t *p, size_t n, int64_t deadline)
+static io_result send_all(int fd, const uint8_t *p, size_t n, int64_t deadline)
 {
     while (n) {
-        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
             p += w;
             n -= (size_t)w;
@@ -194,7 +275,7 @@ static io_result send_all(vd_infer_client *c, const uint8_t *p, size_t n, int64_
         }
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct pollfd pf = {c->fd, POLLOUT, 0};
+            struct pollfd pf = {fd, POLLOUT, 0};
             int t = remaining_ms(deadline);
             if (t == 0) return IO_TIMEOUT;
             if (poll(&pf, 1, t) == 0) return IO_TIMEOUT;
@@ -205,15 +286,15 @@ static io_result send_all(vd_infer_client *c, const uint8_t *p, size_t n, int64_
     return IO_OK;
 }
 
-static io_result recv_all(vd_infer_client *c, uint8_t *p, size_t n, int64_t deadline)
+static io_result recv_all(int fd, uint8_t *p, size_t n, int64_t deadline)
 {
     while (n) {
-        struct pollfd pf = {c->fd, POLLIN, 0};
+        struct pollfd pf = {fd, POLLIN, 0};
         int t = remaining_ms(deadline);
         int pr = t == 0 ? 0 : poll(&pf, 1, t);
         if (pr < 0 && errno == EINTR) continue;
         if (pr == 0) return IO_TIMEOUT;
-        ssize_t r = recv(c->fd, p, n, MSG_DONTWAIT);
+        ssize_t r = recv(fd, p, n, MSG_DONTWAIT);
         if (r > 0) {
             p += r;
             n -= (size_t)r;
@@ -225,34 +306,174 @@ static io_result recv_all(vd_infer_client *c, uint8_t *p, size_t n, int64_t dead
     return IO_OK;
 }
 
-/* Sends the frame in req (whose id and timeout it patches) and waits for the
- * response with the same id. On success *h and *payload (owned) hold it. */
+/* Sends frame and reads one answer frame (header into *h, a payload of at
+ * most 1 KiB into p). For the handshake. */
+static io_result exchange(int fd, const vd_buf *frame, vd_proto_header *h, uint8_t p[1024],
+                          int64_t deadline)
+{
+    uint8_t hb[VD_PROTO_HEADER_LEN];
+    io_result io = send_all(fd, frame->data, frame->len, deadline);
+    if (io == IO_OK) io = recv_all(fd, hb, sizeof hb, deadline);
+    if (io != IO_OK) return io;
+    if (vd_proto_header_decode(hb, 1024, h, NULL) != VD_OK) return IO_BROKEN;
+    return recv_all(fd, p, h->length, deadline);
+}
+
+/* The handshake of infer/auth.h on ep's fresh connection. VD_ERR_AUTH when
+ * either side refuses; VD_ERR_CONN when the connection failed meanwhile. */
+static vd_status handshake(vd_infer_client *c, endpoint *ep, int64_t deadline, vd_error *err)
+{
+    uint8_t cnonce[VD_AUTH_NONCE_LEN], p[1024];
+    vd_proto_header h;
+    vd_buf f = {0};
+    vd_status st = vd_auth_client_hello(cnonce, &f, err);
+    io_result io = st == VD_OK ? exchange(ep->fd, &f, &h, p, deadline) : IO_OK;
+    vd_buf_free(&f);
+    if (st == VD_OK && io == IO_OK) {
+        st = vd_auth_client_answer(&c->secret, cnonce, &h, p, &f, err);
+        if (st == VD_OK) io = exchange(ep->fd, &f, &h, p, deadline);
+        vd_buf_free(&f);
+    }
+    if (st != VD_OK) return st;
+    if (io != IO_OK) return vd_error_set(err, VD_ERR_CONN, "connection lost during the handshake");
+    if (h.op != VD_OP_AUTH || h.aux != VD_OK) {
+        int n = h.length > 300 ? 300 : (int)h.length;
+        return vd_error_set(err, VD_ERR_AUTH, "the model server refused our secret: %.*s", n,
+                            (const char *)p);
+    }
+    return VD_OK;
+}
+
+/* Logs a refused handshake once per process (callers retry: one line is enough). */
+static void log_auth_once(const endpoint *ep, const vd_error *e)
+{
+    static atomic_int logged;
+    if (atomic_exchange(&logged, 1) == 0)
+        VD_ERROR("model server %s: %s (further refusals are not logged)", ep->address, e->msg);
+}
+
+/* The server refused us (wrong or no secret): it rests AUTH_BACKOFF_MS, and
+ * calls fail at once with err while every server does (no retry can help). */
+static vd_status auth_down(endpoint *ep, const vd_error *e, vd_error *err)
+{
+    log_auth_once(ep, e);
+    mark_down(ep, AUTH_BACKOFF_MS);
+    ep->auth_failed = 1;
+    vd_error_set(&ep->auth_err, VD_ERR_AUTH, "model server %s: %.300s", ep->address, e->msg);
+    *err = ep->auth_err;
+    return VD_ERR_AUTH;
+}
+
+/* Picks the endpoint for the next try: the next healthy one in round-robin
+ * order, else (all resting) the one that rests least, after sleeping until
+ * then (within the deadline). Returns NULL when the deadline passed, or (with
+ * *auth set) when every server refused our secret. */
+static endpoint *pick(vd_infer_client *c, int64_t deadline, endpoint **auth)
+{
+    int64_t now = vd_mono_ms();
+    endpoint *best = NULL;
+    *auth = NULL;
+    for (int k = 0; k < c->nep; k++) {
+        endpoint *e = &c->ep[(c->next + k) % c->nep];
+        if (e->down_until <= now) {
+            c->next = (int)((e - c->ep) + 1) % c->nep;
+            return e;
+        }
+        if (e->auth_failed)
+            *auth = e;
+        else if (!best || e->down_until < best->down_until)
+            best = e;
+    }
+    if (!best) return NULL; /* all refused us */
+    *auth = NULL;
+    int64_t wait = best->down_until - now;
+    if (wait >= remaining_ms(deadline)) return NULL;
+    vd_sleep_ms(wait);
+    return best;
+}
+
+/* Connects ep (and authenticates when there is a secret). VD_OK, or the
+ * reason in why; VD_ERR_AUTH is returned at once (in err). */
+static vd_status ensure_connected(vd_infer_client *c, endpoint *ep, int64_t deadline, char *why,
+                                  size_t whyn, vd_error *err)
+{
+    if (ep->fd >= 0) return VD_OK;
+    int64_t cd = deadline;
+    if (c->nep > 1 && cd - vd_mono_ms() > CONNECT_MAX_MS) cd = vd_mono_ms() + CONNECT_MAX_MS;
+    int e = try_connect(ep, cd);
+    if (e) {
+        snprintf(why, whyn, "%s: connect: %s", ep->address, strerror(e));
+        mark_down(ep, 0);
+        return VD_ERR_CONN;
+    }
+    c->connects++;
+    if (!c->secret.len) {
+        ep->backoff = 0;
+        return VD_OK;
+    }
+    vd_error he;
+    vd_status st = handshake(c, ep, deadline, &he);
+    if (st == VD_OK) {
+        ep->backoff = 0;
+        return VD_OK;
+    }
+    snprintf(why, whyn, "%s: %.200s", ep->address, he.msg);
+    if (st == VD_ERR_AUTH) return auth_down(ep, &he, err);
+    mark_down(ep, 0);
+    return VD_ERR_CONN;
+}
+
+/* Reads answers on ep until the one with id (older ones, from calls that
+ * timed out, are skipped). */
+static io_result read_answer(endpoint *ep, uint64_t id, int64_t deadline, vd_proto_header *h,
+                             uint8_t **payload, vd_status *st, vd_error *err)
+{
+    *st = VD_OK;
+    for (;;) {
+        uint8_t hb[VD_PROTO_HEADER_LEN];
+        io_result io = recv_all(ep->fd, hb, sizeof hb, deadline);
+        if (io != IO_OK) return io;
+        vd_error he;
+        if (vd_proto_header_decode(hb, UINT32_MAX, h, &he) != VD_OK) {
+            *st = vd_error_set(err, VD_ERR_PROTOCOL, "model server %s: %s", ep->address, he.msg);
+            return IO_OK;
+        }
+        uint8_t *p = malloc(h->length ? h->length : 1);
+        if (!p) {
+            *st =
+                vd_error_set(err, VD_ERR_NOMEM, "out of memory for a %u-byte response", h->length);
+            return IO_OK;
+        }
+        io = recv_all(ep->fd, p, h->length, deadline);
+        if (io != IO_OK || h->id != id) {
+            free(p);
+            if (io != IO_OK) return io;
+            continue;
+        }
+        *payload = p;
+        return IO_OK;
+    }
+}
+
+/* Sends the frame in req (whose id and timeout it patches) to a server and
+ * waits for the response with the same id, resending to another server (or
+ * the same, after its backoff) when a connection fails, until the deadline.
+ * On success *h and *payload (owned) hold it. */
 static vd_status call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, vd_proto_header *h,
                       uint8_t **payload, vd_error *err)
 {
     *payload = NULL;
     if (timeout_ms <= 0) timeout_ms = VD_INFER_DEFAULT_TIMEOUT_MS;
     int64_t deadline = vd_mono_ms() + timeout_ms;
-    int64_t backoff = 10;
     int attempts = 0, last_connect_failed = 0;
-    char why[200] = "";
-    for (;;) {
-        if (attempts++ > 0) {
-            int left = remaining_ms(deadline);
-            if (left == 0) break;
-            vd_sleep_ms(backoff < left ? backoff : left);
-            backoff = backoff * 2 > 500 ? 500 : backoff * 2;
-            if (remaining_ms(deadline) == 0) break;
-        }
-        if (c->fd < 0) {
-            int e = try_connect(c, deadline);
-            last_connect_failed = e != 0;
-            if (e) {
-                snprintf(why, sizeof why, "connect: %s", strerror(e));
-                continue;
-            }
-        }
-        if (attempts > 1) c->resends++;
+    char why[512] = "";
+    endpoint *ep, *refused = NULL;
+    while ((ep = pick(c, deadline, &refused)) != NULL) {
+        vd_status st = ensure_connected(c, ep, deadline, why, sizeof why, err);
+        last_connect_failed = st != VD_OK;
+        if (st == VD_ERR_AUTH) return st;
+        if (st != VD_OK) continue;
+        if (attempts++ > 0) c->resends++;
         uint64_t id = c->next_id++;
         /* patch the id and the time left into the header */
         vd_proto_header rh;
@@ -263,65 +484,43 @@ static vd_status call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, vd_pr
         rh.aux = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
         vd_proto_header_encode(&rh, req->data);
 
-        io_result io = send_all(c, req->data, req->len, deadline);
-        if (io == IO_TIMEOUT) {
-            disconnect(c); /* a half-sent frame leaves the stream unusable */
-            return vd_error_set(err, VD_ERR_TIMEOUT, "timed out sending to the model server %s",
-                                c->address);
-        }
-        if (io == IO_BROKEN) {
-            snprintf(why, sizeof why, "connection lost while sending");
-            disconnect(c);
-            continue;
-        }
-        /* read responses until ours (older ones, from calls that timed out, are skipped) */
-        for (;;) {
-            uint8_t hb[VD_PROTO_HEADER_LEN];
-            io = recv_all(c, hb, sizeof hb, deadline);
-            if (io != IO_OK) break;
-            vd_error he;
-            if (vd_proto_header_decode(hb, UINT32_MAX, h, &he) != VD_OK) {
-                disconnect(c);
-                return vd_error_set(err, VD_ERR_PROTOCOL, "model server %s: %s", c->address,
-                                    he.msg);
-            }
-            uint8_t *p = malloc(h->length ? h->length : 1);
-            if (!p) {
-                disconnect(c);
-                return vd_error_set(err, VD_ERR_NOMEM, "out of memory for a %u-byte response",
-                                    h->length);
-            }
-            io = recv_all(c, p, h->length, deadline);
-            if (io != IO_OK) {
-                free(p);
-                break;
-            }
-            if (h->id != id) {
-                free(p);
-                continue;
-            }
-            *payload = p;
-            break;
+        io_result io = send_all(ep->fd, req->data, req->len, deadline);
+        if (io == IO_OK) io = read_answer(ep, id, deadline, h, payload, &st, err);
+        if (io == IO_OK && st != VD_OK) {
+            disconnect(ep);
+            return st;
         }
         if (io == IO_TIMEOUT) {
-            disconnect(c); /* its answer may still come: start clean next time */
+            disconnect(ep); /* a half-sent frame, or an answer still to come: start clean */
             return vd_error_set(err, VD_ERR_TIMEOUT,
-                                "no answer from the model server %s within %lld ms", c->address,
+                                "no answer from the model server %s within %lld ms", ep->address,
                                 (long long)timeout_ms);
         }
         if (io == IO_BROKEN) {
-            snprintf(why, sizeof why, "connection lost while waiting for the answer");
-            disconnect(c);
+            snprintf(why, sizeof why, "%s: connection lost", ep->address);
+            mark_down(ep, 0);
             continue;
         }
-        if (h->aux == VD_ERR_CONN) { /* the server is stopping: retry on a fresh connection */
-            snprintf(why, sizeof why, "the server was shutting down");
+        if (h->aux == VD_ERR_AUTH) { /* we have no secret; it wants one */
+            vd_error e;
+            int n = h->length > 300 ? 300 : (int)h->length;
+            vd_error_set(&e, VD_ERR_AUTH, "%.*s", n, (const char *)*payload);
             free(*payload);
             *payload = NULL;
-            disconnect(c);
+            return auth_down(ep, &e, err);
+        }
+        if (h->aux == VD_ERR_CONN) { /* the server is stopping: retry on a fresh connection */
+            snprintf(why, sizeof why, "%s: the server was shutting down", ep->address);
+            free(*payload);
+            *payload = NULL;
+            mark_down(ep, 0);
             continue;
         }
         return VD_OK;
+    }
+    if (refused) {
+        *err = refused->auth_err;
+        return VD_ERR_AUTH;
     }
     return vd_error_set(err, last_connect_failed ? VD_ERR_CONN : VD_ERR_TIMEOUT,
                         "model server %s: %s; gave up after %lld ms", c->address,

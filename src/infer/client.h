@@ -24,6 +24,7 @@
 typedef struct vd_infer_client vd_infer_client;
 
 #define VD_INFER_DEFAULT_TIMEOUT_MS 30000
+#define VD_INFER_MAX_SERVERS        16 /* addresses in one list */
 
 /* Writes the default model-server address into buf: $VISIOND_MODEL_SERVER when
  * set, else "unix:$VISIOND_DATA/model.sock" (./data when unset). Returns buf. */

@@ -29,7 +29,9 @@ typedef enum {
     VD_OP_MODELS = 2, /* -> JSON: every model with its state and statistics */
     VD_OP_HEALTH = 3, /* -> JSON: {"status": "ok", ...} */
     VD_OP_LOAD = 4,   /* model name -> JSON of the model once loaded */
-    VD_OP_UNLOAD = 5  /* model name -> JSON of the model once unloaded */
+    VD_OP_UNLOAD = 5, /* model name -> JSON of the model once unloaded */
+    VD_OP_HELLO = 6,  /* client nonce -> server nonce + server proof (infer/auth.h) */
+    VD_OP_AUTH = 7    /* client proof -> empty (ok) or status auth */
 } vd_proto_op;
 
 typedef struct {

@@ -188,7 +188,12 @@ vd_status vd_server_new(const vd_server_config *cfg, vd_server **out, vd_error *
     s->cfg.models_dir = s->models_dir;
     s->cfg.socket_path = s->socket_path;
     s->cfg.tcp_addr = s->tcp_addr;
+    s->cfg.secret = NULL;
+    if (cfg->secret && cfg->secret->len && (s->secret = malloc(sizeof *s->secret)))
+        *s->secret = *cfg->secret;
     vd_status rc = VD_OK;
+    if (cfg->secret && cfg->secret->len && !s->secret)
+        rc = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     if (!s->models_dir || (cfg->socket_path && !s->socket_path) || (cfg->tcp_addr && !s->tcp_addr))
         rc = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     if (rc == VD_OK) rc = vd_srv_conns_init(s, err);
@@ -536,5 +541,7 @@ void vd_server_free(vd_server *s)
     free(s->models_dir);
     free(s->socket_path);
     free(s->tcp_addr);
+    if (s->secret) memset(s->secret, 0, sizeof *s->secret);
+    free(s->secret);
     free(s);
 }

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "infer/auth.h"
 
 typedef struct vd_server vd_server;
 
@@ -28,7 +29,11 @@ typedef struct {
     const char *models_dir;  /* directory of NAME.json metadata files (required) */
     const char *socket_path; /* Unix socket to listen on (mode 0600); NULL = none */
     const char *tcp_addr;    /* "HOST:PORT" (PORT 0 = any free port); NULL = none */
-    int allow_remote;        /* 0: tcp_addr must be a loopback address */
+    int allow_remote;        /* 0: tcp_addr must be a loopback address, unless secret */
+    /* The shared secret (copied): every connection must pass the handshake of
+     * infer/auth.h before any other request. NULL or len 0 = none (then HELLO
+     * and AUTH are answered unsupported, and TCP is loopback only). */
+    const vd_auth_secret *secret;
     int intra_threads; /* ONNX Runtime intra-op threads, shared by all models; 0 = ORT's default */
     const char *const *preload; /* extra model names to load at start (besides "preload": true) */
     size_t npreload;

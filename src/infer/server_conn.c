@@ -54,9 +54,14 @@ struct srv_conn {
     unsigned inflight;
     int close_after_flush;
     uint32_t events;
+    /* the handshake (infer/auth.h), when the server has a secret */
+    enum { AUTH_WAIT_HELLO = 0, AUTH_WAIT_PROOF, AUTH_DONE } auth;
+    uint8_t snonce[VD_AUTH_NONCE_LEN], cnonce[VD_AUTH_NONCE_LEN];
+    char peer[64]; /* the client's address, for the log */
 };
 
 static void conn_close(vd_server *s, uint32_t slot);
+static void auth_refused(vd_server *s, const srv_conn *c, const char *why);
 
 /* ---- sockets ---- */
 
@@ -105,10 +110,11 @@ static vd_status listen_tcp(vd_server *s, vd_error *err)
     if (st == VD_OK)
         st = vd_hostport_sockaddr(&hp, "tcp address", s->tcp_addr, &sa, &salen, &loopback, err);
     if (st != VD_OK) return st;
-    if (!s->cfg.allow_remote && !loopback)
+    if (!s->cfg.allow_remote && !s->secret && !loopback)
         return vd_error_set(err, VD_ERR_INVALID,
-                            "tcp address '%s' is not a loopback address; the protocol has no "
-                            "authentication (pass --allow-remote to listen there anyway)",
+                            "tcp address '%s' is not a loopback address; beyond loopback the "
+                            "model server needs a shared secret (--secret-file FILE or "
+                            "$VISIOND_MODEL_SECRET_FILE)",
                             s->tcp_addr);
     int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return vd_error_set(err, VD_ERR_IO, "socket: %s", strerror(errno));
@@ -177,6 +183,10 @@ static void conn_close(vd_server *s, uint32_t slot)
 {
     srv_conn *c = &s->conns[slot];
     if (!c->used) return;
+    if (s->secret && c->auth == AUTH_WAIT_PROOF && !s->draining)
+        auth_refused(s, c,
+                     "it hung up during the handshake without its proof: it did not accept "
+                     "this server's proof (the secret files differ)");
     epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     vd_srv_accept_resume(s); /* a descriptor is free again */
@@ -270,6 +280,84 @@ void vd_srv_reply_json(vd_server *s, uint32_t slot, uint16_t op, uint64_t id, js
     free(text);
 }
 
+/* Logs a refused handshake: the first at once, then at most one line a
+ * minute with the count since, so a client retrying with the wrong secret
+ * does not flood the log. */
+static void auth_refused(vd_server *s, const srv_conn *c, const char *why)
+{
+    int64_t now = vd_mono_us();
+    if (s->auth_last_log_us && now - s->auth_last_log_us < 60000000) {
+        s->auth_refused++; /* told in the next line */
+        return;
+    }
+    char more[96] = "";
+    if (s->auth_refused)
+        snprintf(more, sizeof more, " (and %lld more refused since the last such line)",
+                 (long long)s->auth_refused);
+    VD_WARN("refused a client from %s: %s%s", c->peer[0] ? c->peer : "the unix socket", why, more);
+    s->auth_refused = 0;
+    s->auth_last_log_us = now;
+}
+
+/* A frame before the handshake completed (the server has a secret): HELLO,
+ * then AUTH; anything else is refused with VD_ERR_AUTH and the connection
+ * closed. Takes payload. */
+static void conn_auth_frame(vd_server *s, uint32_t slot, const vd_proto_header *h, uint8_t *payload)
+{
+    srv_conn *c = &s->conns[slot];
+    vd_error e;
+    vd_buf frame = {0};
+    if (h->op == VD_OP_HELLO && c->auth == AUTH_WAIT_HELLO) {
+        if (vd_auth_server_challenge(s->secret, h->id, payload, h->length, c->snonce, c->cnonce,
+                                     &frame, &e) == VD_OK) {
+            reply(s, slot, &frame);
+            c->auth = AUTH_WAIT_PROOF;
+        } else {
+            vd_buf_free(&frame);
+            vd_srv_reply_error(s, slot, h->op, h->id, e.code, e.msg);
+            c->close_after_flush = 1;
+        }
+    } else if (h->op == VD_OP_AUTH && c->auth == AUTH_WAIT_PROOF) {
+        vd_status st =
+            vd_auth_server_verify(s->secret, c->snonce, c->cnonce, payload, h->length, &e);
+        if (st == VD_OK && vd_proto_frame(&frame, VD_OP_AUTH, h->id, VD_OK, NULL, 0, &e) == VD_OK) {
+            reply(s, slot, &frame);
+            c->auth = AUTH_DONE;
+        } else {
+            vd_buf_free(&frame);
+            if (st == VD_ERR_AUTH) auth_refused(s, c, "wrong secret (its proof does not match)");
+            vd_srv_reply_error(s, slot, h->op, h->id, e.code, e.msg);
+            c->close_after_flush = 1;
+        }
+    } else {
+        auth_refused(s, c,
+                     "no authentication (a request before the handshake: the client has no "
+                     "secret)");
+        vd_srv_reply_error(s, slot, h->op, h->id, VD_ERR_AUTH,
+                           "authentication required: this model server needs the shared secret "
+                           "(--secret-file FILE or $VISIOND_MODEL_SECRET_FILE)");
+        c->close_after_flush = 1;
+    }
+    free(payload);
+}
+
+/* One complete frame: the handshake while it is due, else the request itself. */
+static void conn_frame(vd_server *s, uint32_t slot, uint8_t *payload)
+{
+    srv_conn *c = &s->conns[slot];
+    if (s->secret && c->auth != AUTH_DONE) {
+        conn_auth_frame(s, slot, &c->h, payload);
+    } else if (c->h.op == VD_OP_HELLO || c->h.op == VD_OP_AUTH) {
+        free(payload);
+        vd_srv_reply_error(s, slot, c->h.op, c->h.id, VD_ERR_UNSUPPORTED,
+                           s->secret ? "already authenticated"
+                                     : "this model server has no secret (it was started without "
+                                       "--secret-file)");
+    } else if (vd_srv_handle_frame(s, slot, c->gen, c->h, payload)) {
+        c->inflight++;
+    }
+}
+
 /* Reads what is there; handles complete frames. Returns 0 if the connection closed. */
 static int conn_read(vd_server *s, uint32_t slot)
 {
@@ -320,7 +408,7 @@ static int conn_read(vd_server *s, uint32_t slot)
             c->have_hdr = 0;
             c->hdr_got = 0;
             c->pay_got = 0;
-            if (vd_srv_handle_frame(s, slot, c->gen, c->h, payload)) c->inflight++;
+            conn_frame(s, slot, payload);
             frames++;
         }
     }
@@ -347,6 +435,27 @@ void vd_srv_accept_resume(vd_server *s)
     if (!s->accept_paused_until_us) return;
     s->accept_paused_until_us = 0;
     listen_watch(s, 1);
+}
+
+/* "ADDRESS:PORT" of a TCP peer, for the log. */
+static void peer_name(int fd, char *buf, size_t n)
+{
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    buf[0] = 0;
+    if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0) return;
+    if (sa.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&sa;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        port = ntohs(a->sin_port);
+    } else if (sa.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(buf, n, "%s:%d", host, port);
 }
 
 void vd_srv_accept_all(vd_server *s, int lfd, int is_tcp)
@@ -400,6 +509,7 @@ void vd_srv_accept_all(vd_server *s, int lfd, int is_tcp)
         srv_conn *c = &s->conns[slot];
         c->fd = fd;
         c->used = 1;
+        if (is_tcp) peer_name(fd, c->peer, sizeof c->peer);
         c->events = EPOLLIN;
         if (vd_srv_ep_add(s, fd, EPOLLIN, (uint64_t)slot) < 0) {
             VD_WARN("epoll add: %s", strerror(errno));

@@ -85,6 +85,9 @@ typedef struct srv_model {
 struct vd_server {
     vd_server_config cfg;
     char *models_dir, *socket_path, *tcp_addr;
+    vd_auth_secret *secret; /* owned; NULL = no handshake */
+    /* handshakes refused since the last log line, and when that was (the I/O thread) */
+    int64_t auth_refused, auth_last_log_us;
     vd_ort_env *env;
     int64_t started_us;
 

@@ -12,6 +12,13 @@
  * sequence of whole frames with the magic, as many as complete request frames
  * at most (plus one error frame for a bad header).
  *
+ * Every input is also sent to a second server that has a shared secret
+ * (infer/auth.h): there the bytes meet the handshake (HELLO, AUTH, requests
+ * before it). Nothing may be served before authentication: every answer is
+ * the HELLO challenge, or an error (auth, protocol, too_large, unsupported);
+ * never a successful answer to another op, nor a successful AUTH (the
+ * fuzzer cannot forge the proof of a random nonce).
+ *
  * In the libFuzzer binary (VD_LIBFUZZER) blazeface_front is left out: ONNX
  * Runtime's prebuilt library crashed now and then inside CreateSession (a
  * SEGV in its own code, on the model thread, whatever the input) when linked
@@ -37,9 +44,9 @@
 
 #define FUZZ_MAX_FRAME (1u << 20)
 
-static char g_dir[200], g_sock[300];
-static vd_server *g_srv;
-static pthread_t g_thread;
+static char g_dir[200], g_sock[300], g_sock2[300];
+static vd_server *g_srv, *g_srv2;
+static pthread_t g_thread, g_thread2;
 
 static void check(int cond)
 {
@@ -48,17 +55,19 @@ static void check(int cond)
 
 static void *serve(void *arg)
 {
-    (void)arg;
     vd_error e;
-    if (vd_server_run(g_srv, &e) != VD_OK) fprintf(stderr, "fuzz_server: %s\n", e.msg);
+    if (vd_server_run(arg, &e) != VD_OK) fprintf(stderr, "fuzz_server: %s\n", e.msg);
     return NULL;
 }
 
 static void cleanup(void)
 {
     vd_server_stop(g_srv);
+    vd_server_stop(g_srv2);
     pthread_join(g_thread, NULL);
+    pthread_join(g_thread2, NULL);
     vd_server_free(g_srv);
+    vd_server_free(g_srv2);
     char p[400];
     snprintf(p, sizeof p, "%s/models/blazeface_front.json", g_dir);
     unlink(p);
@@ -123,7 +132,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_server: %s\n", e.msg);
         abort();
     }
-    if (pthread_create(&g_thread, NULL, serve, NULL) != 0) abort();
+    static vd_auth_secret secret = {.key = "fuzz_server's shared secret", .len = 27};
+    snprintf(g_sock2, sizeof g_sock2, "%s/s.sock", g_dir);
+    cfg.socket_path = g_sock2;
+    cfg.secret = &secret;
+    if (vd_server_new(&cfg, &g_srv2, &e) != VD_OK) {
+        fprintf(stderr, "fuzz_server: %s\n", e.msg);
+        abort();
+    }
+    if (pthread_create(&g_thread, NULL, serve, g_srv) != 0) abort();
+    if (pthread_create(&g_thread2, NULL, serve, g_srv2) != 0) abort();
     atexit(cleanup);
     return 0;
 }
@@ -147,21 +165,23 @@ static size_t count_frames(const uint8_t *data, size_t size, int *bad_header)
     return n;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Sends data to the server at sock and reads its answers into resp (until it
+ * closes). Returns the bytes read; 0 or sizeof resp mean "nothing to check". */
+static size_t exchange(const char *sock, const uint8_t *data, size_t size, uint8_t *resp,
+                       size_t cap)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     check(fd >= 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, g_sock, strlen(g_sock) + 1); /* checked to fit at start */
+    memcpy(sa.sun_path, sock, strlen(sock) + 1); /* checked to fit at start */
     check(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-    static uint8_t resp[1 << 20];
     size_t got = 0, off = 0;
     /* write and read together: the server may answer (and stop reading) early */
     while (off < size) {
         struct pollfd pfd = {fd, POLLIN | POLLOUT, 0};
         if (poll(&pfd, 1, 10000) <= 0) break;
         if (pfd.revents & POLLIN) {
-            ssize_t r = recv(fd, resp + got, sizeof resp - got, 0);
+            ssize_t r = recv(fd, resp + got, cap - got, 0);
             if (r <= 0) break;
             got += (size_t)r;
         } else if (pfd.revents & POLLOUT) {
@@ -176,15 +196,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (;;) {
         struct pollfd pfd = {fd, POLLIN, 0};
         if (poll(&pfd, 1, 10000) <= 0) break; /* 10 s: a model may be loading */
-        if (got == sizeof resp) got = 0;      /* only frames up to 1 MiB are checked */
-        ssize_t r = recv(fd, resp + got, sizeof resp - got, 0);
+        if (got == cap) got = 0;              /* only frames up to 1 MiB are checked */
+        ssize_t r = recv(fd, resp + got, cap - got, 0);
         if (r <= 0) break;
         got += (size_t)r;
     }
     close(fd);
-    if (got == 0 || got == sizeof resp) return 0;
-    int bad = 0;
-    size_t requests = count_frames(data, size, &bad);
+    return got;
+}
+
+/* Walks the answers; with authed == 0 (the secret server) checks that none
+ * was served. Returns how many. */
+static size_t check_answers(const uint8_t *resp, size_t got, int authed)
+{
     size_t answers = 0, roff = 0;
     while (got - roff >= VD_PROTO_HEADER_LEN) {
         vd_proto_header h;
@@ -192,9 +216,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         roff += VD_PROTO_HEADER_LEN;
         /* the server may drop a connection that half-closed with answers pending */
         if (h.length > got - roff) break;
+        if (!authed)
+            check(h.aux != VD_OK
+                      ? h.aux == VD_ERR_AUTH || h.aux == VD_ERR_PROTOCOL || h.aux == VD_ERR_LIMIT ||
+                            h.aux == VD_ERR_UNSUPPORTED || h.aux == VD_ERR_NOMEM
+                      : h.op == VD_OP_HELLO && h.length == 64);
         roff += h.length;
         answers++;
     }
-    check(answers <= requests + (size_t)bad);
+    return answers;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static uint8_t resp[1 << 20];
+    int bad = 0;
+    size_t requests = count_frames(data, size, &bad);
+    size_t got = exchange(g_sock, data, size, resp, sizeof resp);
+    if (got != 0 && got != sizeof resp)
+        check(check_answers(resp, got, 1) <= requests + (size_t)bad);
+    got = exchange(g_sock2, data, size, resp, sizeof resp);
+    if (got != 0 && got != sizeof resp)
+        check(check_answers(resp, got, 0) <= requests + (size_t)bad);
     return 0;
 }

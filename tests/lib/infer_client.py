@@ -6,14 +6,23 @@ for a client in another language.
   infer_client.py SOCKET health|models
   infer_client.py SOCKET infer MODEL N H W C VALUE   (n items filled with VALUE; prints JSON)
   infer_client.py SOCKET pipeline MODEL H W C         (3 requests sent before any answer is read)
+
+SOCKET is a Unix socket path or tcp:HOST:PORT. With $VISIOND_MODEL_SECRET_FILE set, the client
+first runs the handshake of docs/protocol.md ("Authentication") and checks the server's proof; it
+exits 1 with "auth: ..." on stderr when either side refuses.
 """
+import hashlib
+import hmac
 import json
+import os
+import secrets
 import socket
 import struct
 import sys
 
 HDR = struct.Struct("<4sHHIIQ")  # magic, version, op, length, aux, id
-OP_INFER, OP_MODELS, OP_HEALTH = 1, 2, 3
+OP_INFER, OP_MODELS, OP_HEALTH, OP_HELLO, OP_AUTH = 1, 2, 3, 6, 7
+CONTEXT = b"visiond model-server auth v1 "
 
 
 def frame(op, rid, timeout_ms, payload=b""):
@@ -68,9 +77,40 @@ def parse_outputs(p):
     return outs
 
 
+def proof(key, snonce, cnonce, side):
+    return hmac.new(key, snonce + cnonce + CONTEXT + side, hashlib.sha256).digest()
+
+
+def authenticate(s, path):
+    key = open(path, "rb").read().rstrip()  # trailing whitespace is not part of the secret
+    cnonce = secrets.token_bytes(32)
+    s.sendall(frame(OP_HELLO, 0, 0, cnonce))
+    op, status, rid, p = read_answer(s)
+    if status != 0:
+        sys.exit("auth: the server does not authenticate: %s" % p.decode(errors="replace"))
+    snonce, server_proof = p[:32], p[32:]
+    if not hmac.compare_digest(server_proof, proof(key, snonce, cnonce, b"server")):
+        sys.exit("auth: the server's proof is wrong (the secrets differ)")
+    s.sendall(frame(OP_AUTH, 0, 0, proof(key, snonce, cnonce, b"client")))
+    op, status, rid, p = read_answer(s)
+    if status != 0:
+        sys.exit("auth: refused (status %d): %s" % (status, p.decode(errors="replace")))
+
+
+def connect(address):
+    if address.startswith("tcp:"):
+        host, port = address[4:].rsplit(":", 1)
+        s = socket.create_connection((host.strip("[]"), int(port)))
+    else:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(address[5:] if address.startswith("unix:") else address)
+    if os.environ.get("VISIOND_MODEL_SECRET_FILE"):
+        authenticate(s, os.environ["VISIOND_MODEL_SECRET_FILE"])
+    return s
+
+
 def main():
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(sys.argv[1])
+    s = connect(sys.argv[1])
     cmd = sys.argv[2]
     if cmd in ("health", "models"):
         s.sendall(frame(OP_HEALTH if cmd == "health" else OP_MODELS, 1, 5000))
