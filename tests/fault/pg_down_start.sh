@@ -12,7 +12,10 @@
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PGDIR=$T/pg
 chmod 755 "$T" # the server runs as user postgres
-URL="postgres://visiond:visiond@127.0.0.1:$PORT/visiond" # what pg_cluster_start will make
+# a cluster with its role and database, stopped: the server is down, not new
+pg_cluster_start "$PGDIR" 127.0.0.1 "$PORT" >"$T/pg.log" 2>&1 || { cat "$T/pg.log" >&2; fail "pg_cluster_start"; }
+URL=$(pg_cluster_url "$PGDIR")
+pg_cluster_stop "$PGDIR"
 SHOWN=$(printf %s "$URL" | sed 's#://\([^:/@]*\):[^@]*@#://\1:***@#')
 PW=$(printf %s "$URL" | sed -n 's#^postgres://[^:]*:\([^@]*\)@.*#\1#p')
 D=$T/data
@@ -42,7 +45,7 @@ echo "  worker: $(grep -F "$SHOWN" "$T/w.log" | head -1 | cut -c1-220)"
 echo "  serve said it $(grep -cF "$SHOWN" "$T/api.log") times, the worker $(grep -cF "$SHOWN" "$T/w.log") times"
 
 # PostgreSQL comes up: both work
-pg_cluster_start "$PGDIR" 127.0.0.1 "$PORT" >"$T/pg.log" 2>&1 || { cat "$T/pg.log" >&2; fail "pg_cluster_start"; }
+pg_cluster_restart "$PGDIR" >>"$T/pg.log" 2>&1 || { cat "$T/pg.log" >&2; fail "pg_cluster_restart"; }
 wait_for 60 test -s "$T/api.out" || { cat "$T/api.log" >&2; fail "serve never listened after PostgreSQL came up"; }
 API_PORT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$T/api.out")
 API="http://127.0.0.1:$API_PORT"
