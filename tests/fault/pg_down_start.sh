@@ -11,6 +11,7 @@
 [ -x /usr/lib/postgresql/15/bin/postgres ] || skip "PostgreSQL 15 is not installed"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PGDIR=$T/pg
+trap 'pg_cluster_stop "$PGDIR"; _vd_cleanup' EXIT # the server is not a tracked child
 chmod 755 "$T" # the server runs as user postgres
 # a cluster with its role and database, stopped: the server is down, not new
 pg_cluster_start "$PGDIR" 127.0.0.1 "$PORT" >"$T/pg.log" 2>&1 || { cat "$T/pg.log" >&2; fail "pg_cluster_start"; }

@@ -18,6 +18,7 @@ command -v sqlite3 >/dev/null || skip "sqlite3 CLI missing"
 WAIT_S=240
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PGDIR=$T/pg
+trap 'pg_cluster_stop "$PGDIR"; _vd_cleanup' EXIT # the server is not a tracked child
 chmod 755 "$T" # the server runs as user postgres
 pg_cluster_start "$PGDIR" 127.0.0.1 "$PORT" >"$T/pg.log" 2>&1 || { cat "$T/pg.log" >&2; fail "pg_cluster_start"; }
 URL=$(pg_cluster_url "$PGDIR")
@@ -45,6 +46,8 @@ sqlite3 "$CDB" "PRAGMA journal_mode=WAL; CREATE TABLE runs(job_id TEXT NOT NULL,
 : >"$T/acked_sessions"
 : >"$T/acked_jobs"
 : >"$T/statuses"
+: >"$T/acked_jobs.1"
+: >"$T/acked_jobs.2"
 # a client that writes as fast as it can until told to stop; records what was acknowledged
 writer() {
   while [ ! -e "$T/stop" ]; do
@@ -56,9 +59,22 @@ writer() {
     [ "$STATUS" = 201 ] && jget id >>"$T/acked_jobs"
   done
 }
+job_writer() { # more job writes, to widen the window the kill falls in
+  while [ ! -e "$T/stop" ]; do
+    post_json /jobs "{\"type\": \"count\", \"payload\": {\"db\": \"$CDB\"}, \"max_retries\": 5}"
+    echo "job $STATUS" >>"$T/statuses.$1"
+    [ "$STATUS" = 201 ] && jget id >>"$T/acked_jobs.$1"
+  done
+}
 writer &
 WRITER=$!
 track "$WRITER"
+job_writer 1 &
+JW1=$!
+track "$JW1"
+job_writer 2 &
+JW2=$!
+track "$JW2"
 running() { [ "$(session_field "$SB" state)" = running ] && [ "$(session_field "$SB" progress.done)" -ge 1 ]; }
 wait_for "$WAIT_S" running || fail "the big session never ran"
 before=$(wc -l <"$T/acked_sessions")
@@ -72,7 +88,9 @@ echo "PostgreSQL restarted"
 more_acked() { [ "$(wc -l <"$T/acked_sessions")" -ge $((before + 3)) ]; }
 wait_for 60 more_acked || fail "no session was acknowledged after the restart: $(tail -3 "$T/statuses")"
 touch "$T/stop"
-wait "$WRITER" || true
+wait "$WRITER" "$JW1" "$JW2" || true
+cat "$T/acked_jobs.1" "$T/acked_jobs.2" >>"$T/acked_jobs"
+cat "$T/statuses.1" "$T/statuses.2" >>"$T/statuses"
 kill -0 "$API_PID" || fail "the api exited"
 kill -0 "$W_PID" || fail "the worker exited"
 

@@ -37,7 +37,7 @@ api_stop() {
 
 req() {
   local method=$1 path=$2; shift 2
-  local bf="$T/body.$$" hf="$T/hdrs.$$"
+  local bf="$T/body.$BASHPID" hf="$T/hdrs.$BASHPID" # per (sub)shell: safe for concurrent clients
   STATUS=$(curl -s --max-time 60 -o "$bf" -D "$hf" -w '%{http_code}' -X "$method" "$@" "$API$path") || true
   BODY=$(cat "$bf" 2>/dev/null || true)
   HDRS=$(cat "$hf" 2>/dev/null || true)

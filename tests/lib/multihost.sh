@@ -89,7 +89,7 @@ ms_start_again() { MS_STARTS=$((MS_STARTS + 1)); ms_up "$MS_STARTS"; }
 
 req() {
   local method=$1 path=$2; shift 2
-  local bf="$T/body.$$" hf="$T/hdrs.$$"
+  local bf="$T/body.$BASHPID" hf="$T/hdrs.$BASHPID" # per (sub)shell: safe for concurrent clients
   STATUS=$(on cl curl -s --max-time 60 -o "$bf" -D "$hf" -w '%{http_code}' \
     -H "Authorization: Bearer $TOKEN" -X "$method" "$@" "$API$path") || true
   BODY=$(cat "$bf" 2>/dev/null || true)
