@@ -69,6 +69,7 @@ post_json /training/sessions "{\"name\": \"warm\", \"folder\": \"$T/media/warm\"
 wid=$(jget id)
 wait_for 300 all_done "$wid" || fail "warm-up"
 stop_all
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 run w1
 one=$RUN_S
 run w1 w2
@@ -78,3 +79,4 @@ awk -v n="$NIMG" -v s="$SESSIONS" -v a="$one" -v b="$two" -v q="$QUEUE" 'BEGIN {
   printf "  one worker host:  %6.2f s  %6.1f images/s\n", a, n / a
   printf "  two worker hosts: %6.2f s  %6.1f images/s\n", b, n / b
   printf "  ratio (one / two): %.2f\n", a / b }'
+echo "  load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"

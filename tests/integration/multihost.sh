@@ -60,10 +60,10 @@ running() { [ "$(session_field "$1" state)" = running ]; }
 wait_for "$WAIT_S" running "$SM" || fail "the folder session never ran"
 # let the model server answer in short slices until the session is part-way: killed half-way
 host_kill ms STOP
-for i in $(seq 1 100); do
+for i in $(seq 1 400); do
   done_at=$(progress "$SM")
   [ "$done_at" -ge 1 ] && break
-  host_kill ms CONT; sleep 0.2; host_kill ms STOP
+  host_kill ms CONT; sleep 0.05; host_kill ms STOP
 done
 req GET "/jobs/$JM"
 victim=$(jget worker)
