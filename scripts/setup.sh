@@ -27,6 +27,7 @@ APT_PACKAGES=(
   python3-opencv python3-sklearn python3-onnx
   procps jq
   chromium
+  python3-jsonschema python3-yaml
 )
 # node and npm: Debian's nodejs + npm unless a node with npm is already installed.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
@@ -84,6 +85,23 @@ npm_unpack @vladmandic/human 3.3.6
 npm_unpack @vladmandic/face-api 1.7.15
 # The dashboard's browser test (tests/dashboard/) drives Debian's chromium with it.
 npm_unpack playwright-core 1.65.1
+# The API reference page at /docs: its script and styles are compiled into the binary
+# (CMakeLists.txt, VISIOND_SWAGGER_UI_VERSION names the same version).
+npm_unpack swagger-ui-dist 5.35.0
+
+# The OpenAPI linter (tests/integration/openapi_contract.sh), with its dependencies, in its own
+# node_modules under $DEPS/redocly, pinned.
+REDOCLY_VERSION=2.77.0
+redocly_dir="$DEPS/redocly"
+if [ -f "$redocly_dir/.complete-$REDOCLY_VERSION" ]; then
+  say "npm @redocly/cli $REDOCLY_VERSION: present"
+else
+  say "npm @redocly/cli $REDOCLY_VERSION: installing into $redocly_dir"
+  mkdir -p "$redocly_dir"
+  [ -f "$redocly_dir/package.json" ] || printf '{"name":"visiond-redocly","private":true}\n' >"$redocly_dir/package.json"
+  (cd "$redocly_dir" && npm install --silent --no-audit --no-fund --save-exact "@redocly/cli@$REDOCLY_VERSION")
+  touch "$redocly_dir/.complete-$REDOCLY_VERSION"
+fi
 
 # The oracle for converted models (tests/oracle/): TensorFlow.js, pure JavaScript (cpu backend),
 # installed with its dependencies into $DEPS/node (node_modules there), pinned.

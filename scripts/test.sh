@@ -58,7 +58,12 @@ run_suite() {
   # The shipped models, converted by this build, for the tests that run them (data/models).
   [ "$dir" != build ] || scripts/models.sh --visiond "$dir/visiond" --out "$here/data/models" || status=1
   local rc=0
+  rm -f "$dir/openapi-validated.log" # each test that got API responses adds a line (common.sh)
   (cd "$dir" && ctest --output-on-failure ${CTEST_ARGS:-}) 2>&1 | tee "$dir/ctest.log" || rc=1
+  if [ -f "$dir/openapi-validated.log" ]; then
+    echo "test: $(awk '{n += $2; t++} END {print n " API responses validated against api/openapi.json by " t " tests"}' \
+      "$dir/openapi-validated.log") ($dir)"
+  fi
   [ "$rc" = 0 ] || status=1
   # Totals for the closing line: ctest counts a skipped test as not failed.
   local line total failed skipped

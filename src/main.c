@@ -39,6 +39,9 @@ static void usage(FILE *f)
     fprintf(f, "usage: visiond COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\noptions for every command:\n"
+               "  --log-format text|json  log lines as text (default) or one JSON object per line\n"
+               "                          ($VISIOND_LOG_FORMAT; docs/configuration.md)\n");
     fprintf(f, "\nRun 'visiond COMMAND --help' for a command's options.\n");
 }
 
@@ -47,6 +50,13 @@ int main(int argc, char **argv)
     const char *lvl = getenv("VISIOND_LOG_LEVEL");
     int level = vd_log_level_parse(lvl);
     vd_log_init("visiond", level < 0 ? VD_LOG_INFO : (vd_log_level)level, 2);
+    const char *bad = NULL;
+    argc = vd_log_setup_format(argc, argv, &bad);
+    if (argc < 0) {
+        fprintf(stderr, "visiond: --log-format / $VISIOND_LOG_FORMAT: '%s' is not text or json\n",
+                bad ? bad : "");
+        return VD_EXIT_USAGE;
+    }
 
     if (argc < 2) {
         usage(stderr);

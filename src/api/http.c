@@ -728,11 +728,33 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     const char *route = x->route ? x->route->pattern : NULL;
     if (!x->answered) /* never answered (the client went away): counted as status 0 */
         vd_http_metrics_observe(s->cfg.metrics, x->method, route, 0, secs, 0);
-    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-        VD_INFO("%s %s %d %zuB %.3fms", x->method, x->path, status, x->bytes, secs * 1e3);
+    char st[16], bytes[32], ms[32], why[16];
+    snprintf(st, sizeof st, "%d", status);
+    snprintf(bytes, sizeof bytes, "%zu", x->bytes);
+    snprintf(ms, sizeof ms, "%.3f", secs * 1e3);
+    snprintf(why, sizeof why, "%d", (int)toe);
+    int ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    const char *kv[] = {"method",
+                        x->method,
+                        "path",
+                        x->path,
+                        "status",
+                        st,
+                        "bytes",
+                        bytes,
+                        "ms",
+                        ms,
+                        "route",
+                        route ? route : "",
+                        ok ? NULL : "ended_early",
+                        why,
+                        NULL};
+    if (ok)
+        vd_log_kv(VD_LOG_INFO, kv, "%s %s %d %zuB %.3fms", x->method, x->path, status, x->bytes,
+                  secs * 1e3);
     else
-        VD_INFO("%s %s %d %zuB %.3fms (connection ended early: %d)", x->method, x->path, status,
-                x->bytes, secs * 1e3, (int)toe);
+        vd_log_kv(VD_LOG_INFO, kv, "%s %s %d %zuB %.3fms (connection ended early: %d)", x->method,
+                  x->path, status, x->bytes, secs * 1e3, (int)toe);
     if (x->pp) MHD_destroy_post_processor(x->pp);
     remove_uploads(x);
     if (x->upload_slot) atomic_fetch_sub(&s->uploads, 1);

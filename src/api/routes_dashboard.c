@@ -1,8 +1,12 @@
-/* routes_dashboard.c: the web dashboard's static files (docs/dashboard.md).
+/* routes_dashboard.c: the static files: the web dashboard's (docs/dashboard.md),
+ * the API's OpenAPI document and its reference page (docs/api.md).
  *
  *   GET /                   the dashboard page (web/index.html)
  *   GET /dashboard          the same page
  *   GET /dashboard/{file}   any file under web/ (app.js, style.css, ...)
+ *   GET /openapi.json       the contract (api/openapi.json)
+ *   GET /docs               the reference page (api/docs.html: Swagger UI)
+ *   GET /docs/{file}        its script and styles
  *
  * The files are compiled into the binary (webassets.h), so the server needs
  * no web/ directory at run time. These routes are public: the page holds no
@@ -44,13 +48,30 @@ static const char *type_of(const char *name)
     return "application/octet-stream";
 }
 
+/* Swagger UI sets style attributes and draws its icons from data: URLs. */
+#define DOCS_CSP                                                                                   \
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "                 \
+    "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+static const vd_web_asset *find_in(const vd_web_asset *a, size_t n, const char *name)
+{
+    for (size_t i = 0; name && i < n; i++)
+        if (strcmp(a[i].name, name) == 0) return &a[i];
+    return NULL;
+}
+
+static const vd_web_asset *find_doc(const char *name)
+{
+    size_t n = 0;
+    const vd_web_asset *a = vd_docs_assets(&n);
+    return find_in(a, n, name);
+}
+
 static const vd_web_asset *find_asset(const char *name)
 {
     size_t n = 0;
     const vd_web_asset *a = vd_web_assets(&n);
-    for (size_t i = 0; name && i < n; i++)
-        if (strcmp(a[i].name, name) == 0) return &a[i];
-    return NULL;
+    return find_in(a, n, name);
 }
 
 /* Returns 1 when an If-None-Match value lists etag (or is "*"); weak tags count (RFC 9110
@@ -78,14 +99,14 @@ int vd_api_etag_matches(const char *if_none_match, const char *etag)
     return 0;
 }
 
-static void serve(const vd_web_asset *a, vd_http_req *req, vd_http_resp *resp)
+static void serve_csp(const vd_web_asset *a, const char *csp, vd_http_req *req, vd_http_resp *resp)
 {
     const char *type = type_of(a->name);
     vd_http_add_header(resp, "ETag", a->etag);
     vd_http_add_header(resp, "Cache-Control", "no-cache");
     vd_http_add_header(resp, "X-Content-Type-Options", "nosniff");
     if (strncmp(type, "text/html", 9) == 0)
-        vd_http_add_header(resp, "Content-Security-Policy", PAGE_CSP);
+        vd_http_add_header(resp, "Content-Security-Policy", csp);
     if (vd_api_etag_matches(vd_http_header(req, "If-None-Match"), a->etag)) {
         vd_http_reply_text(resp, 304, NULL, NULL, 0);
         return;
@@ -97,6 +118,11 @@ static void serve(const vd_web_asset *a, vd_http_req *req, vd_http_resp *resp)
     }
     memcpy(body, a->data, a->len);
     vd_http_reply_text(resp, 200, type, body, a->len);
+}
+
+static void serve(const vd_web_asset *a, vd_http_req *req, vd_http_resp *resp)
+{
+    serve_csp(a, PAGE_CSP, req, resp);
 }
 
 static void page(void *ctx, vd_http_req *req, vd_http_resp *resp)
@@ -122,12 +148,52 @@ static void file(void *ctx, vd_http_req *req, vd_http_resp *resp)
     serve(a, req, resp);
 }
 
+static void openapi(void *ctx, vd_http_req *req, vd_http_resp *resp)
+{
+    (void)ctx;
+    const vd_web_asset *a = find_doc("openapi.json");
+    if (!a) {
+        vd_http_reply_error(resp, 404, "not_found", "this build has no OpenAPI document");
+        return;
+    }
+    serve(a, req, resp);
+}
+
+static void docs_page(void *ctx, vd_http_req *req, vd_http_resp *resp)
+{
+    (void)ctx;
+    const vd_web_asset *a = find_doc("docs.html");
+    if (!a) {
+        vd_http_reply_error(resp, 404, "not_found",
+                            "this build has no reference page (swagger-ui-dist was not found when "
+                            "it was built); the contract is at /openapi.json");
+        return;
+    }
+    serve_csp(a, DOCS_CSP, req, resp);
+}
+
+static void docs_file(void *ctx, vd_http_req *req, vd_http_resp *resp)
+{
+    (void)ctx;
+    const char *name = vd_http_param(req, "file");
+    const vd_web_asset *a = strcmp(name, "openapi.json") ? find_doc(name) : NULL;
+    if (!a || strcmp(name, "docs.html") == 0) {
+        vd_http_reply_error(resp, 404, "not_found", "the reference page has no file '%.100s'",
+                            name);
+        return;
+    }
+    serve(a, req, resp);
+}
+
 vd_status vd_api_routes_dashboard(vd_api *api, vd_router *r, vd_error *err)
 {
     const vd_route routes[] = {
         {"GET", "/", page, api, VD_ROUTE_PUBLIC},
         {"GET", "/dashboard", page, api, VD_ROUTE_PUBLIC},
         {"GET", "/dashboard/{file}", file, api, VD_ROUTE_PUBLIC},
+        {"GET", "/openapi.json", openapi, api, VD_ROUTE_PUBLIC},
+        {"GET", "/docs", docs_page, api, VD_ROUTE_PUBLIC},
+        {"GET", "/docs/{file}", docs_file, api, VD_ROUTE_PUBLIC},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         vd_status st = vd_router_add(r, &routes[i], err);

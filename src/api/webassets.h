@@ -1,7 +1,8 @@
 /* webassets.h: the dashboard's static files, embedded in the binary.
  *
  * The build (cmake/embed_web.cmake, run by CMakeLists.txt) turns every file
- * directly under web/ into one entry of a constant table in a generated
+ * directly under web/ (and, in a second table, the files of /openapi.json and
+ * /docs) into one entry of a constant table in a generated
  * source under the build directory, so `visiond serve` serves the dashboard
  * from any working directory without reading web/ at run time. The table is
  * sorted by name, immutable and shared by every thread.
@@ -24,5 +25,10 @@ typedef struct {
 
 /* Returns the table (borrowed, static) and sets *n to its length. */
 const vd_web_asset *vd_web_assets(size_t *n);
+
+/* The same for the API's contract and reference page: "openapi.json" (api/openapi.json),
+ * and, when the build found swagger-ui-dist, "docs.html", "docs-init.js",
+ * "swagger-ui-bundle.js" and "swagger-ui.css". */
+const vd_web_asset *vd_docs_assets(size_t *n);
 
 #endif

@@ -1,5 +1,6 @@
 /* cli.c: helpers shared by the subcommands. */
 #include "cli/cli.h"
+#include "core/log.h"
 #include "core/datadir.h"
 #include "core/pg.h"
 #include "store/store.h"
@@ -25,7 +26,10 @@ int vd_cli_fail(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "visiond: %s\n", msg);
+    if (vd_log_get_format() == VD_LOG_JSON) /* stderr stays JSON lines */
+        vd_log(VD_LOG_ERROR, "%s", msg);
+    else
+        fprintf(stderr, "visiond: %s\n", msg);
     return VD_EXIT_FAIL;
 }
 

@@ -58,6 +58,7 @@ static const char usage_text[] =
     "                        beyond loopback it needs a secret)\n"
     "  --secret-file FILE    the model servers' shared secret, mode 0600 (key\n"
     "                        model_secret_file)\n"
+    "  --log-format FORMAT   text or json, for up and every child (key log_format)\n"
     "  --print-config        print the effective settings and where each came from, and exit\n"
     "  -h, --help            this help\n";
 
@@ -337,6 +338,7 @@ static int prepare(const vd_config *cfg, up_env *e)
         setenv("VISIOND_MODEL_SECRET_FILE", cfg->value[VD_CFG_MODEL_SECRET_FILE], 1);
     else
         unsetenv("VISIOND_MODEL_SECRET_FILE");
+    setenv("VISIOND_LOG_FORMAT", cfg->value[VD_CFG_LOG_FORMAT], 1);
     e->nroot = 0;
     vd_strlcpy(e->roots_copy, cfg->value[VD_CFG_MEDIA_ROOTS], sizeof e->roots_copy);
     for (char *save = NULL, *r = strtok_r(e->roots_copy, ":", &save); r && e->nroot < 16;
@@ -438,6 +440,7 @@ static int run_up(const up_args *a)
         return VD_EXIT_OK;
     }
     vd_log_init("up", (vd_log_level)vd_log_level_parse(cfg->value[VD_CFG_LOG_LEVEL]), 2);
+    vd_log_set_format((vd_log_format)vd_log_format_parse(cfg->value[VD_CFG_LOG_FORMAT]));
     vd_error err;
     unsigned roles = 0;
     if (vd_config_roles(cfg->value[VD_CFG_ROLE], &roles, &err) != VD_OK ||

@@ -26,6 +26,7 @@ static const struct {
     [VD_CFG_MODEL_THREADS] = {"model_threads", "0", 0, 1024},
     [VD_CFG_PRELOAD] = {"preload", "", 1, 0},
     [VD_CFG_LOG_LEVEL] = {"log_level", "info", 1, 0},
+    [VD_CFG_LOG_FORMAT] = {"log_format", "text", 1, 0},
     [VD_CFG_RESTART_MAX] = {"restart_max", "30", 1, 3600},
     [VD_CFG_STOP_GRACE] = {"stop_grace", "15", 1, 3600},
     [VD_CFG_ROLE] = {"role", "api,worker,model-server", 1, 0},
@@ -101,6 +102,8 @@ vd_status vd_config_set(vd_config *cfg, vd_cfg_key k, const char *value, vd_cfg_
     unsigned roles;
     if (k == VD_CFG_ROLE && *value && vd_config_roles(value, &roles, err) != VD_OK)
         return VD_ERR_INVALID;
+    if (k == VD_CFG_LOG_FORMAT && vd_log_format_parse(value) < 0)
+        return vd_error_set(err, VD_ERR_INVALID, "log_format: '%s' is not text or json", value);
     if ((k == VD_CFG_DATA || k == VD_CFG_LISTEN || k == VD_CFG_ROLE) && !*value)
         return vd_error_set(err, VD_ERR_INVALID, "%s: must not be empty", keys[k].name);
     vd_strlcpy(cfg->value[k], value, sizeof cfg->value[k]);

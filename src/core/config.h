@@ -25,6 +25,7 @@ typedef enum {
     VD_CFG_MODEL_THREADS, /* ONNX Runtime intra-op threads (0 = all cores) */
     VD_CFG_PRELOAD,       /* comma-separated models loaded at start */
     VD_CFG_LOG_LEVEL,     /* debug|info|warn|error */
+    VD_CFG_LOG_FORMAT,    /* text|json */
     VD_CFG_RESTART_MAX,   /* longest restart backoff, seconds */
     VD_CFG_STOP_GRACE,    /* seconds children get to stop on SIGTERM */
     /* several hosts (docs/deploy.md) */

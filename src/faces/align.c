@@ -14,6 +14,15 @@ const float VD_FACE_TEMPLATE[4][2] = {
     {112.0f, 151.4f}, /* mouth centre */
 };
 
+/* InsightFace's arcface_dst (public constants of its face_align module). */
+const float VD_ARCFACE_TEMPLATE[5][2] = {
+    {38.2946f, 51.6963f}, /* eye on the image's left */
+    {73.5318f, 51.5014f}, /* other eye */
+    {56.0252f, 71.7366f}, /* nose tip */
+    {41.5493f, 92.3655f}, /* mouth corner on the image's left */
+    {70.7299f, 92.2041f}, /* other corner */
+};
+
 static const int template_kp[4] = {VD_KP_RIGHT_EYE, VD_KP_LEFT_EYE, VD_KP_NOSE, VD_KP_MOUTH};
 
 vd_status vd_similarity_fit(const float (*src)[2], const float (*dst)[2], int n, double m[6],
@@ -58,11 +67,36 @@ vd_status vd_face_align_matrix(const vd_face_det *det, int size, double m[6], vd
     return vd_similarity_fit((const float(*)[2])src, (const float(*)[2])dst, 4, m, err);
 }
 
+vd_status vd_face_align_arcface_matrix(const vd_face_det *det, int size, double m[6], vd_error *err)
+{
+    if (size <= 0) return vd_error_set(err, VD_ERR_INVALID, "crop size %d", size);
+    if (!det->has_lm5)
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "ArcFace alignment needs five landmarks (an SCRFD detector), not "
+                            "BlazeFace keypoints");
+    float dst[5][2];
+    float ratio = size % 112 == 0 ? (float)size / 112 : (float)size / 128;
+    float shift = size % 112 == 0 ? 0 : 8 * ratio;
+    for (int i = 0; i < 5; i++) {
+        /* index coordinates -> continuous ones, like the landmarks (scrfd.h) */
+        dst[i][0] = (VD_ARCFACE_TEMPLATE[i][0] * ratio + shift) + 0.5f;
+        dst[i][1] = VD_ARCFACE_TEMPLATE[i][1] * ratio + 0.5f;
+    }
+    return vd_similarity_fit((const float(*)[2])det->lm5, (const float(*)[2])dst, 5, m, err);
+}
+
 vd_status vd_face_align(const vd_image *img, const vd_face_det *det, int size, vd_image *crop,
                         double m[6], vd_error *err)
 {
+    return vd_face_align_as(img, det, size, VD_ALIGN_FACERES, crop, m, err);
+}
+
+vd_status vd_face_align_as(const vd_image *img, const vd_face_det *det, int size,
+                           vd_align_mode mode, vd_image *crop, double m[6], vd_error *err)
+{
     double mm[6];
-    vd_status st = vd_face_align_matrix(det, size, mm, err);
+    vd_status st = mode == VD_ALIGN_ARCFACE ? vd_face_align_arcface_matrix(det, size, mm, err)
+                                            : vd_face_align_matrix(det, size, mm, err);
     if (st != VD_OK) return st;
     if (m)
         for (int i = 0; i < 6; i++)

@@ -99,6 +99,7 @@ static vd_status weighted_nms(const vd_face_det *cand, size_t nc, float iou, siz
             wsum += w;
         }
         vd_face_det *d = &res[nr++];
+        *d = (vd_face_det){.has_lm5 = 0};
         d->x0 = (float)(acc[0] / wsum), d->y0 = (float)(acc[1] / wsum);
         d->x1 = (float)(acc[2] / wsum), d->y1 = (float)(acc[3] / wsum);
         for (int k = 0; k < VD_KP_COUNT; k++) {

@@ -45,6 +45,8 @@ typedef struct {
     float x0, y0, x1, y1;     /* box in image pixels (continuous coordinates) */
     float kp[VD_KP_COUNT][2]; /* keypoints (x, y) in image pixels */
     float score;              /* 0..1 */
+    float lm5[5][2];          /* InsightFace's five landmarks (faces/scrfd.h), when has_lm5 */
+    int has_lm5;              /* 1 from an SCRFD detector, 0 from BlazeFace */
 } vd_face_det;
 
 typedef struct {

@@ -6,7 +6,26 @@
 #include <string.h>
 
 #include "faces/align.h"
+#include "faces/scrfd.h"
 #include "image/preprocess.h"
+
+/* The input a detector's decoder can take: BlazeFace 128 or 256 square,
+ * SCRFD sides that are multiples of 32; three channels. */
+static vd_status check_detector(const char *name, const vd_model_meta *m, vd_error *err)
+{
+    if (m->detector == VD_DETECTOR_SCRFD) {
+        if (m->width % 32 == 0 && m->height % 32 == 0 && m->channels == 3) return VD_OK;
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "model %s: input %dx%dx%d is not an SCRFD's (sides multiples of 32, "
+                            "3 channels)",
+                            name, m->width, m->height, m->channels);
+    }
+    if (m->width == m->height && (m->width == 128 || m->width == 256) && m->channels == 3)
+        return VD_OK;
+    return vd_error_set(err, VD_ERR_INVALID,
+                        "model %s: input %dx%dx%d is not a BlazeFace 128 or 256", name, m->width,
+                        m->height, m->channels);
+}
 
 vd_status vd_faces_detect(vd_runner *r, const vd_image *img, const vd_faces_opts *opts,
                           vd_face_det **dets, size_t *n, vd_error *err)
@@ -17,10 +36,7 @@ vd_status vd_faces_detect(vd_runner *r, const vd_image *img, const vd_faces_opts
     vd_model_meta meta;
     vd_status st = vd_runner_meta(r, name, &meta, err);
     if (st != VD_OK) return st;
-    if (meta.width != meta.height || (meta.width != 128 && meta.width != 256) || meta.channels != 3)
-        return vd_error_set(err, VD_ERR_INVALID,
-                            "model %s: input %dx%dx%d is not a BlazeFace 128 or 256", name,
-                            meta.width, meta.height, meta.channels);
+    if ((st = check_detector(name, &meta, err)) != VD_OK) return st;
     vd_tensor in;
     vd_prep_map map;
     st = vd_preprocess_batch(img, 1, &meta, &in, &map, err);
@@ -30,8 +46,16 @@ vd_status vd_faces_detect(vd_runner *r, const vd_image *img, const vd_faces_opts
     st = vd_runner_run(r, name, &in, outs, VD_MODEL_MAX_OUTPUT, &nouts, err);
     vd_tensor_free(&in);
     if (st != VD_OK) return st;
-    st = vd_blazeface_decode(outs, nouts, 0, meta.width, opts ? &opts->det : NULL, &map, dets, n,
-                             err);
+    if (meta.detector == VD_DETECTOR_SCRFD) {
+        vd_scrfd_opts so = {0};
+        if (opts)
+            so = (vd_scrfd_opts){opts->det.score_threshold, opts->det.iou_threshold,
+                                 opts->det.max_faces};
+        st = vd_scrfd_decode(outs, nouts, 0, meta.width, meta.height, &so, &map, dets, n, err);
+    } else {
+        st = vd_blazeface_decode(outs, nouts, 0, meta.width, opts ? &opts->det : NULL, &map, dets,
+                                 n, err);
+    }
     for (size_t i = 0; i < nouts; i++)
         vd_tensor_free(&outs[i]);
     if (st != VD_OK || !opts || opts->min_size <= 0) return st;
@@ -59,7 +83,10 @@ vd_status vd_faces_embed(vd_runner *r, const vd_image *img, const vd_face_det *d
     vd_image *crops = calloc(n, sizeof *crops);
     if (!crops) return vd_error_set(err, VD_ERR_NOMEM, "no memory");
     for (size_t i = 0; i < n && st == VD_OK; i++)
-        st = vd_face_align(img, &dets[i], meta.width, &crops[i], NULL, err);
+        st = vd_face_align_as(img, &dets[i], meta.width,
+                              meta.alignment == VD_ALIGNMENT_ARCFACE ? VD_ALIGN_ARCFACE
+                                                                     : VD_ALIGN_FACERES,
+                              &crops[i], NULL, err);
     vd_tensor in = {0};
     if (st == VD_OK) st = vd_preprocess_batch(crops, n, &meta, &in, NULL, err);
     for (size_t i = 0; i < n; i++)

@@ -14,9 +14,9 @@
 #define META_FILE_MAX (1 << 20) /* a metadata file is small; refuse anything big */
 
 static const char *const top_keys[] = {
-    "name",        "onnx",         "task",      "input",        "outputs",
-    "dim",         "l2_normalize", "max_batch", "max_delay_us", "preload",
-    "description", "license",      "source",    "version",      NULL};
+    "name",         "onnx",      "task",         "input",     "outputs",     "dim",
+    "l2_normalize", "max_batch", "max_delay_us", "preload",   "description", "license",
+    "source",       "version",   "detector",     "alignment", NULL};
 static const char *const input_keys[] = {"name",   "layout", "height", "width", "channels", "color",
                                          "resize", "scale",  "mean",   "std",   NULL};
 
@@ -158,6 +158,25 @@ static int name_ok(const char *s)
 static const char *const task_names[] = {"other", "image_embedding", "face_detection",
                                          "face_embedding", NULL};
 
+/* `detector` (face_detection) and `alignment` (face_embedding). */
+static vd_status get_face_kinds(json_t *root, vd_model_meta *m, vd_error *err)
+{
+    static const char *const detectors[] = {"blazeface", "scrfd", NULL};
+    static const char *const alignments[] = {"faceres", "arcface", NULL};
+    vd_status rc;
+    int e = 0;
+    if (json_object_get(root, "detector") && m->task != VD_TASK_FACE_DETECTION)
+        return vd_error_set(err, VD_ERR_INVALID, "detector: only for task face_detection");
+    if ((rc = get_enum(root, "detector", "detector", detectors, &e, err)) != VD_OK) return rc;
+    m->detector = (vd_face_detector)e;
+    e = 0;
+    if (json_object_get(root, "alignment") && m->task != VD_TASK_FACE_EMBEDDING)
+        return vd_error_set(err, VD_ERR_INVALID, "alignment: only for task face_embedding");
+    if ((rc = get_enum(root, "alignment", "alignment", alignments, &e, err)) != VD_OK) return rc;
+    m->alignment = (vd_face_alignment)e;
+    return VD_OK;
+}
+
 static vd_status parse_root(json_t *root, const char *dir, const char *stem, vd_model_meta *m,
                             vd_error *err)
 {
@@ -271,6 +290,7 @@ static vd_status parse_root(json_t *root, const char *dir, const char *stem, vd_
     if ((rc = get_int(root, "max_delay_us", "max_delay_us", 0, 10000000, &x, 0, err)) != VD_OK)
         return rc;
     m->max_delay_us = x;
+    if ((rc = get_face_kinds(root, m, err)) != VD_OK) return rc;
     json_t *d = json_object_get(root, "description");
     if (d && !json_is_string(d))
         return vd_error_set(err, VD_ERR_INVALID, "description: must be a string");

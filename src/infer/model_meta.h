@@ -14,7 +14,7 @@
 #include "infer/tensor.h"
 
 #define VD_MODEL_NAME_MAX   64
-#define VD_MODEL_MAX_OUTPUT 8
+#define VD_MODEL_MAX_OUTPUT 16
 
 typedef enum {
     VD_TASK_OTHER = 0,
@@ -24,6 +24,10 @@ typedef enum {
 } vd_model_task;
 
 typedef enum { VD_LAYOUT_NHWC = 0, VD_LAYOUT_NCHW } vd_layout;
+/* How a face detector's outputs are decoded (faces/): `detector` in the metadata. */
+typedef enum { VD_DETECTOR_BLAZEFACE = 0, VD_DETECTOR_SCRFD } vd_face_detector;
+/* How a face is aligned for a face embedder (faces/align.h): `alignment`. */
+typedef enum { VD_ALIGNMENT_FACERES = 0, VD_ALIGNMENT_ARCFACE } vd_face_alignment;
 typedef enum { VD_COLOR_RGB = 0, VD_COLOR_BGR } vd_color_order;
 typedef enum { VD_RESIZE_STRETCH = 0, VD_RESIZE_CENTER_CROP, VD_RESIZE_LETTERBOX } vd_resize_mode;
 
@@ -45,6 +49,8 @@ typedef struct {
     int max_batch;
     int64_t max_delay_us;
     int preload;
+    vd_face_detector detector;   /* face_detection models only */
+    vd_face_alignment alignment; /* face_embedding models only */
 } vd_model_meta;
 
 /* Parses the metadata file at path into *meta, resolving `onnx` relative to

@@ -40,7 +40,8 @@ expect_error 409 job_exists POST /jobs "${J[@]}" -d '{"any_type":true,"type":"de
 # Enqueues from many clients at once (each API thread has its own queue handle).
 pids=()
 for i in $(seq 1 24); do
-  curl -s -o /dev/null -w '%{http_code}\n' "${J[@]}" -d "{\"any_type\":true,\"type\":\"demo.bulk\",\"payload\":{\"i\":$i}}" "$API/jobs" >>"$T/bulk" &
+  r=$(vd_openapi_record POST /jobs) # checked against api/openapi.json at exit, like req's
+  curl -s -o "$r.body" -D "$r.hdr" -w '%{http_code}\n' "${J[@]}" -d "{\"any_type\":true,\"type\":\"demo.bulk\",\"payload\":{\"i\":$i}}" "$API/jobs" >>"$T/bulk" &
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p" || true; done

@@ -55,15 +55,16 @@ expect_error 503 model_server_unavailable POST /embeddings -H 'Content-Type: app
   --data-binary "{\"paths\": [\"${imgs[0]}\"], \"vectors\": false}"
 ms_start
 # Four uncached images at once (2 HTTP threads): every pooled runner meets the dead connection.
-cpids=()
+cpids=() rs=()
 for k in 2 3 4 5; do
-  curl -s --max-time 60 -o "$T/r$k.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+  rs[k]=$(vd_openapi_record POST /embeddings) # checked against api/openapi.json at exit
+  curl -s --max-time 60 -o "${rs[k]}.body" -D "${rs[k]}.hdr" -w '%{http_code}' -H 'Content-Type: application/json' \
     --data-binary "{\"paths\": [\"${imgs[$k]}\"], \"vectors\": false}" "$API/embeddings" >"$T/s$k" &
   cpids+=($!)
 done
 for p in "${cpids[@]}"; do wait "$p" || fail "a curl failed"; done
 for k in 2 3 4 5; do
-  BODY=$(cat "$T/r$k.json")
+  BODY=$(cat "${rs[k]}.body")
   [ "$(cat "$T/s$k")" = 200 ] && [ "$(jget computed)" = 1 ] ||
     fail "after the model server restart, image $k: $(cat "$T/s$k") $BODY"
 done

@@ -36,7 +36,9 @@ echo "after one 100 Mpx decode: RSS $((rss0 / 1024)) MB, peak so far $((hwm0 / 1
 for round in 1 2; do
   pids=()
   for i in 1 2 3 4; do
-    curl -s --max-time 300 -o "$T/burst$round.$i" -H 'Content-Type: application/json' \
+    r=$(vd_openapi_record POST /embeddings) # checked against api/openapi.json at exit
+    ln -s "$T/burst$round.$i" "$r.body"
+    curl -s --max-time 300 -o "$T/burst$round.$i" -D "$r.hdr" -H 'Content-Type: application/json' \
       --data-binary "{\"model\": \"clip_dyn\", \"paths\": [\"$T/media/big$i.png\"], \"vectors\": false}" \
       "$API/embeddings" &
     pids+=($!)

@@ -2,7 +2,9 @@
 #   api_start [serve options...]   starts the server on a free loopback port;
 #                                  sets API_PID, API_PORT, API (base URL), API_LOG
 #   api_stop                       SIGTERM, waits, fails if it does not exit 0
-#   req METHOD PATH [curl args...] sets STATUS and BODY (and HDRS: response headers)
+#   req METHOD PATH [curl args...] sets STATUS and BODY (and HDRS: response headers); the
+#                                  response is recorded under $T/openapi and checked against
+#                                  api/openapi.json when the test ends (common.sh, openapi_check.py)
 #   expect_error STATUS CODE METHOD PATH [curl args...]
 #                                  the request must fail with STATUS and error code CODE
 #   jget FIELD                     a field of $BODY (python-style path: a.b.0.c)
@@ -37,7 +39,8 @@ api_stop() {
 
 req() {
   local method=$1 path=$2; shift 2
-  local bf="$T/body.$BASHPID" hf="$T/hdrs.$BASHPID" # per (sub)shell: safe for concurrent clients
+  local rec; rec=$(vd_openapi_record "$method" "$path")
+  local bf="$rec.body" hf="$rec.hdr"
   STATUS=$(curl -s --max-time 60 -o "$bf" -D "$hf" -w '%{http_code}' -X "$method" "$@" "$API$path") || true
   BODY=$(cat "$bf" 2>/dev/null || true)
   HDRS=$(cat "$hf" 2>/dev/null || true)
