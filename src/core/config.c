@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/pg.h"
 #include "core/util.h"
 
 static const struct {
@@ -180,7 +181,10 @@ long vd_config_int(const vd_config *cfg, vd_cfg_key k)
 
 void vd_config_print(const vd_config *cfg, FILE *out)
 {
-    for (int k = 0; k < VD_CFG__COUNT; k++)
-        fprintf(out, "%-14s = %-30s # from %s\n", keys[k].name, cfg->value[k],
-                source_names[cfg->source[k]]);
+    for (int k = 0; k < VD_CFG__COUNT; k++) {
+        char shown[1024]; /* a store URL's password is never printed */
+        const char *v =
+            k == VD_CFG_STORE ? vd_pg_url_shown(cfg->value[k], shown, sizeof shown) : cfg->value[k];
+        fprintf(out, "%-14s = %-30s # from %s\n", keys[k].name, v, source_names[cfg->source[k]]);
+    }
 }

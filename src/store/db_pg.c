@@ -1,7 +1,8 @@
 /* db_pg.c: the store's database interface (store_db.h) over PostgreSQL,
  * through libpq; core/pg.h connects (with backoff), hides passwords and maps
- * results to vd_status. Statements run with PQexecParams: text parameters
- * (blobs in binary), binary results read by column type. */
+ * results to vd_status. Statements are prepared once per connection
+ * (PQprepare) and run with PQexecPrepared: text parameters (blobs in
+ * binary), binary results read by column type. */
 #include "store/db_impl.h"
 
 #include <endian.h>
@@ -28,11 +29,17 @@ enum {
     OID_FLOAT8 = 701
 };
 
+/* Statements prepared on the connection (PQprepare), found by their text:
+ * the store has a few dozen, each run many times. */
+enum { PREPARED_MAX = 64 };
+
 typedef struct {
     vd_db base;
     PGconn *c;
     char *url;
     int64_t wait_ms;
+    char *prepared[PREPARED_MAX]; /* SQL text of statement "s<i>" on c */
+    int nprepared;
 } pg_db;
 
 typedef struct {
@@ -53,6 +60,14 @@ static PGconn *C(vd_db *db)
     return ((pg_db *)db)->c;
 }
 
+/* Forgets the statements prepared on a connection that is gone. */
+static void forget_prepared(pg_db *d)
+{
+    for (int i = 0; i < d->nprepared; i++)
+        free(d->prepared[i]);
+    d->nprepared = 0;
+}
+
 /* Makes sure db has a live connection: one that broke is replaced (with
  * vd_pg_connect's backoff), unless a transaction was open on it, which the
  * server has rolled back: that is VD_ERR_CONN. */
@@ -65,6 +80,7 @@ static vd_status ensure_conn(pg_db *d, vd_error *err)
                             d->base.shown);
     if (d->c) PQfinish(d->c);
     d->c = NULL;
+    forget_prepared(d);
     vd_status rc = vd_pg_connect(d->url, d->wait_ms, &d->c, err);
     if (rc == VD_OK) VD_INFO("store: reconnected to %s", d->base.shown);
     return rc;
@@ -77,6 +93,7 @@ static void pg_close(vd_db *db)
         if (db->in_txn) PQclear(PQexec(d->c, "ROLLBACK"));
         PQfinish(d->c);
     }
+    forget_prepared(d);
     free(d->url);
     free(d);
 }
@@ -255,6 +272,31 @@ static vd_status pg_bind_null(vd_db_stmt *st, int i)
     return bind_bytes(st, i, NULL, 0, 0);
 }
 
+/* The name of s's statement prepared on d's connection (preparing it the
+ * first time) in name, or "" when the cache is full (run unprepared). */
+static vd_status prepared_name(pg_db *d, pg_stmt *s, char name[16], const char *what, vd_error *err)
+{
+    for (int i = 0; i < d->nprepared; i++)
+        if (strcmp(d->prepared[i], s->sql) == 0) {
+            snprintf(name, 16, "s%d", i);
+            return VD_OK;
+        }
+    name[0] = 0;
+    if (d->nprepared == PREPARED_MAX) return VD_OK;
+    char *copy = vd_strdup(s->sql);
+    if (!copy) return vd_error_set(err, VD_ERR_NOMEM, "store: out of memory");
+    snprintf(name, 16, "s%d", d->nprepared);
+    PGresult *r = PQprepare(d->c, name, s->sql, s->nparams, NULL);
+    vd_status rc = vd_pg_status(d->c, r, what, err);
+    PQclear(r);
+    if (rc != VD_OK) {
+        free(copy);
+        return rc;
+    }
+    d->prepared[d->nprepared++] = copy;
+    return VD_OK;
+}
+
 /* Runs the statement (retrying once on a new connection when it may). */
 static vd_status execute(pg_stmt *s, const char *what, vd_error *err)
 {
@@ -263,11 +305,15 @@ static vd_status execute(pg_stmt *s, const char *what, vd_error *err)
         vd_status rc = ensure_conn(d, err);
         if (rc != VD_OK) return rc;
         clear_result(s);
-        s->res = PQexecParams(d->c, s->sql, s->nparams, NULL, (const char *const *)s->vals, s->lens,
-                              s->fmts, 1);
-        char msg[256];
+        char msg[256], name[16];
         snprintf(msg, sizeof msg, "store: %s", what);
-        rc = vd_pg_status(d->c, s->res, msg, err);
+        if ((rc = prepared_name(d, s, name, msg, err)) == VD_OK) {
+            s->res = name[0] ? PQexecPrepared(d->c, name, s->nparams, (const char *const *)s->vals,
+                                              s->lens, s->fmts, 1)
+                             : PQexecParams(d->c, s->sql, s->nparams, NULL,
+                                            (const char *const *)s->vals, s->lens, s->fmts, 1);
+            rc = vd_pg_status(d->c, s->res, msg, err);
+        }
         if (rc == VD_OK) {
             const char *t = PQcmdTuples(s->res);
             s->changes = t && *t ? strtoll(t, NULL, 10) : 0;

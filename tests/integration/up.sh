@@ -15,6 +15,10 @@ cfg=$(VISIOND_CONCURRENCY=2 "$VISIOND" up --data "$data" --workers 2 --print-con
 echo "$cfg" | grep -Eq '^workers += 2 +# from flag' || fail "workers not from flag: $cfg"
 echo "$cfg" | grep -Eq '^concurrency += 2 +# from env' || fail "concurrency not from env: $cfg"
 rm "$data/visiond.conf"
+# The store's password is never printed (it reaches children through VISIOND_STORE only).
+cfg=$("$VISIOND" up --data "$data" --store 'postgres://u:Sekret9@127.0.0.1:1/x' --print-config)
+echo "$cfg" | grep -Eq '^store += postgres://u:\*\*\*@127.0.0.1:1/x +# from flag' || fail "store: $cfg"
+! echo "$cfg" | grep -q Sekret9 || fail "--print-config shows the store's password"
 "$VISIOND" up --data "$data" --workers nope 2>/dev/null && fail "bad --workers accepted"
 
 "$VISIOND" up --data "$data" --listen "127.0.0.1:$port" --workers 2 --concurrency 2 >"$T/up.log" 2>&1 &
