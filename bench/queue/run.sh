@@ -6,6 +6,8 @@
 #   BENCH_JOBS=N          jobs per measurement (default 1000)
 #   BENCH_QUEUE=URL       visiond's queue (default: sqlite:TMP/q.db?sync=normal, fresh per run)
 #   VISIOND_BENCH_REDIS=1 also run visiond on redis://127.0.0.1:PORT/1 of the same redis-server
+#   VISIOND_BENCH_PG=URL  also run visiond on this PostgreSQL queue (an empty database, e.g.
+#                         `. tests/lib/pg.sh; pg_newdb bench`; its finished jobs are purged)
 #
 # visiond: `visiond jobs enqueue noop --count N` (one process), then `visiond worker
 # --burst` forking a work-horse per job (concurrency 1, like one RQ worker, and 4),
@@ -110,6 +112,23 @@ if [ -n "${VISIOND_BENCH_REDIS:-}" ]; then
   fi
 fi
 
+if [ -n "${VISIOND_BENCH_PG:-}" ]; then
+  u=$VISIOND_BENCH_PG
+  echo "visiond (postgres backend):"
+  if "$VISIOND" jobs purge --queue "$u" >/dev/null 2>"$tmp/pg_err" && fresh_queue "$u"; then
+    vp_enq=$ENQ_RATE
+    row "enqueue" "$vp_enq"
+    vp_fork1=$(drain "$u" --concurrency 1)
+    row "drain, fork per job, concurrency 1" "$vp_fork1"
+    "$VISIOND" jobs purge --queue "$u" >/dev/null
+    fresh_queue "$u"
+    row "drain, fork per job, concurrency 4" "$(drain "$u" --concurrency 4)"
+    "$VISIOND" jobs purge --queue "$u" >/dev/null
+  else
+    echo "  not available: $(head -1 "$tmp/pg_err")"
+  fi
+fi
+
 # ---- RQ
 echo "rq $($PY -c 'import rq; print(rq.__version__)') (redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), no persistence):"
 rurl="redis://127.0.0.1:$port/0"
@@ -130,6 +149,10 @@ echo "  enqueue:                                  $(ratio "$vd_enq" "$rq_enq")x"
 echo "  forking drain, one horse at a time:       $(ratio "$vd_fork1" "$rq_drain")x   (target >= 10x)"
 echo "  forking drain, concurrency 4 vs 1 rq:     $(ratio "$vd_fork4" "$rq_drain")x"
 echo "  inline drain (--no-fork):                 $(ratio "$vd_nofork" "$rq_drain")x"
+if [ -n "${vp_fork1:-}" ]; then
+  echo "  postgres backend: enqueue                 $(ratio "$vp_enq" "$rq_enq")x   ($(ratio "$vp_enq" "$vd_enq")x sqlite's)"
+  echo "  postgres backend: forking drain, one horse $(ratio "$vp_fork1" "$rq_drain")x   ($(ratio "$vp_fork1" "$vd_fork1")x sqlite's)"
+fi
 if [ -n "${vr_fork1:-}" ]; then
   echo "  redis backend: enqueue                    $(ratio "$vr_enq" "$rq_enq")x"
   echo "  redis backend: forking drain, one horse   $(ratio "$vr_fork1" "$rq_drain")x"

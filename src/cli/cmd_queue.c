@@ -24,7 +24,8 @@ static const char queue_usage[] =
     "              prints {\"changed\": n}\n"
     "\n"
     "options:\n"
-    "  --queue URL    sqlite:PATH or redis://HOST:PORT/DB (default: $VISIOND_QUEUE,\n"
+    "  --queue URL    sqlite:PATH, redis://HOST:PORT/DB or postgres://USER@HOST/DB\n"
+    "                 (default: $VISIOND_QUEUE,\n"
     "                 else sqlite:$VISIOND_DATA/visiond.db, else sqlite:./data/visiond.db)\n"
     "  -h, --help     this help\n";
 

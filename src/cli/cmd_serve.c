@@ -25,6 +25,7 @@
 #include "core/sigpipe.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "queue/queue.h"
 
 #define MAX_ROOTS 64
 
@@ -37,7 +38,8 @@ static const char serve_usage[] =
     "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8080; port 0 = any free\n"
     "                       port). HOST is a numeric IPv4/[IPv6] address or localhost.\n"
     "                       Beyond loopback a token is required.\n"
-    "  --queue URL          sqlite:PATH or redis://HOST:PORT/DB (default: $VISIOND_QUEUE,\n"
+    "  --queue URL          sqlite:PATH, redis://HOST:PORT/DB or postgres://USER@HOST/DB\n"
+    "                       (default: $VISIOND_QUEUE,\n"
     "                       else sqlite:DATA/visiond.db)\n"
     "  --model-server ADDR  model server: unix:PATH or tcp:HOST:PORT (default:\n"
     "                       $VISIOND_MODEL_SERVER, else unix:DATA/model.sock); 'none' = none;\n"
@@ -280,7 +282,7 @@ int vd_cmd_serve(int argc, char **argv)
     vd_hostport_parse(cfg.listen, VD_HOSTPORT_ANY_PORT, "listen address", &hp, NULL);
     vd_hostport_format(hp.host, vd_api_port(api), listen, sizeof listen);
     char queue_shown[512]; /* the queue URL without its password, if any */
-    vd_url_redact(cfg.queue_url, queue_shown, sizeof queue_shown);
+    vd_queue_url_shown(cfg.queue_url, queue_shown, sizeof queue_shown);
     VD_INFO("listening on %s (queue %s, model server %s, %zu media roots, auth %s)", listen,
             queue_shown, cfg.model_server ? cfg.model_server : "none", cfg.nmedia_roots,
             with_token ? "on" : "off");

@@ -22,6 +22,7 @@
 #include "core/util.h"
 #include "store/store.h"
 #include "infer/auth.h"
+#include "queue/queue.h"
 
 static const char usage_text[] =
     "usage: visiond up [OPTIONS]\n"
@@ -317,7 +318,7 @@ static int prepare(const vd_config *cfg, up_env *e)
     setenv("VISIOND_QUEUE", e->queue, 1);
     /* Children read the queue from $VISIOND_QUEUE; it goes on their command
      * lines too (for ps) only when it holds no password. */
-    vd_url_redact(e->queue, e->queue_shown, sizeof e->queue_shown);
+    vd_queue_url_shown(e->queue, e->queue_shown, sizeof e->queue_shown);
     e->queue_on_argv = strcmp(e->queue, e->queue_shown) == 0;
     /* The store reaches every child through $VISIOND_STORE only: a URL may
      * hold a password, and a command line is visible to every local user. */

@@ -72,6 +72,11 @@ void vd_queue_close(vd_queue *q)
     if (q) q->ops->close(q);
 }
 
+char *vd_queue_url_shown(const char *url, char *buf, size_t n)
+{
+    return vd_pg_url_is(url) ? vd_pg_url_shown(url, buf, n) : vd_url_redact(url, buf, n);
+}
+
 int vd_queue_wake_fd(vd_queue *q)
 {
     return q->ops->wake_fd ? q->ops->wake_fd(q) : -1;

@@ -124,6 +124,10 @@ int64_t vd_queue_backoff_ms(int64_t base_ms, int64_t max_ms, int attempt, double
 vd_status vd_queue_open(const char *url, vd_queue **out, vd_error *err);
 void vd_queue_close(vd_queue *q);
 
+/* Writes url into buf (n bytes) as messages and logs show it: any password as "***", in
+ * every backend's URL forms (PostgreSQL's keyword form too: core/pg.h). Returns buf. */
+char *vd_queue_url_shown(const char *url, char *buf, size_t n);
+
 /* Returns the backend name ("sqlite", "redis", "postgres"). */
 const char *vd_queue_backend(const vd_queue *q);
 

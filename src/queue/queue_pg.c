@@ -161,9 +161,9 @@ typedef struct {
     const char *id, *token;
 } enqueue_arg;
 
-static vd_status try_enqueue(pg_queue *q, void *arg, int retry, vd_error *err)
+/* The INSERT of one job (VD_ERR_STATE: its id is taken). */
+static vd_status insert_job(pg_queue *q, const enqueue_arg *a, vd_error *err)
 {
-    const enqueue_arg *a = arg;
     const vd_enqueue_opts *o = a->o;
     char pri[24], mr[24], to[24], rb[24], rm[24], ttl[24], delay[24];
     I64(pri, o->priority);
@@ -175,7 +175,14 @@ static vd_status try_enqueue(pg_queue *q, void *arg, int retry, vd_error *err)
     I64(delay, o->delay_ms > 0 ? o->delay_ms : 0);
     const char *p[] = {a->id,    o->type, o->payload ? o->payload : "{}", pri, mr, to, rb, rm, ttl,
                        a->token, delay};
-    vd_status st = vd_pgq_run(q, PQ_INSERT, 11, p, NULL, err);
+    return vd_pgq_run(q, PQ_INSERT, 11, p, NULL, err);
+}
+
+static vd_status try_enqueue(pg_queue *q, void *arg, int retry, vd_error *err)
+{
+    const enqueue_arg *a = arg;
+    const vd_enqueue_opts *o = a->o;
+    vd_status st = insert_job(q, a, err);
     if (st != VD_ERR_STATE) return st;
     /* a unique violation after a broken connection may be our own first try */
     if (retry && (!o->id || why_not_held(q, a->id, NULL, 0, a->token, err) == VD_OK)) return VD_OK;

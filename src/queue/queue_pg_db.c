@@ -172,7 +172,9 @@ vd_status vd_pgq_run(pg_queue *q, int idx, int n, const char *const *params, PGr
         q->prepared[idx] = 1;
     }
     PGresult *r = PQexecPrepared(q->c, name, n, params, NULL, NULL, 0);
-    vd_status st = result_status(q, r, "queue statement", err);
+    char what[600];
+    snprintf(what, sizeof what, "postgres queue %s", q->shown);
+    vd_status st = result_status(q, r, what, err);
     if (st != VD_OK || !out)
         PQclear(r);
     else

@@ -107,10 +107,10 @@ static int vd_test_pg_url_for(const char *dbname, char *buf, size_t n, char *why
 static int vd_test_pg_fresh(char *buf, size_t n, char *why, size_t whyn)
 {
     static int seq;
+    static pid_t registered;
     if (vd_test_pg_dbs.owner != getpid()) {
         vd_test_pg_dbs.owner = getpid();
         vd_test_pg_dbs.n = 0;
-        atexit(vd_test_pg_drop_all);
     }
     if (vd_test_pg_dbs.n >= VD_TEST_PG_MAXDB) {
         snprintf(why, whyn, "too many test databases");
@@ -118,6 +118,12 @@ static int vd_test_pg_fresh(char *buf, size_t n, char *why, size_t whyn)
     }
     PGconn *c = vd_test_pg_admin(why, whyn);
     if (!c) return 0;
+    /* registered after libpq's first connect, so that it runs before the exit handlers
+     * libpq's TLS library registered then (a connect after those crashes) */
+    if (registered != getpid()) {
+        registered = getpid();
+        atexit(vd_test_pg_drop_all);
+    }
     char *name = vd_test_pg_dbs.names[vd_test_pg_dbs.n];
     snprintf(name, 64, "vdtest_%d_%d", (int)getpid(), ++seq);
     char sql[128];

@@ -60,6 +60,25 @@ VD_TEST(postgres_urls_open_the_postgres_backend)
     printf("    no such database: %s\n", err.msg);
 }
 
+/* serve and up log the queue URL through vd_queue_url_shown: no password in any form */
+VD_TEST(queue_urls_are_shown_without_passwords)
+{
+    const char *urls[] = {
+        "postgres://vd:s3cret@db:5432/visiond", "postgresql://vd:s3cret@db/visiond?sslmode=require",
+        "host=db dbname=visiond user=vd password=s3cret",
+        "host=db password='s3cret x' dbname=visiond", "redis://:s3cret@127.0.0.1:6379/0"};
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        char buf[256];
+        vd_queue_url_shown(urls[i], buf, sizeof buf);
+        printf("    %s\n", buf);
+        CHECK(strstr(buf, "s3cret") == NULL);
+        CHECK(strstr(buf, "***") != NULL);
+    }
+    char buf[256];
+    CHECK_EQ_STR(vd_queue_url_shown("sqlite:/var/lib/visiond/visiond.db", buf, sizeof buf),
+                 "sqlite:/var/lib/visiond/visiond.db");
+}
+
 VD_TEST(processes_starting_together_create_the_schema_once)
 {
     char url[512];
