@@ -11,6 +11,10 @@ void vd_api_reply_infer_error(vd_http_resp *resp, vd_status st, const vd_error *
         vd_http_add_header(resp, "Retry-After", "1");
         vd_http_reply_error(resp, 503, "model_server_unavailable", "the model server: %s", msg);
         return;
+    case VD_ERR_AUTH: /* the model server refused this api's secret: not the caller's fault */
+        vd_http_reply_error(resp, 503, "model_server_unavailable",
+                            "the model server refused this api (check model_secret_file): %s", msg);
+        return;
     case VD_ERR_BUSY:
         vd_http_add_header(resp, "Retry-After", "1");
         vd_http_reply_error(resp, 429, "model_server_busy", "the model server is busy: %s", msg);

@@ -10,7 +10,20 @@
  * Errors the server answers (unknown model, bad shape, busy, timeout) are
  * returned as they are, without retrying; the one exception is the server's
  * "shutting down" answer (VD_ERR_CONN), which is retried like a broken
- * connection. The connection is made lazily, on the first call. */
+ * connection. The connection is made lazily, on the first call.
+ *
+ * Several servers: an address may list up to VD_INFER_MAX_SERVERS, ','-separated.
+ * The handle keeps a connection per server and sends each call to the next
+ * healthy one in turn; a server whose connection fails rests for its own
+ * backoff (10 ms doubling to 500 ms) while the call is resent to another
+ * (docs/protocol.md, "Several servers").
+ *
+ * Authentication: when $VISIOND_MODEL_SECRET_FILE names a secret file (read
+ * by vd_infer_client_new, infer/auth.h), every connection runs the handshake
+ * first and the server must prove it holds the same secret. A server that
+ * refuses us (wrong or no secret on either side) is VD_ERR_AUTH, logged once
+ * per process, and not tried again for 30 s: calls fail at once while every
+ * server refuses. */
 #ifndef VD_INFER_CLIENT_H
 #define VD_INFER_CLIENT_H
 
@@ -31,8 +44,9 @@ typedef struct vd_infer_client vd_infer_client;
 const char *vd_infer_default_address(char *buf, size_t n);
 
 /* Creates a handle for address: "unix:PATH", "tcp:HOST:PORT", a path (anything
- * with a '/'), or "HOST:PORT". Does not connect yet. VD_ERR_INVALID for a
- * malformed address. */
+ * with a '/'), or "HOST:PORT"; or several of them, ','-separated. Reads the
+ * secret named by $VISIOND_MODEL_SECRET_FILE, if any. Does not connect yet.
+ * VD_ERR_INVALID for a malformed address; the errors of vd_auth_secret_load. */
 vd_status vd_infer_client_new(const char *address, vd_infer_client **out, vd_error *err);
 
 /* Closes the connection and frees the handle. */
@@ -61,7 +75,7 @@ vd_status vd_infer_client_load(vd_infer_client *c, const char *model, int64_t ti
 vd_status vd_infer_client_unload(vd_infer_client *c, const char *model, int64_t timeout_ms,
                                  char **json, vd_error *err);
 
-/* Returns 1 when the handle holds a connection that the server has not
+/* Returns 1 when the handle holds a connection (to any of its servers) that the server has not
  * closed (checked without blocking or sending anything), 0 when it never
  * connected, dropped its connection after an error, or finds it closed by
  * the server (which it then drops: the next call connects afresh). For a

@@ -6,11 +6,17 @@
  * decoder for the op (INFER request, name, INFER response). Whatever decodes
  * must re-encode to the same payload bytes (round trip), and the decoded
  * tensor must hold as many floats as its shape says. The stream stops at the
- * first bad header, as the server closes the connection there. */
+ * first bad header, as the server closes the connection there. HELLO and
+ * AUTH frames go through the handshake's checks (infer/auth.h) on both sides:
+ * a HELLO payload as the client's nonce (the server answers a 64-byte
+ * challenge, or refuses), as the server's answer (never accepted: the fuzzer
+ * cannot forge the proof of our random nonce), an AUTH payload as a proof
+ * (never accepted). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "infer/auth.h"
 #include "infer/proto.h"
 
 #define FUZZ_MAX_PAYLOAD (1u << 16)
@@ -118,9 +124,35 @@ static void as_error(const vd_proto_header *h, const uint8_t *payload)
     vd_buf_free(&out);
 }
 
+static void as_handshake(const vd_proto_header *h, const uint8_t *payload)
+{
+    static const vd_auth_secret secret = {.key = "fuzz_proto's shared secret", .len = 26};
+    uint8_t sn[VD_AUTH_NONCE_LEN], cn[VD_AUTH_NONCE_LEN];
+    vd_error e;
+    vd_buf out = {0};
+    if (h->op == VD_OP_HELLO) {
+        vd_status st =
+            vd_auth_server_challenge(&secret, h->id, payload, h->length, sn, cn, &out, &e);
+        check(st == VD_OK ? out.len == VD_PROTO_HEADER_LEN + 64 : st == VD_ERR_PROTOCOL);
+        vd_buf_free(&out);
+        memset(cn, 7, sizeof cn);
+        st = vd_auth_client_answer(&secret, cn, h, payload, &out, &e);
+        check(st != VD_OK && out.len == 0);
+    } else {
+        memset(sn, 1, sizeof sn);
+        memset(cn, 2, sizeof cn);
+        check(vd_auth_server_verify(&secret, sn, cn, payload, h->length, &e) != VD_OK);
+    }
+    vd_buf_free(&out);
+}
+
 static void one_frame(const vd_proto_header *h, const uint8_t *payload)
 {
     switch (h->op) {
+    case VD_OP_HELLO:
+    case VD_OP_AUTH:
+        as_handshake(h, payload);
+        break;
     case VD_OP_INFER: /* a request from a client, a response from the server */
         as_request(h, payload);
         as_response(h, payload);

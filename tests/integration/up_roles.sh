@@ -87,7 +87,20 @@ code=$(curl -s -o "$T/faces.json" -w '%{http_code}' -H 'Content-Type: applicatio
 for i in 1 2 3 4 5; do "$VISIOND" jobs enqueue sleep --payload '{"ms":20}' --queue "$Q" >/dev/null; done
 all_done() { [ "$("$VISIOND" queue stats --queue "$Q" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"]["finished"])')" = 5 ]; }
 wait_for 60 all_done || { cat "$T/worker.log"; fail "jobs not run by the worker host"; }
-grep -q "refused a client" "$T/gpu.log" && fail "the model server refused a client: $(grep refused "$T/gpu.log")"
+! grep -q "refused a client" "$T/gpu.log" || fail "the model server refused a client: $(grep refused "$T/gpu.log")"
+
+# an api with another secret: refused by the model server, a 503 that says so (not a 401)
+head -c 32 /dev/urandom | base64 >"$T/wrong" && chmod 600 "$T/wrong"
+P3=$(freeport)
+"$VISIOND" serve --listen "127.0.0.1:$P3" --data "$T/other" --media-root "$T/media" \
+  --model-server "tcp:127.0.0.1:$MSPORT" --secret-file "$T/wrong" >"$T/wrong.log" 2>&1 &
+track $!
+wait_for 30 curl -sf "http://127.0.0.1:$P3/healthz" || { cat "$T/wrong.log"; fail "api with the wrong secret did not start"; }
+code=$(curl -s -o "$T/faces2.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data-binary "{\"path\": \"$T/media/a.jpg\"}" "http://127.0.0.1:$P3/faces")
+[ "$code" = 503 ] && grep -q '"model_server_unavailable".*secret files differ' "$T/faces2.json" ||
+  fail "POST /faces with the wrong secret: $code $(cat "$T/faces2.json")"
+wait_for 10 grep -q "refused a client from 127.0.0.1" "$T/gpu.log" || fail "the model server did not log the refusal"
 
 for h in api worker gpu; do
   pid=$(eval echo "\$UP_$h")
