@@ -129,7 +129,7 @@ static double inprocess(vd_ort_session *s, const vd_model_meta *m, int dynamic, 
     vd_tensor res[VD_MODEL_MAX_OUTPUT];
     long images = 0;
     int64_t t0 = 0;
-    for (int it = -1;; it++) { /* it -1: warm-up, not timed */
+    for (int it = -3;; it++) { /* it < 0: warm-up (the heap settles), not timed */
         if (it == 0) {
             t0 = vd_mono_us();
             f0 = self_minflt();
@@ -150,6 +150,82 @@ static double inprocess(vd_ort_session *s, const vd_model_meta *m, int dynamic, 
     *faults_per_image = (double)(self_minflt() - f0) / (double)images;
     vd_tensor_free(&t);
     return (double)images / el;
+}
+
+typedef struct {
+    vd_ort_session *s;
+    const vd_model_meta *m;
+    int64_t until_us;
+    long images;
+    int failed;
+} par_arg;
+
+static void *par_main(void *p)
+{
+    par_arg *a = p;
+    vd_error err;
+    vd_tensor t, res[VD_MODEL_MAX_OUTPUT];
+    const char *outs[VD_MODEL_MAX_OUTPUT];
+    for (int i = 0; i < a->m->noutputs; i++)
+        outs[i] = a->m->outputs[i];
+    size_t nout = a->m->noutputs ? (size_t)a->m->noutputs : vd_ort_session_noutputs(a->s);
+    if (item_tensor(a->m, 1, &t, &err)) {
+        a->failed = 1;
+        return NULL;
+    }
+    while (vd_mono_us() < a->until_us) {
+        if (vd_ort_session_run(a->s, a->m->input_name, &t, a->m->noutputs ? outs : NULL,
+                               (size_t)a->m->noutputs, res, &err)) {
+            fprintf(stderr, "bench: %s: %s\n", a->m->name, err.msg);
+            a->failed = 1;
+            break;
+        }
+        for (size_t o = 0; o < nout; o++)
+            vd_tensor_free(&res[o]);
+        a->images++;
+    }
+    vd_tensor_free(&t);
+    return NULL;
+}
+
+/* images/s of `runs` threads running single images at once on one session with one
+ * intra-op thread (the model server's parallel layout, in-process). */
+static double inprocess_parallel(vd_ort_env *env, const vd_model_meta *m, int runs,
+                                 double *faults_per_image)
+{
+    vd_ort_session *s;
+    vd_error err;
+    if (runs > 16) runs = 16;
+    if (vd_ort_session_open_threads(env, m->onnx_path, 1, &s, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return 0;
+    }
+    par_arg a[16];
+    pthread_t th[16];
+    /* warm-up, not timed */
+    for (int k = 0; k < runs; k++) {
+        a[k] = (par_arg){.s = s, .m = m, .until_us = vd_mono_us() + 300000};
+        pthread_create(&th[k], NULL, par_main, &a[k]);
+    }
+    for (int k = 0; k < runs; k++)
+        pthread_join(th[k], NULL);
+    long f0 = self_minflt();
+    int64_t t0 = vd_mono_us(), until = t0 + (int64_t)(seconds * 1e6);
+    for (int k = 0; k < runs; k++) {
+        a[k] = (par_arg){.s = s, .m = m, .until_us = until};
+        pthread_create(&th[k], NULL, par_main, &a[k]);
+    }
+    long images = 0;
+    int failed = 0;
+    for (int k = 0; k < runs; k++) {
+        pthread_join(th[k], NULL);
+        images += a[k].images;
+        failed |= a[k].failed;
+    }
+    double el = (double)(vd_mono_us() - t0) / 1e6;
+    *faults_per_image = images ? (double)(self_minflt() - f0) / (double)images : 0;
+    vd_ort_session_close(s);
+    return failed ? 0 : (double)images / el;
 }
 
 typedef struct {
@@ -212,6 +288,36 @@ static long long server_stat(const char *addr, const char *model, const char *ke
     }
     vd_infer_client_free(c);
     return v;
+}
+
+/* Prints the layout the server chose for model (its MODELS answer). */
+static void print_layout(const char *addr, const char *model)
+{
+    vd_infer_client *c;
+    vd_error err;
+    char *text = NULL;
+    if (vd_infer_client_new(addr, &c, &err)) return;
+    if (!vd_infer_client_models(c, 10000, &text, &err)) {
+        json_t *root = json_loads(text, 0, NULL), *m;
+        size_t i;
+        json_array_foreach(json_object_get(root, "models"), i, m)
+        {
+            json_t *l = json_object_get(m, "layout");
+            if (strcmp(json_string_value(json_object_get(m, "name")), model) != 0 || !l) continue;
+            printf("server      %-16s layout: %lld run(s) at once x batch %lld, %s, "
+                   "calibrated %s (%.0f ms, %.1f images/s measured)\n",
+                   model, (long long)json_integer_value(json_object_get(l, "runs")),
+                   (long long)json_integer_value(json_object_get(l, "batch")),
+                   json_integer_value(json_object_get(l, "threads_per_run")) ? "1 thread each"
+                                                                             : "shared pool",
+                   json_is_true(json_object_get(l, "calibrated")) ? "yes" : "no",
+                   json_number_value(json_object_get(l, "calibration_ms")),
+                   json_number_value(json_object_get(l, "images_per_s")));
+        }
+        json_decref(root);
+        free(text);
+    }
+    vd_infer_client_free(c);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -401,8 +507,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     vd_model_meta metas[MAX_MODELS];
     int dynamic[MAX_MODELS];
-    double inproc[MAX_MODELS][MAX_POINTS];
+    double inproc[MAX_MODELS][MAX_POINTS], inproc_best[MAX_MODELS];
+    char best_what[MAX_MODELS][64];
     memset(inproc, 0, sizeof inproc);
+    memset(inproc_best, 0, sizeof inproc_best);
+    int cores = threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     /* the peers of the ratio: batch 1 and the largest batch measured */
     int b1 = -1, bmax = 0;
     for (int b = 0; b < nb; b++) {
@@ -468,9 +577,25 @@ int main(int argc, char **argv)
                        names[i], batches[b], dynamic[i] ? "" : " (item by item, fixed batch dim)",
                        inproc[i][b], fpi);
                 fflush(stdout);
+                if (inproc[i][b] > inproc_best[i]) {
+                    inproc_best[i] = inproc[i][b];
+                    snprintf(best_what[i], sizeof best_what[i], "batch %d", batches[b]);
+                }
             }
             vd_ort_session_close(s);
+            if (cores > 1) {
+                double fpi = 0, ips = inprocess_parallel(env, &metas[i], cores, &fpi);
+                printf("in-process  %-16s %d runs x 1 thread, batch 1: %8.1f images/s  "
+                       "minflt/image %8.1f\n",
+                       names[i], cores, ips, fpi);
+                fflush(stdout);
+                if (ips > inproc_best[i]) {
+                    inproc_best[i] = ips;
+                    snprintf(best_what[i], sizeof best_what[i], "%d runs x batch 1", cores);
+                }
+            }
         }
+        if (do_server) print_layout(addr, names[i]);
         for (int k = 0; do_server && k < nc; k++) {
             double p50, p99;
             int errors;
@@ -484,12 +609,14 @@ int main(int argc, char **argv)
                       i1 = server_stat(addr, names[i], "items");
             double peer1 = b1 >= 0 ? inproc[i][b1] : 0, peerm = inproc[i][bmax];
             printf("server      %-16s %2d client%s: %8.1f images/s  p50 %7.2f ms  p99 %7.2f ms  "
-                   "mean batch %5.2f  ratio to in-process batch 1: %.2f, to batch %d: %.2f%s  "
-                   "server minflt/image %8.1f\n",
+                   "(p99/p50 %.2f)  mean batch %5.2f  ratio to in-process batch 1: %.2f, to "
+                   "batch %d: %.2f, to the best in-process (%s): %.2f%s  server minflt/image "
+                   "%8.1f\n",
                    names[i], clients[k], clients[k] == 1 ? " " : "s", ips, p50, p99,
-                   b1n > b0 ? (double)(i1 - i0) / (double)(b1n - b0) : 0.0,
+                   p50 > 0 ? p99 / p50 : 0, b1n > b0 ? (double)(i1 - i0) / (double)(b1n - b0) : 0.0,
                    peer1 > 0 ? ips / peer1 : 0, batches[bmax], peerm > 0 ? ips / peerm : 0,
-                   errors ? "  (errors!)" : "",
+                   inproc_best[i] > 0 ? best_what[i] : "-",
+                   inproc_best[i] > 0 ? ips / inproc_best[i] : 0, errors ? "  (errors!)" : "",
                    i1 > i0 ? (double)(f1 - f0) / (double)(i1 - i0) : 0.0);
             fflush(stdout);
         }

@@ -2,6 +2,8 @@
 
   python3 rq_bench.py enqueue URL N   enqueues N no-op jobs (bench_jobs.noop) on queue
                                       'default' in one process; prints the seconds taken
+  python3 rq_bench.py bulk URL N      the same with Queue.enqueue_many (RQ's bulk enqueue:
+                                      one Redis pipeline per 1000 jobs)
   python3 rq_bench.py count URL       prints finished,failed,queued counts of 'default'
 
 Run with Debian's /usr/bin/python3 (python3-rq). The worker side is RQ's own
@@ -24,6 +26,13 @@ def main():
         t0 = time.perf_counter()
         for _ in range(n):
             q.enqueue(bench_jobs.noop)
+        print(f"{time.perf_counter() - t0:.6f}")
+    elif cmd == "bulk":
+        n = int(sys.argv[3])
+        t0 = time.perf_counter()
+        for i in range(0, n, 1000):
+            data = [Queue.prepare_data(bench_jobs.noop) for _ in range(min(1000, n - i))]
+            q.enqueue_many(data)
         print(f"{time.perf_counter() - t0:.6f}")
     elif cmd == "count":
         print(f"{q.finished_job_registry.count},{q.failed_job_registry.count},{len(q)}")

@@ -1,28 +1,34 @@
 #!/usr/bin/env bash
-# bench/queue/run.sh: enqueue and drain rates of no-op jobs, visiond against RQ,
-# in the same run on the same machine.
+# bench/queue/run.sh: enqueue and drain rates, visiond against RQ, in the same run on the same
+# machine, with the ratios (issue 17).
 #
 #   bench/queue/run.sh [VISIOND_BINARY]       (default: build/visiond)
-#   BENCH_JOBS=N          jobs per measurement (default 1000)
-#   BENCH_QUEUE=URL       visiond's queue (default: sqlite:TMP/q.db?sync=normal, fresh per run)
-#   VISIOND_BENCH_REDIS=1 also run visiond on redis://127.0.0.1:PORT/1 of the same redis-server
-#   VISIOND_BENCH_PG=URL  also run visiond on this PostgreSQL queue (an empty database, e.g.
-#                         `. tests/lib/pg.sh; pg_newdb bench`; its finished jobs are purged)
+#   BENCH_JOBS=N        no-op jobs per measurement (default 1000)
+#   BENCH_SLEEP_JOBS=N  jobs of the second case, each sleeping 10 ms (default 200)
+#   BENCH_ENQ_JOBS=N    jobs of the enqueue case (default 10000)
 #
-# visiond: `visiond jobs enqueue noop --count N` (one process), then `visiond worker
-# --burst` forking a work-horse per job (concurrency 1, like one RQ worker, and 4),
-# and `--no-fork` (handlers inline). RQ (Debian's python3-rq under /usr/bin/python3):
-# N x queue.enqueue(noop) in one process, then `rq worker --burst`, which forks a
-# work-horse per job, on a throwaway redis-server on a loopback port (no persistence).
-# Drain times are the worker process's wall time, start to exit (RQ's includes its
-# interpreter start-up, about 0.3 s). Prints jobs/s and the ratios; the target is a
-# forking drain rate >= 10x RQ's.
+# Cases, each on a fresh queue:
+#   enqueue   `visiond jobs enqueue noop --count N` (one process; batches of 1000 jobs, one
+#             transaction each) vs RQ's Queue.enqueue_many (bulk, one pipeline per 1000 jobs)
+#             and RQ's loop of queue.enqueue. RQ's time is taken inside its process (no
+#             interpreter start); visiond's is the process's wall time, printed as is and less
+#             the wall time of `jobs enqueue --count 1` (its start-up), which the ratio uses.
+#   drain     `visiond worker --burst`, fork per job, one horse at a time (--concurrency 1),
+#             vs RQ's `rq worker --burst` (forks a work-horse per job); also --no-fork
+#   sleep     jobs that sleep 10 ms: visiond --concurrency 4 vs --concurrency 1
+# on SQLite with the default durability (synchronous=FULL), SQLite ?sync=normal, and Redis
+# (visiond's Redis backend on db 1 of the throwaway redis-server RQ uses, db 0).
+# Drain times are the worker process's wall time, start to exit (RQ's includes its interpreter
+# start-up, about 0.3 s; visiond's its start, ~0.1 s). The machine may be shared: the load
+# average is printed first; compare ratios from the same run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-export VISIOND_TEST_JOBS=1 # `noop` is a test job type (src/jobspec/jobspec.h)
+export VISIOND_TEST_JOBS=1 # `noop` and `sleep` are test job types (src/jobspec/jobspec.h)
 root=$(cd "$here/../.." && pwd)
 VISIOND=${1:-$root/build/visiond}
 N=${BENCH_JOBS:-1000}
+NS=${BENCH_SLEEP_JOBS:-200}
+NE=${BENCH_ENQ_JOBS:-10000}
 PY=/usr/bin/python3
 [ -x "$VISIOND" ] || { echo "bench: no visiond binary at $VISIOND (build first)" >&2; exit 1; }
 command -v redis-server >/dev/null || { echo "bench: redis-server missing (scripts/setup.sh)" >&2; exit 1; }
@@ -40,7 +46,7 @@ export VISIOND_LOG_LEVEL=warn
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { d = b - a; printf "%.0f", (d > 0 ? n / d : 0) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }'; }
-row() { printf "  %-52s %8s jobs/s\n" "$1" "$2"; }
+row() { printf "  %-56s %8s jobs/s\n" "$1" "$2"; }
 
 # ---- redis-server on a free loopback port
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -50,92 +56,77 @@ redis_pid=$!
 for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 redis-cli -p "$port" ping >/dev/null || { echo "bench: redis-server did not start" >&2; exit 1; }
 
-echo "bench/queue: $N no-op jobs per measurement; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bench/queue: $N no-op jobs per measurement, $NS sleep jobs; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# ---- visiond: one fresh queue per measurement
+# ---- visiond
 qn=0
-fresh_queue() { # prints a URL of an empty queue holding N noop jobs; sets ENQ_RATE
-  local url=$1
+new_url() { # BACKEND: sets u to the URL of a fresh, empty queue
+  qn=$((qn + 1))
+  case $1 in
+  full) u="sqlite:$tmp/q$qn.db" ;;
+  normal) u="sqlite:$tmp/q$qn.db?sync=normal" ;;
+  redis) redis-cli -p "$port" -n 1 flushdb >/dev/null; u="redis://127.0.0.1:$port/1" ;;
+  esac
+}
+enqueue() { # URL TYPE COUNT [PAYLOAD]: enqueues; sets ENQ_RATE, ENQ_SECS
   local t0 t1
   t0=$(now)
-  "$VISIOND" jobs enqueue noop --count "$N" --queue "$url" >/dev/null || return 1
+  "$VISIOND" jobs enqueue "$2" --count "$3" ${4:+--payload "$4"} --queue "$1" >/dev/null
   t1=$(now)
-  ENQ_RATE=$(rate "$N" "$t0" "$t1")
+  ENQ_RATE=$(rate "$3" "$t0" "$t1")
+  ENQ_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 }
-sqlite_url() { qn=$((qn + 1)); echo "${BENCH_QUEUE:-sqlite:$tmp/q$qn.db?sync=normal}"; }
-drain() { # URL ARGS...: runs a burst worker, prints the drain rate
-  local url=$1; shift
-  local t0 t1
+drain() { # URL COUNT ARGS...: runs a burst worker, prints the drain rate
+  local url=$1 n=$2; shift 2
+  local t0 t1 left
   t0=$(now)
   "$VISIOND" worker --queue "$url" --burst "$@" 2>>"$tmp/worker.log" || {
     echo "bench: visiond worker failed: $(tail -1 "$tmp/worker.log")" >&2
     exit 1
   }
   t1=$(now)
-  local left
-  left=$("$VISIOND" jobs list --state queued --queue "$url" --json | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
-  [ "$left" = 0 ] || { echo "bench: $left jobs left after the drain" >&2; exit 1; }
-  rate "$N" "$t0" "$t1"
+  left=$("$VISIOND" queue stats --queue "$url" | $PY -c 'import json,sys; c=json.load(sys.stdin)["counts"]; print(c["finished"])')
+  [ "$left" = "$n" ] || { echo "bench: $left of $n jobs finished after the drain" >&2; exit 1; }
+  rate "$n" "$t0" "$t1"
 }
 
-echo "visiond (sqlite WAL, synchronous=NORMAL):"
-u=$(sqlite_url); fresh_queue "$u"; vd_enq=$ENQ_RATE
-row "enqueue (jobs enqueue --count, one process)" "$vd_enq"
-vd_fork1=$(drain "$u" --concurrency 1)
-row "drain, fork per job, concurrency 1" "$vd_fork1"
-u=$(sqlite_url); fresh_queue "$u"
-vd_fork4=$(drain "$u" --concurrency 4)
-row "drain, fork per job, concurrency 4" "$vd_fork4"
-u=$(sqlite_url); fresh_queue "$u"
-vd_nofork=$(drain "$u" --no-fork)
-row "drain, --no-fork (inline)" "$vd_nofork"
-if [ -z "${BENCH_QUEUE:-}" ]; then
-  qn=$((qn + 1)); u="sqlite:$tmp/q$qn.db" # the default: synchronous=FULL
-  fresh_queue "$u"
-  row "enqueue, synchronous=FULL" "$ENQ_RATE"
-  row "drain, fork per job, concurrency 1, synchronous=FULL" "$(drain "$u" --concurrency 1)"
-fi
-
-if [ -n "${VISIOND_BENCH_REDIS:-}" ]; then
-  u="redis://127.0.0.1:$port/1"
-  echo "visiond (redis backend, same redis-server, db 1):"
-  if fresh_queue "$u" 2>"$tmp/redis_err"; then
-    vr_enq=$ENQ_RATE
-    row "enqueue" "$vr_enq"
-    vr_fork1=$(drain "$u" --concurrency 1)
-    row "drain, fork per job, concurrency 1" "$vr_fork1"
-    redis-cli -p "$port" -n 1 flushdb >/dev/null
-    fresh_queue "$u"
-    row "drain, fork per job, concurrency 4" "$(drain "$u" --concurrency 4)"
-  else
-    echo "  not available: $(head -1 "$tmp/redis_err")"
-  fi
-fi
-
-if [ -n "${VISIOND_BENCH_PG:-}" ]; then
-  u=$VISIOND_BENCH_PG
-  echo "visiond (postgres backend):"
-  if "$VISIOND" jobs purge --queue "$u" >/dev/null 2>"$tmp/pg_err" && fresh_queue "$u"; then
-    vp_enq=$ENQ_RATE
-    row "enqueue" "$vp_enq"
-    vp_fork1=$(drain "$u" --concurrency 1)
-    row "drain, fork per job, concurrency 1" "$vp_fork1"
-    "$VISIOND" jobs purge --queue "$u" >/dev/null
-    fresh_queue "$u"
-    row "drain, fork per job, concurrency 4" "$(drain "$u" --concurrency 4)"
-    "$VISIOND" jobs purge --queue "$u" >/dev/null
-  else
-    echo "  not available: $(head -1 "$tmp/pg_err")"
-  fi
-fi
+declare -A ENQ ENQX FORK1 NOFORK SLEEP1 SLEEP4
+for b in full normal redis; do
+  case $b in
+  full) echo "visiond, sqlite WAL, synchronous=FULL (the default):" ;;
+  normal) echo "visiond, sqlite WAL, ?sync=normal:" ;;
+  redis) echo "visiond, redis backend (same redis-server, db 1):" ;;
+  esac
+  new_url $b; enqueue "$u" noop 1; start=$ENQ_SECS
+  new_url $b; enqueue "$u" noop "$NE"; ENQ[$b]=$ENQ_RATE
+  ENQX[$b]=$(awk -v n="$NE" -v a="$ENQ_SECS" -v s="$start" 'BEGIN { d = a - s; printf "%.0f", (d > 0 ? n / d : 0) }')
+  row "enqueue $NE (jobs enqueue --count, batches of 1000)" "${ENQ[$b]}"
+  row "  the same less the start-up ($start s: --count 1)" "${ENQX[$b]}"
+  new_url $b; enqueue "$u" noop "$N"
+  FORK1[$b]=$(drain "$u" "$N" --concurrency 1)
+  row "drain, fork per job, one horse at a time" "${FORK1[$b]}"
+  new_url $b; enqueue "$u" noop "$N"
+  NOFORK[$b]=$(drain "$u" "$N" --no-fork)
+  row "drain, --no-fork (inline)" "${NOFORK[$b]}"
+  new_url $b; enqueue "$u" sleep "$NS" '{"ms": 10}'
+  SLEEP1[$b]=$(drain "$u" "$NS" --concurrency 1)
+  row "drain, 10 ms jobs, concurrency 1" "${SLEEP1[$b]}"
+  new_url $b; enqueue "$u" sleep "$NS" '{"ms": 10}'
+  SLEEP4[$b]=$(drain "$u" "$NS" --concurrency 4)
+  row "drain, 10 ms jobs, concurrency 4" "${SLEEP4[$b]}"
+done
 
 # ---- RQ
 echo "rq $($PY -c 'import rq; print(rq.__version__)') (redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), no persistence):"
 rurl="redis://127.0.0.1:$port/0"
 export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
+secs=$(cd "$here" && $PY rq_bench.py bulk "$rurl" "$NE")
+rq_bulk=$(awk -v n="$NE" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+row "enqueue $NE (Queue.enqueue_many, bulk)" "$rq_bulk"
+redis-cli -p "$port" -n 0 flushdb >/dev/null
 secs=$(cd "$here" && $PY rq_bench.py enqueue "$rurl" "$N")
 rq_enq=$(awk -v n="$N" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
-row "enqueue (queue.enqueue in one process)" "$rq_enq"
+row "enqueue $N (queue.enqueue in a loop; its jobs are drained next)" "$rq_enq"
 t0=$(now)
 (cd "$here" && $PY -m rq.cli worker --burst --quiet --url "$rurl" default >>"$tmp/rq.log" 2>&1)
 t1=$(now)
@@ -144,16 +135,14 @@ row "drain, rq worker --burst (fork per job)" "$rq_drain"
 counts=$(cd "$here" && $PY rq_bench.py count "$rurl")
 [ "${counts%%,*}" = "$N" ] || { echo "bench: rq finished ${counts} (finished,failed,queued), not $N" >&2; exit 1; }
 
-echo "ratios (visiond / rq):"
-echo "  enqueue:                                  $(ratio "$vd_enq" "$rq_enq")x"
-echo "  forking drain, one horse at a time:       $(ratio "$vd_fork1" "$rq_drain")x   (target >= 10x)"
-echo "  forking drain, concurrency 4 vs 1 rq:     $(ratio "$vd_fork4" "$rq_drain")x"
-echo "  inline drain (--no-fork):                 $(ratio "$vd_nofork" "$rq_drain")x"
-if [ -n "${vp_fork1:-}" ]; then
-  echo "  postgres backend: enqueue                 $(ratio "$vp_enq" "$rq_enq")x   ($(ratio "$vp_enq" "$vd_enq")x sqlite's)"
-  echo "  postgres backend: forking drain, one horse $(ratio "$vp_fork1" "$rq_drain")x   ($(ratio "$vp_fork1" "$vd_fork1")x sqlite's)"
-fi
-if [ -n "${vr_fork1:-}" ]; then
-  echo "  redis backend: enqueue                    $(ratio "$vr_enq" "$rq_enq")x"
-  echo "  redis backend: forking drain, one horse   $(ratio "$vr_fork1" "$rq_drain")x"
-fi
+echo "ratios:                                        sqlite FULL  sqlite NORMAL  redis"
+printf "  %-44s %8sx %12sx %8sx   (target >= 10x)\n" "enqueue (less start-up) vs RQ bulk" \
+  "$(ratio "${ENQX[full]}" "$rq_bulk")" "$(ratio "${ENQX[normal]}" "$rq_bulk")" "$(ratio "${ENQX[redis]}" "$rq_bulk")"
+printf "  %-44s %8sx %12sx %8sx\n" "enqueue (with start-up) vs RQ bulk" \
+  "$(ratio "${ENQ[full]}" "$rq_bulk")" "$(ratio "${ENQ[normal]}" "$rq_bulk")" "$(ratio "${ENQ[redis]}" "$rq_bulk")"
+printf "  %-44s %8sx %12sx %8sx   (target >= 20x)\n" "forking drain, one horse, vs rq worker" \
+  "$(ratio "${FORK1[full]}" "$rq_drain")" "$(ratio "${FORK1[normal]}" "$rq_drain")" "$(ratio "${FORK1[redis]}" "$rq_drain")"
+printf "  %-44s %8sx %12sx %8sx\n" "inline drain (--no-fork) vs rq worker" \
+  "$(ratio "${NOFORK[full]}" "$rq_drain")" "$(ratio "${NOFORK[normal]}" "$rq_drain")" "$(ratio "${NOFORK[redis]}" "$rq_drain")"
+printf "  %-44s %8sx %12sx %8sx   (must be > 1)\n" "10 ms jobs: concurrency 4 / concurrency 1" \
+  "$(ratio "${SLEEP4[full]}" "${SLEEP1[full]}")" "$(ratio "${SLEEP4[normal]}" "${SLEEP1[normal]}")" "$(ratio "${SLEEP4[redis]}" "${SLEEP1[redis]}")"

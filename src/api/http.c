@@ -607,7 +607,7 @@ static enum MHD_Result finish(req_ctx *x, struct MHD_Connection *c, const char *
             return send_error(x, c, 400, "invalid_json", NULL, NULL,
                               "request body is not valid JSON: %s (line %d, column %d)", je.text,
                               je.line, je.column);
-        if (!json_is_object(json)) {
+        if (!json_is_object(json) && !((flags & VD_ROUTE_BODY_ARRAY) && json_is_array(json))) {
             json_decref(json);
             return send_error(x, c, 400, "invalid_type", NULL, NULL,
                               "request body must be a JSON object");

@@ -22,8 +22,9 @@
  *      file parts go to temporary files under upload_dir (removed when the
  *      request ends), plain fields stay in memory; at most max_uploads
  *      multipart requests run at once (429 too_many_uploads, Retry-After);
- *   5. parses a JSON body: malformed -> 400 invalid_json, not an object ->
- *      400 invalid_type, missing when required -> 400 empty_body.
+ *   5. parses a JSON body: malformed -> 400 invalid_json, not an object (nor
+ *      an array, for a VD_ROUTE_BODY_ARRAY route) -> 400 invalid_type,
+ *      missing when required -> 400 empty_body.
  * Routes without a body flag ignore (and drain) a body within max_body.
  * Every body must keep coming: silent for 20 s, or under 1 KiB/s on average
  * after its first 10 s, it is refused 408 body_too_slow, its upload slot freed
@@ -83,7 +84,8 @@ typedef struct vd_http_req {
     const char *method;
     const char *path; /* decoded path, without the query string */
     const vd_route_match *match;
-    json_t *json; /* borrowed: the parsed body of a JSON request (an object), else NULL */
+    json_t *json; /* borrowed: the parsed body of a JSON request (an object; an array too
+                     on a VD_ROUTE_BODY_ARRAY route), else NULL */
     const vd_http_part *parts; /* multipart parts in order, else NULL */
     size_t nparts;
     void *conn_; /* private: the MHD connection */

@@ -26,6 +26,7 @@ enum {
     VD_ROUTE_BODY_UPLOAD = 1 << 1,   /* also takes multipart/form-data uploads */
     VD_ROUTE_BODY_OPTIONAL = 1 << 2, /* an empty body is fine (default: a body route needs one) */
     VD_ROUTE_PUBLIC = 1 << 3,        /* no bearer token needed (health checks) */
+    VD_ROUTE_BODY_ARRAY = 1 << 4,    /* a JSON body may also be an array (POST /jobs, a batch) */
 };
 
 struct vd_http_req;

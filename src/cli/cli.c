@@ -2,9 +2,9 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "core/datadir.h"
+#include "infer/auth.h"
 #include "core/pg.h"
 #include "store/store.h"
-#include "infer/auth.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

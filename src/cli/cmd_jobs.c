@@ -26,8 +26,12 @@ static const char jobs_usage[] =
     "subcommands:\n"
     "  enqueue TYPE [--payload JSON|@FILE] [--priority N] [--retries N]\n"
     "               [--timeout SECS] [--delay SECS] [--count N] [--id ID] [--any-type]\n"
-    "               [--media-root DIR[:DIR...]]\n"
-    "                                 add job(s); prints each new id on a line. TYPE must\n"
+    "               [--media-root DIR[:DIR...]] [--stdin]\n"
+    "                                 add job(s); prints each new id on a line. --count N\n"
+    "                                 adds N jobs with the payload, --stdin one job per line\n"
+    "                                 of standard input (each line a JSON payload); every\n"
+    "                                 job is checked before any is added, then they go in\n"
+    "                                 batches of 1000, one transaction each. TYPE must\n"
     "                                 be one this build's workers run (see visiond worker\n"
     "                                 --list-types) unless --any-type is given; the payload\n"
     "                                 is checked as POST /jobs checks it (paths confined\n"
@@ -55,7 +59,7 @@ typedef struct {
     const char *queue;
     const char *payload, *priority, *retries, *timeout, *delay, *count, *id;
     const char *state, *type, *limit, *offset, *older_than, *media_root;
-    int json, any_type;
+    int json, any_type, from_stdin;
     const char *pos[4];
     int npos;
 } jobs_args;
@@ -110,12 +114,15 @@ static int parse_args(int argc, char **argv, const char *allowed, jobs_args *a)
         snprintf(hay, sizeof hay, " --queue %s ", allowed);
         if (!strstr(hay, needle))
             return vd_cli_usage_error("jobs", "jobs %s: unknown option %s", sub, name);
-        if (strcmp(name, "--json") == 0 || strcmp(name, "--any-type") == 0) {
+        if (strcmp(name, "--json") == 0 || strcmp(name, "--any-type") == 0 ||
+            strcmp(name, "--stdin") == 0) {
             if (eq) return vd_cli_usage_error("jobs", "%s takes no value", name);
             if (name[2] == 'j')
                 a->json = 1;
-            else
+            else if (name[2] == 'a')
                 a->any_type = 1;
+            else
+                a->from_stdin = 1;
             continue;
         }
         const value_opt *vo = NULL;
@@ -226,38 +233,40 @@ static char *load_payload(const char *arg)
     return buf;
 }
 
-/* Checks the job with the enqueue rules every caller shares (jobspec.h:
- * type known and not a test type unless VISIOND_TEST_JOBS=1, payload of the
- * right shape, paths confined under --media-root when given, else only
- * absolute and without ".."). Prints the usage error and returns 0 when it
- * is refused. */
-static int check_job(const char *type, const char *payload, int any_type, const char *roots_arg)
+/* --media-root DIR[:DIR...] into *roots (NULL when not given). Prints the
+ * usage error and returns 0 when it is refused. */
+static int make_roots(const char *roots_arg, vd_media_roots **roots)
 {
-    if (!vd_job_type_valid(type)) {
-        vd_cli_usage_error("jobs", "invalid job type '%s': use 1-%d characters of [A-Za-z0-9_.-]",
-                           type, VD_JOB_TYPE_MAX - 1);
+    *roots = NULL;
+    if (!roots_arg) return 1;
+    char buf[4096];
+    const char *dirs[64];
+    size_t n = 0;
+    vd_strlcpy(buf, roots_arg, sizeof buf);
+    for (char *save = NULL, *r = strtok_r(buf, ":", &save); r && n < 64;
+         r = strtok_r(NULL, ":", &save))
+        dirs[n++] = r;
+    vd_error err;
+    if (vd_media_roots_new(dirs, n, roots, &err) != VD_OK) {
+        vd_cli_usage_error("jobs", "--media-root: %s", vd_error_text(&err));
         return 0;
     }
+    return 1;
+}
+
+/* Checks the job with the enqueue rules every caller shares (jobspec.h:
+ * type known and not a test type unless VISIOND_TEST_JOBS=1, payload of the
+ * right shape, paths confined under roots when given, else only absolute and
+ * without ".."). where ("" or "line N: ") starts the message. Prints the
+ * usage error and returns 0 when it is refused. */
+static int check_job(const char *type, const char *payload, int any_type,
+                     const vd_media_roots *roots, const char *where)
+{
     vd_error err;
-    vd_media_roots *roots = NULL;
-    if (roots_arg) {
-        char buf[4096];
-        const char *dirs[64];
-        size_t n = 0;
-        vd_strlcpy(buf, roots_arg, sizeof buf);
-        for (char *save = NULL, *r = strtok_r(buf, ":", &save); r && n < 64;
-             r = strtok_r(NULL, ":", &save))
-            dirs[n++] = r;
-        if (vd_media_roots_new(dirs, n, &roots, &err) != VD_OK) {
-            vd_cli_usage_error("jobs", "--media-root: %s", vd_error_text(&err));
-            return 0;
-        }
-    }
     vd_job_check_opts o = {
         .roots = roots, .test_jobs = vd_job_test_types_enabled(), .any_type = any_type};
     vd_job_refusal why;
     vd_status st = vd_job_check(type, payload, &o, &why, &err);
-    vd_media_roots_free(roots);
     if (st == VD_OK) return 1;
     if (why.code && strcmp(why.code, "unknown_job_type") == 0) {
         char names[1024] = "";
@@ -271,9 +280,90 @@ static int check_job(const char *type, const char *payload, int any_type, const 
                            names);
         return 0;
     }
-    vd_cli_usage_error("jobs", "refused (%s): %s", why.code ? why.code : vd_status_name(st),
-                       vd_error_text(&err));
+    vd_cli_usage_error("jobs", "%srefused (%s): %s", where,
+                       why.code ? why.code : vd_status_name(st), vd_error_text(&err));
     return 0;
+}
+
+/* The payloads of --stdin: one JSON text per line (empty lines skipped), each
+ * checked with check_job. Fills *out (owned strings, *n of them). Returns an
+ * exit code (every line is read and checked before any job is added). */
+static int read_payload_lines(const char *type, int any_type, const vd_media_roots *roots,
+                              char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0, lineno = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    int rc = VD_EXIT_OK;
+    while (rc == VD_EXIT_OK && (len = getline(&line, &lcap, stdin)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0) continue;
+        char where[48];
+        snprintf(where, sizeof where, "line %zu: ", lineno);
+        json_error_t je;
+        json_t *j = json_loads(line, JSON_DECODE_ANY, &je);
+        if (!j) {
+            rc = vd_cli_usage_error("jobs", "%snot valid JSON: %s (column %d)", where, je.text,
+                                    je.column);
+            break;
+        }
+        json_decref(j);
+        if (!check_job(type, line, any_type, roots, where)) {
+            rc = VD_EXIT_USAGE;
+            break;
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            char **nl = realloc(*out, cap * sizeof *nl);
+            if (!nl) {
+                rc = vd_cli_fail("out of memory");
+                break;
+            }
+            *out = nl;
+        }
+        if (!((*out)[*n] = strdup(line))) {
+            rc = vd_cli_fail("out of memory");
+            break;
+        }
+        (*n)++;
+    }
+    free(line);
+    return rc;
+}
+
+/* Adds count jobs like o (payloads[i] as the i-th payload when payloads is
+ * given) in batches of VD_ENQUEUE_MANY_MAX, one transaction each, printing
+ * the ids of each batch once it is in. Returns an exit code. */
+static int enqueue_batches(vd_queue *q, const vd_enqueue_opts *o, char *const *payloads,
+                           size_t count)
+{
+    vd_enqueue_opts *batch = malloc(VD_ENQUEUE_MANY_MAX * sizeof *batch);
+    char(*ids)[VD_ID_LEN + 1] = malloc(VD_ENQUEUE_MANY_MAX * sizeof *ids);
+    int rc = batch && ids ? VD_EXIT_OK : vd_cli_fail("out of memory");
+    for (size_t done = 0; rc == VD_EXIT_OK && done < count;) {
+        size_t n = count - done < VD_ENQUEUE_MANY_MAX ? count - done : VD_ENQUEUE_MANY_MAX;
+        for (size_t i = 0; i < n; i++) {
+            batch[i] = *o;
+            if (payloads) batch[i].payload = payloads[done + i];
+        }
+        vd_error err;
+        size_t added = 0;
+        vd_status st = vd_queue_enqueue_many(q, batch, n, ids, &added, &err);
+        for (size_t i = 0; i < added; i++)
+            printf("%s\n", ids[i]);
+        if (st != VD_OK)
+            rc = st == VD_ERR_INVALID ? vd_cli_usage_error("jobs", "%s", err.msg)
+                                      : vd_cli_fail("enqueue: %s", vd_error_text(&err));
+        done += n;
+    }
+    free(batch);
+    free(ids);
+    return rc;
 }
 
 static int jobs_enqueue(int argc, char **argv)
@@ -281,7 +371,7 @@ static int jobs_enqueue(int argc, char **argv)
     jobs_args a;
     int rc = parse_args(argc, argv,
                         "--payload --priority --retries --timeout --delay --count --id --any-type "
-                        "--media-root",
+                        "--media-root --stdin",
                         &a);
     if (rc) return rc;
     if (a.npos != 1) return vd_cli_usage_error("jobs", "jobs enqueue needs exactly one TYPE");
@@ -303,6 +393,8 @@ static int jobs_enqueue(int argc, char **argv)
     if (a.delay && !parse_secs("--delay", a.delay, &o.delay_ms)) return VD_EXIT_USAGE;
     if (a.count && !parse_int("--count", a.count, 1, 1000000, &count)) return VD_EXIT_USAGE;
     if (a.id && count != 1) return vd_cli_usage_error("jobs", "--id cannot go with --count > 1");
+    if (a.from_stdin && (a.count || a.payload || a.id))
+        return vd_cli_usage_error("jobs", "--stdin cannot go with --count, --payload or --id");
     o.id = a.id;
     char *payload = NULL;
     if (a.payload) {
@@ -319,26 +411,22 @@ static int jobs_enqueue(int argc, char **argv)
         json_decref(j);
         o.payload = payload;
     }
-    if (!check_job(a.pos[0], payload, a.any_type, a.media_root)) {
-        free(payload);
-        return VD_EXIT_USAGE;
-    }
-    vd_queue *q;
-    rc = open_queue(&a, &q);
-    if (rc) {
-        free(payload);
-        return rc;
-    }
-    for (long long i = 0; i < count; i++) {
-        char id[VD_ID_LEN + 1];
-        vd_error err;
-        if (vd_queue_enqueue(q, &o, id, &err) != VD_OK) {
-            rc = err.code == VD_ERR_INVALID ? vd_cli_usage_error("jobs", "%s", err.msg)
-                                            : vd_cli_fail("enqueue: %s", vd_error_text(&err));
-            break;
-        }
-        printf("%s\n", id);
-    }
+    vd_media_roots *roots = NULL;
+    char **lines = NULL;
+    size_t nlines = 0;
+    if (!make_roots(a.media_root, &roots))
+        rc = VD_EXIT_USAGE;
+    else if (a.from_stdin)
+        rc = read_payload_lines(a.pos[0], a.any_type, roots, &lines, &nlines);
+    else if (!check_job(a.pos[0], payload, a.any_type, roots, ""))
+        rc = VD_EXIT_USAGE;
+    vd_media_roots_free(roots);
+    vd_queue *q = NULL;
+    if (rc == VD_EXIT_OK) rc = open_queue(&a, &q);
+    if (rc == VD_EXIT_OK) rc = enqueue_batches(q, &o, lines, a.from_stdin ? nlines : (size_t)count);
+    for (size_t i = 0; i < nlines; i++)
+        free(lines[i]);
+    free(lines);
     free(payload);
     vd_queue_close(q);
     return rc;

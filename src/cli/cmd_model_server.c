@@ -16,6 +16,7 @@
 #include "core/sigpipe.h"
 #include "core/log.h"
 #include "infer/auth.h"
+#include "infer/ort_session.h"
 #include "infer/server.h"
 
 static void usage(FILE *f)
@@ -52,33 +53,14 @@ static void usage(FILE *f)
         "  --malloc-arenas N   glibc malloc arenas (M_ARENA_MAX; 0 = glibc's default; default 1)\n"
         "  --trim-idle-ms MS   give free heap memory back (malloc_trim) once no batch has run\n"
         "                      for MS (0 = never; default 1000)\n"
+        "  --calibrate-ms MS   at load, spend up to MS per model measuring batch sizes and\n"
+        "                      parallel runs, and use the fastest layout (0 = no calibration:\n"
+        "                      one run at a time, batches of the metadata's max_batch;\n"
+        "                      default 2000)\n"
+        "  --layout RUNS,BATCH every model runs RUNS batches at once (one thread each when\n"
+        "                      RUNS > 1) of up to BATCH items (capped by max_batch), without\n"
+        "                      calibration\n"
         "  --log-level LEVEL   debug, info, warn or error\n");
-}
-
-/* The allocator policy of this process (docs/model-server.md, "Memory"): with
- * ONNX Runtime's arena off, every run mallocs its activations and frees them;
- * glibc would hand blocks over its mmap threshold (at most 32 MiB, and 64 MiB
- * in a thread's arena) straight back to the kernel, and every run would fault
- * them in again, zeroed. Raised thresholds and one arena keep them in the heap
- * while busy; the server's idle trim gives them back. Returns 0, or -1 when
- * glibc refused a setting (the message says which). */
-static int malloc_policy(long long reuse, long long arenas)
-{
-#ifdef __GLIBC__
-    if (arenas > 0 && mallopt(M_ARENA_MAX, (int)arenas) != 1) {
-        VD_WARN("allocator: glibc refused M_ARENA_MAX %lld", arenas);
-        return -1;
-    }
-    if (reuse > 0 && (mallopt(M_MMAP_THRESHOLD, (int)reuse) != 1 ||
-                      mallopt(M_TRIM_THRESHOLD, (int)reuse) != 1)) {
-        VD_WARN("allocator: glibc refused an mmap/trim threshold of %lld bytes", reuse);
-        return -1;
-    }
-#else
-    (void)reuse;
-    (void)arenas;
-#endif
-    return 0;
 }
 
 static int parse_num(const char *s, long long lo, long long hi, long long *out)
@@ -117,6 +99,8 @@ static const struct option longopts[] = {{"data", required_argument, 0, 'd'},
                                          {"max-conns", required_argument, 0, 'c'},
                                          {"drain-ms", required_argument, 0, 'D'},
                                          {"log-level", required_argument, 0, 'l'},
+                                         {"calibrate-ms", required_argument, 0, 'C'},
+                                         {"layout", required_argument, 0, 'L'},
                                          {"malloc-reuse", required_argument, 0, 'M'},
                                          {"malloc-arenas", required_argument, 0, 'A'},
                                          {"trim-idle-ms", required_argument, 0, 'T'},
@@ -139,6 +123,7 @@ static const struct {
     {'M', "--malloc-reuse", 0, INT32_MAX, "0..2147483647"},
     {'A', "--malloc-arenas", 0, 1024, "0..1024"},
     {'T', "--trim-idle-ms", 0, 86400000, "0..86400000"},
+    {'C', "--calibrate-ms", 0, 600000, "0..600000"},
 };
 
 /* Stores v, already checked against num_opts, where option code goes. */
@@ -171,6 +156,9 @@ static void set_num(ms_args *a, int code, long long v)
         break;
     case 'T':
         a->cfg.trim_idle_ms = v;
+        break;
+    case 'C':
+        a->cfg.calibrate_ms = v;
         break;
     }
 }
@@ -212,6 +200,16 @@ static int parse_opt(ms_args *a, const char *cmd, int c, const char *arg, const 
     case 'p':
         a->preload = arg;
         break;
+    case 'L': {
+        int runs = 0, batch = 0, used = 0;
+        if (sscanf(arg, "%d,%d%n", &runs, &batch, &used) != 2 || arg[used] || runs < 1 ||
+            runs > VD_SERVER_MAX_RUNS || batch < 1 || batch > 4096)
+            return vd_cli_usage_error(cmd, "--layout: want RUNS,BATCH (1..%d,1..4096), got '%s'",
+                                      VD_SERVER_MAX_RUNS, arg);
+        a->cfg.layout_runs = runs;
+        a->cfg.layout_batch = batch;
+        break;
+    }
     case 'l':
         a->log_level = vd_log_level_parse(arg);
         if (a->log_level < 0) return vd_cli_usage_error(cmd, "--log-level: unknown '%s'", arg);
@@ -227,8 +225,11 @@ static int parse_opt(ms_args *a, const char *cmd, int c, const char *arg, const 
 static int parse_args(int argc, char **argv, ms_args *a)
 {
     memset(a, 0, sizeof *a);
-    a->cfg = (vd_server_config){.stop_fd = -1, .idle_ttl_s = 600, .trim_idle_ms = 1000};
-    a->reuse = 1LL << 30;
+    a->cfg = (vd_server_config){.stop_fd = -1,
+                                .idle_ttl_s = 600,
+                                .trim_idle_ms = 1000,
+                                .calibrate_ms = VD_SERVER_CALIBRATE_MS_DEF};
+    a->reuse = VD_ORT_MALLOC_REUSE_DEF;
     a->arenas = 1;
     int lvl0 = vd_log_level_parse(getenv("VISIOND_LOG_LEVEL"));
     a->log_level = lvl0 < 0 ? VD_LOG_INFO : lvl0;
@@ -296,7 +297,8 @@ static int run_model_server(ms_args *a)
 {
     vd_log_init("model-server", (vd_log_level)a->log_level, 2);
     /* before any thread exists: M_ARENA_MAX only binds threads that have no arena yet */
-    malloc_policy(a->reuse, a->arenas);
+    vd_error perr;
+    if (vd_ort_malloc_policy(a->reuse, a->arenas, &perr) != VD_OK) VD_WARN("%s", perr.msg);
     resolve(a);
 
     /* SIGTERM/SIGINT arrive through a pipe that the server polls (core/sigpipe.h). */

@@ -57,7 +57,7 @@ enum {
 };
 
 typedef struct {
-    const char *model_server, *models, *store, *secret_file;
+    const char *model_server, *models, *secret_file, *store;
 } common_opts;
 
 /* Handles the options every command shares; returns 1 when c was one of them. */
@@ -73,11 +73,11 @@ static int common_opt(int c, common_opts *o)
     case O_MODELS:
         o->models = optarg;
         return 1;
-    case O_STORE:
-        o->store = optarg;
-        return 1;
     case O_SECRET:
         o->secret_file = optarg;
+        return 1;
+    case O_STORE:
+        o->store = optarg;
         return 1;
     default:
         return 0;
@@ -87,8 +87,8 @@ static int common_opt(int c, common_opts *o)
 #define COMMON_LONGOPTS                                                                            \
     {"data", required_argument, NULL, O_DATA},                                                     \
         {"model-server", required_argument, NULL, O_MSERVER},                                      \
-        {"store", required_argument, NULL, O_STORE},                                               \
         {"secret-file", required_argument, NULL, O_SECRET},                                        \
+        {"store", required_argument, NULL, O_STORE},                                               \
     {                                                                                              \
         "models", required_argument, NULL, O_MODELS                                                \
     }

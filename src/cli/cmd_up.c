@@ -20,8 +20,8 @@
 #include "core/pg.h"
 #include "core/procsup.h"
 #include "core/util.h"
-#include "store/store.h"
 #include "infer/auth.h"
+#include "store/store.h"
 #include "queue/queue.h"
 
 static const char usage_text[] =
@@ -50,6 +50,7 @@ static const char usage_text[] =
     "  --model-threads N     ONNX Runtime threads (key model_threads; 0 = all cores)\n"
     "  --preload A,B         models loaded at start (key preload)\n"
     "  --log-level LEVEL     debug, info, warn, error (key log_level)\n"
+    "  --log-format FORMAT   text or json, for up and every child (key log_format)\n"
     "  --role LIST           what runs on this host: api,worker,model-server (key role;\n"
     "                        default all three; docs/deploy.md)\n"
     "  --model-server LIST   model-server address(es) for the api and workers, e.g.\n"
@@ -59,7 +60,6 @@ static const char usage_text[] =
     "                        beyond loopback it needs a secret)\n"
     "  --secret-file FILE    the model servers' shared secret, mode 0600 (key\n"
     "                        model_secret_file)\n"
-    "  --log-format FORMAT   text or json, for up and every child (key log_format)\n"
     "  --print-config        print the effective settings and where each came from, and exit\n"
     "  -h, --help            this help\n";
 
@@ -330,6 +330,7 @@ static int prepare(const vd_config *cfg, up_env *e)
     vd_store_default_url(store, sizeof store);
     vd_pg_url_shown(store, e->store_shown, sizeof e->store_shown);
     setenv("VISIOND_LOG_LEVEL", cfg->value[VD_CFG_LOG_LEVEL], 1);
+    setenv("VISIOND_LOG_FORMAT", cfg->value[VD_CFG_LOG_FORMAT], 1);
     /* the api and workers find the model server(s) and the secret here */
     if (cfg->value[VD_CFG_MODEL_SERVER][0])
         setenv("VISIOND_MODEL_SERVER", cfg->value[VD_CFG_MODEL_SERVER], 1);
@@ -339,7 +340,6 @@ static int prepare(const vd_config *cfg, up_env *e)
         setenv("VISIOND_MODEL_SECRET_FILE", cfg->value[VD_CFG_MODEL_SECRET_FILE], 1);
     else
         unsetenv("VISIOND_MODEL_SECRET_FILE");
-    setenv("VISIOND_LOG_FORMAT", cfg->value[VD_CFG_LOG_FORMAT], 1);
     e->nroot = 0;
     vd_strlcpy(e->roots_copy, cfg->value[VD_CFG_MEDIA_ROOTS], sizeof e->roots_copy);
     for (char *save = NULL, *r = strtok_r(e->roots_copy, ":", &save); r && e->nroot < 16;

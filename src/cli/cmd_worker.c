@@ -101,8 +101,8 @@ enum {
     O_MSERVER,
     O_MODELS,
     O_MROOT,
-    O_STORE,
-    O_SECRET
+    O_SECRET,
+    O_STORE
 };
 
 static const struct option longopts[] = {
@@ -123,8 +123,8 @@ static const struct option longopts[] = {
     {"model-server", required_argument, NULL, O_MSERVER},
     {"models", required_argument, NULL, O_MODELS},
     {"media-root", required_argument, NULL, O_MROOT},
-    {"store", required_argument, NULL, O_STORE},
     {"secret-file", required_argument, NULL, O_SECRET},
+    {"store", required_argument, NULL, O_STORE},
     {NULL, 0, NULL, 0},
 };
 

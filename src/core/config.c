@@ -100,11 +100,11 @@ vd_status vd_config_set(vd_config *cfg, vd_cfg_key k, const char *value, vd_cfg_
     if (k == VD_CFG_LOG_LEVEL && vd_log_level_parse(value) < 0)
         return vd_error_set(err, VD_ERR_INVALID,
                             "log_level: '%s' is not debug, info, warn or error", value);
+    if (k == VD_CFG_LOG_FORMAT && vd_log_format_parse(value) < 0)
+        return vd_error_set(err, VD_ERR_INVALID, "log_format: '%s' is not text or json", value);
     unsigned roles;
     if (k == VD_CFG_ROLE && *value && vd_config_roles(value, &roles, err) != VD_OK)
         return VD_ERR_INVALID;
-    if (k == VD_CFG_LOG_FORMAT && vd_log_format_parse(value) < 0)
-        return vd_error_set(err, VD_ERR_INVALID, "log_format: '%s' is not text or json", value);
     if ((k == VD_CFG_DATA || k == VD_CFG_LISTEN || k == VD_CFG_ROLE) && !*value)
         return vd_error_set(err, VD_ERR_INVALID, "%s: must not be empty", keys[k].name);
     vd_strlcpy(cfg->value[k], value, sizeof cfg->value[k]);

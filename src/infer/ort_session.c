@@ -7,6 +7,9 @@
  * so that a wrong shape is a VD_ERR_INVALID naming both shapes. */
 #include "infer/ort_session.h"
 
+#include <limits.h>
+#include <malloc.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +63,28 @@ static void ort_logger(void *param, OrtLoggingLevel severity, const char *catego
     vd_log(lvl, "onnxruntime [%s]: %s", category ? category : "", message ? message : "");
 }
 
+static atomic_int malloc_policy_set;
+
+vd_status vd_ort_malloc_policy(long long reuse_bytes, long long arenas, vd_error *err)
+{
+    atomic_store(&malloc_policy_set, 1);
+    if (reuse_bytes < 0 || reuse_bytes > INT_MAX || arenas < 0 || arenas > INT_MAX)
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "allocator: reuse %lld or arenas %lld out of range", reuse_bytes,
+                            arenas);
+#ifdef __GLIBC__
+    if (arenas > 0 && mallopt(M_ARENA_MAX, (int)arenas) != 1)
+        return vd_error_set(err, VD_ERR_INVALID, "allocator: glibc refused M_ARENA_MAX %lld",
+                            arenas);
+    if (reuse_bytes > 0 && (mallopt(M_MMAP_THRESHOLD, (int)reuse_bytes) != 1 ||
+                            mallopt(M_TRIM_THRESHOLD, (int)reuse_bytes) != 1))
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "allocator: glibc refused an mmap/trim threshold of %lld bytes",
+                            reuse_bytes);
+#endif
+    return VD_OK;
+}
+
 const char *vd_ort_version(void)
 {
     return OrtGetApiBase()->GetVersionString();
@@ -82,6 +107,11 @@ vd_status vd_ort_env_new(int intra_threads, vd_ort_env **out, vd_error *err)
                             "but visiond was built against C API version %d (ONNX Runtime 1.%d "
                             "or newer): install a matching libonnxruntime",
                             v ? v : "?", minor, ORT_API_VERSION, ORT_API_VERSION);
+    }
+    if (!atomic_load(&malloc_policy_set)) {
+        vd_error perr;
+        if (vd_ort_malloc_policy(VD_ORT_MALLOC_REUSE_DEF, 1, &perr) != VD_OK)
+            VD_WARN("%s", perr.msg); /* slower, not wrong */
     }
     vd_ort_env *e = calloc(1, sizeof *e);
     if (!e) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
@@ -153,6 +183,34 @@ static OrtStatus *read_io(const OrtApi *api, OrtSession *s, int is_input, size_t
 vd_status vd_ort_session_open(vd_ort_env *env, const char *onnx_path, vd_ort_session **out,
                               vd_error *err)
 {
+    return vd_ort_session_open_threads(env, onnx_path, 0, out, err);
+}
+
+/* Session options: the env's shared pool (intra_threads 0) or a pool of its own. */
+static OrtStatus *session_options(const OrtApi *api, int intra_threads, OrtSessionOptions **so)
+{
+    OrtStatus *st = api->CreateSessionOptions(so);
+    if (!st && intra_threads == 0) st = api->DisablePerSessionThreads(*so);
+    if (!st && intra_threads > 0) st = api->SetIntraOpNumThreads(*so, intra_threads);
+    if (!st && intra_threads > 0) st = api->SetInterOpNumThreads(*so, 1);
+    if (!st && intra_threads > 0)
+        st = api->AddSessionConfigEntry(*so, "session.intra_op.allow_spinning", "0");
+    if (!st) st = api->SetSessionGraphOptimizationLevel(*so, ORT_ENABLE_ALL);
+    if (!st) st = api->SetSessionExecutionMode(*so, ORT_SEQUENTIAL);
+    /* No CPU arena: ORT's arena keeps the largest batch's activations for good and grows
+     * by doubling, so an idle model server sat on several hundred MB (mobilenet_v2 at
+     * batch 32: 915 MB RSS with the arena). Plain malloc/free, with the heap policy of
+     * vd_ort_malloc_policy, reuses them at the next run instead. */
+    if (!st) st = api->DisableCpuMemArena(*so);
+    return st;
+}
+
+vd_status vd_ort_session_open_threads(vd_ort_env *env, const char *onnx_path, int intra_threads,
+                                      vd_ort_session **out, vd_error *err)
+{
+    if (intra_threads < 0)
+        return vd_error_set(err, VD_ERR_INVALID, "intra-op threads must be >= 0, got %d",
+                            intra_threads);
     *out = NULL;
     const OrtApi *api = env->api;
     vd_ort_session *s = calloc(1, sizeof *s);
@@ -160,15 +218,7 @@ vd_status vd_ort_session_open(vd_ort_env *env, const char *onnx_path, vd_ort_ses
     s->env = env;
 
     OrtSessionOptions *so = NULL;
-    OrtStatus *st = api->CreateSessionOptions(&so);
-    if (!st) st = api->DisablePerSessionThreads(so);
-    if (!st) st = api->SetSessionGraphOptimizationLevel(so, ORT_ENABLE_ALL);
-    if (!st) st = api->SetSessionExecutionMode(so, ORT_SEQUENTIAL);
-    /* No CPU arena: ORT's arena keeps the largest batch's activations for good and grows
-     * by doubling, so an idle model server sat on several hundred MB (mobilenet_v2 at
-     * batch 32: 915 MB RSS with the arena). Plain malloc/free gives that back after each
-     * run at no measurable speed cost (bench/e2e, docs/benchmarks.md). */
-    if (!st) st = api->DisableCpuMemArena(so);
+    OrtStatus *st = session_options(api, intra_threads, &so);
     if (!st) st = api->CreateSession(env->env, onnx_path, so, &s->session);
     if (so) api->ReleaseSessionOptions(so);
     if (st) {

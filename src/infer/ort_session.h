@@ -16,6 +16,25 @@
 typedef struct vd_ort_env vd_ort_env;
 typedef struct vd_ort_session vd_ort_session;
 
+/* The allocator policy (docs/model-server.md, "Memory"), the one home for
+ * every process that runs ORT in-process. ORT's CPU arena is off (it kept the
+ * largest batch's activations for good), so every run mallocs its activation
+ * buffers and frees them; with glibc's defaults a block over the mmap
+ * threshold (dynamic, at most 32 MiB) is mmapped and munmapped on every run
+ * and faulted in again, zeroed: ~2,600 minor faults per image for
+ * mobilenet_v2 at batch 8. reuse_bytes > 0 sets glibc's M_MMAP_THRESHOLD and
+ * M_TRIM_THRESHOLD to it (freed blocks stay in the heap for the next run;
+ * the heap holds the working set of the largest batch seen, not more);
+ * 0 leaves glibc's defaults. arenas > 0 sets M_ARENA_MAX (binds only threads
+ * that have no arena yet: call before starting threads); 0 leaves it.
+ * vd_ort_env_new applies VD_ORT_MALLOC_REUSE_DEF and 1 arena when no policy
+ * was set before in the process (threads that already allocated keep their
+ * arenas; ORT's pool threads, started by vd_ort_env_new, do not): with an
+ * arena per thread, parallel runs' blocks land in thread arenas, whose 64 MiB
+ * heaps are unmapped when they empty, and fault again. VD_ERR_INVALID when glibc refuses. */
+#define VD_ORT_MALLOC_REUSE_DEF (1LL << 30)
+vd_status vd_ort_malloc_policy(long long reuse_bytes, long long arenas, vd_error *err);
+
 /* Creates the process's ORT environment, checking at run time that the loaded
  * libonnxruntime supports the API version we were built against (a clear
  * VD_ERR_UNSUPPORTED otherwise). intra_threads 0 = ORT's default. */
@@ -29,6 +48,13 @@ const char *vd_ort_version(void);
  * ORT's message. The session owns everything it allocates. */
 vd_status vd_ort_session_open(vd_ort_env *env, const char *onnx_path, vd_ort_session **out,
                               vd_error *err);
+/* The same with the session's own intra-op thread count: 0 = the env's shared
+ * pool (what vd_ort_session_open does); n > 0 = n threads of its own (n = 1:
+ * the run computes in the calling thread only, so several threads can run
+ * the session at once, each on one core). Sessions are safe to Run from
+ * several threads at once. */
+vd_status vd_ort_session_open_threads(vd_ort_env *env, const char *onnx_path, int intra_threads,
+                                      vd_ort_session **out, vd_error *err);
 void vd_ort_session_close(vd_ort_session *s);
 
 /* Graph inputs and outputs: names (borrowed, live as long as the session) and

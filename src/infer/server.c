@@ -325,12 +325,15 @@ static json_t *health_json(vd_server *s)
 {
     size_t loaded = 0, failed = 0;
     int conns = vd_srv_conns_open(s);
+    json_t *layouts = json_object(); /* per model that was loaded: how it runs */
     for (size_t i = 0; i < s->nmodels; i++) {
         srv_model *m = s->models[i];
         pthread_mutex_lock(&m->mu);
         loaded += m->state == SRV_READY;
         failed += m->state == SRV_FAILED;
         pthread_mutex_unlock(&m->mu);
+        json_t *l = vd_srv_model_layout_json(m);
+        if (l) json_object_set_new(layouts, m->meta.name, l);
     }
     vd_procstat ps;
     vd_procstat_read(&ps);
@@ -350,6 +353,10 @@ static json_t *health_json(vd_server *s)
                                       (json_int_t)s->trims, "last_trim_freed_bytes",
                                       (json_int_t)s->trim_freed, "trim_freed_bytes",
                                       (json_int_t)s->trim_freed_sum));
+    if (j)
+        json_object_set_new(j, "layouts", layouts);
+    else
+        json_decref(layouts);
     return j;
 }
 

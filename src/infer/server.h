@@ -49,7 +49,21 @@ typedef struct {
      * "Memory"). It matters when the process also raised glibc's mmap and trim
      * thresholds, as `visiond model-server` does. 0 = never. */
     int64_t trim_idle_ms;
+    /* At load, how long a model may spend measuring what batches of each size
+     * and parallel runs cost on this machine; the server then runs it in the
+     * layout with the best throughput under its max_delay_us (infer/server_layout.h,
+     * docs/model-server.md). 0 = no calibration: one run at a time, batches of
+     * up to the metadata's max_batch. */
+    int64_t calibrate_ms;
+    /* A fixed layout for every model instead (no calibration): layout_runs
+     * concurrent runs (each single-threaded when > 1) of up to layout_batch
+     * items (capped by the metadata's max_batch). 0 = not fixed. */
+    int layout_runs, layout_batch;
 } vd_server_config;
+
+#define VD_SERVER_MAX_RUNS 16 /* layout_runs at most */
+
+#define VD_SERVER_CALIBRATE_MS_DEF 2000 /* `visiond model-server`'s default calibrate_ms */
 
 /* Binds the sockets, reads the models directory, starts the model threads and
  * loads the preloaded models (waiting for them). A preloaded model that fails

@@ -18,6 +18,7 @@
 #include "infer/ort_session.h"
 #include "infer/proto.h"
 #include "infer/server.h"
+#include "infer/server_layout.h"
 
 #define SRV_NO_CONN  UINT32_MAX /* a request made by the server itself (preload): no reply */
 #define SRV_LAT_RING 2048       /* latencies kept for p50/p99 */
@@ -62,7 +63,8 @@ typedef struct srv_model {
     /* under mu */
     srv_req *head, *tail;
     size_t q_items, q_reqs;
-    int stop, abort, busy;
+    int stop, abort;
+    int running; /* runs in progress (the model thread's and its helpers') */
     srv_state state;
     vd_status error_code;
     char error[VD_ERROR_MSG_MAX];
@@ -73,11 +75,24 @@ typedef struct srv_model {
     double load_ms;
     uint64_t requests, items, ok, errors, timeouts, busy_rejects, batches, batch_items, loads,
         unloads, load_failures;
+    /* the layout, chosen at load (server_layout.h); its runs - 1 helper
+     * threads run batches beside the model thread while the model is loaded */
+    srv_layout layout;
+    int calibrated;  /* the layout was measured (else: the static one) */
+    double calib_ms; /* how long the calibration took */
+    srv_calib_row calib[2];
+    size_t ncalib;
+    int helpers_quit, nhelpers;
+    pthread_t helpers[SRV_LAYOUT_MAX_RUNS];
     uint32_t lat_us[SRV_LAT_RING];
     size_t lat_n; /* total recorded; the ring holds the last SRV_LAT_RING */
 
-    /* only the model thread touches these */
+    /* set by the model thread while no helper runs (load, unload); read by the
+     * helpers while the model is loaded */
     vd_ort_session *sess;
+    /* with a parallel layout (sess single-threaded): the shared pool's session,
+     * kept for a run that starts while nothing else runs or waits; else NULL */
+    vd_ort_session *sess_alone;
     size_t nout;
     const char *out_names[VD_MODEL_MAX_OUTPUT];
 } srv_model;
@@ -140,6 +155,8 @@ int vd_srv_model_idle(srv_model *m);
 /* Returns a new JSON object describing m: metadata, state and statistics
  * (locks m->mu). The caller owns the reference (a jansson json_t *). */
 void *vd_srv_model_json(srv_model *m);
+/* Returns a new JSON object describing m's layout (locks m->mu); NULL before a load. */
+void *vd_srv_model_layout_json(srv_model *m);
 /* Returns the state name: "unloaded", "loading", "ready", "failed". */
 const char *vd_srv_state_name(srv_state st);
 

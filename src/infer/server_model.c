@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -135,6 +136,186 @@ static vd_status check_output(srv_model *m, const vd_tensor *out, size_t n, vd_e
     return st;
 }
 
+static srv_req *pop_locked(srv_model *m)
+{
+    srv_req *r = m->head;
+    m->head = r->next;
+    if (!m->head) m->tail = NULL;
+    r->next = NULL;
+    m->q_reqs--;
+    m->q_items -= r->n;
+    return r;
+}
+
+/* Picks the layout of a freshly loaded model (model thread, without mu): measured
+ * when cfg.calibrate_ms > 0, else one run at a time of up to max_batch items.
+ * May replace *sess by the single-threaded session the calibration opened. */
+static void choose_layout(srv_model *m, vd_ort_session **sess, vd_ort_session **alone, int dynamic)
+{
+    const vd_server_config *cfg = &m->srv->cfg;
+    srv_layout lay = {.runs = 1, .threads = 0, .batch = dynamic ? (size_t)m->meta.max_batch : 1};
+    srv_calib_row rows[2];
+    size_t nrows = 0;
+    int64_t t0 = vd_mono_us();
+    if (cfg->layout_runs > 0) {
+        lay.runs = cfg->layout_runs;
+        if (dynamic && (size_t)cfg->layout_batch < lay.batch) lay.batch = (size_t)cfg->layout_batch;
+        vd_ort_session *single = NULL;
+        vd_error e;
+        if (lay.runs > 1) {
+            pthread_mutex_lock(&m->srv->load_mu);
+            vd_status rc =
+                vd_ort_session_open_threads(m->srv->env, m->meta.onnx_path, 1, &single, &e);
+            pthread_mutex_unlock(&m->srv->load_mu);
+            if (rc != VD_OK) {
+                VD_WARN("model %s: one run at a time: %s", m->meta.name, e.msg);
+                lay.runs = 1;
+            } else {
+                *alone = *sess;
+                *sess = single;
+                lay.threads = 1;
+            }
+        }
+    } else if (cfg->calibrate_ms > 0) {
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        int cores = cfg->intra_threads > 0 ? cfg->intra_threads : (nc > 0 ? (int)nc : 1);
+        srv_calib_in in = {.env = m->srv->env,
+                           .onnx_path = m->meta.onnx_path,
+                           .meta = &m->meta,
+                           .out_names = m->out_names,
+                           .nout = m->nout,
+                           .dynamic = dynamic,
+                           .cores = cores,
+                           .budget_us = cfg->calibrate_ms * 1000,
+                           .load_mu = &m->srv->load_mu};
+        vd_ort_session *single = NULL;
+        vd_error e;
+        if (vd_srv_calibrate(&in, *sess, rows, &nrows, &single, &e) != VD_OK) {
+            VD_WARN("model %s: calibration failed, one run at a time: %s", m->meta.name, e.msg);
+            nrows = 0;
+        } else {
+            lay = vd_srv_layout_choose(rows, nrows, m->meta.max_delay_us);
+            if (lay.threads == 1 && single) {
+                *alone = *sess;
+                *sess = single;
+                single = NULL;
+            }
+        }
+        vd_ort_session_close(single);
+    }
+    pthread_mutex_lock(&m->mu);
+    m->layout = lay;
+    m->calibrated = nrows > 0;
+    m->calib_ms = (double)(vd_mono_us() - t0) / 1000.0;
+    m->ncalib = nrows;
+    memcpy(m->calib, rows, nrows * sizeof rows[0]);
+    pthread_mutex_unlock(&m->mu);
+    VD_INFO("model %s: layout %d run(s) at once x batch %zu, %s (%s; %.1f images/s measured; "
+            "calibration %.0f ms)",
+            m->meta.name, lay.runs, lay.batch,
+            lay.threads ? "1 thread each" : "the shared thread pool",
+            nrows              ? "calibrated"
+            : cfg->layout_runs ? "--layout"
+                               : "not calibrated",
+            lay.ips, m->calib_ms);
+}
+
+/* Takes the next batch to run when one is due (mu held) and counts the run;
+ * NULL when none is: *due_us then says when to look again (0 = when woken). */
+static srv_req *take_batch_locked(srv_model *m, int64_t *due_us, int *alone)
+{
+    *due_us = 0;
+    *alone = 0;
+    srv_req *r = m->head;
+    if (!r || r->kind != SRV_REQ_INFER || m->state != SRV_READY) return NULL;
+    /* coalesce: wait for a batch's worth of items or max_delay_us, whichever first */
+    size_t max_batch = m->dynamic_batch && m->layout.batch > 1 ? m->layout.batch : 1;
+    if (max_batch > 1 && m->q_items < max_batch && !m->stop) {
+        int64_t due = r->received_us + m->meta.max_delay_us;
+        if (vd_mono_us() < due) {
+            *due_us = due;
+            return NULL;
+        }
+    }
+    srv_req *batch = NULL, **tail = &batch;
+    size_t items = 0;
+    while (m->head && m->head->kind == SRV_REQ_INFER &&
+           (items == 0 || items + m->head->n <= max_batch)) {
+        items += m->head->n;
+        *tail = pop_locked(m);
+        tail = &(*tail)->next;
+    }
+    *alone = m->running == 0 && !m->head; /* nothing else runs or waits */
+    m->running++;
+    return batch;
+}
+
+static void run_batch(srv_model *m, vd_ort_session *sess, srv_req *batch);
+
+/* Runs what take_batch_locked gave (mu held, dropped meanwhile). */
+static void run_taken_locked(srv_model *m, srv_req *batch, int alone)
+{
+    /* a parallel layout's run that starts alone uses the shared pool's threads */
+    vd_ort_session *sess = alone && m->sess_alone ? m->sess_alone : m->sess;
+    pthread_mutex_unlock(&m->mu);
+    run_batch(m, sess, batch);
+    pthread_mutex_lock(&m->mu);
+    m->running--;
+    m->last_used_us = vd_mono_us();
+    pthread_cond_broadcast(&m->cv);
+}
+
+/* A helper thread: runs batches beside the model thread until told to quit. */
+static void *helper_main(void *arg)
+{
+    srv_model *m = arg;
+    pthread_mutex_lock(&m->mu);
+    while (!m->helpers_quit) {
+        int64_t due;
+        int alone;
+        srv_req *batch = take_batch_locked(m, &due, &alone);
+        if (batch)
+            run_taken_locked(m, batch, alone);
+        else if (due)
+            wait_until(m, due);
+        else
+            pthread_cond_wait(&m->cv, &m->mu);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+/* Starts layout.runs - 1 helpers (mu held). Fewer when threads cannot start: slower, not
+ * wrong. */
+static void start_helpers_locked(srv_model *m)
+{
+    m->helpers_quit = 0;
+    m->nhelpers = 0;
+    for (int k = 1; k < m->layout.runs && k < SRV_LAYOUT_MAX_RUNS; k++) {
+        if (pthread_create(&m->helpers[m->nhelpers], NULL, helper_main, m) != 0) {
+            VD_WARN("model %s: cannot start a helper thread; %d run(s) at once", m->meta.name,
+                    m->nhelpers + 1);
+            break;
+        }
+        m->nhelpers++;
+    }
+}
+
+/* Stops and joins the helpers (mu held, dropped meanwhile); their runs finish first. */
+static void stop_helpers_locked(srv_model *m)
+{
+    int n = m->nhelpers;
+    if (!n) return;
+    m->helpers_quit = 1;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    for (int k = 0; k < n; k++)
+        pthread_join(m->helpers[k], NULL);
+    pthread_mutex_lock(&m->mu);
+    m->nhelpers = 0;
+    m->helpers_quit = 0;
+}
+
 /* Loads the session (model thread, without mu). */
 static void model_load(srv_model *m)
 {
@@ -145,7 +326,7 @@ static void model_load(srv_model *m)
     int64_t t0 = vd_mono_us();
     vd_error e;
     vd_error_clear(&e);
-    vd_ort_session *sess = NULL;
+    vd_ort_session *sess = NULL, *alone = NULL;
     int dynamic = 0, gdim = 0;
     pthread_mutex_lock(&m->srv->load_mu);
     vd_status rc = vd_ort_session_open(m->srv->env, m->meta.onnx_path, &sess, &e);
@@ -154,6 +335,8 @@ static void model_load(srv_model *m)
     if (rc != VD_OK) {
         vd_ort_session_close(sess);
         sess = NULL;
+    } else {
+        choose_layout(m, &sess, &alone, dynamic);
     }
     int64_t t1 = vd_mono_us();
 
@@ -167,6 +350,7 @@ static void model_load(srv_model *m)
         m->load_failures++;
     } else {
         m->sess = sess;
+        m->sess_alone = alone;
         m->state = SRV_READY;
         m->error[0] = 0;
         m->error_code = VD_OK;
@@ -175,6 +359,7 @@ static void model_load(srv_model *m)
         m->graph_dim = gdim;
         m->load_ms = (double)(t1 - t0) / 1000.0;
         m->loads++;
+        start_helpers_locked(m);
     }
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
@@ -189,12 +374,14 @@ static void model_load(srv_model *m)
 /* Unloads (model thread, with mu held; drops it while closing). */
 static void model_unload_locked(srv_model *m, const char *why)
 {
-    vd_ort_session *sess = m->sess;
-    m->sess = NULL;
+    stop_helpers_locked(m);
+    vd_ort_session *sess = m->sess, *alone = m->sess_alone;
+    m->sess = m->sess_alone = NULL;
     m->state = SRV_UNLOADED;
     m->unloads++;
     pthread_mutex_unlock(&m->mu);
     vd_ort_session_close(sess);
+    vd_ort_session_close(alone);
     vd_srv_alloc_event(m->srv);
     VD_INFO("model %s: unloaded (%s)", m->meta.name, why);
     pthread_mutex_lock(&m->mu);
@@ -268,7 +455,7 @@ static vd_tensor view(const vd_tensor *t, size_t first, size_t k)
     return v;
 }
 
-static void run_dynamic(srv_model *m, srv_req *batch, size_t total)
+static void run_dynamic(srv_model *m, vd_ort_session *sess, srv_req *batch, size_t total)
 {
     vd_error e;
     vd_tensor in = {0}, outs[VD_MODEL_MAX_OUTPUT];
@@ -284,7 +471,7 @@ static void run_dynamic(srv_model *m, srv_req *batch, size_t total)
             memcpy(in.data + off, r->input.data, c * sizeof(float));
             off += c;
         }
-        rc = vd_ort_session_run(m->sess, m->meta.input_name, &in, m->out_names, m->nout, outs, &e);
+        rc = vd_ort_session_run(sess, m->meta.input_name, &in, m->out_names, m->nout, outs, &e);
     }
     vd_tensor_free(&in);
     for (size_t k = 0; rc == VD_OK && k < m->nout; k++)
@@ -316,7 +503,7 @@ static void run_dynamic(srv_model *m, srv_req *batch, size_t total)
 }
 
 /* Runs one request item by item (a graph whose batch dim is fixed at 1). */
-static void run_items(srv_model *m, srv_req *r)
+static void run_items(srv_model *m, vd_ort_session *sess, srv_req *r)
 {
     vd_error e;
     vd_tensor res[VD_MODEL_MAX_OUTPUT];
@@ -324,7 +511,7 @@ static void run_items(srv_model *m, srv_req *r)
     vd_status rc = VD_OK;
     for (size_t i = 0; i < r->n && rc == VD_OK; i++) {
         vd_tensor one = view(&r->input, i, 1), outs[VD_MODEL_MAX_OUTPUT];
-        rc = vd_ort_session_run(m->sess, m->meta.input_name, &one, m->out_names, m->nout, outs, &e);
+        rc = vd_ort_session_run(sess, m->meta.input_name, &one, m->out_names, m->nout, outs, &e);
         for (size_t k = 0; rc == VD_OK && k < m->nout; k++) {
             if (i == 0) {
                 int64_t shape[VD_TENSOR_MAX_RANK];
@@ -365,7 +552,7 @@ static void run_items(srv_model *m, srv_req *r)
         vd_tensor_free(&res[k]);
 }
 
-static void run_batch(srv_model *m, srv_req *batch)
+static void run_batch(srv_model *m, vd_ort_session *sess, srv_req *batch)
 {
     /* requests whose deadline has passed are answered, not computed */
     int64_t now = vd_mono_us();
@@ -393,25 +580,14 @@ static void run_batch(srv_model *m, srv_req *batch)
     dynamic = m->dynamic_batch;
     pthread_mutex_unlock(&m->mu);
     if (dynamic) {
-        run_dynamic(m, live, total);
+        run_dynamic(m, sess, live, total);
     } else {
         for (srv_req *r = live, *next; r; r = next) {
             next = r->next;
             r->next = NULL;
-            run_items(m, r);
+            run_items(m, sess, r);
         }
     }
-}
-
-static srv_req *pop_locked(srv_model *m)
-{
-    srv_req *r = m->head;
-    m->head = r->next;
-    if (!m->head) m->tail = NULL;
-    r->next = NULL;
-    m->q_reqs--;
-    m->q_items -= r->n;
-    return r;
 }
 
 static void *model_main(void *arg)
@@ -427,7 +603,7 @@ static void *model_main(void *arg)
         }
         if (!m->head) {
             if (m->stop) break;
-            if (m->state == SRV_READY && !m->pinned && cfg->idle_ttl_s > 0) {
+            if (m->state == SRV_READY && !m->pinned && cfg->idle_ttl_s > 0 && !m->running) {
                 int64_t due = m->last_used_us + cfg->idle_ttl_s * 1000000;
                 if (vd_mono_us() >= due) {
                     model_unload_locked(m, "idle");
@@ -486,29 +662,15 @@ static void *model_main(void *arg)
             pthread_mutex_lock(&m->mu);
             continue;
         }
-        /* coalesce: wait for max_batch items or max_delay_us, whichever first */
-        size_t max_batch = m->dynamic_batch ? (size_t)m->meta.max_batch : 1;
-        if (m->dynamic_batch && m->q_items < max_batch && !m->stop) {
-            int64_t due = r->received_us + m->meta.max_delay_us;
-            if (now < due) {
-                wait_until(m, due);
-                continue;
-            }
-        }
-        srv_req *batch = NULL, **tail = &batch;
-        size_t items = 0;
-        while (m->head && m->head->kind == SRV_REQ_INFER &&
-               (items == 0 || items + m->head->n <= max_batch)) {
-            items += m->head->n;
-            *tail = pop_locked(m);
-            tail = &(*tail)->next;
-        }
-        m->busy = 1;
-        pthread_mutex_unlock(&m->mu);
-        run_batch(m, batch);
-        pthread_mutex_lock(&m->mu);
-        m->busy = 0;
-        m->last_used_us = vd_mono_us();
+        int64_t due;
+        int alone;
+        srv_req *batch = take_batch_locked(m, &due, &alone);
+        if (batch)
+            run_taken_locked(m, batch, alone);
+        else if (due)
+            wait_until(m, due);
+        else
+            pthread_cond_wait(&m->cv, &m->mu);
     }
     if (m->sess) model_unload_locked(m, "server stopping");
     pthread_mutex_unlock(&m->mu);
@@ -561,7 +723,7 @@ vd_status vd_srv_model_enqueue(srv_model *m, srv_req *r, vd_error *err)
     m->tail = r;
     m->q_reqs++;
     m->q_items += r->n;
-    pthread_cond_signal(&m->cv);
+    pthread_cond_broadcast(&m->cv); /* the model thread or a helper, whichever is free */
     pthread_mutex_unlock(&m->mu);
     return VD_OK;
 }
@@ -569,7 +731,7 @@ vd_status vd_srv_model_enqueue(srv_model *m, srv_req *r, vd_error *err)
 int vd_srv_model_idle(srv_model *m)
 {
     pthread_mutex_lock(&m->mu);
-    int idle = !m->head && !m->busy && m->state != SRV_LOADING;
+    int idle = !m->head && !m->running && m->state != SRV_LOADING;
     pthread_mutex_unlock(&m->mu);
     return idle;
 }
@@ -595,6 +757,7 @@ void vd_srv_model_free(srv_model *m)
         pthread_cond_destroy(&m->cv);
     }
     vd_ort_session_close(m->sess);
+    vd_ort_session_close(m->sess_alone);
     free(m);
 }
 
@@ -602,6 +765,39 @@ static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
+}
+
+/* The layout as JSON (mu held). */
+static json_t *layout_json_locked(const srv_model *m)
+{
+    const srv_layout *l = &m->layout;
+    json_t *j = json_pack("{s:i, s:i, s:I, s:b}", "runs", l->runs, "threads_per_run", l->threads,
+                          "batch", (json_int_t)l->batch, "calibrated", m->calibrated);
+    if (!j || !m->calibrated) return j;
+    json_object_set_new(j, "images_per_s", json_real(l->ips));
+    json_object_set_new(j, "calibration_ms", json_real(m->calib_ms));
+    json_t *pts = json_array();
+    for (size_t r = 0; r < m->ncalib; r++)
+        for (size_t i = 0; i < m->calib[r].nsizes; i++) {
+            const srv_calib_row *row = &m->calib[r];
+            double us = (double)row->round_us[i];
+            json_array_append_new(
+                pts,
+                json_pack("{s:i, s:i, s:I, s:f, s:f}", "runs", row->runs, "threads_per_run",
+                          row->threads, "batch", (json_int_t)row->batch[i], "round_ms", us / 1000.0,
+                          "images_per_s",
+                          us > 0 ? (double)row->runs * (double)row->batch[i] * 1e6 / us : 0.0));
+        }
+    json_object_set_new(j, "measured", pts);
+    return j;
+}
+
+void *vd_srv_model_layout_json(srv_model *m)
+{
+    pthread_mutex_lock(&m->mu);
+    json_t *j = m->loads ? layout_json_locked(m) : NULL;
+    pthread_mutex_unlock(&m->mu);
+    return j;
 }
 
 void *vd_srv_model_json(srv_model *m)
@@ -638,6 +834,7 @@ void *vd_srv_model_json(srv_model *m)
     json_object_set_new(j, "state", json_string(vd_srv_state_name(m->state)));
     json_object_set_new(j, "dim", json_integer(mt->dim ? mt->dim : m->graph_dim));
     if (m->loads) json_object_set_new(j, "dynamic_batch", json_boolean(m->dynamic_batch));
+    if (m->loads) json_object_set_new(j, "layout", layout_json_locked(m));
     if (m->state == SRV_FAILED) json_object_set_new(j, "error", json_string(m->error));
     if (m->loads) json_object_set_new(j, "load_ms", json_real(m->load_ms));
     json_t *st = json_object();

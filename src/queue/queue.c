@@ -118,8 +118,8 @@ int vd_job_id_valid(const char *id)
     return 1;
 }
 
-vd_status vd_queue_enqueue(vd_queue *q, const vd_enqueue_opts *o, char id_out[VD_ID_LEN + 1],
-                           vd_error *err)
+/* The checks of one item, shared by vd_queue_enqueue and vd_queue_enqueue_many. */
+static vd_status check_item(const vd_enqueue_opts *o, vd_error *err)
 {
     if (!o || !vd_job_type_valid(o->type))
         return vd_error_set(err, VD_ERR_INVALID,
@@ -140,7 +140,66 @@ vd_status vd_queue_enqueue(vd_queue *q, const vd_enqueue_opts *o, char id_out[VD
                             "job id must be 1-%d characters of [A-Za-z0-9_.-], not starting "
                             "with '.'",
                             VD_ID_LEN);
+    return VD_OK;
+}
+
+vd_status vd_queue_enqueue(vd_queue *q, const vd_enqueue_opts *o, char id_out[VD_ID_LEN + 1],
+                           vd_error *err)
+{
+    vd_status st = check_item(o, err);
+    if (st != VD_OK) return st;
     return q->ops->enqueue(q, o, id_out, err);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* VD_ERR_STATE when a caller-chosen id appears twice in opts[0..n). */
+static vd_status check_unique_ids(const vd_enqueue_opts *o, size_t n, vd_error *err)
+{
+    const char **ids = malloc((n ? n : 1) * sizeof *ids);
+    if (!ids) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (o[i].id) ids[k++] = o[i].id;
+    qsort(ids, k, sizeof *ids, cmp_str);
+    vd_status st = VD_OK;
+    for (size_t i = 1; i < k && st == VD_OK; i++)
+        if (strcmp(ids[i - 1], ids[i]) == 0)
+            st = vd_error_set(err, VD_ERR_STATE, "job id %s is given twice in the batch", ids[i]);
+    free(ids);
+    return st;
+}
+
+vd_status vd_queue_enqueue_many(vd_queue *q, const vd_enqueue_opts *opts, size_t n,
+                                char (*ids_out)[VD_ID_LEN + 1], size_t *added, vd_error *err)
+{
+    if (added) *added = 0;
+    if (n == 0) return VD_OK;
+    if (n > VD_ENQUEUE_MANY_MAX)
+        return vd_error_set(err, VD_ERR_LIMIT, "at most %d jobs per batch (got %zu)",
+                            VD_ENQUEUE_MANY_MAX, n);
+    for (size_t i = 0; i < n; i++) {
+        vd_error e;
+        vd_error_clear(&e);
+        if (check_item(&opts[i], &e) != VD_OK)
+            return vd_error_set(err, e.code, "job %zu: %s", i, e.msg);
+    }
+    vd_status st = check_unique_ids(opts, n, err);
+    if (st != VD_OK) return st;
+    if (q->ops->enqueue_many) {
+        st = q->ops->enqueue_many(q, opts, n, ids_out, err);
+        if (st == VD_OK && added) *added = n;
+        return st;
+    }
+    for (size_t i = 0; i < n; i++) { /* the generic fallback: not atomic (queue.h) */
+        st = q->ops->enqueue(q, &opts[i], ids_out ? ids_out[i] : NULL, err);
+        if (st != VD_OK) return st;
+        if (added) *added = i + 1;
+    }
+    return VD_OK;
 }
 
 vd_status vd_queue_reserve(vd_queue *q, const char *worker_id, int64_t lease_ms,

@@ -146,6 +146,22 @@ int vd_queue_woken(vd_queue *q);
 vd_status vd_queue_enqueue(vd_queue *q, const vd_enqueue_opts *opts, char id_out[VD_ID_LEN + 1],
                            vd_error *err);
 
+/* Most jobs one vd_queue_enqueue_many call takes (callers cut longer lists
+ * into batches of this size, one transaction each). */
+#define VD_ENQUEUE_MANY_MAX 1000
+
+/* Adds the n jobs opts[0..n) in one transaction: all of them or none. Every
+ * item is checked first as vd_queue_enqueue checks one (VD_ERR_INVALID, the
+ * message starting "job I: " with the item's 0-based index); a caller-chosen
+ * id that is taken, or given twice in the batch, is VD_ERR_STATE and nothing
+ * is added. ids_out (may be NULL) receives the n ids. *added (may be NULL)
+ * says how many jobs were added: n, or 0 after an error -- except on a
+ * backend without a batch write of its own (queue_impl.h), where the items
+ * go in one vd_queue_enqueue at a time and the ones before a failure stay.
+ * VD_ERR_LIMIT when n > VD_ENQUEUE_MANY_MAX; n = 0 adds nothing (VD_OK). */
+vd_status vd_queue_enqueue_many(vd_queue *q, const vd_enqueue_opts *opts, size_t n,
+                                char (*ids_out)[VD_ID_LEN + 1], size_t *added, vd_error *err);
+
 /* Takes the best runnable job (highest priority, then oldest run_at) for
  * worker_id under a lease of lease_ms, moving due scheduled jobs to queued
  * and reclaiming lapsed leases first. If types is non-NULL, only jobs of

@@ -10,6 +10,11 @@ typedef struct {
     void (*close)(vd_queue *q);
     vd_status (*enqueue)(vd_queue *q, const vd_enqueue_opts *o, char id_out[VD_ID_LEN + 1],
                          vd_error *err);
+    /* Optional (NULL: queue.c enqueues one item at a time). All or nothing,
+     * in one transaction; items already checked by queue.c (valid, ids unique
+     * within the batch). */
+    vd_status (*enqueue_many)(vd_queue *q, const vd_enqueue_opts *o, size_t n,
+                              char (*ids_out)[VD_ID_LEN + 1], vd_error *err);
     vd_status (*reserve)(vd_queue *q, const char *worker_id, int64_t lease_ms,
                          const char *const *types, size_t ntypes, vd_job *job, vd_error *err);
     vd_status (*heartbeat)(vd_queue *q, const char *id, const char *worker_id, int64_t lease_ms,

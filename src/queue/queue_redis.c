@@ -197,37 +197,81 @@ static void op_settled(rqueue *q, int script, const char *id, const char *worker
 
 #define I64(buf, v) snprintf(buf, sizeof buf, "%" PRId64, (int64_t)(v))
 
+/* The 11 script arguments of one job (enqueue.lua) into args, their number
+ * strings into num (7 x 24 bytes). */
+static void job_args(const vd_enqueue_opts *o, const char *token, const char *id, const char **args,
+                     char (*num)[24])
+{
+    I64(num[0], o->priority);
+    I64(num[1], o->max_retries);
+    I64(num[2], o->timeout_ms);
+    I64(num[3], o->delay_ms);
+    I64(num[4], o->retry_base_ms > 0 ? o->retry_base_ms : 1000);
+    I64(num[5], o->retry_max_ms > 0 ? o->retry_max_ms : 300000);
+    I64(num[6], o->result_ttl_ms == 0  ? 7 * 24 * 3600 * 1000LL
+                : o->result_ttl_ms < 0 ? 0
+                                       : o->result_ttl_ms);
+    const char *a[] = {token,  id,     o->type, o->payload ? o->payload : "{}",
+                       num[0], num[1], num[2],  num[3],
+                       num[4], num[5], num[6]};
+    memcpy(args, a, sizeof a);
+}
+
+/* Enqueues o[0..n) in one script call (enqueue.lua: all or nothing). */
+static vd_status enqueue_jobs(rqueue *q, const vd_enqueue_opts *o, size_t n,
+                              char (*ids)[VD_ID_LEN + 1], vd_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (o[i].delay_ms > MAX_DELAY_MS)
+            return vd_error_set(err, VD_ERR_INVALID, "delay_ms must be <= %" PRId64, MAX_DELAY_MS);
+    const char **args = malloc(n * 11 * sizeof *args);
+    char(*num)[24] = malloc(n * 7 * sizeof *num);
+    if (!args || !num) {
+        free(args);
+        free(num);
+        return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    }
+    char token[VD_ID_LEN + 1];
+    const char *key = o[0].id ? o[0].id : ""; /* a retried call reuses its token */
+    op_token(q, S_ENQUEUE, key, NULL, token);
+    for (size_t i = 0; i < n; i++) {
+        if (o[i].id)
+            vd_strlcpy(ids[i], o[i].id, VD_ID_LEN + 1);
+        else
+            vd_id_new(ids[i]);
+        job_args(&o[i], token, ids[i], args + 11 * i, num + 7 * i);
+    }
+    redisReply *r;
+    vd_status st = vd_redis_eval(q, S_ENQUEUE, (int)(11 * n), args, NULL, &r, err);
+    if (o[0].id) op_settled(q, S_ENQUEUE, key, NULL, token, st);
+    free(args);
+    free(num);
+    if (st != VD_OK) return st;
+    const char *which =
+        r->type == REDIS_REPLY_ARRAY && r->elements > 1 && r->element[1]->type == REDIS_REPLY_STRING
+            ? r->element[1]->str
+            : ids[0];
+    st = code_status(r, "enqueue", which, err);
+    freeReplyObject(r);
+    return st;
+}
+
 static vd_status rq_enqueue(vd_queue *base, const vd_enqueue_opts *o, char id_out[VD_ID_LEN + 1],
                             vd_error *err)
 {
-    rqueue *q = (rqueue *)base;
-    if (o->delay_ms > MAX_DELAY_MS)
-        return vd_error_set(err, VD_ERR_INVALID, "delay_ms must be <= %" PRId64, MAX_DELAY_MS);
-    char id[VD_ID_LEN + 1], token[VD_ID_LEN + 1];
-    if (o->id)
-        vd_strlcpy(id, o->id, sizeof id);
-    else
-        vd_id_new(id);
-    op_token(q, S_ENQUEUE, o->id ? id : "", NULL, token);
-    char pri[24], mr[24], to[24], delay[24], rb[24], rm[24], ttl[24];
-    I64(pri, o->priority);
-    I64(mr, o->max_retries);
-    I64(to, o->timeout_ms);
-    I64(delay, o->delay_ms);
-    I64(rb, o->retry_base_ms > 0 ? o->retry_base_ms : 1000);
-    I64(rm, o->retry_max_ms > 0 ? o->retry_max_ms : 300000);
-    I64(ttl, o->result_ttl_ms == 0  ? 7 * 24 * 3600 * 1000LL
-             : o->result_ttl_ms < 0 ? 0
-                                    : o->result_ttl_ms);
-    const char *args[] = {token, id, o->type, o->payload ? o->payload : "{}", pri, mr, to, delay,
-                          rb,    rm, ttl};
-    redisReply *r;
-    vd_status st = vd_redis_eval(q, S_ENQUEUE, 11, args, NULL, &r, err);
-    if (o->id) op_settled(q, S_ENQUEUE, id, NULL, token, st);
-    if (st != VD_OK) return st;
-    st = code_status(r, "enqueue", id, err);
-    freeReplyObject(r);
-    if (st == VD_OK && id_out) memcpy(id_out, id, VD_ID_LEN + 1);
+    char id[1][VD_ID_LEN + 1];
+    vd_status st = enqueue_jobs((rqueue *)base, o, 1, id, err);
+    if (st == VD_OK && id_out) memcpy(id_out, id[0], VD_ID_LEN + 1);
+    return st;
+}
+
+static vd_status rq_enqueue_many(vd_queue *base, const vd_enqueue_opts *o, size_t n,
+                                 char (*ids_out)[VD_ID_LEN + 1], vd_error *err)
+{
+    char(*ids)[VD_ID_LEN + 1] = ids_out ? ids_out : malloc(n * sizeof *ids);
+    if (!ids) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    vd_status st = enqueue_jobs((rqueue *)base, o, n, ids, err);
+    if (!ids_out) free(ids);
     return st;
 }
 
@@ -493,6 +537,7 @@ static const vd_queue_ops redis_ops = {
     .name = "redis",
     .close = rq_close,
     .enqueue = rq_enqueue,
+    .enqueue_many = rq_enqueue_many,
     .reserve = rq_reserve,
     .heartbeat = rq_heartbeat,
     .progress = rq_progress,

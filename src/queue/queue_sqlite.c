@@ -85,10 +85,10 @@ static void sq_close(vd_queue *base)
     free(q);
 }
 
-static vd_status sq_enqueue(vd_queue *base, const vd_enqueue_opts *o, char id_out[VD_ID_LEN + 1],
+/* Inserts one job (in the caller's transaction, if any). */
+static vd_status insert_job(sq_queue *q, const vd_enqueue_opts *o, char id_out[VD_ID_LEN + 1],
                             vd_error *err)
 {
-    sq_queue *q = (sq_queue *)base;
     char id[VD_ID_LEN + 1];
     if (o->id)
         vd_strlcpy(id, o->id, sizeof id);
@@ -120,6 +120,25 @@ static vd_status sq_enqueue(vd_queue *base, const vd_enqueue_opts *o, char id_ou
     if (rc != SQLITE_DONE) return vd_sq_db_error(q, rc, "enqueue", err);
     if (id_out) memcpy(id_out, id, sizeof id);
     return VD_OK;
+}
+
+static vd_status sq_enqueue(vd_queue *base, const vd_enqueue_opts *o, char id_out[VD_ID_LEN + 1],
+                            vd_error *err)
+{
+    return insert_job((sq_queue *)base, o, id_out, err);
+}
+
+/* One BEGIN IMMEDIATE ... COMMIT for the batch: one fsync (synchronous=FULL)
+ * for all of it, and nothing of it when an insert fails. */
+static vd_status sq_enqueue_many(vd_queue *base, const vd_enqueue_opts *o, size_t n,
+                                 char (*ids_out)[VD_ID_LEN + 1], vd_error *err)
+{
+    sq_queue *q = (sq_queue *)base;
+    vd_status st = vd_sq_tx_begin(q, err);
+    if (st != VD_OK) return st;
+    for (size_t i = 0; i < n && st == VD_OK; i++)
+        st = insert_job(q, &o[i], ids_out ? ids_out[i] : NULL, err);
+    return vd_sq_tx_end(q, st, err);
 }
 
 /* Promotes due scheduled jobs and reclaims lapsed leases; adds the number of
@@ -511,6 +530,7 @@ static const vd_queue_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
     .enqueue = sq_enqueue,
+    .enqueue_many = sq_enqueue_many,
     .reserve = sq_reserve,
     .heartbeat = sq_heartbeat,
     .progress = sq_progress,

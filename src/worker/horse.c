@@ -174,12 +174,11 @@ static int pipe_should_stop(vd_job_ctx *ctx)
     return horse_stop_requested != 0;
 }
 
-_Noreturn void vd_horse_main(const vd_registry *reg, const vd_job *job, int fd,
-                             const vd_horse_opts *opts)
+int vd_horse_setup(const vd_horse_opts *opts)
 {
     /* die with the supervisor; if it is already gone, do not start */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != opts->parent) _exit(VD_HORSE_EXIT_ORPHAN);
+    if (getppid() != opts->parent) return -1;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -195,7 +194,17 @@ _Noreturn void vd_horse_main(const vd_registry *reg, const vd_job *job, int fd,
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    return 0;
+}
 
+int vd_horse_stop_requested(void)
+{
+    return horse_stop_requested != 0;
+}
+
+_Noreturn void vd_horse_run(const vd_registry *reg, const vd_job *job, int fd,
+                            const vd_horse_opts *opts)
+{
     if (opts->memory_limit_mb > 0 && vd_horse_memory_limit_supported()) {
         /* The limit is on what the job adds: the horse starts with the
          * supervisor's mappings (shared libraries, their reserved arenas),
@@ -218,7 +227,17 @@ _Noreturn void vd_horse_main(const vd_registry *reg, const vd_job *job, int fd,
         rc |= send_failure(fd, 0, VD_ERR_LIMIT, "result is larger than the work-horse limit");
     else
         rc |= send_failure(fd, out.retryable, out.status, out.error ? out.error : "failed");
+    /* End of file now, not when the exit has torn the address space down:
+     * the supervisor records the outcome while this process goes away. */
+    close(fd);
     _exit(rc ? VD_HORSE_EXIT_PIPE : VD_HORSE_EXIT_OK);
+}
+
+_Noreturn void vd_horse_main(const vd_registry *reg, const vd_job *job, int fd,
+                             const vd_horse_opts *opts)
+{
+    if (vd_horse_setup(opts) != 0) _exit(VD_HORSE_EXIT_ORPHAN);
+    vd_horse_run(reg, job, fd, opts);
 }
 
 /* ---- The supervisor's reader. ---- */

@@ -68,11 +68,26 @@ typedef struct {
  * AddressSanitizer build, whose shadow memory cannot live under RLIMIT_AS. */
 int vd_horse_memory_limit_supported(void);
 
-/* The body of a freshly forked work-horse: sets up its signals and limits,
- * runs the job, writes the final message to fd and _exits. Never returns.
- * The caller has closed every inherited descriptor it must not keep. */
+/* The body of a freshly forked work-horse: vd_horse_setup, then
+ * vd_horse_run. Never returns. The caller has closed every inherited
+ * descriptor it must not keep. */
 _Noreturn void vd_horse_main(const vd_registry *reg, const vd_job *job, int fd,
                              const vd_horse_opts *opts);
+
+/* A fresh horse's first step: dies with its parent (PR_SET_PDEATHSIG), takes
+ * its own signal dispositions (SIGTERM sets the stop flag, SIGINT ignored)
+ * and unblocks signals. Returns -1 when the parent is already gone (the
+ * horse must _exit(VD_HORSE_EXIT_ORPHAN)). */
+int vd_horse_setup(const vd_horse_opts *opts);
+
+/* Returns 1 once SIGTERM reached this horse. */
+int vd_horse_stop_requested(void);
+
+/* Applies the memory limit, runs the job, writes the final message to fd,
+ * closes fd (so the supervisor sees end of file before the exit has torn
+ * the process down) and _exits with a VD_HORSE_EXIT_ code. */
+_Noreturn void vd_horse_run(const vd_registry *reg, const vd_job *job, int fd,
+                            const vd_horse_opts *opts);
 
 /* The supervisor's side of one horse's pipe. */
 typedef struct {

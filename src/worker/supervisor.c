@@ -2,9 +2,7 @@
 #include "worker/supervisor.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +16,7 @@
 #include "queue/queue.h"
 #include "worker/horse.h"
 #include "worker/job_ctx.h"
+#include "worker/spare.h"
 
 /* Why the supervisor stopped a horse (or an inline handler). */
 typedef enum { WHY_NONE = 0, WHY_TIMEOUT, WHY_CANCELED, WHY_LEASE_LOST, WHY_SHUTDOWN } stop_why;
@@ -54,6 +53,9 @@ struct vd_supervisor {
     int64_t next_reserve;  /* monotonic */
     int64_t backoff_ms;    /* current empty-queue backoff */
     vd_supervisor_stats stats;
+    vd_spare spare; /* a horse forked ahead, waiting for its job (spare.h); pid 0 = none */
+    pid_t *exiting; /* horses whose outcome is recorded, not yet reaped */
+    int nexiting, capexiting;
 };
 
 /* ---------------------------------------------------------------- setup */
@@ -129,6 +131,7 @@ vd_status vd_supervisor_new(const vd_supervisor_opts *o, const vd_registry *reg,
     }
     for (int i = 0; i < s->concurrency; i++)
         s->slots[i].fd = -1;
+    s->spare.job_fd = s->spare.msg_fd = -1;
     st = vd_queue_open(o->queue_url, &s->q, err);
     if (st != VD_OK) {
         vd_supervisor_free(s);
@@ -151,6 +154,7 @@ void vd_supervisor_free(vd_supervisor *s)
         if (s->slots[i].fd >= 0) close(s->slots[i].fd);
     }
     free(s->slots);
+    free(s->exiting);
     free(s);
 }
 
@@ -370,49 +374,59 @@ static void stop_horse(vd_supervisor *s, slot *sl, stop_why why, int64_t now)
     }
 }
 
-static void spawn(vd_supervisor *s, slot *sl)
+/* Forks the spare horse. Returns VD_OK or the fork's error. */
+static vd_status fork_spare(vd_supervisor *s, vd_error *err)
 {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "worker could not create a pipe: %s", strerror(errno));
-        record_fail(s, &sl->job, msg, 1);
-        vd_job_clear(&sl->job);
+    int fds[1024 + 1];
+    size_t n = 0;
+    for (int i = 0; i < s->concurrency; i++)
+        if (s->slots[i].used && s->slots[i].fd >= 0) fds[n++] = s->slots[i].fd;
+    vd_horse_opts hopts = {.parent = getpid(), .memory_limit_mb = s->memory_limit_mb};
+    return vd_spare_fork(&s->spare, s->reg, &hopts, fds, n, err);
+}
+
+static void retire_spare(vd_supervisor *s);
+
+/* Forks the next spare ahead of its job, while the running horses work,
+ * when jobs are flowing (the last reserve found one) and more may be taken. */
+static void keep_spare(vd_supervisor *s)
+{
+    if (s->stopping || (s->max_jobs && s->stats.reserved >= s->max_jobs)) {
+        retire_spare(s);
         return;
     }
-    fcntl(p[0], F_SETFL, O_NONBLOCK);
-    vd_horse_opts hopts = {.parent = getpid(), .memory_limit_mb = s->memory_limit_mb};
-    /* The signals stay blocked across fork until the horse has its own
-     * handlers (vd_horse_main unblocks them), so a SIGTERM sent to a fresh
-     * horse never runs the supervisor's handler in it. */
-    sigset_t block, saved;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &block, &saved);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        vd_sigpipe_close();
-        for (int i = 0; i < s->concurrency; i++)
-            if (s->slots[i].used && s->slots[i].fd >= 0) close(s->slots[i].fd);
-        vd_horse_main(s->reg, &sl->job, p[1], &hopts);
+    if (s->spare.pid || s->backoff_ms != 0) return;
+    vd_error err;
+    vd_error_clear(&err);
+    if (fork_spare(s, &err) != VD_OK) VD_WARN("worker %s: %s", s->worker_id, vd_error_text(&err));
+}
+
+/* Hands sl->job to the spare (forking one when there is none, or a fresh one
+ * when the spare died); the spare becomes the slot's horse. */
+static void spawn(vd_supervisor *s, slot *sl)
+{
+    vd_error err;
+    vd_error_clear(&err);
+    vd_status st = VD_OK;
+    for (int tries = 0; tries < 2; tries++) {
+        if (!s->spare.pid && (st = fork_spare(s, &err)) != VD_OK) break;
+        st = vd_spare_hand_over(&s->spare, &sl->job, &err);
+        if (st == VD_OK) break;
+        VD_DEBUG("worker %s: %s", s->worker_id, vd_error_text(&err));
+        vd_spare_discard(&s->spare); /* it died waiting; reap() collects it */
     }
-    pthread_sigmask(SIG_SETMASK, &saved, NULL);
-    close(p[1]);
-    if (pid < 0) {
-        close(p[0]);
-        char msg[160];
-        snprintf(msg, sizeof msg, "worker could not fork a work-horse: %s", strerror(errno));
-        record_fail(s, &sl->job, msg, 1);
+    if (st != VD_OK) {
+        record_fail(s, &sl->job, vd_error_text(&err), 1);
         vd_job_clear(&sl->job);
         return;
     }
     int64_t now = vd_mono_ms();
+    pid_t pid = s->spare.pid;
     sl->used = 1;
     sl->pid = pid;
-    sl->fd = p[0];
+    sl->fd = s->spare.msg_fd;
+    s->spare.msg_fd = -1;
+    s->spare.pid = 0;
     sl->t0 = now;
     sl->job.timeout_ms = vd_registry_timeout_ms(s->reg, &sl->job); /* the type's default if none */
     sl->deadline = sl->job.timeout_ms > 0 ? now + sl->job.timeout_ms : 0;
@@ -436,6 +450,52 @@ static void push_progress(vd_supervisor *s, slot *sl)
         VD_DEBUG("job %s: progress not recorded: %s", sl->job.id, vd_error_text(&err));
 }
 
+/* Notes a horse that is on its way out, for reap() and reap_all(). */
+static void remember_exiting(vd_supervisor *s, pid_t pid)
+{
+    if (s->nexiting == s->capexiting) {
+        int cap = s->capexiting ? 2 * s->capexiting : 8;
+        pid_t *np = realloc(s->exiting, (size_t)cap * sizeof *np);
+        if (np) {
+            s->exiting = np;
+            s->capexiting = cap;
+        }
+    }
+    if (s->nexiting < s->capexiting) s->exiting[s->nexiting++] = pid;
+}
+
+/* Closes the spare's job pipe (it exits at end of file) while no job is
+ * coming, so that an idle worker has no child process. */
+static void retire_spare(vd_supervisor *s)
+{
+    if (!s->spare.pid) return;
+    remember_exiting(s, s->spare.pid);
+    vd_spare_discard(&s->spare);
+}
+
+/* Records the outcome of sl's job and frees the slot. have_status: the horse
+ * was reaped with wstatus; otherwise it is still exiting and is remembered
+ * in s->exiting for reap(). */
+static void finish_slot(vd_supervisor *s, slot *sl, int have_status, int wstatus)
+{
+    if (sl->fd >= 0) { /* a grandchild holds the pipe open: take what is there */
+        close(sl->fd);
+        sl->fd = -1;
+    }
+    if (!have_status) remember_exiting(s, sl->pid);
+    int64_t ms = vd_mono_ms() - sl->t0;
+    record_outcome(s, &sl->job, sl->why, &sl->rd.out, sl->rd.bad, have_status, wstatus, ms);
+    vd_horse_reader_free(&sl->rd);
+    vd_job_clear(&sl->job);
+    sl->used = 0;
+    sl->pid = 0;
+    s->nrunning--;
+}
+
+/* Reads what a horse sent. At end of file after a whole final message, with
+ * nothing stopping the horse, the outcome is in hand: it is recorded now and
+ * the slot freed, without waiting for the horse's exit (the address-space
+ * teardown of a fork is its slowest part). */
 static void pump(vd_supervisor *s, slot *sl)
 {
     if (sl->fd < 0) return;
@@ -445,6 +505,19 @@ static void pump(vd_supervisor *s, slot *sl)
         sl->fd = -1;
     }
     push_progress(s, sl);
+    if (r == 1 && sl->why == WHY_NONE && !sl->rd.bad && sl->rd.out.kind != VD_HORSE_NONE)
+        finish_slot(s, sl, 0, 0);
+}
+
+/* Forgets pid when it is a horse whose outcome was recorded; returns 1 then. */
+static int forget_exiting(vd_supervisor *s, pid_t pid)
+{
+    for (int i = 0; i < s->nexiting; i++)
+        if (s->exiting[i] == pid) {
+            s->exiting[i] = s->exiting[--s->nexiting];
+            return 1;
+        }
+    return 0;
 }
 
 /* Reaps every exited horse and records its job's outcome. */
@@ -454,23 +527,31 @@ static void reap(vd_supervisor *s)
         int wstatus;
         pid_t pid = waitpid(-1, &wstatus, WNOHANG);
         if (pid <= 0) return;
+        if (pid == s->spare.pid) { /* died waiting for a job: fork another */
+            VD_DEBUG("worker %s: spare work-horse %d exited", s->worker_id, (int)pid);
+            vd_spare_discard(&s->spare);
+            continue;
+        }
+        if (forget_exiting(s, pid)) continue;
         slot *sl = NULL;
         for (int i = 0; i < s->concurrency; i++)
             if (s->slots[i].used && s->slots[i].pid == pid) sl = &s->slots[i];
         if (!sl) continue; /* not a horse of ours */
         pump(s, sl);       /* everything the horse wrote is in the pipe now */
-        if (sl->fd >= 0) { /* a grandchild holds the pipe open: take what is there */
-            close(sl->fd);
-            sl->fd = -1;
-        }
-        int64_t ms = vd_mono_ms() - sl->t0;
-        record_outcome(s, &sl->job, sl->why, &sl->rd.out, sl->rd.bad, 1, wstatus, ms);
-        vd_horse_reader_free(&sl->rd);
-        vd_job_clear(&sl->job);
-        sl->used = 0;
-        sl->pid = 0;
-        s->nrunning--;
+        if (sl->used && sl->pid == pid) finish_slot(s, sl, 1, wstatus);
     }
+}
+
+/* At the end of a run: retires the spare and waits for every horse that is
+ * still exiting, so that none is left a zombie. */
+static void reap_all(vd_supervisor *s)
+{
+    pid_t spare = s->spare.pid;
+    vd_spare_discard(&s->spare);
+    if (spare > 0) waitpid(spare, NULL, 0);
+    for (int i = 0; i < s->nexiting; i++)
+        waitpid(s->exiting[i], NULL, 0);
+    s->nexiting = 0;
 }
 
 /* Heartbeats, timeouts, graceful-stop deadlines and SIGKILLs that are due. */
@@ -532,6 +613,7 @@ static int fill_slots(vd_supervisor *s)
             continue;
         }
         vd_job_clear(&sl->job);
+        retire_spare(s); /* nothing to hand it (or the queue fails): an idle worker has none */
         if (st == VD_ERR_EMPTY) {
             if (s->burst && s->nrunning == 0) return 1;
             if (vd_queue_woken(s->q)) continue; /* a job was announced meanwhile */
@@ -572,6 +654,7 @@ static void run_forking(vd_supervisor *s)
         if (fill_slots(s)) break;
         if (s->nrunning == 0 && (s->stopping || (s->max_jobs && s->stats.reserved >= s->max_jobs)))
             break;
+        keep_spare(s);
 
         now = vd_mono_ms();
         int64_t wait = 1000;
@@ -605,8 +688,9 @@ static void run_forking(vd_supervisor *s)
         if (r <= 0) continue;
         if (pfd[1].revents && vd_queue_woken(s->q)) s->next_reserve = 0;
         for (int i = 2; i < n; i++)
-            if (pfd[i].revents) pump(s, pslot[i]);
+            if (pfd[i].revents && pslot[i]->used) pump(s, pslot[i]);
     }
+    reap_all(s);
     free(pfd);
     free(pslot);
 }

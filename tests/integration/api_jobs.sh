@@ -84,7 +84,7 @@ while IFS='|' read -r status code method path args; do
 done <<EOF
 400|invalid_json|POST|/jobs|-H 'Content-Type: application/json' -d '{"type":'
 400|invalid_json|POST|/jobs|-H 'Content-Type: application/json' -d '{"any_type":true,"type":"a","any_type":true,"type":"b"}'
-400|invalid_type|POST|/jobs|-H 'Content-Type: application/json' -d '[{"any_type":true,"type":"demo"}]'
+400|invalid_type|POST|/jobs|-H 'Content-Type: application/json' -d '"demo"'
 400|invalid_type|POST|/jobs|-H 'Content-Type: application/json' -d '{"type":42}'
 400|invalid_type|POST|/jobs|-H 'Content-Type: application/json' -d '{"any_type":true,"type":"demo","priority":"high"}'
 400|invalid_type|POST|/jobs|-H 'Content-Type: application/json' -d '{"any_type":true,"type":"demo","max_retries":1.5}'

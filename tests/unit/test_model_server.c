@@ -451,12 +451,14 @@ static void *worker(void *p)
     return NULL;
 }
 
-VD_TEST(sixteen_concurrent_clients_match_single_calls)
+/* 16 clients against a server started with args; every model's layout must be
+ * `runs` runs at once (0: whatever the calibration chose). */
+static void sixteen_clients(const char *const *srv_args, int runs)
 {
     const char *dir = setup();
     if (!dir) return;
     server s;
-    CHECK(server_start(&s, dir, NULL));
+    CHECK(server_start(&s, dir, srv_args));
     enum { NT = 16 };
     pthread_t th[NT];
     worker_arg args[NT];
@@ -488,12 +490,46 @@ VD_TEST(sixteen_concurrent_clients_match_single_calls)
     CHECK_EQ_INT(json_integer_value(json_object_get(st, "ok")),
                  json_integer_value(json_object_get(st, "requests")));
     CHECK(json_is_true(json_object_get(m, "dynamic_batch")));
+    /* the layout, in MODELS and in HEALTH */
+    json_t *lay = json_object_get(m, "layout");
+    long long lruns = json_integer_value(json_object_get(lay, "runs")),
+              lbatch = json_integer_value(json_object_get(lay, "batch"));
+    printf("    tiny: layout %lld run(s) x batch %lld, calibrated %d\n", lruns, lbatch,
+           json_is_true(json_object_get(lay, "calibrated")));
+    CHECK(lruns >= 1 && lbatch >= 1 && lbatch <= 8);
+    if (runs) CHECK_EQ_INT(lruns, runs);
+    CHECK(json_is_true(json_object_get(lay, "calibrated")) == (runs == 0));
     json_decref(m);
+    m = model_info(c, "blazeface_front");
+    lay = json_object_get(m, "layout");
+    CHECK_EQ_INT(json_integer_value(json_object_get(lay, "batch")), 1); /* fixed batch dim */
+    if (runs) CHECK_EQ_INT(json_integer_value(json_object_get(lay, "runs")), runs);
+    json_decref(m);
+    char *text = NULL;
+    CHECK_OK(vd_infer_client_health(c, 10000, &text, &err));
+    json_t *h = json_loads(text ? text : "", 0, NULL);
+    free(text);
+    json_t *hl = json_object_get(json_object_get(h, "layouts"), "tiny");
+    CHECK_EQ_INT(json_integer_value(json_object_get(hl, "runs")), lruns);
+    CHECK_EQ_INT(json_integer_value(json_object_get(hl, "batch")), lbatch);
+    json_decref(h);
     CHECK_EQ_INT(stat_of(c, "blazeface_front", "loads"), 1);
     vd_infer_client_free(c);
     CHECK_EQ_INT(failed, 0);
     CHECK_EQ_INT(bad, 0);
     CHECK_EQ_INT(server_stop(&s, SIGTERM), 0);
+}
+
+VD_TEST(sixteen_concurrent_clients_match_single_calls)
+{
+    sixteen_clients(NULL, 0); /* the calibrated layout (one thread: one run at a time) */
+}
+
+VD_TEST(sixteen_clients_on_three_parallel_runs_match_single_calls)
+{
+    /* three runs at once, each of up to 2 items (blazeface_front: 1, its batch dim is fixed) */
+    const char *const args[] = {"--threads", "2", "--layout", "3,2", NULL};
+    sixteen_clients(args, 3);
 }
 
 typedef struct {
@@ -531,7 +567,8 @@ VD_TEST(requests_from_many_clients_are_coalesced_into_one_batch)
     const char *dir = setup();
     if (!dir) return;
     server s;
-    CHECK(server_start(&s, dir, NULL));
+    const char *const args[] = {"--layout", "1,4", NULL}; /* the batching, not the calibration */
+    CHECK(server_start(&s, dir, args));
     /* tiny_slow: max_batch 4, max_delay 1.5 s: four single-item requests from
      * four clients make exactly one batch of 4, however fast they arrive */
     pthread_t th[4];
@@ -699,7 +736,7 @@ VD_TEST(full_queue_answers_busy_and_late_requests_are_not_computed)
     const char *dir = setup();
     if (!dir) return;
     server s;
-    const char *args[] = {"--queue-max", "3", NULL};
+    const char *args[] = {"--queue-max", "3", "--layout", "1,4", NULL}; /* batches wait */
     CHECK(server_start(&s, dir, args));
     vd_infer_client *c;
     vd_error err;

@@ -28,6 +28,7 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "queue/queue.h"
+#include "queue/queue_impl.h" /* the batch fallback test runs a backend without enqueue_many */
 #include "vdtest.h"
 #include "vdtest_pg.h"
 
@@ -270,6 +271,112 @@ QTEST(enqueue_rejects_bad_input)
     /* scalar JSON payloads are JSON too */
     o = (vd_enqueue_opts){.type = "ok", .payload = "42"};
     CHECK_OK(vd_queue_enqueue(q, &o, id, &err));
+    vd_queue_close(q);
+}
+
+static int64_t total_jobs(vd_queue *q)
+{
+    int64_t c[VD_JOB__NSTATES], t = 0;
+    vd_error err;
+    if (vd_queue_counts(q, c, &err) != VD_OK) return -1;
+    for (int i = 0; i < VD_JOB__NSTATES; i++)
+        t += c[i];
+    return t;
+}
+
+QTEST(enqueue_many_is_all_or_nothing)
+{
+    vd_queue *q;
+    vd_error err;
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    vd_enqueue_opts o[3] = {
+        {.type = "a", .payload = "{\"i\": 0}", .max_retries = 2},
+        {.type = "b", .payload = "[1]", .id = "batch-b", .timeout_ms = 7000},
+        {.type = "a", .delay_ms = 60000},
+    };
+    char ids[3][VD_ID_LEN + 1];
+    size_t added = 99;
+    CHECK_OK(vd_queue_enqueue_many(q, o, 3, ids, &added, &err));
+    CHECK_EQ_INT(added, 3);
+    CHECK_EQ_STR(ids[1], "batch-b");
+    vd_job j = {0};
+    CHECK_OK(vd_queue_get(q, ids[0], &j, &err));
+    CHECK_EQ_STR(j.type, "a");
+    CHECK_EQ_STR(j.payload, "{\"i\": 0}");
+    CHECK_EQ_INT(j.max_retries, 2);
+    CHECK_EQ_INT(j.state, VD_JOB_QUEUED);
+    vd_job_clear(&j);
+    CHECK_OK(vd_queue_get(q, "batch-b", &j, &err));
+    CHECK_EQ_STR(j.payload, "[1]");
+    CHECK_EQ_INT(j.timeout_ms, 7000);
+    vd_job_clear(&j);
+    CHECK_OK(vd_queue_get(q, ids[2], &j, &err));
+    CHECK_EQ_INT(j.state, VD_JOB_SCHEDULED);
+    CHECK_EQ_STR(j.payload, "{}");
+    vd_job_clear(&j);
+    /* FIFO within the batch: the first item is reserved first */
+    CHECK_OK(vd_queue_reserve(q, "w", 10000, NULL, 0, &j, &err));
+    CHECK_EQ_STR(j.id, ids[0]);
+    vd_job_clear(&j);
+    CHECK_EQ_INT(total_jobs(q), 3);
+
+    /* a taken id, a repeated id, a bad item: nothing of the batch goes in */
+    vd_enqueue_opts taken[3] = {{.type = "c"}, {.type = "c", .id = "batch-b"}, {.type = "c"}};
+    CHECK_EQ_INT(vd_queue_enqueue_many(q, taken, 3, ids, &added, &err), VD_ERR_STATE);
+    CHECK_EQ_INT(added, 0);
+    vd_enqueue_opts twice[3] = {
+        {.type = "c", .id = "x1"}, {.type = "c"}, {.type = "c", .id = "x1"}};
+    CHECK_EQ_INT(vd_queue_enqueue_many(q, twice, 3, ids, &added, &err), VD_ERR_STATE);
+    vd_enqueue_opts bad[3] = {{.type = "c"}, {.type = "c", .payload = "{nope"}, {.type = "c"}};
+    CHECK_EQ_INT(vd_queue_enqueue_many(q, bad, 3, ids, &added, &err), VD_ERR_INVALID);
+    CHECK(strncmp(err.msg, "job 1: ", 7) == 0);
+    CHECK_EQ_INT(total_jobs(q), 3);
+    CHECK_EQ_INT(vd_queue_get(q, "x1", &j, &err), VD_ERR_NOT_FOUND);
+
+    /* limits: none is fine, more than VD_ENQUEUE_MANY_MAX is refused, the most goes in */
+    CHECK_OK(vd_queue_enqueue_many(q, o, 0, NULL, &added, &err));
+    CHECK_EQ_INT(added, 0);
+    vd_enqueue_opts *big = calloc(VD_ENQUEUE_MANY_MAX + 1, sizeof *big);
+    CHECK(big != NULL);
+    for (size_t i = 0; big && i <= VD_ENQUEUE_MANY_MAX; i++)
+        big[i].type = "n";
+    CHECK_EQ_INT(vd_queue_enqueue_many(q, big, VD_ENQUEUE_MANY_MAX + 1, NULL, &added, &err),
+                 VD_ERR_LIMIT);
+    CHECK_OK(vd_queue_enqueue_many(q, big, VD_ENQUEUE_MANY_MAX, NULL, &added, &err));
+    CHECK_EQ_INT(added, VD_ENQUEUE_MANY_MAX);
+    CHECK_EQ_INT(total_jobs(q), 3 + VD_ENQUEUE_MANY_MAX);
+    free(big);
+    vd_queue_close(q);
+}
+
+/* A backend without a batch write of its own (queue_impl.h enqueue_many
+ * NULL, like a new backend): queue.c adds the items one at a time; the ones
+ * before a failure stay and *added says how many. */
+QTEST(enqueue_many_falls_back_to_single_enqueues)
+{
+    vd_queue *q;
+    vd_error err;
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    const vd_queue_ops *real = q->ops;
+    vd_queue_ops plain = *real;
+    plain.enqueue_many = NULL;
+    q->ops = &plain;
+    vd_enqueue_opts o[3] = {
+        {.type = "a", .id = "f1"}, {.type = "a"}, {.type = "b", .payload = "2"}};
+    char ids[3][VD_ID_LEN + 1];
+    size_t added = 0;
+    CHECK_OK(vd_queue_enqueue_many(q, o, 3, ids, &added, &err));
+    CHECK_EQ_INT(added, 3);
+    CHECK_EQ_STR(ids[0], "f1");
+    vd_job j = {0};
+    CHECK_OK(vd_queue_get(q, ids[2], &j, &err));
+    CHECK_EQ_STR(j.payload, "2");
+    vd_job_clear(&j);
+    vd_enqueue_opts taken[3] = {{.type = "c"}, {.type = "c", .id = "f1"}, {.type = "c"}};
+    CHECK_EQ_INT(vd_queue_enqueue_many(q, taken, 3, ids, &added, &err), VD_ERR_STATE);
+    CHECK_EQ_INT(added, 1);
+    CHECK_EQ_INT(total_jobs(q), 4);
+    q->ops = real;
     vd_queue_close(q);
 }
 

@@ -9,6 +9,7 @@
  *   test_worker get URL ID FIELD     prints state|attempts|error|result|progress|worker
  *   test_worker cancel URL ID | requeue URL ID
  *   test_worker counts URL           prints "queued N scheduled N started N finished N ..." */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,6 +404,8 @@ static void supervise(int no_fork)
     vd_supervisor_stats st;
     vd_supervisor_get_stats(s, &st);
     vd_supervisor_free(s);
+    /* every horse reaped, the spare too: no child left, not even a zombie */
+    CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
     CHECK_EQ_INT(st.reserved, no_fork ? 25 : 26);
     CHECK_EQ_INT(st.finished, 22);
     CHECK_EQ_INT(st.failed, 2);

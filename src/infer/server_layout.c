@@ -1,0 +1,198 @@
+/* server_layout.c: the model server's layout choice and its calibration at
+ * load. See server_layout.h. */
+#include "infer/server_layout.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+#define CALIB_ROUNDS 3 /* timed rounds per point (after one warm-up round) */
+#define CALIB_REPS                                                                                 \
+    2 /* runs in a row per thread in a round: concurrent runs drift apart as                       \
+         they would under load, instead of meeting at a barrier after each */
+
+/* Batch 1 always; a bigger batch when its round costs at most max_delay_us more
+ * than a round of batch 1 in the same row (measured; unmeasured: not eligible). */
+static int eligible(const srv_calib_row *row, size_t i, int64_t max_delay_us)
+{
+    if (row->round_us[i] <= 0 || row->runs < 1) return 0;
+    if (row->batch[i] <= 1) return 1;
+    for (size_t k = 0; k < row->nsizes; k++)
+        if (row->batch[k] == 1 && row->round_us[k] > 0)
+            return row->round_us[i] - row->round_us[k] <= max_delay_us;
+    return 0;
+}
+
+srv_layout vd_srv_layout_choose(const srv_calib_row *rows, size_t nrows, int64_t max_delay_us)
+{
+    srv_layout best = {.runs = 1, .threads = 0, .batch = 1, .ips = 0, .run_us = 0};
+    double best_ips = 0;
+    /* the best throughput among eligible points */
+    for (size_t r = 0; r < nrows; r++)
+        for (size_t i = 0; i < rows[r].nsizes; i++) {
+            const srv_calib_row *row = &rows[r];
+            if (!eligible(row, i, max_delay_us)) continue;
+            double ips = (double)row->runs * (double)row->batch[i] * 1e6 / (double)row->round_us[i];
+            if (ips > best_ips) best_ips = ips;
+        }
+    if (best_ips <= 0) return best;
+    /* the cheapest point within the margin: smallest batch, then fewest runs, then row order */
+    const srv_calib_row *pick = NULL;
+    size_t pick_i = 0;
+    for (size_t r = 0; r < nrows; r++)
+        for (size_t i = 0; i < rows[r].nsizes; i++) {
+            const srv_calib_row *row = &rows[r];
+            if (!eligible(row, i, max_delay_us)) continue;
+            double ips = (double)row->runs * (double)row->batch[i] * 1e6 / (double)row->round_us[i];
+            if (ips < best_ips * (1.0 - SRV_LAYOUT_MARGIN)) continue;
+            int better = !pick || row->batch[i] < pick->batch[pick_i] ||
+                         (row->batch[i] == pick->batch[pick_i] && row->runs < pick->runs);
+            if (better) {
+                pick = row;
+                pick_i = i;
+            }
+        }
+    best.runs = pick->runs;
+    best.threads = pick->threads;
+    best.batch = pick->batch[pick_i];
+    best.run_us = pick->round_us[pick_i];
+    best.ips = (double)best.runs * (double)best.batch * 1e6 / (double)best.run_us;
+    return best;
+}
+
+typedef struct {
+    vd_ort_session *sess;
+    const srv_calib_in *in;
+    const vd_tensor *input;
+    vd_status rc;
+    vd_error err;
+} calib_job;
+
+static void *calib_run(void *p)
+{
+    calib_job *j = p;
+    for (int rep = 0; rep < CALIB_REPS && j->rc == VD_OK; rep++) {
+        vd_tensor outs[VD_MODEL_MAX_OUTPUT];
+        j->rc = vd_ort_session_run(j->sess, j->in->meta->input_name, j->input, j->in->out_names,
+                                   j->in->nout, outs, &j->err);
+        for (size_t k = 0; j->rc == VD_OK && k < j->in->nout; k++)
+            vd_tensor_free(&outs[k]);
+    }
+    return NULL;
+}
+
+/* One round: `runs` threads (the caller and runs - 1 started ones) each run input
+ * CALIB_REPS times in a row. Returns the wall time per repetition in microseconds
+ * (what `runs` runs at once cost), or -1 (err filled). */
+static int64_t round_once(const srv_calib_in *in, vd_ort_session *sess, int runs,
+                          const vd_tensor *input, vd_error *err)
+{
+    calib_job jobs[SRV_LAYOUT_MAX_RUNS];
+    pthread_t th[SRV_LAYOUT_MAX_RUNS];
+    int started[SRV_LAYOUT_MAX_RUNS] = {0};
+    int64_t t0 = vd_mono_us();
+    for (int k = 0; k < runs; k++) {
+        jobs[k] = (calib_job){.sess = sess, .in = in, .input = input, .rc = VD_OK};
+        if (k > 0) started[k] = pthread_create(&th[k], NULL, calib_run, &jobs[k]) == 0;
+    }
+    calib_run(&jobs[0]);
+    for (int k = 1; k < runs; k++)
+        if (started[k])
+            pthread_join(th[k], NULL);
+        else
+            jobs[k].rc = vd_error_set(&jobs[k].err, VD_ERR_INTERNAL, "cannot start a thread");
+    int64_t el = (vd_mono_us() - t0) / CALIB_REPS; /* per round of one run each */
+    for (int k = 0; k < runs; k++)
+        if (jobs[k].rc != VD_OK) {
+            *err = jobs[k].err;
+            return -1;
+        }
+    return el > 0 ? el : 1;
+}
+
+/* A [b, item...] input of pixel-like values. */
+static vd_status calib_input(const vd_model_meta *m, size_t b, vd_tensor *t, vd_error *err)
+{
+    int64_t shape[4] = {(int64_t)b, m->height, m->width, m->channels};
+    if (m->layout == VD_LAYOUT_NCHW) {
+        shape[1] = m->channels;
+        shape[2] = m->height;
+        shape[3] = m->width;
+    }
+    vd_status rc = vd_tensor_alloc(t, shape, 4, err);
+    unsigned seed = 7;
+    for (size_t i = 0; rc == VD_OK && i < vd_tensor_count(t); i++) {
+        seed = seed * 1103515245u + 12345u;
+        t->data[i] = (float)((seed >> 8) & 0xff) / 255.0f;
+    }
+    return rc;
+}
+
+/* Measures one row at batch 1, 2, 4, ... until a stop rule or the deadline. */
+static vd_status calib_row(const srv_calib_in *in, vd_ort_session *sess, srv_calib_row *row,
+                           int64_t deadline_us, vd_error *err)
+{
+    size_t max_b = in->dynamic && in->meta->max_batch > 1 ? (size_t)in->meta->max_batch : 1;
+    double prev_ips = 0;
+    row->nsizes = 0;
+    for (size_t b = 1, next; b <= max_b && row->nsizes < SRV_LAYOUT_MAX_SIZES; b = next) {
+        next = b * 2 > max_b && b < max_b ? max_b : b * 2; /* the last size tried is max_batch */
+        if (row->nsizes > 0 && vd_mono_us() >= deadline_us) break;
+        vd_tensor input;
+        vd_status rc = calib_input(in->meta, b, &input, err);
+        if (rc != VD_OK) return rc;
+        int64_t best = -1;
+        for (int k = 0; k <= CALIB_ROUNDS; k++) {
+            int64_t us = round_once(in, sess, row->runs, &input, err);
+            if (us < 0) {
+                vd_tensor_free(&input);
+                return err->code;
+            }
+            if (k > 0 && (best < 0 || us < best)) best = us; /* round 0 warms up */
+            if (k > 0 && vd_mono_us() >= deadline_us) break;
+        }
+        vd_tensor_free(&input);
+        row->batch[row->nsizes] = b;
+        row->round_us[row->nsizes] = best;
+        row->nsizes++;
+        double ips = (double)row->runs * (double)b * 1e6 / (double)best;
+        if ((row->nsizes > 1 && best - row->round_us[0] > in->meta->max_delay_us) || ips < prev_ips)
+            break;
+        prev_ips = ips;
+    }
+    return VD_OK;
+}
+
+vd_status vd_srv_calibrate(const srv_calib_in *in, vd_ort_session *shared, srv_calib_row *rows,
+                           size_t *nrows, vd_ort_session **single_out, vd_error *err)
+{
+    *nrows = 0;
+    *single_out = NULL;
+    int64_t t0 = vd_mono_us();
+    int64_t deadline = t0 + in->budget_us;
+    int cores = in->cores > SRV_LAYOUT_MAX_RUNS ? SRV_LAYOUT_MAX_RUNS : in->cores;
+    memset(rows, 0, 2 * sizeof *rows);
+    rows[0].runs = 1;
+    rows[0].threads = 0;
+    vd_status rc =
+        calib_row(in, shared, &rows[0], cores > 1 ? t0 + in->budget_us / 2 : deadline, err);
+    if (rc != VD_OK) return rc;
+    *nrows = 1;
+    if (cores <= 1) return VD_OK;
+    vd_ort_session *single = NULL;
+    pthread_mutex_lock(in->load_mu);
+    rc = vd_ort_session_open_threads(in->env, in->onnx_path, 1, &single, err);
+    pthread_mutex_unlock(in->load_mu);
+    if (rc != VD_OK) return rc;
+    rows[1].runs = cores;
+    rows[1].threads = 1;
+    rc = calib_row(in, single, &rows[1], deadline, err);
+    if (rc != VD_OK) {
+        vd_ort_session_close(single);
+        return rc;
+    }
+    *nrows = 2;
+    *single_out = single;
+    return VD_OK;
+}
