@@ -8,13 +8,9 @@
  * Examples come as {"examples": [{"path", "label"}]}, as {"folder": DIR} (one
  * sub-folder per label) or as a multipart upload (each file part's field name
  * is its label). Paths must lie under the media roots. */
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "api/api_impl.h"
 #include "api/form.h"
@@ -26,7 +22,7 @@
 /* HTTP status of a refusal by the service (service/training.h). */
 static int refusal_status(const char *why)
 {
-    if (strcmp(why, "too_many_examples") == 0) return 413;
+    if (strcmp(why, "too_many_examples") == 0 || strcmp(why, "file_too_large") == 0) return 413;
     if (strcmp(why, "path_not_found") == 0 || strcmp(why, "session_not_found") == 0 ||
         strcmp(why, "no_classifier") == 0)
         return 404;
@@ -107,46 +103,28 @@ static vd_status examples_from_upload(vd_http_req *req, vd_svc_examples *out, co
     return st;
 }
 
-/* Moves uploaded example files under DATA/uploads/sessions/SID (they outlive
- * the request): session start's prepare hook. */
+/* What session start's prepare hook needs to keep a request's uploads. */
+typedef struct {
+    vd_store *store;
+    const vd_http_req *req;
+    const char **why;
+} upload_ctx;
+
+/* Keeps the uploaded example files in the store (every host reads them
+ * there): session start's prepare hook. Examples are the file parts, in
+ * order (examples_from_upload). */
 static vd_status keep_uploads(void *ud, const char *sid, vd_svc_examples *ex, vd_error *err)
 {
-    vd_api *api = ud;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/sessions", api->upload_dir);
-    mkdir(dir, 0755);
-    snprintf(dir, sizeof dir, "%s/sessions/%s", api->upload_dir, sid);
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return vd_error_set(err, VD_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
-    for (size_t i = 0; i < ex->n; i++) {
-        char dst[4200];
-        snprintf(dst, sizeof dst, "%s/%06zu", dir, i);
-        if (rename(ex->v[i].path, dst) != 0)
-            return vd_error_set(err, VD_ERR_IO, "cannot keep upload: %s", strerror(errno));
-        char *p = vd_strdup(dst);
-        if (!p) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-        free(ex->v[i].path);
-        ex->v[i].path = p;
-    }
-    return VD_OK;
-}
-
-static void remove_uploads(void *ud, const char *sid)
-{
-    vd_api *api = ud;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/sessions/%s", api->upload_dir, sid);
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char f[4400];
-        snprintf(f, sizeof f, "%s/%s", dir, e->d_name);
-        unlink(f);
-    }
-    closedir(d);
-    rmdir(dir);
+    (void)sid;
+    upload_ctx *u = ud;
+    const char **names = calloc(ex->n ? ex->n : 1, sizeof *names);
+    if (!names) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < u->req->nparts && k < ex->n; i++)
+        if (u->req->parts[i].path) names[k++] = u->req->parts[i].filename;
+    vd_status st = vd_svc_uploads_keep(u->store, ex, names, u->why, err);
+    free(names);
+    return st;
 }
 
 /* Reads the fields of a JSON body or a multipart form into *req; answers and
@@ -215,9 +193,11 @@ static void create(void *ctx, vd_http_req *req, vd_http_resp *resp)
     if (!(b.runner = vd_api_runner_get(api, resp)) || !(b.store = vd_api_store_get(api, resp)) ||
         !(b.queue = vd_api_queue_get(api, resp)))
         goto out;
-    vd_svc_start_hooks hooks = {
-        .prepare = req->parts ? keep_uploads : NULL, .rolled_back = remove_uploads, .ud = api};
+    const char *upload_why = NULL;
+    upload_ctx uc = {.store = b.store, .req = req, .why = &upload_why};
+    vd_svc_start_hooks hooks = {.prepare = req->parts ? keep_uploads : NULL, .ud = &uc};
     st = vd_svc_session_start(&b, &sr, &ex, &hooks, sid, jid, &why, &err);
+    if (st != VD_OK && upload_why) why = upload_why; /* the hook's refusal, not "store" */
     if (st != VD_OK) {
         reply_svc_error(resp, why, st, &err);
         goto out;
@@ -356,13 +336,14 @@ static void delete_session(void *ctx, vd_http_req *req, vd_http_resp *resp)
         vd_api_queue_put(api, q, st);
     }
     vd_status st = vd_store_session_delete(store, s.id, &err);
+    if (st == VD_OK) /* its uploads go once no session refers to them (a failure: next time) */
+        vd_svc_uploads_gc(store, NULL, NULL);
     vd_api_store_put(api, store, st);
     if (st != VD_OK && st != VD_ERR_NOT_FOUND) {
         vd_session_clear(&s);
         vd_api_reply_embed_error(resp, st, &err);
         return;
     }
-    remove_uploads(api, s.id);
     vd_http_reply_json(resp, 200,
                        json_pack("{s:s, s:b, s:s, s:b}", "id", s.id, "deleted", 1, "state",
                                  vd_session_state_name(s.state), "job_canceled", job_canceled));

@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "queue/job_json.h"
+#include "core/pg.h"
 #include "core/paths.h"
 #include "core/util.h"
 #include "jobspec/jobspec.h"
@@ -175,9 +176,11 @@ static int open_queue(const jobs_args *a, vd_queue **q)
     const char *url = a->queue ? a->queue : vd_cli_default_queue_url(buf, sizeof buf);
     vd_error err;
     if (vd_queue_open(url, q, &err) != VD_OK) {
+        char shown[1024]; /* never the password (core/pg.h shows every URL form) */
+        vd_pg_url_shown(url, shown, sizeof shown);
         if (err.code == VD_ERR_INVALID)
-            return vd_cli_usage_error("jobs", "bad queue url %s: %s", url, vd_error_text(&err));
-        return vd_cli_fail("cannot open queue %s: %s", url, vd_error_text(&err));
+            return vd_cli_usage_error("jobs", "bad queue url %s: %s", shown, vd_error_text(&err));
+        return vd_cli_fail("cannot open queue %s: %s", shown, vd_error_text(&err));
     }
     return VD_EXIT_OK;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pg.h"
 #include "cli/cli.h"
 #include "queue/job_json.h"
 #include "queue/queue.h"
@@ -64,9 +65,11 @@ int vd_cmd_queue(int argc, char **argv)
     vd_queue *q;
     vd_error err;
     if (vd_queue_open(url, &q, &err) != VD_OK) {
+        char shown[1024]; /* never the password (core/pg.h shows every URL form) */
+        vd_pg_url_shown(url, shown, sizeof shown);
         if (err.code == VD_ERR_INVALID)
-            return vd_cli_usage_error("queue", "bad queue url %s: %s", url, vd_error_text(&err));
-        return vd_cli_fail("cannot open queue %s: %s", url, vd_error_text(&err));
+            return vd_cli_usage_error("queue", "bad queue url %s: %s", shown, vd_error_text(&err));
+        return vd_cli_fail("cannot open queue %s: %s", shown, vd_error_text(&err));
     }
     json_t *out = NULL;
     vd_status st;

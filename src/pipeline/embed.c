@@ -11,6 +11,7 @@
 #include "faces/faces.h"
 #include "image/decode.h"
 #include "image/preprocess.h"
+#include "store/blobs.h"
 #include "store/vectors.h"
 
 #define MAX_BATCH 32
@@ -100,6 +101,22 @@ typedef struct {
     vd_error fatal_err;
 } pipe_state;
 
+/* Reads one file: a media path under the roots, or an upload kept in the
+ * store (a blob reference, read through o->read_blob). */
+static vd_status read_file(const vd_embed_opts *o, const char *path, uint8_t **data, size_t *len,
+                           vd_error *e)
+{
+    char sha[VD_SHA256_HEX_LEN + 1];
+    if (!vd_blob_ref_parse(path, sha))
+        return vd_media_read(o->roots, path, NULL, data, len, NULL, e);
+    if (!o->read_blob)
+        return vd_error_set(e, VD_ERR_UNSUPPORTED,
+                            "%.80s: an upload kept in the store, and this "
+                            "caller reads files only",
+                            path);
+    return o->read_blob(o->blob_ud, sha, data, len, e);
+}
+
 /* Reads, hashes and decodes one file into row i of b. */
 static void decode_one(pipe_state *p, batch *b, size_t i)
 {
@@ -109,7 +126,7 @@ static void decode_one(pipe_state *p, batch *b, size_t i)
     uint8_t *data = NULL;
     size_t len = 0;
     b->row[i] = -1;
-    vd_status st = vd_media_read(p->o->roots, path, NULL, &data, &len, NULL, &e);
+    vd_status st = read_file(p->o, path, &data, &len, &e);
     if (st == VD_OK) {
         uint8_t dig[VD_SHA256_LEN];
         vd_sha256(data, len, dig);
@@ -503,6 +520,11 @@ vd_status vd_embed_paths(const vd_embed_opts *o, const char *const *paths, size_
         uint8_t dig[VD_SHA256_LEN];
         vd_error e;
         vd_error_clear(&e);
+        if (vd_blob_ref_parse(paths[i], items[i].sha256)) { /* the store checks it on reading */
+            keys[nkeys] = items[i].sha256;
+            key_of[nkeys++] = i;
+            continue;
+        }
         vd_status hs = vd_media_sha256(o->roots, paths[i], NULL, dig, NULL, &e);
         if (hs != VD_OK) {
             item_fail(&items[i], hs, vd_error_text(&e));

@@ -30,6 +30,7 @@
 #define VD_PIPELINE_EMBED_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 #include "core/paths.h"
@@ -61,6 +62,14 @@ typedef struct {
      * a path outside them, a symlink swapped in, a FIFO or a device is that
      * file's error. NULL = no confinement (still regular files only, capped). */
     const vd_media_roots *roots;
+    /* Paths that are blob references ("blob:SHA256/NAME": uploads kept in the
+     * store, store/blobs.h) are not files: their SHA-256 is the reference's
+     * (no read for a cache hit) and their bytes come from read_blob, called
+     * on the decode thread only (never the calling thread), checked against
+     * that SHA-256. NULL: such a path is that file's error. */
+    vd_status (*read_blob)(void *blob_ud, const char *sha, uint8_t **data, size_t *len,
+                           vd_error *err);
+    void *blob_ud;
     int want_vectors; /* fill items[i].vector */
     size_t batch;     /* images per inference request; 0 = the model's max_batch (<= 32) */
     /* Called on the calling thread as each item is done (any order). */

@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/util.h"
 #include "image/decode.h"
 #include "jobspec/jobspec.h"
 #include "infer/runner_client.h"
+#include "store/blobs.h"
 #include "store/vectors.h"
 #include "train/classifier.h"
 #include "store/classifiers.h"
@@ -28,6 +30,15 @@ vd_embed_mode vd_pipeline_session_mode(const vd_session *s)
     return crop ? VD_EMBED_IMAGE : VD_EMBED_FACE;
 }
 
+/* Opens the store of the config (the default one without). */
+static vd_status open_store(const vd_pipeline_config *cfg, vd_store **store, vd_error *err)
+{
+    char buf[4096];
+    const char *path =
+        cfg && cfg->store_path ? cfg->store_path : vd_store_default_url(buf, sizeof buf);
+    return vd_store_open(path, NULL, store, err);
+}
+
 /* Opens what every pipeline job needs: libvips, the store and a runner. */
 static vd_status open_services(const vd_pipeline_config *cfg, vd_store **store, vd_runner **runner,
                                vd_error *err)
@@ -36,10 +47,7 @@ static vd_status open_services(const vd_pipeline_config *cfg, vd_store **store, 
     *runner = NULL;
     vd_status st = vd_image_init(NULL, err);
     if (st != VD_OK) return st;
-    char buf[4096];
-    const char *path =
-        cfg && cfg->store_path ? cfg->store_path : vd_store_default_url(buf, sizeof buf);
-    st = vd_store_open(path, NULL, store, err);
+    st = open_store(cfg, store, err);
     if (st != VD_OK) return st;
     st = vd_runner_client_new(cfg ? cfg->model_server : NULL, cfg ? cfg->models_path : NULL, 0,
                               runner, err);
@@ -47,6 +55,22 @@ static vd_status open_services(const vd_pipeline_config *cfg, vd_store **store, 
         vd_store_close(*store);
         *store = NULL;
     }
+    return st;
+}
+
+/* Uploads kept in the store, read on the embedding's decode thread through a
+ * store handle of that thread's own (a handle is not shared between threads),
+ * opened on first need and closed once the embedding is done. */
+typedef struct {
+    const vd_pipeline_config *cfg;
+    vd_store *store;
+} blob_reader;
+
+static vd_status read_blob(void *ud, const char *sha, uint8_t **data, size_t *len, vd_error *err)
+{
+    blob_reader *r = ud;
+    vd_status st = r->store ? VD_OK : open_store(r->cfg, &r->store, err);
+    if (st == VD_OK) st = vd_store_blob_get(r->store, sha, 0, data, len, err);
     return st;
 }
 
@@ -160,6 +184,24 @@ typedef struct {
     vd_error werr;
 } train_ud;
 
+/* The error recorded for an example: the item's, and for a media file this
+ * worker cannot find (the API that accepted the path found it, on its own
+ * host), which host looked and what every host that runs jobs needs. */
+static void example_error(const char *path, const vd_embed_item *it, char *msg, size_t n)
+{
+    const char *e = it->error ? it->error : "failed";
+    char sha[VD_SHA256_HEX_LEN + 1], host[256] = "?";
+    if (it->status != VD_ERR_NOT_FOUND || vd_blob_ref_parse(path, sha)) {
+        snprintf(msg, n, "%s", e);
+        return;
+    }
+    gethostname(host, sizeof host - 1);
+    snprintf(msg, n,
+             "%s: not found on the worker's host %.100s (every host that runs jobs needs the "
+             "media at the same path as the API's host)",
+             e, host);
+}
+
 static void train_on_item(void *ud, size_t i, const vd_embed_item *it)
 {
     train_ud *u = ud;
@@ -171,10 +213,11 @@ static void train_on_item(void *ud, size_t i, const vd_embed_item *it)
                                      NULL, &err);
         e->status = VD_EXAMPLE_EMBEDDED;
     } else {
+        char msg[1024];
+        example_error(e->path, it, msg, sizeof msg);
         st = vd_store_example_update(u->store, u->sid, e->idx, it->sha256[0] ? it->sha256 : NULL,
-                                     VD_EXAMPLE_FAILED, it->error, &err);
-        if (st == VD_OK)
-            st = vd_store_session_add_error(u->store, u->sid, e->path, it->error, &err);
+                                     VD_EXAMPLE_FAILED, msg, &err);
+        if (st == VD_OK) st = vd_store_session_add_error(u->store, u->sid, e->path, msg, &err);
         e->status = VD_EXAMPLE_FAILED;
     }
     u->done++;
@@ -314,9 +357,12 @@ static vd_status train_run(vd_job_ctx *ctx, vd_store *store, vd_runner *runner,
                   .total = (int64_t)n};
     vd_store_session_set_progress(store, sid, u.done, u.total, NULL);
     vd_job_ctx_progress(ctx, u.done, u.total);
+    blob_reader br = {.cfg = vd_job_ctx_userdata(ctx)};
     vd_embed_opts o = {.runner = runner,
                        .store = store,
                        .roots = roots,
+                       .read_blob = read_blob,
+                       .blob_ud = &br,
                        .model = s.model,
                        .mode = vd_pipeline_session_mode(&s),
                        .want_vectors = 1,
@@ -324,6 +370,7 @@ static vd_status train_run(vd_job_ctx *ctx, vd_store *store, vd_runner *runner,
                        .should_stop = train_should_stop,
                        .ud = &u};
     st = vd_embed_paths(&o, paths, m, items, &dim, NULL, err);
+    vd_store_close(br.store); /* the decode thread has ended */
     if (st == VD_OK && u.write_err) {
         st = u.write_err;
         *err = u.werr;

@@ -35,6 +35,7 @@
 #include "core/err.h"
 #include "infer/runner.h"
 #include "queue/queue.h"
+#include "store/blobs.h"
 #include "store/sessions.h"
 #include "train/classifier.h"
 
@@ -108,6 +109,23 @@ vd_status vd_svc_examples_scan(const char *folder, vd_svc_path_check check, void
 
 /* Checks that l can make a session: no_examples, one_label. */
 vd_status vd_svc_examples_check(const vd_svc_examples *l, const char **why, vd_error *err);
+
+/* ---- uploads: kept in the store, for every host (store/blobs.h) ---- */
+
+/* Keeps the uploaded files of ex in the store: ex->v[i].path is the upload's
+ * temporary file, names[i] (may be NULL) the client's file name. Each file is
+ * read (at most VD_BLOB_MAX_BYTES: file_too_large, VD_ERR_LIMIT), kept as a
+ * blob (the same bytes once), and its example's path becomes the blob's
+ * reference "blob:SHA256/NAME" with its sha256 filled, so that the worker
+ * that trains the session reads it from the store, on any host. "store" when
+ * the store fails; the temporary files are left to their owner. */
+vd_status vd_svc_uploads_keep(vd_store *store, vd_svc_examples *ex, const char *const *names,
+                              const char **why, vd_error *err);
+
+/* Deletes the kept uploads that no session refers to any more and that were
+ * not put in the last VD_BLOB_GC_GRACE_MS (a session being created is safe):
+ * run after a session is deleted. *removed (may be NULL) counts them. */
+vd_status vd_svc_uploads_gc(vd_store *store, size_t *removed, vd_error *err);
 
 /* ---- starting a session ---- */
 

@@ -128,6 +128,22 @@ const vd_store_migration vd_store_migrations[] = {
         "  PRIMARY KEY (sha256, model, idx),"
         "  FOREIGN KEY (sha256, model) REFERENCES face_scans (sha256, model) ON DELETE CASCADE);",
     },
+    /* 1 -> 2: uploaded files, content-addressed (store/blobs.h); examples found by sha256
+     * for the blobs' garbage collection */
+    {
+        "CREATE TABLE blobs ("
+        "  sha256 TEXT PRIMARY KEY,"
+        "  size INTEGER NOT NULL,"
+        "  data BLOB,"
+        "  put_ms INTEGER NOT NULL);"
+        "CREATE INDEX examples_sha256 ON examples (sha256);",
+        "CREATE TABLE blobs ("
+        "  sha256 TEXT PRIMARY KEY,"
+        "  size BIGINT NOT NULL,"
+        "  data BYTEA,"
+        "  put_ms BIGINT NOT NULL);"
+        "CREATE INDEX examples_sha256 ON examples (sha256);",
+    },
 };
 
 _Static_assert(sizeof vd_store_migrations / sizeof vd_store_migrations[0] ==

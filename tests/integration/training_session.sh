@@ -166,10 +166,25 @@ req POST /training/sessions -F name=uploaded "${up[@]}"
 S4=$(jget id)
 await_session "$S4" succeeded failed canceled
 show_session "$S4"; [ "$(jget state)" = succeeded ] || fail "upload session: $BODY"
-[ "$(ls "$DATA/uploads/sessions/$S4" | wc -l)" = 6 ] || fail "the uploaded examples were not kept"
+# kept in the store (content-addressed), not in a directory of the API's host
+blobs() { sqlite3 "$DATA/store.db" "SELECT count(*) FROM blobs"; }
+[ "$(blobs)" = 6 ] || fail "the uploaded examples were not kept in the store: $(blobs) blobs"
+[ -z "$(ls "$DATA/uploads" 2>/dev/null)" ] || fail "uploads left files: $(ls -R "$DATA/uploads")"
+show_session "$S4"
+req POST /training/sessions -F name=uploaded-again "${up[@]}" # the same files: kept once
+[ "$STATUS" = 202 ] || fail "upload session 2: $STATUS $BODY"
+S5=$(jget id)
+await_session "$S5" succeeded failed canceled
+[ "$(blobs)" = 6 ] || fail "the same uploads twice: $(blobs) blobs, want 6"
+# past the GC's 10-minute grace, as if uploaded long ago
+sqlite3 "$DATA/store.db" "UPDATE blobs SET put_ms = put_ms - 3600000"
 req DELETE "/training/sessions/$S4"
 [ "$STATUS" = 200 ] || fail "delete upload session: $STATUS $BODY"
-[ ! -e "$DATA/uploads/sessions/$S4" ] || fail "the uploaded examples outlived their session"
+[ "$(blobs)" = 6 ] || fail "uploads another session refers to were deleted: $(blobs) left"
+req DELETE "/training/sessions/$S5"
+[ "$STATUS" = 200 ] || fail "delete upload session 2: $STATUS $BODY"
+[ "$(blobs)" = 0 ] || fail "the uploaded examples outlived their sessions: $(blobs) blobs"
+echo "uploads: kept once in the store for two sessions, collected after both were deleted"
 req POST /training/sessions -F name=x -F "=@$one"
 [ "$STATUS" = 422 ] && [ "$(jget error.code)" = empty_label ] || fail "upload without a label: $STATUS $BODY"
 
