@@ -51,11 +51,9 @@ void vd_sha256_free(vd_sha256_ctx *ctx)
     free(ctx);
 }
 
-void vd_sha256(const void *data, size_t len, uint8_t out[VD_SHA256_LEN])
+/* Adds len bytes to gc, in pieces GChecksum's gssize can hold. */
+static void feed(GChecksum *gc, const void *data, size_t len)
 {
-    /* GChecksum allocates; on allocation failure glib aborts, as it does
-     * everywhere, so there is no NULL to handle here. */
-    GChecksum *gc = g_checksum_new(G_CHECKSUM_SHA256);
     const guchar *p = data;
     while (len > 0) {
         size_t n = len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len;
@@ -63,6 +61,14 @@ void vd_sha256(const void *data, size_t len, uint8_t out[VD_SHA256_LEN])
         p += n;
         len -= n;
     }
+}
+
+void vd_sha256(const void *data, size_t len, uint8_t out[VD_SHA256_LEN])
+{
+    /* GChecksum allocates; on allocation failure glib aborts, as it does
+     * everywhere, so there is no NULL to handle here. */
+    GChecksum *gc = g_checksum_new(G_CHECKSUM_SHA256);
+    feed(gc, data, len);
     gsize n = VD_SHA256_LEN;
     g_checksum_get_digest(gc, out, &n);
     g_checksum_free(gc);
@@ -81,13 +87,7 @@ void vd_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t len,
     for (int i = 0; i < BLOCK; i++)
         pad[i] = k[i] ^ 0x36;
     g_checksum_update(gc, pad, BLOCK);
-    const guchar *p = msg;
-    while (len > 0) {
-        size_t n = len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len;
-        g_checksum_update(gc, p, (gssize)n);
-        p += n;
-        len -= n;
-    }
+    feed(gc, msg, len);
     gsize n = VD_SHA256_LEN;
     g_checksum_get_digest(gc, inner, &n);
     g_checksum_reset(gc);

@@ -265,21 +265,28 @@ static void run_taken_locked(srv_model *m, srv_req *batch, int alone)
     pthread_cond_broadcast(&m->cv);
 }
 
+/* One turn of a thread that runs batches (mu held): run what is ready, else
+ * wait until the oldest request is due or something arrives. */
+static void serve_step_locked(srv_model *m)
+{
+    int64_t due;
+    int alone;
+    srv_req *batch = take_batch_locked(m, &due, &alone);
+    if (batch)
+        run_taken_locked(m, batch, alone);
+    else if (due)
+        wait_until(m, due);
+    else
+        pthread_cond_wait(&m->cv, &m->mu);
+}
+
 /* A helper thread: runs batches beside the model thread until told to quit. */
 static void *helper_main(void *arg)
 {
     srv_model *m = arg;
     pthread_mutex_lock(&m->mu);
     while (!m->helpers_quit) {
-        int64_t due;
-        int alone;
-        srv_req *batch = take_batch_locked(m, &due, &alone);
-        if (batch)
-            run_taken_locked(m, batch, alone);
-        else if (due)
-            wait_until(m, due);
-        else
-            pthread_cond_wait(&m->cv, &m->mu);
+        serve_step_locked(m);
     }
     pthread_mutex_unlock(&m->mu);
     return NULL;
@@ -662,15 +669,7 @@ static void *model_main(void *arg)
             pthread_mutex_lock(&m->mu);
             continue;
         }
-        int64_t due;
-        int alone;
-        srv_req *batch = take_batch_locked(m, &due, &alone);
-        if (batch)
-            run_taken_locked(m, batch, alone);
-        else if (due)
-            wait_until(m, due);
-        else
-            pthread_cond_wait(&m->cv, &m->mu);
+        serve_step_locked(m);
     }
     if (m->sess) model_unload_locked(m, "server stopping");
     pthread_mutex_unlock(&m->mu);
