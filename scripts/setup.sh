@@ -32,6 +32,9 @@ APT_PACKAGES=(
   python3-mypy
   chromium
   python3-jsonschema python3-yaml
+  # search and models (#14, #15): hnswlib's headers; torch, numpy and FAISS's Python module
+  # build parity models and run the peers of bench/search (tests and benchmarks only)
+  libhnswlib-dev python3-torch python3-numpy python3-faiss
 )
 # node and npm: Debian's nodejs + npm unless a node with npm is already installed.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
