@@ -45,7 +45,9 @@ trap cleanup EXIT
 export VISIOND_LOG_LEVEL=warn
 
 now() { date +%s.%N; }
-rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { d = b - a; printf "%.0f", (d > 0 ? n / d : 0) }'; }
+# rates under 100/s keep a decimal: RQ's forking drain is 2-20 jobs/s, and the ratios are
+# computed from these printed rates
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { d = b - a; r = (d > 0 ? n / d : 0); printf (r < 100 ? "%.1f" : "%.0f"), r }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }'; }
 row() { printf "  %-56s %8s jobs/s\n" "$1" "$2"; }
 
