@@ -56,7 +56,7 @@ def main():
         probes = [k for k, a in enumerate(augs) if a != "orig"]
         g = v[orig]
         hits = sum(ids[orig][int(np.argmax(g @ v[k]))] == ids[k] for k in probes)
-        ms = float(speed[name]) / batch
+        ms = float(speed[name.split("@")[0]]) / batch
         rows.append((name, v.shape[1], len(ids), gen, imp, acc, tar_at_far(gen, imp, 0.01),
                      tar_at_far(gen, imp, 0.001), dprime, hits, len(probes), ms))
     print("%d faces x 7 images (a cut-out and 6 altered copies) = %d images"
@@ -64,7 +64,7 @@ def main():
     print()
     print("| embedder | dim | same: mean cos (min) | different: mean cos (max) | d' | "
           "best verification accuracy | TAR@FAR=1%% | TAR@FAR=0.1%% | rank-1 (copies vs "
-          "cut-outs) | images embedded | ms per face (batch %d, 1 thread) |" % batch)
+          "cut-outs) | images embedded | CPU ms per face (batch %d, 1 thread) |" % batch)
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for (name, dim, n, gen, imp, acc, t1, t01, dp, hits, np_, ms) in rows:
         print("| %s | %d | %.3f (%.3f) | %.3f (%.3f) | %.2f | %.1f%% | %.1f%% | %.1f%% | %d/%d | "
