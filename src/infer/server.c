@@ -393,6 +393,7 @@ static json_t *health_json(vd_server *s)
                                       (json_int_t)s->trims, "last_trim_freed_bytes",
                                       (json_int_t)s->trim_freed, "trim_freed_bytes",
                                       (json_int_t)s->trim_freed_sum));
+    if (j) json_object_set_new(j, "protocol", json_integer(VD_PROTO_VERSION_MAX));
     if (j)
         json_object_set_new(j, "layouts", layouts);
     else

@@ -89,6 +89,32 @@ post_json /embeddings "{\"model\": \"tinyclip.textual\", \"texts\": $texts}"
 [ "$STATUS" = 200 ] && [ "$(jget cached)" = "$($PY -c 'import json,sys; print(len(json.loads(sys.argv[1])))' "$texts")" ] ||
   fail "cached text embeddings: $STATUS $BODY"
 
+# ---- zero-shot: softmax of 100 x cosine, as torch computes it ---------------------------------
+post_json /classify "{\"model\": \"tinyclip\", \"labels\": [\"dog\", \"cat\", \"beach\"], \"paths\": $imgs}"
+[ "$STATUS" = 200 ] || fail "classify: $STATUS $BODY"
+printf '%s' "$BODY" >"$T/zs.json"
+$PY - "$GEN/ref.json" "$T/zs.json" <<'PY' || fail "zero-shot: $(cat "$T/zs.json")"
+import json, os, sys
+ref = json.load(open(sys.argv[1]))["zero_shot"]
+zs = json.load(open(sys.argv[2]))
+assert zs["text_model"] == "tinyclip.textual" and zs["template"] == "a photo of a {label}"
+d = 0
+for r in zs["results"]:
+    want = ref[os.path.basename(r["path"])]
+    d = max(d, max(abs(s - want[l]) for l, s in zip(zs["labels"], r["scores"])))
+    assert r["label"] == max(want, key=want.get)
+print(f"zero-shot scores: max abs diff {d:.2e} from torch's over {len(zs['results'])} images")
+assert d < 1e-4
+PY
+post_json /classify "{\"model\": \"tinyclip.textual\", \"labels\": [\"dog\", \"cat\"], \"paths\": $imgs, \"template\": \"{label}\"}"
+[ "$STATUS" = 200 ] && [ "$(jget model)" = tinyclip ] || fail "classify with the text tower's name: $STATUS $BODY"
+expect_error 422 too_few_labels POST /classify -H 'Content-Type: application/json' \
+  --data-binary "{\"model\": \"tinyclip\", \"labels\": [\"dog\"], \"paths\": $imgs}"
+expect_error 422 invalid_value POST /classify -H 'Content-Type: application/json' \
+  --data-binary "{\"model\": \"tinyclip\", \"labels\": [\"dog\", \"cat\"], \"paths\": $imgs, \"template\": \"a photo\"}"
+expect_error 422 model_task_mismatch POST /classify -H 'Content-Type: application/json' \
+  --data-binary "{\"model\": \"visualonly\", \"labels\": [\"dog\", \"cat\"], \"paths\": $imgs}"
+
 # ---- the CLI: the same service function ---------------------------------------------------
 "$VISIOND" embed --data "$DATA" --model tinyclip --text "a photo of a dog" --text "don't stop" >"$T/cli.out" 2>"$T/cli.err" ||
   fail "visiond embed --text: $(cat "$T/cli.err")"
