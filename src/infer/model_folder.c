@@ -37,8 +37,7 @@ size_t vd_model_folder_towers(const char *dir, char paths[][4096], size_t max)
 {
     size_t n = 0;
     for (int t = 0; t < VD_FOLDER_MAX_TOWERS && n < max; t++) {
-        if (strlen(dir) + strlen(towers[t]) + 2 > 4096) continue;
-        snprintf(paths[n], 4096, "%s/%s", dir, towers[t]);
+        if (snprintf(paths[n], 4096, "%s/%s", dir, towers[t]) >= 4096) continue;
         if (is_dir(paths[n])) n++;
     }
     return n;

@@ -37,6 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_bpe_ref as ref  # noqa: E402
 
 SIZE, PATCH, WIDTH, HEADS, LAYERS, EMBED, CONTEXT = 32, 8, 32, 2, 2, 16, 77
+# CLIP_TORCH_TEXT=b32: the text tower in the size of OpenAI's ViT-B/32 (bench/text)
+TWIDTH, THEADS, TLAYERS = (512, 8, 12) if os.environ.get("CLIP_TORCH_TEXT") == "b32" else (WIDTH, HEADS, LAYERS)
 MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
 TEXTS = ["a photo of a dog", "a photo of a cat", "A PHOTO OF THE BEACH at night!", "",
@@ -47,20 +49,21 @@ LABELS = ["dog", "cat", "beach"]
 class Block(nn.Module):
     """A pre-LN residual attention block (open_clip's ResidualAttentionBlock), attention written out."""
 
-    def __init__(self):
+    def __init__(self, width=WIDTH, heads=HEADS):
         super().__init__()
-        self.ln_1, self.ln_2 = nn.LayerNorm(WIDTH), nn.LayerNorm(WIDTH)
-        self.qkv, self.out = nn.Linear(WIDTH, 3 * WIDTH), nn.Linear(WIDTH, WIDTH)
-        self.fc, self.proj = nn.Linear(WIDTH, 4 * WIDTH), nn.Linear(4 * WIDTH, WIDTH)
+        self.width, self.heads = width, heads
+        self.ln_1, self.ln_2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv, self.out = nn.Linear(width, 3 * width), nn.Linear(width, width)
+        self.fc, self.proj = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
 
     def attn(self, x, mask):
-        n, t, _ = x.shape
-        q, k, v = self.qkv(x).reshape(n, t, 3, HEADS, WIDTH // HEADS).permute(2, 0, 3, 1, 4)
-        a = q @ k.transpose(-1, -2) / math.sqrt(WIDTH // HEADS)
+        n, t, w = x.shape
+        q, k, v = self.qkv(x).reshape(n, t, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
+        a = q @ k.transpose(-1, -2) / math.sqrt(w // self.heads)
         if mask is not None:
             a = a + mask
         y = a.softmax(-1) @ v
-        return self.out(y.transpose(1, 2).reshape(n, t, WIDTH))
+        return self.out(y.transpose(1, 2).reshape(n, t, w))
 
     def forward(self, x, mask=None):
         x = x + self.attn(self.ln_1(x), mask)
@@ -91,11 +94,11 @@ class Visual(nn.Module):
 class Textual(nn.Module):
     def __init__(self, vocab):
         super().__init__()
-        self.token = nn.Embedding(vocab, WIDTH)
-        self.pos = nn.Parameter(torch.randn(CONTEXT, WIDTH) * 0.1)
-        self.blocks = nn.ModuleList([Block() for _ in range(LAYERS)])
-        self.ln_final = nn.LayerNorm(WIDTH)
-        self.projection = nn.Parameter(torch.randn(WIDTH, EMBED) / math.sqrt(WIDTH))
+        self.token = nn.Embedding(vocab, TWIDTH)
+        self.pos = nn.Parameter(torch.randn(CONTEXT, TWIDTH) * 0.1)
+        self.blocks = nn.ModuleList([Block(TWIDTH, THEADS) for _ in range(TLAYERS)])
+        self.ln_final = nn.LayerNorm(TWIDTH)
+        self.projection = nn.Parameter(torch.randn(TWIDTH, EMBED) / math.sqrt(TWIDTH))
         self.register_buffer("mask", torch.full((CONTEXT, CONTEXT), float("-inf")).triu(1))
 
     def forward(self, text):
