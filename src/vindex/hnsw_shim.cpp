@@ -1,0 +1,309 @@
+// hnsw_shim.cpp: hnsw_shim.h over hnswlib's HierarchicalNSW<float> with the
+// inner-product space. hnswlib starts no thread; every exception stops here.
+#include "vindex/hnsw_shim.h"
+
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+
+// hnswlib 0.6.2 prefetches the neighbour after the last one with
+// _mm_prefetch(... *(datal + j + 1) ...): the argument is a real load, 4 bytes
+// past the end of a full upper-level link list (a heap overflow ASan reports in
+// searchBaseLayer during addPoint; fixed upstream later). With the prefetch
+// made a no-op that does not evaluate its arguments, nothing reads past a list.
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#undef _mm_prefetch
+#define _mm_prefetch(p, hint) ((void)sizeof(p), (void)sizeof(hint))
+#endif
+#include <hnswlib/hnswlib.h>
+
+struct vd_hnsw {
+    int dim;
+    size_t m, efc, ef;
+    hnswlib::InnerProductSpace space;
+    hnswlib::HierarchicalNSW<float> *g;
+    vd_hnsw(int d, size_t m_, size_t efc_, size_t ef_)
+        : dim(d), m(m_), efc(efc_), ef(ef_), space((size_t)d), g(nullptr)
+    {
+    }
+    ~vd_hnsw()
+    {
+        delete g;
+    }
+};
+
+static void put_msg(char *msg, const char *what)
+{
+    if (msg) std::snprintf(msg, 256, "%s", what);
+}
+
+template <typename F> static int guarded(char *msg, F f)
+{
+    try {
+        f();
+        return 0;
+    } catch (const std::bad_alloc &) {
+        put_msg(msg, "out of memory");
+        return -1;
+    } catch (const std::exception &e) {
+        put_msg(msg, e.what());
+        return -2;
+    } catch (...) {
+        put_msg(msg, "unknown C++ exception");
+        return -2;
+    }
+}
+
+extern "C" int vd_hnsw_new(int dim, size_t capacity, size_t m, size_t ef_construction, size_t ef,
+                           vd_hnsw **out, char *msg)
+{
+    *out = nullptr;
+    vd_hnsw *h = nullptr;
+    int rc = guarded(msg, [&] {
+        h = new vd_hnsw(dim, m, ef_construction, ef);
+        h->g = new hnswlib::HierarchicalNSW<float>(&h->space, capacity ? capacity : 1, m,
+                                                   ef_construction);
+        h->g->setEf(ef);
+    });
+    if (rc != 0) {
+        delete h;
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+extern "C" void vd_hnsw_free(vd_hnsw *h)
+{
+    delete h;
+}
+
+extern "C" void vd_hnsw_set_ef(vd_hnsw *h, size_t ef)
+{
+    h->ef = ef;
+    h->g->setEf(ef);
+}
+
+extern "C" int vd_hnsw_reserve(vd_hnsw *h, size_t more, char *msg)
+{
+    size_t need = h->g->cur_element_count + more, cap = h->g->max_elements_;
+    if (need <= cap) return 0;
+    size_t grown = cap + cap / 2;
+    return guarded(msg, [&] { h->g->resizeIndex(need > grown ? need : grown); });
+}
+
+extern "C" int vd_hnsw_add(vd_hnsw *h, int64_t label, const float *v, char *msg)
+{
+    int rc = vd_hnsw_reserve(h, 1, msg);
+    if (rc != 0) return rc;
+    return guarded(msg, [&] { h->g->addPoint(v, (hnswlib::labeltype)label); });
+}
+
+static bool find_live(const vd_hnsw *h, int64_t label, hnswlib::tableint *id)
+{
+    auto it = h->g->label_lookup_.find((hnswlib::labeltype)label);
+    if (it == h->g->label_lookup_.end() || h->g->isMarkedDeleted(it->second)) return false;
+    *id = it->second;
+    return true;
+}
+
+extern "C" int vd_hnsw_remove(vd_hnsw *h, int64_t label)
+{
+    hnswlib::tableint id;
+    if (!find_live(h, label, &id)) return 1;
+    h->g->markDeletedInternal(id);
+    return 0;
+}
+
+extern "C" int vd_hnsw_contains(const vd_hnsw *h, int64_t label)
+{
+    hnswlib::tableint id;
+    return find_live(h, label, &id) ? 1 : 0;
+}
+
+extern "C" size_t vd_hnsw_live(const vd_hnsw *h)
+{
+    return h->g->cur_element_count - h->g->num_deleted_;
+}
+
+extern "C" size_t vd_hnsw_deleted(const vd_hnsw *h)
+{
+    return h->g->num_deleted_;
+}
+
+extern "C" size_t vd_hnsw_slots(const vd_hnsw *h)
+{
+    return h->g->cur_element_count;
+}
+
+extern "C" int vd_hnsw_slot(const vd_hnsw *h, size_t i, int64_t *label, const float **vec)
+{
+    hnswlib::tableint id = (hnswlib::tableint)i;
+    *label = (int64_t)h->g->getExternalLabel(id);
+    *vec = (const float *)h->g->getDataByInternalId(id);
+    return h->g->isMarkedDeleted(id) ? 0 : 1;
+}
+
+extern "C" int vd_hnsw_search(const vd_hnsw *h, const float *q, size_t k, int64_t *labels,
+                              float *scores, size_t *n, char *msg)
+{
+    *n = 0;
+    return guarded(msg, [&] {
+        auto res = h->g->searchKnn(q, k); // a max-heap of distances: worst on top
+        size_t cnt = res.size();
+        for (size_t i = cnt; i > 0; i--) {
+            labels[i - 1] = (int64_t)res.top().second;
+            scores[i - 1] = 1.0f - res.top().first; // the space's distance is 1 - <q, v>
+            res.pop();
+        }
+        *n = cnt;
+    });
+}
+
+// ---- the graph as bytes: u32 little-endian words ----
+// [maxlevel + 1] [enterpoint] then per slot: [level] and, for each level
+// 0..level, [count] [count neighbour slots].
+
+static void put_u32(unsigned char *&p, uint32_t v)
+{
+    std::memcpy(p, &v, 4);
+    p += 4;
+}
+
+static unsigned int *links_of(const hnswlib::HierarchicalNSW<float> *g, size_t i, int level)
+{
+    return level == 0 ? g->get_linklist0((hnswlib::tableint)i)
+                      : g->get_linklist((hnswlib::tableint)i, level);
+}
+
+extern "C" size_t vd_hnsw_graph_size(const vd_hnsw *h)
+{
+    const auto *g = h->g;
+    size_t words = 2;
+    for (size_t i = 0; i < g->cur_element_count; i++) {
+        words += 1;
+        for (int l = 0; l <= g->element_levels_[i]; l++)
+            words += 1 + g->getListCount(links_of(g, i, l));
+    }
+    return words * 4;
+}
+
+extern "C" void vd_hnsw_graph_write(const vd_hnsw *h, unsigned char *out)
+{
+    const auto *g = h->g;
+    unsigned char *p = out;
+    put_u32(p, (uint32_t)(g->maxlevel_ + 1));
+    put_u32(p, (uint32_t)g->enterpoint_node_);
+    for (size_t i = 0; i < g->cur_element_count; i++) {
+        put_u32(p, (uint32_t)g->element_levels_[i]);
+        for (int l = 0; l <= g->element_levels_[i]; l++) {
+            unsigned int *ll = links_of(g, i, l);
+            size_t cnt = g->getListCount(ll);
+            put_u32(p, (uint32_t)cnt);
+            for (size_t j = 0; j < cnt; j++)
+                put_u32(p, ll[1 + j]);
+        }
+    }
+}
+
+namespace
+{
+struct reader {
+    const unsigned char *p, *end;
+    bool get(uint32_t *v)
+    {
+        if (end - p < 4) return false;
+        std::memcpy(v, p, 4);
+        p += 4;
+        return true;
+    }
+};
+} // namespace
+
+#define VD_HNSW_MAX_LEVEL 64
+
+// Fills slot i's links from the reader, checking every count and neighbour.
+static bool read_links(hnswlib::HierarchicalNSW<float> *g, reader &r, size_t i, size_t nslots)
+{
+    uint32_t level;
+    if (!r.get(&level) || level > VD_HNSW_MAX_LEVEL) return false;
+    if (level > 0) {
+        g->linkLists_[i] = (char *)std::calloc(level, g->size_links_per_element_);
+        if (!g->linkLists_[i]) throw std::bad_alloc();
+    }
+    g->element_levels_[i] = (int)level;
+    for (uint32_t l = 0; l <= level; l++) {
+        uint32_t cnt, nb;
+        if (!r.get(&cnt) || cnt > (l == 0 ? g->maxM0_ : g->maxM_)) return false;
+        unsigned int *ll = links_of(g, i, (int)l);
+        g->setListCount(ll, (unsigned short)cnt);
+        for (uint32_t j = 0; j < cnt; j++) {
+            if (!r.get(&nb) || nb >= nslots || nb == i) return false;
+            ll[1 + j] = nb;
+        }
+    }
+    return true;
+}
+
+static bool graph_fill(vd_hnsw *h, size_t nslots, const int64_t *labels, const float *vecs,
+                       const unsigned char *live, const unsigned char *graph, size_t graph_len)
+{
+    auto *g = h->g;
+    reader r{graph, graph + graph_len};
+    uint32_t levels, entry;
+    if (!r.get(&levels) || !r.get(&entry) || levels > VD_HNSW_MAX_LEVEL + 1) return false;
+    if ((nslots == 0) != (levels == 0)) return false;
+    for (size_t i = 0; i < nslots; i++) {
+        std::memset(g->get_linklist0((hnswlib::tableint)i), 0, g->size_links_level0_);
+        std::memcpy(g->getDataByInternalId((hnswlib::tableint)i), vecs + i * (size_t)h->dim,
+                    g->data_size_);
+        hnswlib::labeltype label = (hnswlib::labeltype)labels[i];
+        std::memcpy(g->data_level0_memory_ + i * g->size_data_per_element_ + g->label_offset_,
+                    &label, sizeof label);
+        g->cur_element_count = i + 1; // the destructor frees the link lists of [0, count)
+        g->element_levels_[i] = 0;
+        if (!read_links(g, r, i, nslots)) return false;
+        if (!g->label_lookup_.emplace(label, (hnswlib::tableint)i).second) return false;
+        if (!live[i]) g->markDeletedInternal((hnswlib::tableint)i);
+    }
+    if (r.p != r.end) return false;
+    if (nslots > 0) {
+        if (entry >= nslots || (uint32_t)g->element_levels_[entry] != levels - 1) return false;
+        for (size_t i = 0; i < nslots; i++) {
+            if ((uint32_t)g->element_levels_[i] > levels - 1) return false;
+            // a neighbour on level l must itself reach level l (search reads its list there)
+            for (int l = 1; l <= g->element_levels_[i]; l++) {
+                unsigned int *ll = links_of(g, i, l);
+                for (size_t j = 0; j < g->getListCount(ll); j++)
+                    if (g->element_levels_[ll[1 + j]] < l) return false;
+            }
+        }
+        g->enterpoint_node_ = entry;
+        g->maxlevel_ = (int)levels - 1;
+    }
+    return true;
+}
+
+extern "C" int vd_hnsw_from_graph(int dim, size_t m, size_t ef_construction, size_t ef,
+                                  size_t nslots, const int64_t *labels, const float *vecs,
+                                  const unsigned char *live, const unsigned char *graph,
+                                  size_t graph_len, vd_hnsw **out, char *msg)
+{
+    vd_hnsw *h = nullptr;
+    int rc = vd_hnsw_new(dim, nslots, m, ef_construction, ef, &h, msg);
+    if (rc != 0) return rc;
+    bool ok = false;
+    rc = guarded(msg, [&] { ok = graph_fill(h, nslots, labels, vecs, live, graph, graph_len); });
+    if (rc == 0 && !ok) {
+        put_msg(msg, "inconsistent HNSW graph");
+        rc = -2;
+    }
+    if (rc != 0) {
+        vd_hnsw_free(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
