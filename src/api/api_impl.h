@@ -35,10 +35,12 @@ struct vd_api {
     vd_api_pools *pools; /* owned */
     vd_media_roots *roots;
     vd_http_metrics *metrics;
-    vd_router *router;    /* api.c only */
-    vd_http_server *http; /* api.c only */
-    char *model_server;   /* address, or NULL when none is configured */
-    char *upload_dir;     /* DATA/uploads */
+    vd_router *router;        /* api.c only */
+    vd_http_server *http;     /* api.c only */
+    char *model_server;       /* address, or NULL when none is configured */
+    char *upload_dir;         /* DATA/uploads */
+    char *library_model;      /* the photo library's image model */
+    char *library_face_model; /* its face model ("" = none) */
     int64_t started_ms;
 };
 
@@ -50,6 +52,7 @@ vd_status vd_api_routes_training(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_dashboard(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_media(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_library(vd_api *api, vd_router *r, vd_error *err);
 
 /* Returns 1 when an If-None-Match header value lists etag (a quoted entity
  * tag; "W/" prefixes are ignored) or is "*"; 0 for NULL or no match. */
