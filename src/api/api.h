@@ -19,12 +19,15 @@ typedef struct {
     const char *token;              /* bearer token or NULL (loopback only) */
     const char *const *media_roots; /* directories client paths must lie under */
     size_t nmedia_roots;
-    size_t max_body;         /* bytes; 0 = 1 MiB */
-    size_t max_upload;       /* bytes; 0 = 64 MiB */
-    int max_uploads;         /* concurrent uploads; 0 = 4 */
-    int threads;             /* HTTP threads (and pooled handles of each kind); 0 = 4 */
-    const char *store_path;  /* the store (sessions, embeddings); NULL = DATA/store.db */
-    const char *models_path; /* model metadata directories; NULL = ask the model server */
+    size_t max_body;                  /* bytes; 0 = 1 MiB */
+    size_t max_upload;                /* bytes; 0 = 64 MiB */
+    int max_uploads;                  /* concurrent uploads; 0 = 4 */
+    int threads;                      /* HTTP threads (and pooled handles of each kind); 0 = 4 */
+    const char *store_path;           /* the store (sessions, embeddings); NULL = DATA/store.db */
+    const char *models_path;          /* model metadata directories; NULL = ask the model server */
+    int immich_ml;                    /* Immich's GET /ping and POST /predict need no token */
+    const char *const *immich_models; /* "NAME:TYPE=MODEL[,...]" items (docs/immich.md) */
+    size_t nimmich_models;
 } vd_api_config;
 
 typedef struct vd_api vd_api;
