@@ -10,6 +10,7 @@
 #include "faces/faces.h"
 #include "image/decode.h"
 #include "image/preprocess.h"
+#include "pipeline/embed.h"
 
 #define TASK_CLIP  "clip"
 #define TASK_FACES "facial-recognition"
@@ -289,8 +290,14 @@ vd_status vd_immich_predict(vd_runner *runner, const vd_immich_aliases *aliases,
     if (!image)
         return refuse(refusal, VD_IMMICH_BAD_INPUT, err, "%s%s",
                       "Either image or text must be provided", "");
+    vd_decode_opts dopts = {0}; /* faces: full size (as POST /faces); clip alone: as embeddings */
+    vd_model_meta vmeta;
+    if (p.visual[0] && !p.detection[0]) {
+        if ((st = vd_runner_meta(runner, p.visual, &vmeta, err)) != VD_OK) return st;
+        vd_embed_decode_opts(&vmeta, &dopts);
+    }
     vd_image img;
-    if ((st = vd_image_decode_buffer(image, len, NULL, &img, err)) != VD_OK) return st;
+    if ((st = vd_image_decode_buffer(image, len, &dopts, &img, err)) != VD_OK) return st;
     json_t *j = json_object();
     if (p.visual[0]) st = clip_visual(runner, p.visual, &img, j, err);
     if (st == VD_OK && p.detection[0]) st = facial(runner, &p, &img, j, err);
