@@ -34,6 +34,8 @@ static const struct {
     [VD_CFG_MODEL_SERVER] = {"model_server", "", 1, 0},
     [VD_CFG_MODEL_LISTEN] = {"model_listen", "", 1, 0},
     [VD_CFG_MODEL_SECRET_FILE] = {"model_secret_file", "", 1, 0},
+    [VD_CFG_IMMICH_ML] = {"immich_ml", "0", 0, 1},
+    [VD_CFG_IMMICH_MODELS] = {"immich_models", "", 1, 0},
 };
 
 static const char *source_names[] = {"default", "file", "env", "flag"};

@@ -33,6 +33,8 @@ typedef enum {
     VD_CFG_MODEL_SERVER,      /* model-server address(es) ("" = this host's socket) */
     VD_CFG_MODEL_LISTEN,      /* model server's TCP HOST:PORT ("" = unix socket only) */
     VD_CFG_MODEL_SECRET_FILE, /* the model servers' shared secret ("" = none) */
+    VD_CFG_IMMICH_ML,         /* 1: Immich's /ping and /predict need no token */
+    VD_CFG_IMMICH_MODELS,     /* Immich model names: NAME:TYPE=MODEL,... ("" = none) */
     VD_CFG__COUNT
 } vd_cfg_key;
 
