@@ -11,6 +11,7 @@
 #include "image/decode.h"
 #include "image/preprocess.h"
 #include "pipeline/embed.h"
+#include "pipeline/text_embed.h"
 
 #define TASK_CLIP  "clip"
 #define TASK_FACES "facial-recognition"
@@ -77,7 +78,23 @@ static vd_model_task task_for(const char *type)
 {
     if (strcmp(type, "visual") == 0) return VD_TASK_IMAGE_EMBEDDING;
     if (strcmp(type, "detection") == 0) return VD_TASK_FACE_DETECTION;
+    if (strcmp(type, "textual") == 0) return VD_TASK_TEXT_EMBEDDING;
     return VD_TASK_FACE_EMBEDDING;
+}
+
+/* Whether model cand can serve an entry of type: its task fits (a textual
+ * entry also takes an image model with a text tower). Other statuses than
+ * VD_OK and VD_ERR_NOT_FOUND are the runner's failures. */
+static vd_status fits(vd_runner *r, const char *cand, const char *type, vd_error *err)
+{
+    vd_model_meta meta;
+    vd_error e;
+    vd_status st = strcmp(type, "textual") == 0 ? vd_text_model_resolve(r, cand, &meta, &e)
+                                                : vd_runner_meta(r, cand, &meta, &e);
+    if (st == VD_OK && meta.task != task_for(type)) st = VD_ERR_NOT_FOUND;
+    if (st == VD_ERR_INVALID || st == VD_ERR_UNSUPPORTED) st = VD_ERR_NOT_FOUND;
+    if (st != VD_OK && st != VD_ERR_NOT_FOUND) *err = e;
+    return st;
 }
 
 /* Resolves Immich's name for type to a visiond model (immich.h) into out. */
@@ -95,15 +112,9 @@ static vd_status resolve(vd_runner *r, const vd_immich_aliases *al, const char *
         snprintf(cand[nc++], sizeof cand[0], "%s", clean);
     }
     for (int i = 0; i < nc; i++) {
-        vd_model_meta meta;
-        vd_error e;
-        vd_status st = vd_runner_meta(r, cand[i], &meta, &e);
-        if (st == VD_ERR_NOT_FOUND || st == VD_ERR_INVALID) continue; /* not a model name */
-        if (st != VD_OK) {
-            *err = e;
-            return st;
-        }
-        if (meta.task != task_for(type)) continue;
+        vd_status st = fits(r, cand[i], type, err);
+        if (st == VD_ERR_NOT_FOUND) continue;
+        if (st != VD_OK) return st;
         if (strlen(cand[i]) >= n) break;
         vd_strlcpy(out, cand[i], n);
         return VD_OK;
@@ -125,11 +136,7 @@ static vd_status parse_entry(vd_runner *r, const vd_immich_aliases *al, const ch
                       "Invalid request format: %s.%s needs a string modelName", task, type);
     char *slot = NULL;
     if (strcmp(task, TASK_CLIP) == 0 && strcmp(type, "visual") == 0) slot = p->visual;
-    if (strcmp(task, TASK_CLIP) == 0 && strcmp(type, "textual") == 0)
-        return refuse(refusal, VD_IMMICH_BAD_ENTRIES, err,
-                      "Unsupported model combination: %s, %s (text embeddings are not available "
-                      "in this build)",
-                      task, type);
+    if (strcmp(task, TASK_CLIP) == 0 && strcmp(type, "textual") == 0) slot = p->textual;
     if (strcmp(task, TASK_FACES) == 0 && strcmp(type, "detection") == 0) slot = p->detection;
     if (strcmp(task, TASK_FACES) == 0 && strcmp(type, "recognition") == 0) slot = p->recognition;
     if (!slot)
@@ -175,6 +182,10 @@ static vd_status parse_entries(vd_runner *r, const vd_immich_aliases *al, const 
         }
     }
     json_decref(root);
+    if (st == VD_OK && p->textual[0] && (p->visual[0] || p->detection[0]))
+        st = refuse(refusal, VD_IMMICH_BAD_INPUT, err,
+                    "Invalid input: %s entries cannot go with %s ones (one input per request)",
+                    "text", "image");
     if (st == VD_OK && p->recognition[0] && !p->detection[0])
         st = refuse(refusal, VD_IMMICH_BAD_INPUT, err,
                     "Task %s of type %s depends on output of detection", TASK_FACES, "recognition");
@@ -275,6 +286,20 @@ static vd_status facial(vd_runner *r, const plan *p, const vd_image *img, json_t
     return VD_OK;
 }
 
+/* The clip textual embedding of text: {"clip": "[...]"} (no image size). */
+static vd_status clip_text(vd_runner *r, const char *model, const char *text, json_t **out,
+                           vd_error *err)
+{
+    vd_text_opts o = {.runner = r, .store = NULL, .model = model};
+    vd_text_item item;
+    int dim = 0;
+    vd_status st = vd_text_embed(&o, &text, 1, &item, &dim, NULL, err);
+    if (st != VD_OK) return st;
+    *out = json_pack("{s:o}", TASK_CLIP, vector_text(item.vector, dim));
+    vd_text_items_clear(&item, 1);
+    return VD_OK;
+}
+
 vd_status vd_immich_predict(vd_runner *runner, const vd_immich_aliases *aliases,
                             const char *entries, const uint8_t *image, size_t len, const char *text,
                             json_t **out, int *refusal, vd_error *err)
@@ -284,6 +309,10 @@ vd_status vd_immich_predict(vd_runner *runner, const vd_immich_aliases *aliases,
     plan p;
     vd_status st = parse_entries(runner, aliases, entries, &p, refusal, err);
     if (st != VD_OK) return st;
+    if (p.textual[0] && text && !image) return clip_text(runner, p.textual, text, out, err);
+    if (p.textual[0] && image)
+        return refuse(refusal, VD_IMMICH_BAD_INPUT, err,
+                      "%s%s: these entries take a text, not an image", "Invalid input", "");
     if (!image && text)
         return refuse(refusal, VD_IMMICH_BAD_INPUT, err,
                       "%s%s: these entries take an image, not a text", "Invalid input", "");

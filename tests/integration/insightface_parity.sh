@@ -20,23 +20,25 @@ export VD_OPENAPI_DIR="$T/openapi" # immich_client.py records its responses for 
 M="$T/data/models"; mkdir -p "$M" "$T/crops" "$T/ref"
 $PY "$ORACLE" build "$M"
 $PY "$ORACLE" image "$T/face.png"
-# Hand-written metadata for the folder's two models (what InsightFace and Immich feed them).
-cat > "$M/buffalo_l.detection.json" <<'EOF'
-{"name": "buffalo_l.detection", "onnx": "buffalo_l/detection/model.onnx", "task": "face_detection",
+# The folder is two models by itself (docs/models.md, "Model folders"): buffalo_l.detection and
+# buffalo_l (the face embedder). Hand-written metadata for the same files must keep working: the
+# in-process run uses it, the model server and the API the folder's.
+cat > "$M/hand_scrfd.json" <<'EOF'
+{"name": "hand_scrfd", "onnx": "buffalo_l/detection/model.onnx", "task": "face_detection",
  "detector": "scrfd",
  "input": {"name": "input.1", "layout": "NCHW", "height": 640, "width": 640, "channels": 3,
            "resize": "letterbox", "mean": [127.5, 127.5, 127.5], "std": [128, 128, 128]}}
 EOF
-cat > "$M/buffalo_l.recognition.json" <<'EOF'
-{"name": "buffalo_l.recognition", "onnx": "buffalo_l/recognition/model.onnx",
+cat > "$M/hand_arcface.json" <<'EOF'
+{"name": "hand_arcface", "onnx": "buffalo_l/recognition/model.onnx",
  "task": "face_embedding", "alignment": "arcface", "l2_normalize": true,
  "input": {"name": "input.1", "layout": "NCHW", "height": 112, "width": 112, "channels": 3,
            "mean": [127.5, 127.5, 127.5], "std": [127.5, 127.5, 127.5]}}
 EOF
 
 # 1-3 in-process.
-"$VISIOND" faces --models "$M" --detector buffalo_l.detection --embed \
-  --embedder buffalo_l.recognition --threshold 0.5 --crops "$T/crops" "$T/face.png" > "$T/vd.json" ||
+"$VISIOND" faces --models "$M" --detector hand_scrfd --embed \
+  --embedder hand_arcface --threshold 0.5 --crops "$T/crops" "$T/face.png" > "$T/vd.json" ||
   fail "visiond faces: $(cat "$T/vd.json")"
 $PY "$ORACLE" detect "$M/insightface_torch.pt" "$T/face.png" 0.5 > "$T/ref.json"
 n=$(jq '.faces | length' "$T/vd.json")
@@ -85,7 +87,12 @@ track $!
 wait_for 30 test -s "$T/server.out" || { cat "$T/server.err" >&2; fail "model server did not start"; }
 api_start --data "$T/data" --model-server "unix:$T/data/model.sock" --immich-ml
 files=(); for k in $(seq 0 $((n - 1))); do files+=(-F "f$k=@$T/crops/0_$k.png"); done
-req POST /embeddings -F model=buffalo_l.recognition "${files[@]}"
+req GET /models
+for m in buffalo_l.detection buffalo_l hand_scrfd hand_arcface; do
+  printf '%s' "$BODY" | jq -e --arg m "$m" '.models | map(.name) | index($m)' >/dev/null ||
+    fail "GET /models lacks $m: $BODY"
+done
+req POST /embeddings -F model=buffalo_l "${files[@]}"
 [ "$STATUS" = 200 ] || fail "POST /embeddings: $STATUS $BODY"
 printf '%s' "$BODY" > "$T/http_embed.json"
 $PY "$VISIOND_SOURCE_DIR/tests/lib/immich_client.py" "$API" predict-faces buffalo_l 0.5 "$T/face.png" \
