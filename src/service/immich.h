@@ -12,7 +12,8 @@
  *                                         "options": {"minScore": 0.7}},
  *                           "recognition": {"modelName": "buffalo_l"}}}
  * with an image (any format visiond decodes) or a text. The answer is
- * Immich's: {"clip": "[v0,v1,...]", "imageHeight": H, "imageWidth": W}, or
+ * Immich's: {"clip": "[v0,v1,...]", "imageHeight": H, "imageWidth": W} (no
+ * size for a text), or
  * {"facial-recognition": [{"boundingBox": {"x1","y1","x2","y2"}, "score",
  * "embedding": "[...]"}...], "imageHeight", "imageWidth"} (embeddings as
  * JSON text, as Immich serialises them; boxes rounded to whole pixels in
@@ -23,7 +24,9 @@
  * first that exists of: an alias given by the operator (NAME:TYPE=MODEL),
  * the model "NAME.TYPE" (e.g. "buffalo_l.detection"), the model "NAME"
  * itself; its task must fit the entry's type (visual: image_embedding,
- * detection: face_detection, recognition: face_embedding). */
+ * textual: text_embedding or an image model with a text tower, detection:
+ * face_detection, recognition: face_embedding). A model folder (Immich's
+ * cache layout) answers to its own name this way. */
 #ifndef VD_SERVICE_IMMICH_H
 #define VD_SERVICE_IMMICH_H
 
