@@ -534,10 +534,8 @@ static void run_dynamic(srv_model *m, vd_ort_session *sess, srv_req *batch, size
         vd_tensor_free(&outs[k]);
 }
 
-/* Runs one request item by item (a graph whose batch dim is fixed at 1).
- * An output whose first dim is not 1 has the batch folded in (InsightFace's
- * det_10g.onnx answers [N, C] for its [1, 3, H, W] input): it gets a batch
- * dim in front, [n, N, C]. */
+/* Runs one request item by item (a graph whose batch dim is fixed at 1). An output
+ * whose first dim is not 1 folds the batch in (det_10g's [N, C]): it gets one, [n, N, C]. */
 static void run_items(srv_model *m, vd_ort_session *sess, srv_req *r)
 {
     vd_error e;
