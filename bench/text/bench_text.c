@@ -28,9 +28,9 @@
 #include "pipeline/text_embed.h"
 #include "text/bpe.h"
 
-static const char *const words[] = {"a",     "photo", "of",    "the",   "dog",  "cat",
-                                    "beach", "night", "with",  "my",    "family", "sunset",
-                                    "red",   "car",   "on",    "snowy", "mountain", "2019"};
+static const char *const words[] = {"a",     "photo", "of",   "the",   "dog",      "cat",
+                                    "beach", "night", "with", "my",    "family",   "sunset",
+                                    "red",   "car",   "on",   "snowy", "mountain", "2019"};
 #define NTEXTS 256
 static char texts[NTEXTS][160];
 static double seconds = 3.0;
@@ -177,7 +177,8 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--models") == 0) models = argv[i + 1];
         if (strcmp(argv[i], "--model") == 0) model = argv[i + 1];
         if (strcmp(argv[i], "--seconds") == 0) seconds = atof(argv[i + 1]);
-        if (strcmp(argv[i], "--clients") == 0 && nclients < 8) clients[nclients++] = atoi(argv[i + 1]);
+        if (strcmp(argv[i], "--clients") == 0 && nclients < 8)
+            clients[nclients++] = atoi(argv[i + 1]);
     }
     if (!bin || !models || !model) {
         fprintf(stderr, "usage: bench_text --visiond BIN --models DIR --model NAME [--seconds S] "

@@ -20,7 +20,7 @@ MODELS="$T/models"
 mkdir -p "$GEN" "$MODELS"
 $PY "$VISIOND_SOURCE_DIR/tests/oracle/clip_torch.py" build "$GEN" tinyclip >"$T/torch.log" 2>&1 ||
   { cat "$T/torch.log" >&2; fail "clip_torch.py failed"; }
-cp -r "$GEN/tinyclip" "$MODELS/"
+cp -r "$GEN/tinyclip" "$GEN/tinyclip64" "$MODELS/"
 # a folder whose tokenizer does not parse; one whose text tower lacks its model.onnx; one
 # without a text tower at all (an image model only)
 cp -r "$GEN/tinyclip" "$MODELS/badtok"
@@ -41,7 +41,7 @@ $PY - "$T/models.json" "$MODELS" <<'PY' || fail "GET /models: $(cat "$T/models.j
 import json, sys
 j, d = json.load(open(sys.argv[1])), sys.argv[2]
 names = {m["name"]: m for m in j["models"]}
-for n in ("tinyclip", "tinyclip.textual", "badtok", "halfclip", "visualonly"):
+for n in ("tinyclip", "tinyclip.textual", "tinyclip64.textual", "badtok", "halfclip", "visualonly"):
     assert n in names, n
 assert "badtok.textual" not in names and "halfclip.textual" not in names
 t = names["tinyclip.textual"]
@@ -49,6 +49,7 @@ assert t["task"] == "text_embedding" and t["input_shape"] == [-1, 77] and t["inp
 assert t["image_model"] == "tinyclip" and names["tinyclip"]["text_model"] == "tinyclip.textual"
 v = names["tinyclip"]
 assert v["task"] == "image_embedding" and v["input_shape"] == [-1, 3, 32, 32] and v["dim"] == 16, v
+assert "image_model" not in names["tinyclip64.textual"]
 inv = {i["file"]: i["error"] for i in j["invalid"]}
 assert inv[d + "/badtok/textual"].startswith(d + "/badtok/textual/tokenizer.json"), inv
 assert inv[d + "/halfclip/textual"] == d + "/halfclip/textual/model.onnx: missing", inv
@@ -83,6 +84,17 @@ print(f"parity with torch: tinyclip (visual) max abs diff {di:.2e} over {len(img
       f"images; tinyclip.textual max abs diff {dt:.2e} over {len(txt['embeddings'])} texts "
       f"({sum(trunc.values())} truncated)")
 assert di < 1e-4 and dt < 1e-4, (di, dt)
+PY
+# the same tower exported with int64 ids and a dynamic batch: the server converts the ids
+post_json /embeddings "{\"model\": \"tinyclip64.textual\", \"texts\": $texts}"
+[ "$STATUS" = 200 ] || fail "int64 text tower: $STATUS $BODY"
+printf '%s' "$BODY" >"$T/txt64.json"
+$PY - "$GEN/ref.json" "$T/txt64.json" <<'PY' || fail "int64 parity"
+import json, sys
+ref, txt = json.load(open(sys.argv[1]))["texts"], json.load(open(sys.argv[2]))
+d = max(abs(x - y) for e in txt["embeddings"] for x, y in zip(e["vector"], ref[e["text"]]))
+print(f"parity with torch: tinyclip64.textual (int64 ids, dynamic batch) max abs diff {d:.2e}")
+assert d < 1e-4, d
 PY
 # again: from the cache, the same vectors
 post_json /embeddings "{\"model\": \"tinyclip.textual\", \"texts\": $texts}"

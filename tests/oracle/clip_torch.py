@@ -14,6 +14,7 @@ Immich's names, shapes and dtypes ("image" float32 [1,3,S,S] and "text" int32 [1
   DIR/NAME/config.json                      embed_dim, vision_cfg.image_size, text_cfg.context_length
   DIR/NAME/visual/model.onnx, preprocess_cfg.json
   DIR/NAME/textual/model.onnx, tokenizer.json, tokenizer_config.json (pad_token)
+  DIR/NAME64/textual/...                    the same text tower taking int64 ids, dynamic batch
 
 The tokenizer is the one tests/oracle/clip_bpe_ref.py learns; the ids fed to torch come from
 that independent Python reference. Also writes DIR/images/*.png (generated pictures whose size
@@ -24,6 +25,7 @@ import json
 import math
 import os
 import random
+import shutil
 import struct
 import sys
 import zlib
@@ -39,8 +41,10 @@ import clip_bpe_ref as ref  # noqa: E402
 SIZE, PATCH, WIDTH, HEADS, LAYERS, EMBED, CONTEXT = 32, 8, 32, 2, 2, 16, 77
 # CLIP_TORCH_TEXT=b32: the text tower in the size of OpenAI's ViT-B/32 (bench/text)
 TWIDTH, THEADS, TLAYERS = (512, 8, 12) if os.environ.get("CLIP_TORCH_TEXT") == "b32" else (WIDTH, HEADS, LAYERS)
-MEAN = [0.48145466, 0.4578275, 0.40821073]
-STD = [0.26862954, 0.26130258, 0.27577711]
+# not OpenAI CLIP's (visiond's default when preprocess_cfg.json has none): a reader that
+# ignored the file would fail the parity test
+MEAN = [0.5, 0.45, 0.4]
+STD = [0.22, 0.25, 0.3]
 TEXTS = ["a photo of a dog", "a photo of a cat", "A PHOTO OF THE BEACH at night!", "",
          "don't stop", "café naïve 東京 😀", " ".join(["word"] * 100)]
 LABELS = ["dog", "cat", "beach"]
@@ -179,6 +183,16 @@ def main():
         torch.onnx.export(textual, (torch.ones(1, CONTEXT, dtype=torch.int32),),
                           os.path.join(root, "textual", "model.onnx"), input_names=["text"],
                           output_names=["embedding"], opset_version=14)
+        # the same text tower taking int64 ids and a dynamic batch (Hugging Face-style exports)
+        t64 = os.path.join(out, name + "64", "textual")
+        os.makedirs(t64, exist_ok=True)
+        for f in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(os.path.join(root, "textual", f), t64)
+        shutil.copy(os.path.join(root, "config.json"), os.path.dirname(t64))
+        torch.onnx.export(textual, (torch.ones(1, CONTEXT, dtype=torch.int64),),
+                          os.path.join(t64, "model.onnx"), input_names=["text"],
+                          output_names=["embedding"], opset_version=14,
+                          dynamic_axes={"text": {0: "batch"}, "embedding": {0: "batch"}})
 
         refs = {"images": {}, "texts": {}, "truncated": {}, "zero_shot": {}}
         for fname, rgb in pictures(np.random.default_rng(3)).items():
