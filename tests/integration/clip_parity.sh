@@ -130,6 +130,11 @@ expect_error 422 model_task_mismatch POST /classify -H 'Content-Type: applicatio
 # ---- the CLI: the same service function ---------------------------------------------------
 "$VISIOND" embed --data "$DATA" --model tinyclip --text "a photo of a dog" --text "don't stop" >"$T/cli.out" 2>"$T/cli.err" ||
   fail "visiond embed --text: $(cat "$T/cli.err")"
+# metadata read from the folder here (--models), not through the model server's MODELS answer
+"$VISIOND" embed --data "$DATA" --no-cache --models "$MODELS" --model tinyclip.textual --text "a photo of a dog" >"$T/cli3.out" 2>"$T/cli.err" ||
+  fail "visiond embed --models --text: $(cat "$T/cli.err")"
+$PY -c 'import json,sys; a=json.loads(open(sys.argv[1]).readline()); b=json.load(open(sys.argv[2])); sys.exit(a["vector"] != b["vector"] or b["cached"])' "$T/cli.out" "$T/cli3.out" ||
+  fail "embed --models: $(cat "$T/cli3.out")"
 $PY - "$GEN/ref.json" "$T/cli.out" <<'PY' || fail "visiond embed --text: $(cat "$T/cli.out")"
 import json, sys
 ref = json.load(open(sys.argv[1]))["texts"]
