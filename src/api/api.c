@@ -20,6 +20,7 @@
 static vd_status (*const route_modules[])(vd_api *, vd_router *, vd_error *) = {
     vd_api_routes_system, vd_api_routes_jobs,  vd_api_routes_training,  vd_api_routes_infer,
     vd_api_routes_models, vd_api_routes_media, vd_api_routes_dashboard, vd_api_routes_library,
+    vd_api_routes_immich,
 };
 
 static vd_status make_dir(const char *path, vd_error *err)
@@ -74,6 +75,11 @@ static vd_status api_fields(vd_api *api, const vd_api_config *cfg, const char *d
         !api->library_face_model)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     snprintf(api->upload_dir, n, "%s/uploads", data);
+    api->immich_public = cfg->immich_ml;
+    for (size_t i = 0; i < cfg->nimmich_models; i++)
+        if ((st = vd_immich_aliases_parse(cfg->immich_models[i], &api->immich_aliases, err)) !=
+            VD_OK)
+            return st;
     if (cfg->model_server && *cfg->model_server) {
         vd_infer_client *probe = NULL;
         if ((st = vd_infer_client_new(cfg->model_server, &probe, err)) != VD_OK) return st;

@@ -28,6 +28,9 @@ typedef struct {
     /* the photo library's models (docs/library.md); NULL = the config's defaults */
     const char *library_model;
     const char *library_face_model; /* "" = no faces */
+    int immich_ml;                    /* Immich's GET /ping and POST /predict need no token */
+    const char *const *immich_models; /* "NAME:TYPE=MODEL[,...]" items (docs/immich.md) */
+    size_t nimmich_models;
 } vd_api_config;
 
 typedef struct vd_api vd_api;

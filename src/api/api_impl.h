@@ -25,6 +25,7 @@
 #include "infer/client.h"
 #include "infer/runner.h"
 #include "queue/queue.h"
+#include "service/immich.h"
 #include "store/store.h"
 
 /* Every handle a request borrows (queue, store, model-server runners and
@@ -42,6 +43,8 @@ struct vd_api {
     char *library_model;      /* the photo library's image model */
     char *library_face_model; /* its face model ("" = none) */
     int64_t started_ms;
+    int immich_public;                /* GET /ping, POST /predict without the token */
+    vd_immich_aliases immich_aliases; /* operator-given Immich model names */
 };
 
 /* Route modules. */
@@ -53,6 +56,7 @@ vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_dashboard(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_media(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_library(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_immich(vd_api *api, vd_router *r, vd_error *err);
 
 /* Returns 1 when an If-None-Match header value lists etag (a quoted entity
  * tag; "W/" prefixes are ignored) or is "*"; 0 for NULL or no match. */

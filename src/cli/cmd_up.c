@@ -63,6 +63,9 @@ static const char usage_text[] =
     "  --library-model M     the photo library's image model (key library_model;\n"
     "                        default mobilenet_v2; docs/library.md)\n"
     "  --library-face-model M  its face model (key library_face_model; default faceres)\n"
+    "  --immich-ml 0|1       1: Immich's ML interface (GET /ping, POST /predict) needs no\n"
+    "                        token (key immich_ml; docs/immich.md)\n"
+    "  --immich-models LIST  Immich model names, NAME:TYPE=MODEL,... (key immich_models)\n"
     "  --print-config        print the effective settings and where each came from, and exit\n"
     "  -h, --help            this help\n";
 
@@ -196,6 +199,8 @@ static const struct option longopts[] = {
     {"secret-file", required_argument, 0, FLAG(VD_CFG_MODEL_SECRET_FILE)},
     {"library-model", required_argument, 0, FLAG(VD_CFG_LIBRARY_MODEL)},
     {"library-face-model", required_argument, 0, FLAG(VD_CFG_LIBRARY_FACE_MODEL)},
+    {"immich-ml", required_argument, 0, FLAG(VD_CFG_IMMICH_ML)},
+    {"immich-models", required_argument, 0, FLAG(VD_CFG_IMMICH_MODELS)},
     {"print-config", no_argument, 0, 'p'},
     {0, 0, 0, 0},
 };
@@ -401,6 +406,9 @@ static vd_status add_api(vd_procsup *sup, const vd_config *cfg, const up_env *e,
         push(&api, "--token-file"), push(&api, cfg->value[VD_CFG_TOKEN_FILE]);
     push(&api, "--library-model"), push(&api, cfg->value[VD_CFG_LIBRARY_MODEL]);
     push(&api, "--library-face-model"), push(&api, cfg->value[VD_CFG_LIBRARY_FACE_MODEL]);
+    if (vd_config_int(cfg, VD_CFG_IMMICH_ML)) push(&api, "--immich-ml");
+    if (cfg->value[VD_CFG_IMMICH_MODELS][0])
+        push(&api, "--immich-model"), push(&api, cfg->value[VD_CFG_IMMICH_MODELS]);
     return vd_procsup_add(sup, "api", api.v, 0, err);
 }
 

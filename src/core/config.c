@@ -36,6 +36,8 @@ static const struct {
     [VD_CFG_MODEL_SECRET_FILE] = {"model_secret_file", "", 1, 0},
     [VD_CFG_LIBRARY_MODEL] = {"library_model", "mobilenet_v2", 1, 0},
     [VD_CFG_LIBRARY_FACE_MODEL] = {"library_face_model", "faceres", 1, 0},
+    [VD_CFG_IMMICH_ML] = {"immich_ml", "0", 0, 1},
+    [VD_CFG_IMMICH_MODELS] = {"immich_models", "", 1, 0},
 };
 
 static const char *source_names[] = {"default", "file", "env", "flag"};
