@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# duplicates.sh: calibrates the default max_distance of GET /duplicates (docs/library.md).
+# duplicates.sh: calibrates the default max_distance of GET /duplicates (docs/search.md).
 #
 # Builds transformed copies of real photos with libvips (resize 50%, JPEG q=60, crop 5% and
 # 10% a side, and the harder horizontal flip and 3-degree rotation), adds Fashion-MNIST
