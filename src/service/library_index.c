@@ -75,6 +75,10 @@ vd_status vd_libindex_file(const char *dir, vd_libindex_space space, const char 
 
 static vd_status store_ready(vd_libindex *li, vd_error *err)
 {
+    if (li->store && vd_store_moved(li->store)) { /* the file was replaced: follow the path */
+        vd_store_close(li->store);
+        li->store = NULL;
+    }
     if (li->store) return VD_OK;
     return vd_store_open(li->store_url, NULL, &li->store, err);
 }
