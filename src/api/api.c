@@ -2,6 +2,7 @@
  * (api_pools.c), media roots, metrics, the route modules and the HTTP server
  * core. Reading requests is api_request.c, shared error answers api_reply.c. */
 #include "api/api_impl.h"
+#include "core/config.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,8 +20,9 @@
 
 /* Every route module, in registration order. Add a line for a new area. */
 static vd_status (*const route_modules[])(vd_api *, vd_router *, vd_error *) = {
-    vd_api_routes_system, vd_api_routes_jobs,  vd_api_routes_training,  vd_api_routes_infer,
-    vd_api_routes_models, vd_api_routes_media, vd_api_routes_dashboard, vd_api_routes_search,
+    vd_api_routes_system,    vd_api_routes_jobs,    vd_api_routes_training,
+    vd_api_routes_infer,     vd_api_routes_models,  vd_api_routes_media,
+    vd_api_routes_dashboard, vd_api_routes_library, vd_api_routes_search,
 };
 
 static vd_status make_dir(const char *path, vd_error *err)
@@ -54,6 +56,8 @@ void vd_api_stop(vd_api *api)
     vd_http_metrics_free(api->metrics);
     free(api->model_server);
     free(api->upload_dir);
+    free(api->library_model);
+    free(api->library_face_model);
     free(api);
 }
 
@@ -67,7 +71,14 @@ static vd_status api_fields(vd_api *api, const vd_api_config *cfg, const char *d
     api->metrics = vd_http_metrics_new();
     api->router = vd_router_new();
     vd_status st = VD_OK;
-    if (!api->upload_dir || !api->metrics || !api->router)
+    api->library_model = vd_strdup(cfg->library_model && *cfg->library_model
+                                       ? cfg->library_model
+                                       : vd_config_default(VD_CFG_LIBRARY_MODEL));
+    api->library_face_model =
+        vd_strdup(cfg->library_face_model ? cfg->library_face_model
+                                          : vd_config_default(VD_CFG_LIBRARY_FACE_MODEL));
+    if (!api->upload_dir || !api->metrics || !api->router || !api->library_model ||
+        !api->library_face_model)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     snprintf(api->upload_dir, n, "%s/uploads", data);
     if (cfg->model_server && *cfg->model_server) {
@@ -96,23 +107,29 @@ vd_libindex *vd_api_libindex(vd_api *api, vd_http_resp *resp)
     return li;
 }
 
-/* Starts the index owner (docs/library.md): the default image and face
+void vd_api_libindex_poke(vd_api *api)
+{
+    pthread_mutex_lock(&api->libindex_mu);
+    vd_libindex_poke(api->libindex);
+    pthread_mutex_unlock(&api->libindex_mu);
+}
+
+/* Starts the index owner (docs/search.md): the library's image and face
  * models, files under DATA/index. A store that cannot be opened now is not
  * fatal: the first search tries again. */
 static vd_status libindex_start(vd_api *api, const char *store_url, const char *data, vd_error *err)
 {
-    static const char *image[1], *face[1];
-    image[0] = vd_embed_default_model(VD_EMBED_IMAGE);
-    face[0] = vd_embed_default_model(VD_EMBED_FACE);
+    api->libindex_models[0] = api->library_model;
+    api->libindex_models[1] = api->library_face_model;
     size_t n = strlen(data) + sizeof "/index";
     char *dir = malloc(n);
     if (dir) snprintf(dir, n, "%s/index", data);
     api->libindex_cfg = (vd_libindex_config){.store_url = vd_strdup(store_url),
                                              .dir = dir,
-                                             .image_models = image,
+                                             .image_models = &api->libindex_models[0],
                                              .n_image_models = 1,
-                                             .face_models = face,
-                                             .n_face_models = 1};
+                                             .face_models = &api->libindex_models[1],
+                                             .n_face_models = *api->library_face_model ? 1 : 0};
     if (!dir || !api->libindex_cfg.store_url)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     vd_error lerr;

@@ -37,10 +37,12 @@ struct vd_api {
     vd_api_pools *pools; /* owned */
     vd_media_roots *roots;
     vd_http_metrics *metrics;
-    vd_router *router;    /* api.c only */
-    vd_http_server *http; /* api.c only */
-    char *model_server;   /* address, or NULL when none is configured */
-    char *upload_dir;     /* DATA/uploads */
+    vd_router *router;        /* api.c only */
+    vd_http_server *http;     /* api.c only */
+    char *model_server;       /* address, or NULL when none is configured */
+    char *upload_dir;         /* DATA/uploads */
+    char *library_model;      /* the photo library's image model */
+    char *library_face_model; /* its face model ("" = none) */
     int64_t started_ms;
     /* The library's index owner (service/library_index.h), started with the
      * api; when the store could not be opened then, started again by the
@@ -48,6 +50,7 @@ struct vd_api {
     pthread_mutex_t libindex_mu;
     vd_libindex *libindex;
     vd_libindex_config libindex_cfg; /* strings owned: store_url, dir */
+    const char *libindex_models[2];  /* library_model, library_face_model */
 };
 
 /* Route modules. */
@@ -58,11 +61,15 @@ vd_status vd_api_routes_training(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_dashboard(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_media(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_library(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_search(vd_api *api, vd_router *r, vd_error *err);
 
 /* The api's index owner, started now when it was not yet; NULL after
  * answering 503 index_unavailable when it cannot start (the store is down). */
 vd_libindex *vd_api_libindex(vd_api *api, vd_http_resp *resp);
+
+/* Asks the index owner to catch up now (after the api changed the library). */
+void vd_api_libindex_poke(vd_api *api);
 
 /* Returns 1 when an If-None-Match header value lists etag (a quoted entity
  * tag; "W/" prefixes are ignored) or is "*"; 0 for NULL or no match. */

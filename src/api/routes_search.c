@@ -143,6 +143,7 @@ static void search(void *ctx, vd_http_req *req, vd_http_resp *resp)
     vd_status sst = VD_OK, rst = VD_OK;
     int ok =
         req->parts ? parse_form(req, resp, &r) : parse_json(api, req, resp, &r, &vec, &resolved);
+    if (ok && (!r.model || !*r.model)) r.model = api->library_model; /* the configured one */
     vd_libindex *li = ok ? vd_api_libindex(api, resp) : NULL;
     if (!li || !(store = vd_api_store_get(api, resp))) goto out;
     if (r.path && !r.asset_id && !r.has_vector && !r.text &&
@@ -205,7 +206,7 @@ static void duplicates(void *ctx, vd_http_req *req, vd_http_resp *resp)
             return;
         }
     }
-    if (model && !*model) model = NULL;
+    if (!model || !*model) model = api->library_model; /* the configured one */
     vd_libindex *li = vd_api_libindex(api, resp);
     vd_store *store = li ? vd_api_store_get(api, resp) : NULL;
     if (!store) return;

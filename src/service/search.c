@@ -8,6 +8,7 @@
 
 #include "core/util.h"
 #include "pipeline/embed.h"
+#include "service/library.h"
 #include "store/library.h"
 
 #define MAX_RETRIES 3 /* searches again when hits were deleted meanwhile */
@@ -32,7 +33,7 @@ int vd_svc_search_http_status(const char *why)
 
 const char *vd_svc_search_model(const char *model)
 {
-    return model && *model ? model : vd_embed_default_model(VD_EMBED_IMAGE);
+    return model && *model ? model : vd_svc_library_model();
 }
 
 void vd_svc_search_hits_free(vd_svc_search_hit *hits, size_t n)

@@ -63,7 +63,7 @@ typedef struct {
     float score; /* cosine similarity */
 } vd_svc_search_hit;
 
-/* model, or the default image model when NULL (vd_embed_default_model). */
+/* model, or the library's image model when NULL or "" (vd_svc_library_model). */
 const char *vd_svc_search_model(const char *model);
 
 void vd_svc_search_hits_free(vd_svc_search_hit *hits, size_t n);
