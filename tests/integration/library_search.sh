@@ -4,7 +4,7 @@
 # `index` job; then: a search by path returns the exact duplicate first (score 1), its
 # resized copy next; by asset id and by upload alike; GET /duplicates groups the photo with its
 # copies and nothing else; a deleted asset is never returned (at once, before the index owner
-# saw the removal); bad inputs get their codes; after an API restart the index comes from its
+# saw the removal); bad inputs get their codes; `visiond search` answers as POST /search; after an API restart the index comes from its
 # file (the log line and /metrics say how many vectors were loaded vs caught up).
 . "$VISIOND_SOURCE_DIR/tests/lib/common.sh"
 . "$VISIOND_SOURCE_DIR/tests/lib/api.sh"
@@ -50,6 +50,11 @@ wait_for 60 searched || fail "search did not see the 6 assets: $STATUS $BODY"
 /usr/bin/python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0.999 else 1)' "$(jget results.0.score)" || fail "exact duplicate score: $BODY"
 case "$(jget results.1.path)" in *p1-half.jpg|*p1-q60.jpg) ;; *) fail "the copies are not next: $BODY" ;; esac
 echo "search by path: $(jget results.0.path) $(jget results.0.score), $(jget results.1.path) $(jget results.1.score)"
+
+# the CLI twin, through the same service function
+"$VISIOND" search --data "$DATA" --k 2 "$T/media/query.jpg" >"$T/cli.json" || fail "visiond search failed"
+[ "$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["asset_id"])' "$T/cli.json")" = "$P1" ] ||
+  fail "visiond search: $(cat "$T/cli.json")"
 
 # by asset id; by upload; with a folder filter
 post_json /search "{\"asset_id\": $P2, \"k\": 3}"
