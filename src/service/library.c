@@ -253,7 +253,8 @@ static int by_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The registered assets still pending, each once (the same bytes twice in a
+/* The registered assets still to index (pending, or indexed without a vector
+ * of the library's model), each once (the same bytes twice in a
  * request are one asset), in id order, as a JSON array into *out. */
 static vd_status pending_ids(const vd_svc_library *lib, const vd_svc_assets_result *r, json_t **out,
                              vd_error *err)
@@ -270,6 +271,12 @@ static vd_status pending_ids(const vd_svc_library *lib, const vd_svc_assets_resu
         vd_asset a;
         st = vd_store_asset_get(lib->store, v[i], 0, &a, err);
         int pending = st == VD_OK && a.state == VD_ASSET_PENDING;
+        if (st == VD_OK && a.state == VD_ASSET_INDEXED) { /* indexed with another model? */
+            vd_asset_vector av;
+            pending = vd_store_asset_vector_get(lib->store, v[i], lib->model, &av, NULL) ==
+                      VD_ERR_NOT_FOUND;
+            free(av.vector);
+        }
         vd_asset_clear(&a);
         if (pending) json_array_append_new(ids, json_integer(v[i]));
     }

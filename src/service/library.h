@@ -11,7 +11,8 @@
  * when the adapter has some (core/paths.h; the worker checks again when it
  * opens the file), then read and hashed (SHA-256): the same bytes are one
  * asset (store/library.h). One index job (VD_SVC_INDEX_RETRIES retries) is
- * enqueued for the assets still pending, with the library's models.
+ * enqueued for the assets still pending (or indexed without a vector of the
+ * library's model), with the library's models.
  *
  * Per-file errors (a path outside the roots, not found, not a regular file,
  * too large, unreadable) are outcomes with their code (the path problem's
@@ -85,7 +86,7 @@ void vd_svc_assets_result_free(vd_svc_assets_result *r);
 
 /* Registers the request's files (see above) into *out (zeroed first; free
  * with vd_svc_assets_result_free, also on failure) and enqueues the index
- * job of the pending ones. */
+ * job of those to index. */
 vd_status vd_svc_assets_register(const vd_svc_library *lib, const vd_svc_assets_req *req,
                                  vd_svc_assets_result *out, const char **why, vd_error *err);
 
