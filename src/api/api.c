@@ -13,13 +13,16 @@
 
 #include "core/datadir.h"
 #include "core/util.h"
+#include "core/log.h"
 #include "infer/client.h"
+#include "pipeline/embed.h"
 #include "store/store.h"
 
 /* Every route module, in registration order. Add a line for a new area. */
 static vd_status (*const route_modules[])(vd_api *, vd_router *, vd_error *) = {
-    vd_api_routes_system, vd_api_routes_jobs,  vd_api_routes_training,  vd_api_routes_infer,
-    vd_api_routes_models, vd_api_routes_media, vd_api_routes_dashboard, vd_api_routes_library,
+    vd_api_routes_system,    vd_api_routes_jobs,    vd_api_routes_training,
+    vd_api_routes_infer,     vd_api_routes_models,  vd_api_routes_media,
+    vd_api_routes_dashboard, vd_api_routes_library, vd_api_routes_search,
     vd_api_routes_immich,
 };
 
@@ -44,6 +47,10 @@ void vd_api_stop(vd_api *api)
 {
     if (!api) return;
     vd_http_stop(api->http);
+    vd_libindex_stop(api->libindex); /* saves the indexes */
+    pthread_mutex_destroy(&api->libindex_mu);
+    free((char *)api->libindex_cfg.store_url);
+    free((char *)api->libindex_cfg.dir);
     vd_router_free(api->router);
     vd_api_pools_free(api->pools);
     vd_media_roots_free(api->roots);
@@ -90,11 +97,60 @@ static vd_status api_fields(vd_api *api, const vd_api_config *cfg, const char *d
     return make_dir(api->upload_dir, err);
 }
 
+vd_libindex *vd_api_libindex(vd_api *api, vd_http_resp *resp)
+{
+    pthread_mutex_lock(&api->libindex_mu);
+    vd_error err;
+    vd_status st = VD_OK;
+    if (!api->libindex) st = vd_libindex_start(&api->libindex_cfg, &api->libindex, &err);
+    vd_libindex *li = api->libindex;
+    pthread_mutex_unlock(&api->libindex_mu);
+    if (st != VD_OK && resp) {
+        vd_http_add_header(resp, "Retry-After", "1");
+        vd_http_reply_error(resp, 503, "index_unavailable", "the library index cannot start: %s",
+                            vd_error_text(&err));
+    }
+    return li;
+}
+
+void vd_api_libindex_poke(vd_api *api)
+{
+    pthread_mutex_lock(&api->libindex_mu);
+    vd_libindex_poke(api->libindex);
+    pthread_mutex_unlock(&api->libindex_mu);
+}
+
+/* Starts the index owner (docs/search.md): the library's image and face
+ * models, files under DATA/index. A store that cannot be opened now is not
+ * fatal: the first search tries again. */
+static vd_status libindex_start(vd_api *api, const char *store_url, const char *data, vd_error *err)
+{
+    api->libindex_models[0] = api->library_model;
+    api->libindex_models[1] = api->library_face_model;
+    size_t n = strlen(data) + sizeof "/index";
+    char *dir = malloc(n);
+    if (dir) snprintf(dir, n, "%s/index", data);
+    api->libindex_cfg = (vd_libindex_config){.store_url = vd_strdup(store_url),
+                                             .dir = dir,
+                                             .image_models = &api->libindex_models[0],
+                                             .n_image_models = 1,
+                                             .face_models = &api->libindex_models[1],
+                                             .n_face_models = *api->library_face_model ? 1 : 0};
+    if (!dir || !api->libindex_cfg.store_url)
+        return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    vd_error lerr;
+    if (vd_libindex_start(&api->libindex_cfg, &api->libindex, &lerr) != VD_OK)
+        VD_WARN("the library index did not start (the first search tries again): %s",
+                vd_error_text(&lerr));
+    return VD_OK;
+}
+
 vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
 {
     *out = NULL;
     vd_api *api = calloc(1, sizeof *api);
     if (!api) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&api->libindex_mu, NULL);
     const char *data = cfg->data_dir && *cfg->data_dir ? cfg->data_dir : vd_data_dir();
     vd_status st = api_fields(api, cfg, data, err);
     if (st == VD_OK) st = vd_media_roots_new(cfg->media_roots, cfg->nmedia_roots, &api->roots, err);
@@ -114,6 +170,7 @@ vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
                               .model_server = api->model_server,
                               .max = (size_t)threads};
     if (st == VD_OK) st = vd_api_pools_new(&pc, &api->pools, err);
+    if (st == VD_OK) st = libindex_start(api, store_path, data, err);
     for (size_t i = 0; st == VD_OK && i < sizeof route_modules / sizeof route_modules[0]; i++)
         st = route_modules[i](api, api->router, err);
     vd_http_config hc = {

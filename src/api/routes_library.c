@@ -240,10 +240,12 @@ static void delete_asset(void *ctx, vd_http_req *req, vd_http_resp *resp)
     vd_error err;
     vd_status st = vd_svc_asset_delete(store, id, &err);
     vd_api_store_put(api, store, st == VD_ERR_NOT_FOUND ? VD_OK : st);
-    if (st != VD_OK)
+    if (st != VD_OK) {
         reply_store_error(resp, st, &err);
-    else
+    } else {
+        vd_api_libindex_poke(api); /* the index drops it at once (searches never return it) */
         vd_http_reply_text(resp, 204, NULL, NULL, 0);
+    }
 }
 
 vd_status vd_api_routes_library(vd_api *api, vd_router *r, vd_error *err)
