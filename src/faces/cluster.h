@@ -29,7 +29,7 @@
 #include "core/err.h"
 
 /* Calibrated for faceres (1024-d) on the measurement in docs/people.md (bench/people). */
-#define VD_CLUSTER_MAX_DISTANCE_DEFAULT 0.35f
+#define VD_CLUSTER_MAX_DISTANCE_DEFAULT 0.30f
 #define VD_CLUSTER_MIN_FACES_DEFAULT    3
 #define VD_CLUSTER_MIN_FACES_MAX        1000
 
