@@ -50,6 +50,7 @@ vd_status vd_api_routes_training(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_dashboard(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_media(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_people(vd_api *api, vd_router *r, vd_error *err);
 
 /* Returns 1 when an If-None-Match header value lists etag (a quoted entity
  * tag; "W/" prefixes are ignored) or is "*"; 0 for NULL or no match. */
