@@ -37,8 +37,10 @@ static void reply_refusal(vd_http_resp *resp, const char *why, vd_status st, con
         code = 404;
     else if (strcmp(why, "merge_into_itself") == 0)
         code = 409;
-    else if (strcmp(why, "image") == 0)
+    else if (strcmp(why, "image") == 0) {
         code = vd_http_status_for(st);
+        why = "bad_image";
+    }
     vd_http_reply_error(resp, code, why, "%s", vd_error_text(err));
 }
 
