@@ -32,6 +32,7 @@ static const struct command {
     {"embed", vd_cmd_embed, "embed image files through the model server (cached)"},
     {"train", vd_cmd_train, "train a classifier from a folder of labelled images"},
     {"predict", vd_cmd_predict, "classify image files with a trained session"},
+    {"search", vd_cmd_search, "find the library's photos nearest to an image file"},
 };
 
 static void usage(FILE *f)

@@ -12,13 +12,17 @@
 
 #include "core/datadir.h"
 #include "core/util.h"
+#include "core/log.h"
 #include "infer/client.h"
+#include "pipeline/embed.h"
+#include "service/people.h"
 #include "store/store.h"
 
 /* Every route module, in registration order. Add a line for a new area. */
 static vd_status (*const route_modules[])(vd_api *, vd_router *, vd_error *) = {
-    vd_api_routes_system, vd_api_routes_jobs,  vd_api_routes_training,  vd_api_routes_infer,
-    vd_api_routes_models, vd_api_routes_media, vd_api_routes_dashboard, vd_api_routes_people,
+    vd_api_routes_system,    vd_api_routes_jobs,   vd_api_routes_training,
+    vd_api_routes_infer,     vd_api_routes_models, vd_api_routes_media,
+    vd_api_routes_dashboard, vd_api_routes_search, vd_api_routes_people,
 };
 
 static vd_status make_dir(const char *path, vd_error *err)
@@ -42,6 +46,11 @@ void vd_api_stop(vd_api *api)
 {
     if (!api) return;
     vd_http_stop(api->http);
+    vd_libindex_stop(api->libindex); /* saves the indexes */
+    vd_people_clusterer_free(api->people);
+    pthread_mutex_destroy(&api->libindex_mu);
+    free((char *)api->libindex_cfg.store_url);
+    free((char *)api->libindex_cfg.dir);
     vd_router_free(api->router);
     vd_api_pools_free(api->pools);
     vd_media_roots_free(api->roots);
@@ -74,11 +83,65 @@ static vd_status api_fields(vd_api *api, const vd_api_config *cfg, const char *d
     return make_dir(api->upload_dir, err);
 }
 
+/* Starts the index owner with the people clusterer as its faces hook (docs/people.md). */
+static vd_status owner_start(vd_api *api, vd_error *err)
+{
+    vd_status st = vd_libindex_start(&api->libindex_cfg, &api->libindex, err);
+    if (st == VD_OK && api->people)
+        vd_libindex_set_faces_cb(api->libindex, vd_people_faces_hook, api->people);
+    return st;
+}
+
+vd_libindex *vd_api_libindex(vd_api *api, vd_http_resp *resp)
+{
+    pthread_mutex_lock(&api->libindex_mu);
+    vd_error err;
+    vd_status st = VD_OK;
+    if (!api->libindex) st = owner_start(api, &err);
+    vd_libindex *li = api->libindex;
+    pthread_mutex_unlock(&api->libindex_mu);
+    if (st != VD_OK && resp) {
+        vd_http_add_header(resp, "Retry-After", "1");
+        vd_http_reply_error(resp, 503, "index_unavailable", "the library index cannot start: %s",
+                            vd_error_text(&err));
+    }
+    return li;
+}
+
+/* Starts the index owner (docs/library.md): the default image and face
+ * models, files under DATA/index. A store that cannot be opened now is not
+ * fatal: the first search tries again. */
+static vd_status libindex_start(vd_api *api, const char *store_url, const char *data, vd_error *err)
+{
+    static const char *image[1], *face[1];
+    image[0] = vd_embed_default_model(VD_EMBED_IMAGE);
+    face[0] = vd_embed_default_model(VD_EMBED_FACE);
+    size_t n = strlen(data) + sizeof "/index";
+    char *dir = malloc(n);
+    if (dir) snprintf(dir, n, "%s/index", data);
+    api->libindex_cfg = (vd_libindex_config){.store_url = vd_strdup(store_url),
+                                             .dir = dir,
+                                             .image_models = image,
+                                             .n_image_models = 1,
+                                             .face_models = face,
+                                             .n_face_models = 1};
+    if (!dir || !api->libindex_cfg.store_url)
+        return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    vd_status st = vd_people_clusterer_new(store_url, NULL, &api->people, err);
+    if (st != VD_OK) return st;
+    vd_error lerr;
+    if (owner_start(api, &lerr) != VD_OK)
+        VD_WARN("the library index did not start (the first search tries again): %s",
+                vd_error_text(&lerr));
+    return VD_OK;
+}
+
 vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
 {
     *out = NULL;
     vd_api *api = calloc(1, sizeof *api);
     if (!api) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&api->libindex_mu, NULL);
     const char *data = cfg->data_dir && *cfg->data_dir ? cfg->data_dir : vd_data_dir();
     vd_status st = api_fields(api, cfg, data, err);
     if (st == VD_OK) st = vd_media_roots_new(cfg->media_roots, cfg->nmedia_roots, &api->roots, err);
@@ -98,6 +161,7 @@ vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
                               .model_server = api->model_server,
                               .max = (size_t)threads};
     if (st == VD_OK) st = vd_api_pools_new(&pc, &api->pools, err);
+    if (st == VD_OK) st = libindex_start(api, store_path, data, err);
     for (size_t i = 0; st == VD_OK && i < sizeof route_modules / sizeof route_modules[0]; i++)
         st = route_modules[i](api, api->router, err);
     vd_http_config hc = {

@@ -25,7 +25,9 @@
 #include "infer/client.h"
 #include "infer/runner.h"
 #include "queue/queue.h"
+#include "service/library_index.h"
 #include "store/store.h"
+#include <pthread.h>
 
 /* Every handle a request borrows (queue, store, model-server runners and
  * clients), private to api_pools.c. */
@@ -40,6 +42,14 @@ struct vd_api {
     char *model_server;   /* address, or NULL when none is configured */
     char *upload_dir;     /* DATA/uploads */
     int64_t started_ms;
+    /* The library's index owner (service/library_index.h), started with the
+     * api; when the store could not be opened then, started again by the
+     * first request that needs it (vd_api_libindex). */
+    pthread_mutex_t libindex_mu;
+    vd_libindex *libindex;
+    vd_libindex_config libindex_cfg; /* strings owned: store_url, dir */
+    /* Places new faces into people (service/people.h): the owner's faces hook. */
+    struct vd_people_clusterer *people;
 };
 
 /* Route modules. */
@@ -51,6 +61,11 @@ vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_dashboard(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_media(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_people(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_search(vd_api *api, vd_router *r, vd_error *err);
+
+/* The api's index owner, started now when it was not yet; NULL after
+ * answering 503 index_unavailable when it cannot start (the store is down). */
+vd_libindex *vd_api_libindex(vd_api *api, vd_http_resp *resp);
 
 /* Returns 1 when an If-None-Match header value lists etag (a quoted entity
  * tag; "W/" prefixes are ignored) or is "*"; 0 for NULL or no match. */
