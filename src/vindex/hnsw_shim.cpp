@@ -70,6 +70,12 @@ extern "C" void vd_hnsw_free(vd_hnsw *h)
     delete h;
 }
 
+extern "C" void vd_hnsw_set_ef(vd_hnsw *h, size_t ef)
+{
+    h->ef = ef;
+    h->g->setEf(ef);
+}
+
 extern "C" int vd_hnsw_reserve(vd_hnsw *h, size_t more, char *msg)
 {
     size_t need = h->g->cur_element_count + more, cap = h->g->max_elements_;
@@ -144,4 +150,150 @@ extern "C" int vd_hnsw_search(const vd_hnsw *h, const float *q, size_t k, int64_
         }
         *n = cnt;
     });
+}
+
+// ---- the graph as bytes: u32 little-endian words ----
+// [maxlevel + 1] [enterpoint] then per slot: [level] and, for each level
+// 0..level, [count] [count neighbour slots].
+
+static void put_u32(unsigned char *&p, uint32_t v)
+{
+    std::memcpy(p, &v, 4);
+    p += 4;
+}
+
+static unsigned int *links_of(const hnswlib::HierarchicalNSW<float> *g, size_t i, int level)
+{
+    return level == 0 ? g->get_linklist0((hnswlib::tableint)i)
+                      : g->get_linklist((hnswlib::tableint)i, level);
+}
+
+extern "C" size_t vd_hnsw_graph_size(const vd_hnsw *h)
+{
+    const auto *g = h->g;
+    size_t words = 2;
+    for (size_t i = 0; i < g->cur_element_count; i++) {
+        words += 1;
+        for (int l = 0; l <= g->element_levels_[i]; l++)
+            words += 1 + g->getListCount(links_of(g, i, l));
+    }
+    return words * 4;
+}
+
+extern "C" void vd_hnsw_graph_write(const vd_hnsw *h, unsigned char *out)
+{
+    const auto *g = h->g;
+    unsigned char *p = out;
+    put_u32(p, (uint32_t)(g->maxlevel_ + 1));
+    put_u32(p, (uint32_t)g->enterpoint_node_);
+    for (size_t i = 0; i < g->cur_element_count; i++) {
+        put_u32(p, (uint32_t)g->element_levels_[i]);
+        for (int l = 0; l <= g->element_levels_[i]; l++) {
+            unsigned int *ll = links_of(g, i, l);
+            size_t cnt = g->getListCount(ll);
+            put_u32(p, (uint32_t)cnt);
+            for (size_t j = 0; j < cnt; j++)
+                put_u32(p, ll[1 + j]);
+        }
+    }
+}
+
+namespace
+{
+struct reader {
+    const unsigned char *p, *end;
+    bool get(uint32_t *v)
+    {
+        if (end - p < 4) return false;
+        std::memcpy(v, p, 4);
+        p += 4;
+        return true;
+    }
+};
+} // namespace
+
+#define VD_HNSW_MAX_LEVEL 64
+
+// Fills slot i's links from the reader, checking every count and neighbour.
+static bool read_links(hnswlib::HierarchicalNSW<float> *g, reader &r, size_t i, size_t nslots)
+{
+    uint32_t level;
+    if (!r.get(&level) || level > VD_HNSW_MAX_LEVEL) return false;
+    if (level > 0) {
+        g->linkLists_[i] = (char *)std::calloc(level, g->size_links_per_element_);
+        if (!g->linkLists_[i]) throw std::bad_alloc();
+    }
+    g->element_levels_[i] = (int)level;
+    for (uint32_t l = 0; l <= level; l++) {
+        uint32_t cnt, nb;
+        if (!r.get(&cnt) || cnt > (l == 0 ? g->maxM0_ : g->maxM_)) return false;
+        unsigned int *ll = links_of(g, i, (int)l);
+        g->setListCount(ll, (unsigned short)cnt);
+        for (uint32_t j = 0; j < cnt; j++) {
+            if (!r.get(&nb) || nb >= nslots || nb == i) return false;
+            ll[1 + j] = nb;
+        }
+    }
+    return true;
+}
+
+static bool graph_fill(vd_hnsw *h, size_t nslots, const int64_t *labels, const float *vecs,
+                       const unsigned char *live, const unsigned char *graph, size_t graph_len)
+{
+    auto *g = h->g;
+    reader r{graph, graph + graph_len};
+    uint32_t levels, entry;
+    if (!r.get(&levels) || !r.get(&entry) || levels > VD_HNSW_MAX_LEVEL + 1) return false;
+    if ((nslots == 0) != (levels == 0)) return false;
+    for (size_t i = 0; i < nslots; i++) {
+        std::memset(g->get_linklist0((hnswlib::tableint)i), 0, g->size_links_level0_);
+        std::memcpy(g->getDataByInternalId((hnswlib::tableint)i), vecs + i * (size_t)h->dim,
+                    g->data_size_);
+        hnswlib::labeltype label = (hnswlib::labeltype)labels[i];
+        std::memcpy(g->data_level0_memory_ + i * g->size_data_per_element_ + g->label_offset_,
+                    &label, sizeof label);
+        g->cur_element_count = i + 1; // the destructor frees the link lists of [0, count)
+        g->element_levels_[i] = 0;
+        if (!read_links(g, r, i, nslots)) return false;
+        if (!g->label_lookup_.emplace(label, (hnswlib::tableint)i).second) return false;
+        if (!live[i]) g->markDeletedInternal((hnswlib::tableint)i);
+    }
+    if (r.p != r.end) return false;
+    if (nslots > 0) {
+        if (entry >= nslots || (uint32_t)g->element_levels_[entry] != levels - 1) return false;
+        for (size_t i = 0; i < nslots; i++) {
+            if ((uint32_t)g->element_levels_[i] > levels - 1) return false;
+            // a neighbour on level l must itself reach level l (search reads its list there)
+            for (int l = 1; l <= g->element_levels_[i]; l++) {
+                unsigned int *ll = links_of(g, i, l);
+                for (size_t j = 0; j < g->getListCount(ll); j++)
+                    if (g->element_levels_[ll[1 + j]] < l) return false;
+            }
+        }
+        g->enterpoint_node_ = entry;
+        g->maxlevel_ = (int)levels - 1;
+    }
+    return true;
+}
+
+extern "C" int vd_hnsw_from_graph(int dim, size_t m, size_t ef_construction, size_t ef,
+                                  size_t nslots, const int64_t *labels, const float *vecs,
+                                  const unsigned char *live, const unsigned char *graph,
+                                  size_t graph_len, vd_hnsw **out, char *msg)
+{
+    vd_hnsw *h = nullptr;
+    int rc = vd_hnsw_new(dim, nslots, m, ef_construction, ef, &h, msg);
+    if (rc != 0) return rc;
+    bool ok = false;
+    rc = guarded(msg, [&] { ok = graph_fill(h, nslots, labels, vecs, live, graph, graph_len); });
+    if (rc == 0 && !ok) {
+        put_msg(msg, "inconsistent HNSW graph");
+        rc = -2;
+    }
+    if (rc != 0) {
+        vd_hnsw_free(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
 }

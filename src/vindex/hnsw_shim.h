@@ -18,6 +18,7 @@ typedef struct vd_hnsw vd_hnsw;
 int vd_hnsw_new(int dim, size_t capacity, size_t m, size_t ef_construction, size_t ef,
                 vd_hnsw **out, char *msg);
 void vd_hnsw_free(vd_hnsw *h);
+void vd_hnsw_set_ef(vd_hnsw *h, size_t ef);
 /* Makes room for `more` new vectors (the graph grows by at least half). */
 int vd_hnsw_reserve(vd_hnsw *h, size_t more, char *msg);
 /* Adds a vector, or replaces the one of label (reviving a removed one). */

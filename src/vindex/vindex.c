@@ -26,10 +26,11 @@ vd_status vd_vindex_new(int dim, vd_vindex_kind kind, vd_vindex **out, vd_error 
     if (!ix) return vd_error_set(err, VD_ERR_NOMEM, "vindex: out of memory");
     ix->dim = dim;
     ix->kind = kind;
+    ix->ef = VD_VINDEX_DEFAULT_EF;
     if (kind == VD_VINDEX_APPROX) {
         char msg[256] = "";
-        int rc = vd_hnsw_new(dim, 1024, VD_VINDEX_HNSW_M, VD_VINDEX_HNSW_EFC, VD_VINDEX_HNSW_EF,
-                             &ix->hnsw, msg);
+        int rc =
+            vd_hnsw_new(dim, 1024, VD_VINDEX_HNSW_M, VD_VINDEX_HNSW_EFC, ix->ef, &ix->hnsw, msg);
         if (rc != 0) {
             free(ix);
             return shim_status(rc, "new HNSW index", msg, err);
@@ -50,6 +51,12 @@ void vd_vindex_free(vd_vindex *ix)
 int vd_vindex_dim(const vd_vindex *ix)
 {
     return ix->dim;
+}
+
+void vd_vindex_set_ef(vd_vindex *ix, size_t ef)
+{
+    ix->ef = ef < 1 ? 1 : ef;
+    if (ix->hnsw) vd_hnsw_set_ef(ix->hnsw, ix->ef);
 }
 
 vd_vindex_kind vd_vindex_kind_of(const vd_vindex *ix)
@@ -155,8 +162,7 @@ static vd_status compact(vd_vindex *ix, vd_error *err)
     char msg[256] = "";
     vd_hnsw *h = NULL;
     size_t live = vd_hnsw_live(ix->hnsw);
-    int rc = vd_hnsw_new(ix->dim, live + 1, VD_VINDEX_HNSW_M, VD_VINDEX_HNSW_EFC, VD_VINDEX_HNSW_EF,
-                         &h, msg);
+    int rc = vd_hnsw_new(ix->dim, live + 1, VD_VINDEX_HNSW_M, VD_VINDEX_HNSW_EFC, ix->ef, &h, msg);
     for (size_t i = 0; rc == 0 && i < vd_hnsw_slots(ix->hnsw); i++) {
         int64_t id;
         const float *v;

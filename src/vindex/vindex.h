@@ -58,6 +58,12 @@ int vd_vindex_contains(const vd_vindex *ix, int64_t id);
  * validating a query first): nfloats must equal the index's dim, every value
  * finite, the vector not zero. VD_ERR_INVALID with the reason otherwise. */
 vd_status vd_vindex_check(const vd_vindex *ix, const float *vec, size_t nfloats, vd_error *err);
+/* The approximate kind's search breadth (HNSW efSearch; default
+ * VD_VINDEX_DEFAULT_EF, docs/vindex.md): larger finds more of the exact top k
+ * and costs more per search. The exact kind ignores it. A writer's call. */
+#define VD_VINDEX_DEFAULT_EF 200
+void vd_vindex_set_ef(vd_vindex *ix, size_t ef);
+
 /* L2-normalises v[0..dim) in place; VD_ERR_INVALID (v unchanged) when a value
  * is not finite or the vector is zero. */
 vd_status vd_vindex_normalize(float *v, int dim, vd_error *err);

@@ -26,12 +26,12 @@ struct vd_vindex {
     vd_idmap map;
     /* approximate */
     vd_hnsw *hnsw;
+    size_t ef;
 };
 
 /* HNSW parameters (docs/vindex.md: chosen with bench/search). */
 #define VD_VINDEX_HNSW_M   16
 #define VD_VINDEX_HNSW_EFC 200
-#define VD_VINDEX_HNSW_EF  96
 /* Tombstones are compacted away when they pass this share (1/N) of the graph. */
 #define VD_VINDEX_TOMB_SHARE 4
 #define VD_VINDEX_TOMB_MIN   64
@@ -69,5 +69,11 @@ vd_status vd_exact_neighbours(const vd_vindex *ix, float min_score, size_t per,
 /* Appends one pair (a < b ordering done here) to a growing array. */
 vd_status vd_pairs_push(vd_vindex_pair **out, size_t *n, size_t *cap, int64_t a, int64_t b,
                         float score, vd_error *err);
+
+/* The checksum of a whole index file (its header's bytes 0..48 and its body),
+ * as stored at bytes 48..56; 0 for a file shorter than the header. Exposed
+ * for the fuzz harness, which repairs it to reach the body's checks. */
+#define VD_VINDEX_FILE_SUM_OFFSET 48
+uint64_t vd_vindex_file_checksum(const void *file, size_t len);
 
 #endif

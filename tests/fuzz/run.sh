@@ -32,7 +32,7 @@ else
 fi
 
 t0=$(date +%s)
-CC=clang cmake -S . -B "$build" -DVISIOND_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+CC=clang CXX=clang++ cmake -S . -B "$build" -DVISIOND_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 targets=()
 for n in "${names[@]}"; do targets+=(--target "fuzz_$n"); done
 cmake --build "$build" -j "$jobs" "${targets[@]}" >"$build/fuzz-build.log" 2>&1 ||

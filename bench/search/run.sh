@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# bench/search: the vector index (src/vindex) against NumPy and FAISS on synthetic clustered
+# vectors of the shipped models' dimensions (mobilenet_v2: 1792, faceres: 1024), one size after
+# another: for each, vindex exact and approximate (HNSW, hnswlib) build time, memory (RSS delta),
+# p50/p99 latency of one query at a time (k 10) and recall@10 vs exact, for several efSearch;
+# then, on the same vectors in the same run, exact search with NumPy (matrix @ q + argpartition)
+# and FAISS's IndexFlatIP as ratios, and with --faiss-hnsw FAISS's IndexHNSWFlat (same M and
+# efConstruction) as ratios. Peers run single-threaded (OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1,
+# like vindex) unless PEER_THREADS is set. Numbers: docs/benchmarks.md; the choice: docs/vindex.md.
+#
+#   bench/search/run.sh                          10k at 1792 and 1024 (a few minutes)
+#   bench/search/run.sh --sizes 10000,100000     more sizes (100k: HNSW build ~10-25 min on 2 busy cores)
+#   bench/search/run.sh --sizes 1000000 --dims 1024 --no-peers --ef 100,200
+#                                                1M face vectors (4 GB of floats, ~12 GB peak with the
+#                                                peers; 1M x 1792 would be 7 GB per copy: not run)
+#   --faiss-hnsw      also build FAISS's HNSW (single-threaded: ~4x vindex's build time)
+#   --no-approx       exact only (fast: the exact scaling)
+#   --ef LIST         efSearch values (default 50,100,200,400)
+#   --queries N       queries per size (default 200)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$here"
+build=${BUILD:-build}
+sizes=10000 dims="1792,1024" ef=50,100,200,400 queries=200 peers=1 fhnsw=0 approx=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --sizes) sizes=$2; shift 2 ;;
+    --dims) dims=$2; shift 2 ;;
+    --ef) ef=$2; shift 2 ;;
+    --queries) queries=$2; shift 2 ;;
+    --no-peers) peers=0; shift ;;
+    --faiss-hnsw) fhnsw=1; shift ;;
+    --no-approx) approx=(--no-approx); shift ;;
+    *) echo "bench/search: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[ -f "$build/libvisiond.a" ] || { echo "bench: build first (cmake --build $build)" >&2; exit 1; }
+cc -O2 -std=gnu17 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc bench/search/bench_search.c \
+  "$build/libvisiond.a" -lstdc++ -lm -o "$build/bench_search"
+work=$(mktemp -d "${TMPDIR:-/tmp}/bench-search.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+echo "bench/search: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); sizes $sizes; dims $dims"
+export OMP_NUM_THREADS=${PEER_THREADS:-1} OPENBLAS_NUM_THREADS=${PEER_THREADS:-1}
+for d in ${dims//,/ }; do
+  for n in ${sizes//,/ }; do
+    echo "== n $n dim $d"
+    "$build/bench_search" --n "$n" --dim "$d" --queries "$queries" --ef "$ef" "${approx[@]}" --dump "$work"
+    if [ "$peers" = 1 ]; then
+      hn=(--no-hnsw); [ "$fhnsw" = 1 ] && hn=()
+      /usr/bin/python3 bench/search/peer.py "$work" --ef "$ef" "${hn[@]}"
+    fi
+    rm -f "$work"/*
+  done
+done
