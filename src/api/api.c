@@ -2,6 +2,7 @@
  * (api_pools.c), media roots, metrics, the route modules and the HTTP server
  * core. Reading requests is api_request.c, shared error answers api_reply.c. */
 #include "api/api_impl.h"
+#include "core/config.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -20,9 +21,9 @@
 
 /* Every route module, in registration order. Add a line for a new area. */
 static vd_status (*const route_modules[])(vd_api *, vd_router *, vd_error *) = {
-    vd_api_routes_system,    vd_api_routes_jobs,   vd_api_routes_training,
-    vd_api_routes_infer,     vd_api_routes_models, vd_api_routes_media,
-    vd_api_routes_dashboard, vd_api_routes_search, vd_api_routes_people,
+    vd_api_routes_system, vd_api_routes_jobs,    vd_api_routes_training,  vd_api_routes_infer,
+    vd_api_routes_models, vd_api_routes_media,   vd_api_routes_dashboard, vd_api_routes_search,
+    vd_api_routes_people, vd_api_routes_library,
 };
 
 static vd_status make_dir(const char *path, vd_error *err)
@@ -57,6 +58,8 @@ void vd_api_stop(vd_api *api)
     vd_http_metrics_free(api->metrics);
     free(api->model_server);
     free(api->upload_dir);
+    free(api->library_model);
+    free(api->library_face_model);
     free(api);
 }
 
@@ -70,7 +73,14 @@ static vd_status api_fields(vd_api *api, const vd_api_config *cfg, const char *d
     api->metrics = vd_http_metrics_new();
     api->router = vd_router_new();
     vd_status st = VD_OK;
-    if (!api->upload_dir || !api->metrics || !api->router)
+    api->library_model = vd_strdup(cfg->library_model && *cfg->library_model
+                                       ? cfg->library_model
+                                       : vd_config_default(VD_CFG_LIBRARY_MODEL));
+    api->library_face_model =
+        vd_strdup(cfg->library_face_model ? cfg->library_face_model
+                                          : vd_config_default(VD_CFG_LIBRARY_FACE_MODEL));
+    if (!api->upload_dir || !api->metrics || !api->router || !api->library_model ||
+        !api->library_face_model)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     snprintf(api->upload_dir, n, "%s/uploads", data);
     if (cfg->model_server && *cfg->model_server) {

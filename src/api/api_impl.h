@@ -37,10 +37,12 @@ struct vd_api {
     vd_api_pools *pools; /* owned */
     vd_media_roots *roots;
     vd_http_metrics *metrics;
-    vd_router *router;    /* api.c only */
-    vd_http_server *http; /* api.c only */
-    char *model_server;   /* address, or NULL when none is configured */
-    char *upload_dir;     /* DATA/uploads */
+    vd_router *router;        /* api.c only */
+    vd_http_server *http;     /* api.c only */
+    char *model_server;       /* address, or NULL when none is configured */
+    char *upload_dir;         /* DATA/uploads */
+    char *library_model;      /* the photo library's image model */
+    char *library_face_model; /* its face model ("" = none) */
     int64_t started_ms;
     /* The library's index owner (service/library_index.h), started with the
      * api; when the store could not be opened then, started again by the
@@ -66,6 +68,7 @@ vd_status vd_api_routes_search(vd_api *api, vd_router *r, vd_error *err);
 /* The api's index owner, started now when it was not yet; NULL after
  * answering 503 index_unavailable when it cannot start (the store is down). */
 vd_libindex *vd_api_libindex(vd_api *api, vd_http_resp *resp);
+vd_status vd_api_routes_library(vd_api *api, vd_router *r, vd_error *err);
 
 /* Returns 1 when an If-None-Match header value lists etag (a quoted entity
  * tag; "W/" prefixes are ignored) or is "*"; 0 for NULL or no match. */

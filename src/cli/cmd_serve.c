@@ -60,6 +60,8 @@ static const char serve_usage[] =
     "  --store URL          the store (sessions, embeddings): sqlite:PATH, PATH or\n"
     "                       postgres://USER@HOST:PORT/DB (default $VISIOND_STORE, else\n"
     "                       DATA/store.db)\n"
+    "  --library-model M    the photo library's image model (default mobilenet_v2)\n"
+    "  --library-face-model M  its face model (default faceres; \"\" = no faces)\n"
     "  -h, --help           this help\n"
     "\n"
     "Environment: VISIOND_TOKEN, VISIOND_QUEUE, VISIOND_STORE, VISIOND_MODEL_SERVER, "
@@ -69,7 +71,7 @@ static const char serve_usage[] =
 typedef struct {
     const char *listen, *queue, *data, *token, *token_file, *model_server;
     const char *max_body, *max_upload, *max_uploads, *threads;
-    const char *models, *store, *secret_file;
+    const char *models, *store, *secret_file, *library_model, *library_face_model;
     const char *roots[MAX_ROOTS];
     size_t nroots;
 } serve_args;
@@ -94,6 +96,8 @@ static int parse(int argc, char **argv, serve_args *a)
         {"--models", offsetof(serve_args, models)},
         {"--store", offsetof(serve_args, store)},
         {"--secret-file", offsetof(serve_args, secret_file)},
+        {"--library-model", offsetof(serve_args, library_model)},
+        {"--library-face-model", offsetof(serve_args, library_face_model)},
     };
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -238,6 +242,8 @@ int vd_cmd_serve(int argc, char **argv)
     cfg.models_path = a.models;
     cfg.store_path = a.store;
     cfg.nmedia_roots = a.nroots;
+    cfg.library_model = a.library_model;
+    cfg.library_face_model = a.library_face_model;
 
     if ((rc = vd_cli_store_check("serve", a.store)) != VD_EXIT_OK) return rc;
 

@@ -60,6 +60,9 @@ static const char usage_text[] =
     "                        beyond loopback it needs a secret)\n"
     "  --secret-file FILE    the model servers' shared secret, mode 0600 (key\n"
     "                        model_secret_file)\n"
+    "  --library-model M     the photo library's image model (key library_model;\n"
+    "                        default mobilenet_v2; docs/library.md)\n"
+    "  --library-face-model M  its face model (key library_face_model; default faceres)\n"
     "  --print-config        print the effective settings and where each came from, and exit\n"
     "  -h, --help            this help\n";
 
@@ -191,6 +194,8 @@ static const struct option longopts[] = {
     {"model-server", required_argument, 0, FLAG(VD_CFG_MODEL_SERVER)},
     {"model-listen", required_argument, 0, FLAG(VD_CFG_MODEL_LISTEN)},
     {"secret-file", required_argument, 0, FLAG(VD_CFG_MODEL_SECRET_FILE)},
+    {"library-model", required_argument, 0, FLAG(VD_CFG_LIBRARY_MODEL)},
+    {"library-face-model", required_argument, 0, FLAG(VD_CFG_LIBRARY_FACE_MODEL)},
     {"print-config", no_argument, 0, 'p'},
     {0, 0, 0, 0},
 };
@@ -394,6 +399,8 @@ static vd_status add_api(vd_procsup *sup, const vd_config *cfg, const up_env *e,
         push(&api, "--media-root"), push(&api, e->rootv[k]);
     if (cfg->value[VD_CFG_TOKEN_FILE][0])
         push(&api, "--token-file"), push(&api, cfg->value[VD_CFG_TOKEN_FILE]);
+    push(&api, "--library-model"), push(&api, cfg->value[VD_CFG_LIBRARY_MODEL]);
+    push(&api, "--library-face-model"), push(&api, cfg->value[VD_CFG_LIBRARY_FACE_MODEL]);
     return vd_procsup_add(sup, "api", api.v, 0, err);
 }
 

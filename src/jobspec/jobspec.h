@@ -31,7 +31,8 @@
 #include "core/err.h"
 #include "core/paths.h"
 
-#define VD_EMBED_MAX_PATHS 100000 /* paths in one embed job */
+#define VD_EMBED_MAX_PATHS  100000 /* paths in one embed job */
+#define VD_INDEX_MAX_ASSETS 100000 /* assets in one index job */
 
 typedef struct {
     const char *name;
@@ -104,5 +105,17 @@ typedef struct {
     int min_faces;       /* 0 = default */
 } vd_recluster_payload;
 vd_status vd_recluster_payload_parse(json_t *obj, vd_recluster_payload *out, vd_error *err);
+/* index: {"assets": [ID, ...] (1..VD_INDEX_MAX_ASSETS positive integers),
+ * "model": NAME (the library's image model), "face_model": NAME (the face
+ * embedding model; "" = no faces)}; no other field. Both names are required
+ * (the service that enqueues fills them from its configuration). *assets
+ * borrows from obj. */
+typedef struct {
+    const char *model;
+    const char *face_model;
+    json_t *assets;
+    size_t nassets;
+} vd_index_payload;
+vd_status vd_index_payload_parse(json_t *obj, vd_index_payload *out, vd_error *err);
 
 #endif
