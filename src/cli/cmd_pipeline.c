@@ -20,6 +20,7 @@
 #include "core/pg.h"
 #include "infer/runner_client.h"
 #include "pipeline/embed.h"
+#include "pipeline/text_embed.h"
 #include "queue/queue.h"
 #include "service/search.h"
 #include "service/training.h"
@@ -56,7 +57,8 @@ enum {
     O_TIMEOUT,
     O_STORE,
     O_K,
-    O_FOLDER
+    O_FOLDER,
+    O_TEXT
 };
 
 typedef struct {
@@ -192,10 +194,33 @@ static void embed_item(void *ud, size_t i, const vd_embed_item *it)
     vd_progress_update(&e->bar, (int64_t)++e->done, (int64_t)e->total, "embedded");
 }
 
+/* `embed --text`: the texts through vd_text_embed, one JSON line each. */
+static int embed_texts(vd_runner *runner, vd_store *store, const char *model, const char **texts,
+                       size_t n, int vectors)
+{
+    vd_text_item *items = calloc(n ? n : 1, sizeof *items);
+    vd_text_opts o = {.runner = runner, .store = store, .model = model};
+    int dim = 0;
+    vd_error err;
+    vd_status st = items ? vd_text_embed(&o, texts, n, items, &dim, NULL, &err)
+                         : vd_error_set(&err, VD_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; st == VD_OK && i < n; i++) {
+        json_t *j =
+            json_pack("{s:s, s:b, s:b, s:I}", "text", texts[i], "cached", items[i].cached,
+                      "truncated", items[i].truncated, "tokens", (json_int_t)items[i].tokens);
+        if (vectors) json_object_set_new(j, "vector", vector_json(items[i].vector, dim));
+        print_json_line(j);
+    }
+    if (items) vd_text_items_clear(items, n);
+    free(items);
+    return st == VD_OK ? VD_EXIT_OK : vd_cli_fail("embed: %s", vd_error_text(&err));
+}
+
 int vd_cmd_embed(int argc, char **argv)
 {
     static const char usage[] =
         "usage: visiond embed [--model M] [--face] [--no-vectors] [--no-cache] FILE...\n"
+        "       visiond embed --model M [--no-vectors] [--no-cache] --text TEXT...\n"
         "\n"
         "Embeds image files through the model server, with the store's cache (an image\n"
         "embedded before, by its SHA-256, is not computed again). Prints one JSON line per\n"
@@ -205,6 +230,9 @@ int vd_cmd_embed(int argc, char **argv)
         "\n"
         "  --model M            embedding model (default mobilenet_v2; faceres with --face)\n"
         "  --face               embed the largest face of each image (detect + align)\n"
+        "  --text TEXT          embed this text (repeat for more) with a text model, or a\n"
+        "                       CLIP image model's text tower; longer than the context:\n"
+        "                       truncated (\"truncated\": true), as open_clip does\n"
         "  --no-vectors         print no vectors (fill the cache only)\n"
         "  --no-cache           neither read nor write the store's cache\n" COMMON_HELP;
     if (vd_cli_wants_help(argc, argv)) {
@@ -216,9 +244,11 @@ int vd_cmd_embed(int argc, char **argv)
                                        {"face", no_argument, NULL, O_FACE},
                                        {"no-vectors", no_argument, NULL, O_NOVEC},
                                        {"no-cache", no_argument, NULL, O_NOCACHE},
+                                       {"text", required_argument, NULL, O_TEXT},
                                        {NULL, 0, NULL, 0}};
     common_opts co = {0};
-    const char *model = NULL;
+    const char *model = NULL, *texts[VD_TEXT_MAX_TEXTS];
+    size_t ntexts = 0;
     int face = 0, vectors = 1, cache = 1, c;
     optind = 1;
     opterr = 0;
@@ -237,10 +267,30 @@ int vd_cmd_embed(int argc, char **argv)
         case O_NOCACHE:
             cache = 0;
             break;
+        case O_TEXT:
+            if (ntexts == VD_TEXT_MAX_TEXTS)
+                return vd_cli_usage_error("embed", "at most %d texts", VD_TEXT_MAX_TEXTS);
+            texts[ntexts++] = optarg;
+            break;
         default:
             return vd_cli_usage_error("embed", "unknown or incomplete option '%s'",
                                       argv[optind - 1]);
         }
+    }
+    if (ntexts && (optind < argc || face))
+        return vd_cli_usage_error("embed", "give texts or files (--face), not both");
+    if (ntexts && !model)
+        return vd_cli_usage_error("embed", "--text needs --model (a text model, or a CLIP "
+                                           "image model with a text tower)");
+    if (ntexts) {
+        vd_store *store;
+        vd_runner *runner;
+        int rc = open_all(&co, model, 1, &store, &runner);
+        if (rc == VD_EXIT_OK)
+            rc = embed_texts(runner, cache ? store : NULL, model, texts, ntexts, vectors);
+        vd_runner_free(runner);
+        vd_store_close(store);
+        return rc;
     }
     if (optind >= argc) return vd_cli_usage_error("embed", "no files given");
     if (!model) model = vd_embed_default_model(face ? VD_EMBED_FACE : VD_EMBED_IMAGE);

@@ -6,19 +6,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
 #include "core/util.h"
+#include "infer/model_folder.h"
 
 #define META_FILE_MAX (1 << 20) /* a metadata file is small; refuse anything big */
 
 static const char *const top_keys[] = {
-    "name",         "onnx",      "task",         "input",     "outputs",     "dim",
-    "l2_normalize", "max_batch", "max_delay_us", "preload",   "description", "license",
-    "source",       "version",   "detector",     "alignment", NULL};
+    "name",      "onnx",         "task",       "input",       "outputs", "dim",    "l2_normalize",
+    "max_batch", "max_delay_us", "preload",    "description", "license", "source", "version",
+    "detector",  "alignment",    "text_model", "image_model", NULL};
 static const char *const input_keys[] = {"name",   "layout", "height", "width", "channels", "color",
                                          "resize", "scale",  "mean",   "std",   NULL};
+static const char *const text_input_keys[] = {"name",      "context_length", "tokenizer", "pad_id",
+                                              "pad_token", "start_id",       "end_id",    NULL};
 
 static int key_known(const char *key, const char *const *known)
 {
@@ -155,8 +159,107 @@ static int name_ok(const char *s)
     return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
 }
 
-static const char *const task_names[] = {"other", "image_embedding", "face_detection",
-                                         "face_embedding", NULL};
+static const char *const task_names[] = {"other",          "image_embedding", "face_detection",
+                                         "face_embedding", "text_embedding",  NULL};
+
+/* dir + "/" + rel into dst (rel itself when absolute or no dir). */
+static vd_status resolve_path(const char *dir, const char *rel, const char *label, char *dst,
+                              size_t n, vd_error *err)
+{
+    if (rel[0] == '/' || !dir || !*dir) {
+        if (strlen(rel) >= n)
+            return vd_error_set(err, VD_ERR_INVALID, "%s: the path is too long", label);
+        vd_strlcpy(dst, rel, n);
+        return VD_OK;
+    }
+    if (strlen(dir) + 1 + strlen(rel) >= n)
+        return vd_error_set(err, VD_ERR_INVALID, "%s: the resolved path is too long", label);
+    size_t dl = strlen(dir);
+    memcpy(dst, dir, dl);
+    dst[dl] = '/';
+    memcpy(dst + dl + 1, rel, strlen(rel) + 1);
+    return VD_OK;
+}
+
+/* A text model's input: context_length (required), tokenizer, pad/start/end ids. */
+static vd_status parse_text_input(json_t *in, const char *dir, vd_model_meta *m, vd_error *err)
+{
+    vd_status rc;
+    if ((rc = check_keys(in, text_input_keys, "input.", err)) != VD_OK) return rc;
+    long long x = 0;
+    if ((rc = get_int(in, "context_length", "input.context_length", 2, 4096, &x, 1, err)) != VD_OK)
+        return rc;
+    m->context_length = (int)x;
+    char tok[2048];
+    int present = 0;
+    if ((rc = get_str(in, "tokenizer", "input.tokenizer", tok, sizeof tok, &present, err)) != VD_OK)
+        return rc;
+    if (!present || !tok[0])
+        return vd_error_set(err, VD_ERR_INVALID, "input.tokenizer: required (the tokenizer.json)");
+    if ((rc = resolve_path(dir, tok, "input.tokenizer", m->tokenizer_path, sizeof m->tokenizer_path,
+                           err)) != VD_OK)
+        return rc;
+    const char *ids[3] = {"pad_id", "start_id", "end_id"};
+    int32_t *dst[3] = {&m->pad_id, &m->start_id, &m->end_id};
+    m->pad_id = 0;
+    m->start_id = m->end_id = -1;
+    for (int i = 0; i < 3; i++) {
+        char label[32];
+        snprintf(label, sizeof label, "input.%s", ids[i]);
+        x = *dst[i];
+        if ((rc = get_int(in, ids[i], label, 0, INT32_MAX, &x, 0, err)) != VD_OK) return rc;
+        *dst[i] = (int32_t)x;
+    }
+    return get_str(in, "pad_token", "input.pad_token", m->pad_token, sizeof m->pad_token, NULL,
+                   err);
+}
+
+/* An image model's input: size, layout, colour, resize, normalisation. */
+static vd_status parse_image_input(json_t *in, vd_model_meta *m, vd_error *err)
+{
+    vd_status rc;
+    if ((rc = check_keys(in, input_keys, "input.", err)) != VD_OK) return rc;
+    static const char *const layouts[] = {"NHWC", "NCHW", NULL};
+    static const char *const colors[] = {"RGB", "BGR", NULL};
+    static const char *const resizes[] = {"stretch", "center_crop", "letterbox", NULL};
+    int e = 0;
+    if ((rc = get_enum(in, "layout", "input.layout", layouts, &e, err)) != VD_OK) return rc;
+    m->layout = (vd_layout)e;
+    e = 0;
+    if ((rc = get_enum(in, "color", "input.color", colors, &e, err)) != VD_OK) return rc;
+    m->color = (vd_color_order)e;
+    e = 0;
+    if ((rc = get_enum(in, "resize", "input.resize", resizes, &e, err)) != VD_OK) return rc;
+    m->resize = (vd_resize_mode)e;
+    long long x = 0;
+    if ((rc = get_int(in, "height", "input.height", 1, 16384, &x, 1, err)) != VD_OK) return rc;
+    m->height = (int)x;
+    if ((rc = get_int(in, "width", "input.width", 1, 16384, &x, 1, err)) != VD_OK) return rc;
+    m->width = (int)x;
+    if ((rc = get_int(in, "channels", "input.channels", 1, 3, &x, 1, err)) != VD_OK) return rc;
+    if (x == 2) return vd_error_set(err, VD_ERR_INVALID, "input.channels: must be 1 or 3, got 2");
+    m->channels = (int)x;
+    if ((rc = get_number(in, "scale", "input.scale", &m->scale, err)) != VD_OK) return rc;
+    if ((rc = get_per_channel(in, "mean", m->channels, 0, m->mean, err)) != VD_OK) return rc;
+    if ((rc = get_per_channel(in, "std", m->channels, 1, m->std, err)) != VD_OK) return rc;
+    return VD_OK;
+}
+
+/* text_model / image_model: the other tower of a CLIP pair. */
+static vd_status get_pair(json_t *root, vd_model_meta *m, vd_error *err)
+{
+    vd_status rc;
+    if ((rc = get_str(root, "text_model", "text_model", m->text_model, sizeof m->text_model, NULL,
+                      err)) != VD_OK ||
+        (rc = get_str(root, "image_model", "image_model", m->image_model, sizeof m->image_model,
+                      NULL, err)) != VD_OK)
+        return rc;
+    if (m->text_model[0] && m->task != VD_TASK_IMAGE_EMBEDDING)
+        return vd_error_set(err, VD_ERR_INVALID, "text_model: only for task image_embedding");
+    if (m->image_model[0] && m->task != VD_TASK_TEXT_EMBEDDING)
+        return vd_error_set(err, VD_ERR_INVALID, "image_model: only for task text_embedding");
+    return VD_OK;
+}
 
 /* `detector` (face_detection) and `alignment` (face_embedding). */
 static vd_status get_face_kinds(json_t *root, vd_model_meta *m, vd_error *err)
@@ -211,54 +314,25 @@ static vd_status parse_root(json_t *root, const char *dir, const char *stem, vd_
     if ((rc = get_str(root, "onnx", "onnx", onnx, sizeof onnx, &present, err)) != VD_OK) return rc;
     if (!present) snprintf(onnx, sizeof onnx, "%s.onnx", m->name);
     if (!onnx[0]) return vd_error_set(err, VD_ERR_INVALID, "onnx: must not be empty");
-    if (onnx[0] == '/' || !dir || !*dir) {
-        vd_strlcpy(m->onnx_path, onnx, sizeof m->onnx_path);
-    } else {
-        size_t need = strlen(dir) + 1 + strlen(onnx);
-        if (need >= sizeof m->onnx_path)
-            return vd_error_set(err, VD_ERR_INVALID, "onnx: the resolved path is too long");
-        size_t dl = strlen(dir);
-        memcpy(m->onnx_path, dir, dl);
-        m->onnx_path[dl] = '/';
-        memcpy(m->onnx_path + dl + 1, onnx, strlen(onnx) + 1);
-    }
+    if ((rc = resolve_path(dir, onnx, "onnx", m->onnx_path, sizeof m->onnx_path, err)) != VD_OK)
+        return rc;
 
     int e = 0;
     if ((rc = get_enum(root, "task", "task", task_names, &e, err)) != VD_OK) return rc;
     m->task = (vd_model_task)e;
 
     json_t *in = json_object_get(root, "input");
+    int text = m->task == VD_TASK_TEXT_EMBEDDING;
     if (!in)
-        return vd_error_set(err, VD_ERR_INVALID,
-                            "input: required (an object with height, width, channels)");
+        return vd_error_set(err, VD_ERR_INVALID, "input: required (an object with %s)",
+                            text ? "context_length and tokenizer" : "height, width, channels");
     if (!json_is_object(in)) return vd_error_set(err, VD_ERR_INVALID, "input: must be an object");
-    if ((rc = check_keys(in, input_keys, "input.", err)) != VD_OK) return rc;
     if ((rc = get_str(in, "name", "input.name", m->input_name, sizeof m->input_name, NULL, err)) !=
         VD_OK)
         return rc;
-    static const char *const layouts[] = {"NHWC", "NCHW", NULL};
-    static const char *const colors[] = {"RGB", "BGR", NULL};
-    static const char *const resizes[] = {"stretch", "center_crop", "letterbox", NULL};
-    e = 0;
-    if ((rc = get_enum(in, "layout", "input.layout", layouts, &e, err)) != VD_OK) return rc;
-    m->layout = (vd_layout)e;
-    e = 0;
-    if ((rc = get_enum(in, "color", "input.color", colors, &e, err)) != VD_OK) return rc;
-    m->color = (vd_color_order)e;
-    e = 0;
-    if ((rc = get_enum(in, "resize", "input.resize", resizes, &e, err)) != VD_OK) return rc;
-    m->resize = (vd_resize_mode)e;
-    long long x = 0;
-    if ((rc = get_int(in, "height", "input.height", 1, 16384, &x, 1, err)) != VD_OK) return rc;
-    m->height = (int)x;
-    if ((rc = get_int(in, "width", "input.width", 1, 16384, &x, 1, err)) != VD_OK) return rc;
-    m->width = (int)x;
-    if ((rc = get_int(in, "channels", "input.channels", 1, 3, &x, 1, err)) != VD_OK) return rc;
-    if (x == 2) return vd_error_set(err, VD_ERR_INVALID, "input.channels: must be 1 or 3, got 2");
-    m->channels = (int)x;
-    if ((rc = get_number(in, "scale", "input.scale", &m->scale, err)) != VD_OK) return rc;
-    if ((rc = get_per_channel(in, "mean", m->channels, 0, m->mean, err)) != VD_OK) return rc;
-    if ((rc = get_per_channel(in, "std", m->channels, 1, m->std, err)) != VD_OK) return rc;
+    rc = text ? parse_text_input(in, dir, m, err) : parse_image_input(in, m, err);
+    if (rc != VD_OK) return rc;
+    if ((rc = get_pair(root, m, err)) != VD_OK) return rc;
 
     json_t *outs = json_object_get(root, "outputs");
     if (outs) {
@@ -278,7 +352,7 @@ static vd_status parse_root(json_t *root, const char *dir, const char *stem, vd_
         m->noutputs = (int)json_array_size(outs);
     }
 
-    x = 0;
+    long long x = 0;
     if ((rc = get_int(root, "dim", "dim", 0, 1 << 24, &x, 0, err)) != VD_OK) return rc;
     m->dim = (int)x;
     if ((rc = get_bool(root, "l2_normalize", &m->l2_normalize, err)) != VD_OK) return rc;
@@ -315,6 +389,9 @@ vd_status vd_model_meta_parse(const char *json_text, const char *dir, vd_model_m
 vd_status vd_model_meta_load(const char *path, vd_model_meta *meta, vd_error *err)
 {
     memset(meta, 0, sizeof *meta);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return vd_model_meta_from_tower(path, meta, err);
     FILE *f = fopen(path, "rb");
     if (!f)
         return vd_error_set(err, errno == ENOENT ? VD_ERR_NOT_FOUND : VD_ERR_IO, "%s: %s", path,
@@ -371,18 +448,38 @@ vd_status vd_model_meta_load(const char *path, vd_model_meta *meta, vd_error *er
 
 size_t vd_model_meta_input_len(const vd_model_meta *meta)
 {
+    if (meta->task == VD_TASK_TEXT_EMBEDDING) return (size_t)meta->context_length;
     return (size_t)meta->height * (size_t)meta->width * (size_t)meta->channels;
+}
+
+size_t vd_model_meta_input_shape(const vd_model_meta *meta, int64_t n, int64_t *shape,
+                                 vd_dtype *dtype)
+{
+    shape[0] = n;
+    if (meta->task == VD_TASK_TEXT_EMBEDDING) {
+        shape[1] = meta->context_length;
+        if (dtype) *dtype = VD_DTYPE_INT32;
+        return 2;
+    }
+    if (dtype) *dtype = VD_DTYPE_FLOAT32;
+    if (meta->layout == VD_LAYOUT_NCHW) {
+        shape[1] = meta->channels, shape[2] = meta->height, shape[3] = meta->width;
+    } else {
+        shape[1] = meta->height, shape[2] = meta->width, shape[3] = meta->channels;
+    }
+    return 4;
 }
 
 const char *vd_model_task_name(vd_model_task t)
 {
-    if ((unsigned)t > VD_TASK_FACE_EMBEDDING) return "other";
+    if ((unsigned)t > VD_TASK_TEXT_EMBEDDING) return "other";
     return task_names[t];
 }
 
 int vd_model_task_embeds(vd_model_task t)
 {
-    return t == VD_TASK_IMAGE_EMBEDDING || t == VD_TASK_FACE_EMBEDDING;
+    return t == VD_TASK_IMAGE_EMBEDDING || t == VD_TASK_FACE_EMBEDDING ||
+           t == VD_TASK_TEXT_EMBEDDING;
 }
 
 /* Formats a shape as "[N,32]" (-1 as N for the first dim, ? after). */

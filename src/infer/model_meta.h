@@ -20,7 +20,8 @@ typedef enum {
     VD_TASK_OTHER = 0,
     VD_TASK_IMAGE_EMBEDDING,
     VD_TASK_FACE_DETECTION,
-    VD_TASK_FACE_EMBEDDING
+    VD_TASK_FACE_EMBEDDING,
+    VD_TASK_TEXT_EMBEDDING /* a CLIP text tower: token ids [n, context_length] in */
 } vd_model_task;
 
 typedef enum { VD_LAYOUT_NHWC = 0, VD_LAYOUT_NCHW } vd_layout;
@@ -51,21 +52,41 @@ typedef struct {
     int preload;
     vd_face_detector detector;   /* face_detection models only */
     vd_face_alignment alignment; /* face_embedding models only */
+    /* text_embedding models only (input.context_length ... input.end_id) */
+    int context_length;        /* tokens per text, start and end included */
+    char tokenizer_path[4096]; /* the tokenizer.json, resolved like onnx */
+    int32_t pad_id;            /* fills the ids after the end token (default 0) */
+    int32_t start_id, end_id;  /* -1 = the tokenizer's <|startoftext|> / <|endoftext|> */
+    char pad_token[32];        /* when set, pad_id is this token's id in the tokenizer */
+    /* a CLIP pair: an image model's text tower, a text model's image tower ("" = none) */
+    char text_model[VD_MODEL_NAME_MAX];
+    char image_model[VD_MODEL_NAME_MAX];
 } vd_model_meta;
 
 /* Parses the metadata file at path into *meta, resolving `onnx` relative to
- * the file's directory. VD_ERR_INVALID with a message naming the bad key. */
+ * the file's directory. VD_ERR_INVALID with a message naming the bad key.
+ * A directory is a tower of a model folder (FOLDER/visual, FOLDER/textual,
+ * ...): its metadata is derived from the folder's files
+ * (infer/model_folder.h). */
 vd_status vd_model_meta_load(const char *path, vd_model_meta *meta, vd_error *err);
 
 /* Parses metadata from JSON text; dir resolves a relative `onnx` (may be NULL). */
 vd_status vd_model_meta_parse(const char *json_text, const char *dir, vd_model_meta *meta,
                               vd_error *err);
 
-/* Returns how many floats one preprocessed input holds (height*width*channels). */
+/* Returns how many values one input item holds (height*width*channels, or
+ * context_length for a text model). */
 size_t vd_model_meta_input_len(const vd_model_meta *meta);
 
+/* The one home of a model's input tensor: the shape of n items ([n, H, W, C]
+ * NHWC, [n, C, H, W] NCHW, [n, context_length] for text) into shape[4], its
+ * rank returned; *dtype (may be NULL) gets what clients send (float32, int32
+ * token ids for text; the model server also takes int64 ids). */
+size_t vd_model_meta_input_shape(const vd_model_meta *meta, int64_t n, int64_t *shape,
+                                 vd_dtype *dtype);
+
 /* Returns 1 for the tasks whose first output is an embedding
- * (image_embedding, face_embedding). */
+ * (image_embedding, face_embedding, text_embedding). */
 int vd_model_task_embeds(vd_model_task t);
 
 /* The embedding dim of a loaded graph, at load: shape/rank are the graph's
@@ -87,7 +108,7 @@ vd_status vd_model_meta_graph_dim(const vd_model_meta *meta, const char *meta_pa
 vd_status vd_model_meta_check_output(const vd_model_meta *meta, const char *output,
                                      const vd_tensor *t, size_t n, int *dim, vd_error *err);
 
-/* Returns "image_embedding", "face_detection", "face_embedding" or "other". */
+/* Returns "image_embedding", "face_detection", "face_embedding", "text_embedding" or "other". */
 const char *vd_model_task_name(vd_model_task t);
 
 #endif

@@ -392,6 +392,51 @@ static vd_status take_output(const OrtApi *api, OrtValue *v, const char *name, v
     return VD_OK;
 }
 
+int vd_ort_session_input_dtype(const vd_ort_session *s, size_t i, vd_dtype *dtype)
+{
+    if (i >= s->ninputs) return 0;
+    switch (s->inputs[i].type) {
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
+        *dtype = VD_DTYPE_FLOAT32;
+        return 1;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32:
+        *dtype = VD_DTYPE_INT32;
+        return 1;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64:
+        *dtype = VD_DTYPE_INT64;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static ONNXTensorElementDataType ort_type(vd_dtype d)
+{
+    return d == VD_DTYPE_INT32   ? ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32
+           : d == VD_DTYPE_INT64 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64
+                                 : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+}
+
+/* Integer ids in the other integer type (to is INT32 or INT64). */
+static vd_status convert_ids(const vd_tensor *in, vd_dtype to, const char *name, vd_tensor *out,
+                             vd_error *err)
+{
+    vd_status rc = vd_tensor_alloc_dtype(out, to, in->shape, in->rank, err);
+    size_t n = vd_tensor_count(in);
+    for (size_t i = 0; rc == VD_OK && i < n; i++) {
+        if (to == VD_DTYPE_INT64) {
+            out->i64[i] = in->i32[i];
+        } else if (in->i64[i] < INT32_MIN || in->i64[i] > INT32_MAX) {
+            rc = vd_error_set(err, VD_ERR_INVALID, "input '%s': value %lld does not fit int32",
+                              name, (long long)in->i64[i]);
+        } else {
+            out->i32[i] = (int32_t)in->i64[i];
+        }
+    }
+    if (rc != VD_OK) vd_tensor_free(out);
+    return rc;
+}
+
 vd_status vd_ort_session_run(vd_ort_session *s, const char *input_name, const vd_tensor *input,
                              const char *const *output_names, size_t noutputs, vd_tensor *outs,
                              vd_error *err)
@@ -412,11 +457,17 @@ vd_status vd_ort_session_run(vd_ort_session *s, const char *input_name, const vd
                             "the model has %zu inputs; only single-input models can be run",
                             s->ninputs);
     const io_info *ii = &s->inputs[in];
-    if (ii->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
+    vd_dtype want;
+    if (!vd_ort_session_input_dtype(s, in, &want))
         return vd_error_set(err, VD_ERR_UNSUPPORTED,
-                            "input '%s' has element type %d; only float32 inputs are supported",
+                            "input '%s' has element type %d; only float32, int32 and int64 inputs "
+                            "are supported",
                             ii->name, (int)ii->type);
-    int match = input->rank == ii->rank && input->data;
+    if ((want == VD_DTYPE_FLOAT32) != (input->dtype == VD_DTYPE_FLOAT32))
+        return vd_error_set(err, VD_ERR_INVALID, "input '%s' takes %s values, not %s", ii->name,
+                            want == VD_DTYPE_FLOAT32 ? "float32" : "integer (token id)",
+                            vd_dtype_name(input->dtype));
+    int match = input->rank == ii->rank && input->raw;
     for (size_t k = 0; match && k < ii->rank; k++)
         if (input->shape[k] <= 0 || (ii->shape[k] >= 0 && ii->shape[k] != input->shape[k]))
             match = 0;
@@ -452,10 +503,16 @@ vd_status vd_ort_session_run(vd_ort_session *s, const char *input_name, const vd
         memset(&outs[i], 0, sizeof outs[i]);
 
     OrtValue *in_value = NULL;
+    vd_tensor conv = {0}; /* int32 <-> int64, as the graph declares */
+    const vd_tensor *feed = input;
+    if (rc == VD_OK && want != input->dtype) {
+        rc = convert_ids(input, want, ii->name, &conv, err);
+        feed = &conv;
+    }
     if (rc == VD_OK) {
-        OrtStatus *st = api->CreateTensorWithDataAsOrtValue(
-            s->env->cpu, input->data, vd_tensor_count(input) * sizeof(float), input->shape,
-            input->rank, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in_value);
+        OrtStatus *st =
+            api->CreateTensorWithDataAsOrtValue(s->env->cpu, feed->raw, vd_tensor_bytes(feed),
+                                                feed->shape, feed->rank, ort_type(want), &in_value);
         if (st) rc = ort_fail(api, st, VD_ERR_MODEL, err, "input");
     }
     if (rc == VD_OK) {
@@ -472,6 +529,7 @@ vd_status vd_ort_session_run(vd_ort_session *s, const char *input_name, const vd
     for (size_t i = 0; i < nout; i++)
         if (values[i]) api->ReleaseValue(values[i]);
     if (in_value) api->ReleaseValue(in_value);
+    vd_tensor_free(&conv);
     free(names);
     free(values);
     return rc;

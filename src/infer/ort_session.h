@@ -3,7 +3,8 @@
  * One vd_ort_env per process (it owns ORT's environment and thread pools);
  * any number of sessions, one per loaded model. Only the model server (and
  * tests, benchmarks and `visiond convert --check`) run models in-process:
- * a work-horse never does. Inputs and outputs are float32. */
+ * a work-horse never does. Inputs are float32, or int32/int64 token ids (text
+ * towers); outputs are returned as float32. */
 #ifndef VD_ORT_SESSION_H
 #define VD_ORT_SESSION_H
 
@@ -66,7 +67,13 @@ const char *vd_ort_session_output_name(const vd_ort_session *s, size_t i);
 void vd_ort_session_input_shape(const vd_ort_session *s, size_t i, int64_t *shape, size_t *rank);
 void vd_ort_session_output_shape(const vd_ort_session *s, size_t i, int64_t *shape, size_t *rank);
 
-/* Runs the graph on one float32 input (name NULL = the first input) and
+/* The element type of graph input i as a vd_dtype: 1 and *dtype set for
+ * float32, int32 and int64; 0 for any other type. */
+int vd_ort_session_input_dtype(const vd_ort_session *s, size_t i, vd_dtype *dtype);
+
+/* Runs the graph on one input (float32 for a float32 graph input; int32 or
+ * int64 for an integer one, converted to the graph's integer type, a value
+ * out of int32's range being VD_ERR_INVALID) (name NULL = the first input) and
  * returns the named outputs (NULL/0 = all, in graph order) in outs[], each
  * owned by the caller (vd_tensor_free). Shape mismatches are VD_ERR_INVALID. */
 vd_status vd_ort_session_run(vd_ort_session *s, const char *input_name, const vd_tensor *input,

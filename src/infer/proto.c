@@ -113,10 +113,10 @@ vd_status vd_proto_header_decode(const uint8_t *in, uint32_t max_payload, vd_pro
                             "bad frame magic 0x%08x (want \"VDMS\"): not a visiond model-server "
                             "client",
                             magic);
-    if (h->version != VD_PROTO_VERSION)
+    if (h->version < VD_PROTO_VERSION || h->version > VD_PROTO_VERSION_MAX)
         return vd_error_set(err, VD_ERR_PROTOCOL,
-                            "protocol version %u is not supported (this server speaks %d)",
-                            h->version, VD_PROTO_VERSION);
+                            "protocol version %u is not supported (this side speaks %d to %d)",
+                            h->version, VD_PROTO_VERSION, VD_PROTO_VERSION_MAX);
     if (h->length > max_payload)
         return vd_error_set(err, VD_ERR_LIMIT, "frame payload of %u bytes exceeds the limit of %u",
                             h->length, max_payload);
@@ -166,12 +166,19 @@ static vd_status put_name(vd_buf *out, const char *name, size_t max, vd_error *e
     return VD_OK;
 }
 
+static uint8_t wire_dtype(vd_dtype d)
+{
+    return d == VD_DTYPE_INT32   ? VD_PROTO_DTYPE_INT32
+           : d == VD_DTYPE_INT64 ? VD_PROTO_DTYPE_INT64
+                                 : VD_PROTO_DTYPE_FLOAT32;
+}
+
 static vd_status put_tensor(vd_buf *out, const vd_tensor *t, vd_error *err)
 {
     if (t->rank > VD_TENSOR_MAX_RANK)
         return vd_error_set(err, VD_ERR_INVALID, "tensor rank %zu exceeds %d", t->rank,
                             VD_TENSOR_MAX_RANK);
-    uint8_t hdr[4] = {VD_PROTO_DTYPE_FLOAT32, (uint8_t)t->rank, 0, 0};
+    uint8_t hdr[4] = {wire_dtype(t->dtype), (uint8_t)t->rank, 0, 0};
     if (vd_buf_put(out, hdr, 4) != VD_OK) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < t->rank; i++) {
         if (t->shape[i] < 0 || t->shape[i] > UINT32_MAX)
@@ -181,20 +188,24 @@ static vd_status put_tensor(vd_buf *out, const vd_tensor *t, vd_error *err)
         put_u32(d, (uint32_t)t->shape[i]);
         if (vd_buf_put(out, d, 4) != VD_OK) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     }
-    size_t n = vd_tensor_count(t);
-    if (n > (SIZE_MAX - out->len) / 4 || vd_buf_reserve(out, n * 4) != VD_OK)
+    size_t n = vd_tensor_count(t), esz = vd_dtype_size(t->dtype);
+    if (n > (SIZE_MAX - out->len) / esz || vd_buf_reserve(out, n * esz) != VD_OK)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-    if (n && !t->data) return vd_error_set(err, VD_ERR_INVALID, "tensor has no data");
+    if (n && !t->raw) return vd_error_set(err, VD_ERR_INVALID, "tensor has no data");
 #if VD_BIG_ENDIAN
     for (size_t i = 0; i < n; i++) {
-        uint32_t v;
-        memcpy(&v, &t->data[i], 4);
-        put_u32(out->data + out->len + 4 * i, v);
+        if (esz == 8) {
+            put_u64(out->data + out->len + 8 * i, (uint64_t)t->i64[i]);
+        } else {
+            uint32_t v;
+            memcpy(&v, (const uint8_t *)t->raw + 4 * i, 4);
+            put_u32(out->data + out->len + 4 * i, v);
+        }
     }
 #else
-    if (n) memcpy(out->data + out->len, t->data, n * 4);
+    if (n) memcpy(out->data + out->len, t->raw, n * esz);
 #endif
-    out->len += n * 4;
+    out->len += n * esz;
     return VD_OK;
 }
 
@@ -232,9 +243,15 @@ static vd_status get_tensor(reader *r, vd_tensor *t, vd_error *err)
         return vd_error_set(err, VD_ERR_PROTOCOL, "truncated payload: no tensor header");
     uint8_t dtype = r->p[r->off], rank = r->p[r->off + 1];
     r->off += 4;
-    if (dtype != VD_PROTO_DTYPE_FLOAT32)
+    vd_dtype dt = dtype == VD_PROTO_DTYPE_INT32   ? VD_DTYPE_INT32
+                  : dtype == VD_PROTO_DTYPE_INT64 ? VD_DTYPE_INT64
+                                                  : VD_DTYPE_FLOAT32;
+    if (dtype != VD_PROTO_DTYPE_FLOAT32 && dtype != VD_PROTO_DTYPE_INT32 &&
+        dtype != VD_PROTO_DTYPE_INT64)
         return vd_error_set(err, VD_ERR_UNSUPPORTED,
-                            "tensor dtype %u is not supported (only 1 = float32)", dtype);
+                            "tensor dtype %u is not supported (1 = float32, 6 = int32, 7 = int64)",
+                            dtype);
+    size_t esz = vd_dtype_size(dt);
     if (rank > VD_TENSOR_MAX_RANK)
         return vd_error_set(err, VD_ERR_PROTOCOL, "tensor rank %u exceeds %d", rank,
                             VD_TENSOR_MAX_RANK);
@@ -245,7 +262,7 @@ static vd_status get_tensor(reader *r, vd_tensor *t, vd_error *err)
         shape[i] = get_u32(r->p + r->off);
         r->off += 4;
     }
-    size_t avail = (r->len - r->off) / 4, count = 1;
+    size_t avail = (r->len - r->off) / esz, count = 1;
     int zero = 0, too_big = 0;
     for (size_t i = 0; i < rank; i++) {
         if (shape[i] == 0)
@@ -259,20 +276,24 @@ static vd_status get_tensor(reader *r, vd_tensor *t, vd_error *err)
         count = 0;
     else if (too_big || count > avail)
         return vd_error_set(err, VD_ERR_PROTOCOL,
-                            "tensor data truncated: the shape needs more floats than the %zu "
+                            "tensor data truncated: the shape needs more values than the %zu "
                             "bytes left in the frame",
                             r->len - r->off);
-    vd_status rc = vd_tensor_alloc(t, shape, rank, err);
+    vd_status rc = vd_tensor_alloc_dtype(t, dt, shape, rank, err);
     if (rc != VD_OK) return rc;
 #if VD_BIG_ENDIAN
     for (size_t i = 0; i < count; i++) {
-        uint32_t v = get_u32(r->p + r->off + 4 * i);
-        memcpy(&t->data[i], &v, 4);
+        if (esz == 8) {
+            t->i64[i] = (int64_t)get_u64(r->p + r->off + 8 * i);
+        } else {
+            uint32_t v = get_u32(r->p + r->off + 4 * i);
+            memcpy((uint8_t *)t->raw + 4 * i, &v, 4);
+        }
     }
 #else
-    if (count) memcpy(t->data, r->p + r->off, count * 4);
+    if (count) memcpy(t->raw, r->p + r->off, count * esz);
 #endif
-    r->off += count * 4;
+    r->off += count * esz;
     return VD_OK;
 }
 
@@ -282,6 +303,8 @@ vd_status vd_proto_encode_infer(vd_buf *out, uint64_t id, uint32_t timeout_ms, c
     size_t start, keep = out->len;
     if (begin_frame(out, VD_OP_INFER, id, timeout_ms, &start) != VD_OK)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    /* the lowest version that carries it: float32 requests stay readable by version-1 servers */
+    if (input->dtype != VD_DTYPE_FLOAT32) put_u16(out->data + start + 4, 2);
     vd_status rc = put_name(out, model, VD_MODEL_NAME_MAX - 1, err);
     if (rc == VD_OK) rc = put_tensor(out, input, err);
     if (rc == VD_OK) rc = end_frame(out, start, err);

@@ -5,8 +5,11 @@
  * a magic ("VDMS"), the protocol version, the op, the payload length, a
  * 32-bit field that is the timeout in ms in a request and the status (a
  * vd_status) in a response, and a 64-bit request id that the response echoes.
- * Tensors on the wire are float32, rank 0..8, with 32-bit dims. These
- * functions only build and check bytes; they do no I/O. */
+ * Tensors on the wire are float32, int32 or int64 (the codes are ONNX's: 1,
+ * 6, 7), rank 0..8, with 32-bit dims. Version 2 is version 1 plus integer
+ * tensors: a frame says the lowest version whose format it uses (an INFER
+ * request holding token ids says 2, every other frame 1), and both are read.
+ * These functions only build and check bytes; they do no I/O. */
 #ifndef VD_PROTO_H
 #define VD_PROTO_H
 
@@ -18,10 +21,13 @@
 #include "infer/tensor.h"
 
 #define VD_PROTO_MAGIC           0x534D4456u /* the bytes "VDMS" read as a little-endian u32 */
-#define VD_PROTO_VERSION         1
+#define VD_PROTO_VERSION         1           /* frames whose tensors are float32 */
+#define VD_PROTO_VERSION_MAX     2           /* 2: integer tensors (text towers' token ids) */
 #define VD_PROTO_HEADER_LEN      24
 #define VD_PROTO_MAX_FRAME_DEF   (64u << 20) /* default payload limit, bytes */
-#define VD_PROTO_DTYPE_FLOAT32   1
+#define VD_PROTO_DTYPE_FLOAT32   1 /* the wire's dtype codes are ONNX's TensorProto ones */
+#define VD_PROTO_DTYPE_INT32     6
+#define VD_PROTO_DTYPE_INT64     7
 #define VD_PROTO_OUTPUT_NAME_MAX 128
 
 typedef enum {
@@ -67,7 +73,8 @@ void vd_infer_result_free(vd_infer_result *r);
 /* Writes h (with the magic) into out[VD_PROTO_HEADER_LEN]. */
 void vd_proto_header_encode(const vd_proto_header *h, uint8_t *out);
 
-/* Reads a header. VD_ERR_PROTOCOL for a wrong magic or version (the message
+/* Reads a header. VD_ERR_PROTOCOL for a wrong magic or a version outside
+ * 1..VD_PROTO_VERSION_MAX (the message
  * says which), VD_ERR_LIMIT when length exceeds max_payload (h is still
  * filled, so that the error can echo the id). */
 vd_status vd_proto_header_decode(const uint8_t *in, uint32_t max_payload, vd_proto_header *h,
@@ -77,14 +84,16 @@ vd_status vd_proto_header_decode(const uint8_t *in, uint32_t max_payload, vd_pro
 vd_status vd_proto_frame(vd_buf *out, uint16_t op, uint64_t id, uint32_t aux, const void *payload,
                          size_t n, vd_error *err);
 
-/* Appends an INFER request frame: model name and input tensor. VD_ERR_INVALID
- * for a bad name (1-63 bytes) or a tensor with a dim beyond 32 bits. */
+/* Appends an INFER request frame: model name and input tensor (of any dtype;
+ * an integer one makes it a version-2 frame). VD_ERR_INVALID for a bad name
+ * (1-63 bytes) or a tensor with a dim beyond 32 bits. */
 vd_status vd_proto_encode_infer(vd_buf *out, uint64_t id, uint32_t timeout_ms, const char *model,
                                 const vd_tensor *input, vd_error *err);
 
 /* Decodes an INFER payload: model name into model[VD_MODEL_NAME_MAX] and a
- * freshly allocated tensor (caller frees). VD_ERR_PROTOCOL for a truncated or
- * inconsistent payload, VD_ERR_UNSUPPORTED for a dtype other than float32. */
+ * freshly allocated tensor (caller frees; float32, int32 or int64).
+ * VD_ERR_PROTOCOL for a truncated or inconsistent payload,
+ * VD_ERR_UNSUPPORTED for another dtype. */
 vd_status vd_proto_decode_infer(const uint8_t *payload, size_t len, char *model, vd_tensor *input,
                                 vd_error *err);
 

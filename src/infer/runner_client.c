@@ -9,6 +9,7 @@
 
 #include "core/util.h"
 #include "infer/client.h"
+#include "infer/model_folder.h"
 
 /* MODELS is answered by the server's I/O thread at once: a server that does
  * not answer within this is down, and callers (the API) should say so soon. */
@@ -50,10 +51,11 @@ static vd_status meta_from_path(client_runner *r, const char *name, meta_entry *
     const char *p = r->models_path;
     while (*p) {
         size_t dl = strcspn(p, ":");
-        char file[4096];
-        if (dl > 0 && dl + strlen(name) + 7 < sizeof file) {
-            snprintf(file, sizeof file, "%.*s/%s.json", (int)dl, p, name);
-            if (stat(file, &e->sb) == 0) {
+        char dir[4096], file[4096];
+        if (dl > 0 && dl < sizeof dir) {
+            snprintf(dir, sizeof dir, "%.*s", (int)dl, p);
+            /* NAME.json, or a tower of a model folder (infer/model_folder.h) */
+            if (vd_model_folder_find(dir, name, file, sizeof file) && stat(file, &e->sb) == 0) {
                 vd_strlcpy(e->file, file, sizeof e->file);
                 return vd_model_meta_load(file, &e->meta, err);
             }

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "core/util.h"
+#include "infer/model_folder.h"
 #include "infer/ort_session.h"
 
 typedef struct loaded {
@@ -33,10 +34,12 @@ static vd_status find_meta(ort_runner *r, const char *name, vd_model_meta *meta,
     const char *p = r->path;
     while (*p) {
         size_t dl = strcspn(p, ":");
-        if (dl > 0 && dl + nlen + 7 < 4096) {
-            snprintf(file, 4096, "%.*s/%s.json", (int)dl, p, name);
-            struct stat sb;
-            if (stat(file, &sb) == 0) return vd_model_meta_load(file, meta, err);
+        char dir[4096];
+        if (dl > 0 && dl < sizeof dir) {
+            snprintf(dir, sizeof dir, "%.*s", (int)dl, p);
+            /* NAME.json, or a tower of a model folder (infer/model_folder.h) */
+            if (vd_model_folder_find(dir, name, file, 4096))
+                return vd_model_meta_load(file, meta, err);
         }
         p += dl;
         if (*p == ':') p++;
@@ -115,8 +118,8 @@ static vd_status run_slice(loaded *m, const vd_tensor *input, size_t i0, size_t 
     for (int i = 0; i < m->meta.noutputs; i++)
         names[i] = m->meta.outputs[i];
     vd_tensor slice = *input;
-    size_t per = vd_tensor_count(input) / (size_t)input->shape[0];
-    slice.data = input->data + i0 * per;
+    size_t per = vd_tensor_bytes(input) / (size_t)input->shape[0];
+    slice.raw = (uint8_t *)input->raw + i0 * per;
     slice.shape[0] = (int64_t)n;
     (void)nouts;
     return vd_ort_session_run(m->session, m->meta.input_name[0] ? m->meta.input_name : NULL, &slice,

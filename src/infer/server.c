@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/procstat.h"
 #include "core/util.h"
+#include "infer/model_folder.h"
 #include "infer/server_impl.h"
 
 #define RESCAN_US 1000000
@@ -91,8 +92,93 @@ static int is_json_file(const struct dirent *d)
     return d->d_name[0] != '.' && n > 5 && strcmp(d->d_name + n - 5, ".json") == 0;
 }
 
-/* Reads the models directory: adds models not yet known, refreshes the list
- * of invalid files. Existing models are left alone. */
+static int is_subdir(const struct dirent *d)
+{
+    return d->d_name[0] != '.' &&
+           (d->d_type == DT_DIR || d->d_type == DT_UNKNOWN || d->d_type == DT_LNK);
+}
+
+static void add_invalid(vd_server *s, const char *path, const char *msg)
+{
+    srv_invalid *inv = realloc(s->invalid, (s->ninvalid + 1) * sizeof *inv);
+    if (inv) {
+        s->invalid = inv;
+        vd_strlcpy(inv[s->ninvalid].file, path, sizeof inv[0].file);
+        vd_strlcpy(inv[s->ninvalid].error, msg, sizeof inv[0].error);
+        s->ninvalid++;
+    }
+    VD_WARN("models: skipping %s", msg);
+}
+
+/* Adds the model whose metadata is at path (a NAME.json, or a tower of a model
+ * folder) unless known; a bad one goes to the invalid list. VD_OK unless the
+ * server itself failed (no memory, no thread). */
+static vd_status add_model(vd_server *s, const char *path, vd_error *err)
+{
+    for (size_t k = 0; k < s->nmodels; k++)
+        if (strcmp(s->models[k]->meta_path, path) == 0) return VD_OK;
+    srv_model *m = calloc(1, sizeof *m);
+    if (!m) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    vd_error e;
+    vd_error_clear(&e);
+    vd_status mrc = vd_model_meta_load(path, &m->meta, &e);
+    if (mrc == VD_OK && s->cfg.check_meta) mrc = s->cfg.check_meta(&m->meta, &e);
+    srv_model *dup = mrc != VD_OK ? NULL : find_model(s, m->meta.name);
+    if (dup)
+        mrc = vd_error_set(&e, VD_ERR_INVALID, "%s: model name '%s' is already used by %s", path,
+                           m->meta.name, dup->meta_path);
+    if (mrc != VD_OK) {
+        add_invalid(s, path, e.msg);
+        free(m);
+        return VD_OK;
+    }
+    vd_strlcpy(m->meta_path, path, sizeof m->meta_path);
+    m->pinned = m->meta.preload;
+    if (s->nmodels == s->cap_models) {
+        size_t cap = s->cap_models ? s->cap_models * 2 : 8;
+        srv_model **mm = realloc(s->models, cap * sizeof *mm);
+        if (!mm) {
+            free(m);
+            return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+        }
+        s->models = mm;
+        s->cap_models = cap;
+    }
+    vd_status rc = vd_srv_model_start(s, m, err);
+    if (rc != VD_OK) {
+        free(m);
+        return rc;
+    }
+    s->models[s->nmodels++] = m;
+    VD_INFO("models: %s (%s, %s)", m->meta.name, vd_model_task_name(m->meta.task),
+            m->meta.onnx_path);
+    return VD_OK;
+}
+
+/* The model folders in dir (docs/models.md), and at depth < 1 those one level down. */
+static vd_status scan_folders(vd_server *s, const char *dir, int depth, vd_error *err)
+{
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, is_subdir, alphasort);
+    if (n < 0) return VD_OK;
+    vd_status rc = VD_OK;
+    for (int i = 0; i < n; i++) {
+        char sub[4096], towers[VD_FOLDER_MAX_TOWERS][4096];
+        int fits = (size_t)snprintf(sub, sizeof sub, "%s/%s", dir, names[i]->d_name) < sizeof sub;
+        free(names[i]);
+        struct stat sb;
+        if (rc != VD_OK || !fits || stat(sub, &sb) != 0 || !S_ISDIR(sb.st_mode)) continue;
+        size_t nt = vd_model_folder_towers(sub, towers, VD_FOLDER_MAX_TOWERS);
+        for (size_t t = 0; t < nt && rc == VD_OK; t++)
+            rc = add_model(s, towers[t], err);
+        if (nt == 0 && depth < 1) rc = scan_folders(s, sub, depth + 1, err);
+    }
+    free(names);
+    return rc;
+}
+
+/* Reads the models directory: adds models not yet known (NAME.json files, then
+ * model folders), refreshes the list of invalid files. Existing models are left alone. */
 static vd_status scan_models(vd_server *s, vd_error *err)
 {
     struct dirent **names = NULL;
@@ -109,56 +195,10 @@ static vd_status scan_models(vd_server *s, vd_error *err)
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", s->models_dir, names[i]->d_name);
         free(names[i]);
-        int known = 0;
-        for (size_t k = 0; k < s->nmodels && !known; k++)
-            known = strcmp(s->models[k]->meta_path, path) == 0;
-        if (known || rc != VD_OK) continue;
-        srv_model *m = calloc(1, sizeof *m);
-        if (!m) {
-            rc = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-            continue;
-        }
-        vd_error e;
-        vd_status mrc = vd_model_meta_load(path, &m->meta, &e);
-        srv_model *dup = mrc != VD_OK ? NULL : find_model(s, m->meta.name);
-        if (dup) {
-            mrc = vd_error_set(&e, VD_ERR_INVALID, "%s: model name '%s' is already used by %s",
-                               path, m->meta.name, dup->meta_path);
-        }
-        if (mrc != VD_OK) {
-            srv_invalid *inv = realloc(s->invalid, (s->ninvalid + 1) * sizeof *inv);
-            if (inv) {
-                s->invalid = inv;
-                vd_strlcpy(inv[s->ninvalid].file, path, sizeof inv[0].file);
-                vd_strlcpy(inv[s->ninvalid].error, e.msg, sizeof inv[0].error);
-                s->ninvalid++;
-            }
-            VD_WARN("models: skipping %s", e.msg);
-            free(m);
-            continue;
-        }
-        vd_strlcpy(m->meta_path, path, sizeof m->meta_path);
-        m->pinned = m->meta.preload;
-        if (s->nmodels == s->cap_models) {
-            size_t cap = s->cap_models ? s->cap_models * 2 : 8;
-            srv_model **mm = realloc(s->models, cap * sizeof *mm);
-            if (!mm) {
-                free(m);
-                rc = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-                continue;
-            }
-            s->models = mm;
-            s->cap_models = cap;
-        }
-        if ((rc = vd_srv_model_start(s, m, err)) != VD_OK) {
-            free(m);
-            continue;
-        }
-        s->models[s->nmodels++] = m;
-        VD_INFO("models: %s (%s, %s)", m->meta.name, vd_model_task_name(m->meta.task),
-                m->meta.onnx_path);
+        if (rc == VD_OK) rc = add_model(s, path, err);
     }
     free(names);
+    if (rc == VD_OK) rc = scan_folders(s, s->models_dir, 0, err);
     return rc;
 }
 
@@ -353,11 +393,45 @@ static json_t *health_json(vd_server *s)
                                       (json_int_t)s->trims, "last_trim_freed_bytes",
                                       (json_int_t)s->trim_freed, "trim_freed_bytes",
                                       (json_int_t)s->trim_freed_sum));
+    if (j) json_object_set_new(j, "protocol", json_integer(VD_PROTO_VERSION_MAX));
     if (j)
         json_object_set_new(j, "layouts", layouts);
     else
         json_decref(layouts);
     return j;
+}
+
+/* Checks an INFER request's tensor against the model: [n, item...], n >= 1, of
+ * the model's kind (float32 pixels; int32 or int64 token ids for text). Sets r->n. */
+static vd_status check_input(const vd_model_meta *mt, srv_req *r, vd_error *err)
+{
+    int64_t want[4];
+    vd_dtype dt;
+    size_t rank = vd_model_meta_input_shape(mt, -1, want, &dt);
+    const vd_tensor *t = &r->input;
+    int text = mt->task == VD_TASK_TEXT_EMBEDDING;
+    int ok = t->rank == rank && t->shape[0] >= 1 &&
+             (text ? t->dtype != VD_DTYPE_FLOAT32 : t->dtype == VD_DTYPE_FLOAT32);
+    for (size_t k = 1; ok && k < rank; k++)
+        ok = t->shape[k] == want[k];
+    r->n = ok ? (size_t)t->shape[0] : 0;
+    if (ok) return VD_OK;
+    char got[128] = "";
+    size_t used = 0;
+    for (size_t k = 0; k < t->rank && used < sizeof got; k++)
+        used += (size_t)snprintf(got + used, sizeof got - used, "%s%lld", k ? "," : "",
+                                 (long long)t->shape[k]);
+    if (text)
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "input %s [%s] does not fit text model '%s': want [n,%lld] int32 or "
+                            "int64 token ids, n >= 1",
+                            vd_dtype_name(t->dtype), got, mt->name, (long long)want[1]);
+    return vd_error_set(err, VD_ERR_INVALID,
+                        "input %s [%s] does not fit model '%s': want [n,%lld,%lld,%lld] float32 "
+                        "(%s), n >= 1",
+                        vd_dtype_name(t->dtype), got, mt->name, (long long)want[1],
+                        (long long)want[2], (long long)want[3],
+                        mt->layout == VD_LAYOUT_NCHW ? "NCHW" : "NHWC");
 }
 
 int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_header h,
@@ -402,33 +476,7 @@ int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_head
         if (rc == VD_OK && !(m = lookup(s, name)))
             rc =
                 vd_error_set(&e, VD_ERR_NOT_FOUND, "no model named '%s' (see the MODELS op)", name);
-        if (rc == VD_OK && h.op == VD_OP_INFER) {
-            const vd_model_meta *mt = &m->meta;
-            int64_t want[4] = {-1, mt->height, mt->width, mt->channels};
-            if (mt->layout == VD_LAYOUT_NCHW) {
-                want[1] = mt->channels;
-                want[2] = mt->height;
-                want[3] = mt->width;
-            }
-            const vd_tensor *t = &r->input;
-            int ok = t->rank == 4 && t->shape[0] >= 1;
-            for (int k = 1; ok && k < 4; k++)
-                ok = t->shape[k] == want[k];
-            if (!ok) {
-                char got[128] = "";
-                size_t used = 0;
-                for (size_t k = 0; k < t->rank && used < sizeof got; k++)
-                    used += (size_t)snprintf(got + used, sizeof got - used, "%s%lld", k ? "," : "",
-                                             (long long)t->shape[k]);
-                rc = vd_error_set(
-                    &e, VD_ERR_INVALID,
-                    "input shape [%s] does not fit model '%s': want [n,%lld,%lld,%lld] "
-                    "float32 (%s), n >= 1",
-                    got, mt->name, (long long)want[1], (long long)want[2], (long long)want[3],
-                    mt->layout == VD_LAYOUT_NCHW ? "NCHW" : "NHWC");
-            }
-            r->n = ok ? (size_t)t->shape[0] : 0;
-        }
+        if (rc == VD_OK && h.op == VD_OP_INFER) rc = check_input(&m->meta, r, &e);
         if (rc == VD_OK) rc = vd_srv_model_enqueue(m, r, &e);
         if (rc != VD_OK) {
             if (m && rc != VD_ERR_BUSY && rc != VD_ERR_LIMIT && rc != VD_ERR_CONN) {

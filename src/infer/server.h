@@ -1,7 +1,8 @@
 /* server.h: the model server (`visiond model-server`), embeddable.
  *
  * The server owns ONNX Runtime: it reads the models directory (one NAME.json
- * metadata file per model, docs/models.md), loads each model once (at start
+ * metadata file per model, and model folders as Immich's exporter writes
+ * them: infer/model_folder.h, docs/models.md), loads each model once (at start
  * for preloaded ones, else on first use, exactly once however many clients
  * ask at the same moment), and answers the wire protocol (infer/proto.h,
  * docs/protocol.md) on a Unix socket and optionally a TCP port.
@@ -22,6 +23,7 @@
 
 #include "core/err.h"
 #include "infer/auth.h"
+#include "infer/model_meta.h"
 
 typedef struct vd_server vd_server;
 
@@ -59,6 +61,11 @@ typedef struct {
      * concurrent runs (each single-threaded when > 1) of up to layout_batch
      * items (capped by the metadata's max_batch). 0 = not fixed. */
     int layout_runs, layout_batch;
+    /* Extra checks of each model found in the models directory, beyond its
+     * metadata (the CLI passes the tokenizer check of text models: the server
+     * itself does not read tokenizers). A model it refuses is listed as
+     * invalid with the message, like a bad metadata file. NULL = none. */
+    vd_status (*check_meta)(const vd_model_meta *meta, vd_error *err);
 } vd_server_config;
 
 #define VD_SERVER_MAX_RUNS 16 /* layout_runs at most */

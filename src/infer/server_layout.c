@@ -111,20 +111,21 @@ static int64_t round_once(const srv_calib_in *in, vd_ort_session *sess, int runs
     return el > 0 ? el : 1;
 }
 
-/* A [b, item...] input of pixel-like values. */
+/* A [b, item...] input of pixel-like values, or of token ids below 256 (a
+ * byte-level BPE's vocabulary always holds the 256 byte symbols). */
 static vd_status calib_input(const vd_model_meta *m, size_t b, vd_tensor *t, vd_error *err)
 {
-    int64_t shape[4] = {(int64_t)b, m->height, m->width, m->channels};
-    if (m->layout == VD_LAYOUT_NCHW) {
-        shape[1] = m->channels;
-        shape[2] = m->height;
-        shape[3] = m->width;
-    }
-    vd_status rc = vd_tensor_alloc(t, shape, 4, err);
+    int64_t shape[4];
+    vd_dtype dt;
+    size_t rank = vd_model_meta_input_shape(m, (int64_t)b, shape, &dt);
+    vd_status rc = vd_tensor_alloc_dtype(t, dt, shape, rank, err);
     unsigned seed = 7;
     for (size_t i = 0; rc == VD_OK && i < vd_tensor_count(t); i++) {
         seed = seed * 1103515245u + 12345u;
-        t->data[i] = (float)((seed >> 8) & 0xff) / 255.0f;
+        if (dt == VD_DTYPE_FLOAT32)
+            t->data[i] = (float)((seed >> 8) & 0xff) / 255.0f;
+        else
+            t->i32[i] = (int32_t)((seed >> 8) & 0xff);
     }
     return rc;
 }

@@ -35,6 +35,46 @@ static void record_latency(srv_model *m, int64_t us)
     m->lat_n++;
 }
 
+/* Formats a shape as "1,3,224,224". */
+static const char *dims_text(const int64_t *shape, size_t rank, char *g, size_t n)
+{
+    size_t used = 0;
+    g[0] = 0;
+    for (size_t k = 0; k < rank && used < n; k++)
+        used += (size_t)snprintf(g + used, n - used, "%s%lld", k ? "," : "", (long long)shape[k]);
+    return g;
+}
+
+/* The graph's input against the metadata: an image model's [N, H, W, C] (or
+ * NCHW) float32, a text model's [N, context_length] int32 or int64. */
+static vd_status check_graph_input(const vd_model_meta *mt, vd_ort_session *s, size_t in,
+                                   const int64_t *shape, size_t rank, vd_error *err)
+{
+    int64_t want[4];
+    size_t wrank = vd_model_meta_input_shape(mt, -1, want, NULL);
+    vd_dtype dt = VD_DTYPE_FLOAT32;
+    int typed = vd_ort_session_input_dtype(s, in, &dt);
+    int text = mt->task == VD_TASK_TEXT_EMBEDDING;
+    int ok = rank == wrank && typed && (dt != VD_DTYPE_FLOAT32) == text;
+    for (size_t k = 1; ok && k < wrank; k++)
+        if (shape[k] >= 0 && shape[k] != want[k]) ok = 0;
+    if (ok) return VD_OK;
+    char g[128];
+    dims_text(shape, rank, g, sizeof g);
+    if (text)
+        return vd_error_set(err, VD_ERR_MODEL,
+                            "the metadata describes a text model of context length %d (int32 or "
+                            "int64 token ids [N,%d]) but the graph's input is %s [%s]",
+                            mt->context_length, mt->context_length,
+                            typed ? vd_dtype_name(dt) : "of another type", g);
+    return vd_error_set(err, VD_ERR_MODEL,
+                        "the metadata describes a %s float32 input of %lldx%lldx%lld but the "
+                        "graph's input is %s [%s]",
+                        mt->layout == VD_LAYOUT_NCHW ? "NCHW" : "NHWC", (long long)want[1],
+                        (long long)want[2], (long long)want[3],
+                        typed ? vd_dtype_name(dt) : "of another type", g);
+}
+
 /* Checks the graph against the metadata; fills the output names and batch mode. */
 static vd_status check_graph(srv_model *m, vd_ort_session *s, int *dynamic, int *graph_dim,
                              vd_error *err)
@@ -56,27 +96,8 @@ static vd_status check_graph(srv_model *m, vd_ort_session *s, int *dynamic, int 
     int64_t shape[VD_TENSOR_MAX_RANK];
     size_t rank;
     vd_ort_session_input_shape(s, in, shape, &rank);
-    int64_t want[3] = {mt->height, mt->width, mt->channels};
-    if (mt->layout == VD_LAYOUT_NCHW) {
-        want[0] = mt->channels;
-        want[1] = mt->height;
-        want[2] = mt->width;
-    }
-    int ok = rank == 4;
-    for (int k = 0; ok && k < 3; k++)
-        if (shape[k + 1] >= 0 && shape[k + 1] != want[k]) ok = 0;
-    if (!ok) {
-        char g[128] = "";
-        size_t used = 0;
-        for (size_t k = 0; k < rank && used < sizeof g; k++)
-            used += (size_t)snprintf(g + used, sizeof g - used, "%s%lld", k ? "," : "",
-                                     (long long)shape[k]);
-        return vd_error_set(err, VD_ERR_MODEL,
-                            "the metadata describes a %s input of %lldx%lldx%lld but the graph's "
-                            "input is [%s]",
-                            mt->layout == VD_LAYOUT_NCHW ? "NCHW" : "NHWC", (long long)want[0],
-                            (long long)want[1], (long long)want[2], g);
-    }
+    vd_status rc = check_graph_input(mt, s, in, shape, rank, err);
+    if (rc != VD_OK) return rc;
     if (shape[0] != -1 && shape[0] != 1)
         return vd_error_set(err, VD_ERR_MODEL,
                             "the graph's batch dimension is fixed at %lld; only 1 or dynamic "
@@ -240,7 +261,8 @@ static srv_req *take_batch_locked(srv_model *m, int64_t *due_us, int *alone)
     srv_req *batch = NULL, **tail = &batch;
     size_t items = 0;
     while (m->head && m->head->kind == SRV_REQ_INFER &&
-           (items == 0 || items + m->head->n <= max_batch)) {
+           (items == 0 ||
+            (items + m->head->n <= max_batch && m->head->input.dtype == batch->input.dtype))) {
         items += m->head->n;
         *tail = pop_locked(m);
         tail = &(*tail)->next;
@@ -456,8 +478,8 @@ static void answer_outputs(srv_model *m, srv_req *r, const vd_tensor *outs, int6
 static vd_tensor view(const vd_tensor *t, size_t first, size_t k)
 {
     vd_tensor v = *t;
-    size_t per = vd_tensor_count(t) / (size_t)(t->shape[0] ? t->shape[0] : 1);
-    v.data = t->data + first * per;
+    size_t per = vd_tensor_bytes(t) / (size_t)(t->shape[0] ? t->shape[0] : 1);
+    v.raw = (uint8_t *)t->raw + first * per;
     v.shape[0] = (int64_t)k;
     return v;
 }
@@ -470,12 +492,15 @@ static void run_dynamic(srv_model *m, vd_ort_session *sess, srv_req *batch, size
     int64_t shape[VD_TENSOR_MAX_RANK];
     memcpy(shape, batch->input.shape, sizeof shape);
     shape[0] = (int64_t)total;
-    vd_status rc = vd_tensor_alloc(&in, shape, batch->input.rank, &e);
+    vd_status rc = vd_tensor_alloc_dtype(&in, batch->input.dtype, shape, batch->input.rank, &e);
+    for (srv_req *r = batch; rc == VD_OK && r; r = r->next)
+        if (r->input.dtype != in.dtype) /* int32 and int64 ids in one batch: the next run */
+            rc = vd_error_set(&e, VD_ERR_INTERNAL, "a batch mixes dtypes");
     if (rc == VD_OK) {
         size_t off = 0;
         for (srv_req *r = batch; r; r = r->next) {
-            size_t c = vd_tensor_count(&r->input);
-            memcpy(in.data + off, r->input.data, c * sizeof(float));
+            size_t c = vd_tensor_bytes(&r->input);
+            memcpy((uint8_t *)in.raw + off, r->input.raw, c);
             off += c;
         }
         rc = vd_ort_session_run(sess, m->meta.input_name, &in, m->out_names, m->nout, outs, &e);
@@ -807,19 +832,21 @@ void *vd_srv_model_json(srv_model *m)
     json_object_set_new(j, "task", json_string(vd_model_task_name(mt->task)));
     json_object_set_new(j, "onnx", json_string(mt->onnx_path));
     json_object_set_new(j, "metadata", json_string(m->meta_path));
+    int64_t dims[4];
+    vd_dtype dt;
+    size_t rank = vd_model_meta_input_shape(mt, -1, dims, &dt);
     json_t *shape = json_array();
-    json_array_append_new(shape, json_integer(-1));
-    if (mt->layout == VD_LAYOUT_NCHW) {
-        json_array_append_new(shape, json_integer(mt->channels));
-        json_array_append_new(shape, json_integer(mt->height));
-        json_array_append_new(shape, json_integer(mt->width));
-    } else {
-        json_array_append_new(shape, json_integer(mt->height));
-        json_array_append_new(shape, json_integer(mt->width));
-        json_array_append_new(shape, json_integer(mt->channels));
-    }
+    for (size_t k = 0; k < rank; k++)
+        json_array_append_new(shape, json_integer(dims[k]));
     json_object_set_new(j, "input_shape", shape);
     json_object_set_new(j, "layout", json_string(mt->layout == VD_LAYOUT_NCHW ? "NCHW" : "NHWC"));
+    json_object_set_new(j, "input_dtype", json_string(vd_dtype_name(dt)));
+    if (mt->task == VD_TASK_TEXT_EMBEDDING) {
+        json_object_set_new(j, "context_length", json_integer(mt->context_length));
+        json_object_set_new(j, "tokenizer", json_string(mt->tokenizer_path));
+    }
+    if (mt->text_model[0]) json_object_set_new(j, "text_model", json_string(mt->text_model));
+    if (mt->image_model[0]) json_object_set_new(j, "image_model", json_string(mt->image_model));
     json_t *outs = json_array();
     for (int i = 0; i < mt->noutputs; i++)
         json_array_append_new(outs, json_string(mt->outputs[i]));

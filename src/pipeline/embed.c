@@ -35,8 +35,9 @@ vd_status vd_embed_check_model(vd_runner *runner, const char *model, vd_embed_mo
     if (!meta) meta = &local;
     vd_status st = vd_runner_meta(runner, model, meta, err);
     if (st != VD_OK) return st;
-    int fits = mode == VD_EMBED_FACE ? meta->task == VD_TASK_FACE_EMBEDDING
-                                     : vd_model_task_embeds(meta->task);
+    int fits = mode == VD_EMBED_FACE
+                   ? meta->task == VD_TASK_FACE_EMBEDDING
+                   : meta->task == VD_TASK_IMAGE_EMBEDDING || meta->task == VD_TASK_FACE_EMBEDDING;
     if (!fits)
         return vd_error_set(
             err, VD_ERR_UNSUPPORTED, "model %s is a %s model: %s needs %s model", model,

@@ -470,6 +470,8 @@ typedef struct {
     double *oof, *best_oof; /* n x k out-of-fold scores: the last CV run, the chosen one */
     double *grid_acc;       /* logreg: CV accuracy, then log-loss, per C of the grid */
     double C;
+    int selected;     /* AUTO with CV: both algorithms were cross-validated */
+    double sel[2][2]; /* [centroid, logreg][CV accuracy, CV log-loss] when selected */
     cv_data d;
 } train_scratch;
 
@@ -482,7 +484,6 @@ static vd_train_opts train_defaults(const vd_train_opts *opts)
 {
     vd_train_opts o = opts ? *opts : (vd_train_opts){0};
     if (o.folds <= 0) o.folds = 5;
-    if (o.min_per_label_logreg <= 0) o.min_per_label_logreg = 5;
     if (!o.c_grid || o.n_c_grid == 0) {
         o.c_grid = default_grid;
         o.n_c_grid = sizeof default_grid / sizeof default_grid[0];
@@ -555,13 +556,13 @@ static vd_status index_labels(train_scratch *ts, const float *vectors, const cha
     ts->min_count = n;
     for (size_t i = 0; i < k; i++)
         if (ts->counts[i] < ts->min_count) ts->min_count = ts->counts[i];
-    ts->alg = ts->o.algorithm;
-    if (ts->alg == VD_CLF_AUTO)
-        ts->alg =
-            ts->min_count >= (size_t)ts->o.min_per_label_logreg ? VD_CLF_LOGREG : VD_CLF_CENTROID;
-    c->algorithm = ts->alg;
     ts->folds = (int)(ts->min_count < (size_t)ts->o.folds ? ts->min_count : (size_t)ts->o.folds);
     if (ts->folds < 2) ts->folds = 0;
+    /* AUTO: decided by cross-validation (cross_validate_all); without CV, nearest centroid */
+    ts->alg = ts->o.algorithm;
+    ts->selected = ts->alg == VD_CLF_AUTO && ts->folds;
+    if (ts->alg == VD_CLF_AUTO) ts->alg = ts->folds ? VD_CLF_LOGREG : VD_CLF_CENTROID;
+    c->algorithm = ts->alg;
     return VD_OK;
 }
 
@@ -607,9 +608,30 @@ static vd_status assign_folds(train_scratch *ts, vd_error *err)
     return VD_OK;
 }
 
+/* AUTO with CV: the nearest centroid cross-validated on the same folds as logreg's grid
+ * (which has just filled ts->best_oof); logreg is kept only when its CV accuracy is strictly
+ * higher (a tie goes to the centroid: it selects nothing, while logreg's grid CV picks C on
+ * the very folds that measure it, so its figure is the optimistic one). */
+static vd_status select_algorithm(train_scratch *ts, vd_error *err)
+{
+    size_t nk = ts->n * ts->k;
+    vd_status rc = cross_validate(&ts->d, VD_CLF_CENTROID, 0, ts->oof, err);
+    if (rc != VD_OK) return rc;
+    ts->sel[0][0] = oof_accuracy(&ts->d, ts->oof);
+    ts->sel[0][1] = oof_log_loss(&ts->d, ts->oof);
+    ts->sel[1][0] = oof_accuracy(&ts->d, ts->best_oof);
+    ts->sel[1][1] = oof_log_loss(&ts->d, ts->best_oof);
+    if (ts->sel[1][0] > ts->sel[0][0]) return VD_OK;
+    ts->alg = ts->c->algorithm = VD_CLF_CENTROID;
+    ts->C = 0;
+    memcpy(ts->best_oof, ts->oof, nk * sizeof *ts->oof);
+    return VD_OK;
+}
+
 /* Cross-validation: for logreg, every C of the grid (best accuracy; ties go to the lower
  * log-loss, i.e. better calibrated scores, then to the earlier C); ts->best_oof holds the
- * chosen run's out-of-fold scores. Without CV, logreg uses liblinear's default C = 1. */
+ * chosen run's out-of-fold scores. Without CV, logreg uses liblinear's default C = 1. AUTO
+ * then compares with the centroid (select_algorithm). */
 static vd_status cross_validate_all(train_scratch *ts, vd_error *err)
 {
     const vd_train_opts *o = &ts->o;
@@ -640,7 +662,7 @@ static vd_status cross_validate_all(train_scratch *ts, vd_error *err)
             memcpy(ts->best_oof, ts->oof, nk * sizeof *ts->oof);
         }
     }
-    return VD_OK;
+    return ts->selected ? select_algorithm(ts, err) : VD_OK;
 }
 
 /* The final classifier, on every example. */
@@ -681,6 +703,13 @@ static vd_status finish(train_scratch *ts, vd_train_result *out, vd_error *err)
     if (!metrics) return nomem(err);
     if (o->unknown_threshold)
         json_object_set_new(metrics, "reject_quantile", json_real(o->reject_quantile));
+    if (ts->selected)
+        json_object_set_new(metrics, "selection",
+                            json_pack("{s:s,s:{s:f,s:f},s:{s:f,s:f}}", "rule",
+                                      "higher cv_accuracy; a tie goes to centroid", "centroid",
+                                      "cv_accuracy", ts->sel[0][0], "cv_log_loss", ts->sel[0][1],
+                                      "logreg", "cv_accuracy", ts->sel[1][0], "cv_log_loss",
+                                      ts->sel[1][1]));
     out->metrics_json = json_dumps(metrics, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(metrics);
     if (!out->metrics_json) return nomem(err);

@@ -11,9 +11,11 @@
  *     C is chosen from a grid (default 0.01, 0.1, 1, 10, 100) by CV accuracy,
  *     ties broken by the lower CV log-loss.
  *   - "centroid": nearest centroid by cosine similarity; scores are a
- *     softmax of the similarities divided by a temperature of 0.1. Chosen
- *     automatically when some label has fewer than min_per_label_logreg
- *     (default 5) examples, or when CV is impossible.
+ *     softmax of the similarities divided by a temperature of 0.1.
+ *
+ * AUTO (the default) cross-validates both on the same folds and keeps
+ * logreg only when its CV accuracy is strictly higher than the centroid's
+ * (a tie, or CV impossible because a label has one example: centroid).
  *
  * Every vector is L2-normalised first (the same at training and prediction
  * time; nothing is fitted, so nothing else needs storing).
@@ -44,9 +46,8 @@
 typedef enum { VD_CLF_AUTO = 0, VD_CLF_LOGREG, VD_CLF_CENTROID } vd_clf_algorithm;
 
 typedef struct {
-    vd_clf_algorithm algorithm; /* AUTO: logreg when every label has enough examples */
+    vd_clf_algorithm algorithm; /* AUTO: the one with the better CV accuracy (see above) */
     int folds;                  /* CV folds; 0 = 5 (fewer when a label has fewer examples) */
-    int min_per_label_logreg;   /* AUTO picks centroid below this; 0 = 5 */
     const double *c_grid;       /* logreg C candidates; NULL = 0.01, 0.1, 1, 10, 100 */
     size_t n_c_grid;
     int unknown_threshold;  /* 1: choose the "unknown" threshold from CV scores */

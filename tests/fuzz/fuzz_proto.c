@@ -5,7 +5,8 @@
  * with a small payload limit), then `length` payload bytes handed to the
  * decoder for the op (INFER request, name, INFER response). Whatever decodes
  * must re-encode to the same payload bytes (round trip), and the decoded
- * tensor must hold as many floats as its shape says. The stream stops at the
+ * tensor must hold as many values as its shape says (float32, or the int32 /
+ * int64 token ids of version 2, whose re-encoded frame must say version 2). The stream stops at the
  * first bad header, as the server closes the connection there. HELLO and
  * AUTH frames go through the handshake's checks (infer/auth.h) on both sides:
  * a HELLO payload as the client's nonce (the server answers a 64-byte
@@ -33,6 +34,7 @@ static void roundtrip_infer(const uint8_t *payload, size_t len, const char *mode
     vd_error e;
     check(vd_proto_encode_infer(&out, 7, 0, model, t, &e) == VD_OK);
     check(out.len == VD_PROTO_HEADER_LEN + len);
+    check(out.data[4] == (t->dtype == VD_DTYPE_FLOAT32 ? 1 : 2)); /* the lowest version */
     check(memcmp(out.data + VD_PROTO_HEADER_LEN, payload, 2 + strlen(model) - 1) == 0);
     /* the tensor header's two padding bytes are not checked on decode; the rest must match */
     size_t off = 1 + strlen(model);
@@ -49,8 +51,10 @@ static void as_request(const vd_proto_header *h, const uint8_t *payload)
     vd_tensor t;
     if (vd_proto_decode_infer(payload, h->length, model, &t, &e) == VD_OK) {
         check(strlen(model) >= 1 && strlen(model) < VD_MODEL_NAME_MAX);
-        check(t.rank <= VD_TENSOR_MAX_RANK && t.data);
-        check(vd_tensor_count(&t) * 4 <= h->length);
+        check(t.rank <= VD_TENSOR_MAX_RANK && t.raw);
+        check(t.dtype == VD_DTYPE_FLOAT32 || t.dtype == VD_DTYPE_INT32 ||
+              t.dtype == VD_DTYPE_INT64);
+        check(vd_tensor_bytes(&t) <= h->length);
         roundtrip_infer(payload, h->length, model, &t);
         vd_tensor_free(&t);
     } else {

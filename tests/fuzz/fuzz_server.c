@@ -5,8 +5,10 @@
  *
  * The server runs for the whole session in a thread, on a models directory
  * with blazeface_front (the repo's metadata, when its ONNX file is installed:
- * LOAD/UNLOAD/INFER reach ONNX Runtime) and "ghost" (a model whose ONNX file
- * does not exist: loading fails), a 1 MiB frame limit and a small queue. Each
+ * LOAD/UNLOAD/INFER reach ONNX Runtime), "ghost" (a model whose ONNX file
+ * does not exist: loading fails) and "ghost_text" (the same as a text model:
+ * token ids [n,7], int32 or int64, protocol version 2), a 1 MiB frame limit
+ * and a small queue. Each
  * input is sent on a fresh connection, the write side is shut, and every
  * byte of the answer is read until the server closes. The answer must be a
  * sequence of whole frames with the magic, as many as complete request frames
@@ -116,6 +118,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         " \"channels\": 3, \"color\": \"RGB\", \"resize\": \"stretch\", \"scale\": 1,"
         " \"mean\": [0, 0, 0], \"std\": [1, 1, 1]}, \"outputs\": [\"y\"], \"max_batch\": 4}",
         f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/models/ghost_text.json", g_dir);
+    if (!(f = fopen(p, "w"))) abort();
+    fputs("{\"task\": \"text_embedding\", \"onnx\": \"/nonexistent/t.onnx\", \"input\": "
+          "{\"name\": \"text\", \"context_length\": 7, \"tokenizer\": \"/nonexistent/t.json\"}}",
+          f);
     fclose(f);
     snprintf(g_sock, sizeof g_sock, "%s/m.sock", g_dir);
     if (strlen(g_sock) >= sizeof((struct sockaddr_un *)0)->sun_path) abort();

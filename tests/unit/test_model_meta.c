@@ -2,8 +2,10 @@
  * files, and one specific error per bad key. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/err.h"
+#include "infer/model_folder.h"
 #include "infer/model_meta.h"
 #include "vdtest.h"
 
@@ -253,6 +255,125 @@ VD_TEST(dim_from_the_graph_and_from_the_first_run)
     m.task = VD_TASK_FACE_DETECTION;
     CHECK_OK(vd_model_meta_graph_dim(&m, NULL, "boxes", r4, 4, &dim, &err));
     CHECK_OK(vd_model_meta_check_output(&m, "boxes", &flat, 3, &dim, &err));
+}
+
+VD_TEST(text_models_parse_and_refuse_image_keys)
+{
+    vd_error err;
+    vd_model_meta m;
+    CHECK_OK(vd_model_meta_parse(
+        "{\"name\": \"t\", \"task\": \"text_embedding\", \"input\": {\"name\": \"text\", "
+        "\"context_length\": 77, \"tokenizer\": \"tok/tokenizer.json\", \"pad_token\": "
+        "\"<|endoftext|>\"}, \"image_model\": \"v\"}",
+        "/m", &m, &err));
+    CHECK_EQ_INT(m.task, VD_TASK_TEXT_EMBEDDING);
+    CHECK_EQ_STR(vd_model_task_name(m.task), "text_embedding");
+    CHECK_EQ_INT(m.context_length, 77);
+    CHECK_EQ_STR(m.tokenizer_path, "/m/tok/tokenizer.json");
+    CHECK_EQ_STR(m.pad_token, "<|endoftext|>");
+    CHECK(m.pad_id == 0 && m.start_id == -1 && m.end_id == -1);
+    CHECK_EQ_STR(m.image_model, "v");
+    int64_t shape[4];
+    vd_dtype dt;
+    CHECK_EQ_INT(vd_model_meta_input_shape(&m, 3, shape, &dt), 2);
+    CHECK(shape[0] == 3 && shape[1] == 77 && dt == VD_DTYPE_INT32);
+    CHECK_EQ_INT(vd_model_meta_input_len(&m), 77);
+    CHECK(vd_model_task_embeds(m.task));
+    /* no tokenizer; an image key on a text model; a text key on an image model */
+    CHECK_EQ_INT(vd_model_meta_parse("{\"name\": \"t\", \"task\": \"text_embedding\", "
+                                     "\"input\": {\"context_length\": 77}}",
+                                     NULL, &m, &err),
+                 VD_ERR_INVALID);
+    CHECK(strstr(err.msg, "input.tokenizer") != NULL);
+    CHECK_EQ_INT(vd_model_meta_parse("{\"name\": \"t\", \"task\": \"text_embedding\", "
+                                     "\"input\": {\"context_length\": 77, \"tokenizer\": \"x\", "
+                                     "\"height\": 3}}",
+                                     NULL, &m, &err),
+                 VD_ERR_INVALID);
+    CHECK(strstr(err.msg, "input.height") != NULL);
+    CHECK_EQ_INT(vd_model_meta_parse("{\"name\": \"v\", \"input\": {\"height\": 3, \"width\": "
+                                     "3, \"channels\": 3, \"context_length\": 7}}",
+                                     NULL, &m, &err),
+                 VD_ERR_INVALID);
+    CHECK(strstr(err.msg, "input.context_length") != NULL);
+    CHECK_EQ_INT(vd_model_meta_parse("{\"name\": \"v\", \"text_model\": \"t\", \"input\": "
+                                     "{\"height\": 3, \"width\": 3, \"channels\": 3}}",
+                                     NULL, &m, &err),
+                 VD_ERR_INVALID);
+    CHECK(strstr(err.msg, "text_model") != NULL);
+}
+
+/* An Immich-layout folder: metadata derived from its files, errors naming them. */
+VD_TEST(model_folders_derive_metadata)
+{
+    vd_error err;
+    vd_model_meta m;
+    char dir[512], p[768];
+    snprintf(dir, sizeof dir, "%s/models", vd_test_tmpdir());
+    mkdir(dir, 0700);
+    const char *sub[] = {"ViT-B-32__openai", "ViT-B-32__openai/visual", "ViT-B-32__openai/textual",
+                         "buffalo_l",        "buffalo_l/detection",     "buffalo_l/recognition"};
+    for (size_t i = 0; i < 6; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, sub[i]);
+        mkdir(p, 0700);
+    }
+    const char *files[][2] = {
+        {"ViT-B-32__openai/config.json",
+         "{\"embed_dim\": 512, \"vision_cfg\": {\"image_size\": 224}, \"text_cfg\": "
+         "{\"context_length\": 77}}"},
+        {"ViT-B-32__openai/visual/model.onnx", "x"},
+        {"ViT-B-32__openai/visual/preprocess_cfg.json",
+         "{\"size\": [224, 224], \"mean\": [0.5, 0.5, 0.5], \"std\": [0.25, 0.25, 0.25], "
+         "\"interpolation\": \"bicubic\", \"resize_mode\": \"shortest\"}"},
+        {"ViT-B-32__openai/textual/tokenizer.json", "{}"},
+        {"ViT-B-32__openai/textual/tokenizer_config.json", "{\"pad_token\": \"<|endoftext|>\"}"},
+        {"buffalo_l/detection/model.onnx", "x"},
+        {"buffalo_l/recognition/model.onnx", "x"}};
+    for (size_t i = 0; i < 7; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i][0]);
+        write_file(p, files[i][1]);
+    }
+    char towers[4][4096];
+    snprintf(p, sizeof p, "%s/ViT-B-32__openai", dir);
+    CHECK_EQ_INT(vd_model_folder_towers(p, towers, 4), 2);
+    snprintf(p, sizeof p, "%s/ViT-B-32__openai/visual", dir);
+    CHECK_OK(vd_model_meta_load(p, &m, &err));
+    CHECK_EQ_STR(m.name, "ViT-B-32__openai");
+    CHECK(m.task == VD_TASK_IMAGE_EMBEDDING && m.layout == VD_LAYOUT_NCHW && m.height == 224);
+    CHECK(m.resize == VD_RESIZE_CENTER_CROP && m.mean[0] == 0.5f && m.std[2] == 0.25f);
+    CHECK(m.dim == 512 && m.l2_normalize && strcmp(m.input_name, "image") == 0);
+    CHECK_EQ_STR(m.text_model, "ViT-B-32__openai.textual");
+    /* the textual tower has no model.onnx yet: named */
+    snprintf(p, sizeof p, "%s/ViT-B-32__openai/textual", dir);
+    CHECK_EQ_INT(vd_model_meta_load(p, &m, &err), VD_ERR_NOT_FOUND);
+    CHECK(strstr(err.msg, "ViT-B-32__openai/textual/model.onnx: missing") != NULL);
+    snprintf(p, sizeof p, "%s/ViT-B-32__openai/textual/model.onnx", dir);
+    write_file(p, "x");
+    snprintf(p, sizeof p, "%s/ViT-B-32__openai/textual", dir);
+    CHECK_OK(vd_model_meta_load(p, &m, &err));
+    CHECK_EQ_STR(m.name, "ViT-B-32__openai.textual");
+    CHECK(m.task == VD_TASK_TEXT_EMBEDDING && m.context_length == 77 && m.dim == 512);
+    CHECK_EQ_STR(m.pad_token, "<|endoftext|>");
+    CHECK_EQ_STR(m.image_model, "ViT-B-32__openai");
+    /* faces */
+    snprintf(p, sizeof p, "%s/buffalo_l/detection", dir);
+    CHECK_OK(vd_model_meta_load(p, &m, &err));
+    CHECK(strcmp(m.name, "buffalo_l.detection") == 0 && m.detector == VD_DETECTOR_SCRFD);
+    snprintf(p, sizeof p, "%s/buffalo_l/recognition", dir);
+    CHECK_OK(vd_model_meta_load(p, &m, &err));
+    CHECK(strcmp(m.name, "buffalo_l") == 0 && m.alignment == VD_ALIGNMENT_ARCFACE &&
+          m.width == 112);
+    /* names to paths */
+    CHECK(vd_model_folder_find(dir, "ViT-B-32__openai.textual", p, sizeof p));
+    CHECK(strstr(p, "ViT-B-32__openai/textual") != NULL);
+    CHECK(vd_model_folder_find(dir, "buffalo_l", p, sizeof p) && strstr(p, "recognition"));
+    CHECK(!vd_model_folder_find(dir, "nothing", p, sizeof p));
+    /* a bad preprocess_cfg.json is named */
+    snprintf(p, sizeof p, "%s/ViT-B-32__openai/visual/preprocess_cfg.json", dir);
+    write_file(p, "{\"size\": 224, \"resize_mode\": \"sideways\"}");
+    snprintf(p, sizeof p, "%s/ViT-B-32__openai/visual", dir);
+    CHECK_EQ_INT(vd_model_meta_load(p, &m, &err), VD_ERR_INVALID);
+    CHECK(strstr(err.msg, "preprocess_cfg.json") && strstr(err.msg, "sideways"));
 }
 
 int main(void)

@@ -137,6 +137,62 @@ VD_TEST(infer_request_round_trips_exactly)
     vd_tensor_free(&t);
 }
 
+/* Version 2: integer token ids (text towers). A frame says the lowest version it needs. */
+VD_TEST(token_ids_travel_in_version_2_frames)
+{
+    vd_error err;
+    vd_tensor t, back;
+    int64_t shape[2] = {2, 5};
+    CHECK_OK(vd_tensor_alloc_dtype(&t, VD_DTYPE_INT32, shape, 2, &err));
+    for (int i = 0; i < 10; i++)
+        t.i32[i] = 49406 + i - (i > 4 ? 100000 : 0);
+    vd_buf b = {0};
+    CHECK_OK(vd_proto_encode_infer(&b, 5, 0, "clip.textual", &t, &err));
+    CHECK_EQ_INT(b.data[4], 2); /* version 2: an integer tensor */
+    vd_proto_header h;
+    CHECK_OK(vd_proto_header_decode(b.data, UINT32_MAX, &h, &err));
+    CHECK_EQ_INT(h.version, 2);
+    const uint8_t *p = b.data + VD_PROTO_HEADER_LEN;
+    CHECK_EQ_INT(h.length, 1 + 12 + 4 + 2 * 4 + 10 * 4);
+    CHECK_EQ_INT(p[13], VD_PROTO_DTYPE_INT32);
+    CHECK(p[25] == 0xfe && p[26] == 0xc0); /* 49406 little-endian */
+    char name[VD_MODEL_NAME_MAX];
+    CHECK_OK(vd_proto_decode_infer(p, h.length, name, &back, &err));
+    CHECK_EQ_INT(back.dtype, VD_DTYPE_INT32);
+    CHECK(memcmp(back.i32, t.i32, 10 * 4) == 0);
+    vd_tensor_free(&back);
+    for (size_t n = 0; n < h.length; n++)
+        CHECK_EQ_INT(vd_proto_decode_infer(p, n, name, &back, &err), VD_ERR_PROTOCOL);
+    vd_tensor_free(&t);
+
+    /* int64: 8 bytes a value */
+    int64_t s1[2] = {1, 3};
+    CHECK_OK(vd_tensor_alloc_dtype(&t, VD_DTYPE_INT64, s1, 2, &err));
+    t.i64[0] = 1;
+    t.i64[1] = (int64_t)1 << 40;
+    t.i64[2] = -7;
+    b.len = 0;
+    CHECK_OK(vd_proto_encode_infer(&b, 6, 0, "m", &t, &err));
+    CHECK_OK(vd_proto_header_decode(b.data, UINT32_MAX, &h, &err));
+    CHECK_EQ_INT(h.length, 2 + 4 + 8 + 3 * 8);
+    CHECK_OK(vd_proto_decode_infer(b.data + VD_PROTO_HEADER_LEN, h.length, name, &back, &err));
+    CHECK(back.dtype == VD_DTYPE_INT64 && back.i64[1] == (int64_t)1 << 40 && back.i64[2] == -7);
+    vd_tensor_free(&back);
+    vd_tensor_free(&t);
+
+    /* float32 requests stay version 1 (readable by version-1 servers); 3 is refused */
+    int64_t s2[1] = {2};
+    CHECK_OK(vd_tensor_alloc(&t, s2, 1, &err));
+    b.len = 0;
+    CHECK_OK(vd_proto_encode_infer(&b, 7, 0, "m", &t, &err));
+    CHECK_EQ_INT(b.data[4], 1);
+    b.data[4] = 3;
+    CHECK_EQ_INT(vd_proto_header_decode(b.data, UINT32_MAX, &h, &err), VD_ERR_PROTOCOL);
+    CHECK(strstr(err.msg, "version 3") != NULL);
+    vd_tensor_free(&t);
+    vd_buf_free(&b);
+}
+
 VD_TEST(names_are_checked_on_encode)
 {
     vd_error err;

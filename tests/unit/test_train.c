@@ -151,14 +151,19 @@ VD_TEST(tiny_sessions_use_nearest_centroid)
     CHECK_EQ_INT(vd_classifier_predict(r.classifier, q, 7, &p, NULL, &err), VD_ERR_INVALID);
     vd_train_result_clear(&r);
     free(v);
-    /* 4 per label is still "tiny"; 5 per label gets logistic regression. */
+    /* Separable clusters: both algorithms reach CV accuracy 1.0, and a tie goes to the
+     * centroid (the automatic choice is by CV, not by example count). */
     v = clusters(2, 5, 8, 0.05, names4, labels, 5);
     const char *l10[10];
     for (int i = 0; i < 10; i++)
         l10[i] = names4[i / 5];
     CHECK_OK(vd_train(v, 10, 8, l10, NULL, &r, &err));
-    CHECK_EQ_INT(r.algorithm, VD_CLF_LOGREG);
+    CHECK_EQ_INT(r.algorithm, VD_CLF_CENTROID);
     CHECK(r.cv_accuracy == 1.0);
+    m = json_loads(r.metrics_json, 0, NULL);
+    json_t *sel = json_object_get(m, "selection");
+    CHECK(json_real_value(json_object_get(json_object_get(sel, "logreg"), "cv_accuracy")) == 1.0);
+    json_decref(m);
     vd_train_result_clear(&r);
     CHECK_OK(vd_train(v, 8, 8,
                       (const char *const[]){"ann", "ann", "ann", "ann", "bob", "bob", "bob", "bob"},
@@ -288,6 +293,50 @@ VD_TEST(serialised_classifiers_survive_a_store_restart)
     free(v);
 }
 
+/* Data where one classifier clearly wins, for each side of the automatic choice:
+ * x = (1, s*0.3 + 2t, 2t), label sign s, t uniform in [-1, 1] (from noise). The nuisance t
+ * swamps the labels' mean difference along axis 1, so cosine to the centroids is not much
+ * better than chance, while the linear boundary x1 - x2 = 0 separates them exactly: AUTO
+ * must pick logreg. (The other way, a tie goes to the centroid:
+ * tiny_sessions_use_nearest_centroid.) */
+static float *sheared(size_t n_per, const char **labels, uint64_t seed)
+{
+    float *v = malloc(2 * n_per * 3 * sizeof *v);
+    for (size_t r = 0; r < 2 * n_per; r++) {
+        double sign = r < n_per ? 1 : -1, t = noise(&seed) / 2;
+        labels[r] = names4[r < n_per ? 0 : 1];
+        v[r * 3] = 1;
+        v[r * 3 + 1] = (float)(sign * 0.3 + 2 * t);
+        v[r * 3 + 2] = (float)(2 * t);
+    }
+    return v;
+}
+
+VD_TEST(cv_selection_picks_the_classifier_that_wins)
+{
+    vd_error err;
+    enum { PER = 20 };
+    const char *labels[2 * PER];
+    float *v = sheared(PER, labels, 11);
+    vd_train_result r, fixed;
+    vd_train_opts c = {.algorithm = VD_CLF_CENTROID};
+    CHECK_OK(vd_train(v, 2 * PER, 3, labels, &c, &fixed, &err));
+    CHECK_OK(vd_train(v, 2 * PER, 3, labels, NULL, &r, &err));
+    printf("    sheared: auto picks %s (cv %.3f), centroid alone cv %.3f\n",
+           vd_clf_algorithm_name(r.algorithm), r.cv_accuracy, fixed.cv_accuracy);
+    CHECK_EQ_INT(r.algorithm, VD_CLF_LOGREG);
+    CHECK(r.cv_accuracy > fixed.cv_accuracy + 0.2);
+    json_t *m = json_loads(r.metrics_json, 0, NULL);
+    json_t *sel = json_object_get(m, "selection");
+    CHECK(json_real_value(json_object_get(json_object_get(sel, "centroid"), "cv_accuracy")) ==
+          fixed.cv_accuracy);
+    CHECK_EQ_STR(json_string_value(json_object_get(m, "algorithm")), "logreg");
+    json_decref(m);
+    vd_train_result_clear(&r);
+    vd_train_result_clear(&fixed);
+    free(v);
+}
+
 VD_TEST(two_label_logreg_round_trips)
 {
     /* liblinear keeps one weight vector for two classes: serialise that too. */
@@ -295,7 +344,8 @@ VD_TEST(two_label_logreg_round_trips)
     const char *labels[12];
     float *v = clusters(2, 6, 5, 0.2, names4, labels, 8);
     vd_train_result r;
-    CHECK_OK(vd_train(v, 12, 5, labels, NULL, &r, &err));
+    vd_train_opts o = {.algorithm = VD_CLF_LOGREG};
+    CHECK_OK(vd_train(v, 12, 5, labels, &o, &r, &err));
     CHECK_EQ_INT(r.algorithm, VD_CLF_LOGREG);
     void *blob;
     size_t len;
