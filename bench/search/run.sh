@@ -8,11 +8,14 @@
 # efConstruction) as ratios. Peers run single-threaded (OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1,
 # like vindex) unless PEER_THREADS is set. Numbers: docs/benchmarks.md; the choice: docs/vindex.md.
 #
-#   bench/search/run.sh                          10k at 1792 and 1024 (a few minutes)
-#   bench/search/run.sh --sizes 10000,100000     more sizes (100k: HNSW build ~10-25 min on 2 busy cores)
+#   bench/search/run.sh                          10k at 1792 (~4 min on 2 busy cores: the HNSW build)
+#   bench/search/run.sh --dims 1792,1024         both shipped dims (mobilenet_v2, faceres)
+#   bench/search/run.sh --sizes 10000,100000     more sizes (100k: the HNSW build alone takes
+#                                                ~25+ min on 2 busy cores; ~2 min of CPU per 10k at 1792)
 #   bench/search/run.sh --sizes 1000000 --dims 1024 --no-peers --ef 100,200
-#                                                1M face vectors (4 GB of floats, ~12 GB peak with the
-#                                                peers; 1M x 1792 would be 7 GB per copy: not run)
+#                                                1M face vectors (4 GB of floats, ~9 GB peak; the HNSW
+#                                                build takes hours single-threaded: not run on the 2-core
+#                                                dev machine; 1M x 1792 is 7 GB per copy, ~15 GB peak)
 #   --faiss-hnsw      also build FAISS's HNSW (single-threaded: ~4x vindex's build time)
 #   --no-approx       exact only (fast: the exact scaling)
 #   --ef LIST         efSearch values (default 50,100,200,400)
@@ -21,7 +24,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$here"
 build=${BUILD:-build}
-sizes=10000 dims="1792,1024" ef=50,100,200,400 queries=200 peers=1 fhnsw=0 approx=()
+sizes=10000 dims=1792 ef=50,100,200,400 queries=200 peers=1 fhnsw=0 approx=()
 while [ $# -gt 0 ]; do
   case $1 in
     --sizes) sizes=$2; shift 2 ;;

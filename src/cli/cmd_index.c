@@ -182,9 +182,13 @@ static int index_register(const index_args *a, vd_svc_library *lib, vd_media_roo
     const char *queue = a->queue ? a->queue : vd_cli_default_queue_url(qbuf, sizeof qbuf);
     if (vd_queue_open(queue, &lib->queue, &err) != VD_OK)
         return vd_cli_fail("cannot open the queue %s: %s", queue, vd_error_text(&err));
-    vd_svc_assets_req req = {.folder = a->folder};
+    /* a relative FOLDER is the user's: made absolute here, the service takes absolute paths */
+    char *abs = realpath(a->folder, NULL);
+    vd_svc_assets_req req = {.folder = abs ? abs : a->folder};
     const char *why = NULL;
-    if (vd_svc_assets_register(lib, &req, r, &why, &err) != VD_OK) {
+    vd_status st = vd_svc_assets_register(lib, &req, r, &why, &err);
+    free(abs);
+    if (st != VD_OK) {
         if (r->n) print_json_line(registration_json(r));
         return why ? vd_cli_fail("index: %s: %s", why, vd_error_text(&err))
                    : vd_cli_fail("index: %s", vd_error_text(&err));

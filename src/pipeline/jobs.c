@@ -1,4 +1,5 @@
-/* jobs.c: the embed and train_session job types (pipeline/jobs.h). */
+/* jobs.c: the embed and train_session job types, the registry of every type
+ * (pipeline/jobs.h; the index job: index.c). */
 #include "pipeline/jobs.h"
 #include "pipeline/jobs_impl.h"
 

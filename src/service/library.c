@@ -149,8 +149,8 @@ static vd_status scan(const char *dir, int depth, name_list *files, const char *
         }
     }
     closedir(d);
-    qsort(here.v, here.n, sizeof *here.v, by_name);
-    qsort(subs.v, subs.n, sizeof *subs.v, by_name);
+    if (here.n) qsort(here.v, here.n, sizeof *here.v, by_name);
+    if (subs.n) qsort(subs.v, subs.n, sizeof *subs.v, by_name);
     for (size_t i = 0; st == VD_OK && i < here.n; i++) {
         if (files->n >= VD_SVC_LIBRARY_MAX_FILES) {
             vd_error_set(err, VD_ERR_LIMIT, "%.200s: more than %d image files", dir,

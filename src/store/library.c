@@ -299,11 +299,16 @@ vd_status vd_store_asset_list(vd_store *s, const vd_asset_filter *f, vd_asset **
 {
     *out = NULL;
     *n = 0;
-    const char *folder = f && f->folder && *f->folder ? f->folder : NULL;
+    /* "/a/b/" is "/a/b"; "/" (every folder) is no filter */
+    size_t flen = f && f->folder ? strlen(f->folder) : 0;
+    while (flen > 0 && f->folder[flen - 1] == '/')
+        flen--;
+    char *folder = flen ? strndup(f->folder, flen) : NULL;
     int state = f ? f->state : -1;
     char *below = folder ? with_char(folder, '/') : NULL;
     char *above = folder ? with_char(folder, '0') : NULL; /* '0' follows '/' */
-    if (folder && (!below || !above)) {
+    if ((flen && !folder) || (folder && (!below || !above))) {
+        free(folder);
         free(below);
         free(above);
         return vd_error_set(err, VD_ERR_NOMEM, "store: out of memory");
@@ -325,6 +330,7 @@ vd_status vd_store_asset_list(vd_store *s, const vd_asset_filter *f, vd_asset **
         vd_db_bind_text(st, 7, state >= 0 ? vd_asset_state_name((vd_asset_state)state) : "");
         vd_db_bind_int64(st, 8, vd_library_limit(f ? f->limit : 0, 100));
     }
+    free(folder);
     free(below);
     free(above);
     if (rc != VD_OK) return rc;

@@ -98,8 +98,8 @@ vd_status vd_store_asset_get(vd_store *s, int64_t id, int with_deleted, vd_asset
 
 /* Which assets vd_store_asset_list returns: live ones with id > after_id, in
  * id order, at most limit (1..VD_LIBRARY_LIST_MAX; 0 = 100). folder (NULL or
- * "": any) keeps the assets in that folder or below it ("/a/b" keeps "/a/b"
- * and "/a/b/c", not "/a/bc"); state < 0: any. */
+ * "" or "/": any) keeps the assets in that folder or below it ("/a/b" and
+ * "/a/b/" keep "/a/b" and "/a/b/c", not "/a/bc"); state < 0: any. */
 typedef struct {
     int64_t after_id;
     int limit;

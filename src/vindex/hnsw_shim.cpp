@@ -7,6 +7,16 @@
 #include <new>
 #include <stdexcept>
 
+// hnswlib 0.6.2 prefetches the neighbour after the last one with
+// _mm_prefetch(... *(datal + j + 1) ...): the argument is a real load, 4 bytes
+// past the end of a full upper-level link list (a heap overflow ASan reports in
+// searchBaseLayer during addPoint; fixed upstream later). With the prefetch
+// made a no-op that does not evaluate its arguments, nothing reads past a list.
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#undef _mm_prefetch
+#define _mm_prefetch(p, hint) ((void)sizeof(p), (void)sizeof(hint))
+#endif
 #include <hnswlib/hnswlib.h>
 
 struct vd_hnsw {

@@ -323,9 +323,10 @@ vd_status vd_vindex_pairs(const vd_vindex *ix, float min_score, size_t per_vecto
 
 vd_vindex_kind vd_vindex_kind_for(size_t n, int dim)
 {
-    /* Crossover from bench/search (docs/benchmarks.md): exact while one search
-     * scans at most this many floats. Placeholder until measured. */
-    (void)dim;
-    return n * (size_t)(dim > 0 ? dim : 1) <= (size_t)100000 * 1024 ? VD_VINDEX_EXACT
-                                                                    : VD_VINDEX_APPROX;
+    /* Exact while one search scans at most 32 M floats (128 MB): ~18k vectors
+     * of 1792, ~32k of 1024. From bench/search (docs/vindex.md, "The size
+     * policy"; numbers in docs/benchmarks.md). */
+    const size_t max_scan = (size_t)32 << 20;
+    size_t d = dim > 0 ? (size_t)dim : 1;
+    return n <= max_scan / d ? VD_VINDEX_EXACT : VD_VINDEX_APPROX;
 }

@@ -22,7 +22,8 @@
  * is not a complete, intact index file is VD_ERR_INVALID too (the project's
  * code for malformed input: the caller rebuilds from the store); a missing
  * file is VD_ERR_NOT_FOUND; other file errors VD_ERR_IO; allocation
- * VD_ERR_NOMEM. On error nothing was changed. */
+ * VD_ERR_NOMEM. On error nothing was changed, except that an allocation
+ * failure in the middle of an approximate add may leave part of the batch in. */
 #ifndef VD_VINDEX_H
 #define VD_VINDEX_H
 

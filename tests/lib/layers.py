@@ -42,7 +42,7 @@ def main():
             continue
         for root, _, files in os.walk(os.path.join(src, m)):
             for f in sorted(files):
-                if not f.endswith((".c", ".h")):
+                if not f.endswith((".c", ".h", ".cpp")):
                     continue
                 path = os.path.join(root, f)
                 rel = os.path.relpath(path, os.path.dirname(src.rstrip("/")))

@@ -132,6 +132,15 @@ STEST(assets_list_pages_by_id_folder_and_state)
     for (size_t i = 0; i < n; i++)
         CHECK(strcmp(l[i].folder, "/m/ab") != 0 && strncmp(l[i].folder, "/m/a", 4) == 0);
     vd_asset_list_free(l, n);
+    f.folder = "/m/a/"; /* a trailing slash changes nothing */
+    CHECK_OK(vd_store_asset_list(s, &f, &l, &n, &err));
+    CHECK_EQ_INT(n, 4);
+    vd_asset_list_free(l, n);
+    f.folder = "/"; /* every folder */
+    CHECK_OK(vd_store_asset_list(s, &f, &l, &n, &err));
+    CHECK_EQ_INT(n, 7);
+    vd_asset_list_free(l, n);
+    f.folder = "/m/a";
     f.state = VD_ASSET_INDEXED;
     CHECK_OK(vd_store_asset_list(s, &f, &l, &n, &err));
     CHECK(n == 1 && l[0].id == ids[3]);

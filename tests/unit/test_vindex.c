@@ -507,6 +507,18 @@ VD_TEST(approx_recall_at_10)
     free(ids);
 }
 
+VD_TEST(kind_policy)
+{
+    /* the crossover of docs/vindex.md: 32 M floats scanned per search */
+    CHECK_EQ_INT(vd_vindex_kind_for(0, 1792), VD_VINDEX_EXACT);
+    CHECK_EQ_INT(vd_vindex_kind_for(10000, 1792), VD_VINDEX_EXACT);
+    CHECK_EQ_INT(vd_vindex_kind_for(18724, 1792), VD_VINDEX_EXACT);
+    CHECK_EQ_INT(vd_vindex_kind_for(18725, 1792), VD_VINDEX_APPROX);
+    CHECK_EQ_INT(vd_vindex_kind_for(30000, 1024), VD_VINDEX_EXACT);
+    CHECK_EQ_INT(vd_vindex_kind_for(100000, 1024), VD_VINDEX_APPROX);
+    CHECK_EQ_INT(vd_vindex_kind_for(1000000, 128), VD_VINDEX_APPROX);
+}
+
 int main(void)
 {
     return vd_test_run_all();
