@@ -687,7 +687,7 @@ function setupFaces() {
 /* ---- views and polling ------------------------------------------------------ */
 
 function showView(name) {
-  if (!['jobs', 'training', 'models', 'faces', 'search', 'duplicates'].includes(name)) name = 'jobs';
+  if (!['jobs', 'training', 'models', 'faces', 'search', 'duplicates', 'people'].includes(name)) name = 'jobs';
   app.view = name;
   for (const s of $$('section.view')) s.hidden = s.dataset.view !== name;
   for (const a of $$('.tabs a')) a.classList.toggle('active', a.dataset.view === name);
@@ -719,7 +719,7 @@ function refreshSoon(ms) {
   app.timer = setTimeout(async () => {
     if (app.busy) { refreshSoon(100); return; }
     await refresh();
-    const idle = ['faces', 'search', 'duplicates'].includes(app.view) || (app.view === 'training' && !app.sessions.anyActive);
+    const idle = ['faces', 'search', 'duplicates', 'people'].includes(app.view) || (app.view === 'training' && !app.sessions.anyActive);
     if (!document.hidden) refreshSoon(idle ? POLL_IDLE_MS : POLL_MS);
   }, ms === undefined ? POLL_MS : ms);
 }

@@ -16,13 +16,14 @@
 #include "core/log.h"
 #include "infer/client.h"
 #include "pipeline/embed.h"
+#include "service/people.h"
 #include "store/store.h"
 
 /* Every route module, in registration order. Add a line for a new area. */
 static vd_status (*const route_modules[])(vd_api *, vd_router *, vd_error *) = {
-    vd_api_routes_system,    vd_api_routes_jobs,    vd_api_routes_training,
-    vd_api_routes_infer,     vd_api_routes_models,  vd_api_routes_media,
-    vd_api_routes_dashboard, vd_api_routes_library, vd_api_routes_search,
+    vd_api_routes_system, vd_api_routes_jobs,    vd_api_routes_training,  vd_api_routes_infer,
+    vd_api_routes_models, vd_api_routes_media,   vd_api_routes_dashboard, vd_api_routes_search,
+    vd_api_routes_people, vd_api_routes_library,
     vd_api_routes_immich,
 };
 
@@ -48,6 +49,7 @@ void vd_api_stop(vd_api *api)
     if (!api) return;
     vd_http_stop(api->http);
     vd_libindex_stop(api->libindex); /* saves the indexes */
+    vd_people_clusterer_free(api->people);
     pthread_mutex_destroy(&api->libindex_mu);
     free((char *)api->libindex_cfg.store_url);
     free((char *)api->libindex_cfg.dir);
@@ -97,12 +99,21 @@ static vd_status api_fields(vd_api *api, const vd_api_config *cfg, const char *d
     return make_dir(api->upload_dir, err);
 }
 
+/* Starts the index owner with the people clusterer as its faces hook (docs/people.md). */
+static vd_status owner_start(vd_api *api, vd_error *err)
+{
+    vd_status st = vd_libindex_start(&api->libindex_cfg, &api->libindex, err);
+    if (st == VD_OK && api->people)
+        vd_libindex_set_faces_cb(api->libindex, vd_people_faces_hook, api->people);
+    return st;
+}
+
 vd_libindex *vd_api_libindex(vd_api *api, vd_http_resp *resp)
 {
     pthread_mutex_lock(&api->libindex_mu);
     vd_error err;
     vd_status st = VD_OK;
-    if (!api->libindex) st = vd_libindex_start(&api->libindex_cfg, &api->libindex, &err);
+    if (!api->libindex) st = owner_start(api, &err);
     vd_libindex *li = api->libindex;
     pthread_mutex_unlock(&api->libindex_mu);
     if (st != VD_OK && resp) {
@@ -138,8 +149,10 @@ static vd_status libindex_start(vd_api *api, const char *store_url, const char *
                                              .n_face_models = *api->library_face_model ? 1 : 0};
     if (!dir || !api->libindex_cfg.store_url)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    vd_status st = vd_people_clusterer_new(store_url, NULL, &api->people, err);
+    if (st != VD_OK) return st;
     vd_error lerr;
-    if (vd_libindex_start(&api->libindex_cfg, &api->libindex, &lerr) != VD_OK)
+    if (owner_start(api, &lerr) != VD_OK)
         VD_WARN("the library index did not start (the first search tries again): %s",
                 vd_error_text(&lerr));
     return VD_OK;

@@ -54,6 +54,8 @@ struct vd_api {
     vd_libindex *libindex;
     vd_libindex_config libindex_cfg; /* strings owned: store_url, dir */
     const char *libindex_models[2];  /* library_model, library_face_model */
+    /* Places new faces into people (service/people.h): the owner's faces hook. */
+    struct vd_people_clusterer *people;
 };
 
 /* Route modules. */
@@ -66,6 +68,7 @@ vd_status vd_api_routes_dashboard(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_media(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_library(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_immich(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_people(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_search(vd_api *api, vd_router *r, vd_error *err);
 
 /* The api's index owner, started now when it was not yet; NULL after

@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "image/decode.h"
 #include "jobspec/jobspec.h"
+#include "pipeline/people.h"
 #include "infer/runner_client.h"
 #include "store/blobs.h"
 #include "store/vectors.h"
@@ -32,8 +33,7 @@ vd_embed_mode vd_pipeline_session_mode(const vd_session *s)
     return crop ? VD_EMBED_IMAGE : VD_EMBED_FACE;
 }
 
-/* Opens the store of the config (the default one without). */
-static vd_status open_store(const vd_pipeline_config *cfg, vd_store **store, vd_error *err)
+vd_status vd_pipeline_open_store(const vd_pipeline_config *cfg, vd_store **store, vd_error *err)
 {
     char buf[4096];
     const char *path =
@@ -48,7 +48,7 @@ vd_status vd_pipeline_open_services(const vd_pipeline_config *cfg, vd_store **st
     *runner = NULL;
     vd_status st = vd_image_init(NULL, err);
     if (st != VD_OK) return st;
-    st = open_store(cfg, store, err);
+    st = vd_pipeline_open_store(cfg, store, err);
     if (st != VD_OK) return st;
     st = vd_runner_client_new(cfg ? cfg->model_server : NULL, cfg ? cfg->models_path : NULL, 0,
                               runner, err);
@@ -63,7 +63,7 @@ vd_status vd_pipeline_read_blob(void *ud, const char *sha, uint8_t **data, size_
                                 vd_error *err)
 {
     vd_pipeline_blob_reader *r = ud;
-    vd_status st = r->store ? VD_OK : open_store(r->cfg, &r->store, err);
+    vd_status st = r->store ? VD_OK : vd_pipeline_open_store(r->cfg, &r->store, err);
     if (st == VD_OK) st = vd_store_blob_get(r->store, sha, 0, data, len, err);
     return st;
 }
@@ -438,6 +438,7 @@ vd_status vd_pipeline_register(vd_registry *reg, const vd_pipeline_config *cfg, 
     void *ud = (void *)cfg;
     vd_status st = vd_registry_add(reg, "embed", job_embed, ud, err);
     if (st == VD_OK) st = vd_registry_add(reg, "train_session", job_train, ud, err);
+    if (st == VD_OK) st = vd_registry_add(reg, "recluster_people", vd_people_job, ud, err);
     if (st == VD_OK) st = vd_registry_add(reg, "index", vd_pipeline_job_index, ud, err);
     return st;
 }

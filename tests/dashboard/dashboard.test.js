@@ -358,6 +358,25 @@ async function checkLibrary(page) {
   await shot(page, '09-duplicates');
 }
 
+// People (docs/people.md): the grid shows what GET /people says; a person's faces, renaming.
+async function checkPeople(page) {
+  if (!LIBRARY) return;
+  // the group photo and its two copies: each face is there three times, a person (min_faces 3)
+  const people = await until(async () => { const r = await apiGet('/people'); return r.people.length ? r.people : null; }, 'people found');
+  await page.click('.tabs a[data-view="people"]');
+  await until(async () => (await page.getAttribute('#people-grid', 'data-count')) === String(people.length), `${people.length} people shown`);
+  await until(async () => (await page.$$('#people-grid img[data-loaded="true"]')).length === people.filter((p) => p.cover_face_id).length, 'every cover crop loaded');
+  const p = people[0];
+  await page.click(`#people-grid figure[data-person="${p.id}"]`);
+  await until(async () => (await page.getAttribute('#person-faces', 'data-count')) === String(p.face_count), `its ${p.face_count} faces shown`);
+  await page.fill('#person-name', 'Dana');
+  await page.click('#person-rename');
+  await until(async () => (await apiGet(`/people/${p.id}`)).name === 'Dana', 'the rename reached the API');
+  await until(async () => (await page.textContent(`#people-grid figure[data-person="${p.id}"] .name`)) === 'Dana', 'the grid shows the new name');
+  log(`people: ${people.length} shown (${people.map((x) => x.face_count).join(', ')} faces), person ${p.id} renamed`);
+  await shot(page, '10-people');
+}
+
 (async () => {
   const browser = await chromium.launch({ executablePath: env('DASH_CHROMIUM'), headless: true, args: ['--disable-gpu', '--no-sandbox'] });
   const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
@@ -389,6 +408,7 @@ async function checkLibrary(page) {
     await checkFaces(page);
     await checkModels(page);
     await checkLibrary(page);
+    await checkPeople(page);
     check(problems.length === 0, `no errors in the page: ${problems.join('; ')}`);
     log(`ok: ${checks} checks`);
   } catch (e) {
