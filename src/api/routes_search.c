@@ -146,7 +146,8 @@ static void search(void *ctx, vd_http_req *req, vd_http_resp *resp)
     if (ok && (!r.model || !*r.model)) r.model = api->library_model; /* the configured one */
     vd_libindex *li = ok ? vd_api_libindex(api, resp) : NULL;
     if (!li || !(store = vd_api_store_get(api, resp))) goto out;
-    if (r.path && !r.asset_id && !r.has_vector && !r.text &&
+    if ((r.path || r.text) &&
+        (r.path != NULL) + (r.text != NULL) + (r.asset_id != 0) + (r.has_vector != 0) == 1 &&
         !(runner = vd_api_runner_get(api, resp)))
         goto out;
     vd_svc_search_hit *hits = NULL;

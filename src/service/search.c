@@ -8,6 +8,7 @@
 
 #include "core/util.h"
 #include "pipeline/embed.h"
+#include "pipeline/text_embed.h"
 #include "service/library.h"
 #include "store/library.h"
 
@@ -22,6 +23,7 @@ static const struct {
     {"asset_not_found", 404}, {"asset_not_indexed", 409},  {"max_distance_out_of_range", 422},
     {"unreadable", 422},      {"not_an_image", 422},       {"file_too_large", 413},
     {"path_not_found", 404},  {"unknown_model", 422},      {"model_task_mismatch", 422},
+    {"invalid_text", 422},
 };
 
 int vd_svc_search_http_status(const char *why)
@@ -117,20 +119,39 @@ static vd_status query_from_asset(vd_store *store, int64_t id, const char *model
     return refuse(why, "asset_not_indexed", VD_ERR_STATE);
 }
 
-/* Checks the request's shape: one query, k, no text. */
+/* Embeds the query text with model's text tower (pipeline/text_embed.h: the
+ * one text path, its cache included): text_unsupported when model has no
+ * text tower, the vector in the image index's space otherwise. */
+static vd_status query_from_text(vd_store *store, vd_runner *runner, const char *text,
+                                 const char *model, float **vec, int *dim, const char **why,
+                                 vd_error *err)
+{
+    vd_text_opts o = {.runner = runner, .store = store, .model = model};
+    vd_text_item item;
+    const char *texts[1] = {text};
+    vd_status st = vd_text_embed(&o, texts, 1, &item, dim, NULL, err);
+    if (st == VD_OK) {
+        *vec = item.vector;
+        item.vector = NULL;
+        vd_text_items_clear(&item, 1);
+        return VD_OK;
+    }
+    if (st == VD_ERR_UNSUPPORTED) return refuse(why, "text_unsupported", st);
+    if (st == VD_ERR_NOT_FOUND) return refuse(why, "unknown_model", st);
+    if (st == VD_ERR_INVALID || st == VD_ERR_LIMIT) return refuse(why, "invalid_text", st);
+    return refuse(why, st == VD_ERR_DB ? "store" : "model_server", st);
+}
+
+/* Checks the request's shape: one query, k. */
 static vd_status check_req(const vd_svc_search_req *req, const char **why, vd_error *err)
 {
     int given =
         (req->path != NULL) + (req->asset_id != 0) + (req->has_vector != 0) + (req->text != NULL);
-    if (req->text && given == 1) {
-        vd_error_set(err, VD_ERR_UNSUPPORTED,
-                     "text search needs a CLIP text model, which this server does not have");
-        return refuse(why, "text_unsupported", VD_ERR_UNSUPPORTED);
-    }
     if (given != 1) {
-        vd_error_set(err, VD_ERR_INVALID,
-                     "give exactly one of path, asset_id, vector or an uploaded file (%d given)",
-                     given);
+        vd_error_set(
+            err, VD_ERR_INVALID,
+            "give exactly one of path, asset_id, vector, text or an uploaded file (%d given)",
+            given);
         return refuse(why, "one_query", VD_ERR_INVALID);
     }
     if (req->k < 0 || req->k > VD_VINDEX_MAX_K) {
@@ -161,6 +182,8 @@ static vd_status query_vector(vd_store *store, vd_runner *runner, const vd_svc_s
         if (qdim) memcpy(*vec, req->vector, sizeof(float) * (size_t)qdim);
     } else if (req->asset_id) {
         st = query_from_asset(store, req->asset_id, model, vec, &qdim, why, err);
+    } else if (req->text) {
+        st = query_from_text(store, runner, req->text, model, vec, &qdim, why, err);
     } else {
         st = query_from_path(store, runner, req, model, vec, &qdim, why, err);
     }

@@ -10,7 +10,8 @@
  * every adapter (the API answers it as the error code, with the HTTP status
  * of vd_svc_search_http_status):
  *   one_query            none or more than one of path, asset_id, vector, upload, text (422)
- *   text_unsupported     "text": text search needs a CLIP text model (422)
+ *   text_unsupported     "text" with a model that has no text tower (422)
+ *   invalid_text         a text that is not UTF-8 or is over 64 KiB (422)
  *   k_out_of_range       k not in 1..VD_VINDEX_MAX_K (422)
  *   invalid_vector       a value NaN or infinite, or the zero vector (422)
  *   dimension_mismatch   a vector of another length than the model's index (422)
@@ -72,8 +73,10 @@ void vd_svc_search_hits_free(vd_svc_search_hit *hits, size_t n);
 int vd_svc_search_http_status(const char *why);
 
 /* Searches the library's index of req->model: *hits (n, best first, at
- * most k) of live assets within req->folder. runner is needed for a path
- * only (may be NULL otherwise). */
+ * most k) of live assets within req->folder. A text is embedded with the
+ * model's text tower (a CLIP image model whose metadata names it): the
+ * text's vector lies in the space of the model's image vectors. runner is
+ * needed for a path or a text only (may be NULL otherwise). */
 vd_status vd_svc_search(vd_libindex *li, vd_store *store, vd_runner *runner,
                         const vd_svc_search_req *req, vd_svc_search_hit **hits, size_t *n,
                         const char **why, vd_error *err);

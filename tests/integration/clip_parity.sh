@@ -8,6 +8,8 @@
 # - texts longer than the context are truncated (the end token kept), said per text;
 # - bad input: an empty text list, texts to an image model with no text tower, images to a text
 #   model, texts and paths at once: specific 4xx;
+# - text search (POST /search {"text"}) over the library indexed with the image tower ranks the
+#   photos as torch's cosines do, with torch's scores;
 # - bad folders: a tokenizer that does not parse, a tower without its model.onnx: listed as
 #   invalid naming the file, in the log too; the other towers of those folders still serve.
 . "$VISIOND_SOURCE_DIR/tests/lib/common.sh"
@@ -31,7 +33,8 @@ cp -r "$GEN/tinyclip" "$MODELS/visualonly"
 rm -r "$MODELS/visualonly/textual"
 
 ms_start
-api_start --data "$DATA" --media-root "$GEN/images"
+# the photo library embeds with the CLIP image tower (no faces): text search below
+api_start --data "$DATA" --media-root "$GEN/images" --library-model tinyclip --library-face-model ""
 
 # ---- what the models directory became ----------------------------------------------------
 req GET /models
@@ -126,6 +129,34 @@ expect_error 422 invalid_value POST /classify -H 'Content-Type: application/json
   --data-binary "{\"model\": \"tinyclip\", \"labels\": [\"dog\", \"cat\"], \"paths\": $imgs, \"template\": \"a photo\"}"
 expect_error 422 model_task_mismatch POST /classify -H 'Content-Type: application/json' \
   --data-binary "{\"model\": \"visualonly\", \"labels\": [\"dog\", \"cat\"], \"paths\": $imgs}"
+
+# ---- text search over the library (POST /search {"text"}) -----------------------------------
+worker_start
+post_json /assets "{\"folder\": \"$GEN/images\"}"
+[ "$STATUS" = 202 ] || fail "POST /assets: $STATUS $BODY"
+nimg=$($PY -c 'import json,sys; print(len(json.loads(sys.argv[1])))' "$imgs")
+found_all() { post_json /search '{"model": "tinyclip", "text": "a photo of a dog", "k": 10}'; [ "$STATUS" = 200 ] && [ "$(jget results | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')" = "$nimg" ]; }
+wait_for 300 found_all || fail "text search did not see the $nimg photos: $STATUS $BODY $(tail -5 "$W_LOG")"
+for q in "a photo of a dog" "don't stop"; do
+  post_json /search "{\"model\": \"tinyclip\", \"text\": \"$q\", \"k\": 10}"
+  [ "$STATUS" = 200 ] || fail "text search '$q': $STATUS $BODY"
+  printf '%s' "$BODY" >"$T/ts.json"
+  $PY - "$GEN/ref.json" "$T/ts.json" "$q" <<'PY' || fail "text search '$q': $(cat "$T/ts.json")"
+import json, os, sys
+ref, got, q = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+t = ref["texts"][q]
+want = {f: sum(a * b for a, b in zip(t, v)) for f, v in ref["images"].items()}
+res = got["results"]
+order = [os.path.basename(r["path"]) for r in res]
+assert order == sorted(want, key=want.get, reverse=True), (order, want)
+d = max(abs(r["score"] - want[os.path.basename(r["path"])]) for r in res)
+print(f"text search '{q}': {order}, scores max abs diff {d:.2e} from torch's cosines")
+assert d < 1e-4, d
+PY
+done
+expect_error 422 text_unsupported POST /search -H 'Content-Type: application/json' \
+  --data-binary '{"model": "visualonly", "text": "a dog"}'
+worker_stop
 
 # ---- the CLI: the same service function ---------------------------------------------------
 "$VISIOND" embed --data "$DATA" --model tinyclip --text "a photo of a dog" --text "don't stop" >"$T/cli.out" 2>"$T/cli.err" ||
