@@ -32,6 +32,8 @@ static const struct command {
     {"embed", vd_cmd_embed, "embed image files through the model server (cached)"},
     {"train", vd_cmd_train, "train a classifier from a folder of labelled images"},
     {"predict", vd_cmd_predict, "classify image files with a trained session"},
+    {"search", vd_cmd_search, "find the library's photos nearest to an image file"},
+    {"index", vd_cmd_index, "add a folder of photos to the library: embed them, find their faces"},
 };
 
 static void usage(FILE *f)

@@ -6,6 +6,7 @@
  *   GET /training/sessions[/{id}]     sessions, progress, metrics
  *   GET /models                       the model server's models and statistics
  *   POST /faces + GET /media?path=    faces found in an image, drawn over it
+ *   POST /search, GET /duplicates     the library's search and duplicates pages (library.js)
  * A route the server does not have (404 not_found) turns its panel into a "not available"
  * note. When the server wants a token (401) the page asks for it and sends it as
  * "Authorization: Bearer"; it is kept in sessionStorage (this tab) only. */
@@ -47,7 +48,9 @@ async function api(method, path, body, opts = {}) {
   const headers = { Accept: opts.raw ? '*/*' : 'application/json' };
   if (app.token) headers.Authorization = `Bearer ${app.token}`;
   const init = { method, headers, cache: 'no-store' };
-  if (body !== undefined) {
+  if (body instanceof FormData) {
+    init.body = body; // multipart: the browser writes its Content-Type
+  } else if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
@@ -684,7 +687,7 @@ function setupFaces() {
 /* ---- views and polling ------------------------------------------------------ */
 
 function showView(name) {
-  if (!['jobs', 'training', 'models', 'faces'].includes(name)) name = 'jobs';
+  if (!['jobs', 'training', 'models', 'faces', 'search', 'duplicates', 'people'].includes(name)) name = 'jobs';
   app.view = name;
   for (const s of $$('section.view')) s.hidden = s.dataset.view !== name;
   for (const a of $$('.tabs a')) a.classList.toggle('active', a.dataset.view === name);
@@ -716,7 +719,7 @@ function refreshSoon(ms) {
   app.timer = setTimeout(async () => {
     if (app.busy) { refreshSoon(100); return; }
     await refresh();
-    const idle = app.view === 'faces' || (app.view === 'training' && !app.sessions.anyActive);
+    const idle = ['faces', 'search', 'duplicates', 'people'].includes(app.view) || (app.view === 'training' && !app.sessions.anyActive);
     if (!document.hidden) refreshSoon(idle ? POLL_IDLE_MS : POLL_MS);
   }, ms === undefined ? POLL_MS : ms);
 }

@@ -25,7 +25,10 @@
 #include "infer/client.h"
 #include "infer/runner.h"
 #include "queue/queue.h"
+#include "service/immich.h"
+#include "service/library_index.h"
 #include "store/store.h"
+#include <pthread.h>
 
 /* Every handle a request borrows (queue, store, model-server runners and
  * clients), private to api_pools.c. */
@@ -35,11 +38,24 @@ struct vd_api {
     vd_api_pools *pools; /* owned */
     vd_media_roots *roots;
     vd_http_metrics *metrics;
-    vd_router *router;    /* api.c only */
-    vd_http_server *http; /* api.c only */
-    char *model_server;   /* address, or NULL when none is configured */
-    char *upload_dir;     /* DATA/uploads */
+    vd_router *router;        /* api.c only */
+    vd_http_server *http;     /* api.c only */
+    char *model_server;       /* address, or NULL when none is configured */
+    char *upload_dir;         /* DATA/uploads */
+    char *library_model;      /* the photo library's image model */
+    char *library_face_model; /* its face model ("" = none) */
     int64_t started_ms;
+    int immich_public;                /* GET /ping, POST /predict without the token */
+    vd_immich_aliases immich_aliases; /* operator-given Immich model names */
+    /* The library's index owner (service/library_index.h), started with the
+     * api; when the store could not be opened then, started again by the
+     * first request that needs it (vd_api_libindex). */
+    pthread_mutex_t libindex_mu;
+    vd_libindex *libindex;
+    vd_libindex_config libindex_cfg; /* strings owned: store_url, dir */
+    const char *libindex_models[2];  /* library_model, library_face_model */
+    /* Places new faces into people (service/people.h): the owner's faces hook. */
+    struct vd_people_clusterer *people;
 };
 
 /* Route modules. */
@@ -50,6 +66,17 @@ vd_status vd_api_routes_training(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_dashboard(vd_api *api, vd_router *r, vd_error *err);
 vd_status vd_api_routes_media(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_library(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_immich(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_people(vd_api *api, vd_router *r, vd_error *err);
+vd_status vd_api_routes_search(vd_api *api, vd_router *r, vd_error *err);
+
+/* The api's index owner, started now when it was not yet; NULL after
+ * answering 503 index_unavailable when it cannot start (the store is down). */
+vd_libindex *vd_api_libindex(vd_api *api, vd_http_resp *resp);
+
+/* Asks the index owner to catch up now (after the api changed the library). */
+void vd_api_libindex_poke(vd_api *api);
 
 /* Returns 1 when an If-None-Match header value lists etag (a quoted entity
  * tag; "W/" prefixes are ignored) or is "*"; 0 for NULL or no match. */

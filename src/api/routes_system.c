@@ -103,6 +103,9 @@ static void metrics(void *ctx, vd_http_req *req, vd_http_resp *resp)
             fprintf(f, "visiond_jobs{state=\"%s\"} %lld\n", vd_job_state_name((vd_job_state)s),
                     (long long)counts[s]);
     }
+    pthread_mutex_lock(&api->libindex_mu);
+    if (api->libindex) vd_libindex_write_prometheus(api->libindex, f);
+    pthread_mutex_unlock(&api->libindex_mu);
     vd_procstat ps;
     vd_procstat_read(&ps);
     vd_procstat_write_prometheus(&ps, f);

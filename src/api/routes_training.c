@@ -15,6 +15,7 @@
 #include "api/api_impl.h"
 #include "api/form.h"
 #include "core/util.h"
+#include "service/people.h"
 #include "service/training.h"
 #include "store/sessions.h"
 #include "train/classifier.h"
@@ -24,7 +25,7 @@ static int refusal_status(const char *why)
 {
     if (strcmp(why, "too_many_examples") == 0 || strcmp(why, "file_too_large") == 0) return 413;
     if (strcmp(why, "path_not_found") == 0 || strcmp(why, "session_not_found") == 0 ||
-        strcmp(why, "no_classifier") == 0)
+        strcmp(why, "no_classifier") == 0 || strcmp(why, "person_not_found") == 0)
         return 404;
     if (strcmp(why, "session_not_ready") == 0) return 409;
     return 422;
@@ -130,10 +131,10 @@ static vd_status keep_uploads(void *ud, const char *sid, vd_svc_examples *ex, vd
 /* Reads the fields of a JSON body or a multipart form into *req; answers and
  * returns 0 when one is missing or of the wrong type. */
 static int create_parse(vd_http_req *req, vd_http_resp *resp, vd_svc_session_req *sr,
-                        json_t **examples, const char **folder)
+                        json_t **examples, const char **folder, json_t **people)
 {
-    static const char *const fields[] = {"name",   "kind", "model", "examples",
-                                         "folder", "crop", NULL};
+    static const char *const fields[] = {"name",   "kind", "model",  "examples",
+                                         "folder", "crop", "people", NULL};
     if (req->parts) {
         static const char *const form_fields[] = {"name", "kind", "model", "crop", NULL};
         if (!vd_form_check(req, resp, form_fields) || !vd_form_bool(req, resp, "crop", &sr->crop))
@@ -153,27 +154,55 @@ static int create_parse(vd_http_req *req, vd_http_resp *resp, vd_svc_session_req
         return 0;
     *examples = json_object_get(b, "examples");
     if (*examples && json_is_null(*examples)) *examples = NULL;
-    if (*examples && *folder) {
+    *people = json_object_get(b, "people");
+    if (*people && json_is_null(*people)) *people = NULL;
+    if ((*examples != NULL) + (*folder != NULL) + (*people != NULL) > 1) {
         vd_http_reply_error(resp, 422, "examples_and_folder",
-                            "give either 'examples' or 'folder', not both");
+                            "give one of 'examples', 'folder' or 'people'");
         return 0;
     }
-    if (!*examples && !*folder) {
+    if (*people && !json_is_array(*people)) {
+        vd_http_reply_error(resp, 400, "invalid_type", "field 'people' must be an array of ids");
+        return 0;
+    }
+    if (!*examples && !*folder && !*people) {
         vd_http_reply_error(resp, 422, "missing_field",
-                            "give 'examples' ([{path, label}]) or 'folder' (one sub-folder "
-                            "per label), or upload files");
+                            "give 'examples' ([{path, label}]), 'folder' (one sub-folder "
+                            "per label) or 'people' (face sessions), or upload files");
         return 0;
     }
     return 1;
+}
+
+/* Examples from named people (service/people.h): their ids, then their confirmed faces. */
+static vd_status examples_from_people(vd_api *api, json_t *arr, vd_session_kind kind,
+                                      vd_http_resp *resp, vd_svc_examples *out, const char **why,
+                                      vd_error *err)
+{
+    int64_t ids[VD_PEOPLE_MERGE_MAX];
+    size_t n = json_array_size(arr);
+    for (size_t i = 0; i < n && i < VD_PEOPLE_MERGE_MAX; i++) {
+        json_t *v = json_array_get(arr, i);
+        if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+            vd_http_reply_error(resp, 400, "invalid_type", "people[%zu] must be a person id", i);
+            return VD_ERR_INVALID;
+        }
+        ids[i] = json_integer_value(v);
+    }
+    vd_store *s = vd_api_store_get(api, resp);
+    if (!s) return VD_ERR_DB;
+    vd_status st = vd_people_examples(s, kind, ids, n, out, why, err);
+    vd_api_store_put(api, s, *why && strcmp(*why, "store") == 0 ? st : VD_OK);
+    return st;
 }
 
 static void create(void *ctx, vd_http_req *req, vd_http_resp *resp)
 {
     vd_api *api = ctx;
     vd_svc_session_req sr = {0};
-    json_t *examples = NULL;
+    json_t *examples = NULL, *people = NULL;
     const char *folder = NULL, *why = NULL;
-    if (!create_parse(req, resp, &sr, &examples, &folder)) return;
+    if (!create_parse(req, resp, &sr, &examples, &folder, &people)) return;
     vd_svc_session_spec spec;
     vd_svc_examples ex = {0};
     vd_svc_backends b = {0};
@@ -183,6 +212,7 @@ static void create(void *ctx, vd_http_req *req, vd_http_resp *resp)
     if (st == VD_OK)
         st = req->parts ? examples_from_upload(req, &ex, &why, &err)
              : examples ? examples_from_json(api, examples, resp, &ex, &why, &err)
+             : people   ? examples_from_people(api, people, spec.kind, resp, &ex, &why, &err)
                         : vd_svc_examples_scan(folder, roots_check, api, &ex, &why, &err);
     if (st == VD_OK) st = vd_svc_examples_check(&ex, &why, &err);
     if (st != VD_OK) {

@@ -59,5 +59,7 @@ int vd_cmd_embed(int argc, char **argv);
 int vd_cmd_faces(int argc, char **argv);
 int vd_cmd_train(int argc, char **argv);
 int vd_cmd_predict(int argc, char **argv);
+int vd_cmd_search(int argc, char **argv);
+int vd_cmd_index(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@
 #include "core/datadir.h"
 #include "core/sha256.h"
 #include "core/util.h"
+#include "faces/align.h"
 #include "faces/faces.h"
 #include "image/decode.h"
 #include "infer/runner.h"
@@ -38,6 +39,8 @@ static void help(FILE *f)
         "  --embed           also compute embeddings (model: --embedder, default faceres)\n"
         "  --embedder NAME   the embedding model\n"
         "  --threshold F     minimum detection score (default 0.5)\n"
+        "  --crops DIR       with --embed, also write each face's aligned crop, as the\n"
+        "                    embedder is fed it, to DIR/N_K.ppm (file N, face K, from 0)\n"
         "  --decode-only     decode and hash only: no models are loaded\n"
         "  --threads N       ONNX Runtime intra-op threads (default 1)\n"
         "  --server ADDRESS  run the models on a model server instead (unix:PATH,\n"
@@ -63,6 +66,12 @@ static json_t *faces_json(const vd_face *faces, size_t n)
             json_array_append_new(kp, json_pack("[f, f]", d->kp[k][0], d->kp[k][1]));
         json_t *o = json_pack("{s:f, s:[f, f, f, f], s:o}", "score", d->score, "box", d->x0, d->y0,
                               d->x1 - d->x0, d->y1 - d->y0, "keypoints", kp);
+        if (d->has_lm5) { /* an SCRFD's five landmarks (faces/scrfd.h) */
+            json_t *lm = json_array();
+            for (int k = 0; k < 5; k++)
+                json_array_append_new(lm, json_pack("[f, f]", d->lm5[k][0], d->lm5[k][1]));
+            json_object_set_new(o, "landmarks", lm);
+        }
         if (faces[i].embedding) {
             json_t *e = json_array();
             for (int j = 0; j < faces[i].dim; j++)
@@ -76,7 +85,7 @@ static json_t *faces_json(const vd_face *faces, size_t n)
 
 /* What the command line asked for; parse_args fills it, run_faces acts on it. */
 typedef struct {
-    const char *models, *detector, *embedder, *server;
+    const char *models, *detector, *embedder, *server, *crops;
     int embed, decode_only, threads;
     float threshold;
     char **files; /* argv's FILE... */
@@ -94,6 +103,7 @@ static const struct option longopts[] = {
     {"threads", required_argument, NULL, 'j'},
     {"server", required_argument, NULL, 's'},
     {"secret-file", required_argument, NULL, 'K'},
+    {"crops", required_argument, NULL, 'C'},
     {NULL, 0, NULL, 0},
 };
 
@@ -117,6 +127,9 @@ static int parse_opt(faces_args *a, int c, const char *arg)
         break;
     case 'D':
         a->decode_only = 1;
+        break;
+    case 'C':
+        a->crops = arg;
         break;
     case 's':
         a->server = arg;
@@ -163,10 +176,41 @@ static int parse_args(int argc, char **argv, faces_args *a)
     return VD_EXIT_OK;
 }
 
+/* Writes face k's aligned crop of img (as the embedder is fed it) to
+ * DIR/N_K.ppm. The face is in the original image's pixels; img may be the
+ * shrunk decode, so the detection is scaled back to img first. */
+static vd_status write_crop(vd_runner *runner, const char *embedder, const vd_image *img,
+                            const vd_face *face, const char *dir, int n, size_t k, vd_error *err)
+{
+    vd_model_meta meta;
+    vd_status st = vd_runner_meta(runner, embedder ? embedder : VD_FACES_EMBEDDER, &meta, err);
+    if (st != VD_OK) return st;
+    vd_face_det d = face->det;
+    float kx = (float)img->width / img->src_width, ky = (float)img->height / img->src_height;
+    d.x0 *= kx, d.x1 *= kx, d.y0 *= ky, d.y1 *= ky;
+    for (int i = 0; i < VD_KP_COUNT; i++)
+        d.kp[i][0] *= kx, d.kp[i][1] *= ky;
+    for (int i = 0; d.has_lm5 && i < 5; i++)
+        d.lm5[i][0] *= kx, d.lm5[i][1] *= ky;
+    vd_image crop;
+    vd_align_mode mode =
+        meta.alignment == VD_ALIGNMENT_ARCFACE ? VD_ALIGN_ARCFACE : VD_ALIGN_FACERES;
+    if ((st = vd_face_align_as(img, &d, meta.width, mode, &crop, NULL, err)) != VD_OK) return st;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%d_%zu.ppm", dir, n, k);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fprintf(f, "P6\n%d %d\n255\n", crop.width, crop.height) > 0 &&
+             fwrite(crop.pixels, 3, (size_t)crop.width * crop.height, f) ==
+                 (size_t)crop.width * crop.height;
+    if (f && fclose(f) != 0) ok = 0;
+    vd_image_free(&crop);
+    return ok ? VD_OK : vd_error_set(err, VD_ERR_IO, "cannot write %s", path);
+}
+
 /* One file's JSON line: decoded and hashed, then (unless decode_only) its
  * faces; or an error object. Sets *failed on error. */
 static json_t *faces_of_file(const faces_args *a, vd_runner *runner, const vd_faces_opts *fo,
-                             const char *file, int *failed)
+                             const char *file, int index, int *failed)
 {
     vd_image img;
     uint8_t sha[VD_SHA256_LEN];
@@ -191,6 +235,14 @@ static json_t *faces_of_file(const faces_args *a, vd_runner *runner, const vd_fa
             *failed = 1;
         } else {
             json_object_set_new(out, "faces", faces_json(faces, n));
+            for (size_t k = 0; a->crops && a->embed && k < n; k++)
+                if (write_crop(runner, a->embedder, &img, &faces[k], a->crops, index, k, &err) !=
+                    VD_OK) {
+                    json_decref(out);
+                    out = error_json(file, &err);
+                    *failed = 1;
+                    break;
+                }
             vd_faces_free(faces, n);
         }
     }
@@ -217,7 +269,7 @@ static int run_faces(const faces_args *a, const char *argv0)
 
     int failed = 0;
     for (int i = 0; i < a->nfiles; i++) {
-        json_t *out = faces_of_file(a, runner, &fo, a->files[i], &failed);
+        json_t *out = faces_of_file(a, runner, &fo, a->files[i], i, &failed);
         char *line = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(7));
         if (line) {
             puts(line);

@@ -1,5 +1,5 @@
-/* cmd_pipeline.c: `visiond embed`, `visiond train`, `visiond predict`: the
- * CLI twins of the API's /embeddings, POST /training/sessions and predict
+/* cmd_pipeline.c: `visiond embed`, `visiond train`, `visiond predict`, `visiond search`: the
+ * CLI twins of the API's /embeddings, POST /training/sessions, predict and POST /search
  * (docs/pipeline.md; `visiond faces` is cmd_faces.c). Models run in the model server (they are
  * never loaded here); the store (DATA/store.db) caches embeddings and holds sessions; `train`
  * enqueues a train_session job for a worker. */
@@ -22,6 +22,7 @@
 #include "pipeline/embed.h"
 #include "pipeline/text_embed.h"
 #include "queue/queue.h"
+#include "service/search.h"
 #include "service/training.h"
 #include "store/sessions.h"
 #include "train/classifier.h"
@@ -55,7 +56,9 @@ enum {
     O_QUEUE,
     O_TIMEOUT,
     O_STORE,
-    O_TEXT
+    O_TEXT,
+    O_K,
+    O_FOLDER
 };
 
 typedef struct {
@@ -564,6 +567,95 @@ int vd_cmd_predict(int argc, char **argv)
     if (rc == VD_EXIT_OK && failed) rc = VD_EXIT_FAIL;
     vd_classifier_free(clf);
     vd_session_clear(&s);
+    vd_runner_free(runner);
+    vd_store_close(store);
+    return rc;
+}
+
+/* ---- search ------------------------------------------------------------- */
+
+/* The library's index, read here from its files and the store (never saved:
+ * the API's owner keeps the files). */
+static int search_owner(const common_opts *co, vd_libindex **li)
+{
+    char sp[4096], dir[4096];
+    const char *url = co->store ? co->store : vd_store_default_url(sp, sizeof sp);
+    vd_libindex_config c = {.store_url = url,
+                            .dir = vd_data_path(dir, sizeof dir, "index"),
+                            .poll_ms = -1,
+                            .read_only = 1};
+    vd_error err;
+    if (vd_libindex_start(&c, li, &err) != VD_OK)
+        return vd_cli_fail("search: the library index: %s", vd_error_text(&err));
+    return VD_EXIT_OK;
+}
+
+int vd_cmd_search(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: visiond search FILE [--k K] [--model M] [--folder DIR]\n"
+        "\n"
+        "Finds the library's photos nearest to an image file (docs/search.md): the file is\n"
+        "embedded through the model server (cache first) and looked up in the library's index\n"
+        "(loaded from DATA/index and caught up from the store). Prints the same JSON as\n"
+        "POST /search: {\"model\",\"results\":[{\"asset_id\",\"path\",\"score\"}]}.\n"
+        "\n"
+        "  --k K                results, 1..1000 (default 20)\n"
+        "  --model M            image model of the index (default mobilenet_v2)\n"
+        "  --folder DIR         only photos in DIR or below\n" COMMON_HELP;
+    if (vd_cli_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return VD_EXIT_OK;
+    }
+    static const struct option lo[] = {COMMON_LONGOPTS,
+                                       {"k", required_argument, NULL, O_K},
+                                       {"model", required_argument, NULL, O_MODEL},
+                                       {"folder", required_argument, NULL, O_FOLDER},
+                                       {NULL, 0, NULL, 0}};
+    common_opts co = {0};
+    vd_svc_search_req r = {0};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (common_opt(c, &co)) continue;
+        char *end = NULL;
+        if (c == O_K) {
+            long long k = strtoll(optarg, &end, 10);
+            r.k = *optarg && !*end && k != 0 ? k : -1; /* refused by the service, with its rule */
+        } else if (c == O_MODEL) {
+            r.model = optarg;
+        } else if (c == O_FOLDER) {
+            r.folder = optarg;
+        } else {
+            return vd_cli_usage_error("search", "unknown or incomplete option '%s'",
+                                      argv[optind - 1]);
+        }
+    }
+    if (optind + 1 != argc) return vd_cli_usage_error("search", "give exactly one file");
+    r.path = argv[optind];
+    vd_store *store = NULL;
+    vd_runner *runner = NULL;
+    vd_libindex *li = NULL;
+    vd_svc_search_hit *hits = NULL;
+    size_t n = 0;
+    const char *why = NULL;
+    vd_error err;
+    int rc = open_all(&co, vd_svc_search_model(r.model), 1, &store, &runner);
+    if (rc == VD_EXIT_OK) rc = search_owner(&co, &li);
+    if (rc == VD_EXIT_OK && vd_svc_search(li, store, runner, &r, &hits, &n, &why, &err) != VD_OK)
+        rc = svc_fail("search", why, &err);
+    if (rc == VD_EXIT_OK) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, json_pack("{s:I, s:s, s:f}", "asset_id",
+                                                 (json_int_t)hits[i].asset_id, "path", hits[i].path,
+                                                 "score", (double)hits[i].score));
+        print_json_line(
+            json_pack("{s:s, s:o}", "model", vd_svc_search_model(r.model), "results", arr));
+    }
+    vd_svc_search_hits_free(hits, n);
+    vd_libindex_stop(li);
     vd_runner_free(runner);
     vd_store_close(store);
     return rc;

@@ -60,6 +60,13 @@ static const char serve_usage[] =
     "  --store URL          the store (sessions, embeddings): sqlite:PATH, PATH or\n"
     "                       postgres://USER@HOST:PORT/DB (default $VISIOND_STORE, else\n"
     "                       DATA/store.db)\n"
+    "  --library-model M    the photo library's image model (default mobilenet_v2)\n"
+    "  --library-face-model M  its face model (default faceres; \"\" = no faces)\n"
+    "  --immich-ml          serve Immich's ML interface (GET /ping, POST /predict) without\n"
+    "                       the token, for Immich's server, which sends none (docs/immich.md)\n"
+    "  --immich-model NAME:TYPE=MODEL[,...]\n"
+    "                       run visiond's MODEL for Immich's model NAME of TYPE (visual,\n"
+    "                       textual, detection, recognition); repeatable\n"
     "  -h, --help           this help\n"
     "\n"
     "Environment: VISIOND_TOKEN, VISIOND_QUEUE, VISIOND_STORE, VISIOND_MODEL_SERVER, "
@@ -69,9 +76,12 @@ static const char serve_usage[] =
 typedef struct {
     const char *listen, *queue, *data, *token, *token_file, *model_server;
     const char *max_body, *max_upload, *max_uploads, *threads;
-    const char *models, *store, *secret_file;
+    const char *models, *store, *secret_file, *library_model, *library_face_model;
     const char *roots[MAX_ROOTS];
     size_t nroots;
+    int immich_ml;
+    const char *immich_models[MAX_ROOTS];
+    size_t nimmich_models;
 } serve_args;
 
 /* Parses "--opt VALUE" and "--opt=VALUE". Returns 0 on success, else a usage exit code. */
@@ -94,24 +104,37 @@ static int parse(int argc, char **argv, serve_args *a)
         {"--models", offsetof(serve_args, models)},
         {"--store", offsetof(serve_args, store)},
         {"--secret-file", offsetof(serve_args, secret_file)},
+        {"--library-model", offsetof(serve_args, library_model)},
+        {"--library-face-model", offsetof(serve_args, library_face_model)},
     };
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *eq = strchr(arg, '=');
         size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
         const char *val = eq ? eq + 1 : NULL;
+        if (strcmp(arg, "--immich-ml") == 0) { /* a flag: no value */
+            a->immich_ml = 1;
+            continue;
+        }
+        int is_models =
+            strncmp(arg, "--immich-model", nlen) == 0 && nlen == strlen("--immich-model");
         int is_root = strncmp(arg, "--media-root", nlen) == 0 && nlen == strlen("--media-root");
         int found = -1;
         for (size_t k = 0; k < sizeof opts / sizeof opts[0] && found < 0; k++)
             if (strlen(opts[k].name) == nlen && strncmp(arg, opts[k].name, nlen) == 0)
                 found = (int)k;
-        if (found < 0 && !is_root) return vd_cli_usage_error("serve", "unknown option '%s'", arg);
+        if (found < 0 && !is_root && !is_models)
+            return vd_cli_usage_error("serve", "unknown option '%s'", arg);
         if (!val) {
             if (i + 1 >= argc)
                 return vd_cli_usage_error("serve", "option '%.*s' needs a value", (int)nlen, arg);
             val = argv[++i];
         }
-        if (is_root) {
+        if (is_models) {
+            if (a->nimmich_models == MAX_ROOTS)
+                return vd_cli_usage_error("serve", "at most %d --immich-model", MAX_ROOTS);
+            a->immich_models[a->nimmich_models++] = val;
+        } else if (is_root) {
             if (a->nroots == MAX_ROOTS)
                 return vd_cli_usage_error("serve", "at most %d media roots", MAX_ROOTS);
             a->roots[a->nroots++] = val;
@@ -238,6 +261,11 @@ int vd_cmd_serve(int argc, char **argv)
     cfg.models_path = a.models;
     cfg.store_path = a.store;
     cfg.nmedia_roots = a.nroots;
+    cfg.library_model = a.library_model;
+    cfg.library_face_model = a.library_face_model;
+    cfg.immich_ml = a.immich_ml;
+    cfg.immich_models = a.immich_models;
+    cfg.nimmich_models = a.nimmich_models;
 
     if ((rc = vd_cli_store_check("serve", a.store)) != VD_EXIT_OK) return rc;
 

@@ -60,6 +60,12 @@ static const char usage_text[] =
     "                        beyond loopback it needs a secret)\n"
     "  --secret-file FILE    the model servers' shared secret, mode 0600 (key\n"
     "                        model_secret_file)\n"
+    "  --library-model M     the photo library's image model (key library_model;\n"
+    "                        default mobilenet_v2; docs/library.md)\n"
+    "  --library-face-model M  its face model (key library_face_model; default faceres)\n"
+    "  --immich-ml 0|1       1: Immich's ML interface (GET /ping, POST /predict) needs no\n"
+    "                        token (key immich_ml; docs/immich.md)\n"
+    "  --immich-models LIST  Immich model names, NAME:TYPE=MODEL,... (key immich_models)\n"
     "  --print-config        print the effective settings and where each came from, and exit\n"
     "  -h, --help            this help\n";
 
@@ -191,6 +197,10 @@ static const struct option longopts[] = {
     {"model-server", required_argument, 0, FLAG(VD_CFG_MODEL_SERVER)},
     {"model-listen", required_argument, 0, FLAG(VD_CFG_MODEL_LISTEN)},
     {"secret-file", required_argument, 0, FLAG(VD_CFG_MODEL_SECRET_FILE)},
+    {"library-model", required_argument, 0, FLAG(VD_CFG_LIBRARY_MODEL)},
+    {"library-face-model", required_argument, 0, FLAG(VD_CFG_LIBRARY_FACE_MODEL)},
+    {"immich-ml", required_argument, 0, FLAG(VD_CFG_IMMICH_ML)},
+    {"immich-models", required_argument, 0, FLAG(VD_CFG_IMMICH_MODELS)},
     {"print-config", no_argument, 0, 'p'},
     {0, 0, 0, 0},
 };
@@ -394,6 +404,11 @@ static vd_status add_api(vd_procsup *sup, const vd_config *cfg, const up_env *e,
         push(&api, "--media-root"), push(&api, e->rootv[k]);
     if (cfg->value[VD_CFG_TOKEN_FILE][0])
         push(&api, "--token-file"), push(&api, cfg->value[VD_CFG_TOKEN_FILE]);
+    push(&api, "--library-model"), push(&api, cfg->value[VD_CFG_LIBRARY_MODEL]);
+    push(&api, "--library-face-model"), push(&api, cfg->value[VD_CFG_LIBRARY_FACE_MODEL]);
+    if (vd_config_int(cfg, VD_CFG_IMMICH_ML)) push(&api, "--immich-ml");
+    if (cfg->value[VD_CFG_IMMICH_MODELS][0])
+        push(&api, "--immich-model"), push(&api, cfg->value[VD_CFG_IMMICH_MODELS]);
     return vd_procsup_add(sup, "api", api.v, 0, err);
 }
 

@@ -34,6 +34,10 @@ static const struct {
     [VD_CFG_MODEL_SERVER] = {"model_server", "", 1, 0},
     [VD_CFG_MODEL_LISTEN] = {"model_listen", "", 1, 0},
     [VD_CFG_MODEL_SECRET_FILE] = {"model_secret_file", "", 1, 0},
+    [VD_CFG_LIBRARY_MODEL] = {"library_model", "mobilenet_v2", 1, 0},
+    [VD_CFG_LIBRARY_FACE_MODEL] = {"library_face_model", "faceres", 1, 0},
+    [VD_CFG_IMMICH_ML] = {"immich_ml", "0", 0, 1},
+    [VD_CFG_IMMICH_MODELS] = {"immich_models", "", 1, 0},
 };
 
 static const char *source_names[] = {"default", "file", "env", "flag"};
@@ -71,6 +75,11 @@ void vd_config_defaults(vd_config *cfg)
     }
 }
 
+const char *vd_config_default(vd_cfg_key k)
+{
+    return (unsigned)k < VD_CFG__COUNT ? keys[k].def : NULL;
+}
+
 const char *vd_config_key_name(vd_cfg_key k)
 {
     return (unsigned)k < VD_CFG__COUNT ? keys[k].name : NULL;
@@ -105,7 +114,8 @@ vd_status vd_config_set(vd_config *cfg, vd_cfg_key k, const char *value, vd_cfg_
     unsigned roles;
     if (k == VD_CFG_ROLE && *value && vd_config_roles(value, &roles, err) != VD_OK)
         return VD_ERR_INVALID;
-    if ((k == VD_CFG_DATA || k == VD_CFG_LISTEN || k == VD_CFG_ROLE) && !*value)
+    if ((k == VD_CFG_DATA || k == VD_CFG_LISTEN || k == VD_CFG_ROLE || k == VD_CFG_LIBRARY_MODEL) &&
+        !*value)
         return vd_error_set(err, VD_ERR_INVALID, "%s: must not be empty", keys[k].name);
     vd_strlcpy(cfg->value[k], value, sizeof cfg->value[k]);
     cfg->source[k] = src;

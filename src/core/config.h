@@ -33,6 +33,11 @@ typedef enum {
     VD_CFG_MODEL_SERVER,      /* model-server address(es) ("" = this host's socket) */
     VD_CFG_MODEL_LISTEN,      /* model server's TCP HOST:PORT ("" = unix socket only) */
     VD_CFG_MODEL_SECRET_FILE, /* the model servers' shared secret ("" = none) */
+    /* the photo library (docs/library.md) */
+    VD_CFG_LIBRARY_MODEL,      /* image model of the index job */
+    VD_CFG_LIBRARY_FACE_MODEL, /* face embedding model of the index job ("" = no faces) */
+    VD_CFG_IMMICH_ML,         /* 1: Immich's /ping and /predict need no token */
+    VD_CFG_IMMICH_MODELS,     /* Immich model names: NAME:TYPE=MODEL,... ("" = none) */
     VD_CFG__COUNT
 } vd_cfg_key;
 
@@ -57,6 +62,10 @@ vd_status vd_config_roles(const char *text, unsigned *mask, vd_error *err);
 
 /* Fills *cfg with every key's default. */
 void vd_config_defaults(vd_config *cfg);
+
+/* Returns the key's default value (the one home of each default), or NULL
+ * for an unknown key. */
+const char *vd_config_default(vd_cfg_key k);
 
 /* Returns the key's name ("media_roots"), or NULL for an unknown key. */
 const char *vd_config_key_name(vd_cfg_key k);

@@ -2,10 +2,12 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,7 +41,7 @@ void vd_sleep_ms(int64_t ms)
         req = rem;
 }
 
-static void random_bytes(void *buf, size_t n)
+static void getrandom_full(void *buf, size_t n)
 {
     unsigned char *p = buf;
     while (n > 0) {
@@ -54,6 +56,61 @@ static void random_bytes(void *buf, size_t n)
         p += r;
         n -= (size_t)r;
     }
+}
+
+/* Random bytes are drawn by the page, not one getrandom call per id (a bulk enqueue of
+ * 10,000 jobs made 10,000 calls: docs/worker.md, "Per-job cost"). The pool is a page of its
+ * own with MADV_WIPEONFORK: a forked child (a work-horse) finds it zeroed, so empty, and
+ * draws its own bytes, never the ones its parent will hand out next; the mutex lives in the
+ * page too, so a child of a multi-threaded parent finds it unlocked (all zero bytes is
+ * PTHREAD_MUTEX_INITIALIZER). Without MADV_WIPEONFORK (Linux < 4.14) every call goes to
+ * getrandom, as before. */
+typedef struct {
+    pthread_mutex_t mu;
+    size_t left; /* unread bytes at the end of bytes[]; 0 after a fork */
+    unsigned char bytes[2048];
+} rand_pool;
+
+static rand_pool *pool_get(void)
+{
+    static rand_pool *pool; /* set once; the mapping survives fork, wiped */
+    static int pool_failed; /* no MADV_WIPEONFORK here */
+    rand_pool *p = __atomic_load_n(&pool, __ATOMIC_ACQUIRE);
+    if (p || __atomic_load_n(&pool_failed, __ATOMIC_RELAXED)) return p;
+    size_t sz = (sizeof *p + 4095) & ~(size_t)4095;
+    void *m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    if (madvise(m, sz, MADV_WIPEONFORK) != 0) {
+        munmap(m, sz);
+        __atomic_store_n(&pool_failed, 1, __ATOMIC_RELAXED);
+        return NULL;
+    }
+    rand_pool *expected = NULL;
+    if (!__atomic_compare_exchange_n(&pool, &expected, (rand_pool *)m, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        munmap(m, sz); /* another thread won */
+        return expected;
+    }
+    return m;
+}
+
+static void random_bytes(void *buf, size_t n)
+{
+    rand_pool *p = n <= 64 ? pool_get() : NULL;
+    if (!p) {
+        getrandom_full(buf, n);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (p->left < n) {
+        getrandom_full(p->bytes, sizeof p->bytes);
+        p->left = sizeof p->bytes;
+    }
+    unsigned char *src = p->bytes + sizeof p->bytes - p->left;
+    memcpy(buf, src, n);
+    memset(src, 0, n); /* handed out once */
+    p->left -= n;
+    pthread_mutex_unlock(&p->mu);
 }
 
 void vd_id_new(char out[VD_ID_LEN + 1])

@@ -101,5 +101,7 @@ vd_status vd_face_align_as(const vd_image *img, const vd_face_det *det, int size
     if (m)
         for (int i = 0; i < 6; i++)
             m[i] = mm[i];
-    return vd_image_warp_affine(img, mm, size, size, crop, err);
+    /* ArcFace: InsightFace's norm_crop, exactly (cv2.warpAffine); faceres: anti-aliased */
+    return mode == VD_ALIGN_ARCFACE ? vd_image_warp_affine_exact(img, mm, size, size, crop, err)
+                                    : vd_image_warp_affine(img, mm, size, size, crop, err);
 }

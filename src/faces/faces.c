@@ -158,6 +158,8 @@ vd_status vd_faces_run(vd_runner *r, const vd_image *img, const vd_faces_opts *o
         d.x0 *= kx, d.x1 *= kx, d.y0 *= ky, d.y1 *= ky;
         for (int k = 0; k < VD_KP_COUNT; k++)
             d.kp[k][0] *= kx, d.kp[k][1] *= ky;
+        for (int k = 0; d.has_lm5 && k < 5; k++)
+            d.lm5[k][0] *= kx, d.lm5[k][1] *= ky;
         out[i].det = d;
         if (vecs) {
             out[i].embedding = malloc(sizeof(float) * (size_t)dim);

@@ -266,8 +266,30 @@ static void sample_bilinear(const vd_image *s, double x, double y, double out[3]
             (1 - fy) * ((1 - fx) * p00[c] + fx * p01[c]) + fy * ((1 - fx) * p10[c] + fx * p11[c]);
 }
 
-vd_status vd_image_warp_affine(const vd_image *src, const double m[6], int out_w, int out_h,
-                               vd_image *out, vd_error *err)
+/* OpenCV's bilinear sample with a black constant border at continuous (x, y). */
+static void sample_bilinear_black(const vd_image *s, double x, double y, double out[3])
+{
+    x -= 0.5, y -= 0.5; /* pixel-index coordinates */
+    double fx0 = floor(x), fy0 = floor(y);
+    out[0] = out[1] = out[2] = 0;
+    if (!(fx0 >= -1 && fy0 >= -1 && fx0 < s->width && fy0 < s->height)) return;
+    int x0 = (int)fx0, y0 = (int)fy0;
+    double fx = x - fx0, fy = y - fy0;
+    for (int j = 0; j < 2; j++)
+        for (int i = 0; i < 2; i++) {
+            int xi = x0 + i, yj = y0 + j;
+            if (xi < 0 || yj < 0 || xi >= s->width || yj >= s->height) continue;
+            double w = (i ? fx : 1 - fx) * (j ? fy : 1 - fy);
+            const uint8_t *p = s->pixels + ((size_t)yj * s->width + xi) * 3;
+            for (int c = 0; c < 3; c++)
+                out[c] += w * p[c];
+        }
+}
+
+/* The warp of both public functions: up to max_k x max_k samples per pixel
+ * when shrinking (vd_image_warp_affine), or one with OpenCV's border (exact). */
+static vd_status warp(const vd_image *src, const double m[6], int out_w, int out_h, int exact,
+                      vd_image *out, vd_error *err)
 {
     memset(out, 0, sizeof *out);
     if (!src->pixels || src->width <= 0 || src->height <= 0)
@@ -282,7 +304,7 @@ vd_status vd_image_warp_affine(const vd_image *src, const double m[6], int out_w
     if (st != VD_OK) return st;
     /* Source pixels per output pixel, along the longer axis of the preimage. */
     double span = fmax(hypot(ia, id), hypot(ib, ie));
-    int k = span > 1.5 ? (int)ceil(span) : 1;
+    int k = span > 1.5 && !exact ? (int)ceil(span) : 1;
     if (k > 4) k = 4;
     for (int v = 0; v < out_h; v++)
         for (int u = 0; u < out_w; u++) {
@@ -291,7 +313,11 @@ vd_status vd_image_warp_affine(const vd_image *src, const double m[6], int out_w
                 for (int si = 0; si < k; si++) {
                     double pu = u + (si + 0.5) / k, pv = v + (sj + 0.5) / k;
                     double px[3];
-                    sample_bilinear(src, ia * pu + ib * pv + ic, id * pu + ie * pv + iff, px);
+                    double sx = ia * pu + ib * pv + ic, sy = id * pu + ie * pv + iff;
+                    if (exact)
+                        sample_bilinear_black(src, sx, sy, px);
+                    else
+                        sample_bilinear(src, sx, sy, px);
                     acc[0] += px[0], acc[1] += px[1], acc[2] += px[2];
                 }
             uint8_t *q = out->pixels + ((size_t)v * out_w + u) * 3;
@@ -301,4 +327,16 @@ vd_status vd_image_warp_affine(const vd_image *src, const double m[6], int out_w
             }
         }
     return VD_OK;
+}
+
+vd_status vd_image_warp_affine(const vd_image *src, const double m[6], int out_w, int out_h,
+                               vd_image *out, vd_error *err)
+{
+    return warp(src, m, out_w, out_h, 0, out, err);
+}
+
+vd_status vd_image_warp_affine_exact(const vd_image *src, const double m[6], int out_w, int out_h,
+                                     vd_image *out, vd_error *err)
+{
+    return warp(src, m, out_w, out_h, 1, out, err);
 }

@@ -53,4 +53,13 @@ vd_status vd_preprocess_batch(const vd_image *imgs, size_t n, const vd_model_met
 vd_status vd_image_warp_affine(const vd_image *src, const double m[6], int out_w, int out_h,
                                vd_image *out, vd_error *err);
 
+/* The same warp as OpenCV's cv2.warpAffine(src, m, (out_w, out_h)) with
+ * INTER_LINEAR and a black constant border computes it (which InsightFace's
+ * norm_crop, the ArcFace alignment, uses): one bilinear sample per output
+ * pixel, however much the warp shrinks, and source pixels outside the image
+ * are black, so the one-pixel band along the border blends with black. m is
+ * in continuous coordinates like vd_image_warp_affine's. */
+vd_status vd_image_warp_affine_exact(const vd_image *src, const double m[6], int out_w, int out_h,
+                                     vd_image *out, vd_error *err);
+
 #endif

@@ -534,12 +534,14 @@ static void run_dynamic(srv_model *m, vd_ort_session *sess, srv_req *batch, size
         vd_tensor_free(&outs[k]);
 }
 
-/* Runs one request item by item (a graph whose batch dim is fixed at 1). */
+/* Runs one request item by item (a graph whose batch dim is fixed at 1). An output
+ * whose first dim is not 1 folds the batch in (det_10g's [N, C]): it gets one, [n, N, C]. */
 static void run_items(srv_model *m, vd_ort_session *sess, srv_req *r)
 {
     vd_error e;
     vd_tensor res[VD_MODEL_MAX_OUTPUT];
     memset(res, 0, sizeof res);
+    int folded[VD_MODEL_MAX_OUTPUT] = {0};
     vd_status rc = VD_OK;
     for (size_t i = 0; i < r->n && rc == VD_OK; i++) {
         vd_tensor one = view(&r->input, i, 1), outs[VD_MODEL_MAX_OUTPUT];
@@ -547,20 +549,23 @@ static void run_items(srv_model *m, vd_ort_session *sess, srv_req *r)
         for (size_t k = 0; rc == VD_OK && k < m->nout; k++) {
             if (i == 0) {
                 int64_t shape[VD_TENSOR_MAX_RANK];
-                memcpy(shape, outs[k].shape, sizeof shape);
                 size_t rank = outs[k].rank;
-                if (rank < 1 || shape[0] != 1) {
+                folded[k] = rank >= 1 && outs[k].shape[0] != 1;
+                if (rank < 1 || (folded[k] && rank == VD_TENSOR_MAX_RANK)) {
                     rc = vd_error_set(&e, VD_ERR_MODEL,
                                       "output '%s' does not have the batch size 1 as its first dim",
                                       m->out_names[k]);
                     break;
                 }
+                memcpy(shape + folded[k], outs[k].shape, sizeof(int64_t) * rank);
+                rank += (size_t)folded[k];
                 shape[0] = (int64_t)r->n;
                 rc = vd_tensor_alloc(&res[k], shape, rank, &e);
                 if (rc != VD_OK) break;
             }
             size_t per = vd_tensor_count(&res[k]) / r->n;
-            int same = outs[k].rank == res[k].rank && vd_tensor_count(&outs[k]) == per;
+            int same =
+                outs[k].rank + (size_t)folded[k] == res[k].rank && vd_tensor_count(&outs[k]) == per;
             if (!same) {
                 rc = vd_error_set(&e, VD_ERR_MODEL, "output '%s' changed shape between items",
                                   m->out_names[k]);

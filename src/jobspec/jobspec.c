@@ -24,6 +24,9 @@ static const vd_job_spec specs[] = {
     {"embed", 0, 1 * HOUR_MS,
      "{\"paths\": [PATH...], \"model\": NAME, \"mode\": \"image\"|\"face\"}"},
     {"train_session", 0, 2 * HOUR_MS, "{\"session_id\": ID}"},
+    {"recluster_people", 0, 2 * HOUR_MS,
+     "{\"model\": NAME, \"max_distance\": F, \"min_faces\": N} (all optional)"},
+    {"index", 0, 4 * HOUR_MS, "{\"assets\": [ID...], \"model\": NAME, \"face_model\": NAME|\"\"}"},
 };
 
 size_t vd_job_spec_count(void)
@@ -135,6 +138,70 @@ vd_status vd_train_payload_parse(json_t *obj, const char **sid, vd_error *err)
     return VD_OK;
 }
 
+vd_status vd_recluster_payload_parse(json_t *obj, vd_recluster_payload *out, vd_error *err)
+{
+    static const char *const fields[] = {"model", "max_distance", "min_faces", NULL};
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(obj))
+        return vd_error_set(err, VD_ERR_INVALID, "recluster_people payload must be a JSON object");
+    vd_status st = only_fields(obj, fields, "recluster_people", err);
+    if (st != VD_OK) return st;
+    json_t *jm = json_object_get(obj, "model"), *jd = json_object_get(obj, "max_distance"),
+           *jf = json_object_get(obj, "min_faces");
+    out->model = jm ? json_string_value(jm) : NULL;
+    if (jm && (!out->model || !name_ok(out->model, 63) || out->model[0] == '.'))
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "recluster_people payload: \"model\" must be a model name (1-63 "
+                            "characters of [A-Za-z0-9_.-])");
+    if (jd && !json_is_number(jd))
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "recluster_people payload: \"max_distance\" must be a number");
+    if (jf &&
+        (!json_is_integer(jf) || json_integer_value(jf) < 0 || json_integer_value(jf) > 1000000))
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "recluster_people payload: \"min_faces\" must be an integer");
+    out->max_distance = jd ? json_number_value(jd) : 0.0;
+    out->min_faces = jf ? (int)json_integer_value(jf) : 0;
+    return VD_OK;
+}
+
+vd_status vd_index_payload_parse(json_t *obj, vd_index_payload *out, vd_error *err)
+{
+    static const char *const fields[] = {"assets", "model", "face_model", NULL};
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(obj))
+        return vd_error_set(err, VD_ERR_INVALID, "index payload must be a JSON object");
+    vd_status st = only_fields(obj, fields, "index", err);
+    if (st != VD_OK) return st;
+    out->model = json_string_value(json_object_get(obj, "model"));
+    out->face_model = json_string_value(json_object_get(obj, "face_model"));
+    if (!out->model || !name_ok(out->model, 63) || out->model[0] == '.')
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "index payload: \"model\" must be a model name (1-63 characters of "
+                            "[A-Za-z0-9_.-])");
+    if (!out->face_model ||
+        (*out->face_model && (!name_ok(out->face_model, 63) || out->face_model[0] == '.')))
+        return vd_error_set(err, VD_ERR_INVALID,
+                            "index payload: \"face_model\" must be a model name or \"\"");
+    json_t *ja = json_object_get(obj, "assets");
+    if (!json_is_array(ja))
+        return vd_error_set(err, VD_ERR_INVALID, "index payload needs \"assets\": [ID, ...]");
+    out->nassets = json_array_size(ja);
+    if (out->nassets == 0)
+        return vd_error_set(err, VD_ERR_INVALID, "index payload: \"assets\" is empty");
+    if (out->nassets > VD_INDEX_MAX_ASSETS)
+        return vd_error_set(err, VD_ERR_INVALID, "index payload: at most %d assets (got %zu)",
+                            VD_INDEX_MAX_ASSETS, out->nassets);
+    for (size_t i = 0; i < out->nassets; i++) {
+        json_t *v = json_array_get(ja, i);
+        if (!json_is_integer(v) || json_integer_value(v) <= 0)
+            return vd_error_set(err, VD_ERR_INVALID,
+                                "index payload: assets[%zu] is not a positive integer", i);
+    }
+    out->assets = ja;
+    return VD_OK;
+}
+
 static vd_status refuse(vd_job_refusal *why, const char *code, vd_path_problem problem)
 {
     if (why) {
@@ -207,6 +274,14 @@ vd_status vd_job_check(const char *type, const char *payload, const vd_job_check
     } else if (strcmp(type, "train_session") == 0) {
         const char *sid;
         st = vd_train_payload_parse(p, &sid, err);
+        if (st != VD_OK) refuse(why, "invalid_payload", VD_PATH_OK);
+    } else if (strcmp(type, "recluster_people") == 0) {
+        vd_recluster_payload r;
+        st = vd_recluster_payload_parse(p, &r, err);
+        if (st != VD_OK) refuse(why, "invalid_payload", VD_PATH_OK);
+    } else if (strcmp(type, "index") == 0) {
+        vd_index_payload ip;
+        st = vd_index_payload_parse(p, &ip, err);
         if (st != VD_OK) refuse(why, "invalid_payload", VD_PATH_OK);
     }
     /* test types: an object; their fields are checked by their handlers */

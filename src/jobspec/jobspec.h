@@ -31,7 +31,8 @@
 #include "core/err.h"
 #include "core/paths.h"
 
-#define VD_EMBED_MAX_PATHS 100000 /* paths in one embed job */
+#define VD_EMBED_MAX_PATHS  100000 /* paths in one embed job */
+#define VD_INDEX_MAX_ASSETS 100000 /* assets in one index job */
 
 typedef struct {
     const char *name;
@@ -92,5 +93,29 @@ vd_status vd_embed_payload_parse(json_t *obj, vd_embed_payload *out, vd_error *e
 /* train_session: {"session_id": ID} (1..VD_ID_LEN characters of
  * [A-Za-z0-9_-]); no other field. *sid borrows from obj. */
 vd_status vd_train_payload_parse(json_t *obj, const char **sid, vd_error *err);
+
+/* recluster_people: {"model": NAME (the face model; absent: NULL, the library's),
+ * "max_distance": F, "min_faces": N} (absent: 0, the defaults of faces/cluster.h); no other
+ * field. The shape only: the values' ranges have their one home in
+ * vd_cluster_params_check (faces/cluster.h), applied by POST /people/recluster before it
+ * enqueues and by the handler (an out-of-range value fails the job, not retried). */
+typedef struct {
+    const char *model;   /* borrows from obj */
+    double max_distance; /* 0 = default */
+    int min_faces;       /* 0 = default */
+} vd_recluster_payload;
+vd_status vd_recluster_payload_parse(json_t *obj, vd_recluster_payload *out, vd_error *err);
+/* index: {"assets": [ID, ...] (1..VD_INDEX_MAX_ASSETS positive integers),
+ * "model": NAME (the library's image model), "face_model": NAME (the face
+ * embedding model; "" = no faces)}; no other field. Both names are required
+ * (the service that enqueues fills them from its configuration). *assets
+ * borrows from obj. */
+typedef struct {
+    const char *model;
+    const char *face_model;
+    json_t *assets;
+    size_t nassets;
+} vd_index_payload;
+vd_status vd_index_payload_parse(json_t *obj, vd_index_payload *out, vd_error *err);
 
 #endif

@@ -118,6 +118,13 @@ static vd_status read_file(const vd_embed_opts *o, const char *path, uint8_t **d
     return o->read_blob(o->blob_ud, sha, data, len, e);
 }
 
+void vd_embed_decode_opts(const vd_model_meta *meta, vd_decode_opts *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->target_width = meta->width;
+    opts->target_height = meta->height;
+}
+
 /* Reads, hashes and decodes one file into row i of b. */
 static void decode_one(pipe_state *p, batch *b, size_t i)
 {
@@ -133,10 +140,7 @@ static void decode_one(pipe_state *p, batch *b, size_t i)
         vd_sha256(data, len, dig);
         vd_sha256_hex(dig, b->sha[i]);
         vd_decode_opts dopts = {0};
-        if (p->o->mode == VD_EMBED_IMAGE) {
-            dopts.target_width = p->meta->width;
-            dopts.target_height = p->meta->height;
-        }
+        if (p->o->mode == VD_EMBED_IMAGE) vd_embed_decode_opts(p->meta, &dopts);
         vd_image img;
         memset(&img, 0, sizeof img);
         st = vd_image_decode_buffer(data, len, &dopts, &img, &e);

@@ -35,6 +35,7 @@
 #include "core/err.h"
 #include "core/paths.h"
 #include "core/sha256.h"
+#include "image/decode.h"
 #include "infer/runner.h"
 #include "store/store.h"
 
@@ -84,6 +85,10 @@ typedef struct {
     size_t batches;                  /* inference requests sent */
     int64_t decode_us, infer_us;     /* time spent in each stage (they overlap) */
 } vd_embed_stats;
+
+/* How an image is decoded for a whole-image embedding with meta's model:
+ * shrink-on-load down to (not below) the model's input size (decode.h). */
+void vd_embed_decode_opts(const vd_model_meta *meta, vd_decode_opts *opts);
 
 /* The model a mode uses when the caller names none: "mobilenet_v2" for
  * VD_EMBED_IMAGE, "faceres" for VD_EMBED_FACE (docs/api.md). */

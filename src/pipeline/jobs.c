@@ -1,5 +1,7 @@
-/* jobs.c: the embed and train_session job types (pipeline/jobs.h). */
+/* jobs.c: the embed and train_session job types, the registry of every type
+ * (pipeline/jobs.h; the index job: index.c). */
 #include "pipeline/jobs.h"
+#include "pipeline/jobs_impl.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include "core/util.h"
 #include "image/decode.h"
 #include "jobspec/jobspec.h"
+#include "pipeline/people.h"
 #include "infer/runner_client.h"
 #include "store/blobs.h"
 #include "store/vectors.h"
@@ -30,8 +33,7 @@ vd_embed_mode vd_pipeline_session_mode(const vd_session *s)
     return crop ? VD_EMBED_IMAGE : VD_EMBED_FACE;
 }
 
-/* Opens the store of the config (the default one without). */
-static vd_status open_store(const vd_pipeline_config *cfg, vd_store **store, vd_error *err)
+vd_status vd_pipeline_open_store(const vd_pipeline_config *cfg, vd_store **store, vd_error *err)
 {
     char buf[4096];
     const char *path =
@@ -39,15 +41,14 @@ static vd_status open_store(const vd_pipeline_config *cfg, vd_store **store, vd_
     return vd_store_open(path, NULL, store, err);
 }
 
-/* Opens what every pipeline job needs: libvips, the store and a runner. */
-static vd_status open_services(const vd_pipeline_config *cfg, vd_store **store, vd_runner **runner,
-                               vd_error *err)
+vd_status vd_pipeline_open_services(const vd_pipeline_config *cfg, vd_store **store,
+                                    vd_runner **runner, vd_error *err)
 {
     *store = NULL;
     *runner = NULL;
     vd_status st = vd_image_init(NULL, err);
     if (st != VD_OK) return st;
-    st = open_store(cfg, store, err);
+    st = vd_pipeline_open_store(cfg, store, err);
     if (st != VD_OK) return st;
     st = vd_runner_client_new(cfg ? cfg->model_server : NULL, cfg ? cfg->models_path : NULL, 0,
                               runner, err);
@@ -58,18 +59,11 @@ static vd_status open_services(const vd_pipeline_config *cfg, vd_store **store, 
     return st;
 }
 
-/* Uploads kept in the store, read on the embedding's decode thread through a
- * store handle of that thread's own (a handle is not shared between threads),
- * opened on first need and closed once the embedding is done. */
-typedef struct {
-    const vd_pipeline_config *cfg;
-    vd_store *store;
-} blob_reader;
-
-static vd_status read_blob(void *ud, const char *sha, uint8_t **data, size_t *len, vd_error *err)
+vd_status vd_pipeline_read_blob(void *ud, const char *sha, uint8_t **data, size_t *len,
+                                vd_error *err)
 {
-    blob_reader *r = ud;
-    vd_status st = r->store ? VD_OK : open_store(r->cfg, &r->store, err);
+    vd_pipeline_blob_reader *r = ud;
+    vd_status st = r->store ? VD_OK : vd_pipeline_open_store(r->cfg, &r->store, err);
     if (st == VD_OK) st = vd_store_blob_get(r->store, sha, 0, data, len, err);
     return st;
 }
@@ -119,7 +113,7 @@ static vd_status job_embed(vd_job_ctx *ctx, const char *payload, char **result, 
         paths[i] = json_string_value(json_array_get(ep.paths, i));
     vd_store *store;
     vd_runner *runner;
-    st = open_services(cfg, &store, &runner, err);
+    st = vd_pipeline_open_services(cfg, &store, &runner, err);
     if (st == VD_OK) {
         embed_ud u = {ctx, 0, n};
         vd_job_ctx_progress(ctx, 0, (int64_t)n);
@@ -357,11 +351,11 @@ static vd_status train_run(vd_job_ctx *ctx, vd_store *store, vd_runner *runner,
                   .total = (int64_t)n};
     vd_store_session_set_progress(store, sid, u.done, u.total, NULL);
     vd_job_ctx_progress(ctx, u.done, u.total);
-    blob_reader br = {.cfg = vd_job_ctx_userdata(ctx)};
+    vd_pipeline_blob_reader br = {.cfg = vd_job_ctx_userdata(ctx)};
     vd_embed_opts o = {.runner = runner,
                        .store = store,
                        .roots = roots,
-                       .read_blob = read_blob,
+                       .read_blob = vd_pipeline_read_blob,
                        .blob_ud = &br,
                        .model = s.model,
                        .mode = vd_pipeline_session_mode(&s),
@@ -429,7 +423,7 @@ static vd_status job_train(vd_job_ctx *ctx, const char *payload, char **result, 
     }
     vd_store *store;
     vd_runner *runner;
-    st = open_services(cfg, &store, &runner, err);
+    st = vd_pipeline_open_services(cfg, &store, &runner, err);
     if (st == VD_OK) {
         st = train_run(ctx, store, runner, cfg ? cfg->roots : NULL, sid, result, err);
         vd_runner_free(runner);
@@ -444,6 +438,8 @@ vd_status vd_pipeline_register(vd_registry *reg, const vd_pipeline_config *cfg, 
     void *ud = (void *)cfg;
     vd_status st = vd_registry_add(reg, "embed", job_embed, ud, err);
     if (st == VD_OK) st = vd_registry_add(reg, "train_session", job_train, ud, err);
+    if (st == VD_OK) st = vd_registry_add(reg, "recluster_people", vd_people_job, ud, err);
+    if (st == VD_OK) st = vd_registry_add(reg, "index", vd_pipeline_job_index, ud, err);
     return st;
 }
 

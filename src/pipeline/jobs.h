@@ -15,7 +15,14 @@
  *                  classifier and metrics (store/classifiers.h). It stops when the
  *                  session is canceled or deleted. A retried attempt resumes
  *                  cheaply: embedded examples are cache hits.
- * Both reach the model server through a vd_runner_client and open the store
+ *   index          {"assets": [ID...], "model", "face_model"}: the photo
+ *                  library's assets (store/library.h): each asset's vector
+ *                  through the same cache, every face in it (faces/faces.h),
+ *                  stored; a bad file is that asset's error (index.c,
+ *                  docs/library.md).
+ *   recluster_people {"model", "max_distance", "min_faces"} (all optional): the full
+ *                  re-cluster of the library's faces into people (pipeline/people.h).
+ * They reach the model server through a vd_runner_client and open the store
  * themselves (one handle per horse). Their payloads are parsed by
  * jobspec/jobspec.h (the same parsers vd_job_check applies at enqueue), and
  * every file is opened through vd_media_read (core/paths.h) under the
@@ -51,6 +58,9 @@ typedef struct {
     const vd_media_roots *roots;
 } vd_pipeline_config;
 
+/* Opens the store of cfg (the default one when cfg or its store_path is NULL). */
+vd_status vd_pipeline_open_store(const vd_pipeline_config *cfg, vd_store **store, vd_error *err);
+
 /* The default embedding model of a session kind ("mobilenet_v2", "faceres"). */
 const char *vd_pipeline_default_model(vd_session_kind kind);
 
@@ -58,8 +68,8 @@ const char *vd_pipeline_default_model(vd_session_kind kind);
  * kind and the options ({"crop": true} face sessions embed whole images). */
 vd_embed_mode vd_pipeline_session_mode(const vd_session *s);
 
-/* Registers "embed" and "train_session" with cfg (borrowed: must outlive
- * the registry). */
+/* Registers "embed", "train_session", "index" and "recluster_people" (pipeline/people.h)
+ * with cfg (borrowed: must outlive the registry). */
 vd_status vd_pipeline_register(vd_registry *reg, const vd_pipeline_config *cfg, vd_error *err);
 
 /* Builds the registry of every job type this build runs: the built-in test

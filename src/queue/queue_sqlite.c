@@ -162,18 +162,31 @@ static vd_status sq_reserve(vd_queue *base, const char *worker_id, int64_t lease
                             const char *const *types, size_t ntypes, vd_job *job, vd_error *err)
 {
     sq_queue *q = (sq_queue *)base;
-    char *types_json = NULL;
+    /* The types as ",a,b,": a job type name has no comma (vd_job_type_valid), and
+     * instr() on one bound string needs no temporary index per reserve, which
+     * `type IN (SELECT value FROM json_each(?))` built (and a forking supervisor
+     * paid in copy-on-write faults: docs/worker.md, "Per-job cost"). */
+    char *types_list = NULL;
     if (types) {
-        json_t *arr = json_array();
-        for (size_t i = 0; arr && i < ntypes; i++)
-            if (types[i]) json_array_append_new(arr, json_string(types[i]));
-        types_json = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
-        json_decref(arr);
-        if (!types_json) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+        size_t n = 2;
+        for (size_t i = 0; i < ntypes; i++)
+            n += types[i] ? strlen(types[i]) + 1 : 0;
+        types_list = malloc(n);
+        if (!types_list) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+        char *p = types_list;
+        *p++ = ',';
+        for (size_t i = 0; i < ntypes; i++) {
+            if (!types[i] || strchr(types[i], ',')) continue;
+            size_t k = strlen(types[i]);
+            memcpy(p, types[i], k);
+            p += k;
+            *p++ = ',';
+        }
+        *p = '\0';
     }
     vd_status st = vd_sq_tx_begin(q, err);
     if (st != VD_OK) {
-        free(types_json);
+        free(types_list);
         return st;
     }
     int64_t now = vd_now_ms();
@@ -186,8 +199,8 @@ static vd_status sq_reserve(vd_queue *base, const char *worker_id, int64_t lease
             sqlite3_bind_int64(s, 1, now);
             sqlite3_bind_text(s, 2, worker_id, -1, SQLITE_TRANSIENT);
             sqlite3_bind_int64(s, 3, lease_ms);
-            if (types_json)
-                sqlite3_bind_text(s, 4, types_json, -1, SQLITE_TRANSIENT);
+            if (types_list)
+                sqlite3_bind_text(s, 4, types_list, -1, SQLITE_TRANSIENT);
             else
                 sqlite3_bind_null(s, 4);
             int rc = sqlite3_step(s);
@@ -202,7 +215,7 @@ static vd_status sq_reserve(vd_queue *base, const char *worker_id, int64_t lease
             if (rc != SQLITE_DONE) st = vd_sq_db_error(q, rc, "reserve", err);
         }
     }
-    free(types_json);
+    free(types_list);
     if (st == VD_ERR_EMPTY) {
         /* commit the housekeeping even when nothing was taken */
         st = vd_sq_tx_commit(q, err);

@@ -93,7 +93,7 @@ static const char *const stmt_sql[ST__COUNT] = {
                 " started_ms = ?1, ended_ms = 0, lease_until_ms = ?1 + ?3, cancel_requested = 0,"
                 " progress_done = 0, progress_total = 0"
                 " WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_ready WHERE state = 'queued'"
-                "   AND (?4 IS NULL OR type IN (SELECT value FROM json_each(?4)))"
+                "   AND (?4 IS NULL OR instr(?4, ',' || type || ',') > 0)"
                 "   ORDER BY priority DESC, run_at_ms, seq LIMIT 1)"
                 " RETURNING " JOB_COLS,
     [ST_HEARTBEAT] = "UPDATE jobs SET lease_until_ms = ?3 + ?4"

@@ -148,7 +148,9 @@ vd_status vd_store_blobs_gc(vd_store *s, int64_t grace_ms, size_t *removed, vd_e
     vd_status rc = vd_db_prepare(
         s->db,
         "DELETE FROM blobs WHERE put_ms <= ? AND NOT EXISTS "
-        "(SELECT 1 FROM examples e WHERE e.sha256 = blobs.sha256 AND e.path LIKE 'blob:%')",
+        "(SELECT 1 FROM examples e WHERE e.sha256 = blobs.sha256 AND e.path LIKE 'blob:%')"
+        " AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.sha256 = blobs.sha256"
+        " AND a.path LIKE 'blob:%' AND a.deleted_ms IS NULL)",
         VD_DB_RETRY, &st, err);
     if (rc != VD_OK) return rc;
     vd_db_bind_int64(st, 1, vd_now_ms() - (grace_ms > 0 ? grace_ms : 0));

@@ -9,8 +9,9 @@
  * its sha256 column, which is filled when the example is stored.
  *
  * Garbage collection: vd_store_blobs_gc deletes the blobs that no example
- * refers to (an example whose path is a blob reference, by its sha256: a
- * media file with the same bytes does not keep an upload) and that nobody
+ * and no live asset of the library (store/library.h) refers to (an example
+ * or asset whose path is a blob reference, by its sha256: a media file with
+ * the same bytes does not keep an upload) and that nobody
  * put for grace_ms: a blob put for a
  * session that is being created is safe for that long before its examples
  * are stored. Putting bytes that are already kept refreshes that time.
@@ -57,7 +58,7 @@ vd_status vd_store_blob_put(vd_store *s, const void *data, size_t len,
 vd_status vd_store_blob_get(vd_store *s, const char *sha, size_t max_bytes, uint8_t **data,
                             size_t *len, vd_error *err);
 
-/* Deletes every blob that no example refers to and that was not put in the
+/* Deletes every blob that no example or live asset refers to and that was not put in the
  * last grace_ms. *removed (may be NULL) counts them. */
 vd_status vd_store_blobs_gc(vd_store *s, int64_t grace_ms, size_t *removed, vd_error *err);
 

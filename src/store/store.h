@@ -36,7 +36,7 @@
 typedef struct vd_store vd_store;
 
 /* The schema version this build writes (and the newest it can read). */
-#define VD_STORE_SCHEMA_VERSION 2
+#define VD_STORE_SCHEMA_VERSION 3
 
 typedef struct {
     int busy_timeout_ms;  /* SQLite: how long a writer waits for another; 0 = 10000 */

@@ -53,7 +53,7 @@ static void floats_to_le(const float *in, size_t n, unsigned char *out)
     }
 }
 
-static void floats_from_le(const unsigned char *in, size_t n, float *out)
+void vd_store_floats_from_le(const unsigned char *in, size_t n, float *out)
 {
     for (size_t i = 0; i < n; i++) {
         uint32_t u = 0;
@@ -63,8 +63,7 @@ static void floats_from_le(const unsigned char *in, size_t n, float *out)
     }
 }
 
-/* Binds n floats as a BLOB of little-endian float32 (NULL when n is 0). */
-static vd_status bind_floats(vd_db_stmt *st, int col, const float *v, size_t n)
+vd_status vd_store_bind_floats(vd_db_stmt *st, int col, const float *v, size_t n)
 {
     if (!v || n == 0) return vd_db_bind_null(st, col);
     unsigned char stackbuf[4096];
@@ -76,14 +75,13 @@ static vd_status bind_floats(vd_db_stmt *st, int col, const float *v, size_t n)
     return rc;
 }
 
-/* Reads column col as `want` floats (a malloc'd array); NULL on a size mismatch. */
-static float *column_floats(vd_db_stmt *st, int col, size_t want)
+float *vd_store_col_floats(vd_db_stmt *st, int col, size_t want)
 {
     size_t len = 0;
     const unsigned char *b = vd_db_col_blob(st, col, &len);
     if (want == 0 || len != 4 * want) return NULL;
     float *v = malloc(4 * want);
-    if (v && b) floats_from_le(b, want, v);
+    if (v && b) vd_store_floats_from_le(b, want, v);
     return v;
 }
 
@@ -132,7 +130,7 @@ vd_status vd_store_embeddings_put(vd_store *s, const char *model, size_t n,
         vd_db_bind_text(st, 1, sha256s[i]);
         vd_db_bind_text(st, 2, model);
         vd_db_bind_int64(st, 3, dim);
-        if (bind_floats(st, 4, vectors[i], (size_t)dim) != VD_OK) {
+        if (vd_store_bind_floats(st, 4, vectors[i], (size_t)dim) != VD_OK) {
             rc = vd_error_set(err, VD_ERR_NOMEM, "store: out of memory");
             break;
         }
@@ -174,7 +172,7 @@ vd_status vd_store_embeddings_get(vd_store *s, const char *model, int dim_wanted
         if (rc != VD_OK || !row) continue;
         int dim = (int)vd_db_col_int64(st, 0);
         if (dim_wanted > 0 && dim != dim_wanted) continue; /* stale: another length */
-        float *v = column_floats(st, 1, dim > 0 ? (size_t)dim : 0);
+        float *v = vd_store_col_floats(st, 1, dim > 0 ? (size_t)dim : 0);
         if (!v) {
             rc = vd_error_set(err, VD_ERR_DB, "store: embedding %s/%s is damaged", sha256s[i],
                               model);
@@ -253,9 +251,10 @@ vd_status vd_store_faces_put(vd_store *s, const char *sha256, const char *model,
         for (int k = 0; k < 4; k++)
             vd_db_bind_double(st, 4 + k, f->box[k]);
         vd_db_bind_double(st, 8, f->score);
-        vd_status ok = bind_floats(st, 9, &f->keypoints[0][0], 2 * (size_t)f->n_keypoints);
+        vd_status ok = vd_store_bind_floats(st, 9, &f->keypoints[0][0], 2 * (size_t)f->n_keypoints);
         vd_db_bind_int64(st, 10, f->vector ? f->dim : 0);
-        if (ok == VD_OK) ok = bind_floats(st, 11, f->vector, f->vector ? (size_t)f->dim : 0);
+        if (ok == VD_OK)
+            ok = vd_store_bind_floats(st, 11, f->vector, f->vector ? (size_t)f->dim : 0);
         if (ok != VD_OK) {
             rc = vd_error_set(err, VD_ERR_NOMEM, "store: out of memory");
             break;
@@ -280,10 +279,10 @@ static vd_status read_face(vd_db_stmt *st, vd_stored_face *f, const char *sha256
         return vd_error_set(err, VD_ERR_DB, "store: keypoints of %s/%s are damaged", sha256, model);
     f->n_keypoints = (int)(kpb / 8);
     for (int k = 0; kp && k < f->n_keypoints; k++) /* row by row: each is its own array */
-        floats_from_le(kp + 8 * k, 2, f->keypoints[k]);
+        vd_store_floats_from_le(kp + 8 * k, 2, f->keypoints[k]);
     int dim = (int)vd_db_col_int64(st, 8);
     if (dim > 0) {
-        f->vector = column_floats(st, 9, (size_t)dim);
+        f->vector = vd_store_col_floats(st, 9, (size_t)dim);
         if (!f->vector)
             return vd_error_set(err, VD_ERR_DB, "store: a face vector of %s/%s is damaged", sha256,
                                 model);

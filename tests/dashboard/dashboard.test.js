@@ -31,6 +31,7 @@ const SCHEDULED_ID = env('DASH_SCHEDULED_ID');
 const UNCLAIMED_ID = env('DASH_UNCLAIMED_ID');
 const SESSION_ID = env('DASH_SESSION_ID', '');
 const FACES_CODE = env('DASH_FACES_CODE', '404');
+const LIBRARY = env('DASH_LIBRARY', ''); // the library's folder when it was indexed, else ''
 const { chromium } = require(env('DASH_PLAYWRIGHT'));
 
 const WAIT = 90000; // the longest wait for an outcome (a shared 2-core machine under ASan)
@@ -311,6 +312,71 @@ async function checkFaces(page) {
   await shot(page, '06-faces');
 }
 
+// Search and duplicates (docs/search.md): the page shows what POST /search and GET /duplicates say.
+async function checkLibrary(page) {
+  await page.click('.tabs a[data-view="search"]');
+  if (!LIBRARY) {
+    await page.fill('#search-path', `${MEDIA}/group.jpg`);
+    await page.click('#search-run');
+    await page.waitForSelector('#search-na:not([hidden])', { timeout: WAIT });
+    const t = await page.textContent('#search-na');
+    check(/not available|no_index/i.test(t), `search panel says why there are no results (${t})`);
+    log(`search: no library on this server (${t})`);
+    return;
+  }
+  const query = `${LIBRARY}/group.jpg`;
+  const api = await apiPost('/search', { path: query, k: 20 });
+  check(api.status === 200, `POST /search: ${api.status} ${JSON.stringify(api.body)}`);
+  const want = api.body.results;
+  check(want.length >= 3, 'the library has the photo and its copies');
+  await page.fill('#search-path', query);
+  await page.click('#search-run');
+  await until(async () => (await page.getAttribute('#search-results', 'data-count')) === String(want.length), `${want.length} results shown`);
+  const shown = await page.$$eval('#search-results figure', (fs) => fs.map((f) => [Number(f.dataset.asset), f.querySelector('.score').textContent]));
+  want.forEach((r, i) => check(shown[i][0] === r.asset_id && shown[i][1] === r.score.toFixed(3), `result ${i + 1}: asset ${r.asset_id} score ${r.score.toFixed(3)} (shown ${shown[i]})`));
+  await until(async () => (await page.$$('#search-results img[data-loaded="true"]')).length === want.length, 'every thumbnail loaded');
+  await shot(page, '08-search');
+  // a picked file: uploaded, the same answer first
+  await page.fill('#search-path', '');
+  await page.evaluate(() => { document.getElementById('search-results').dataset.count = ''; });
+  await page.setInputFiles('#search-file', `${MEDIA}/group.jpg`);
+  await until(async () => (await page.getAttribute('#search-results', 'data-count')) === String(want.length), 'the upload search answered');
+  check(Number(await page.getAttribute('#search-results figure', 'data-asset')) === want[0].asset_id, 'an uploaded copy finds the same photo first');
+  log(`search: ${want.length} results, first ${want[0].path} ${want[0].score.toFixed(3)}`);
+
+  await page.click('.tabs a[data-view="duplicates"]');
+  const dup = await apiGet('/duplicates');
+  await page.click('#duplicates-run');
+  await until(async () => (await page.getAttribute('#duplicates-groups', 'data-count')) === String(dup.groups.length), `${dup.groups.length} groups shown`);
+  check(dup.groups.length >= 1, 'the photo and its copies are a group');
+  const sizes = await page.$$eval('#duplicates-groups .dup-group', (gs) => gs.map((g) => Number(g.dataset.size)));
+  dup.groups.forEach((g, i) => check(sizes[i] === g.assets.length, `group ${i + 1} has ${g.assets.length} photos`));
+  const rows = await page.$$eval('#duplicates-groups .dup-group:first-child tbody tr', (r) => r.length);
+  check(rows === dup.groups[0].pairs.length, 'the first group lists its pairs');
+  await until(async () => (await page.$$('#duplicates-groups img[data-loaded="true"]')).length === sizes.reduce((a, b) => a + b, 0), 'every thumbnail loaded');
+  log(`duplicates: ${dup.groups.length} groups (${sizes.join(', ')} photos) at ${dup.max_distance}`);
+  await shot(page, '09-duplicates');
+}
+
+// People (docs/people.md): the grid shows what GET /people says; a person's faces, renaming.
+async function checkPeople(page) {
+  if (!LIBRARY) return;
+  // the group photo and its two copies: each face is there three times, a person (min_faces 3)
+  const people = await until(async () => { const r = await apiGet('/people'); return r.people.length ? r.people : null; }, 'people found');
+  await page.click('.tabs a[data-view="people"]');
+  await until(async () => (await page.getAttribute('#people-grid', 'data-count')) === String(people.length), `${people.length} people shown`);
+  await until(async () => (await page.$$('#people-grid img[data-loaded="true"]')).length === people.filter((p) => p.cover_face_id).length, 'every cover crop loaded');
+  const p = people[0];
+  await page.click(`#people-grid figure[data-person="${p.id}"]`);
+  await until(async () => (await page.getAttribute('#person-faces', 'data-count')) === String(p.face_count), `its ${p.face_count} faces shown`);
+  await page.fill('#person-name', 'Dana');
+  await page.click('#person-rename');
+  await until(async () => (await apiGet(`/people/${p.id}`)).name === 'Dana', 'the rename reached the API');
+  await until(async () => (await page.textContent(`#people-grid figure[data-person="${p.id}"] .name`)) === 'Dana', 'the grid shows the new name');
+  log(`people: ${people.length} shown (${people.map((x) => x.face_count).join(', ')} faces), person ${p.id} renamed`);
+  await shot(page, '10-people');
+}
+
 (async () => {
   const browser = await chromium.launch({ executablePath: env('DASH_CHROMIUM'), headless: true, args: ['--disable-gpu', '--no-sandbox'] });
   const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
@@ -341,6 +407,8 @@ async function checkFaces(page) {
     await checkTraining(page);
     await checkFaces(page);
     await checkModels(page);
+    await checkLibrary(page);
+    await checkPeople(page);
     check(problems.length === 0, `no errors in the page: ${problems.join('; ')}`);
     log(`ok: ${checks} checks`);
   } catch (e) {

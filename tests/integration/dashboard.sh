@@ -114,13 +114,28 @@ else
   echo "GET /training/sessions answered $code: checking the panel's 'not available' state"
 fi
 FACES_CODE=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" -X POST "$API/faces")
+# the library (docs/search.md): the group photo, two copies of it and a few others, indexed
+LIBRARY=""
+if [ "$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "$API/assets")" = 200 ]; then
+  LIBRARY="$media/library"
+  mkdir -p "$LIBRARY"
+  cp "$media/group.jpg" "$LIBRARY/group.jpg"
+  vips resize "$media/group.jpg" "$LIBRARY/group-half.jpg" 0.5
+  vips copy "$media/group.jpg" "$LIBRARY/group-q60.jpg[Q=60]"
+  cp "$DEMO/sample2.jpg" "$DEMO/sample3.jpg" "$LIBRARY/"
+  post /assets "{\"folder\":\"$LIBRARY\"}" >/dev/null
+  lib_indexed() { [ "$(curl -s "${auth[@]}" "$API/assets?state=indexed&limit=100" | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["assets"]))')" = 5 ]; }
+  wait_for 600 lib_indexed || fail "the library was not indexed"
+  lib_found() { [ "$(post /search "{\"path\":\"$LIBRARY/group.jpg\",\"k\":10}" | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["results"]))')" = 5 ]; }
+  wait_for 60 lib_found || fail "the index owner did not catch up"
+fi
 
 # ---- the browser ---------------------------------------------------------------
 t0=$(date +%s)
 DASH_URL="$API" DASH_TOKEN="$TOKEN" DASH_QUEUE="$Q" DASH_MEDIA="$media" DASH_ARTIFACTS="$ARTIFACTS" \
 DASH_FAILED_ID="$FAILED_ID" DASH_FAILED_MSG="$FAILED_MSG" DASH_RUNNING_ID="$RUNNING_ID" \
 DASH_SCHEDULED_ID="$SCHEDULED_ID" DASH_UNCLAIMED_ID="$UNCLAIMED_ID" DASH_SESSION_ID="$SESSION_ID" \
-DASH_FACES_CODE="$FACES_CODE" DASH_CHROMIUM="$CHROMIUM" DASH_PLAYWRIGHT="$PLAYWRIGHT" \
+DASH_FACES_CODE="$FACES_CODE" DASH_LIBRARY="$LIBRARY" DASH_CHROMIUM="$CHROMIUM" DASH_PLAYWRIGHT="$PLAYWRIGHT" \
   node "$VISIOND_SOURCE_DIR/tests/dashboard/dashboard.test.js" || { tail -20 "$T/up.log" >&2; fail "browser checks failed"; }
 echo "browser checks took $(( $(date +%s) - t0 )) s; screenshots in $ARTIFACTS:"
 ls "$ARTIFACTS"

@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 COMMANDS = ["dataset", "jobs", "queue", "worker", "convert", "model-server", "serve", "up",
-            "faces", "embed", "train", "predict"]
+            "faces", "embed", "train", "predict", "index", "search"]
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])(?![\w-])")
 
 

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -32,6 +33,37 @@ VD_TEST(ids_are_hex_and_distinct)
     CHECK_EQ_INT(strlen(a), VD_ID_LEN);
     CHECK(strspn(a, "0123456789abcdef") == VD_ID_LEN);
     CHECK(strcmp(a, b) != 0);
+}
+
+/* Ids come from a pool of random bytes drawn ahead (core/util.c): a forked child (a
+ * work-horse) must not hand out the bytes its parent hands out next. */
+VD_TEST(ids_after_fork_differ_from_the_parents)
+{
+    char first[VD_ID_LEN + 1];
+    vd_id_new(first); /* fills the pool */
+    for (int round = 0; round < 3; round++) {
+        int fds[2];
+        CHECK(pipe(fds) == 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            char c[VD_ID_LEN + 1];
+            vd_id_new(c);
+            ssize_t w = write(fds[1], c, VD_ID_LEN);
+            _exit(w == VD_ID_LEN ? 0 : 1);
+        }
+        CHECK(pid > 0);
+        close(fds[1]);
+        char p[VD_ID_LEN + 1], c[VD_ID_LEN + 1] = "";
+        vd_id_new(p);
+        CHECK_EQ_INT(read(fds[0], c, VD_ID_LEN), VD_ID_LEN);
+        close(fds[0]);
+        int st = -1;
+        CHECK(waitpid(pid, &st, 0) == pid && st == 0);
+        c[VD_ID_LEN] = '\0';
+        CHECK_EQ_INT(strspn(c, "0123456789abcdef"), VD_ID_LEN);
+        CHECK(strcmp(p, c) != 0);
+        CHECK(strcmp(first, c) != 0);
+    }
 }
 
 VD_TEST(strlcpy_truncates_and_terminates)

@@ -123,6 +123,42 @@ VD_TEST(payload_shapes)
     CHECK_EQ_STR(check("train_session", "{\"session_id\": \"0123456789abcdef0123456789abcdef0\"}",
                        NULL, 0, 0, &err),
                  "invalid_payload");
+    CHECK_EQ_STR(check("recluster_people", "{}", NULL, 0, 0, &err), "ok");
+    CHECK_EQ_STR(check("recluster_people",
+                       "{\"model\": \"faceres\", \"max_distance\": 0.3, \"min_faces\": 3}", NULL, 0,
+                       0, &err),
+                 "ok");
+    const char *bad_recluster[] = {
+        "{\"model\": \"../x\"}", "{\"max_distance\": \"0.3\"}",  "{\"min_faces\": 2.5}",
+        "{\"min_faces\": -1}",   "{\"min_faces\": 3, \"x\": 1}", "[]",
+    };
+    for (size_t i = 0; i < sizeof bad_recluster / sizeof bad_recluster[0]; i++) {
+        const char *code = check("recluster_people", bad_recluster[i], NULL, 0, 0, &err);
+        if (strcmp(code, "invalid_payload") != 0)
+            vd_test_fail_at(__FILE__, __LINE__, "recluster_people %s: %s", bad_recluster[i], code);
+    }
+    /* index: asset ids and both model names (face_model "" = no faces) */
+    CHECK_EQ_STR(check("index", "{\"assets\": [1, 2], \"model\": \"m\", \"face_model\": \"f\"}",
+                       NULL, 0, 0, &err),
+                 "ok");
+    CHECK_EQ_STR(check("index", "{\"assets\": [1], \"model\": \"m\", \"face_model\": \"\"}", NULL,
+                       0, 0, &err),
+                 "ok");
+    const char *bad_index[] = {
+        "{}",
+        "{\"assets\": [], \"model\": \"m\", \"face_model\": \"f\"}",
+        "{\"assets\": [0], \"model\": \"m\", \"face_model\": \"f\"}",
+        "{\"assets\": [\"1\"], \"model\": \"m\", \"face_model\": \"f\"}",
+        "{\"assets\": [1], \"face_model\": \"f\"}",
+        "{\"assets\": [1], \"model\": \"../m\", \"face_model\": \"f\"}",
+        "{\"assets\": [1], \"model\": \"m\"}",
+        "{\"assets\": [1], \"model\": \"m\", \"face_model\": \"f\", \"x\": 1}",
+    };
+    for (size_t i = 0; i < sizeof bad_index / sizeof bad_index[0]; i++) {
+        const char *code = check("index", bad_index[i], NULL, 0, 0, &err);
+        if (strcmp(code, "invalid_payload") != 0)
+            vd_test_fail_at(__FILE__, __LINE__, "index %s: %s", bad_index[i], code);
+    }
 }
 
 VD_TEST(test_types_only_with_the_flag_and_unknown_types_only_with_any_type)

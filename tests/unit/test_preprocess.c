@@ -286,6 +286,34 @@ VD_TEST(warp_affine_identity_translation_rotation_scale)
     CHECK_EQ_INT(vd_image_warp_affine(&src, sing, 3, 3, &out, &err), VD_ERR_INVALID);
 }
 
+/* The exact warp (cv2.warpAffine's rule, for ArcFace crops): one bilinear
+ * sample per pixel however much it shrinks, black beyond the border blended
+ * in over the one-pixel band, where the anti-aliased warp clamps. */
+VD_TEST(warp_affine_exact_is_opencvs_bilinear)
+{
+    vd_error err;
+    vd_image out;
+    /* 4 x 1: 0, 100, 200, 40. Half size: output centre 0.5 -> source 1.0 (index 0.5):
+     * the mean of pixels 0 and 1 (50); the anti-aliased warp averages 2 x 2 samples. */
+    uint8_t row[12] = {0, 0, 0, 100, 0, 0, 200, 0, 0, 40, 0, 0};
+    vd_image src = lit(row, 4, 1);
+    double half[6] = {0.5, 0, 0, 0, 1, 0};
+    CHECK_OK(vd_image_warp_affine_exact(&src, half, 2, 1, &out, &err));
+    CHECK_EQ_INT(out.pixels[0], 50);
+    CHECK_EQ_INT(out.pixels[3], 120); /* source index 2.5: (200 + 40) / 2 */
+    vd_image_free(&out);
+    /* Shift left by a quarter pixel: output pixel 3's centre (3.5) samples source 3.75
+     * (index 3.25): 75 % of pixel 3 and 25 % of the black beyond. */
+    double shift[6] = {1, 0, -0.25, 0, 1, 0};
+    CHECK_OK(vd_image_warp_affine_exact(&src, shift, 4, 1, &out, &err));
+    CHECK_EQ_INT(out.pixels[9], 30);
+    CHECK_EQ_INT(out.pixels[3], 125); /* index 1.25: 0.75 * 100 + 0.25 * 200 */
+    vd_image_free(&out);
+    CHECK_OK(vd_image_warp_affine(&src, shift, 4, 1, &out, &err));
+    CHECK_EQ_INT(out.pixels[9], 40); /* the anti-aliased warp clamps at the edge */
+    vd_image_free(&out);
+}
+
 int main(void)
 {
     vd_error err;
