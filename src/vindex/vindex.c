@@ -302,7 +302,7 @@ vd_status vd_vindex_pairs(const vd_vindex *ix, float min_score, size_t per_vecto
         free(out);
         return st;
     }
-    qsort(out, len, sizeof *out, pair_cmp);
+    if (len > 1) qsort(out, len, sizeof *out, pair_cmp);
     size_t w = 0;
     for (size_t i = 0; i < len; i++) {
         if (w > 0 && out[w - 1].a == out[i].a && out[w - 1].b == out[i].b) {

@@ -305,6 +305,27 @@ static void pairs_found(vd_vindex_kind kind)
     free(ids);
 }
 
+/* No pair at all (empty index, or none close enough): *pairs NULL, *n 0 (the
+ * sort of nothing was a null pointer to qsort: UBSan, found by fuzz_vindex). */
+VD_TEST(pairs_none)
+{
+    for (int kind = 0; kind < 2; kind++) {
+        vd_vindex *ix = NULL;
+        vd_vindex_pair *p = (vd_vindex_pair *)&kind;
+        size_t np = 7;
+        vd_error err;
+        float v[8] = {1, 0, 0, 0, 0, 1, 0, 0};
+        int64_t ids[2] = {1, 2};
+        CHECK_OK(vd_vindex_new(4, (vd_vindex_kind)kind, &ix, &err));
+        CHECK_OK(vd_vindex_pairs(ix, 0.5f, 4, &p, &np, &err));
+        CHECK(p == NULL && np == 0);
+        CHECK_OK(vd_vindex_add(ix, 2, ids, v, &err));
+        CHECK_OK(vd_vindex_pairs(ix, 0.5f, 4, &p, &np, &err));
+        CHECK(p == NULL && np == 0);
+        vd_vindex_free(ix);
+    }
+}
+
 VD_TEST(exact_pairs)
 {
     pairs_found(VD_VINDEX_EXACT);
