@@ -25,16 +25,14 @@ typedef struct {
 static int read_data(const char *path, data *d)
 {
     FILE *fp = fopen(path, "r");
-    if (!fp)
-        return -1;
+    if (!fp) return -1;
     char labels[4096][64];
     char *line = NULL;
     size_t cap = 0;
     memset(d, 0, sizeof *d);
     while (getline(&line, &cap, fp) > 0) {
         char *save = NULL, *tok = strtok_r(line, " \t\n", &save);
-        if (!tok)
-            continue;
+        if (!tok) continue;
         size_t l = 0;
         while (l < d->n_labels && strcmp(labels[l], tok) != 0)
             l++;
@@ -44,10 +42,8 @@ static int read_data(const char *path, data *d)
         size_t k = 0;
         while ((tok = strtok_r(NULL, " \t\n", &save)) && k < 4096)
             buf[k++] = strtof(tok, NULL);
-        if (d->dim == 0)
-            d->dim = k;
-        if (k != d->dim)
-            continue;
+        if (d->dim == 0) d->dim = k;
+        if (k != d->dim) continue;
         d->v = realloc(d->v, (d->n + 1) * d->dim * sizeof *d->v);
         d->label = realloc(d->label, (d->n + 1) * sizeof *d->label);
         memcpy(d->v + d->n * d->dim, buf, d->dim * sizeof *buf);
@@ -70,8 +66,8 @@ static float dot(const data *d, size_t a, size_t b)
 }
 
 /* Exact nearest faces of i, best first (cap of them). */
-static vd_status near_exact(void *ud, size_t i, size_t cap, int64_t *ids, float *scores,
-                            size_t *n, vd_error *err)
+static vd_status near_exact(void *ud, size_t i, size_t cap, int64_t *ids, float *scores, size_t *n,
+                            vd_error *err)
 {
     (void)err;
     const data *d = ud;
@@ -101,22 +97,19 @@ static void report(const data *d, const char *how, const vd_cluster_params *p,
     size_t n = d->n, people = 0, pure = 0, assigned = 0, split = 0;
     int64_t *ids = calloc(n, sizeof *ids);
     for (size_t i = 0; i < n; i++) {
-        if (person[i] == 0)
-            continue;
+        if (person[i] == 0) continue;
         assigned++;
         size_t k = 0;
         while (k < people && ids[k] != person[i])
             k++;
-        if (k == people)
-            ids[people++] = person[i];
+        if (k == people) ids[people++] = person[i];
     }
     size_t *count = calloc(d->n_labels, sizeof *count);
     size_t *persons_of = calloc(d->n_labels, sizeof *persons_of);
     for (size_t k = 0; k < people; k++) {
         memset(count, 0, d->n_labels * sizeof *count);
         for (size_t i = 0; i < n; i++)
-            if (person[i] == ids[k])
-                count[d->label[i]]++;
+            if (person[i] == ids[k]) count[d->label[i]]++;
         size_t best = 0;
         for (size_t l = 0; l < d->n_labels; l++) {
             best = count[l] > best ? count[l] : best;
@@ -163,24 +156,19 @@ static void run_incremental(const data *d, const vd_cluster_params *p, const siz
         size_t i = order[t], m = 0;
         arrived[i] = 1;
         for (size_t j = 0; j < d->n; j++) { /* exact top-cap among arrived faces */
-            if (!arrived[j])
-                continue;
+            if (!arrived[j]) continue;
             float s = dot(d, i, j);
             size_t at = m < cap ? m++ : cap;
             while (at > 0 && nb[at - 1].score < s) {
-                if (at < cap)
-                    nb[at] = nb[at - 1];
+                if (at < cap) nb[at] = nb[at - 1];
                 at--;
             }
-            if (at < cap)
-                nb[at] = (vd_cluster_neighbour){(int64_t)j + 1, s, person[j]};
+            if (at < cap) nb[at] = (vd_cluster_neighbour){(int64_t)j + 1, s, person[j]};
         }
         int64_t who = 0;
         size_t n_assign = 0;
-        vd_cluster_action a =
-            vd_cluster_decide(p, (int64_t)i + 1, nb, m, &who, assign, &n_assign);
-        if (a == VD_CLUSTER_FOUND)
-            who = (int64_t)++n_people;
+        vd_cluster_action a = vd_cluster_decide(p, (int64_t)i + 1, nb, m, &who, assign, &n_assign);
+        if (a == VD_CLUSTER_FOUND) who = (int64_t)++n_people;
         for (size_t k = 0; k < n_assign; k++)
             if (person[assign[k] - 1] == 0) /* conditional, as the store update is */
                 person[assign[k] - 1] = who;

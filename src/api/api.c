@@ -23,8 +23,7 @@
 static vd_status (*const route_modules[])(vd_api *, vd_router *, vd_error *) = {
     vd_api_routes_system, vd_api_routes_jobs,    vd_api_routes_training,  vd_api_routes_infer,
     vd_api_routes_models, vd_api_routes_media,   vd_api_routes_dashboard, vd_api_routes_search,
-    vd_api_routes_people, vd_api_routes_library,
-    vd_api_routes_immich,
+    vd_api_routes_people, vd_api_routes_library, vd_api_routes_immich,
 };
 
 static vd_status make_dir(const char *path, vd_error *err)

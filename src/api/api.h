@@ -27,7 +27,7 @@ typedef struct {
     const char *models_path; /* model metadata directories; NULL = ask the model server */
     /* the photo library's models (docs/library.md); NULL = the config's defaults */
     const char *library_model;
-    const char *library_face_model; /* "" = no faces */
+    const char *library_face_model;   /* "" = no faces */
     int immich_ml;                    /* Immich's GET /ping and POST /predict need no token */
     const char *const *immich_models; /* "NAME:TYPE=MODEL[,...]" items (docs/immich.md) */
     size_t nimmich_models;

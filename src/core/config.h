@@ -36,8 +36,8 @@ typedef enum {
     /* the photo library (docs/library.md) */
     VD_CFG_LIBRARY_MODEL,      /* image model of the index job */
     VD_CFG_LIBRARY_FACE_MODEL, /* face embedding model of the index job ("" = no faces) */
-    VD_CFG_IMMICH_ML,         /* 1: Immich's /ping and /predict need no token */
-    VD_CFG_IMMICH_MODELS,     /* Immich model names: NAME:TYPE=MODEL,... ("" = none) */
+    VD_CFG_IMMICH_ML,          /* 1: Immich's /ping and /predict need no token */
+    VD_CFG_IMMICH_MODELS,      /* Immich model names: NAME:TYPE=MODEL,... ("" = none) */
     VD_CFG__COUNT
 } vd_cfg_key;
 
