@@ -133,11 +133,13 @@ static vd_status keep_uploads(void *ud, const char *sid, vd_svc_examples *ex, vd
 static int create_parse(vd_http_req *req, vd_http_resp *resp, vd_svc_session_req *sr,
                         json_t **examples, const char **folder, json_t **people)
 {
-    static const char *const fields[] = {"name",   "kind", "model",  "examples",
-                                         "folder", "crop", "people", NULL};
+    static const char *const fields[] = {"name", "kind",   "model",         "examples", "folder",
+                                         "crop", "people", "prompt_priors", NULL};
     if (req->parts) {
-        static const char *const form_fields[] = {"name", "kind", "model", "crop", NULL};
-        if (!vd_form_check(req, resp, form_fields) || !vd_form_bool(req, resp, "crop", &sr->crop))
+        static const char *const form_fields[] = {"name", "kind",          "model",
+                                                  "crop", "prompt_priors", NULL};
+        if (!vd_form_check(req, resp, form_fields) || !vd_form_bool(req, resp, "crop", &sr->crop) ||
+            !vd_form_bool(req, resp, "prompt_priors", &sr->prompt_priors))
             return 0;
         sr->name = vd_api_form_value(req, "name");
         sr->kind = vd_api_form_value(req, "kind");
@@ -150,7 +152,8 @@ static int create_parse(vd_http_req *req, vd_http_resp *resp, vd_svc_session_req
         !vd_api_get_string(resp, b, "kind", 0, &sr->kind) ||
         !vd_api_get_string(resp, b, "model", 0, &sr->model) ||
         !vd_api_get_string(resp, b, "folder", 0, folder) ||
-        !vd_api_get_bool(resp, b, "crop", &sr->crop))
+        !vd_api_get_bool(resp, b, "crop", &sr->crop) ||
+        !vd_api_get_bool(resp, b, "prompt_priors", &sr->prompt_priors))
         return 0;
     *examples = json_object_get(b, "examples");
     if (*examples && json_is_null(*examples)) *examples = NULL;

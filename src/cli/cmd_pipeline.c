@@ -52,6 +52,7 @@ enum {
     O_KIND,
     O_NAME,
     O_CROP,
+    O_PRIORS,
     O_NOWAIT,
     O_QUEUE,
     O_TIMEOUT,
@@ -375,6 +376,8 @@ static const char train_usage[] =
     "  --name NAME          the session's name (required)\n"
     "  --model M            embedding model (default mobilenet_v2, faceres for face)\n"
     "  --crop               face sessions: the images are already face crops\n"
+    "  --prompt-priors      image sessions with a CLIP model: the labels' prompts\n"
+    "                       (\"a photo of a LABEL\") as the centroids' priors\n"
     "  --queue URL          the job queue (default: $VISIOND_QUEUE, else\n"
     "                       sqlite:DATA/visiond.db)\n"
     "  --timeout SECS       stop waiting after SECS (exit 1; the job goes on)\n" COMMON_HELP;
@@ -387,6 +390,7 @@ static int train_parse(int argc, char **argv, train_args *a)
                                        {"name", required_argument, NULL, O_NAME},
                                        {"model", required_argument, NULL, O_MODEL},
                                        {"crop", no_argument, NULL, O_CROP},
+                                       {"prompt-priors", no_argument, NULL, O_PRIORS},
                                        {"no-wait", no_argument, NULL, O_NOWAIT},
                                        {"queue", required_argument, NULL, O_QUEUE},
                                        {"timeout", required_argument, NULL, O_TIMEOUT},
@@ -404,6 +408,8 @@ static int train_parse(int argc, char **argv, train_args *a)
             a->req.model = optarg;
         else if (c == O_CROP)
             a->req.crop = 1;
+        else if (c == O_PRIORS)
+            a->req.prompt_priors = 1;
         else if (c == O_NOWAIT)
             a->nowait = 1;
         else if (c == O_QUEUE)

@@ -17,6 +17,7 @@
 #include "store/blobs.h"
 #include "store/vectors.h"
 #include "train/classifier.h"
+#include "pipeline/zeroshot.h"
 #include "store/classifiers.h"
 
 const char *vd_pipeline_default_model(vd_session_kind kind)
@@ -265,12 +266,53 @@ static char *train_result(const char *sid, const char *state, const vd_train_res
     return s;
 }
 
+/* 1 when the session asked for its label prompts as priors. */
+static int session_prompt_priors(const vd_session *s)
+{
+    json_t *o = json_loads(s->options_json ? s->options_json : "{}", 0, NULL);
+    int on = json_is_true(json_object_get(o, "prompt_priors"));
+    json_decref(o);
+    return on;
+}
+
+static int cmp_label(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The priors of a prompt_priors session: its n labels (with repeats) made
+ * distinct into *distinct (borrowed strings, *nd of them), and their prompt
+ * vectors (pipeline/zeroshot.h) into *priors. */
+static vd_status session_priors(const vd_session *s, vd_runner *runner, vd_store *store,
+                                const char **labels, size_t n, int dim, const char ***distinct,
+                                size_t *nd, float **priors, vd_error *err)
+{
+    const char **d = malloc((n ? n : 1) * sizeof *d);
+    if (!d) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    memcpy(d, labels, n * sizeof *d);
+    qsort(d, n, sizeof *d, cmp_label);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || strcmp(d[k - 1], d[i]) != 0) d[k++] = d[i];
+    vd_zeroshot_opts zo = {.runner = runner, .store = store, .model = s->model};
+    int pdim = 0;
+    vd_status st = vd_zeroshot_prompt_vectors(&zo, d, k, dim, priors, &pdim, err);
+    if (st != VD_OK) {
+        free(d);
+        return st;
+    }
+    *distinct = d;
+    *nd = k;
+    return VD_OK;
+}
+
 /* Trains on the embedded examples: items[k] is example ex[map[k]]; a failed
  * item adds to *nfailed, the others are the training set (*nok of them).
  * VD_ERR_INVALID when none could be embedded. */
-static vd_status train_fit(const vd_session *s, const vd_example *ex, const size_t *map,
-                           const vd_embed_item *items, size_t m, int dim, size_t *nfailed,
-                           size_t *nok, vd_train_result *tr, vd_error *err)
+static vd_status train_fit(const vd_session *s, vd_runner *runner, vd_store *store,
+                           const vd_example *ex, const size_t *map, const vd_embed_item *items,
+                           size_t m, int dim, size_t *nfailed, size_t *nok, vd_train_result *tr,
+                           vd_error *err)
 {
     float *vecs = malloc((m ? m : 1) * (size_t)(dim > 0 ? dim : 1) * sizeof(float));
     const char **labels = calloc(m ? m : 1, sizeof *labels);
@@ -287,11 +329,19 @@ static vd_status train_fit(const vd_session *s, const vd_example *ex, const size
     if (st == VD_OK && *nok == 0)
         st = vd_error_set(err, VD_ERR_INVALID, "no example could be embedded (%zu failed)",
                           *nfailed);
-    if (st == VD_OK) {
-        vd_train_opts to;
-        vd_session_train_opts(&to, s->kind);
-        st = vd_train(vecs, *nok, (size_t)dim, labels, &to, tr, err);
+    vd_train_opts to;
+    vd_session_train_opts(&to, s->kind);
+    const char **plabels = NULL;
+    float *priors = NULL;
+    if (st == VD_OK && session_prompt_priors(s)) {
+        st = session_priors(s, runner, store, labels, *nok, dim, &plabels, &to.npriors, &priors,
+                            err);
+        to.priors = priors;
+        to.prior_labels = plabels;
     }
+    if (st == VD_OK) st = vd_train(vecs, *nok, (size_t)dim, labels, &to, tr, err);
+    free(priors);
+    free(plabels);
     free(vecs);
     free(labels);
     return st;
@@ -385,7 +435,7 @@ static vd_status train_run(vd_job_ctx *ctx, vd_store *store, vd_runner *runner,
             fail_session(store, sid, st, err);
         goto out;
     }
-    st = train_fit(&s, ex, map, items, m, dim, &nfailed, &nok, &tr, err);
+    st = train_fit(&s, runner, store, ex, map, items, m, dim, &nfailed, &nok, &tr, err);
     if (st != VD_OK) {
         vd_job_ctx_set_retryable(ctx, st != VD_ERR_INVALID);
         if (st == VD_ERR_INVALID) fail_session(store, sid, st, err);

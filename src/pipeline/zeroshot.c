@@ -157,3 +157,34 @@ vd_status vd_zeroshot_classify(const vd_zeroshot_opts *o, const char *const *lab
     free(e);
     return st;
 }
+
+vd_status vd_zeroshot_prompt_vectors(const vd_zeroshot_opts *o, const char *const *labels, size_t n,
+                                     int image_dim, float **vectors, int *dim, vd_error *err)
+{
+    *vectors = NULL;
+    *dim = 0;
+    char img[VD_MODEL_NAME_MAX], txt[VD_MODEL_NAME_MAX];
+    vd_status st = resolve_pair(o->runner, o->model, img, txt, err);
+    if (st != VD_OK) return st;
+    char **prompts = calloc(n ? n : 1, sizeof *prompts);
+    vd_text_item *t = calloc(n ? n : 1, sizeof *t);
+    if (!prompts || !t) st = vd_error_set(err, VD_ERR_NOMEM, "no memory");
+    if (st == VD_OK)
+        st = make_prompts(o->template_text ? o->template_text : VD_ZEROSHOT_TEMPLATE, labels, n,
+                          prompts, err);
+    vd_text_opts to = {.runner = o->runner, .store = o->store, .model = txt};
+    if (st == VD_OK) st = vd_text_embed(&to, (const char *const *)prompts, n, t, dim, NULL, err);
+    if (st == VD_OK && image_dim > 0 && image_dim != *dim)
+        st = vd_error_set(err, VD_ERR_MODEL, "%s gives %d-d vectors, its text tower %s %d-d", img,
+                          image_dim, txt, *dim);
+    if (st == VD_OK && !(*vectors = malloc(n * (size_t)*dim * sizeof(float))))
+        st = vd_error_set(err, VD_ERR_NOMEM, "no memory");
+    for (size_t i = 0; st == VD_OK && i < n; i++)
+        memcpy(*vectors + i * (size_t)*dim, t[i].vector, (size_t)*dim * sizeof(float));
+    for (size_t j = 0; prompts && j < n; j++)
+        free(prompts[j]);
+    free(prompts);
+    if (t) vd_text_items_clear(t, n);
+    free(t);
+    return st;
+}

@@ -53,4 +53,13 @@ vd_status vd_zeroshot_classify(const vd_zeroshot_opts *o, const char *const *lab
 
 void vd_zeroshot_items_clear(vd_zeroshot_item *items, size_t n);
 
+/* The prompt vectors of labels[0..n) (VD_ZEROSHOT_TEMPLATE, the text tower
+ * of o->model, cached as above): *vectors gets n rows of *dim floats
+ * (malloc'd, caller frees). Used as a training session's priors
+ * (train/classifier.h vd_train_opts.priors). VD_ERR_UNSUPPORTED when
+ * o->model has no text tower; VD_ERR_MODEL when the tower's vectors are
+ * not of the image model's dim (when known: image_dim > 0). */
+vd_status vd_zeroshot_prompt_vectors(const vd_zeroshot_opts *o, const char *const *labels, size_t n,
+                                     int image_dim, float **vectors, int *dim, vd_error *err);
+
 #endif

@@ -47,7 +47,13 @@ vd_status vd_svc_session_check(const vd_svc_session_req *req, vd_svc_session_spe
         return refused(why, "unknown_model", VD_ERR_INVALID);
     }
     out->name = req->name;
-    out->options_json = req->crop ? "{\"crop\": true}" : "{}";
+    if (req->prompt_priors && out->kind != VD_SESSION_IMAGE) {
+        vd_error_set(err, VD_ERR_INVALID, "prompt_priors applies to image sessions only");
+        return refused(why, "invalid_value", VD_ERR_INVALID);
+    }
+    out->options_json = req->crop            ? "{\"crop\": true}"
+                        : req->prompt_priors ? "{\"prompt_priors\": true}"
+                                             : "{}";
     return VD_OK;
 }
 
@@ -72,6 +78,20 @@ vd_status vd_svc_check_model(vd_runner *runner, const char *model, vd_session_ki
     return VD_OK;
 }
 
+/* prompt_priors needs the model's CLIP text tower (its metadata's text_model). */
+static vd_status check_text_tower(vd_runner *runner, const char *model, const char **why,
+                                  vd_error *err)
+{
+    vd_model_meta meta;
+    vd_status st = vd_runner_meta(runner, model, &meta, err);
+    if (st != VD_OK) return refused(why, "model_server", st);
+    if (meta.text_model[0]) return VD_OK;
+    vd_error_set(err, VD_ERR_INVALID,
+                 "prompt_priors needs a CLIP image model with a text tower; \"%.64s\" has none",
+                 model);
+    return refused(why, "no_text_tower", VD_ERR_INVALID);
+}
+
 /* Enqueues the session's train_session job. */
 static vd_status enqueue(vd_queue *q, const char *sid, char jid[VD_ID_LEN + 1], vd_error *err)
 {
@@ -94,6 +114,7 @@ vd_status vd_svc_session_start(const vd_svc_backends *b, const vd_svc_session_re
     vd_status st = vd_svc_session_check(req, &spec, why, err);
     if (st == VD_OK) st = vd_svc_examples_check(ex, why, err);
     if (st == VD_OK) st = vd_svc_check_model(b->runner, spec.model, spec.kind, why, err);
+    if (st == VD_OK && req->prompt_priors) st = check_text_tower(b->runner, spec.model, why, err);
     if (st != VD_OK) return st;
     vd_session_new sn = {.name = spec.name,
                          .kind = spec.kind,

@@ -13,7 +13,8 @@
  * static snake_case name, the same for every adapter (the API answers it as
  * the error code, the CLI prints it):
  *   invalid_value       name empty or longer than VD_SVC_MAX_NAME_LEN; crop
- *                       on an image session
+ *                       on an image session; prompt_priors on a face session
+ *   no_text_tower       prompt_priors with a model that has no CLIP text tower
  *   unknown_kind        kind other than "image" or "face"
  *   unknown_model       bad model name, or the model server has no such model
  *   model_kind_mismatch the model's task does not fit the kind
@@ -55,6 +56,9 @@ typedef struct {
     const char *kind;  /* "image" (also for NULL) or "face" */
     const char *model; /* NULL = the kind's default (vd_svc_default_model) */
     int crop;          /* face sessions: the images are already face crops */
+    /* image sessions with a CLIP model: the label prompts' text vectors as
+     * the centroids' priors (docs/training.md "Prompt priors") */
+    int prompt_priors;
 } vd_svc_session_req;
 
 /* The request checked: kind parsed, defaults filled (model borrowed from the
@@ -66,7 +70,7 @@ typedef struct {
     const char *options_json; /* static */
 } vd_svc_session_spec;
 
-/* Checks name, kind, crop and model name and fills *out. Refusals:
+/* Checks name, kind, crop, prompt_priors and model name and fills *out. Refusals:
  * invalid_value, unknown_kind, unknown_model (VD_ERR_INVALID). */
 vd_status vd_svc_session_check(const vd_svc_session_req *req, vd_svc_session_spec *out,
                                const char **why, vd_error *err);

@@ -205,9 +205,12 @@ static void centroid_scores(const double *centroids, size_t k, size_t dim, const
 }
 
 /* Centroids (L2-normalised means of L2-normalised rows) of the rows with
- * use[i] set (use NULL = all). Every label must have a row. */
+ * use[i] set (use NULL = all), each sum plus w times its label's row of
+ * prior (k x dim, normalised or zero; NULL = none). Every label must have
+ * a row. */
 static void compute_centroids(const double *xs, const int *y, size_t n, size_t dim, size_t k,
-                              const unsigned char *use, double *centroids)
+                              const unsigned char *use, const double *prior, double w,
+                              double *centroids)
 {
     memset(centroids, 0, k * dim * sizeof *centroids);
     for (size_t i = 0; i < n; i++) {
@@ -216,6 +219,8 @@ static void compute_centroids(const double *xs, const int *y, size_t n, size_t d
         for (size_t j = 0; j < dim; j++)
             c[j] += xs[i * dim + j];
     }
+    for (size_t j = 0; prior && j < k * dim; j++)
+        centroids[j] += w * prior[j];
     for (size_t l = 0; l < k; l++) {
         double ss = 0, *c = &centroids[l * dim];
         for (size_t j = 0; j < dim; j++)
@@ -243,6 +248,8 @@ typedef struct {
     struct feature_node **rows; /* liblinear rows (logreg only) */
     const int *fold;            /* fold per row */
     int folds;
+    const double *prior; /* k x dim centroid priors (zero rows: none), or NULL */
+    double prior_w;
 } cv_data;
 
 /* Trains liblinear on every row outside fold hold_out (-1: every row); *out is the model. */
@@ -306,7 +313,7 @@ static vd_status cross_validate(const cv_data *d, vd_clf_algorithm alg, double C
         } else {
             for (size_t i = 0; i < d->n; i++)
                 use[i] = d->fold[i] != f;
-            compute_centroids(d->xs, d->y, d->n, d->dim, d->k, use, cent);
+            compute_centroids(d->xs, d->y, d->n, d->dim, d->k, use, d->prior, d->prior_w, cent);
             for (size_t i = 0; i < d->n; i++)
                 if (d->fold[i] == f)
                     centroid_scores(cent, d->k, d->dim, &d->xs[i * d->dim], &oof[i * d->k]);
@@ -472,6 +479,8 @@ typedef struct {
     double C;
     int selected;     /* AUTO with CV: both algorithms were cross-validated */
     double sel[2][2]; /* [centroid, logreg][CV accuracy, CV log-loss] when selected */
+    double *prior;    /* k x dim normalised priors by label index (zero rows: none), or NULL */
+    size_t nprior;    /* labels with a prior */
     cv_data d;
 } train_scratch;
 
@@ -566,6 +575,32 @@ static vd_status index_labels(train_scratch *ts, const float *vectors, const cha
     return VD_OK;
 }
 
+/* The priors by label index (opts.priors), normalised; ts->prior stays NULL without any. */
+static vd_status index_priors(train_scratch *ts, const float *priors, vd_error *err)
+{
+    const vd_train_opts *o = &ts->o;
+    if (!priors || o->npriors == 0) return VD_OK;
+    if (!(ts->prior = calloc(ts->k * ts->dim, sizeof *ts->prior))) return nomem(err);
+    for (size_t i = 0; i < o->npriors; i++) {
+        const float *x = &priors[i * ts->dim];
+        double ss = 0;
+        for (size_t j = 0; j < ts->dim; j++) {
+            if (!isfinite(x[j]))
+                return vd_error_set(err, VD_ERR_INVALID, "train: prior %zu is not finite", i);
+            ss += (double)x[j] * x[j];
+        }
+        const char *l = o->prior_labels ? o->prior_labels[i] : NULL;
+        if (!l || ss == 0)
+            return vd_error_set(err, VD_ERR_INVALID, "train: prior %zu has no label or is zero", i);
+        char *const *hit = bsearch(&l, ts->c->labels, ts->k, sizeof *ts->c->labels, cmp_str);
+        if (!hit) continue; /* no example has that label */
+        size_t y = (size_t)(hit - ts->c->labels);
+        ts->nprior += 1;
+        l2_normalise(x, ts->dim, &ts->prior[y * ts->dim]);
+    }
+    return VD_OK;
+}
+
 /* Stratified folds: shuffle each label's examples, deal them round-robin. Then the liblinear
  * rows (logreg) and the CV view of it all (ts->d). */
 static vd_status assign_folds(train_scratch *ts, vd_error *err)
@@ -597,7 +632,9 @@ static vd_status assign_folds(train_scratch *ts, vd_error *err)
             fill_nodes(&ts->xs[i * dim], dim, ts->rows[i]);
         }
     }
-    ts->d = (cv_data){.n = n,
+    ts->d = (cv_data){.prior = ts->prior,
+                      .prior_w = ts->o.prior_weight > 0 ? ts->o.prior_weight : 1,
+                      .n = n,
                       .dim = dim,
                       .k = ts->k,
                       .xs = ts->xs,
@@ -680,7 +717,8 @@ static vd_status fit_final(train_scratch *ts, vd_error *err)
     }
     c->centroids = malloc(ts->k * ts->dim * sizeof *c->centroids);
     if (!c->centroids) return nomem(err);
-    compute_centroids(ts->xs, ts->y, ts->n, ts->dim, ts->k, NULL, c->centroids);
+    compute_centroids(ts->xs, ts->y, ts->n, ts->dim, ts->k, NULL, ts->d.prior, ts->d.prior_w,
+                      c->centroids);
     return VD_OK;
 }
 
@@ -703,6 +741,10 @@ static vd_status finish(train_scratch *ts, vd_train_result *out, vd_error *err)
     if (!metrics) return nomem(err);
     if (o->unknown_threshold)
         json_object_set_new(metrics, "reject_quantile", json_real(o->reject_quantile));
+    if (ts->prior)
+        json_object_set_new(metrics, "prompt_priors",
+                            json_pack("{s:I,s:f,s:s}", "labels", (json_int_t)ts->nprior, "weight",
+                                      ts->d.prior_w, "applies_to", "centroid"));
     if (ts->selected)
         json_object_set_new(metrics, "selection",
                             json_pack("{s:s,s:{s:f,s:f},s:{s:f,s:f}}", "rule",
@@ -732,6 +774,7 @@ static void scratch_free(train_scratch *ts)
     free(ts->oof);
     free(ts->best_oof);
     free(ts->grid_acc);
+    free(ts->prior);
     free(ts->rows);
     free(ts->nodes);
 }
@@ -743,6 +786,7 @@ vd_status vd_train(const float *vectors, size_t n, size_t dim, const char *const
     train_scratch ts = {.o = train_defaults(opts), .n = n, .dim = dim};
     vd_status rc = check_examples(vectors, n, dim, labels, err);
     if (rc == VD_OK) rc = index_labels(&ts, vectors, labels, err);
+    if (rc == VD_OK) rc = index_priors(&ts, ts.o.priors, err);
     if (rc == VD_OK) rc = assign_folds(&ts, err);
     if (rc == VD_OK) rc = cross_validate_all(&ts, err);
     if (rc == VD_OK) rc = fit_final(&ts, err);

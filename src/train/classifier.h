@@ -13,6 +13,10 @@
  *   - "centroid": nearest centroid by cosine similarity; scores are a
  *     softmax of the similarities divided by a temperature of 0.1.
  *
+ * Optional priors (vd_train_opts.priors) pull each label's centroid
+ * toward a given vector, e.g. its prompt's text embedding when examples
+ * are few (docs/training.md "Prompt priors").
+ *
  * AUTO (the default) cross-validates both on the same folds and keeps
  * logreg only when its CV accuracy is strictly higher than the centroid's
  * (a tie, or CV impossible because a label has one example: centroid).
@@ -53,6 +57,16 @@ typedef struct {
     int unknown_threshold;  /* 1: choose the "unknown" threshold from CV scores */
     double reject_quantile; /* share of correct CV answers the threshold may reject; 0 = 0.05 */
     uint64_t seed;          /* fold shuffling (results are deterministic per seed); 0 = 1 */
+    /* Priors (a session's label prompts through a CLIP text tower): npriors
+     * rows of dim floats, row i for label prior_labels[i]. Each is
+     * L2-normalised and added prior_weight times (0 = 1: one example's
+     * worth) to its label's centroid sum, in every CV fold and the final
+     * fit, so CV measures it; logreg ignores them. A prior for a label no
+     * example has is ignored. NULL / 0: none. */
+    const float *priors;
+    const char *const *prior_labels;
+    size_t npriors;
+    double prior_weight;
 } vd_train_opts;
 
 typedef struct vd_classifier vd_classifier;
@@ -83,7 +97,8 @@ const char *vd_clf_algorithm_name(vd_clf_algorithm a);
 /* Trains on vectors (n rows of dim floats, row-major) labelled labels[i].
  * opts may be NULL. VD_ERR_INVALID, with the example's index in the
  * message, for: no examples, dim 0, an empty or NULL label, the reserved
- * label "unknown", a non-finite value, or fewer than two distinct labels.
+ * label "unknown", a non-finite value, or fewer than two distinct labels;
+ * a prior with a NULL label, a non-finite value or all zeros.
  * *out is cleared first; on success the caller owns its fields. */
 vd_status vd_train(const float *vectors, size_t n, size_t dim, const char *const *labels,
                    const vd_train_opts *opts, vd_train_result *out, vd_error *err);

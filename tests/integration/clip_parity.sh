@@ -10,6 +10,8 @@
 #   model, texts and paths at once: specific 4xx;
 # - text search (POST /search {"text"}) over the library indexed with the image tower ranks the
 #   photos as torch's cosines do, with torch's scores;
+# - a training session with prompt_priors trains with the labels' prompt vectors as priors;
+#   a model without a text tower is refused (no_text_tower);
 # - bad folders: a tokenizer that does not parse, a tower without its model.onnx: listed as
 #   invalid naming the file, in the log too; the other towers of those folders still serve.
 . "$VISIOND_SOURCE_DIR/tests/lib/common.sh"
@@ -155,6 +157,20 @@ assert d < 1e-4, d
 PY
 done
 # (text with an indexed model that has no text tower, 422 text_unsupported: library_search.sh)
+
+# ---- a session with prompt priors: the labels' prompts through the text tower --------------
+post_json /training/sessions "{\"name\": \"priors\", \"model\": \"tinyclip\", \"prompt_priors\": true, \"examples\": [{\"path\": \"$GEN/images/img0_32.png\", \"label\": \"dog\"}, {\"path\": \"$GEN/images/img1_32.png\", \"label\": \"cat\"}]}"
+[ "$STATUS" = 202 ] || fail "session with prompt_priors: $STATUS $BODY"
+PSID=$(jget id)
+await_session "$PSID" succeeded
+session_field "$PSID" metrics >"$T/pm.json"
+$PY -c 'import json,sys; m=json.load(open(sys.argv[1])); p=m["prompt_priors"]; assert p["labels"] == 2 and p["weight"] == 1, m' "$T/pm.json" ||
+  fail "prompt priors metrics: $(cat "$T/pm.json")"
+echo "session with prompt priors: $(cat "$T/pm.json" | head -c 300)"
+expect_error 422 no_text_tower POST /training/sessions -H 'Content-Type: application/json' \
+  --data-binary "{\"name\": \"p\", \"model\": \"visualonly\", \"prompt_priors\": true, \"examples\": [{\"path\": \"$GEN/images/img0_32.png\", \"label\": \"dog\"}, {\"path\": \"$GEN/images/img1_32.png\", \"label\": \"cat\"}]}"
+expect_error 422 invalid_value POST /training/sessions -H 'Content-Type: application/json' \
+  --data-binary "{\"name\": \"p\", \"kind\": \"face\", \"prompt_priors\": true, \"examples\": [{\"path\": \"$GEN/images/img0_32.png\", \"label\": \"dog\"}, {\"path\": \"$GEN/images/img1_32.png\", \"label\": \"cat\"}]}"
 worker_stop
 
 # ---- the CLI: the same service function ---------------------------------------------------

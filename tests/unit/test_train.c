@@ -521,6 +521,42 @@ VD_TEST(dataset_command_writes_pngs_per_label)
     CHECK_EQ_INT(vd_cmd_dataset(4, bad), 2);
 }
 
+/* Prompt priors pull a label's centroid toward its prior: with one example
+ * per label, a query nearer the wrong example is put right by the priors;
+ * the metrics say so; a prior of a label without examples is ignored; a
+ * zero prior is refused. */
+VD_TEST(prompt_priors_pull_centroids_toward_their_labels)
+{
+    vd_error err;
+    enum { DIM = 4 };
+    const float ex[2 * DIM] = {1, 0, 1, 0, /* "a": its direction (1,0,0,0) plus noise */
+                               0, 1, 0, 0};
+    const char *labels[2] = {"a", "b"};
+    const float q[DIM] = {0.6f, 0.5f, 0, 0};
+    const float pri[3 * DIM] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1};
+    const char *plabels[3] = {"a", "b", "zed"};
+    vd_prediction p;
+    vd_train_result r;
+    CHECK_OK(vd_train(ex, 2, DIM, labels, NULL, &r, &err));
+    CHECK_OK(vd_classifier_predict(r.classifier, q, DIM, &p, NULL, &err));
+    CHECK_EQ_STR(p.label, "b"); /* nearer b's example without priors */
+    CHECK(strstr(r.metrics_json, "prompt_priors") == NULL);
+    vd_train_result_clear(&r);
+    vd_train_opts o = {.priors = pri, .prior_labels = plabels, .npriors = 3};
+    CHECK_OK(vd_train(ex, 2, DIM, labels, &o, &r, &err));
+    CHECK_OK(vd_classifier_predict(r.classifier, q, DIM, &p, NULL, &err));
+    CHECK_EQ_STR(p.label, "a");
+    json_t *m = json_loads(r.metrics_json, 0, NULL);
+    json_t *pp = json_object_get(m, "prompt_priors");
+    CHECK(pp != NULL);
+    CHECK_EQ_INT(json_integer_value(json_object_get(pp, "labels")), 2);
+    json_decref(m);
+    vd_train_result_clear(&r);
+    const float zero[DIM] = {0};
+    vd_train_opts bad = {.priors = zero, .prior_labels = plabels, .npriors = 1};
+    CHECK(vd_train(ex, 2, DIM, labels, &bad, &r, &err) == VD_ERR_INVALID);
+}
+
 int main(void)
 {
     return vd_test_run_all();
