@@ -69,9 +69,8 @@ static vd_status make_prompts(const char *tpl, const char *const *labels, size_t
     return VD_OK;
 }
 
-/* softmax over labels of scale x cosine(v, t[j]) into scores. */
-static void score(const float *v, const vd_text_item *t, size_t nl, int dim, float *scores,
-                  size_t *best)
+/* softmax over labels of scale x cosine(v, row j of t) into scores. */
+static void score(const float *v, const float *t, size_t nl, int dim, float *scores, size_t *best)
 {
     double nv = 0, mx = -1e30, sum = 0;
     for (int d = 0; d < dim; d++)
@@ -81,8 +80,9 @@ static void score(const float *v, const vd_text_item *t, size_t nl, int dim, flo
     for (size_t j = 0; j < nl; j++) {
         double dot = 0, nt = 0;
         for (int d = 0; d < dim; d++) {
-            dot += (double)v[d] * t[j].vector[d];
-            nt += (double)t[j].vector[d] * t[j].vector[d];
+            double x = t[j * (size_t)dim + (size_t)d];
+            dot += (double)v[d] * x;
+            nt += x * x;
         }
         logit[j] = nv > 0 && nt > 0 ? VD_ZEROSHOT_SCALE * dot / sqrt(nv * nt) : 0;
         if (logit[j] > mx) {
@@ -113,17 +113,11 @@ vd_status vd_zeroshot_classify(const vd_zeroshot_opts *o, const char *const *lab
     if (st != VD_OK) return st;
     if (image_model) vd_strlcpy(image_model, img, VD_MODEL_NAME_MAX);
     if (text_model) vd_strlcpy(text_model, txt, VD_MODEL_NAME_MAX);
-    char **prompts = calloc(nlabels, sizeof *prompts);
-    vd_text_item *t = calloc(nlabels, sizeof *t);
+    float *t = NULL;
     vd_embed_item *e = calloc(n ? n : 1, sizeof *e);
     int tdim = 0, idim = 0;
-    if (!prompts || !t || !e) st = vd_error_set(err, VD_ERR_NOMEM, "no memory");
-    if (st == VD_OK)
-        st = make_prompts(o->template_text ? o->template_text : VD_ZEROSHOT_TEMPLATE, labels,
-                          nlabels, prompts, err);
-    vd_text_opts to = {.runner = o->runner, .store = o->store, .model = txt};
-    if (st == VD_OK)
-        st = vd_text_embed(&to, (const char *const *)prompts, nlabels, t, &tdim, NULL, err);
+    if (!e) st = vd_error_set(err, VD_ERR_NOMEM, "no memory");
+    if (st == VD_OK) st = vd_zeroshot_prompt_vectors(o, labels, nlabels, 0, &t, &tdim, err);
     vd_embed_opts eo = {.runner = o->runner,
                         .store = o->store,
                         .model = img,
@@ -148,10 +142,6 @@ vd_status vd_zeroshot_classify(const vd_zeroshot_opts *o, const char *const *lab
         }
     }
     if (st != VD_OK) vd_zeroshot_items_clear(items, n);
-    for (size_t j = 0; prompts && j < nlabels; j++)
-        free(prompts[j]);
-    free(prompts);
-    vd_text_items_clear(t, nlabels);
     free(t);
     if (e) vd_embed_items_clear(e, n);
     free(e);
