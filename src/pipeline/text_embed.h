@@ -1,8 +1,8 @@
 /* text_embed.h: texts in, embedding vectors out, through a CLIP text tower.
  *
  * The one text-embedding path of the service (POST /embeddings {"texts"},
- * `visiond embed --text`, the prompts of POST /classify; text search should
- * call it too). For each text:
+ * `visiond embed --text`, the prompts of POST /classify and of sessions'
+ * prompt priors, POST /search {"text"}). For each text:
  *   1. the model: a text_embedding model, or an image model whose metadata
  *      names its text tower (`text_model`: a model folder's NAME gives
  *      NAME.textual) - vd_text_model_resolve;
