@@ -182,6 +182,9 @@ static vd_status query_vector(vd_store *store, vd_runner *runner, const vd_svc_s
         if (qdim) memcpy(*vec, req->vector, sizeof(float) * (size_t)qdim);
     } else if (req->asset_id) {
         st = query_from_asset(store, req->asset_id, model, vec, &qdim, why, err);
+    } else if (!runner) { /* a text or a file: only the model server embeds them */
+        st = refuse(why, "model_server",
+                    vd_error_set(err, VD_ERR_CONN, "no model server to embed the query"));
     } else if (req->text) {
         st = query_from_text(store, runner, req->text, model, vec, &qdim, why, err);
     } else {

@@ -385,8 +385,14 @@ VD_TEST(search_refusals)
     CHECK_EQ_STR(refusal(li, f.s, &r), "asset_not_indexed");
     r.asset_id = 0;
     CHECK_EQ_STR(refusal(li, f.s, &r), "one_query");
+    /* a text is embedded by the model's text tower through the model server:
+     * without one it is that backend's failure, never a crash (a model with
+     * no text tower, 422 text_unsupported: library_search.sh, clip_parity.sh) */
     r.text = "a dog";
-    CHECK_EQ_STR(refusal(li, f.s, &r), "text_unsupported");
+    CHECK_EQ_STR(refusal(li, f.s, &r), "model_server");
+    r.text = NULL;
+    r.path = "/nowhere.jpg";
+    CHECK_EQ_STR(refusal(li, f.s, &r), "model_server");
     CHECK_EQ_INT(vd_svc_search_http_status("no_index"), 404);
     CHECK_EQ_INT(vd_svc_search_http_status("asset_not_indexed"), 409);
     CHECK_EQ_INT(vd_svc_search_http_status("store"), 0);
