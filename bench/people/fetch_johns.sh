@@ -5,8 +5,9 @@
 # examples/johns/: 5 people, 11 different photos of each (150x150 aligned face chips of
 # John_Salley, John_Savage, John_Schneider, John_Shimkus, John_Simm, one folder per person: the
 # folder name is the label, as dlib's dnn_metric_learning_on_images_ex.cpp uses them), and
-# examples/faces/: 14 photos of other people (PASCAL VOC group photos, bald_guys.jpg,
-# Tom_Cruise_avp_2014_4.jpg), used as unlabelled distractors.
+# examples/faces/: 12 photos: bald_guys.jpg (a collage of 4 actors x 6 photos, labelled by
+# bench/people/bald_guys.labels) and 11 others (PASCAL VOC group photos, Tom_Cruise_avp_2014_4.jpg,
+# dogs.jpg) whose faces serve as distractors.
 #
 # Only the 8.6 MB orig tarball is fetched (not the 200 MB models tarball that `apt-get source`
 # would also fetch), with apt's own downloader, from the Debian mirror this machine's apt
@@ -48,4 +49,4 @@ mv "$tmp/$top/johns" "$dest/johns"
 mkdir -p "$dest/faces"
 mv "$tmp/$top/faces/"*.jpg "$dest/faces/"
 echo "fetch_johns: $(ls "$dest"/johns | wc -l) people, $(ls "$dest"/johns/*/*.jpg | wc -l) photos" \
-  "in $dest/johns; $(ls "$dest"/faces/*.jpg | wc -l) distractor photos in $dest/faces"
+  "in $dest/johns; $(ls "$dest"/faces/*.jpg | wc -l) photos (bald_guys.jpg and distractors) in $dest/faces"
