@@ -9,12 +9,17 @@
 -- set_state would write for each new job, without its read-back (docs/queue-redis.md, "Bulk
 -- enqueue").
 local n = (#ARGV - 1) / 11
+local keys = {}
+for i = 1, n do keys[i] = JK(ARGV[(i - 1) * 11 + 3]) end
+local taken = 0 -- one EXISTS of many keys: usually none exists, and no job needs a look
+for j = 1, n, 4000 do
+  taken = taken + redis.call('EXISTS', unpack(keys, j, math.min(j + 3999, n)))
+end
 local fresh, nfresh = {}, 0
-for i = 0, n - 1 do
-  local b = 1 + i * 11
-  local k = JK(ARGV[b + 2])
-  if redis.call('EXISTS', k) == 1 then
-    if redis.call('HGET', k, 'etoken') ~= ARGV[b + 1] then return {'exists', ARGV[b + 2]} end
+for i = 1, n do
+  local b = 1 + (i - 1) * 11
+  if taken > 0 and redis.call('EXISTS', keys[i]) == 1 then
+    if redis.call('HGET', keys[i], 'etoken') ~= ARGV[b + 1] then return {'exists', ARGV[b + 2]} end
   else
     nfresh = nfresh + 1
     fresh[nfresh] = b
@@ -47,7 +52,7 @@ for j = 1, nfresh do
     add('ready', 0, rk)
     add('ready:' .. typ, 0, rk)
   end
-  redis.call('HSET', JK(id), 'id', id, 'type', typ, 'payload', ARGV[b + 4], 'priority', ARGV[b + 5],
+  redis.call('HSET', keys[(b - 1) / 11 + 1], 'id', id, 'type', typ, 'payload', ARGV[b + 4], 'priority', ARGV[b + 5],
     'attempts', '0', 'max_retries', ARGV[b + 6], 'timeout_ms', ARGV[b + 7],
     'retry_base_ms', ARGV[b + 9], 'retry_max_ms', ARGV[b + 10], 'result_ttl_ms', ARGV[b + 11],
     'created_ms', I(now), 'started_ms', '0', 'ended_ms', '0', 'lease_until_ms', '0',
