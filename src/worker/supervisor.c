@@ -14,6 +14,7 @@
 #include "core/sigpipe.h"
 #include "core/util.h"
 #include "queue/queue.h"
+#include "worker/forkserver.h"
 #include "worker/horse.h"
 #include "worker/job_ctx.h"
 #include "worker/spare.h"
@@ -53,8 +54,9 @@ struct vd_supervisor {
     int64_t next_reserve;  /* monotonic */
     int64_t backoff_ms;    /* current empty-queue backoff */
     vd_supervisor_stats stats;
-    vd_spare spare; /* a horse forked ahead, waiting for its job (spare.h); pid 0 = none */
-    pid_t *exiting; /* horses whose outcome is recorded, not yet reaped */
+    vd_spare spare;   /* a horse forked ahead, waiting for its job (spare.h); pid 0 = none */
+    vd_forkserver fs; /* forks the spares (forkserver.h); sock -1 = none: the spares are ours */
+    pid_t *exiting;   /* horses whose outcome is recorded, not yet reaped */
     int nexiting, capexiting;
 };
 
@@ -132,6 +134,7 @@ vd_status vd_supervisor_new(const vd_supervisor_opts *o, const vd_registry *reg,
     for (int i = 0; i < s->concurrency; i++)
         s->slots[i].fd = -1;
     s->spare.job_fd = s->spare.msg_fd = -1;
+    s->fs.sock = -1;
     st = vd_queue_open(o->queue_url, &s->q, err);
     if (st != VD_OK) {
         vd_supervisor_free(s);
@@ -374,9 +377,42 @@ static void stop_horse(vd_supervisor *s, slot *sl, stop_why why, int64_t now)
     }
 }
 
-/* Forks the spare horse. Returns VD_OK or the fork's error. */
+/* Forgets a fork server that failed or died; the supervisor forks its spares
+ * itself from now on. */
+static void drop_forkserver(vd_supervisor *s, const vd_error *why)
+{
+    VD_WARN("worker %s: %s; forking work-horses from the supervisor from now on", s->worker_id,
+            vd_error_text(why));
+    pid_t pid = vd_forkserver_stop(&s->fs);
+    if (pid > 0) kill(pid, SIGKILL); /* reap() collects it */
+}
+
+/* Takes the spare the fork server was asked for. wait = 0: only when it is
+ * there. A spare that cannot come drops the fork server. */
+static void take_spare(vd_supervisor *s, int wait)
+{
+    vd_error err;
+    vd_error_clear(&err);
+    vd_status st = vd_forkserver_take(&s->fs, &s->spare, wait, &err);
+    if (st != VD_OK && st != VD_ERR_EMPTY) drop_forkserver(s, &err);
+}
+
+/* Asks the fork server for the next spare, when none is there or coming. */
+static void ask_spare(vd_supervisor *s)
+{
+    if (s->fs.sock < 0 || s->fs.pending || s->spare.pid) return;
+    vd_error err;
+    vd_error_clear(&err);
+    if (vd_forkserver_ask(&s->fs, &err) != VD_OK) drop_forkserver(s, &err);
+}
+
+/* Makes s->spare a horse waiting for its job: from the fork server (waiting
+ * for it), else forked here. Returns VD_OK or the fork's error. */
 static vd_status fork_spare(vd_supervisor *s, vd_error *err)
 {
+    ask_spare(s);
+    if (s->fs.pending) take_spare(s, 1);
+    if (s->spare.pid) return VD_OK;
     int fds[1024 + 1];
     size_t n = 0;
     for (int i = 0; i < s->concurrency; i++)
@@ -395,7 +431,11 @@ static void keep_spare(vd_supervisor *s)
         retire_spare(s);
         return;
     }
-    if (s->spare.pid || s->backoff_ms != 0) return;
+    if (s->spare.pid || s->fs.pending || s->backoff_ms != 0) return;
+    if (s->fs.sock >= 0) { /* the fork server forks it while we go on */
+        ask_spare(s);
+        if (s->fs.pending) return;
+    }
     vd_error err;
     vd_error_clear(&err);
     if (fork_spare(s, &err) != VD_OK) VD_WARN("worker %s: %s", s->worker_id, vd_error_text(&err));
@@ -468,6 +508,7 @@ static void remember_exiting(vd_supervisor *s, pid_t pid)
  * coming, so that an idle worker has no child process. */
 static void retire_spare(vd_supervisor *s)
 {
+    if (s->fs.pending) take_spare(s, 1); /* it is on its way: retire it too */
     if (!s->spare.pid) return;
     remember_exiting(s, s->spare.pid);
     vd_spare_discard(&s->spare);
@@ -527,6 +568,12 @@ static void reap(vd_supervisor *s)
         int wstatus;
         pid_t pid = waitpid(-1, &wstatus, WNOHANG);
         if (pid <= 0) return;
+        if (pid == s->fs.pid) {
+            vd_error why;
+            vd_error_set(&why, VD_ERR_IO, "the fork server (%d) exited", (int)pid);
+            drop_forkserver(s, &why);
+            continue;
+        }
         if (pid == s->spare.pid) { /* died waiting for a job: fork another */
             VD_DEBUG("worker %s: spare work-horse %d exited", s->worker_id, (int)pid);
             vd_spare_discard(&s->spare);
@@ -546,6 +593,9 @@ static void reap(vd_supervisor *s)
  * still exiting, so that none is left a zombie. */
 static void reap_all(vd_supervisor *s)
 {
+    if (s->fs.pending) take_spare(s, 1);
+    pid_t server = vd_forkserver_stop(&s->fs);
+    if (server > 0) waitpid(server, NULL, 0);
     pid_t spare = s->spare.pid;
     vd_spare_discard(&s->spare);
     if (spare > 0) waitpid(spare, NULL, 0);
@@ -635,16 +685,28 @@ static int64_t min_wait(int64_t cur, int64_t at, int64_t now)
     return w < cur ? w : cur;
 }
 
+/* Starts the fork server; without one, the supervisor forks the spares. */
+static void start_forkserver(vd_supervisor *s)
+{
+    vd_horse_opts hopts = {.parent = getpid(), .memory_limit_mb = s->memory_limit_mb};
+    vd_error err;
+    vd_error_clear(&err);
+    if (vd_forkserver_start(&s->fs, s->reg, &hopts, &err) != VD_OK)
+        VD_WARN("worker %s: %s; forking work-horses from the supervisor", s->worker_id,
+                vd_error_text(&err));
+}
+
 static void run_forking(vd_supervisor *s)
 {
-    struct pollfd *pfd = calloc((size_t)s->concurrency + 2, sizeof *pfd);
-    slot **pslot = calloc((size_t)s->concurrency + 2, sizeof *pslot);
+    struct pollfd *pfd = calloc((size_t)s->concurrency + 3, sizeof *pfd);
+    slot **pslot = calloc((size_t)s->concurrency + 3, sizeof *pslot);
     if (!pfd || !pslot) {
         VD_ERROR("worker %s: out of memory", s->worker_id);
         free(pfd);
         free(pslot);
         return;
     }
+    start_forkserver(s);
     for (;;) {
         int sigchld = 0;
         read_signals(s, &sigchld);
@@ -672,6 +734,9 @@ static void run_forking(vd_supervisor *s)
         pfd[n].fd = wake; /* poll ignores a negative fd */
         pfd[n].events = POLLIN;
         pslot[n++] = NULL;
+        pfd[n].fd = s->fs.pending ? s->fs.sock : -1; /* the asked-for spare */
+        pfd[n].events = POLLIN;
+        pslot[n++] = NULL;
         for (int i = 0; i < s->concurrency; i++) {
             slot *sl = &s->slots[i];
             if (!sl->used) continue;
@@ -687,7 +752,8 @@ static void run_forking(vd_supervisor *s)
         int r = poll(pfd, (nfds_t)n, (int)wait);
         if (r <= 0) continue;
         if (pfd[1].revents && vd_queue_woken(s->q)) s->next_reserve = 0;
-        for (int i = 2; i < n; i++)
+        if (pfd[2].revents && s->fs.pending) take_spare(s, 0);
+        for (int i = 3; i < n; i++)
             if (pfd[i].revents && pslot[i]->used) pump(s, pslot[i]);
     }
     reap_all(s);
