@@ -82,6 +82,7 @@ typedef struct srv_model {
     double calib_ms; /* how long the calibration took */
     srv_calib_row calib[2];
     size_t ncalib;
+    srv_coalesce coalesce; /* whether the coalescing wait pays (server_layout.h) */
     int helpers_quit, nhelpers;
     pthread_t helpers[SRV_LAYOUT_MAX_RUNS];
     uint32_t lat_us[SRV_LAT_RING];
@@ -137,9 +138,11 @@ struct vd_server {
     int64_t trim_freed;     /* RSS bytes the last trim gave back */
     int64_t trim_freed_sum; /* ... and all of them */
 
-    /* held while a session is created: ORT's session creation is documented as
+    /* held while a session is created (ORT's session creation is documented as
      * thread-safe, but ThreadSanitizer flags concurrent creations inside the
-     * (uninstrumented) library; loads are rare, so they are serialised */
+     * uninstrumented library; loads are rare, so they are serialised) and while
+     * a model calibrates its layout (so that no other load or calibration runs
+     * on the cores being measured) */
     pthread_mutex_t load_mu;
 };
 

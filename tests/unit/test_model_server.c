@@ -593,6 +593,37 @@ VD_TEST(requests_from_many_clients_are_coalesced_into_one_batch)
     CHECK_EQ_INT(server_stop(&s, SIGTERM), 0);
 }
 
+VD_TEST(one_client_in_a_row_stops_paying_the_coalescing_delay)
+{
+    const char *dir = setup();
+    if (!dir) return;
+    server s;
+    const char *const args[] = {"--layout", "1,4", NULL};
+    CHECK(server_start(&s, dir, args));
+    vd_infer_client *c;
+    vd_error err;
+    CHECK_OK(vd_infer_client_new(s.addr, &c, &err));
+    vd_tensor t;
+    int64_t one[4] = {1, 8, 8, 3};
+    CHECK_OK(vd_tensor_alloc(&t, one, 4, &err));
+    /* tiny: batch 4, max_delay 3 ms. One client, one request at a time: each
+     * of the first SRV_COALESCE_USELESS runs waits out the delay alone; then
+     * runs start at once, but every SRV_COALESCE_PROBE-th waits again */
+    enum { N = 4 + 2 * 16 + 4 };
+    for (int i = 0; i < N; i++) {
+        vd_infer_result r;
+        CHECK_OK(vd_infer_client_infer(c, "tiny", &t, 30000, &r, &err));
+        vd_infer_result_free(&r);
+    }
+    long long skipped = stat_of(c, "tiny", "coalesce_skipped");
+    printf("    %d requests in a row: %lld started without the wait\n", N, skipped);
+    CHECK_EQ_INT(skipped, N - 4 - 2);
+    CHECK_EQ_INT(stat_of(c, "tiny", "batches"), N);
+    vd_tensor_free(&t);
+    vd_infer_client_free(c);
+    CHECK_EQ_INT(server_stop(&s, SIGTERM), 0);
+}
+
 VD_TEST(load_happens_once_when_many_clients_ask_at_once)
 {
     const char *dir = setup();
