@@ -172,10 +172,12 @@ int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_head
 void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, const char *msg);
 /* Frees a request. */
 void vd_srv_req_free(srv_req *r);
-/* Counts allocator activity (a batch about to run, a load, an unload) and
- * wakes the I/O thread, which trims the heap once this stays unchanged for
- * cfg.trim_idle_ms. Any thread. */
-void vd_srv_alloc_event(vd_server *s);
+/* Counts allocator activity (a batch about to run, a load, an unload); the
+ * I/O thread trims the heap once this stays unchanged for cfg.trim_idle_ms.
+ * wake: also wake the I/O thread (a load, an unload); a batch passes 0, as
+ * the answers it posts wake it anyway: waking it at the start of every batch
+ * cost an extra context switch per request on cores busy with runs. Any thread. */
+void vd_srv_alloc_event(vd_server *s, int wake);
 
 /* server_conn.c (the I/O thread, but vd_srv_post) */
 /* Queues a response frame for a connection and wakes the I/O thread. Takes frame. */

@@ -214,6 +214,7 @@ static void choose_layout(srv_model *m, vd_ort_session **sess, vd_ort_session **
          * model's thread loads at once, and measuring while the others load or measure on
          * the same cores made the parallel layout look 2x slower than it is (issue 17) */
         pthread_mutex_lock(&m->srv->load_mu);
+        t0 = vd_mono_us(); /* the calibration's time, not the wait for the lock */
         vd_status crc = vd_srv_calibrate(&in, *sess, rows, &nrows, &single, &e);
         pthread_mutex_unlock(&m->srv->load_mu);
         if (crc != VD_OK) {
@@ -403,7 +404,7 @@ static void model_load(srv_model *m)
     }
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
-    vd_srv_alloc_event(m->srv);
+    vd_srv_alloc_event(m->srv, 1);
     if (rc != VD_OK)
         VD_ERROR("model %s: load failed: %s", m->meta.name, e.msg);
     else
@@ -422,7 +423,7 @@ static void model_unload_locked(srv_model *m, const char *why)
     pthread_mutex_unlock(&m->mu);
     vd_ort_session_close(sess);
     vd_ort_session_close(alone);
-    vd_srv_alloc_event(m->srv);
+    vd_srv_alloc_event(m->srv, 1);
     VD_INFO("model %s: unloaded (%s)", m->meta.name, why);
     pthread_mutex_lock(&m->mu);
 }
@@ -622,7 +623,7 @@ static void run_batch(srv_model *m, vd_ort_session *sess, srv_req *batch)
         total += r->n;
     }
     if (!live) return;
-    vd_srv_alloc_event(m->srv); /* before any answer goes out: the I/O thread sees it */
+    vd_srv_alloc_event(m->srv, 0); /* counted before any answer goes out and wakes the I/O thread */
     int dynamic;
     pthread_mutex_lock(&m->mu);
     dynamic = m->dynamic_batch;
