@@ -764,7 +764,13 @@ vd_status vd_srv_model_enqueue(srv_model *m, srv_req *r, vd_error *err)
     m->tail = r;
     m->q_reqs++;
     m->q_items += r->n;
-    pthread_cond_broadcast(&m->cv); /* the model thread or a helper, whichever is free */
+    /* an inference request on a loaded model: one runner (the model thread or a helper,
+     * whichever waits) takes it; waking them all cost every request a futile wake-up per
+     * idle runner, on the cores the run needs. Anything else: the model thread must see it */
+    if (r->kind == SRV_REQ_INFER && m->state == SRV_READY)
+        pthread_cond_signal(&m->cv);
+    else
+        pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
     return VD_OK;
 }
