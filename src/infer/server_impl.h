@@ -78,8 +78,9 @@ typedef struct srv_model {
     /* the layout, chosen at load (server_layout.h); its runs - 1 helper
      * threads run batches beside the model thread while the model is loaded */
     srv_layout layout;
-    int calibrated;  /* the layout was measured (else: the static one) */
-    double calib_ms; /* how long the calibration took */
+    int calibrated;        /* the layout was measured (else: the static one) */
+    double calib_ms;       /* how long the calibration took */
+    double calib_start_ms; /* when it started, since the server did */
     srv_calib_row calib[2];
     size_t ncalib;
     srv_coalesce coalesce; /* whether the coalescing wait pays (server_layout.h) */

@@ -177,7 +177,7 @@ static void choose_layout(srv_model *m, vd_ort_session **sess, vd_ort_session **
     srv_layout lay = {.runs = 1, .threads = 0, .batch = dynamic ? (size_t)m->meta.max_batch : 1};
     srv_calib_row rows[2];
     size_t nrows = 0;
-    int64_t t0 = vd_mono_us();
+    int64_t t0 = vd_mono_us(), t1 = 0;
     if (cfg->layout_runs > 0) {
         lay.runs = cfg->layout_runs;
         if (dynamic && (size_t)cfg->layout_batch < lay.batch) lay.batch = (size_t)cfg->layout_batch;
@@ -216,6 +216,7 @@ static void choose_layout(srv_model *m, vd_ort_session **sess, vd_ort_session **
         pthread_mutex_lock(&m->srv->load_mu);
         t0 = vd_mono_us(); /* the calibration's time, not the wait for the lock */
         vd_status crc = vd_srv_calibrate(&in, *sess, rows, &nrows, &single, &e);
+        t1 = vd_mono_us();
         pthread_mutex_unlock(&m->srv->load_mu);
         if (crc != VD_OK) {
             VD_WARN("model %s: calibration failed, one run at a time: %s", m->meta.name, e.msg);
@@ -235,7 +236,8 @@ static void choose_layout(srv_model *m, vd_ort_session **sess, vd_ort_session **
     m->coalesce.useless = m->coalesce.since_probe = 0; /* a fresh start: batches wait */
     m->coalesce.probing = 0;
     m->calibrated = nrows > 0;
-    m->calib_ms = (double)(vd_mono_us() - t0) / 1000.0;
+    m->calib_ms = (double)((t1 ? t1 : vd_mono_us()) - t0) / 1000.0;
+    m->calib_start_ms = (double)(t0 - m->srv->started_us) / 1000.0;
     m->ncalib = nrows;
     memcpy(m->calib, rows, nrows * sizeof rows[0]);
     pthread_mutex_unlock(&m->mu);

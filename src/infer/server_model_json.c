@@ -22,6 +22,7 @@ static json_t *layout_json_locked(const srv_model *m)
     if (!j || !m->calibrated) return j;
     json_object_set_new(j, "images_per_s", json_real(l->ips));
     json_object_set_new(j, "calibration_ms", json_real(m->calib_ms));
+    json_object_set_new(j, "calibration_start_ms", json_real(m->calib_start_ms));
     json_t *pts = json_array();
     for (size_t r = 0; r < m->ncalib; r++)
         for (size_t i = 0; i < m->calib[r].nsizes; i++) {
