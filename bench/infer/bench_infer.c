@@ -77,6 +77,16 @@ static long proc_minflt(pid_t pid)
     return v;
 }
 
+/* The 1-minute load average (/proc/loadavg), or -1: printed with every result. */
+static double loadavg1(void)
+{
+    double v = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f && fscanf(f, "%lf", &v) != 1) v = -1;
+    if (f) fclose(f);
+    return v;
+}
+
 static void fill_random(vd_tensor *t, unsigned seed)
 {
     for (size_t i = 0; i < vd_tensor_count(t); i++) {
@@ -268,12 +278,18 @@ static void *client_main(void *p)
 }
 
 /* One number from the server's MODELS statistics (-1 when unavailable). */
+static double server_stat_real(const char *addr, const char *model, const char *key);
 static long long server_stat(const char *addr, const char *model, const char *key)
+{
+    return (long long)server_stat_real(addr, model, key);
+}
+
+static double server_stat_real(const char *addr, const char *model, const char *key)
 {
     vd_infer_client *c;
     vd_error err;
     char *text = NULL;
-    long long v = -1;
+    double v = -1;
     if (vd_infer_client_new(addr, &c, &err)) return -1;
     if (!vd_infer_client_models(c, 10000, &text, &err)) {
         json_t *root = json_loads(text, 0, NULL), *m;
@@ -281,7 +297,7 @@ static long long server_stat(const char *addr, const char *model, const char *ke
         json_array_foreach(json_object_get(root, "models"), i, m)
         {
             if (strcmp(json_string_value(json_object_get(m, "name")), model) == 0)
-                v = json_integer_value(json_object_get(json_object_get(m, "stats"), key));
+                v = json_number_value(json_object_get(json_object_get(m, "stats"), key));
         }
         json_decref(root);
         free(text);
@@ -509,6 +525,9 @@ int main(int argc, char **argv)
     int dynamic[MAX_MODELS];
     double inproc[MAX_MODELS][MAX_POINTS], inproc_best[MAX_MODELS];
     char best_what[MAX_MODELS][64];
+    /* issue 17's three target ratios per model (0 = not measured) */
+    double one_ratio[MAX_MODELS] = {0}, sixteen_ratio[MAX_MODELS] = {0},
+           sixteen_tail[MAX_MODELS] = {0};
     memset(inproc, 0, sizeof inproc);
     memset(inproc_best, 0, sizeof inproc_best);
     int cores = threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -525,8 +544,8 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("bench_infer: ONNX Runtime %s, intra-op threads %d (0 = all cores), %.1f s per point, "
-           "%ld cores online\n",
-           vd_ort_version(), threads, seconds, sysconf(_SC_NPROCESSORS_ONLN));
+           "%ld cores online, load %.2f\n",
+           vd_ort_version(), threads, seconds, sysconf(_SC_NPROCESSORS_ONLN), loadavg1());
     char preload[1024] = "";
     for (int i = 0; i < nm; i++) {
         char path[4096];
@@ -573,9 +592,10 @@ int main(int argc, char **argv)
             for (int b = 0; b < nb; b++) {
                 double fpi = 0;
                 inproc[i][b] = inprocess(s, &metas[i], dynamic[i], batches[b], &fpi);
-                printf("in-process  %-16s batch %2d%s: %8.1f images/s  minflt/image %8.1f\n",
+                printf("in-process  %-16s batch %2d%s: %8.1f images/s  minflt/image %8.1f  "
+                       "load %.2f\n",
                        names[i], batches[b], dynamic[i] ? "" : " (item by item, fixed batch dim)",
-                       inproc[i][b], fpi);
+                       inproc[i][b], fpi, loadavg1());
                 fflush(stdout);
                 if (inproc[i][b] > inproc_best[i]) {
                     inproc_best[i] = inproc[i][b];
@@ -586,8 +606,8 @@ int main(int argc, char **argv)
             if (cores > 1) {
                 double fpi = 0, ips = inprocess_parallel(env, &metas[i], cores, &fpi);
                 printf("in-process  %-16s %d runs x 1 thread, batch 1: %8.1f images/s  "
-                       "minflt/image %8.1f\n",
-                       names[i], cores, ips, fpi);
+                       "minflt/image %8.1f  load %.2f\n",
+                       names[i], cores, ips, fpi, loadavg1());
                 fflush(stdout);
                 if (ips > inproc_best[i]) {
                     inproc_best[i] = ips;
@@ -618,10 +638,32 @@ int main(int argc, char **argv)
                    inproc_best[i] > 0 ? best_what[i] : "-",
                    inproc_best[i] > 0 ? ips / inproc_best[i] : 0, errors ? "  (errors!)" : "",
                    i1 > i0 ? (double)(f1 - f0) / (double)(i1 - i0) : 0.0);
+            printf("server      %-16s %2d client%s: load %.2f  server-side p50 %.2f ms (queue + "
+                   "run, last 2048 requests)\n",
+                   names[i], clients[k], clients[k] == 1 ? " " : "s", loadavg1(),
+                   server_stat_real(addr, names[i], "latency_ms_p50"));
             fflush(stdout);
+            if (clients[k] == 1 && peer1 > 0) one_ratio[i] = ips / peer1;
+            if (clients[k] == 16 && inproc_best[i] > 0) {
+                sixteen_ratio[i] = ips / inproc_best[i];
+                sixteen_tail[i] = p50 > 0 ? p99 / p50 : 0;
+            }
         }
     }
     vd_ort_env_free(env);
+    if (do_server && do_inproc) {
+        printf("targets (issue 17), load %.2f: 16 clients / best in-process >= 0.95, "
+               "16 clients p99/p50 <= 3, 1 client / in-process batch 1 >= 0.90\n",
+               loadavg1());
+        for (int i = 0; i < nm; i++)
+            printf("target      %-16s 16 clients / best in-process %.2f%s  p99/p50 %.2f%s  "
+                   "1 client / in-process batch 1 %.2f%s\n",
+                   names[i], sixteen_ratio[i], sixteen_ratio[i] >= 0.95 ? " (met)" : " (not met)",
+                   sixteen_tail[i],
+                   sixteen_tail[i] > 0 && sixteen_tail[i] <= 3 ? " (met)" : " (not met)",
+                   one_ratio[i], one_ratio[i] >= 0.9 ? " (met)" : " (not met)");
+        fflush(stdout);
+    }
     if (!do_server) return 0;
     long rss_after = rss_kb(srv, "VmRSS"), hwm = rss_kb(srv, "VmHWM");
     /* the server left alone for a while after the last request */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh: builds bench/infer/bench_infer.c against build/libvisiond.a and runs it.
 #   bench/infer/run.sh [--models DIR] [--seconds S] [--threads N] [bench_infer options] [MODEL...]
-# Default models: faceres mobilenet_v2 blazeface_back, keeping those whose NAME.json
+# Default models: the shipped ones, faceres mobilenet_v2 blazeface_back mobilefacenet
+# faceres-deep, keeping those whose NAME.json
 # and ONNX file exist in DIR (default data/models, filled by scripts/models.sh;
 # when that does not exist, the BlazeFace templates in models/).
 set -euo pipefail
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
 done
 [ -d "$models" ] || models=models
 if [ ${#names[@]} -eq 0 ]; then
-  for n in faceres mobilenet_v2 blazeface_back; do
+  for n in faceres mobilenet_v2 blazeface_back mobilefacenet faceres-deep; do
     [ -f "$models/$n.json" ] && names+=("$n")
   done
 fi

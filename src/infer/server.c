@@ -39,9 +39,10 @@ void vd_srv_req_free(srv_req *r)
     free(r);
 }
 
-void vd_srv_alloc_event(vd_server *s)
+void vd_srv_alloc_event(vd_server *s, int wake)
 {
     atomic_fetch_add(&s->alloc_events, 1);
+    if (!wake) return;
     uint64_t one = 1;
     ssize_t w = write(s->evfd, &one, sizeof one);
     (void)w;

@@ -78,10 +78,12 @@ typedef struct srv_model {
     /* the layout, chosen at load (server_layout.h); its runs - 1 helper
      * threads run batches beside the model thread while the model is loaded */
     srv_layout layout;
-    int calibrated;  /* the layout was measured (else: the static one) */
-    double calib_ms; /* how long the calibration took */
+    int calibrated;        /* the layout was measured (else: the static one) */
+    double calib_ms;       /* how long the calibration took */
+    double calib_start_ms; /* when it started, since the server did */
     srv_calib_row calib[2];
     size_t ncalib;
+    srv_coalesce coalesce; /* whether the coalescing wait pays (server_layout.h) */
     int helpers_quit, nhelpers;
     pthread_t helpers[SRV_LAYOUT_MAX_RUNS];
     uint32_t lat_us[SRV_LAT_RING];
@@ -137,9 +139,11 @@ struct vd_server {
     int64_t trim_freed;     /* RSS bytes the last trim gave back */
     int64_t trim_freed_sum; /* ... and all of them */
 
-    /* held while a session is created: ORT's session creation is documented as
+    /* held while a session is created (ORT's session creation is documented as
      * thread-safe, but ThreadSanitizer flags concurrent creations inside the
-     * (uninstrumented) library; loads are rare, so they are serialised */
+     * uninstrumented library; loads are rare, so they are serialised) and while
+     * a model calibrates its layout (so that no other load or calibration runs
+     * on the cores being measured) */
     pthread_mutex_t load_mu;
 };
 
@@ -169,10 +173,12 @@ int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_head
 void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, const char *msg);
 /* Frees a request. */
 void vd_srv_req_free(srv_req *r);
-/* Counts allocator activity (a batch about to run, a load, an unload) and
- * wakes the I/O thread, which trims the heap once this stays unchanged for
- * cfg.trim_idle_ms. Any thread. */
-void vd_srv_alloc_event(vd_server *s);
+/* Counts allocator activity (a batch about to run, a load, an unload); the
+ * I/O thread trims the heap once this stays unchanged for cfg.trim_idle_ms.
+ * wake: also wake the I/O thread (a load, an unload); a batch passes 0, as
+ * the answers it posts wake it anyway: waking it at the start of every batch
+ * cost an extra context switch per request on cores busy with runs. Any thread. */
+void vd_srv_alloc_event(vd_server *s, int wake);
 
 /* server_conn.c (the I/O thread, but vd_srv_post) */
 /* Queues a response frame for a connection and wakes the I/O thread. Takes frame. */

@@ -61,6 +61,27 @@ srv_layout vd_srv_layout_choose(const srv_calib_row *rows, size_t nrows, int64_t
     return best;
 }
 
+int vd_srv_coalesce_wait(srv_coalesce *c)
+{
+    if (c->useless < SRV_COALESCE_USELESS || c->probing) return 1;
+    if (++c->since_probe >= SRV_COALESCE_PROBE) {
+        c->since_probe = 0;
+        c->probing = 1;
+        return 1;
+    }
+    c->skipped++;
+    return 0;
+}
+
+void vd_srv_coalesce_taken(srv_coalesce *c, size_t reqs, int waited_out)
+{
+    c->probing = 0;
+    if (reqs > 1)
+        c->useless = 0;
+    else if (waited_out && c->useless < SRV_COALESCE_USELESS)
+        c->useless++;
+}
+
 typedef struct {
     vd_ort_session *sess;
     const srv_calib_in *in;
@@ -130,37 +151,62 @@ static vd_status calib_input(const vd_model_meta *m, size_t b, vd_tensor *t, vd_
     return rc;
 }
 
-/* Measures one row at batch 1, 2, 4, ... until a stop rule or the deadline. */
-static vd_status calib_row(const srv_calib_in *in, vd_ort_session *sess, srv_calib_row *row,
-                           int64_t deadline_us, vd_error *err)
+/* A row being measured: its session, and whether it still tries bigger batches. */
+typedef struct {
+    srv_calib_row *row;
+    vd_ort_session *sess;
+    int open;        /* still measuring bigger batches */
+    double prev_ips; /* throughput at the previous size */
+} calib_cand;
+
+/* Records one measured point; closes the row at a stop rule. */
+static void calib_point(calib_cand *c, size_t b, int64_t best, int64_t max_delay_us)
+{
+    srv_calib_row *row = c->row;
+    row->batch[row->nsizes] = b;
+    row->round_us[row->nsizes] = best;
+    row->nsizes++;
+    double ips = (double)row->runs * (double)b * 1e6 / (double)best;
+    if ((row->nsizes > 1 && best - row->round_us[0] > max_delay_us) || ips < c->prev_ips ||
+        row->nsizes >= SRV_LAYOUT_MAX_SIZES)
+        c->open = 0;
+    c->prev_ips = ips;
+}
+
+/* Measures the candidates at batch 1, 2, 4, ... up to max_batch, each size's
+ * rounds interleaved across the candidates still open (round k: candidate 0
+ * then 1 when k is even, 1 then 0 when odd), until every row stopped or the
+ * deadline passed (a size already started finishes its rounds). */
+static vd_status calib_rows(const srv_calib_in *in, calib_cand *cand, size_t ncand,
+                            int64_t deadline_us, vd_error *err)
 {
     size_t max_b = in->dynamic && in->meta->max_batch > 1 ? (size_t)in->meta->max_batch : 1;
-    double prev_ips = 0;
-    row->nsizes = 0;
-    for (size_t b = 1, next; b <= max_b && row->nsizes < SRV_LAYOUT_MAX_SIZES; b = next) {
+    for (size_t b = 1, next; b <= max_b; b = next) {
         next = b * 2 > max_b && b < max_b ? max_b : b * 2; /* the last size tried is max_batch */
-        if (row->nsizes > 0 && vd_mono_us() >= deadline_us) break;
+        int any = 0;
+        for (size_t c = 0; c < ncand; c++)
+            any |= cand[c].open;
+        if (!any || (b > 1 && vd_mono_us() >= deadline_us)) break;
         vd_tensor input;
         vd_status rc = calib_input(in->meta, b, &input, err);
         if (rc != VD_OK) return rc;
-        int64_t best = -1;
+        int64_t best[2] = {-1, -1};
         for (int k = 0; k <= CALIB_ROUNDS; k++) {
-            int64_t us = round_once(in, sess, row->runs, &input, err);
-            if (us < 0) {
-                vd_tensor_free(&input);
-                return err->code;
+            for (size_t j = 0; j < ncand; j++) {
+                size_t c = k % 2 ? ncand - 1 - j : j;
+                if (!cand[c].open) continue;
+                int64_t us = round_once(in, cand[c].sess, cand[c].row->runs, &input, err);
+                if (us < 0) {
+                    vd_tensor_free(&input);
+                    return err->code;
+                }
+                if (k > 0 && (best[c] < 0 || us < best[c])) best[c] = us; /* round 0 warms up */
             }
-            if (k > 0 && (best < 0 || us < best)) best = us; /* round 0 warms up */
             if (k > 0 && vd_mono_us() >= deadline_us) break;
         }
         vd_tensor_free(&input);
-        row->batch[row->nsizes] = b;
-        row->round_us[row->nsizes] = best;
-        row->nsizes++;
-        double ips = (double)row->runs * (double)b * 1e6 / (double)best;
-        if ((row->nsizes > 1 && best - row->round_us[0] > in->meta->max_delay_us) || ips < prev_ips)
-            break;
-        prev_ips = ips;
+        for (size_t c = 0; c < ncand; c++)
+            if (cand[c].open) calib_point(&cand[c], b, best[c], in->meta->max_delay_us);
     }
     return VD_OK;
 }
@@ -170,30 +216,29 @@ vd_status vd_srv_calibrate(const srv_calib_in *in, vd_ort_session *shared, srv_c
 {
     *nrows = 0;
     *single_out = NULL;
-    int64_t t0 = vd_mono_us();
-    int64_t deadline = t0 + in->budget_us;
+    int64_t deadline = vd_mono_us() + in->budget_us;
     int cores = in->cores > SRV_LAYOUT_MAX_RUNS ? SRV_LAYOUT_MAX_RUNS : in->cores;
     memset(rows, 0, 2 * sizeof *rows);
     rows[0].runs = 1;
     rows[0].threads = 0;
-    vd_status rc =
-        calib_row(in, shared, &rows[0], cores > 1 ? t0 + in->budget_us / 2 : deadline, err);
-    if (rc != VD_OK) return rc;
-    *nrows = 1;
-    if (cores <= 1) return VD_OK;
+    calib_cand cand[2] = {{.row = &rows[0], .sess = shared, .open = 1}};
+    size_t ncand = 1;
     vd_ort_session *single = NULL;
-    pthread_mutex_lock(in->load_mu);
-    rc = vd_ort_session_open_threads(in->env, in->onnx_path, 1, &single, err);
-    pthread_mutex_unlock(in->load_mu);
-    if (rc != VD_OK) return rc;
-    rows[1].runs = cores;
-    rows[1].threads = 1;
-    rc = calib_row(in, single, &rows[1], deadline, err);
+    if (cores > 1) {
+        /* the caller holds the lock that serialises session creation */
+        vd_status rc = vd_ort_session_open_threads(in->env, in->onnx_path, 1, &single, err);
+        if (rc != VD_OK) return rc;
+        rows[1].runs = cores;
+        rows[1].threads = 1;
+        cand[1] = (calib_cand){.row = &rows[1], .sess = single, .open = 1};
+        ncand = 2;
+    }
+    vd_status rc = calib_rows(in, cand, ncand, deadline, err);
     if (rc != VD_OK) {
         vd_ort_session_close(single);
         return rc;
     }
-    *nrows = 2;
+    *nrows = ncand;
     *single_out = single;
     return VD_OK;
 }

@@ -56,10 +56,9 @@ typedef struct {
     const vd_model_meta *meta;
     const char *const *out_names;
     size_t nout;
-    int dynamic;              /* the graph's batch dim is dynamic (else only batch 1 is tried) */
-    int cores;                /* the shared pool's threads: also the runs of the parallel row */
-    int64_t budget_us;        /* the calibration stops trying more once this is spent */
-    pthread_mutex_t *load_mu; /* held while a session is created */
+    int dynamic;       /* the graph's batch dim is dynamic (else only batch 1 is tried) */
+    int cores;         /* the shared pool's threads: also the runs of the parallel row */
+    int64_t budget_us; /* the calibration stops trying more once this is spent */
 } srv_calib_in;
 
 /* Measures rows[0] (1 run on `shared`, the shared pool) and, when cores > 1,
@@ -68,7 +67,35 @@ typedef struct {
  * up to meta->max_batch, stopping a row at the first size that is not eligible
  * (see vd_srv_layout_choose) or whose throughput fell below the previous size's, and
  * altogether once budget_us is spent. Each point is the fastest of a few
- * rounds after a warm-up one (the least disturbed by other load). */
+ * rounds after a warm-up one (the least disturbed by other load); at each
+ * size the two rows' rounds alternate, so that other load disturbs both alike.
+ * The caller holds the server's load lock throughout (it serialises session
+ * creation, which this does, and keeps other models' loads and calibrations
+ * off the cores being measured). */
+/* The coalescing wait (docs/model-server.md, "Layout"): with a layout batch > 1
+ * a run waits up to max_delay_us for more items, which pays only when other
+ * requests arrive meanwhile; with one client nothing does, and each request
+ * would pay the whole delay. After SRV_COALESCE_USELESS waits in a row that ran
+ * out gathering nothing beyond their first request, runs start at once, but
+ * every SRV_COALESCE_PROBE-th waits again (a probe); a run that takes two or
+ * more requests ends the skipping. The caller serialises the calls (the
+ * model's mutex). */
+#define SRV_COALESCE_USELESS 4
+#define SRV_COALESCE_PROBE   16
+typedef struct {
+    unsigned useless;     /* waits in a row that gathered nothing */
+    unsigned since_probe; /* runs started without waiting since the last probe */
+    int probing;          /* a probe's wait is in progress */
+    uint64_t skipped;     /* runs started without the wait, in all */
+} srv_coalesce;
+
+/* Returns 1 when the run about to start should wait for more items (the queue
+ * holds fewer than a batch), 0 when it starts now (counted in c->skipped). */
+int vd_srv_coalesce_wait(srv_coalesce *c);
+/* Records a run that took reqs requests; waited_out: it waited (wait said 1)
+ * until max_delay_us passed without a full batch. */
+void vd_srv_coalesce_taken(srv_coalesce *c, size_t reqs, int waited_out);
+
 vd_status vd_srv_calibrate(const srv_calib_in *in, vd_ort_session *shared, srv_calib_row *rows,
                            size_t *nrows, vd_ort_session **single_out, vd_error *err);
 

@@ -177,7 +177,7 @@ static void choose_layout(srv_model *m, vd_ort_session **sess, vd_ort_session **
     srv_layout lay = {.runs = 1, .threads = 0, .batch = dynamic ? (size_t)m->meta.max_batch : 1};
     srv_calib_row rows[2];
     size_t nrows = 0;
-    int64_t t0 = vd_mono_us();
+    int64_t t0 = vd_mono_us(), t1 = 0;
     if (cfg->layout_runs > 0) {
         lay.runs = cfg->layout_runs;
         if (dynamic && (size_t)cfg->layout_batch < lay.batch) lay.batch = (size_t)cfg->layout_batch;
@@ -207,11 +207,18 @@ static void choose_layout(srv_model *m, vd_ort_session **sess, vd_ort_session **
                            .nout = m->nout,
                            .dynamic = dynamic,
                            .cores = cores,
-                           .budget_us = cfg->calibrate_ms * 1000,
-                           .load_mu = &m->srv->load_mu};
+                           .budget_us = cfg->calibrate_ms * 1000};
         vd_ort_session *single = NULL;
         vd_error e;
-        if (vd_srv_calibrate(&in, *sess, rows, &nrows, &single, &e) != VD_OK) {
+        /* one calibration at a time, and no session created meanwhile: at preload every
+         * model's thread loads at once, and measuring while the others load or measure on
+         * the same cores made the parallel layout look 2x slower than it is (issue 17) */
+        pthread_mutex_lock(&m->srv->load_mu);
+        t0 = vd_mono_us(); /* the calibration's time, not the wait for the lock */
+        vd_status crc = vd_srv_calibrate(&in, *sess, rows, &nrows, &single, &e);
+        t1 = vd_mono_us();
+        pthread_mutex_unlock(&m->srv->load_mu);
+        if (crc != VD_OK) {
             VD_WARN("model %s: calibration failed, one run at a time: %s", m->meta.name, e.msg);
             nrows = 0;
         } else {
@@ -226,8 +233,11 @@ static void choose_layout(srv_model *m, vd_ort_session **sess, vd_ort_session **
     }
     pthread_mutex_lock(&m->mu);
     m->layout = lay;
+    m->coalesce.useless = m->coalesce.since_probe = 0; /* a fresh start: batches wait */
+    m->coalesce.probing = 0;
     m->calibrated = nrows > 0;
-    m->calib_ms = (double)(vd_mono_us() - t0) / 1000.0;
+    m->calib_ms = (double)((t1 ? t1 : vd_mono_us()) - t0) / 1000.0;
+    m->calib_start_ms = (double)(t0 - m->srv->started_us) / 1000.0;
     m->ncalib = nrows;
     memcpy(m->calib, rows, nrows * sizeof rows[0]);
     pthread_mutex_unlock(&m->mu);
@@ -251,22 +261,26 @@ static srv_req *take_batch_locked(srv_model *m, int64_t *due_us, int *alone)
     if (!r || r->kind != SRV_REQ_INFER || m->state != SRV_READY) return NULL;
     /* coalesce: wait for a batch's worth of items or max_delay_us, whichever first */
     size_t max_batch = m->dynamic_batch && m->layout.batch > 1 ? m->layout.batch : 1;
-    if (max_batch > 1 && m->q_items < max_batch && !m->stop) {
+    int waited_out = 0; /* unless the wait is not paying (server_layout.h) */
+    if (max_batch > 1 && m->q_items < max_batch && !m->stop && vd_srv_coalesce_wait(&m->coalesce)) {
         int64_t due = r->received_us + m->meta.max_delay_us;
         if (vd_mono_us() < due) {
             *due_us = due;
             return NULL;
         }
+        waited_out = 1;
     }
     srv_req *batch = NULL, **tail = &batch;
-    size_t items = 0;
+    size_t items = 0, reqs = 0;
     while (m->head && m->head->kind == SRV_REQ_INFER &&
            (items == 0 ||
             (items + m->head->n <= max_batch && m->head->input.dtype == batch->input.dtype))) {
         items += m->head->n;
+        reqs++;
         *tail = pop_locked(m);
         tail = &(*tail)->next;
     }
+    if (max_batch > 1) vd_srv_coalesce_taken(&m->coalesce, reqs, waited_out);
     *alone = m->running == 0 && !m->head; /* nothing else runs or waits */
     m->running++;
     return batch;
@@ -392,7 +406,7 @@ static void model_load(srv_model *m)
     }
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
-    vd_srv_alloc_event(m->srv);
+    vd_srv_alloc_event(m->srv, 1);
     if (rc != VD_OK)
         VD_ERROR("model %s: load failed: %s", m->meta.name, e.msg);
     else
@@ -411,7 +425,7 @@ static void model_unload_locked(srv_model *m, const char *why)
     pthread_mutex_unlock(&m->mu);
     vd_ort_session_close(sess);
     vd_ort_session_close(alone);
-    vd_srv_alloc_event(m->srv);
+    vd_srv_alloc_event(m->srv, 1);
     VD_INFO("model %s: unloaded (%s)", m->meta.name, why);
     pthread_mutex_lock(&m->mu);
 }
@@ -611,7 +625,7 @@ static void run_batch(srv_model *m, vd_ort_session *sess, srv_req *batch)
         total += r->n;
     }
     if (!live) return;
-    vd_srv_alloc_event(m->srv); /* before any answer goes out: the I/O thread sees it */
+    vd_srv_alloc_event(m->srv, 0); /* counted before any answer goes out and wakes the I/O thread */
     int dynamic;
     pthread_mutex_lock(&m->mu);
     dynamic = m->dynamic_batch;
@@ -752,7 +766,13 @@ vd_status vd_srv_model_enqueue(srv_model *m, srv_req *r, vd_error *err)
     m->tail = r;
     m->q_reqs++;
     m->q_items += r->n;
-    pthread_cond_broadcast(&m->cv); /* the model thread or a helper, whichever is free */
+    /* an inference request on a loaded model: one runner (the model thread or a helper,
+     * whichever waits) takes it; waking them all cost every request a futile wake-up per
+     * idle runner, on the cores the run needs. Anything else: the model thread must see it */
+    if (r->kind == SRV_REQ_INFER && m->state == SRV_READY)
+        pthread_cond_signal(&m->cv);
+    else
+        pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
     return VD_OK;
 }
@@ -788,110 +808,4 @@ void vd_srv_model_free(srv_model *m)
     vd_ort_session_close(m->sess);
     vd_ort_session_close(m->sess_alone);
     free(m);
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The layout as JSON (mu held). */
-static json_t *layout_json_locked(const srv_model *m)
-{
-    const srv_layout *l = &m->layout;
-    json_t *j = json_pack("{s:i, s:i, s:I, s:b}", "runs", l->runs, "threads_per_run", l->threads,
-                          "batch", (json_int_t)l->batch, "calibrated", m->calibrated);
-    if (!j || !m->calibrated) return j;
-    json_object_set_new(j, "images_per_s", json_real(l->ips));
-    json_object_set_new(j, "calibration_ms", json_real(m->calib_ms));
-    json_t *pts = json_array();
-    for (size_t r = 0; r < m->ncalib; r++)
-        for (size_t i = 0; i < m->calib[r].nsizes; i++) {
-            const srv_calib_row *row = &m->calib[r];
-            double us = (double)row->round_us[i];
-            json_array_append_new(
-                pts,
-                json_pack("{s:i, s:i, s:I, s:f, s:f}", "runs", row->runs, "threads_per_run",
-                          row->threads, "batch", (json_int_t)row->batch[i], "round_ms", us / 1000.0,
-                          "images_per_s",
-                          us > 0 ? (double)row->runs * (double)row->batch[i] * 1e6 / us : 0.0));
-        }
-    json_object_set_new(j, "measured", pts);
-    return j;
-}
-
-void *vd_srv_model_layout_json(srv_model *m)
-{
-    pthread_mutex_lock(&m->mu);
-    json_t *j = m->loads ? layout_json_locked(m) : NULL;
-    pthread_mutex_unlock(&m->mu);
-    return j;
-}
-
-void *vd_srv_model_json(srv_model *m)
-{
-    const vd_model_meta *mt = &m->meta;
-    json_t *j = json_object();
-    json_object_set_new(j, "name", json_string(mt->name));
-    json_object_set_new(j, "task", json_string(vd_model_task_name(mt->task)));
-    json_object_set_new(j, "onnx", json_string(mt->onnx_path));
-    json_object_set_new(j, "metadata", json_string(m->meta_path));
-    int64_t dims[4];
-    vd_dtype dt;
-    size_t rank = vd_model_meta_input_shape(mt, -1, dims, &dt);
-    json_t *shape = json_array();
-    for (size_t k = 0; k < rank; k++)
-        json_array_append_new(shape, json_integer(dims[k]));
-    json_object_set_new(j, "input_shape", shape);
-    json_object_set_new(j, "layout", json_string(mt->layout == VD_LAYOUT_NCHW ? "NCHW" : "NHWC"));
-    json_object_set_new(j, "input_dtype", json_string(vd_dtype_name(dt)));
-    if (mt->task == VD_TASK_TEXT_EMBEDDING) {
-        json_object_set_new(j, "context_length", json_integer(mt->context_length));
-        json_object_set_new(j, "tokenizer", json_string(mt->tokenizer_path));
-    }
-    if (mt->text_model[0]) json_object_set_new(j, "text_model", json_string(mt->text_model));
-    if (mt->image_model[0]) json_object_set_new(j, "image_model", json_string(mt->image_model));
-    json_t *outs = json_array();
-    for (int i = 0; i < mt->noutputs; i++)
-        json_array_append_new(outs, json_string(mt->outputs[i]));
-    json_object_set_new(j, "outputs", outs);
-    json_object_set_new(j, "l2_normalize", json_boolean(mt->l2_normalize));
-    json_object_set_new(j, "max_batch", json_integer(mt->max_batch));
-    json_object_set_new(j, "max_delay_us", json_integer(mt->max_delay_us));
-
-    pthread_mutex_lock(&m->mu);
-    json_object_set_new(j, "preload", json_boolean(m->pinned));
-    json_object_set_new(j, "state", json_string(vd_srv_state_name(m->state)));
-    json_object_set_new(j, "dim", json_integer(mt->dim ? mt->dim : m->graph_dim));
-    if (m->loads) json_object_set_new(j, "dynamic_batch", json_boolean(m->dynamic_batch));
-    if (m->loads) json_object_set_new(j, "run_layout", layout_json_locked(m));
-    if (m->state == SRV_FAILED) json_object_set_new(j, "error", json_string(m->error));
-    if (m->loads) json_object_set_new(j, "load_ms", json_real(m->load_ms));
-    json_t *st = json_object();
-    json_object_set_new(st, "requests", json_integer((json_int_t)m->requests));
-    json_object_set_new(st, "items", json_integer((json_int_t)m->items));
-    json_object_set_new(st, "ok", json_integer((json_int_t)m->ok));
-    json_object_set_new(st, "errors", json_integer((json_int_t)m->errors));
-    json_object_set_new(st, "timeouts", json_integer((json_int_t)m->timeouts));
-    json_object_set_new(st, "busy", json_integer((json_int_t)m->busy_rejects));
-    json_object_set_new(st, "batches", json_integer((json_int_t)m->batches));
-    json_object_set_new(st, "mean_batch",
-                        json_real(m->batches ? (double)m->batch_items / (double)m->batches : 0.0));
-    json_object_set_new(st, "queue_depth", json_integer((json_int_t)m->q_items));
-    json_object_set_new(st, "queued_requests", json_integer((json_int_t)m->q_reqs));
-    json_object_set_new(st, "loads", json_integer((json_int_t)m->loads));
-    json_object_set_new(st, "unloads", json_integer((json_int_t)m->unloads));
-    json_object_set_new(st, "load_failures", json_integer((json_int_t)m->load_failures));
-    size_t n = m->lat_n < SRV_LAT_RING ? m->lat_n : SRV_LAT_RING;
-    uint32_t lat[SRV_LAT_RING];
-    memcpy(lat, m->lat_us, n * sizeof lat[0]);
-    pthread_mutex_unlock(&m->mu);
-    if (n) {
-        qsort(lat, n, sizeof lat[0], cmp_u32);
-        json_object_set_new(st, "latency_ms_p50", json_real(lat[(n - 1) * 50 / 100] / 1000.0));
-        json_object_set_new(st, "latency_ms_p99", json_real(lat[(n - 1) * 99 / 100] / 1000.0));
-    }
-    json_object_set_new(j, "stats", st);
-    return j;
 }

@@ -593,6 +593,67 @@ VD_TEST(requests_from_many_clients_are_coalesced_into_one_batch)
     CHECK_EQ_INT(server_stop(&s, SIGTERM), 0);
 }
 
+VD_TEST(one_client_in_a_row_stops_paying_the_coalescing_delay)
+{
+    const char *dir = setup();
+    if (!dir) return;
+    server s;
+    const char *const args[] = {"--layout", "1,4", NULL};
+    CHECK(server_start(&s, dir, args));
+    vd_infer_client *c;
+    vd_error err;
+    CHECK_OK(vd_infer_client_new(s.addr, &c, &err));
+    vd_tensor t;
+    int64_t one[4] = {1, 8, 8, 3};
+    CHECK_OK(vd_tensor_alloc(&t, one, 4, &err));
+    /* tiny: batch 4, max_delay 3 ms. One client, one request at a time: each
+     * of the first SRV_COALESCE_USELESS runs waits out the delay alone; then
+     * runs start at once, but every SRV_COALESCE_PROBE-th waits again */
+    enum { N = 4 + 2 * 16 + 4 };
+    for (int i = 0; i < N; i++) {
+        vd_infer_result r;
+        CHECK_OK(vd_infer_client_infer(c, "tiny", &t, 30000, &r, &err));
+        vd_infer_result_free(&r);
+    }
+    long long skipped = stat_of(c, "tiny", "coalesce_skipped");
+    printf("    %d requests in a row: %lld started without the wait\n", N, skipped);
+    CHECK_EQ_INT(skipped, N - 4 - 2);
+    CHECK_EQ_INT(stat_of(c, "tiny", "batches"), N);
+    vd_tensor_free(&t);
+    vd_infer_client_free(c);
+    CHECK_EQ_INT(server_stop(&s, SIGTERM), 0);
+}
+
+VD_TEST(preloaded_models_calibrate_one_at_a_time)
+{
+    const char *dir = setup();
+    if (!dir) return;
+    server s;
+    /* both load at once (one thread each); each calibrates (the default) */
+    const char *const args[] = {"--preload", "tiny,tiny_slow", "--threads", "2", NULL};
+    CHECK(server_start(&s, dir, args));
+    vd_infer_client *c;
+    vd_error err;
+    CHECK_OK(vd_infer_client_new(s.addr, &c, &err));
+    double start[2] = {0, 0}, end[2] = {0, 0};
+    const char *names[2] = {"tiny", "tiny_slow"};
+    for (int i = 0; i < 2; i++) {
+        json_t *m = model_info(c, names[i]);
+        json_t *lay = json_object_get(m, "run_layout");
+        CHECK(json_is_true(json_object_get(lay, "calibrated")));
+        start[i] = json_number_value(json_object_get(lay, "calibration_start_ms"));
+        end[i] = start[i] + json_number_value(json_object_get(lay, "calibration_ms"));
+        printf("    %s: calibrated from %.1f to %.1f ms\n", names[i], start[i], end[i]);
+        json_decref(m);
+    }
+    /* measured while the other model measured (or loaded), a calibration is wrong:
+     * the intervals must not overlap, in either order */
+    CHECK(start[0] > 0 && start[1] > 0);
+    CHECK(end[0] <= start[1] || end[1] <= start[0]);
+    vd_infer_client_free(c);
+    CHECK_EQ_INT(server_stop(&s, SIGTERM), 0);
+}
+
 VD_TEST(load_happens_once_when_many_clients_ask_at_once)
 {
     const char *dir = setup();

@@ -121,3 +121,41 @@ int main(void)
 {
     return vd_test_run_all();
 }
+
+VD_TEST(the_coalescing_wait_is_skipped_while_it_gathers_nothing_and_probed_again)
+{
+    srv_coalesce c;
+    memset(&c, 0, sizeof c);
+    /* a fresh model waits; waits that gather nothing, fewer than the limit: still waits */
+    for (int i = 0; i < SRV_COALESCE_USELESS - 1; i++) {
+        CHECK_EQ_INT(vd_srv_coalesce_wait(&c), 1);
+        vd_srv_coalesce_taken(&c, 1, 1);
+    }
+    CHECK_EQ_INT(vd_srv_coalesce_wait(&c), 1);
+    /* a wait that gathered a second request resets the count */
+    vd_srv_coalesce_taken(&c, 2, 1);
+    for (int i = 0; i < SRV_COALESCE_USELESS; i++) {
+        CHECK_EQ_INT(vd_srv_coalesce_wait(&c), 1);
+        vd_srv_coalesce_taken(&c, 1, 1);
+    }
+    /* one client: runs start at once, all but every SRV_COALESCE_PROBE-th */
+    int waits = 0;
+    for (int i = 0; i < 4 * SRV_COALESCE_PROBE; i++) {
+        int w = vd_srv_coalesce_wait(&c);
+        if (w) {
+            /* a probe keeps waiting however often it is asked until its run starts */
+            CHECK_EQ_INT(vd_srv_coalesce_wait(&c), 1);
+            waits++;
+        }
+        vd_srv_coalesce_taken(&c, 1, w);
+    }
+    CHECK_EQ_INT(waits, 4);
+    CHECK_EQ_INT((int)c.skipped, 4 * SRV_COALESCE_PROBE - 4);
+    /* a run that found two requests queued (more clients came): waits again */
+    CHECK_EQ_INT(vd_srv_coalesce_wait(&c), 0);
+    vd_srv_coalesce_taken(&c, 3, 0);
+    CHECK_EQ_INT(vd_srv_coalesce_wait(&c), 1);
+    /* a run that did not wait out its delay (a full batch came) changes nothing */
+    vd_srv_coalesce_taken(&c, 1, 0);
+    CHECK_EQ_INT(vd_srv_coalesce_wait(&c), 1);
+}
