@@ -20,17 +20,19 @@
 #   --no-approx       exact only (fast: the exact scaling)
 #   --ef LIST         efSearch values (default 50,100,200,400)
 #   --queries N       queries per size (default 200)
+#   --threads T       threads of vindex's HNSW build (default 0: one per core; 1: serial)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$here"
 build=${BUILD:-build}
-sizes=10000 dims=1792 ef=50,100,200,400 queries=200 peers=1 fhnsw=0 approx=()
+sizes=10000 dims=1792 ef=50,100,200,400 queries=200 peers=1 fhnsw=0 approx=() threads=0
 while [ $# -gt 0 ]; do
   case $1 in
     --sizes) sizes=$2; shift 2 ;;
     --dims) dims=$2; shift 2 ;;
     --ef) ef=$2; shift 2 ;;
     --queries) queries=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
     --no-peers) peers=0; shift ;;
     --faiss-hnsw) fhnsw=1; shift ;;
     --no-approx) approx=(--no-approx); shift ;;
@@ -39,15 +41,16 @@ while [ $# -gt 0 ]; do
 done
 [ -f "$build/libvisiond.a" ] || { echo "bench: build first (cmake --build $build)" >&2; exit 1; }
 cc -O2 -std=gnu17 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc bench/search/bench_search.c \
-  "$build/libvisiond.a" -lstdc++ -lm -o "$build/bench_search"
+  "$build/libvisiond.a" -lstdc++ -lm -pthread -o "$build/bench_search"
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-search.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 echo "bench/search: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); sizes $sizes; dims $dims"
 export OMP_NUM_THREADS=${PEER_THREADS:-1} OPENBLAS_NUM_THREADS=${PEER_THREADS:-1}
 for d in ${dims//,/ }; do
   for n in ${sizes//,/ }; do
-    echo "== n $n dim $d"
-    "$build/bench_search" --n "$n" --dim "$d" --queries "$queries" --ef "$ef" "${approx[@]}" --dump "$work"
+    echo "== n $n dim $d ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
+    "$build/bench_search" --n "$n" --dim "$d" --queries "$queries" --ef "$ef" --threads "$threads" \
+      "${approx[@]}" --dump "$work"
     if [ "$peers" = 1 ]; then
       hn=(--no-hnsw); [ "$fhnsw" = 1 ] && hn=()
       /usr/bin/python3 bench/search/peer.py "$work" --ef "$ef" "${hn[@]}"
