@@ -62,6 +62,17 @@ static double peak_mb(void)
     return (double)ru.ru_maxrss / 1024.0;
 }
 
+static double load1(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
 static double rss_mb(void)
 {
     long pages = 0, res = 0;
@@ -89,17 +100,6 @@ static float *gen(size_t n, int dim, const float *centres, size_t c, float sprea
         vd_vindex_normalize(vi, dim, &err);
     }
     return v;
-}
-
-static double load1(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1) l = -1;
-        fclose(f);
-    }
-    return l;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -165,9 +165,18 @@ static vd_vindex *build(vd_vindex_kind kind, const float *v, size_t n, int dim, 
     double m0 = rss_mb(), t0 = now_s(), c0 = cpu_s();
     if (vd_vindex_new(dim, kind, &ix, &err) != VD_OK) exit(1);
     vd_vindex_set_threads(ix, threads);
-    if (vd_vindex_add(ix, n, ids, v, &err) != VD_OK) {
-        fprintf(stderr, "add: %s\n", err.msg);
-        exit(1);
+    /* in 20 steps, each one parallel add, with progress on stderr (a run too
+     * long for its machine still gives its rate) */
+    size_t step = kind == VD_VINDEX_APPROX && n >= 20000 ? n / 20 : n;
+    for (size_t i = 0; i < n; i += step) {
+        size_t b = n - i < step ? n - i : step;
+        if (vd_vindex_add(ix, b, ids + i, v + i * (size_t)dim, &err) != VD_OK) {
+            fprintf(stderr, "add: %s\n", err.msg);
+            exit(1);
+        }
+        if (step < n)
+            fprintf(stderr, "  hnsw build: %zu of %zu after %.1f s wall, %.1f s CPU, load %.2f\n",
+                    i + b, n, now_s() - t0, cpu_s() - c0, load1());
     }
     bs->wall_s = now_s() - t0;
     bs->cpu_s = cpu_s() - c0;

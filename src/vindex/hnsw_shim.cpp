@@ -24,7 +24,32 @@
 #undef _mm_prefetch
 #define _mm_prefetch(p, hint) ((void)sizeof(p), (void)sizeof(hint))
 #endif
+// It also copies an empty neighbour list with memcpy(vector.data(), list, 0)
+// (getConnectionsWithLock, from updatePoint: replacing a vector whose node is
+// alone on one of its levels), and an empty std::vector's data() is NULL: a
+// null argument to memcpy, undefined behaviour (UBSan stops there). Inside
+// hnswlib's headers memcpy skips zero-length copies; every standard header
+// they include is included first, so the macro reaches only hnswlib's text.
+#include <algorithm>
+#include <cassert>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <list>
+#include <queue>
+#include <random>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unordered_map>
+#include <unordered_set>
+static inline void *vd_memcpy_nonempty(void *dst, const void *src, size_t n)
+{
+    return n ? std::memcpy(dst, src, n) : dst;
+}
+#define memcpy vd_memcpy_nonempty
 #include <hnswlib/hnswlib.h>
+#undef memcpy
 
 struct vd_hnsw {
     int dim;
