@@ -8,14 +8,15 @@
 # efConstruction) as ratios. Peers run single-threaded (OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1,
 # like vindex) unless PEER_THREADS is set. Numbers: docs/benchmarks.md; the choice: docs/vindex.md.
 #
-#   bench/search/run.sh                          10k at 1792 (~4 min on 2 busy cores: the HNSW build)
-#   bench/search/run.sh --dims 1792,1024         both shipped dims (mobilenet_v2, faceres)
-#   bench/search/run.sh --sizes 10000,100000     more sizes (100k: the HNSW build alone takes
-#                                                ~25+ min on 2 busy cores; ~2 min of CPU per 10k at 1792)
-#   bench/search/run.sh --sizes 1000000 --dims 1024 --no-peers --ef 100,200
-#                                                1M face vectors (4 GB of floats, ~9 GB peak; the HNSW
-#                                                build takes hours single-threaded: not run on the 2-core
-#                                                dev machine; 1M x 1792 is 7 GB per copy, ~15 GB peak)
+#   bench/search/run.sh                          10k at 1792 (~1.5 min on 2 busy cores: the HNSW build)
+#   bench/search/run.sh --dims 1792,1024,192     the shipped dims (mobilenet_v2; faceres, faceres-deep;
+#                                                mobilefacenet)
+#   bench/search/run.sh --sizes 10000,100000     more sizes (HNSW build CPU per vector: ~1.1-1.4 ms at
+#                                                192, ~4.4 ms at 1024, ~8.5 ms at 1792, over all cores)
+#   bench/search/run.sh --sizes 1000000 --dims 192,1024
+#                                                1M face vectors (1024: 4 GB of floats, ~9 GB peak; the
+#                                                HNSW build is ~30 min of CPU at 192, hours at 1024:
+#                                                for a bigger machine; 1M x 1792 is 7 GB per copy)
 #   --faiss-hnsw      also build FAISS's HNSW (single-threaded: ~4x vindex's build time)
 #   --no-approx       exact only (fast: the exact scaling)
 #   --ef LIST         efSearch values (default 50,100,200,400)
