@@ -6,8 +6,10 @@
  * 0.20 .. 0.60) and min_faces 2..4 it runs the full re-cluster (all faces unassigned, exact
  * neighbours) and the incremental path (faces arriving in a fixed shuffled order, each
  * decided by vd_cluster_decide against the assignments so far), and prints per run: people
- * found vs true identities, purity (faces in a person whose majority identity is theirs, over
- * assigned faces), identities split (found in more than one person), unassigned faces. */
+ * found vs true identities (those with two faces or more), purity (faces in a person whose
+ * majority identity is theirs, over assigned faces), identities split (found in more than one
+ * person), unassigned faces of those identities, and lone faces (identities with one face:
+ * distractors, which should stay unassigned) that were put in a person. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,10 +96,19 @@ static vd_status near_exact(void *ud, size_t i, size_t cap, int64_t *ids, float 
 static void report(const data *d, const char *how, const vd_cluster_params *p,
                    const int64_t *person)
 {
-    size_t n = d->n, people = 0, pure = 0, assigned = 0, split = 0;
+    size_t n = d->n, people = 0, pure = 0, assigned = 0, split = 0, multi = 0, lost = 0, lone = 0;
     int64_t *ids = calloc(n, sizeof *ids);
+    size_t *faces_of = calloc(d->n_labels, sizeof *faces_of);
+    for (size_t i = 0; i < n; i++)
+        faces_of[d->label[i]]++;
+    for (size_t l = 0; l < d->n_labels; l++)
+        multi += faces_of[l] > 1;
     for (size_t i = 0; i < n; i++) {
-        if (person[i] == 0) continue;
+        if (person[i] == 0) {
+            lost += faces_of[d->label[i]] > 1;
+            continue;
+        }
+        lone += faces_of[d->label[i]] == 1;
         assigned++;
         size_t k = 0;
         while (k < people && ids[k] != person[i])
@@ -119,11 +130,15 @@ static void report(const data *d, const char *how, const vd_cluster_params *p,
     }
     for (size_t l = 0; l < d->n_labels; l++)
         split += persons_of[l] > 1;
-    printf("%-11s %5.2f %3d  %5zu / %-4zu %7.3f  %6zu  %6zu (%4.1f%%)\n", how,
-           (double)p->max_distance, p->min_faces, people, d->n_labels,
-           assigned ? (double)pure / (double)assigned : 1.0, split, n - assigned,
-           100.0 * (double)(n - assigned) / (double)n);
+    size_t n_multi = n - (d->n_labels - multi); /* faces of identities with two or more */
+    printf("%-11s %5.2f %3d  %5zu / %-4zu %7.3f  %6zu  %6zu (%4.1f%%)", how,
+           (double)p->max_distance, p->min_faces, people, multi,
+           assigned ? (double)pure / (double)assigned : 1.0, split, lost,
+           n_multi ? 100.0 * (double)lost / (double)n_multi : 0.0);
+    if (multi < d->n_labels) printf("  %5zu / %zu", lone, d->n_labels - multi);
+    printf("\n");
     free(ids);
+    free(faces_of);
     free(count);
     free(persons_of);
 }
@@ -199,7 +214,14 @@ static void similarity_summary(const data *d)
                     diff_over[k] += s >= thr[k];
             }
         }
-    printf("faces %zu, identities %zu, dim %zu\n", d->n, d->n_labels, d->dim);
+    size_t *count = calloc(d->n_labels, sizeof *count), lone = 0;
+    for (size_t i = 0; i < d->n; i++)
+        count[d->label[i]]++;
+    for (size_t l = 0; l < d->n_labels; l++)
+        lone += count[l] == 1;
+    free(count);
+    printf("faces %zu, identities %zu (%zu of them with one face), dim %zu\n", d->n, d->n_labels,
+           lone, d->dim);
     printf("same identity: %zu pairs, cosine mean %.3f min %.3f\n", same_n,
            same_n ? same_sum / (double)same_n : 0.0, same_min);
     printf("different identities: %zu pairs, cosine mean %.3f max %.3f;", diff_n,
@@ -235,8 +257,15 @@ int main(int argc, char **argv)
         order[j] = t;
     }
     int64_t *person = malloc(d.n * sizeof *person);
-    printf("%-11s %5s %3s  %-12s %7s  %6s  %s\n", "run", "dist", "min", "people/true", "purity",
-           "split", "unassigned");
+    size_t lone_n = 0; /* identities with one face (distractors) */
+    size_t *count = calloc(d.n_labels, sizeof *count);
+    for (size_t i = 0; i < d.n; i++)
+        count[d.label[i]]++;
+    for (size_t l = 0; l < d.n_labels; l++)
+        lone_n += count[l] == 1;
+    free(count);
+    printf("%-11s %5s %3s  %-12s %7s  %6s  %s%s\n", "run", "dist", "min", "people/true", "purity",
+           "split", "unassigned", lone_n ? "    lone in a person" : "");
     for (size_t gi = 0; gi < n_grid; gi++)
         for (int mf = 2; mf <= 4; mf++) {
             vd_cluster_params p = {grid[gi], mf};

@@ -2,12 +2,13 @@
 # bench/people/run.sh: how well faces/cluster.h groups faceres vectors into people, for a grid
 # of max_distance x min_faces, full re-cluster and incremental (bench_people.c, the real core).
 #
-# THE DATA IS A SUBSTITUTE, read docs/people.md: no package on this machine (Debian, npm) ships
-# several photos of one identity with labels. So each face of the face-api sample photos
-# (22 people, one photo each) is cut out and copied under transformations (mirror, rotation,
-# downscale, JPEG, light, blur, shifted crop). Copies of one face are one "identity": the
-# numbers measure invariance to those transformations and the separation of 22 different
-# people, NOT the spread of one person over years, poses and cameras, which is larger.
+# THE DATA IS A SUBSTITUTE, read docs/people.md; the calibration on real labelled photos (several
+# photos of each of 9 people, from Debian's dlib source) is bench/people/labelled.sh. Here each
+# face of the face-api sample photos (22 people, one photo each) is cut out and copied under
+# transformations (mirror, rotation, downscale, JPEG, light, blur, shifted crop). Copies of one
+# face are one "identity": the numbers measure invariance to those transformations and the
+# separation of 22 different people, NOT the spread of one person over years, poses and cameras,
+# which is larger.
 #
 #   bench/people/run.sh [MAX_DISTANCE...]     (needs build/ and data/models with faceres)
 #   SAMPLES=DIR   photos to cut faces from (default: @vladmandic/face-api's demo photos)

@@ -41,8 +41,8 @@ static int read_full(int fd, void *buf, size_t n)
 }
 
 /* The spare's body: set up, wait for the job, run it. */
-static _Noreturn void spare_main(const vd_registry *reg, int job_fd, int msg_fd,
-                                 const vd_horse_opts *opts)
+_Noreturn void vd_spare_main(const vd_registry *reg, int job_fd, int msg_fd,
+                             const vd_horse_opts *opts)
 {
     if (vd_horse_setup(opts) != 0) _exit(VD_HORSE_EXIT_ORPHAN);
     vd_job job;
@@ -89,7 +89,7 @@ vd_status vd_spare_fork(vd_spare *sp, const vd_registry *reg, const vd_horse_opt
         vd_sigpipe_close();
         for (size_t i = 0; i < n; i++)
             close(close_fds[i]);
-        spare_main(reg, jp[0], mp[1], opts);
+        vd_spare_main(reg, jp[0], mp[1], opts);
     }
     int e = errno;
     pthread_sigmask(SIG_SETMASK, &saved, NULL);

@@ -42,6 +42,13 @@ vd_status vd_spare_fork(vd_spare *sp, const vd_registry *reg, const vd_horse_opt
  * it and forks another. */
 vd_status vd_spare_hand_over(vd_spare *sp, const vd_job *job, vd_error *err);
 
+/* The body of a spare, in the freshly forked child: vd_horse_setup, then wait
+ * on job_fd for the job and run it, reporting on msg_fd. Never returns. The
+ * caller has closed every inherited descriptor the child must not keep. Used
+ * by vd_spare_fork and by the fork server (forkserver.h). */
+_Noreturn void vd_spare_main(const vd_registry *reg, int job_fd, int msg_fd,
+                             const vd_horse_opts *opts);
+
 /* Closes the spare's descriptors (it sees end of file and exits 0 when it
  * had no job yet) and forgets it; the caller reaps the pid. */
 void vd_spare_discard(vd_spare *sp);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kill_horse.sh: SIGKILL work-horses in the middle of their jobs. Each killed
+# kill_horse.sh: SIGKILL work-horses in the middle of their jobs, then the fork server. Each killed
 # attempt is recorded as "work-horse killed by SIGKILL" and retried; in the
 # end every job is finished, the worker never stopped, the attempts add up
 # (jobs + recorded kills), and the queue database is intact after every kill.
@@ -17,7 +17,7 @@ killed=()
 was_killed() { local p; for p in "${killed[@]:-}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 fresh_horse() {
   local p
-  for p in $(pgrep -P "$W"); do was_killed "$p" || { echo "$p"; return 0; }; done
+  for p in $(horses "$W"); do was_killed "$p" || { echo "$p"; return 0; }; done
   return 1
 }
 for i in $(seq "$KILLS"); do
@@ -29,6 +29,12 @@ for i in $(seq "$KILLS"); do
   integrity_ok "$QDB"
 done
 echo "killed ${#killed[@]} horses: ${killed[*]}"
+# the fork server too (src/worker/forkserver.h): the worker forks the rest itself
+fsrv=$(forkserver_of "$W")
+[ -n "$fsrv" ] || fail "the worker has no fork server"
+kill -KILL "$fsrv"
+wait_for "$WAIT_S" grep -q "fork server ($fsrv) exited; forking work-horses from the supervisor" "$LOG" ||
+  fail "the worker did not notice its fork server's death"
 
 for id in $(cat "$T/ids"); do await "$id" finished; done
 kill -0 "$W" || fail "the worker died"

@@ -28,8 +28,16 @@ fail() {
 }
 # count_is N PATTERN FILE: succeeds when grep -c PATTERN FILE is N
 count_is() { [ "$(grep -c -- "$2" "$3")" = "$1" ]; }
-has_horses() { [ -n "$(pgrep -P "$1")" ]; }
-no_horses() { [ -z "$(pgrep -P "$1")" ]; }
+# horses PID: the worker's children but its fork server (src/worker/forkserver.h)
+horses() {
+  local p
+  for p in $(pgrep -P "$1"); do
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = vd-forkserver ] || echo "$p"
+  done
+}
+forkserver_of() { pgrep -P "$1" -x vd-forkserver || true; }
+has_horses() { [ -n "$(horses "$1")" ]; }
+no_horses() { [ -z "$(horses "$1")" ]; }
 enqueue() { "$VDQ" enqueue "$Q" "$@"; }
 jget() { "$VDQ" get "$Q" "$1" "$2"; }
 job_is() { [ "$("$VDQ" get "$Q" "$1" state)" = "$2" ]; }
@@ -50,7 +58,6 @@ start_worker() {
   WPID=$!
   track "$WPID"
 }
-horses() { pgrep -P "$1" || true; }
 integrity_ok() {
   local r
   [ -n "$1" ] || return 0 # not an SQLite queue

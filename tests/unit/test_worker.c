@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "core/util.h"
 #include "queue/queue.h"
 #include "vdtest.h"
+#include "worker/forkserver.h"
 #include "worker/horse.h"
 #include "worker/registry.h"
 #include "worker/supervisor.h"
@@ -547,6 +549,93 @@ VD_TEST(supervisor_refuses_bad_options)
     vd_supervisor_opts o3 = {.queue_url = ""};
     CHECK_EQ_INT(vd_supervisor_new(&o3, reg, &s, &err), VD_ERR_INVALID);
     CHECK(s == NULL);
+    vd_registry_free(reg);
+}
+
+/* ---- the fork server ----------------------------------------------------- */
+
+/* Hands a job to sp and reads its pipe to the end into *rd (non-blocking fd). */
+static void run_spare(vd_spare *sp, const char *type, const char *payload, vd_horse_reader *rd)
+{
+    vd_error err;
+    vd_job job;
+    memset(&job, 0, sizeof job);
+    vd_strlcpy(job.id, "00112233445566778899aabbccddeeff", sizeof job.id);
+    vd_strlcpy(job.type, type, sizeof job.type);
+    job.payload = (char *)payload;
+    job.attempts = 1;
+    CHECK_OK(vd_spare_hand_over(sp, &job, &err));
+    memset(rd, 0, sizeof *rd);
+    struct pollfd pf = {.fd = sp->msg_fd, .events = POLLIN};
+    while (vd_horse_reader_pump(rd, sp->msg_fd) == 0)
+        poll(&pf, 1, 1000);
+}
+
+VD_TEST(forkserver_forks_horses_that_are_the_callers_children)
+{
+    vd_error err;
+    vd_registry *reg = vd_registry_new();
+    CHECK_OK(vd_registry_add_builtin(reg, &err));
+    vd_horse_opts opts = {.parent = getpid()};
+    vd_forkserver fs;
+    fflush(stdout);
+    CHECK_OK(vd_forkserver_start(&fs, reg, &opts, &err));
+    CHECK(fs.pid > 0 && fs.sock >= 0);
+
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(vd_forkserver_ask(&fs, &err));
+        CHECK_EQ_INT(vd_forkserver_ask(&fs, &err), VD_ERR_STATE); /* one at a time */
+        vd_spare sp;
+        CHECK_OK(vd_forkserver_take(&fs, &sp, 1, &err));
+        CHECK(sp.pid > 0 && sp.pid != fs.pid);
+        /* CLONE_PARENT: the spare is OUR child (waitpid would say ECHILD otherwise) */
+        CHECK_EQ_INT(waitpid(sp.pid, NULL, WNOHANG), 0);
+        vd_horse_reader rd;
+        run_spare(&sp, "progress", "{\"steps\": 2, \"ms\": 1}", &rd);
+        CHECK_EQ_INT(rd.bad, 0);
+        CHECK_EQ_INT(rd.out.kind, VD_HORSE_DONE);
+        CHECK_EQ_STR(rd.out.result, "{\"steps\": 2}");
+        vd_horse_reader_free(&rd);
+        int ws = 0;
+        CHECK_EQ_INT(waitpid(sp.pid, &ws, 0), sp.pid);
+        CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == VD_HORSE_EXIT_OK);
+        vd_spare_discard(&sp);
+    }
+
+    /* a crash in a horse is seen by us, with its signal */
+    CHECK_OK(vd_forkserver_ask(&fs, &err));
+    vd_spare sp;
+    CHECK_OK(vd_forkserver_take(&fs, &sp, 1, &err));
+    vd_horse_reader rd;
+    run_spare(&sp, "crash", "{\"signal\": \"SEGV\"}", &rd);
+    vd_horse_reader_free(&rd);
+    int ws = 0;
+    CHECK_EQ_INT(waitpid(sp.pid, &ws, 0), sp.pid);
+    CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGSEGV);
+    vd_spare_discard(&sp);
+
+    /* a spare retired before its job exits 0 */
+    CHECK_OK(vd_forkserver_ask(&fs, &err));
+    CHECK_OK(vd_forkserver_take(&fs, &sp, 1, &err));
+    pid_t idle = sp.pid;
+    vd_spare_discard(&sp);
+    CHECK_EQ_INT(waitpid(idle, &ws, 0), idle);
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+
+    /* a fork server that died is an error, not a hang */
+    CHECK_EQ_INT(kill(fs.pid, SIGKILL), 0);
+    CHECK_EQ_INT(waitpid(fs.pid, NULL, 0), fs.pid);
+    vd_status st = vd_forkserver_ask(&fs, &err);
+    if (st == VD_OK) st = vd_forkserver_take(&fs, &sp, 1, &err);
+    CHECK_EQ_INT(st, VD_ERR_IO);
+    CHECK(vd_forkserver_stop(&fs) > 0);
+    CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
+
+    /* stopping a live one: it exits at end of file */
+    CHECK_OK(vd_forkserver_start(&fs, reg, &opts, &err));
+    pid_t server = vd_forkserver_stop(&fs);
+    CHECK_EQ_INT(waitpid(server, &ws, 0), server);
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
     vd_registry_free(reg);
 }
 
