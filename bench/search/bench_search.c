@@ -10,12 +10,17 @@
  * plus isotropic gaussian noise of norm ~spread (default 0.75: a member's
  * cosine to its centre ~0.8), normalised; queries drawn the same way.
  *
+ * The approximate index is built with --threads T (vd_vindex_set_threads;
+ * default 0: one per core); build time is wall and CPU (user + system of the
+ * process), memory the RSS the build added and the process's peak RSS.
+ *
  *   bench_search --n N --dim D [--clusters C] [--spread S] [--queries Q]
- *                [--ef 50,100,200,400] [--no-approx] --dump DIR */
+ *                [--ef 50,100,200,400] [--threads T] [--no-approx] --dump DIR */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +45,32 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+static double peak_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+static double load1(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
+        fclose(f);
+    }
+    return l;
 }
 
 static double rss_mb(void)
@@ -116,26 +147,41 @@ static run_stats run_queries(vd_vindex *ix, const float *qs, size_t nq, int dim,
     return s;
 }
 
-static vd_vindex *build(vd_vindex_kind kind, const float *v, size_t n, int dim, double *secs,
-                        double *mb)
+typedef struct {
+    double wall_s, cpu_s, mb;
+} build_stats;
+
+/* One vd_vindex_add of all n (ids 0..n): the approximate kind spreads it over
+ * `threads` (vd_vindex_set_threads) */
+static vd_vindex *build(vd_vindex_kind kind, const float *v, size_t n, int dim, int threads,
+                        build_stats *bs)
 {
     vd_vindex *ix = NULL;
     vd_error err;
-    double m0 = rss_mb(), t0 = now_s();
+    int64_t *ids = malloc(n * sizeof *ids);
+    if (!ids) exit(1);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (int64_t)i;
+    double m0 = rss_mb(), t0 = now_s(), c0 = cpu_s();
     if (vd_vindex_new(dim, kind, &ix, &err) != VD_OK) exit(1);
-    const size_t batch = 1000;
-    int64_t ids[1000];
-    for (size_t i = 0; i < n; i += batch) {
-        size_t b = n - i < batch ? n - i : batch;
-        for (size_t j = 0; j < b; j++)
-            ids[j] = (int64_t)(i + j);
-        if (vd_vindex_add(ix, b, ids, v + i * (size_t)dim, &err) != VD_OK) {
+    vd_vindex_set_threads(ix, threads);
+    /* in 20 steps, each one parallel add, with progress on stderr (a run too
+     * long for its machine still gives its rate) */
+    size_t step = kind == VD_VINDEX_APPROX && n >= 20000 ? n / 20 : n;
+    for (size_t i = 0; i < n; i += step) {
+        size_t b = n - i < step ? n - i : step;
+        if (vd_vindex_add(ix, b, ids + i, v + i * (size_t)dim, &err) != VD_OK) {
             fprintf(stderr, "add: %s\n", err.msg);
             exit(1);
         }
+        if (step < n)
+            fprintf(stderr, "  hnsw build: %zu of %zu after %.1f s wall, %.1f s CPU, load %.2f\n",
+                    i + b, n, now_s() - t0, cpu_s() - c0, load1());
     }
-    *secs = now_s() - t0;
-    *mb = rss_mb() - m0;
+    bs->wall_s = now_s() - t0;
+    bs->cpu_s = cpu_s() - c0;
+    bs->mb = rss_mb() - m0;
+    free(ids);
     return ix;
 }
 
@@ -154,7 +200,7 @@ static void dump(const char *dir, const char *name, const void *p, size_t bytes)
 int main(int argc, char **argv)
 {
     size_t n = 10000, nq = 200, clusters = 0;
-    int dim = 1792, approx = 1;
+    int dim = 1792, approx = 1, threads = 0;
     float spread = 0.75f;
     const char *dir = NULL, *efs = "50,100,200,400";
     for (int i = 1; i < argc; i++) {
@@ -171,6 +217,8 @@ int main(int argc, char **argv)
             nq = strtoull(v, NULL, 10), i++;
         else if (!strcmp(a, "--ef"))
             efs = v, i++;
+        else if (!strcmp(a, "--threads"))
+            threads = atoi(v), i++;
         else if (!strcmp(a, "--dump"))
             dir = v, i++;
         else if (!strcmp(a, "--no-approx"))
@@ -190,8 +238,9 @@ int main(int argc, char **argv)
     float *v = gen(n, dim, centres, clusters, spread),
           *qs = gen(nq, dim, centres, clusters, spread);
     int64_t *truth = malloc(nq * 10 * sizeof(int64_t)), *got = malloc(nq * 10 * sizeof(int64_t));
-    double bs, bmb;
-    vd_vindex *ex = build(VD_VINDEX_EXACT, v, n, dim, &bs, &bmb);
+    double tg = now_s();
+    build_stats bs;
+    vd_vindex *ex = build(VD_VINDEX_EXACT, v, n, dim, 1, &bs);
     run_stats es = run_queries(ex, qs, nq, dim, truth, NULL);
     vd_vindex_free(ex);
     char path[1024];
@@ -201,24 +250,29 @@ int main(int argc, char **argv)
             "{\"n\":%zu,\"dim\":%d,\"clusters\":%zu,\"spread\":%g,\"queries\":%zu,\n"
             " \"exact\":{\"build_s\":%.3f,\"mem_mb\":%.1f,\"p50_ms\":%.4f,\"p99_ms\":%.4f},\n"
             " \"approx\":[",
-            n, dim, clusters, spread, nq, bs, bmb, es.p50_ms, es.p99_ms);
-    printf("vindex exact : n %zu dim %d: build %.2f s, +%.0f MB, p50 %.3f ms, p99 %.3f ms\n", n,
-           dim, bs, bmb, es.p50_ms, es.p99_ms);
+            n, dim, clusters, spread, nq, bs.wall_s, bs.mb, es.p50_ms, es.p99_ms);
+    printf("vindex exact : n %zu dim %d (%zu clusters): build %.2f s, +%.0f MB, p50 %.3f ms, "
+           "p99 %.3f ms (data and truth: %.0f s)\n",
+           n, dim, clusters, bs.wall_s, bs.mb, es.p50_ms, es.p99_ms, now_s() - tg);
     fflush(stdout);
     if (approx) {
-        vd_vindex *ap = build(VD_VINDEX_APPROX, v, n, dim, &bs, &bmb);
+        vd_vindex *ap = build(VD_VINDEX_APPROX, v, n, dim, threads, &bs);
+        printf("vindex hnsw  : build %.2f s wall, %.2f s CPU (threads %d), +%.0f MB, peak RSS "
+               "%.0f MB, load %.2f\n",
+               bs.wall_s, bs.cpu_s, threads, bs.mb, peak_mb(), load1());
+        fflush(stdout);
         int first = 1;
         for (const char *p = efs; *p;) {
             size_t ef = strtoull(p, NULL, 10);
             vd_vindex_set_ef(ap, ef);
             run_stats s = run_queries(ap, qs, nq, dim, got, truth);
             fprintf(out,
-                    "%s\n  {\"ef\":%zu,\"build_s\":%.3f,\"mem_mb\":%.1f,\"p50_ms\":%.4f,"
-                    "\"p99_ms\":%.4f,\"recall\":%.4f}",
-                    first ? "" : ",", ef, bs, bmb, s.p50_ms, s.p99_ms, s.recall);
-            printf("vindex hnsw  : ef %zu: build %.2f s, +%.0f MB, p50 %.3f ms, p99 %.3f ms, "
-                   "recall@10 %.4f\n",
-                   ef, bs, bmb, s.p50_ms, s.p99_ms, s.recall);
+                    "%s\n  {\"ef\":%zu,\"build_s\":%.3f,\"build_cpu_s\":%.3f,\"threads\":%d,"
+                    "\"mem_mb\":%.1f,\"p50_ms\":%.4f,\"p99_ms\":%.4f,\"recall\":%.4f}",
+                    first ? "" : ",", ef, bs.wall_s, bs.cpu_s, threads, bs.mb, s.p50_ms, s.p99_ms,
+                    s.recall);
+            printf("vindex hnsw  : ef %zu: p50 %.3f ms, p99 %.3f ms, recall@10 %.4f\n", ef,
+                   s.p50_ms, s.p99_ms, s.recall);
             fflush(stdout);
             first = 0;
             p = strchr(p, ',');

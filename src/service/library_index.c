@@ -290,7 +290,10 @@ static vd_status slot_build(vd_libindex *li, slot *s, vd_vindex_kind kind, int64
     memset(&tmp, 0, sizeof tmp);
     tmp.st = s->st;
     vd_status st = VD_OK;
-    if (s->ix && (st = vd_vindex_new(vd_vindex_dim(s->ix), kind, &tmp.ix, err)) != VD_OK) return st;
+    /* staged exact (the store's changes applied in seq order, cheap), then
+     * converted once: the graph built from all of them with every core */
+    if (s->ix && (st = vd_vindex_new(vd_vindex_dim(s->ix), VD_VINDEX_EXACT, &tmp.ix, err)) != VD_OK)
+        return st;
     while (st == VD_OK && tmp.seq < max_seq) {
         page p;
         st = page_read(li, &tmp, tmp.seq, max_seq, &p, err);
@@ -304,6 +307,12 @@ static vd_status slot_build(vd_libindex *li, slot *s, vd_vindex_kind kind, int64
             tmp.seq = p.upper;
         }
         page_free(&p);
+    }
+    if (st == VD_OK && tmp.ix && kind != VD_VINDEX_EXACT) {
+        vd_vindex *staged = tmp.ix;
+        vd_vindex_set_threads(staged, 0); /* one per core; joined before convert returns */
+        st = vd_vindex_convert(staged, kind, &tmp.ix, err);
+        vd_vindex_free(staged);
     }
     if (st != VD_OK) {
         vd_vindex_free(tmp.ix);
@@ -345,6 +354,7 @@ static void slot_load(vd_libindex *li, slot *s, int64_t max_seq)
         vd_vindex_free(ix);
         return;
     }
+    vd_vindex_set_threads(ix, 0); /* a compaction of its graph uses every core */
     s->ix = ix;
     s->seq = (int64_t)seq;
     s->st.loaded_from_file = vd_vindex_count(ix);

@@ -1,11 +1,18 @@
 // hnsw_shim.cpp: hnsw_shim.h over hnswlib's HierarchicalNSW<float> with the
-// inner-product space. hnswlib starts no thread; every exception stops here.
+// inner-product space. hnswlib starts no thread; vd_hnsw_add_parallel starts
+// and joins its own inside the call. Every exception stops here.
 #include "vindex/hnsw_shim.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <mutex>
 #include <new>
 #include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 // hnswlib 0.6.2 prefetches the neighbour after the last one with
 // _mm_prefetch(... *(datal + j + 1) ...): the argument is a real load, 4 bytes
@@ -17,7 +24,32 @@
 #undef _mm_prefetch
 #define _mm_prefetch(p, hint) ((void)sizeof(p), (void)sizeof(hint))
 #endif
+// It also copies an empty neighbour list with memcpy(vector.data(), list, 0)
+// (getConnectionsWithLock, from updatePoint: replacing a vector whose node is
+// alone on one of its levels), and an empty std::vector's data() is NULL: a
+// null argument to memcpy, undefined behaviour (UBSan stops there). Inside
+// hnswlib's headers memcpy skips zero-length copies; every standard header
+// they include is included first, so the macro reaches only hnswlib's text.
+#include <algorithm>
+#include <cassert>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <list>
+#include <queue>
+#include <random>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unordered_map>
+#include <unordered_set>
+static inline void *vd_memcpy_nonempty(void *dst, const void *src, size_t n)
+{
+    return n ? std::memcpy(dst, src, n) : dst;
+}
+#define memcpy vd_memcpy_nonempty
 #include <hnswlib/hnswlib.h>
+#undef memcpy
 
 struct vd_hnsw {
     int dim;
@@ -99,6 +131,112 @@ extern "C" int vd_hnsw_add(vd_hnsw *h, int64_t label, const float *v, char *msg)
     int rc = vd_hnsw_reserve(h, 1, msg);
     if (rc != 0) return rc;
     return guarded(msg, [&] { h->g->addPoint(v, (hnswlib::labeltype)label); });
+}
+
+extern "C" int vd_hnsw_known(const vd_hnsw *h, int64_t label)
+{
+    return h->g->label_lookup_.count((hnswlib::labeltype)label) ? 1 : 0;
+}
+
+namespace
+{
+// What the workers of one parallel run share: the next item, the first failure.
+struct par_job {
+    std::function<void(size_t)> one; // adds item j; may throw
+    size_t n;
+    std::atomic<size_t> next{0};
+    std::atomic<bool> stop{false};
+    std::mutex fail_lock;
+    int rc = 0;
+    char msg[256] = "";
+
+    void work()
+    {
+        for (;;) {
+            size_t j = next.fetch_add(1);
+            if (j >= n || stop.load()) return;
+            char m[256] = "";
+            int e = guarded(m, [&] { one(j); });
+            if (e != 0) {
+                std::lock_guard<std::mutex> g(fail_lock);
+                if (rc == 0) {
+                    rc = e;
+                    std::memcpy(msg, m, sizeof msg);
+                }
+                stop.store(true);
+                return;
+            }
+        }
+    }
+};
+} // namespace
+
+// Runs one(0..n) over `threads` threads, the caller's included, as hnswlib's
+// Python ParallelFor: each takes the next item until none is left. A thread
+// that cannot be started leaves its share to the others.
+static int run_parallel(size_t n, int threads, std::function<void(size_t)> one, char *msg)
+{
+    par_job job;
+    job.one = std::move(one);
+    job.n = n;
+    std::vector<std::thread> pool;
+    int rc = guarded(msg, [&] {
+        pool.reserve(threads > 1 ? (size_t)threads - 1 : 0);
+        for (int t = 1; t < threads && (size_t)t < n; t++) {
+            try {
+                pool.emplace_back([&job] { job.work(); });
+            } catch (const std::system_error &) {
+                break;
+            }
+        }
+    });
+    job.work();
+    for (auto &t : pool)
+        t.join();
+    if (rc != 0) return rc;
+    if (job.rc != 0) put_msg(msg, job.msg);
+    return job.rc;
+}
+
+extern "C" int vd_hnsw_add_parallel(vd_hnsw *h, size_t n, const int64_t *labels, const float *vecs,
+                                    const size_t *rows, int threads, char *msg)
+{
+    int rc = vd_hnsw_reserve(h, n, msg);
+    if (rc != 0 || n == 0) return rc;
+    return run_parallel(
+        n, threads,
+        [=](size_t j) {
+            size_t r = rows ? rows[j] : j;
+            h->g->addPoint(vecs + r * (size_t)h->dim, (hnswlib::labeltype)labels[r]);
+        },
+        msg);
+}
+
+extern "C" int vd_hnsw_rebuild(const vd_hnsw *old, int threads, vd_hnsw **out, char *msg)
+{
+    *out = nullptr;
+    std::vector<hnswlib::tableint> live;
+    int rc = guarded(msg, [&] {
+        for (size_t i = 0; i < old->g->cur_element_count; i++)
+            if (!old->g->isMarkedDeleted((hnswlib::tableint)i))
+                live.push_back((hnswlib::tableint)i);
+    });
+    vd_hnsw *h = nullptr;
+    if (rc == 0) rc = vd_hnsw_new(old->dim, live.size() + 1, old->m, old->efc, old->ef, &h, msg);
+    if (rc == 0)
+        rc = run_parallel(
+            live.size(), threads,
+            [&](size_t j) {
+                hnswlib::tableint id = live[j];
+                h->g->addPoint(old->g->getDataByInternalId(id), old->g->getExternalLabel(id));
+            },
+            msg);
+    if (rc != 0) {
+        vd_hnsw_free(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
 }
 
 static bool find_live(const vd_hnsw *h, int64_t label, hnswlib::tableint *id)

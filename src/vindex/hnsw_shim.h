@@ -23,6 +23,20 @@ void vd_hnsw_set_ef(vd_hnsw *h, size_t ef);
 int vd_hnsw_reserve(vd_hnsw *h, size_t more, char *msg);
 /* Adds a vector, or replaces the one of label (reviving a removed one). */
 int vd_hnsw_add(vd_hnsw *h, int64_t label, const float *v, char *msg);
+/* Whether label has a slot (live or removed). */
+int vd_hnsw_known(const vd_hnsw *h, int64_t label);
+/* Adds n vectors with `threads` threads (started and joined inside this call;
+ * the calling thread is one of them): item j is labels[r], vecs[r*dim..] with
+ * r = rows ? rows[j] : j. Every label must be new to the graph (no slot, see
+ * vd_hnsw_known) and appear once: hnswlib's concurrent insert (a lock per
+ * node, as its Python bindings' ParallelFor) is safe only for those. The
+ * graph's shape depends on the threads' interleaving: not reproducible run to
+ * run unless threads is 1. On failure, part of the items may be in. */
+int vd_hnsw_add_parallel(vd_hnsw *h, size_t n, const int64_t *labels, const float *vecs,
+                         const size_t *rows, int threads, char *msg);
+/* A new graph of old's live vectors (same parameters), built with `threads`
+ * threads: the tombstones dropped. old is unchanged. */
+int vd_hnsw_rebuild(const vd_hnsw *old, int threads, vd_hnsw **out, char *msg);
 /* Marks label removed; 1 when it was not there (live). */
 int vd_hnsw_remove(vd_hnsw *h, int64_t label);
 int vd_hnsw_contains(const vd_hnsw *h, int64_t label);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vindex/vindex_int.h"
 
@@ -27,6 +28,7 @@ vd_status vd_vindex_new(int dim, vd_vindex_kind kind, vd_vindex **out, vd_error 
     ix->dim = dim;
     ix->kind = kind;
     ix->ef = VD_VINDEX_DEFAULT_EF;
+    ix->threads = 1;
     if (kind == VD_VINDEX_APPROX) {
         char msg[256] = "";
         int rc =
@@ -57,6 +59,21 @@ void vd_vindex_set_ef(vd_vindex *ix, size_t ef)
 {
     ix->ef = ef < 1 ? 1 : ef;
     if (ix->hnsw) vd_hnsw_set_ef(ix->hnsw, ix->ef);
+}
+
+void vd_vindex_set_threads(vd_vindex *ix, int threads)
+{
+    ix->threads = threads < 0                       ? 1
+                  : threads > VD_VINDEX_MAX_THREADS ? VD_VINDEX_MAX_THREADS
+                                                    : threads;
+}
+
+/* The threads a graph build uses now (0 resolved to the online cores). */
+static int build_threads(const vd_vindex *ix)
+{
+    if (ix->threads != 0) return ix->threads;
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c < 1 ? 1 : c > VD_VINDEX_MAX_THREADS ? VD_VINDEX_MAX_THREADS : (int)c;
 }
 
 vd_vindex_kind vd_vindex_kind_of(const vd_vindex *ix)
@@ -111,6 +128,69 @@ vd_status vd_vindex_normalize(float *v, int dim, vd_error *err)
 
 static vd_status compact(vd_vindex *ix, vd_error *err);
 
+typedef struct {
+    int64_t id;
+    size_t pos;
+} id_pos;
+
+static int id_pos_cmp(const void *x, const void *y)
+{
+    const id_pos *a = x, *b = y;
+    if (a->id != b->id) return a->id < b->id ? -1 : 1;
+    return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+static int size_cmp(const void *x, const void *y)
+{
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* The approximate kind's add: one by one when serial (or a small batch);
+ * else the ids new to the graph (each id's last vector in the batch) over the
+ * index's threads, and replacements and revivals one by one before them. */
+static vd_status approx_add(vd_vindex *ix, size_t n, const int64_t *ids, const float *vecs,
+                            vd_error *err)
+{
+    char msg[256] = "";
+    vd_status st;
+    const size_t dim = (size_t)ix->dim;
+    if ((st = shim_status(vd_hnsw_reserve(ix->hnsw, n, msg), "reserve", msg, err)) != VD_OK)
+        return st;
+    int threads = build_threads(ix);
+    if (threads <= 1 || n < VD_VINDEX_PAR_MIN) {
+        for (size_t i = 0; i < n && st == VD_OK; i++)
+            st = shim_status(vd_hnsw_add(ix->hnsw, ids[i], vecs + i * dim, msg), "add", msg, err);
+        return st;
+    }
+    id_pos *ord = malloc(n * sizeof *ord);
+    size_t *fresh = malloc(n * sizeof *fresh), nf = 0;
+    if (!ord || !fresh) {
+        free(ord);
+        free(fresh);
+        return vd_error_set(err, VD_ERR_NOMEM, "vindex: add of %zu", n);
+    }
+    for (size_t i = 0; i < n; i++)
+        ord[i] = (id_pos){ids[i], i};
+    qsort(ord, n, sizeof *ord, id_pos_cmp);
+    for (size_t i = 0; i < n && st == VD_OK; i++) {
+        if (i + 1 < n && ord[i + 1].id == ord[i].id) continue; /* a later vector wins */
+        size_t r = ord[i].pos;
+        if (!vd_hnsw_known(ix->hnsw, ids[r]))
+            fresh[nf++] = r;
+        else
+            st = shim_status(vd_hnsw_add(ix->hnsw, ids[r], vecs + r * dim, msg), "add", msg, err);
+    }
+    free(ord);
+    qsort(fresh, nf, sizeof *fresh, size_cmp); /* the caller's order: memory read in sequence */
+    if (st == VD_OK)
+        st = shim_status(vd_hnsw_add_parallel(ix->hnsw, nf, ids, vecs, fresh,
+                                              nf < VD_VINDEX_PAR_MIN ? 1 : threads, msg),
+                         "add", msg, err);
+    free(fresh);
+    return st;
+}
+
 vd_status vd_vindex_add(vd_vindex *ix, size_t n, const int64_t *ids, const float *vecs,
                         vd_error *err)
 {
@@ -132,14 +212,7 @@ vd_status vd_vindex_add(vd_vindex *ix, size_t n, const int64_t *ids, const float
                 return st;
         return VD_OK;
     }
-    char msg[256] = "";
-    if ((st = shim_status(vd_hnsw_reserve(ix->hnsw, n, msg), "reserve", msg, err)) != VD_OK)
-        return st;
-    for (size_t i = 0; i < n; i++) {
-        int rc = vd_hnsw_add(ix->hnsw, ids[i], vecs + i * (size_t)ix->dim, msg);
-        if ((st = shim_status(rc, "add", msg, err)) != VD_OK) return st;
-    }
-    return VD_OK;
+    return approx_add(ix, n, ids, vecs, err);
 }
 
 vd_status vd_vindex_remove(vd_vindex *ix, int64_t id, vd_error *err)
@@ -161,20 +234,44 @@ static vd_status compact(vd_vindex *ix, vd_error *err)
 {
     char msg[256] = "";
     vd_hnsw *h = NULL;
-    size_t live = vd_hnsw_live(ix->hnsw);
-    int rc = vd_hnsw_new(ix->dim, live + 1, VD_VINDEX_HNSW_M, VD_VINDEX_HNSW_EFC, ix->ef, &h, msg);
-    for (size_t i = 0; rc == 0 && i < vd_hnsw_slots(ix->hnsw); i++) {
-        int64_t id;
-        const float *v;
-        if (vd_hnsw_slot(ix->hnsw, i, &id, &v)) rc = vd_hnsw_add(h, id, v, msg);
-    }
-    if (rc != 0) {
-        /* the tombstoned index still answers correctly: keep it */
-        vd_hnsw_free(h);
+    int rc = vd_hnsw_rebuild(ix->hnsw, build_threads(ix), &h, msg);
+    if (rc != 0) /* the tombstoned index still answers correctly: keep it */
         return shim_status(rc, "compact", msg, err);
-    }
     vd_hnsw_free(ix->hnsw);
     ix->hnsw = h;
+    return VD_OK;
+}
+
+vd_status vd_vindex_convert(const vd_vindex *src, vd_vindex_kind kind, vd_vindex **out,
+                            vd_error *err)
+{
+    *out = NULL;
+    vd_vindex *ix = NULL;
+    vd_status st = vd_vindex_new(src->dim, kind, &ix, err);
+    if (st != VD_OK) return st;
+    vd_vindex_set_ef(ix, src->ef);
+    ix->threads = src->threads;
+    if (src->kind == VD_VINDEX_EXACT) {
+        st = vd_vindex_add(ix, src->n, src->ids, src->mat, err);
+    } else {
+        size_t live = vd_hnsw_live(src->hnsw), n = 0, dim = (size_t)src->dim;
+        int64_t *ids = malloc((live + 1) * sizeof *ids);
+        float *vecs = malloc((live + 1) * dim * sizeof *vecs);
+        if (!ids || !vecs) st = vd_error_set(err, VD_ERR_NOMEM, "vindex: convert %zu", live);
+        for (size_t i = 0; st == VD_OK && i < vd_hnsw_slots(src->hnsw); i++) {
+            const float *v;
+            if (!vd_hnsw_slot(src->hnsw, i, &ids[n], &v)) continue;
+            memcpy(vecs + n++ * dim, v, dim * sizeof *vecs);
+        }
+        if (st == VD_OK) st = vd_vindex_add(ix, n, ids, vecs, err);
+        free(ids);
+        free(vecs);
+    }
+    if (st != VD_OK) {
+        vd_vindex_free(ix);
+        return st;
+    }
+    *out = ix;
     return VD_OK;
 }
 

@@ -14,9 +14,12 @@
  * by bench/search, docs/benchmarks.md).
  *
  * Threads: a vd_vindex is not thread-safe; callers lock (one writer or many
- * readers: search, pairs, count and save only read). The module starts no
- * thread, ever, and links no BLAS or OpenMP runtime: a process that links it
- * and never calls it (the forking worker supervisor) is unchanged.
+ * readers: search, pairs, count and save only read). The module links no BLAS
+ * or OpenMP runtime and starts no thread, except inside a vd_vindex_add (or
+ * the compaction of a vd_vindex_remove, or a vd_vindex_convert) of an
+ * approximate index whose vd_vindex_set_threads is not 1: those threads are
+ * started and joined within the call. A process that never asks for threads
+ * (the forking worker supervisor) never has one of ours.
  *
  * Errors: bad arguments and malformed vectors are VD_ERR_INVALID; a file that
  * is not a complete, intact index file is VD_ERR_INVALID too (the project's
@@ -65,6 +68,15 @@ vd_status vd_vindex_check(const vd_vindex *ix, const float *vec, size_t nfloats,
 #define VD_VINDEX_DEFAULT_EF 200
 void vd_vindex_set_ef(vd_vindex *ix, size_t ef);
 
+/* The threads the approximate kind's graph inserts use: an add of at least
+ * VD_VINDEX_PAR_MIN (256) new ids, and the rebuild that drops tombstones, are
+ * spread over them (hnswlib's concurrent insert). 1 (the default): serial and
+ * reproducible, the same input giving the same graph; 0: one per online core;
+ * capped at 64. A parallel build finds the same vectors (recall within noise
+ * of a serial build) but its graph differs run to run. A writer's call; the
+ * exact kind keeps it but ignores it. */
+void vd_vindex_set_threads(vd_vindex *ix, int threads);
+
 /* L2-normalises v[0..dim) in place; VD_ERR_INVALID (v unchanged) when a value
  * is not finite or the vector is zero. */
 vd_status vd_vindex_normalize(float *v, int dim, vd_error *err);
@@ -96,6 +108,13 @@ typedef struct {
 } vd_vindex_pair;
 vd_status vd_vindex_pairs(const vd_vindex *ix, float min_score, size_t per_vector,
                           vd_vindex_pair **pairs, size_t *n, vd_error *err);
+
+/* A new index of kind with src's live vectors and ids, its ef and threads
+ * (the approximate kind's graph built with src's thread setting): the index
+ * owner builds a large index exact from the store (cheap, in seq order) and
+ * converts it once, in parallel. src is unchanged. */
+vd_status vd_vindex_convert(const vd_vindex *src, vd_vindex_kind kind, vd_vindex **out,
+                            vd_error *err);
 
 /* Persistence: atomic write (temp file, fsync, rename, fsync dir) with a
  * caller's 64-bit sequence number (the store position the index reflects);

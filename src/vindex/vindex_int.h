@@ -27,11 +27,16 @@ struct vd_vindex {
     /* approximate */
     vd_hnsw *hnsw;
     size_t ef;
+    int threads; /* vd_vindex_set_threads: 1 by default, 0 = one per online core */
 };
 
 /* HNSW parameters (docs/vindex.md: chosen with bench/search). */
 #define VD_VINDEX_HNSW_M   16
 #define VD_VINDEX_HNSW_EFC 200
+/* A batch of fewer new vectors than this is inserted serially whatever the
+ * thread setting (thread start-up would cost more than it saves). */
+#define VD_VINDEX_PAR_MIN     256
+#define VD_VINDEX_MAX_THREADS 64
 /* Tombstones are compacted away when they pass this share (1/N) of the graph. */
 #define VD_VINDEX_TOMB_SHARE 4
 #define VD_VINDEX_TOMB_MIN   64
