@@ -6,6 +6,8 @@
 #   BENCH_JOBS=N        no-op jobs per measurement (default 1000)
 #   BENCH_SLEEP_JOBS=N  jobs of the second case, each sleeping 10 ms (default 200)
 #   BENCH_ENQ_JOBS=N    jobs of the enqueue case (default 10000)
+#   BENCH_ENQ_BIG=N     jobs of the large enqueue case, where start-up weighs little (default
+#                       100000; 0 skips it)
 #
 # Cases, each on a fresh queue:
 #   enqueue   `visiond jobs enqueue noop --count N` (one process; batches of 1000 jobs, one
@@ -13,7 +15,8 @@
 #             and RQ's loop of queue.enqueue. RQ's time is taken inside its process (no
 #             interpreter start); visiond's is the process's wall time, printed as is and less
 #             the wall time of `jobs enqueue --count 1` (its start-up, the fastest of three
-#             runs), which the ratio uses.
+#             runs), which the ratio uses. The same again with BENCH_ENQ_BIG jobs on both
+#             sides (RQ: the same enqueue_many loop over N jobs, in batches of 1000).
 #   drain     `visiond worker --burst`, fork per job, one horse at a time (--concurrency 1),
 #             vs RQ's `rq worker --burst` (forks a work-horse per job); also --no-fork
 #   sleep     jobs that sleep 10 ms: visiond --concurrency 4 vs --concurrency 1
@@ -30,6 +33,7 @@ VISIOND=${1:-$root/build/visiond}
 N=${BENCH_JOBS:-1000}
 NS=${BENCH_SLEEP_JOBS:-200}
 NE=${BENCH_ENQ_JOBS:-10000}
+NB=${BENCH_ENQ_BIG:-100000}
 PY=/usr/bin/python3
 [ -x "$VISIOND" ] || { echo "bench: no visiond binary at $VISIOND (build first)" >&2; exit 1; }
 command -v redis-server >/dev/null || { echo "bench: redis-server missing (scripts/setup.sh)" >&2; exit 1; }
@@ -60,6 +64,11 @@ for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; slee
 redis-cli -p "$port" ping >/dev/null || { echo "bench: redis-server did not start" >&2; exit 1; }
 
 echo "bench/queue: $N no-op jobs per measurement, $NS sleep jobs; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "enqueue: visiond = wall time of the \`jobs enqueue --count N\` process, and the same less its"
+echo "  start-up (wall of --count 1, fastest of 3); RQ = Queue.prepare_data + enqueue_many timed"
+echo "  inside its process (perf_counter, interpreter start and imports not counted); same N."
+echo "  'from its first id printed': visiond's rate after its first batch is in (enq_time.py),"
+echo "  start-up excluded without subtracting a separate run's"
 
 # ---- visiond
 qn=0
@@ -71,13 +80,12 @@ new_url() { # BACKEND: sets u to the URL of a fresh, empty queue
   redis) redis-cli -p "$port" -n 1 flushdb >/dev/null; u="redis://127.0.0.1:$port/1" ;;
   esac
 }
-enqueue() { # URL TYPE COUNT [PAYLOAD]: enqueues; sets ENQ_RATE, ENQ_SECS
-  local t0 t1
-  t0=$(now)
-  "$VISIOND" jobs enqueue "$2" --count "$3" ${4:+--payload "$4"} --queue "$1" >/dev/null
-  t1=$(now)
-  ENQ_RATE=$(rate "$3" "$t0" "$t1")
-  ENQ_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+enqueue() { # URL TYPE COUNT [PAYLOAD]: enqueues; sets ENQ_RATE, ENQ_SECS, ENQ_STEADY
+  local out ids
+  out=$($PY "$here/enq_time.py" "$VISIOND" jobs enqueue "$2" --count "$3" ${4:+--payload "$4"} --queue "$1")
+  read -r ids ENQ_SECS ENQ_STEADY <<<"$out"
+  [ "$ids" = "$3" ] || { echo "bench: jobs enqueue printed $ids ids, not $3" >&2; exit 1; }
+  ENQ_RATE=$(awk -v n="$3" -v d="$ENQ_SECS" 'BEGIN { printf "%.0f", (d > 0 ? n / d : 0) }')
 }
 drain() { # URL COUNT ARGS...: runs a burst worker, prints the drain rate
   local url=$1 n=$2; shift 2
@@ -93,7 +101,7 @@ drain() { # URL COUNT ARGS...: runs a burst worker, prints the drain rate
   rate "$n" "$t0" "$t1"
 }
 
-declare -A ENQ ENQX FORK1 NOFORK SLEEP1 SLEEP4
+declare -A ENQ ENQX ENQS BIG BIGX BIGS FORK1 NOFORK SLEEP1 SLEEP4
 for b in full normal redis; do
   case $b in
   full) echo "visiond, sqlite WAL, synchronous=FULL (the default):" ;;
@@ -106,10 +114,20 @@ for b in full normal redis; do
     new_url $b; enqueue "$u" noop 1
     start=$(awk -v a="$ENQ_SECS" -v m="$start" 'BEGIN { print (m == "" || a < m) ? a : m }')
   done
-  new_url $b; enqueue "$u" noop "$NE"; ENQ[$b]=$ENQ_RATE
+  new_url $b; enqueue "$u" noop "$NE"; ENQ[$b]=$ENQ_RATE; ENQS[$b]=$ENQ_STEADY
   ENQX[$b]=$(awk -v n="$NE" -v a="$ENQ_SECS" -v s="$start" 'BEGIN { d = a - s; printf "%.0f", (d > 0 ? n / d : 0) }')
   row "enqueue $NE (jobs enqueue --count, batches of 1000)" "${ENQ[$b]}"
   row "  the same less the start-up ($start s: --count 1)" "${ENQX[$b]}"
+  row "  the same from its first id printed to its exit" "${ENQS[$b]}"
+  if [ "$NB" -gt 0 ]; then
+    new_url $b; enqueue "$u" noop "$NB"; BIG[$b]=$ENQ_RATE; BIGS[$b]=$ENQ_STEADY
+    BIGX[$b]=$(awk -v n="$NB" -v a="$ENQ_SECS" -v s="$start" 'BEGIN { d = a - s; printf "%.0f", (d > 0 ? n / d : 0) }')
+    row "enqueue $NB (the same, larger)" "${BIG[$b]}"
+    row "  the same less the start-up" "${BIGX[$b]}"
+    row "  the same from its first id printed to its exit" "${BIGS[$b]}"
+    [ "$b" = redis ] && redis-cli -p "$port" -n 1 flushdb >/dev/null
+    rm -f "$tmp"/q*.db*
+  fi
   new_url $b; enqueue "$u" noop "$N"
   FORK1[$b]=$(drain "$u" "$N" --concurrency 1)
   row "drain, fork per job, one horse at a time" "${FORK1[$b]}"
@@ -132,6 +150,12 @@ secs=$(cd "$here" && $PY rq_bench.py bulk "$rurl" "$NE")
 rq_bulk=$(awk -v n="$NE" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
 row "enqueue $NE (Queue.enqueue_many, bulk)" "$rq_bulk"
 redis-cli -p "$port" -n 0 flushdb >/dev/null
+if [ "$NB" -gt 0 ]; then
+  secs=$(cd "$here" && $PY rq_bench.py bulk "$rurl" "$NB")
+  rq_big=$(awk -v n="$NB" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+  row "enqueue $NB (Queue.enqueue_many, bulk)" "$rq_big"
+  redis-cli -p "$port" -n 0 flushdb >/dev/null
+fi
 secs=$(cd "$here" && $PY rq_bench.py enqueue "$rurl" "$N")
 rq_enq=$(awk -v n="$N" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
 row "enqueue $N (queue.enqueue in a loop; its jobs are drained next)" "$rq_enq"
@@ -146,8 +170,18 @@ counts=$(cd "$here" && $PY rq_bench.py count "$rurl")
 echo "ratios:                                        sqlite FULL  sqlite NORMAL  redis"
 printf "  %-44s %8sx %12sx %8sx   (target >= 10x)\n" "enqueue (less start-up) vs RQ bulk" \
   "$(ratio "${ENQX[full]}" "$rq_bulk")" "$(ratio "${ENQX[normal]}" "$rq_bulk")" "$(ratio "${ENQX[redis]}" "$rq_bulk")"
+printf "  %-44s %8sx %12sx %8sx   (target >= 10x)\n" "enqueue (from first id printed) vs RQ bulk" \
+  "$(ratio "${ENQS[full]}" "$rq_bulk")" "$(ratio "${ENQS[normal]}" "$rq_bulk")" "$(ratio "${ENQS[redis]}" "$rq_bulk")"
 printf "  %-44s %8sx %12sx %8sx\n" "enqueue (with start-up) vs RQ bulk" \
   "$(ratio "${ENQ[full]}" "$rq_bulk")" "$(ratio "${ENQ[normal]}" "$rq_bulk")" "$(ratio "${ENQ[redis]}" "$rq_bulk")"
+if [ "$NB" -gt 0 ]; then
+  printf "  %-44s %8sx %12sx %8sx   (target >= 10x)\n" "enqueue $NB (less start-up) vs RQ bulk" \
+    "$(ratio "${BIGX[full]}" "$rq_big")" "$(ratio "${BIGX[normal]}" "$rq_big")" "$(ratio "${BIGX[redis]}" "$rq_big")"
+  printf "  %-44s %8sx %12sx %8sx   (target >= 10x)\n" "enqueue $NB (from first id printed) vs RQ" \
+    "$(ratio "${BIGS[full]}" "$rq_big")" "$(ratio "${BIGS[normal]}" "$rq_big")" "$(ratio "${BIGS[redis]}" "$rq_big")"
+  printf "  %-44s %8sx %12sx %8sx\n" "enqueue $NB (with start-up) vs RQ bulk" \
+    "$(ratio "${BIG[full]}" "$rq_big")" "$(ratio "${BIG[normal]}" "$rq_big")" "$(ratio "${BIG[redis]}" "$rq_big")"
+fi
 printf "  %-44s %8sx %12sx %8sx   (target >= 20x)\n" "forking drain, one horse, vs rq worker" \
   "$(ratio "${FORK1[full]}" "$rq_drain")" "$(ratio "${FORK1[normal]}" "$rq_drain")" "$(ratio "${FORK1[redis]}" "$rq_drain")"
 printf "  %-44s %8sx %12sx %8sx\n" "inline drain (--no-fork) vs rq worker" \

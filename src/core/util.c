@@ -125,6 +125,21 @@ void vd_id_new(char out[VD_ID_LEN + 1])
     out[VD_ID_LEN] = '\0';
 }
 
+void vd_job_id_new(char out[VD_ID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t ms = (uint64_t)vd_now_ms();
+    for (int i = 11; i >= 0; i--, ms >>= 4)
+        out[i] = hex[ms & 15];
+    unsigned char raw[(VD_ID_LEN - 12) / 2];
+    random_bytes(raw, sizeof raw);
+    for (size_t i = 0; i < sizeof raw; i++) {
+        out[12 + 2 * i] = hex[raw[i] >> 4];
+        out[12 + 2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[VD_ID_LEN] = '\0';
+}
+
 double vd_random_unit(void)
 {
     uint64_t r;

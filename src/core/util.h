@@ -22,6 +22,12 @@ void vd_sleep_ms(int64_t ms);
 /* Writes a fresh random id of VD_ID_LEN hex characters plus NUL into out. */
 void vd_id_new(char out[VD_ID_LEN + 1]);
 
+/* Writes a fresh job id into out: VD_ID_LEN hex characters, the first 12 the wall clock in
+ * milliseconds (so ids made later sort later, and a database index on them grows at its end
+ * instead of at random places), the other 20 random (80 bits: ids made in the same
+ * millisecond, by any process on any host, do not collide), plus NUL. */
+void vd_job_id_new(char out[VD_ID_LEN + 1]);
+
 /* Returns a uniformly distributed double in [0, 1) from the OS's randomness. */
 double vd_random_unit(void);
 

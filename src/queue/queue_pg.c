@@ -198,7 +198,7 @@ static vd_status pgq_enqueue(vd_queue *base, const vd_enqueue_opts *o, char id_o
     if (o->id)
         vd_strlcpy(id, o->id, sizeof id);
     else
-        vd_id_new(id);
+        vd_job_id_new(id);
     vd_id_new(token);
     enqueue_arg a = {o, id, token};
     vd_status st = vd_pgq_retry((pg_queue *)base, try_enqueue, &a, err);
@@ -247,7 +247,7 @@ static vd_status pgq_enqueue_many(vd_queue *base, const vd_enqueue_opts *o, size
         else if (o[i].id)
             vd_strlcpy(ids[i], o[i].id, sizeof ids[i]);
         else
-            vd_id_new(ids[i]);
+            vd_job_id_new(ids[i]);
     }
     char token[VD_ID_LEN + 1];
     vd_id_new(token);

@@ -238,7 +238,7 @@ static vd_status enqueue_jobs(rqueue *q, const vd_enqueue_opts *o, size_t n,
         if (o[i].id)
             vd_strlcpy(ids[i], o[i].id, VD_ID_LEN + 1);
         else
-            vd_id_new(ids[i]);
+            vd_job_id_new(ids[i]);
         job_args(&o[i], token, ids[i], args + 11 * i, num + 7 * i);
     }
     redisReply *r;

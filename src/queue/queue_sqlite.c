@@ -93,7 +93,7 @@ static vd_status insert_job(sq_queue *q, const vd_enqueue_opts *o, char id_out[V
     if (o->id)
         vd_strlcpy(id, o->id, sizeof id);
     else
-        vd_id_new(id);
+        vd_job_id_new(id);
     int64_t now = vd_now_ms();
     int64_t ttl = o->result_ttl_ms == 0  ? DEFAULT_TTL_MS
                   : o->result_ttl_ms < 0 ? 0

@@ -19,46 +19,7 @@
 #include "worker/job_ctx.h"
 #include "worker/spare.h"
 
-/* Why the supervisor stopped a horse (or an inline handler). */
-typedef enum { WHY_NONE = 0, WHY_TIMEOUT, WHY_CANCELED, WHY_LEASE_LOST, WHY_SHUTDOWN } stop_why;
-
-typedef struct {
-    int used;
-    pid_t pid;
-    int fd; /* read end of the horse's pipe; -1 after end of file */
-    vd_job job;
-    int64_t t0;       /* monotonic start */
-    int64_t deadline; /* monotonic; 0 = no timeout */
-    int64_t next_hb;  /* monotonic time of the next heartbeat */
-    int64_t kill_at;  /* monotonic time to send SIGKILL; 0 = not stopping */
-    int killed;       /* SIGKILL sent */
-    stop_why why;
-    vd_horse_reader rd;
-} slot;
-
-struct vd_supervisor {
-    const vd_registry *reg;
-    vd_queue *q;
-    char worker_id[VD_WORKER_ID_MAX];
-    char **types; /* owned copies */
-    size_t ntypes;
-    int concurrency;
-    int64_t lease_ms, heartbeat_ms, grace_ms, kill_grace_ms, max_jobs, memory_limit_mb;
-    int burst, no_fork;
-
-    slot *slots; /* [concurrency] */
-    int nrunning;
-    int sfd; /* signal pipe (core/sigpipe.h) for SIGTERM, SIGINT, SIGCHLD */
-    int stopping;
-    int64_t stop_deadline; /* monotonic */
-    int64_t next_reserve;  /* monotonic */
-    int64_t backoff_ms;    /* current empty-queue backoff */
-    vd_supervisor_stats stats;
-    vd_spare spare;   /* a horse forked ahead, waiting for its job (spare.h); pid 0 = none */
-    vd_forkserver fs; /* forks the spares (forkserver.h); sock -1 = none: the spares are ours */
-    pid_t *exiting;   /* horses whose outcome is recorded, not yet reaped */
-    int nexiting, capexiting;
-};
+#include "worker/supervisor_impl.h"
 
 /* ---------------------------------------------------------------- setup */
 
@@ -120,7 +81,8 @@ vd_status vd_supervisor_new(const vd_supervisor_opts *o, const vd_registry *reg,
     s->ntypes = o->types ? o->ntypes : vd_registry_count(reg);
     s->types = calloc(s->ntypes, sizeof *s->types);
     s->slots = calloc((size_t)s->concurrency, sizeof *s->slots);
-    if (!s->types || !s->slots) {
+    s->done = calloc((size_t)s->concurrency, sizeof *s->done);
+    if (!s->types || !s->slots || !s->done) {
         vd_supervisor_free(s);
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     }
@@ -157,6 +119,7 @@ void vd_supervisor_free(vd_supervisor *s)
         if (s->slots[i].fd >= 0) close(s->slots[i].fd);
     }
     free(s->slots);
+    free(s->done);
     free(s->exiting);
     free(s);
 }
@@ -205,162 +168,6 @@ static void handle_signal(vd_supervisor *s, int signo, int *sigchld)
         s->stop_deadline = now;
         VD_INFO("worker %s: second %s: stopping running jobs now", s->worker_id, name);
     }
-}
-
-/* --------------------------------------------------------- queue writes */
-
-static int transient(vd_status st)
-{
-    return st == VD_ERR_DB || st == VD_ERR_CONN || st == VD_ERR_BUSY || st == VD_ERR_TIMEOUT ||
-           st == VD_ERR_IO;
-}
-
-static void fmt_secs(char *buf, size_t n, int64_t ms)
-{
-    snprintf(buf, n, "%gs", (double)ms / 1000.0);
-}
-
-/* Fails the attempt, retrying a transient queue error a few times. */
-static void record_fail(vd_supervisor *s, const vd_job *job, const char *msg, int retryable)
-{
-    vd_error err;
-    vd_status st = VD_OK;
-    for (int i = 0; i < 5; i++) {
-        vd_error_clear(&err);
-        st = vd_queue_fail(s->q, job->id, s->worker_id, msg, retryable, &err);
-        if (!transient(st)) break;
-        vd_sleep_ms(50 << i);
-    }
-    int last = !retryable || job->attempts >= 1 + job->max_retries;
-    if (st == VD_OK)
-        VD_INFO("job %s (%s) failed, attempt %d/%d: %s%s", job->id, job->type, job->attempts,
-                1 + job->max_retries, msg, last ? "" : "; retry scheduled");
-    else
-        VD_WARN("job %s (%s) failed (%s) but could not be recorded: %s", job->id, job->type, msg,
-                vd_error_text(&err));
-}
-
-/* Gives a job stopped by the graceful stop back to the queue (queued again,
- * the attempt not counted), retrying a transient queue error a few times. */
-static void record_release(vd_supervisor *s, const vd_job *job, const char *msg)
-{
-    vd_error err;
-    vd_status st = VD_OK;
-    for (int i = 0; i < 5; i++) {
-        vd_error_clear(&err);
-        st = vd_queue_release(s->q, job->id, s->worker_id, msg, &err);
-        if (!transient(st)) break;
-        vd_sleep_ms(50 << i);
-    }
-    if (st == VD_OK) {
-        s->stats.handed_back++;
-        VD_INFO("job %s (%s) handed back to the queue, attempt %d/%d not counted: %s", job->id,
-                job->type, job->attempts, 1 + job->max_retries, msg);
-    } else {
-        VD_WARN("job %s (%s) could not be handed back (%s): %s", job->id, job->type, msg,
-                vd_error_text(&err));
-    }
-}
-
-/* Completes the job with result (may be NULL). */
-static void record_complete(vd_supervisor *s, const vd_job *job, const char *result, int64_t ms)
-{
-    vd_error err;
-    vd_status st = VD_OK;
-    for (int i = 0; i < 5; i++) {
-        vd_error_clear(&err);
-        st = vd_queue_complete(s->q, job->id, s->worker_id, result, &err);
-        if (!transient(st)) break;
-        vd_sleep_ms(50 << i);
-    }
-    if (st == VD_OK) {
-        s->stats.finished++;
-        VD_INFO("job %s (%s) finished in %lld ms", job->id, job->type, (long long)ms);
-    } else if (st == VD_ERR_INVALID) {
-        char msg[VD_ERROR_MSG_MAX + 64];
-        snprintf(msg, sizeof msg, "the handler's result was refused: %s", vd_error_text(&err));
-        s->stats.failed++;
-        record_fail(s, job, msg, 0);
-    } else {
-        VD_WARN("job %s (%s) finished but the result was not recorded: %s", job->id, job->type,
-                vd_error_text(&err));
-    }
-}
-
-/* Records how an attempt ended. why: why the supervisor stopped it (if it
- * did); out: what the handler reported; bad: the horse sent garbage;
- * wstatus/have_status: how the horse process ended (fork mode). */
-static void record_outcome(vd_supervisor *s, const vd_job *job, stop_why why,
-                           const vd_horse_outcome *out, int bad, int have_status, int wstatus,
-                           int64_t ms)
-{
-    char msg[4200];
-    char how[96] = "";
-    if (have_status && (WIFSIGNALED(wstatus) || WIFEXITED(wstatus)))
-        vd_describe_wait_status(wstatus, how, sizeof how);
-    switch (why) {
-    case WHY_CANCELED:
-        s->stats.canceled++;
-        VD_INFO("job %s (%s) canceled; work-horse stopped after %lld ms%s%s", job->id, job->type,
-                (long long)ms, how[0] ? ", " : "", how);
-        return;
-    case WHY_LEASE_LOST:
-        s->stats.lost++;
-        VD_WARN("job %s (%s): lease lost; work-horse stopped, outcome not recorded%s%s", job->id,
-                job->type, how[0] ? ", " : "", how);
-        return;
-    default:
-        break;
-    }
-    if (out->kind == VD_HORSE_DONE && !bad) {
-        record_complete(s, job, out->result, ms);
-        return;
-    }
-    char secs[32];
-    if (why == WHY_TIMEOUT) {
-        s->stats.timed_out++;
-        fmt_secs(secs, sizeof secs, job->timeout_ms);
-        snprintf(msg, sizeof msg, "timeout after %s", secs);
-        record_fail(s, job, msg, 1);
-    } else if (why == WHY_SHUTDOWN) {
-        if (s->no_fork)
-            snprintf(msg, sizeof msg, "worker shut down before the job finished (handler stopped)");
-        else
-            snprintf(msg, sizeof msg, "worker shut down before the job finished (work-horse %s)",
-                     how[0] ? how : "stopped");
-        record_release(s, job, msg);
-    } else if (out->kind == VD_HORSE_FAILED && !bad) {
-        s->stats.failed++;
-        record_fail(s, job, out->error ? out->error : "failed", out->retryable);
-    } else if (bad) {
-        s->stats.crashed++;
-        snprintf(msg, sizeof msg, "work-horse sent a malformed message (%s)", how);
-        record_fail(s, job, msg, 1);
-    } else {
-        s->stats.crashed++;
-        if (have_status && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
-            snprintf(msg, sizeof msg, "work-horse exited without reporting an outcome");
-        else
-            snprintf(msg, sizeof msg, "work-horse %s", how[0] ? how : "vanished");
-        record_fail(s, job, msg, 1);
-    }
-}
-
-/* Renews a running job's lease. Returns WHY_CANCELED or WHY_LEASE_LOST when
- * the job must be stopped, WHY_NONE otherwise; sets *next_hb. */
-static stop_why heartbeat(vd_supervisor *s, const vd_job *job, int64_t now, int64_t *next_hb)
-{
-    vd_error err;
-    vd_error_clear(&err);
-    vd_status st = vd_queue_heartbeat(s->q, job->id, s->worker_id, s->lease_ms, &err);
-    *next_hb = now + s->heartbeat_ms;
-    if (st == VD_OK) return WHY_NONE;
-    if (st == VD_ERR_CANCELED) return WHY_CANCELED;
-    if (st == VD_ERR_LEASE_LOST || st == VD_ERR_NOT_FOUND || st == VD_ERR_STATE)
-        return WHY_LEASE_LOST;
-    VD_WARN("job %s: heartbeat failed, retrying: %s", job->id, vd_error_text(&err));
-    *next_hb = now + (s->heartbeat_ms < 500 ? s->heartbeat_ms : 500);
-    return WHY_NONE;
 }
 
 /* ---------------------------------------------------------- fork mode */
@@ -456,7 +263,7 @@ static void spawn(vd_supervisor *s, slot *sl)
         vd_spare_discard(&s->spare); /* it died waiting; reap() collects it */
     }
     if (st != VD_OK) {
-        record_fail(s, &sl->job, vd_error_text(&err), 1);
+        vd_sup_record_fail(s, &sl->job, vd_error_text(&err), 1);
         vd_job_clear(&sl->job);
         return;
     }
@@ -525,12 +332,34 @@ static void finish_slot(vd_supervisor *s, slot *sl, int have_status, int wstatus
     }
     if (!have_status) remember_exiting(s, sl->pid);
     int64_t ms = vd_mono_ms() - sl->t0;
-    record_outcome(s, &sl->job, sl->why, &sl->rd.out, sl->rd.bad, have_status, wstatus, ms);
+    if (!have_status && sl->why == WHY_NONE && !sl->rd.bad && s->ndone < s->concurrency) {
+        done_attempt *d = &s->done[s->ndone++]; /* written by record_done, after fill_slots */
+        d->job = sl->job;
+        d->out = sl->rd.out;
+        d->ms = ms;
+        memset(&sl->job, 0, sizeof sl->job);
+        memset(&sl->rd.out, 0, sizeof sl->rd.out);
+    } else {
+        vd_sup_record_outcome(s, &sl->job, sl->why, &sl->rd.out, sl->rd.bad, have_status, wstatus,
+                              ms);
+    }
     vd_horse_reader_free(&sl->rd);
     vd_job_clear(&sl->job);
     sl->used = 0;
     sl->pid = 0;
     s->nrunning--;
+}
+
+/* Writes the outcomes in hand (finish_slot) to the queue. */
+static void record_done(vd_supervisor *s)
+{
+    for (int i = 0; i < s->ndone; i++) {
+        done_attempt *d = &s->done[i];
+        vd_sup_record_outcome(s, &d->job, WHY_NONE, &d->out, 0, 0, 0, d->ms);
+        vd_horse_outcome_clear(&d->out);
+        vd_job_clear(&d->job);
+    }
+    s->ndone = 0;
 }
 
 /* Reads what a horse sent. At end of file after a whole final message, with
@@ -623,7 +452,7 @@ static void run_timers(vd_supervisor *s, int64_t now)
         /* keep the lease while stopping for a timeout or shutdown, so that
          * the failure (or the hand-back) is ours to record */
         if (now >= sl->next_hb && sl->why != WHY_CANCELED && sl->why != WHY_LEASE_LOST) {
-            stop_why w = heartbeat(s, &sl->job, now, &sl->next_hb);
+            stop_why w = vd_sup_heartbeat(s, &sl->job, now, &sl->next_hb);
             if (w != WHY_NONE) {
                 sl->why = w; /* overrides a timeout or shutdown: nothing is recorded */
                 stop_horse(s, sl, w, now);
@@ -713,7 +542,9 @@ static void run_forking(vd_supervisor *s)
         if (sigchld) reap(s);
         int64_t now = vd_mono_ms();
         run_timers(s, now);
-        if (fill_slots(s)) break;
+        int drained = fill_slots(s); /* a freed slot gets its next job first, */
+        record_done(s);              /* then the finished one's outcome is written */
+        if (drained) break;
         if (s->nrunning == 0 && (s->stopping || (s->max_jobs && s->stats.reserved >= s->max_jobs)))
             break;
         keep_spare(s);
@@ -756,6 +587,7 @@ static void run_forking(vd_supervisor *s)
         for (int i = 3; i < n; i++)
             if (pfd[i].revents && pslot[i]->used) pump(s, pslot[i]);
     }
+    record_done(s);
     reap_all(s);
     free(pfd);
     free(pslot);
@@ -778,7 +610,7 @@ static void inline_tick(inline_run *ir)
     if (ir->why == WHY_NONE && ir->deadline && now >= ir->deadline) ir->why = WHY_TIMEOUT;
     if (ir->why == WHY_NONE && s->stopping && now >= s->stop_deadline) ir->why = WHY_SHUTDOWN;
     if (now >= ir->next_hb && ir->why != WHY_CANCELED && ir->why != WHY_LEASE_LOST) {
-        stop_why w = heartbeat(s, ir->job, now, &ir->next_hb);
+        stop_why w = vd_sup_heartbeat(s, ir->job, now, &ir->next_hb);
         if (w != WHY_NONE) ir->why = w;
     }
 }
@@ -846,7 +678,7 @@ static void run_inline(vd_supervisor *s)
         stop_why why = ir.why;
         if (out.kind == VD_HORSE_DONE && (why == WHY_TIMEOUT || why == WHY_SHUTDOWN))
             why = WHY_NONE;
-        record_outcome(s, &job, why, &out, 0, 0, 0, vd_mono_ms() - t0);
+        vd_sup_record_outcome(s, &job, why, &out, 0, 0, 0, vd_mono_ms() - t0);
         vd_horse_outcome_clear(&out);
         vd_job_clear(&job);
     }

@@ -35,6 +35,30 @@ VD_TEST(ids_are_hex_and_distinct)
     CHECK(strcmp(a, b) != 0);
 }
 
+/* Job ids start with the wall clock in milliseconds (12 hex characters), so a job id made
+ * later sorts later and the id index of a queue grows at its end (docs/queue.md, "Bulk
+ * enqueue"); the other 20 characters are random. */
+VD_TEST(job_ids_sort_by_creation_time)
+{
+    char a[VD_ID_LEN + 1], b[VD_ID_LEN + 1], c[VD_ID_LEN + 1];
+    int64_t before = vd_now_ms();
+    vd_job_id_new(a);
+    vd_job_id_new(b);
+    int64_t after = vd_now_ms();
+    CHECK_EQ_INT(strlen(a), VD_ID_LEN);
+    CHECK(strspn(a, "0123456789abcdef") == VD_ID_LEN);
+    CHECK(strcmp(a + 12, b + 12) != 0);
+    char stamp[13];
+    memcpy(stamp, a, 12);
+    stamp[12] = '\0';
+    int64_t ms = (int64_t)strtoull(stamp, NULL, 16);
+    CHECK(ms >= before && ms <= after);
+    while (vd_now_ms() <= after)
+        vd_sleep_ms(1);
+    vd_job_id_new(c);
+    CHECK(strcmp(a, c) < 0 && strcmp(b, c) < 0);
+}
+
 /* Ids come from a pool of random bytes drawn ahead (core/util.c): a forked child (a
  * work-horse) must not hand out the bytes its parent hands out next. */
 VD_TEST(ids_after_fork_differ_from_the_parents)

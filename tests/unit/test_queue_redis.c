@@ -408,6 +408,56 @@ static void stall_end(redisContext *side)
     redisFree(side);
 }
 
+/* A batch enqueue whose reply is lost (the server stalls past the client's timeout, then
+ * runs the script) ends in VD_ERR_CONN; the same batch repeated on the same handle finds its
+ * own jobs (enqueue.lua: the batch's EXISTS finds them, each carries the call's token) and
+ * answers ok without writing them twice; another batch naming one of those ids is refused.
+ * (Items without an id get fresh ids in the repeated call, so only caller ids make a batch
+ * recognisable across calls; within one call the retries reuse its ids.) */
+VD_TEST(a_batch_whose_reply_was_lost_is_repeated_once)
+{
+    server srv;
+    if (!server_up(&srv)) return;
+    char url[256];
+    url_for(&srv, "timeout_ms=300&retry_ms=0", url, sizeof url);
+    vd_error err;
+    vd_queue *q;
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    vd_enqueue_opts o[3] = {{.type = "t", .id = "lost-1"},
+                            {.type = "t", .id = "lost-2"},
+                            {.type = "u", .id = "lost-3"}};
+    char ids[3][VD_ID_LEN + 1];
+    size_t added = 0;
+    redisContext *side = stall_begin(&srv);
+    CHECK(side != NULL);
+    vd_status st = vd_queue_enqueue_many(q, o, 3, ids, &added, &err);
+    stall_end(side);
+    if (st == VD_OK) {
+        vd_test_skip("the server did not stall before the call; nothing to retry");
+        vd_queue_close(q);
+        server_kill(&srv);
+        return;
+    }
+    CHECK_EQ_INT(st, VD_ERR_CONN);
+    int64_t counts[VD_JOB__NSTATES];
+    CHECK_OK(vd_queue_counts(q, counts, &err)); /* the script did run, late */
+    CHECK_EQ_INT(counts[VD_JOB_QUEUED], 3);
+    CHECK_OK(vd_queue_enqueue_many(q, o, 3, ids, &added, &err));
+    CHECK_EQ_INT(added, 3);
+    CHECK_OK(vd_queue_counts(q, counts, &err));
+    CHECK_EQ_INT(counts[VD_JOB_QUEUED], 3);
+    vd_job job = {0};
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err));
+    CHECK_EQ_STR(job.id, "lost-1");
+    vd_job_clear(&job);
+    vd_enqueue_opts other[2] = {{.type = "t"}, {.type = "t", .id = "lost-3"}};
+    CHECK_EQ_INT(vd_queue_enqueue_many(q, other, 2, ids, &added, &err), VD_ERR_STATE);
+    CHECK_OK(vd_queue_counts(q, counts, &err));
+    CHECK_EQ_INT(counts[VD_JOB_QUEUED], 2);
+    vd_queue_close(q);
+    server_kill(&srv);
+}
+
 /* A complete, fail, reserve or release whose reply is lost (the server stalls past
  * the client's timeout, then runs the command) ends in VD_ERR_CONN; repeating
  * it on the same handle succeeds, and the job moves only once. */
