@@ -123,12 +123,8 @@ vd_status vd_forkserver_start(vd_forkserver *fs, const vd_registry *reg, const v
         return vd_error_set(err, VD_ERR_IO, "worker could not create a socket: %s",
                             strerror(errno));
     /* blocked for good in the server; its horses unblock them (vd_horse_setup) */
-    sigset_t block, saved;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &block, &saved);
+    sigset_t saved;
+    vd_horse_block_signals(&saved);
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);

@@ -197,6 +197,16 @@ int vd_horse_setup(const vd_horse_opts *opts)
     return 0;
 }
 
+void vd_horse_block_signals(sigset_t *saved)
+{
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &block, saved);
+}
+
 int vd_horse_stop_requested(void)
 {
     return horse_stop_requested != 0;

@@ -21,6 +21,7 @@
 #ifndef VD_WORKER_HORSE_H
 #define VD_WORKER_HORSE_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -79,6 +80,13 @@ _Noreturn void vd_horse_main(const vd_registry *reg, const vd_job *job, int fd,
  * and unblocks signals. Returns -1 when the parent is already gone (the
  * horse must _exit(VD_HORSE_EXIT_ORPHAN)). */
 int vd_horse_setup(const vd_horse_opts *opts);
+
+/* Blocks SIGTERM, SIGINT and SIGCHLD in the calling thread, the old mask in
+ * *saved. Held across the fork of a horse (or of the fork server) and
+ * restored in the parent right after: the child keeps them blocked until it
+ * has its own handlers (vd_horse_setup), so a signal sent to a fresh child
+ * never runs the supervisor's handler there. */
+void vd_horse_block_signals(sigset_t *saved);
 
 /* Returns 1 once SIGTERM reached this horse. */
 int vd_horse_stop_requested(void);

@@ -73,15 +73,8 @@ vd_status vd_spare_fork(vd_spare *sp, const vd_registry *reg, const vd_horse_opt
         return vd_error_set(err, VD_ERR_IO, "worker could not create a pipe: %s", strerror(e));
     }
     fcntl(mp[0], F_SETFL, O_NONBLOCK);
-    /* The signals stay blocked across fork until the horse has its own
-     * handlers (vd_horse_setup unblocks them), so a SIGTERM sent to a fresh
-     * horse never runs the supervisor's handler in it. */
-    sigset_t block, saved;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &block, &saved);
+    sigset_t saved;
+    vd_horse_block_signals(&saved);
     pid_t pid = fork();
     if (pid == 0) {
         close(jp[1]);

@@ -12,36 +12,8 @@
 #include "vdtest.h"
 #include "vindex/vindex.h"
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
-static double unif(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (double)((rng_state * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
-}
-static float gauss(void)
-{
-    double u = unif() + 1e-12, v = unif();
-    return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
-}
-
-/* n vectors around `clusters` centres (spread s), normalised */
-static float *clustered(size_t n, int dim, size_t clusters, float s)
-{
-    float *c = malloc(clusters * dim * sizeof(float)), *v = malloc(n * dim * sizeof(float));
-    vd_error err;
-    for (size_t i = 0; i < clusters * dim; i++)
-        c[i] = gauss();
-    for (size_t i = 0; i < n; i++) {
-        const float *ci = c + (size_t)(unif() * clusters) % clusters * dim;
-        for (int j = 0; j < dim; j++)
-            v[i * dim + j] = ci[j] + s * gauss();
-        vd_vindex_normalize(v + i * dim, dim, &err);
-    }
-    free(c);
-    return v;
-}
+#define VINDEX_DATA_SEED 0x2545f4914f6cdd1dULL
+#include "vindex_data.h"
 
 static vd_vindex *built(vd_vindex_kind kind, int threads, const float *v, const int64_t *ids,
                         size_t n, int dim)
