@@ -23,9 +23,10 @@ static void help(FILE *f)
         f,
         "usage: visiond faces [options] FILE...\n"
         "\n"
-        "Decodes each image (EXIF orientation applied), detects faces with BlazeFace and,\n"
-        "with --embed, computes each face's faceres embedding, in this process (ONNX\n"
-        "Runtime) or on a model server (--server). Prints one JSON object per file:\n"
+        "Decodes each image (EXIF orientation applied), detects faces (--detector, default\n"
+        "BlazeFace) and, with --embed, computes each face's embedding (--embedder, default\n"
+        "faceres), in this process (ONNX Runtime) or on a model server (--server). Prints one\n"
+        "JSON object per file:\n"
         "  {\"path\", \"sha256\", \"format\", \"width\", \"height\", \"orientation\",\n"
         "   \"faces\": [{\"score\", \"box\": [x,y,w,h], \"keypoints\": [[x,y] x6],\n"
         "              \"vector\": [...]}]}\n"
