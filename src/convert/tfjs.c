@@ -301,6 +301,7 @@ static vd_status load_nodes(vd_tfjs_model *m, vd_error *err)
         if (!node->name || !node->op)
             return vd_error_set(err, VD_ERR_INVALID, "modelTopology.node[%zu]: needs name and op",
                                 i);
+        m->nnodes++; /* counted before its inputs are allocated: vd_tfjs_free frees them */
         node->attr = json_object_get(n, "attr");
         json_t *inputs = json_object_get(n, "input");
         if (json_is_array(inputs) && json_array_size(inputs)) {
@@ -316,7 +317,6 @@ static vd_status load_nodes(vd_tfjs_model *m, vd_error *err)
                 node->inputs[node->ninputs++] = json_string_value(in);
             }
         }
-        m->nnodes++;
     }
     return VD_OK;
 }
