@@ -542,8 +542,9 @@ static void run_forking(vd_supervisor *s)
         if (sigchld) reap(s);
         int64_t now = vd_mono_ms();
         run_timers(s, now);
-        int drained = fill_slots(s); /* a freed slot gets its next job first, */
-        record_done(s);              /* then the finished one's outcome is written */
+        record_done(s); /* before the next reserve: a reserve that waits on a lost queue
+                         * connection must not hold an outcome back past its lease */
+        int drained = fill_slots(s);
         if (drained) break;
         if (s->nrunning == 0 && (s->stopping || (s->max_jobs && s->stats.reserved >= s->max_jobs)))
             break;
