@@ -81,8 +81,7 @@ vd_status vd_supervisor_new(const vd_supervisor_opts *o, const vd_registry *reg,
     s->ntypes = o->types ? o->ntypes : vd_registry_count(reg);
     s->types = calloc(s->ntypes, sizeof *s->types);
     s->slots = calloc((size_t)s->concurrency, sizeof *s->slots);
-    s->done = calloc((size_t)s->concurrency, sizeof *s->done);
-    if (!s->types || !s->slots || !s->done) {
+    if (!s->types || !s->slots) {
         vd_supervisor_free(s);
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     }
@@ -119,7 +118,6 @@ void vd_supervisor_free(vd_supervisor *s)
         if (s->slots[i].fd >= 0) close(s->slots[i].fd);
     }
     free(s->slots);
-    free(s->done);
     free(s->exiting);
     free(s);
 }
@@ -332,34 +330,12 @@ static void finish_slot(vd_supervisor *s, slot *sl, int have_status, int wstatus
     }
     if (!have_status) remember_exiting(s, sl->pid);
     int64_t ms = vd_mono_ms() - sl->t0;
-    if (!have_status && sl->why == WHY_NONE && !sl->rd.bad && s->ndone < s->concurrency) {
-        done_attempt *d = &s->done[s->ndone++]; /* written by record_done, after fill_slots */
-        d->job = sl->job;
-        d->out = sl->rd.out;
-        d->ms = ms;
-        memset(&sl->job, 0, sizeof sl->job);
-        memset(&sl->rd.out, 0, sizeof sl->rd.out);
-    } else {
-        vd_sup_record_outcome(s, &sl->job, sl->why, &sl->rd.out, sl->rd.bad, have_status, wstatus,
-                              ms);
-    }
+    vd_sup_record_outcome(s, &sl->job, sl->why, &sl->rd.out, sl->rd.bad, have_status, wstatus, ms);
     vd_horse_reader_free(&sl->rd);
     vd_job_clear(&sl->job);
     sl->used = 0;
     sl->pid = 0;
     s->nrunning--;
-}
-
-/* Writes the outcomes in hand (finish_slot) to the queue. */
-static void record_done(vd_supervisor *s)
-{
-    for (int i = 0; i < s->ndone; i++) {
-        done_attempt *d = &s->done[i];
-        vd_sup_record_outcome(s, &d->job, WHY_NONE, &d->out, 0, 0, 0, d->ms);
-        vd_horse_outcome_clear(&d->out);
-        vd_job_clear(&d->job);
-    }
-    s->ndone = 0;
 }
 
 /* Reads what a horse sent. At end of file after a whole final message, with
@@ -542,10 +518,7 @@ static void run_forking(vd_supervisor *s)
         if (sigchld) reap(s);
         int64_t now = vd_mono_ms();
         run_timers(s, now);
-        record_done(s); /* before the next reserve: a reserve that waits on a lost queue
-                         * connection must not hold an outcome back past its lease */
-        int drained = fill_slots(s);
-        if (drained) break;
+        if (fill_slots(s)) break;
         if (s->nrunning == 0 && (s->stopping || (s->max_jobs && s->stats.reserved >= s->max_jobs)))
             break;
         keep_spare(s);
@@ -588,7 +561,6 @@ static void run_forking(vd_supervisor *s)
         for (int i = 3; i < n; i++)
             if (pfd[i].revents && pslot[i]->used) pump(s, pslot[i]);
     }
-    record_done(s);
     reap_all(s);
     free(pfd);
     free(pslot);

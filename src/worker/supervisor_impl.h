@@ -30,15 +30,6 @@ typedef struct {
     vd_horse_reader rd;
 } slot;
 
-/* An attempt whose outcome is in hand (a whole final message and end of file)
- * and is written to the queue once the freed slot has its next job: the write
- * then overlaps the next horse's run instead of delaying its start. */
-typedef struct {
-    vd_job job;           /* owned */
-    vd_horse_outcome out; /* owned */
-    int64_t ms;
-} done_attempt;
-
 struct vd_supervisor {
     const vd_registry *reg;
     vd_queue *q;
@@ -57,11 +48,9 @@ struct vd_supervisor {
     int64_t next_reserve;  /* monotonic */
     int64_t backoff_ms;    /* current empty-queue backoff */
     vd_supervisor_stats stats;
-    vd_spare spare;     /* a horse forked ahead, waiting for its job (spare.h); pid 0 = none */
-    vd_forkserver fs;   /* forks the spares (forkserver.h); sock -1 = none: the spares are ours */
-    done_attempt *done; /* [concurrency]: outcomes in hand, not written yet (fork mode) */
-    int ndone;
-    pid_t *exiting; /* horses whose outcome is recorded, not yet reaped */
+    vd_spare spare;   /* a horse forked ahead, waiting for its job (spare.h); pid 0 = none */
+    vd_forkserver fs; /* forks the spares (forkserver.h); sock -1 = none: the spares are ours */
+    pid_t *exiting;   /* horses whose outcome is recorded, not yet reaped */
     int nexiting, capexiting;
 };
 
