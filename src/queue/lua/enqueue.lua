@@ -7,7 +7,9 @@
 -- The batch costs one HSET per job and one ZADD per index set for all of its jobs (the jobs'
 -- members gathered by set, then added 2,000 at a time), not one call per job and set: what
 -- set_state would write for each new job, without its read-back (docs/queue-redis.md, "Bulk
--- enqueue").
+-- enqueue"). Fields that start at 0 or '' (attempts, started_ms, ended_ms, lease_until_ms,
+-- worker, progress_done, progress_total, cancel_requested) are not written: a missing field
+-- reads as that default everywhere (HINCRBY, the client's job_from_hash), and reserve sets them.
 local n = (#ARGV - 1) / 11
 local keys = {}
 for i = 1, n do keys[i] = JK(ARGV[(i - 1) * 11 + 3]) end
@@ -28,45 +30,61 @@ end
 if nfresh == 0 then return {'ok'} end
 local now = now_ms()
 local seq = redis.call('INCRBY', K('seq'), nfresh) - nfresh
-local sets, lens = {}, {}
-local function add(set, score, member)
-  local t, m = sets[set], lens[set]
-  if not t then t, m = {}, 0; sets[set] = t end
-  t[m + 1], t[m + 2] = score, member
-  lens[set] = m + 2
+local sets = {} -- set name -> {n, score, member, score, member, ...}
+local function set(name)
+  local t = sets[name]
+  if not t then t = {0}; sets[name] = t end
+  return t
 end
+local function add(t, score, member)
+  local m = t[1]
+  t[m + 2], t[m + 3] = score, member
+  t[1] = m + 2
+end
+-- per type and state, its four sets (looked up once, not per job); scores as strings, so
+-- that Redis parses them without Lua formatting a number first
+local by = {}
+local nows, ready, all = I(now), set('ready'), set('all')
+local call = redis.call
 for j = 1, nfresh do
   local b = fresh[j]
   local token, id, typ = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local delay = tonumber(ARGV[b + 8])
   seq = seq + 1
-  local state, extra
-  if delay > 0 then
-    state = 'scheduled'
-    extra = {'run_at_ms', I(now + delay)}
-    add('scheduled', now + delay, id)
-  else
-    state = 'queued'
-    local rk = string.format('%08x%016x%016x', 2147483647 - tonumber(ARGV[b + 5]), now, seq) .. id
-    extra = {'rk', rk, 'run_at_ms', I(now)}
-    add('ready', 0, rk)
-    add('ready:' .. typ, 0, rk)
+  local seqs = I(seq)
+  local state = delay > 0 and 'scheduled' or 'queued'
+  local g = by[state .. ' ' .. typ]
+  if not g then
+    g = {set('type:' .. typ), set('state:' .. state), set('st:' .. state .. ':' .. typ),
+         state == 'queued' and set('ready:' .. typ) or set('scheduled')}
+    by[state .. ' ' .. typ] = g
   end
-  redis.call('HSET', keys[(b - 1) / 11 + 1], 'id', id, 'type', typ, 'payload', ARGV[b + 4], 'priority', ARGV[b + 5],
-    'attempts', '0', 'max_retries', ARGV[b + 6], 'timeout_ms', ARGV[b + 7],
-    'retry_base_ms', ARGV[b + 9], 'retry_max_ms', ARGV[b + 10], 'result_ttl_ms', ARGV[b + 11],
-    'created_ms', I(now), 'started_ms', '0', 'ended_ms', '0', 'lease_until_ms', '0',
-    'worker', '', 'progress_done', '0', 'progress_total', '0', 'cancel_requested', '0',
-    'seq', I(seq), 'etoken', token, 'state', state, unpack(extra))
-  add('all', seq, id)
-  add('type:' .. typ, seq, id)
-  add('state:' .. state, seq, id)
-  add('st:' .. state .. ':' .. typ, seq, id)
+  local k = keys[(b - 1) / 11 + 1]
+  if delay > 0 then
+    local at = I(now + delay)
+    add(g[4], at, id)
+    call('HSET', k, 'id', id, 'type', typ, 'payload', ARGV[b + 4], 'priority', ARGV[b + 5],
+      'max_retries', ARGV[b + 6], 'timeout_ms', ARGV[b + 7], 'retry_base_ms', ARGV[b + 9],
+      'retry_max_ms', ARGV[b + 10], 'result_ttl_ms', ARGV[b + 11], 'created_ms', nows,
+      'seq', seqs, 'etoken', token, 'state', 'scheduled', 'run_at_ms', at)
+  else
+    local rk = string.format('%08x%016x%016x', 2147483647 - tonumber(ARGV[b + 5]), now, seq)
+    add(ready, '0', rk .. id)
+    add(g[4], '0', rk .. id)
+    call('HSET', k, 'id', id, 'type', typ, 'payload', ARGV[b + 4], 'priority', ARGV[b + 5],
+      'max_retries', ARGV[b + 6], 'timeout_ms', ARGV[b + 7], 'retry_base_ms', ARGV[b + 9],
+      'retry_max_ms', ARGV[b + 10], 'result_ttl_ms', ARGV[b + 11], 'created_ms', nows,
+      'seq', seqs, 'etoken', token, 'state', 'queued', 'rk', rk, 'run_at_ms', nows)
+  end
+  add(all, seqs, id)
+  add(g[1], seqs, id)
+  add(g[2], seqs, id)
+  add(g[3], seqs, id)
 end
-for set, t in pairs(sets) do
-  local m = lens[set]
-  for j = 1, m, 4000 do
-    redis.call('ZADD', K(set), unpack(t, j, math.min(j + 3999, m)))
+for name, t in pairs(sets) do
+  local m = t[1]
+  for j = 2, m + 1, 4000 do
+    if m > 0 then call('ZADD', K(name), unpack(t, j, math.min(j + 3999, m + 1))) end
   end
 end
 return {'ok'}

@@ -12,11 +12,20 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- A queued job's member in the ready sets is its rk (priority, run_at, tie-break: 40 hex
+-- digits) followed by its id. The hash keeps only those 40 digits in its field 'rk', so that
+-- every field stays under 64 bytes and Redis keeps the hash as a compact listpack; jobs written
+-- before that keep the whole member there (longer than 40).
+local function rk_member(id, rk)
+  if #rk == 40 then return rk .. id end
+  return rk
+end
 local function leave(id, from, typ)
   if not from then return end
   if from == 'queued' then
     local rk = redis.call('HGET', JK(id), 'rk')
     if rk then
+      rk = rk_member(id, rk)
       redis.call('ZREM', K('ready'), rk)
       redis.call('ZREM', K('ready:' .. typ), rk)
       redis.call('HDEL', JK(id), 'rk')
@@ -44,9 +53,8 @@ local function set_state(id, to, at, tie)
   redis.call('HSET', k, 'state', to)
   if to == 'queued' then
     local rk = string.format('%08x%016x%016x', 2147483647 - tonumber(f[4]), at, tie)
-    rk = rk .. id
-    redis.call('ZADD', K('ready'), 0, rk)
-    redis.call('ZADD', K('ready:' .. typ), 0, rk)
+    redis.call('ZADD', K('ready'), 0, rk .. id)
+    redis.call('ZADD', K('ready:' .. typ), 0, rk .. id)
     redis.call('HSET', k, 'rk', rk, 'run_at_ms', I(at))
   elseif to == 'scheduled' then
     redis.call('ZADD', K('scheduled'), at, id)
