@@ -5,15 +5,16 @@
 Prints three numbers: the ids it printed, the process's wall time (spawn to exit), and the
 rate from its first printed id to its exit: (ids - BATCH) / (exit - first read). The CLI prints
 a batch's ids only once the batch is in (docs/queue.md, "Bulk enqueue"), so the first read comes
-after the first batch of BATCH = 1000 (VD_ENQUEUE_MANY_MAX) was committed and the jobs after
-it are the rest: this leaves out the process start-up (~0.1 s of 118 shared objects bound
+after the first batch of BATCH jobs ($ENQ_BATCH, default 1000: vd_queue_enqueue_many_max of the
+queue, 10000 on SQLite) was committed and the jobs after it are the rest (none, and a rate of 0,
+when one batch held them all): this leaves out the process start-up (~0.1 s of 118 shared objects bound
 -z now) and the first batch, whatever the machine's load did to this one run's start-up."""
 import os
 import subprocess
 import sys
 import time
 
-BATCH = 1000  # the CLI's batch, VD_ENQUEUE_MANY_MAX in src/queue/queue.h
+BATCH = int(os.environ.get("ENQ_BATCH", "1000"))  # the CLI's batch on this queue
 
 
 def main():

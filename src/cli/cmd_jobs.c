@@ -337,16 +337,17 @@ static int read_payload_lines(const char *type, int any_type, const vd_media_roo
 }
 
 /* Adds count jobs like o (payloads[i] as the i-th payload when payloads is
- * given) in batches of VD_ENQUEUE_MANY_MAX, one transaction each, printing
- * the ids of each batch once it is in. Returns an exit code. */
+ * given) in batches of vd_queue_enqueue_many_max, one transaction each,
+ * printing the ids of each batch once it is in. Returns an exit code. */
 static int enqueue_batches(vd_queue *q, const vd_enqueue_opts *o, char *const *payloads,
                            size_t count)
 {
-    vd_enqueue_opts *batch = malloc(VD_ENQUEUE_MANY_MAX * sizeof *batch);
-    char(*ids)[VD_ID_LEN + 1] = malloc(VD_ENQUEUE_MANY_MAX * sizeof *ids);
+    size_t max = vd_queue_enqueue_many_max(q);
+    vd_enqueue_opts *batch = malloc(max * sizeof *batch);
+    char(*ids)[VD_ID_LEN + 1] = malloc(max * sizeof *ids);
     int rc = batch && ids ? VD_EXIT_OK : vd_cli_fail("out of memory");
     for (size_t done = 0; rc == VD_EXIT_OK && done < count;) {
-        size_t n = count - done < VD_ENQUEUE_MANY_MAX ? count - done : VD_ENQUEUE_MANY_MAX;
+        size_t n = count - done < max ? count - done : max;
         for (size_t i = 0; i < n; i++) {
             batch[i] = *o;
             if (payloads) batch[i].payload = payloads[done + i];

@@ -173,14 +173,20 @@ static vd_status check_unique_ids(const vd_enqueue_opts *o, size_t n, vd_error *
     return st;
 }
 
+size_t vd_queue_enqueue_many_max(const vd_queue *q)
+{
+    return q->ops->enqueue_many && q->ops->enqueue_many_max ? q->ops->enqueue_many_max
+                                                            : VD_ENQUEUE_MANY_MAX;
+}
+
 vd_status vd_queue_enqueue_many(vd_queue *q, const vd_enqueue_opts *opts, size_t n,
                                 char (*ids_out)[VD_ID_LEN + 1], size_t *added, vd_error *err)
 {
     if (added) *added = 0;
     if (n == 0) return VD_OK;
-    if (n > VD_ENQUEUE_MANY_MAX)
-        return vd_error_set(err, VD_ERR_LIMIT, "at most %d jobs per batch (got %zu)",
-                            VD_ENQUEUE_MANY_MAX, n);
+    size_t max = vd_queue_enqueue_many_max(q);
+    if (n > max)
+        return vd_error_set(err, VD_ERR_LIMIT, "at most %zu jobs per batch (got %zu)", max, n);
     for (size_t i = 0; i < n; i++) {
         vd_error e;
         vd_error_clear(&e);

@@ -146,9 +146,15 @@ int vd_queue_woken(vd_queue *q);
 vd_status vd_queue_enqueue(vd_queue *q, const vd_enqueue_opts *opts, char id_out[VD_ID_LEN + 1],
                            vd_error *err);
 
-/* Most jobs one vd_queue_enqueue_many call takes (callers cut longer lists
- * into batches of this size, one transaction each). */
+/* Most jobs one vd_queue_enqueue_many call takes on every backend (callers cut
+ * longer lists into batches of this size, one transaction each; the API's limit
+ * of a request). */
 #define VD_ENQUEUE_MANY_MAX 1000
+
+/* Most jobs one vd_queue_enqueue_many call takes on q: VD_ENQUEUE_MANY_MAX, or
+ * more on a backend where a larger transaction costs others nothing (SQLite:
+ * fewer commits, each one fsync under synchronous=FULL; docs/queue.md). */
+size_t vd_queue_enqueue_many_max(const vd_queue *q);
 
 /* Adds the n jobs opts[0..n) in one transaction: all of them or none. Every
  * item is checked first as vd_queue_enqueue checks one (VD_ERR_INVALID, the
@@ -158,7 +164,7 @@ vd_status vd_queue_enqueue(vd_queue *q, const vd_enqueue_opts *opts, char id_out
  * says how many jobs were added: n, or 0 after an error -- except on a
  * backend without a batch write of its own (queue_impl.h), where the items
  * go in one vd_queue_enqueue at a time and the ones before a failure stay.
- * VD_ERR_LIMIT when n > VD_ENQUEUE_MANY_MAX; n = 0 adds nothing (VD_OK). */
+ * VD_ERR_LIMIT when n > vd_queue_enqueue_many_max(q); n = 0 adds nothing (VD_OK). */
 vd_status vd_queue_enqueue_many(vd_queue *q, const vd_enqueue_opts *opts, size_t n,
                                 char (*ids_out)[VD_ID_LEN + 1], size_t *added, vd_error *err);
 

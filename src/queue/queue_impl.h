@@ -15,6 +15,9 @@ typedef struct {
      * within the batch). */
     vd_status (*enqueue_many)(vd_queue *q, const vd_enqueue_opts *o, size_t n,
                               char (*ids_out)[VD_ID_LEN + 1], vd_error *err);
+    /* The most items one enqueue_many takes (0: VD_ENQUEUE_MANY_MAX), for a backend whose
+     * larger batch holds up nobody (vd_queue_enqueue_many_max). */
+    size_t enqueue_many_max;
     vd_status (*reserve)(vd_queue *q, const char *worker_id, int64_t lease_ms,
                          const char *const *types, size_t ntypes, vd_job *job, vd_error *err);
     vd_status (*heartbeat)(vd_queue *q, const char *id, const char *worker_id, int64_t lease_ms,
