@@ -1,7 +1,8 @@
-// hnsw_shim.cpp: hnsw_shim.h over hnswlib's HierarchicalNSW<float> with the
-// inner-product space. hnswlib starts no thread; vd_hnsw_add_parallel starts
-// and joins its own inside the call. Every exception stops here.
+// hnsw_shim.cpp: hnsw_shim.h over hnswlib's HierarchicalNSW<float> with an
+// inner-product space of our own (vd_ip_space). hnswlib starts no thread; vd_hnsw_add_parallel
+// starts and joins its own inside the call. Every exception stops here.
 #include "vindex/hnsw_shim.h"
+#include "vindex/dot.h"
 
 #include <atomic>
 #include <cstdio>
@@ -51,10 +52,45 @@ static inline void *vd_memcpy_nonempty(void *dst, const void *src, size_t n)
 #include <hnswlib/hnswlib.h>
 #undef memcpy
 
+namespace
+{
+// hnswlib's inner-product distance, 1 - <a, b>, scored by vindex/dot.h.
+// hnswlib's own InnerProductSpace picks its SIMD when it is compiled: SSE
+// only (4 floats at a time, one accumulator, no FMA) in a build for the
+// x86-64 baseline such as ours; vd_dot takes AVX2 + FMA where the CPU has it.
+// The distance is nearly all of an HNSW insert's and search's CPU at our
+// dimensions (docs/vindex.md, bench/search).
+class vd_ip_space : public hnswlib::SpaceInterface<float>
+{
+    size_t dim_;
+    static float distance(const void *a, const void *b, const void *dim)
+    {
+        return 1.0f - vd_dot((const float *)a, (const float *)b, *(const size_t *)dim);
+    }
+
+  public:
+    explicit vd_ip_space(size_t dim) : dim_(dim)
+    {
+    }
+    size_t get_data_size() override
+    {
+        return dim_ * sizeof(float);
+    }
+    hnswlib::DISTFUNC<float> get_dist_func() override
+    {
+        return distance;
+    }
+    void *get_dist_func_param() override
+    {
+        return &dim_;
+    }
+};
+} // namespace
+
 struct vd_hnsw {
     int dim;
     size_t m, efc, ef;
-    hnswlib::InnerProductSpace space;
+    vd_ip_space space;
     hnswlib::HierarchicalNSW<float> *g;
     vd_hnsw(int d, size_t m_, size_t efc_, size_t ef_)
         : dim(d), m(m_), efc(efc_), ef(ef_), space((size_t)d), g(nullptr)
