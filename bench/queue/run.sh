@@ -123,7 +123,7 @@ for b in full normal redis; do
   ENQX[$b]=$(awk -v n="$NE" -v a="$ENQ_SECS" -v s="$start" 'BEGIN { d = a - s; printf "%.0f", (d > 0 ? n / d : 0) }')
   row "enqueue $NE (jobs enqueue --count, batches of $batch)" "${ENQ[$b]}"
   row "  the same less the start-up ($start s: --count 1)" "${ENQX[$b]}"
-  row "  the same from its first id printed to its exit" "${ENQS[$b]}"
+  row "  the same from its first id printed to its exit" "${ENQS[$b]/#0/-}" # -: one batch
   if [ "$NB" -gt 0 ]; then
     new_url $b; enqueue "$u" noop "$NB"; BIG[$b]=$ENQ_RATE; BIGS[$b]=$ENQ_STEADY
     BIGX[$b]=$(awk -v n="$NB" -v a="$ENQ_SECS" -v s="$start" 'BEGIN { d = a - s; printf "%.0f", (d > 0 ? n / d : 0) }')
