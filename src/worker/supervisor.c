@@ -94,7 +94,8 @@ vd_status vd_supervisor_new(const vd_supervisor_opts *o, const vd_registry *reg,
     }
     for (int i = 0; i < s->concurrency; i++)
         s->slots[i].fd = -1;
-    s->spare.job_fd = s->spare.msg_fd = -1;
+    for (int i = 0; i < VD_SUP_SPARES; i++)
+        s->spare[i].job_fd = s->spare[i].msg_fd = -1;
     s->fs.sock = -1;
     st = vd_queue_open(o->queue_url, &s->q, err);
     if (st != VD_OK) {
@@ -109,6 +110,7 @@ void vd_supervisor_free(vd_supervisor *s)
 {
     if (!s) return;
     vd_queue_close(s->q);
+    vd_job_clear(&s->ahead);
     for (size_t i = 0; s->types && i < s->ntypes; i++)
         free(s->types[i]);
     free(s->types);
@@ -192,55 +194,73 @@ static void drop_forkserver(vd_supervisor *s, const vd_error *why)
     if (pid > 0) kill(pid, SIGKILL); /* reap() collects it */
 }
 
+/* Removes spare[i] from the list (after its hand-over, or when it is gone). */
+static void drop_spare_at(vd_supervisor *s, int i)
+{
+    for (; i + 1 < s->nspare; i++)
+        s->spare[i] = s->spare[i + 1];
+    s->nspare--;
+    s->spare[s->nspare].pid = 0;
+    s->spare[s->nspare].job_fd = s->spare[s->nspare].msg_fd = -1;
+}
+
 /* Takes the spare the fork server was asked for. wait = 0: only when it is
  * there. A spare that cannot come drops the fork server. */
 static void take_spare(vd_supervisor *s, int wait)
 {
     vd_error err;
     vd_error_clear(&err);
-    vd_status st = vd_forkserver_take(&s->fs, &s->spare, wait, &err);
+    vd_status st = vd_forkserver_take(&s->fs, &s->spare[s->nspare], wait, &err);
+    if (st == VD_OK) s->nspare++;
     if (st != VD_OK && st != VD_ERR_EMPTY) drop_forkserver(s, &err);
 }
 
-/* Asks the fork server for the next spare, when none is there or coming. */
+/* Asks the fork server for the next spare, when fewer than VD_SUP_SPARES are
+ * there or coming. */
 static void ask_spare(vd_supervisor *s)
 {
-    if (s->fs.sock < 0 || s->fs.pending || s->spare.pid) return;
+    if (s->fs.sock < 0 || s->fs.pending || s->nspare >= VD_SUP_SPARES) return;
     vd_error err;
     vd_error_clear(&err);
     if (vd_forkserver_ask(&s->fs, &err) != VD_OK) drop_forkserver(s, &err);
 }
 
-/* Makes s->spare a horse waiting for its job: from the fork server (waiting
- * for it), else forked here. Returns VD_OK or the fork's error. */
+/* Makes sure spare[0] is a horse waiting for its job: from the fork server
+ * (waiting for it), else forked here. Returns VD_OK or the fork's error. */
 static vd_status fork_spare(vd_supervisor *s, vd_error *err)
 {
+    if (s->nspare) return VD_OK;
     ask_spare(s);
     if (s->fs.pending) take_spare(s, 1);
-    if (s->spare.pid) return VD_OK;
+    if (s->nspare) return VD_OK;
     int fds[1024 + 1];
     size_t n = 0;
     for (int i = 0; i < s->concurrency; i++)
         if (s->slots[i].used && s->slots[i].fd >= 0) fds[n++] = s->slots[i].fd;
     vd_horse_opts hopts = {.parent = getpid(), .memory_limit_mb = s->memory_limit_mb};
-    return vd_spare_fork(&s->spare, s->reg, &hopts, fds, n, err);
+    vd_status st = vd_spare_fork(&s->spare[0], s->reg, &hopts, fds, n, err);
+    if (st == VD_OK) s->nspare = 1;
+    return st;
 }
 
 static void retire_spare(vd_supervisor *s);
 
-/* Forks the next spare ahead of its job, while the running horses work,
- * when jobs are flowing (the last reserve found one) and more may be taken. */
+/* Forks the next spares ahead of their jobs, while the running horses work,
+ * when jobs are flowing (the last reserve found one) and more may be taken:
+ * up to VD_SUP_SPARES from the fork server (one request at a time), one when
+ * the supervisor forks them itself. */
 static void keep_spare(vd_supervisor *s)
 {
     if (s->stopping || (s->max_jobs && s->stats.reserved >= s->max_jobs)) {
         retire_spare(s);
         return;
     }
-    if (s->spare.pid || s->fs.pending || s->backoff_ms != 0) return;
+    if (s->fs.pending || s->backoff_ms != 0) return;
     if (s->fs.sock >= 0) { /* the fork server forks it while we go on */
         ask_spare(s);
-        if (s->fs.pending) return;
+        if (s->fs.pending || s->nspare >= VD_SUP_SPARES) return;
     }
+    if (s->nspare) return;
     vd_error err;
     vd_error_clear(&err);
     if (fork_spare(s, &err) != VD_OK) VD_WARN("worker %s: %s", s->worker_id, vd_error_text(&err));
@@ -254,11 +274,12 @@ static void spawn(vd_supervisor *s, slot *sl)
     vd_error_clear(&err);
     vd_status st = VD_OK;
     for (int tries = 0; tries < 2; tries++) {
-        if (!s->spare.pid && (st = fork_spare(s, &err)) != VD_OK) break;
-        st = vd_spare_hand_over(&s->spare, &sl->job, &err);
+        if ((st = fork_spare(s, &err)) != VD_OK) break;
+        st = vd_spare_hand_over(&s->spare[0], &sl->job, &err);
         if (st == VD_OK) break;
         VD_DEBUG("worker %s: %s", s->worker_id, vd_error_text(&err));
-        vd_spare_discard(&s->spare); /* it died waiting; reap() collects it */
+        vd_spare_discard(&s->spare[0]); /* it died waiting; reap() collects it */
+        drop_spare_at(s, 0);
     }
     if (st != VD_OK) {
         vd_sup_record_fail(s, &sl->job, vd_error_text(&err), 1);
@@ -266,12 +287,12 @@ static void spawn(vd_supervisor *s, slot *sl)
         return;
     }
     int64_t now = vd_mono_ms();
-    pid_t pid = s->spare.pid;
+    pid_t pid = s->spare[0].pid;
     sl->used = 1;
     sl->pid = pid;
-    sl->fd = s->spare.msg_fd;
-    s->spare.msg_fd = -1;
-    s->spare.pid = 0;
+    sl->fd = s->spare[0].msg_fd;
+    s->spare[0].msg_fd = -1;
+    drop_spare_at(s, 0);
     sl->t0 = now;
     sl->job.timeout_ms = vd_registry_timeout_ms(s->reg, &sl->job); /* the type's default if none */
     sl->deadline = sl->job.timeout_ms > 0 ? now + sl->job.timeout_ms : 0;
@@ -309,14 +330,16 @@ static void remember_exiting(vd_supervisor *s, pid_t pid)
     if (s->nexiting < s->capexiting) s->exiting[s->nexiting++] = pid;
 }
 
-/* Closes the spare's job pipe (it exits at end of file) while no job is
+/* Closes the spares' job pipes (they exit at end of file) while no job is
  * coming, so that an idle worker has no child process. */
 static void retire_spare(vd_supervisor *s)
 {
     if (s->fs.pending) take_spare(s, 1); /* it is on its way: retire it too */
-    if (!s->spare.pid) return;
-    remember_exiting(s, s->spare.pid);
-    vd_spare_discard(&s->spare);
+    while (s->nspare) {
+        remember_exiting(s, s->spare[0].pid);
+        vd_spare_discard(&s->spare[0]);
+        drop_spare_at(s, 0);
+    }
 }
 
 /* Records the outcome of sl's job and frees the slot. have_status: the horse
@@ -329,8 +352,13 @@ static void finish_slot(vd_supervisor *s, slot *sl, int have_status, int wstatus
         sl->fd = -1;
     }
     if (!have_status) remember_exiting(s, sl->pid);
-    int64_t ms = vd_mono_ms() - sl->t0;
-    vd_sup_record_outcome(s, &sl->job, sl->why, &sl->rd.out, sl->rd.bad, have_status, wstatus, ms);
+    int64_t now = vd_mono_ms();
+    /* the freed slot is filled in this loop iteration: its reserve may go with the complete */
+    s->reserve_with_complete = !s->stopping && !s->have_ahead && now >= s->next_reserve &&
+                               (s->max_jobs == 0 || s->stats.reserved < s->max_jobs);
+    vd_sup_record_outcome(s, &sl->job, sl->why, &sl->rd.out, sl->rd.bad, have_status, wstatus,
+                          now - sl->t0);
+    s->reserve_with_complete = 0;
     vd_horse_reader_free(&sl->rd);
     vd_job_clear(&sl->job);
     sl->used = 0;
@@ -379,9 +407,13 @@ static void reap(vd_supervisor *s)
             drop_forkserver(s, &why);
             continue;
         }
-        if (pid == s->spare.pid) { /* died waiting for a job: fork another */
+        int sp = 0;
+        while (sp < s->nspare && s->spare[sp].pid != pid)
+            sp++;
+        if (sp < s->nspare) { /* died waiting for a job: fork another */
             VD_DEBUG("worker %s: spare work-horse %d exited", s->worker_id, (int)pid);
-            vd_spare_discard(&s->spare);
+            vd_spare_discard(&s->spare[sp]);
+            drop_spare_at(s, sp);
             continue;
         }
         if (forget_exiting(s, pid)) continue;
@@ -401,9 +433,12 @@ static void reap_all(vd_supervisor *s)
     if (s->fs.pending) take_spare(s, 1);
     pid_t server = vd_forkserver_stop(&s->fs);
     if (server > 0) waitpid(server, NULL, 0);
-    pid_t spare = s->spare.pid;
-    vd_spare_discard(&s->spare);
-    if (spare > 0) waitpid(spare, NULL, 0);
+    while (s->nspare) {
+        pid_t spare = s->spare[0].pid;
+        vd_spare_discard(&s->spare[0]);
+        drop_spare_at(s, 0);
+        waitpid(spare, NULL, 0);
+    }
     for (int i = 0; i < s->nexiting; i++)
         waitpid(s->exiting[i], NULL, 0);
     s->nexiting = 0;
@@ -451,6 +486,17 @@ static void idle_backoff(vd_supervisor *s)
  * empty with nothing running (time to exit). */
 static int fill_slots(vd_supervisor *s)
 {
+    if (s->have_ahead) { /* reserved with the last complete (record_complete) */
+        slot *sl = NULL;
+        for (int i = 0; i < s->concurrency && !sl; i++)
+            if (!s->slots[i].used) sl = &s->slots[i];
+        if (sl) {
+            sl->job = s->ahead;
+            memset(&s->ahead, 0, sizeof s->ahead);
+            s->have_ahead = 0;
+            spawn(s, sl);
+        }
+    }
     while (!s->stopping && s->nrunning < s->concurrency &&
            (s->max_jobs == 0 || s->stats.reserved < s->max_jobs) &&
            vd_mono_ms() >= s->next_reserve) {
