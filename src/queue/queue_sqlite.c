@@ -163,8 +163,7 @@ static vd_status housekeep(sq_queue *q, int64_t now, int *changed, vd_error *err
  * index per reserve, which `type IN (SELECT value FROM json_each(?))` built
  * (and a forking supervisor paid in copy-on-write faults: docs/worker.md,
  * "Per-job cost"). *out is malloc'd. */
-static vd_status types_list_new(const char *const *types, size_t ntypes, char **out,
-                                vd_error *err)
+static vd_status types_list_new(const char *const *types, size_t ntypes, char **out, vd_error *err)
 {
     *out = NULL;
     if (!types) return VD_OK;
@@ -346,9 +345,8 @@ static vd_status sq_complete(vd_queue *base, const char *id, const char *worker_
  * nothing is; when the reserve part fails, everything is rolled back and its
  * error returned, so that the caller writes the complete alone. */
 static vd_status sq_complete_reserve(vd_queue *base, const char *id, const char *worker_id,
-                                     const char *result, int64_t lease_ms,
-                                     const char *const *types, size_t ntypes, vd_job *next,
-                                     int *reserved, vd_error *err)
+                                     const char *result, int64_t lease_ms, const char *const *types,
+                                     size_t ntypes, vd_job *next, int *reserved, vd_error *err)
 {
     sq_queue *q = (sq_queue *)base;
     *reserved = 0;

@@ -94,8 +94,7 @@ vd_status vd_supervisor_new(const vd_supervisor_opts *o, const vd_registry *reg,
     }
     for (int i = 0; i < s->concurrency; i++)
         s->slots[i].fd = -1;
-    for (int i = 0; i < VD_SUP_SPARES; i++)
-        s->spare[i].job_fd = s->spare[i].msg_fd = -1;
+    s->spare.job_fd = s->spare.msg_fd = -1;
     s->fs.sock = -1;
     st = vd_queue_open(o->queue_url, &s->q, err);
     if (st != VD_OK) {
@@ -194,73 +193,55 @@ static void drop_forkserver(vd_supervisor *s, const vd_error *why)
     if (pid > 0) kill(pid, SIGKILL); /* reap() collects it */
 }
 
-/* Removes spare[i] from the list (after its hand-over, or when it is gone). */
-static void drop_spare_at(vd_supervisor *s, int i)
-{
-    for (; i + 1 < s->nspare; i++)
-        s->spare[i] = s->spare[i + 1];
-    s->nspare--;
-    s->spare[s->nspare].pid = 0;
-    s->spare[s->nspare].job_fd = s->spare[s->nspare].msg_fd = -1;
-}
-
 /* Takes the spare the fork server was asked for. wait = 0: only when it is
  * there. A spare that cannot come drops the fork server. */
 static void take_spare(vd_supervisor *s, int wait)
 {
     vd_error err;
     vd_error_clear(&err);
-    vd_status st = vd_forkserver_take(&s->fs, &s->spare[s->nspare], wait, &err);
-    if (st == VD_OK) s->nspare++;
+    vd_status st = vd_forkserver_take(&s->fs, &s->spare, wait, &err);
     if (st != VD_OK && st != VD_ERR_EMPTY) drop_forkserver(s, &err);
 }
 
-/* Asks the fork server for the next spare, when fewer than VD_SUP_SPARES are
- * there or coming. */
+/* Asks the fork server for the next spare, when none is there or coming. */
 static void ask_spare(vd_supervisor *s)
 {
-    if (s->fs.sock < 0 || s->fs.pending || s->nspare >= VD_SUP_SPARES) return;
+    if (s->fs.sock < 0 || s->fs.pending || s->spare.pid) return;
     vd_error err;
     vd_error_clear(&err);
     if (vd_forkserver_ask(&s->fs, &err) != VD_OK) drop_forkserver(s, &err);
 }
 
-/* Makes sure spare[0] is a horse waiting for its job: from the fork server
- * (waiting for it), else forked here. Returns VD_OK or the fork's error. */
+/* Makes s->spare a horse waiting for its job: from the fork server (waiting
+ * for it), else forked here. Returns VD_OK or the fork's error. */
 static vd_status fork_spare(vd_supervisor *s, vd_error *err)
 {
-    if (s->nspare) return VD_OK;
     ask_spare(s);
     if (s->fs.pending) take_spare(s, 1);
-    if (s->nspare) return VD_OK;
+    if (s->spare.pid) return VD_OK;
     int fds[1024 + 1];
     size_t n = 0;
     for (int i = 0; i < s->concurrency; i++)
         if (s->slots[i].used && s->slots[i].fd >= 0) fds[n++] = s->slots[i].fd;
     vd_horse_opts hopts = {.parent = getpid(), .memory_limit_mb = s->memory_limit_mb};
-    vd_status st = vd_spare_fork(&s->spare[0], s->reg, &hopts, fds, n, err);
-    if (st == VD_OK) s->nspare = 1;
-    return st;
+    return vd_spare_fork(&s->spare, s->reg, &hopts, fds, n, err);
 }
 
 static void retire_spare(vd_supervisor *s);
 
-/* Forks the next spares ahead of their jobs, while the running horses work,
- * when jobs are flowing (the last reserve found one) and more may be taken:
- * up to VD_SUP_SPARES from the fork server (one request at a time), one when
- * the supervisor forks them itself. */
+/* Forks the next spare ahead of its job, while the running horses work,
+ * when jobs are flowing (the last reserve found one) and more may be taken. */
 static void keep_spare(vd_supervisor *s)
 {
     if (s->stopping || (s->max_jobs && s->stats.reserved >= s->max_jobs)) {
         retire_spare(s);
         return;
     }
-    if (s->fs.pending || s->backoff_ms != 0) return;
+    if (s->spare.pid || s->fs.pending || s->backoff_ms != 0) return;
     if (s->fs.sock >= 0) { /* the fork server forks it while we go on */
         ask_spare(s);
-        if (s->fs.pending || s->nspare >= VD_SUP_SPARES) return;
+        if (s->fs.pending) return;
     }
-    if (s->nspare) return;
     vd_error err;
     vd_error_clear(&err);
     if (fork_spare(s, &err) != VD_OK) VD_WARN("worker %s: %s", s->worker_id, vd_error_text(&err));
@@ -274,12 +255,11 @@ static void spawn(vd_supervisor *s, slot *sl)
     vd_error_clear(&err);
     vd_status st = VD_OK;
     for (int tries = 0; tries < 2; tries++) {
-        if ((st = fork_spare(s, &err)) != VD_OK) break;
-        st = vd_spare_hand_over(&s->spare[0], &sl->job, &err);
+        if (!s->spare.pid && (st = fork_spare(s, &err)) != VD_OK) break;
+        st = vd_spare_hand_over(&s->spare, &sl->job, &err);
         if (st == VD_OK) break;
         VD_DEBUG("worker %s: %s", s->worker_id, vd_error_text(&err));
-        vd_spare_discard(&s->spare[0]); /* it died waiting; reap() collects it */
-        drop_spare_at(s, 0);
+        vd_spare_discard(&s->spare); /* it died waiting; reap() collects it */
     }
     if (st != VD_OK) {
         vd_sup_record_fail(s, &sl->job, vd_error_text(&err), 1);
@@ -287,12 +267,12 @@ static void spawn(vd_supervisor *s, slot *sl)
         return;
     }
     int64_t now = vd_mono_ms();
-    pid_t pid = s->spare[0].pid;
+    pid_t pid = s->spare.pid;
     sl->used = 1;
     sl->pid = pid;
-    sl->fd = s->spare[0].msg_fd;
-    s->spare[0].msg_fd = -1;
-    drop_spare_at(s, 0);
+    sl->fd = s->spare.msg_fd;
+    s->spare.msg_fd = -1;
+    s->spare.pid = 0;
     sl->t0 = now;
     sl->job.timeout_ms = vd_registry_timeout_ms(s->reg, &sl->job); /* the type's default if none */
     sl->deadline = sl->job.timeout_ms > 0 ? now + sl->job.timeout_ms : 0;
@@ -330,16 +310,14 @@ static void remember_exiting(vd_supervisor *s, pid_t pid)
     if (s->nexiting < s->capexiting) s->exiting[s->nexiting++] = pid;
 }
 
-/* Closes the spares' job pipes (they exit at end of file) while no job is
+/* Closes the spare's job pipe (it exits at end of file) while no job is
  * coming, so that an idle worker has no child process. */
 static void retire_spare(vd_supervisor *s)
 {
     if (s->fs.pending) take_spare(s, 1); /* it is on its way: retire it too */
-    while (s->nspare) {
-        remember_exiting(s, s->spare[0].pid);
-        vd_spare_discard(&s->spare[0]);
-        drop_spare_at(s, 0);
-    }
+    if (!s->spare.pid) return;
+    remember_exiting(s, s->spare.pid);
+    vd_spare_discard(&s->spare);
 }
 
 /* Records the outcome of sl's job and frees the slot. have_status: the horse
@@ -407,13 +385,9 @@ static void reap(vd_supervisor *s)
             drop_forkserver(s, &why);
             continue;
         }
-        int sp = 0;
-        while (sp < s->nspare && s->spare[sp].pid != pid)
-            sp++;
-        if (sp < s->nspare) { /* died waiting for a job: fork another */
+        if (pid == s->spare.pid) { /* died waiting for a job: fork another */
             VD_DEBUG("worker %s: spare work-horse %d exited", s->worker_id, (int)pid);
-            vd_spare_discard(&s->spare[sp]);
-            drop_spare_at(s, sp);
+            vd_spare_discard(&s->spare);
             continue;
         }
         if (forget_exiting(s, pid)) continue;
@@ -433,12 +407,9 @@ static void reap_all(vd_supervisor *s)
     if (s->fs.pending) take_spare(s, 1);
     pid_t server = vd_forkserver_stop(&s->fs);
     if (server > 0) waitpid(server, NULL, 0);
-    while (s->nspare) {
-        pid_t spare = s->spare[0].pid;
-        vd_spare_discard(&s->spare[0]);
-        drop_spare_at(s, 0);
-        waitpid(spare, NULL, 0);
-    }
+    pid_t spare = s->spare.pid;
+    vd_spare_discard(&s->spare);
+    if (spare > 0) waitpid(spare, NULL, 0);
     for (int i = 0; i < s->nexiting; i++)
         waitpid(s->exiting[i], NULL, 0);
     s->nexiting = 0;

@@ -13,12 +13,6 @@
 #include "worker/spare.h"
 #include "worker/supervisor.h"
 
-/* How many spare horses the supervisor keeps forked ahead of their jobs while jobs flow and
- * the fork server forks them (one when the supervisor forks them itself): with two, the fork
- * server forks the next-but-one while the next is handed its job, so a short job does not
- * wait for a fork (docs/worker.md, "Fourth pass"). */
-#define VD_SUP_SPARES 2
-
 /* Why the supervisor stopped a horse (or an inline handler). */
 typedef enum { WHY_NONE = 0, WHY_TIMEOUT, WHY_CANCELED, WHY_LEASE_LOST, WHY_SHUTDOWN } stop_why;
 
@@ -54,16 +48,14 @@ struct vd_supervisor {
     int64_t next_reserve;  /* monotonic */
     int64_t backoff_ms;    /* current empty-queue backoff */
     vd_supervisor_stats stats;
-    vd_spare spare[VD_SUP_SPARES]; /* horses forked ahead, waiting for their job (spare.h);
-                                      spare[0] gets the next job */
-    int nspare;
+    vd_spare spare;   /* a horse forked ahead, waiting for its job (spare.h); pid 0 = none */
     vd_forkserver fs; /* forks the spares (forkserver.h); sock -1 = none: the spares are ours */
     /* set around a fork-mode outcome write when the freed slot's reserve follows at once: a
      * complete then reserves in the same transaction (vd_queue_complete_reserve) */
     int reserve_with_complete;
     vd_job ahead;   /* the job that reserve took, for fill_slots to hand to a horse */
     int have_ahead; /* ahead holds a job (counted in stats.reserved) */
-    pid_t *exiting;   /* horses whose outcome is recorded, not yet reaped */
+    pid_t *exiting; /* horses whose outcome is recorded, not yet reaped */
     int nexiting, capexiting;
 };
 

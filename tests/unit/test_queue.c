@@ -662,8 +662,8 @@ QTEST(complete_reserve_writes_the_outcome_with_the_next_reserve)
     CHECK_EQ_INT(state_of(q2, b), VD_JOB_QUEUED);
     /* a type filter that matches nothing: a is finished, nothing reserved */
     const char *other[] = {"other"};
-    CHECK_OK(vd_queue_complete_reserve(q, a, "w1", "{\"n\": 1}", 60000, other, 1, &next, &got,
-                                       &err));
+    CHECK_OK(
+        vd_queue_complete_reserve(q, a, "w1", "{\"n\": 1}", 60000, other, 1, &next, &got, &err));
     CHECK_EQ_INT(got, 0);
     CHECK_EQ_INT(state_of(q2, a), VD_JOB_FINISHED);
     CHECK_EQ_INT(state_of(q2, b), VD_JOB_QUEUED);
