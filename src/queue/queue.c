@@ -228,18 +228,46 @@ vd_status vd_queue_progress(vd_queue *q, const char *id, int64_t done, int64_t t
     return q->ops->progress(q, id, done, total, err);
 }
 
+/* VD_OK when result_json is NULL or valid JSON. */
+static vd_status check_result(const char *result_json, vd_error *err)
+{
+    if (!result_json) return VD_OK;
+    json_error_t je;
+    json_t *j = json_loads(result_json, JSON_DECODE_ANY, &je);
+    if (!j)
+        return vd_error_set(err, VD_ERR_INVALID, "result is not valid JSON: %s (line %d)", je.text,
+                            je.line);
+    json_decref(j);
+    return VD_OK;
+}
+
 vd_status vd_queue_complete(vd_queue *q, const char *id, const char *worker_id,
                             const char *result_json, vd_error *err)
 {
-    if (result_json) {
-        json_error_t je;
-        json_t *j = json_loads(result_json, JSON_DECODE_ANY, &je);
-        if (!j)
-            return vd_error_set(err, VD_ERR_INVALID, "result is not valid JSON: %s (line %d)",
-                                je.text, je.line);
-        json_decref(j);
-    }
+    vd_status st = check_result(result_json, err);
+    if (st != VD_OK) return st;
     return q->ops->complete(q, id, worker_id, result_json, err);
+}
+
+vd_status vd_queue_complete_reserve(vd_queue *q, const char *id, const char *worker_id,
+                                    const char *result_json, int64_t lease_ms,
+                                    const char *const *types, size_t ntypes, vd_job *next,
+                                    int *reserved, vd_error *err)
+{
+    *reserved = 0;
+    vd_status st = check_result(result_json, err);
+    if (st != VD_OK) return st;
+    if (!worker_id || !*worker_id || strlen(worker_id) >= VD_WORKER_ID_MAX || lease_ms <= 0)
+        return vd_error_set(err, VD_ERR_INVALID, "reserve needs a worker id and a lease > 0");
+    if (q->ops->complete_reserve)
+        return q->ops->complete_reserve(q, id, worker_id, result_json, lease_ms, types, ntypes,
+                                        next, reserved, err);
+    st = q->ops->complete(q, id, worker_id, result_json, err);
+    if (st != VD_OK) return st;
+    vd_error rerr;
+    vd_error_clear(&rerr);
+    *reserved = q->ops->reserve(q, worker_id, lease_ms, types, ntypes, next, &rerr) == VD_OK;
+    return VD_OK;
 }
 
 vd_status vd_queue_fail(vd_queue *q, const char *id, const char *worker_id, const char *message,

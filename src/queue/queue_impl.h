@@ -25,6 +25,11 @@ typedef struct {
     vd_status (*progress)(vd_queue *q, const char *id, int64_t done, int64_t total, vd_error *err);
     vd_status (*complete)(vd_queue *q, const char *id, const char *worker_id, const char *result,
                           vd_error *err);
+    /* Optional (NULL: queue.c completes, then reserves): vd_queue_complete_reserve in one
+     * transaction; result already checked by queue.c. */
+    vd_status (*complete_reserve)(vd_queue *q, const char *id, const char *worker_id,
+                                  const char *result, int64_t lease_ms, const char *const *types,
+                                  size_t ntypes, vd_job *next, int *reserved, vd_error *err);
     vd_status (*fail)(vd_queue *q, const char *id, const char *worker_id, const char *message,
                       int retryable, vd_error *err);
     vd_status (*release)(vd_queue *q, const char *id, const char *worker_id, const char *reason,

@@ -162,69 +162,82 @@ static vd_status housekeep(sq_queue *q, int64_t now, int *changed, vd_error *err
     return VD_OK;
 }
 
+/* The job types as ",a,b," (NULL for all): a job type name has no comma
+ * (vd_job_type_valid), and instr() on one bound string needs no temporary
+ * index per reserve, which `type IN (SELECT value FROM json_each(?))` built
+ * (and a forking supervisor paid in copy-on-write faults: docs/worker.md,
+ * "Per-job cost"). *out is malloc'd. */
+static vd_status types_list_new(const char *const *types, size_t ntypes, char **out, vd_error *err)
+{
+    *out = NULL;
+    if (!types) return VD_OK;
+    size_t n = 2;
+    for (size_t i = 0; i < ntypes; i++)
+        n += types[i] ? strlen(types[i]) + 1 : 0;
+    char *p = malloc(n);
+    if (!p) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    *out = p;
+    *p++ = ',';
+    for (size_t i = 0; i < ntypes; i++) {
+        if (!types[i] || strchr(types[i], ',')) continue;
+        size_t k = strlen(types[i]);
+        memcpy(p, types[i], k);
+        p += k;
+        *p++ = ',';
+    }
+    *p = '\0';
+    return VD_OK;
+}
+
+/* The reserve inside an open transaction: housekeeping, then the best job
+ * into *job. VD_ERR_EMPTY when none is ready (the housekeeping stands). */
+static vd_status take_locked(sq_queue *q, const char *worker_id, int64_t lease_ms,
+                             const char *types_list, vd_job *job, vd_error *err)
+{
+    int64_t now = vd_now_ms();
+    vd_status st = housekeep(q, now, NULL, err);
+    if (st != VD_OK) return st;
+    sqlite3_stmt *s;
+    st = vd_sq_stmt(q, ST_TAKE, &s, err);
+    if (st != VD_OK) return st;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_text(s, 2, worker_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 3, lease_ms);
+    if (types_list)
+        sqlite3_bind_text(s, 4, types_list, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, 4);
+    int rc = sqlite3_step(s);
+    int filled = 0;
+    if (rc == SQLITE_ROW) {
+        st = row_to_job(s, job, err);
+        filled = st == VD_OK;
+        rc = sqlite3_step(s);
+    } else {
+        st = VD_ERR_EMPTY;
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) st = vd_sq_db_error(q, rc, "reserve", err);
+    if (st != VD_OK && filled) vd_job_clear(job);
+    return st;
+}
+
 static vd_status sq_reserve(vd_queue *base, const char *worker_id, int64_t lease_ms,
                             const char *const *types, size_t ntypes, vd_job *job, vd_error *err)
 {
     sq_queue *q = (sq_queue *)base;
-    /* The types as ",a,b,": a job type name has no comma (vd_job_type_valid), and
-     * instr() on one bound string needs no temporary index per reserve, which
-     * `type IN (SELECT value FROM json_each(?))` built (and a forking supervisor
-     * paid in copy-on-write faults: docs/worker.md, "Per-job cost"). */
-    char *types_list = NULL;
-    if (types) {
-        size_t n = 2;
-        for (size_t i = 0; i < ntypes; i++)
-            n += types[i] ? strlen(types[i]) + 1 : 0;
-        types_list = malloc(n);
-        if (!types_list) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-        char *p = types_list;
-        *p++ = ',';
-        for (size_t i = 0; i < ntypes; i++) {
-            if (!types[i] || strchr(types[i], ',')) continue;
-            size_t k = strlen(types[i]);
-            memcpy(p, types[i], k);
-            p += k;
-            *p++ = ',';
-        }
-        *p = '\0';
-    }
-    vd_status st = vd_sq_tx_begin(q, err);
-    if (st != VD_OK) {
-        free(types_list);
-        return st;
-    }
-    int64_t now = vd_now_ms();
-    int filled = 0;
-    st = housekeep(q, now, NULL, err);
-    if (st == VD_OK) {
-        sqlite3_stmt *s;
-        st = vd_sq_stmt(q, ST_TAKE, &s, err);
-        if (st == VD_OK) {
-            sqlite3_bind_int64(s, 1, now);
-            sqlite3_bind_text(s, 2, worker_id, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_int64(s, 3, lease_ms);
-            if (types_list)
-                sqlite3_bind_text(s, 4, types_list, -1, SQLITE_TRANSIENT);
-            else
-                sqlite3_bind_null(s, 4);
-            int rc = sqlite3_step(s);
-            if (rc == SQLITE_ROW) {
-                st = row_to_job(s, job, err);
-                filled = st == VD_OK;
-                rc = sqlite3_step(s);
-            } else {
-                st = VD_ERR_EMPTY;
-            }
-            sqlite3_reset(s);
-            if (rc != SQLITE_DONE) st = vd_sq_db_error(q, rc, "reserve", err);
-        }
-    }
+    char *types_list;
+    vd_status st = types_list_new(types, ntypes, &types_list, err);
+    if (st != VD_OK) return st;
+    st = vd_sq_tx_begin(q, err);
+    if (st == VD_OK) st = take_locked(q, worker_id, lease_ms, types_list, job, err);
     free(types_list);
     if (st == VD_ERR_EMPTY) {
         /* commit the housekeeping even when nothing was taken */
         st = vd_sq_tx_commit(q, err);
         return st == VD_OK ? vd_error_set(err, VD_ERR_EMPTY, "no job is ready") : st;
     }
+    int filled = st == VD_OK;
     st = vd_sq_tx_end(q, st, err);
     if (st != VD_OK && filled) vd_job_clear(job);
     return st;
@@ -304,10 +317,10 @@ static vd_status sq_progress(vd_queue *base, const char *id, int64_t done, int64
     return vd_error_set(err, VD_ERR_STATE, "job %s is not started", id);
 }
 
-static vd_status sq_complete(vd_queue *base, const char *id, const char *worker_id,
-                             const char *result, vd_error *err)
+/* The complete's update, in a transaction or alone. */
+static vd_status complete_stmt(sq_queue *q, const char *id, const char *worker_id,
+                               const char *result, vd_error *err)
 {
-    sq_queue *q = (sq_queue *)base;
     if (!id || !worker_id) return vd_error_set(err, VD_ERR_INVALID, "no job id or worker");
     sqlite3_stmt *s;
     vd_status st = vd_sq_stmt(q, ST_COMPLETE, &s, err);
@@ -323,6 +336,39 @@ static vd_status sq_complete(vd_queue *base, const char *id, const char *worker_
     if (st != VD_OK) return st;
     if (sqlite3_changes(q->db) == 1) return VD_OK;
     return why_not_held(q, id, worker_id, 1, err);
+}
+
+static vd_status sq_complete(vd_queue *base, const char *id, const char *worker_id,
+                             const char *result, vd_error *err)
+{
+    return complete_stmt((sq_queue *)base, id, worker_id, result, err);
+}
+
+/* complete, then reserve, in one transaction: one commit (one fsync under
+ * synchronous=FULL) instead of two. When the complete cannot be written
+ * nothing is; when the reserve part fails, everything is rolled back and its
+ * error returned, so that the caller writes the complete alone. */
+static vd_status sq_complete_reserve(vd_queue *base, const char *id, const char *worker_id,
+                                     const char *result, int64_t lease_ms, const char *const *types,
+                                     size_t ntypes, vd_job *next, int *reserved, vd_error *err)
+{
+    sq_queue *q = (sq_queue *)base;
+    *reserved = 0;
+    char *types_list;
+    vd_status st = types_list_new(types, ntypes, &types_list, err);
+    if (st != VD_OK) return st;
+    st = vd_sq_tx_begin(q, err);
+    if (st == VD_OK) st = complete_stmt(q, id, worker_id, result, err);
+    if (st == VD_OK) {
+        st = take_locked(q, worker_id, lease_ms, types_list, next, err);
+        *reserved = st == VD_OK;
+        if (st == VD_ERR_EMPTY) st = VD_OK;
+    }
+    free(types_list);
+    st = vd_sq_tx_end(q, st, err);
+    if (st != VD_OK && *reserved) vd_job_clear(next);
+    if (st != VD_OK) *reserved = 0;
+    return st;
 }
 
 static vd_status sq_fail(vd_queue *base, const char *id, const char *worker_id, const char *message,
@@ -553,6 +599,7 @@ static const vd_queue_ops sqlite_ops = {
     .heartbeat = sq_heartbeat,
     .progress = sq_progress,
     .complete = sq_complete,
+    .complete_reserve = sq_complete_reserve,
     .fail = sq_fail,
     .release = sq_release,
     .cancel = sq_cancel,

@@ -109,6 +109,7 @@ void vd_supervisor_free(vd_supervisor *s)
 {
     if (!s) return;
     vd_queue_close(s->q);
+    vd_job_clear(&s->ahead);
     for (size_t i = 0; s->types && i < s->ntypes; i++)
         free(s->types[i]);
     free(s->types);
@@ -329,8 +330,13 @@ static void finish_slot(vd_supervisor *s, slot *sl, int have_status, int wstatus
         sl->fd = -1;
     }
     if (!have_status) remember_exiting(s, sl->pid);
-    int64_t ms = vd_mono_ms() - sl->t0;
-    vd_sup_record_outcome(s, &sl->job, sl->why, &sl->rd.out, sl->rd.bad, have_status, wstatus, ms);
+    int64_t now = vd_mono_ms();
+    /* the freed slot is filled in this loop iteration: its reserve may go with the complete */
+    s->reserve_with_complete = !s->stopping && !s->have_ahead && now >= s->next_reserve &&
+                               (s->max_jobs == 0 || s->stats.reserved < s->max_jobs);
+    vd_sup_record_outcome(s, &sl->job, sl->why, &sl->rd.out, sl->rd.bad, have_status, wstatus,
+                          now - sl->t0);
+    s->reserve_with_complete = 0;
     vd_horse_reader_free(&sl->rd);
     vd_job_clear(&sl->job);
     sl->used = 0;
@@ -451,6 +457,17 @@ static void idle_backoff(vd_supervisor *s)
  * empty with nothing running (time to exit). */
 static int fill_slots(vd_supervisor *s)
 {
+    if (s->have_ahead) { /* reserved with the last complete (record_complete) */
+        slot *sl = NULL;
+        for (int i = 0; i < s->concurrency && !sl; i++)
+            if (!s->slots[i].used) sl = &s->slots[i];
+        if (sl) {
+            sl->job = s->ahead;
+            memset(&s->ahead, 0, sizeof s->ahead);
+            s->have_ahead = 0;
+            spawn(s, sl);
+        }
+    }
     while (!s->stopping && s->nrunning < s->concurrency &&
            (s->max_jobs == 0 || s->stats.reserved < s->max_jobs) &&
            vd_mono_ms() >= s->next_reserve) {

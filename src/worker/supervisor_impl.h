@@ -50,7 +50,12 @@ struct vd_supervisor {
     vd_supervisor_stats stats;
     vd_spare spare;   /* a horse forked ahead, waiting for its job (spare.h); pid 0 = none */
     vd_forkserver fs; /* forks the spares (forkserver.h); sock -1 = none: the spares are ours */
-    pid_t *exiting;   /* horses whose outcome is recorded, not yet reaped */
+    /* set around a fork-mode outcome write when the freed slot's reserve follows at once: a
+     * complete then reserves in the same transaction (vd_queue_complete_reserve) */
+    int reserve_with_complete;
+    vd_job ahead;   /* the job that reserve took, for fill_slots to hand to a horse */
+    int have_ahead; /* ahead holds a job (counted in stats.reserved) */
+    pid_t *exiting; /* horses whose outcome is recorded, not yet reaped */
     int nexiting, capexiting;
 };
 

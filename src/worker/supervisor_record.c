@@ -67,12 +67,26 @@ static void record_release(vd_supervisor *s, const vd_job *job, const char *msg)
 static void record_complete(vd_supervisor *s, const vd_job *job, const char *result, int64_t ms)
 {
     vd_error err;
-    vd_status st = VD_OK;
-    for (int i = 0; i < 5; i++) {
+    vd_error_clear(&err);
+    vd_status st = VD_ERR_BUSY; /* not written yet */
+    if (s->reserve_with_complete && !s->have_ahead) {
+        /* the outcome and the next reserve in one transaction: the outcome is committed
+         * first or with it, never after (docs/worker.md, "Fourth pass") */
+        int got = 0;
+        memset(&s->ahead, 0, sizeof s->ahead);
+        st = vd_queue_complete_reserve(s->q, job->id, s->worker_id, result, s->lease_ms,
+                                       (const char *const *)s->types, s->ntypes, &s->ahead, &got,
+                                       &err);
+        if (got) {
+            s->have_ahead = 1;
+            s->stats.reserved++;
+            s->backoff_ms = 0;
+        }
+    }
+    for (int i = 0; i < 5 && transient(st); i++) { /* alone, retried */
+        if (i > 0) vd_sleep_ms(50 << (i - 1));
         vd_error_clear(&err);
         st = vd_queue_complete(s->q, job->id, s->worker_id, result, &err);
-        if (!transient(st)) break;
-        vd_sleep_ms(50 << i);
     }
     if (st == VD_OK) {
         s->stats.finished++;

@@ -637,6 +637,95 @@ QTEST(complete_stores_result_and_checks_worker)
     vd_queue_close(q);
 }
 
+/* vd_queue_complete_reserve: the outcome is committed with (never after) the next reserve;
+ * a complete that cannot be written reserves nothing. */
+QTEST(complete_reserve_writes_the_outcome_with_the_next_reserve)
+{
+    vd_queue *q, *q2;
+    vd_error err;
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    CHECK_OK(vd_queue_open(url, &q2, &err)); /* another connection sees only what is committed */
+    char a[VD_ID_LEN + 1], b[VD_ID_LEN + 1];
+    CHECK_OK(add(q, "t", 1, a, &err));
+    CHECK_OK(add(q, "t", 0, b, &err));
+    vd_job j = {0}, next = {0};
+    int got = -1;
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &j, &err));
+    CHECK_EQ_STR(j.id, a);
+    vd_job_clear(&j);
+    /* not held, or a result that is not JSON: nothing written, nothing reserved */
+    CHECK_EQ_INT(vd_queue_complete_reserve(q, a, "w2", "{}", 60000, NULL, 0, &next, &got, &err),
+                 VD_ERR_LEASE_LOST);
+    CHECK_EQ_INT(got, 0);
+    CHECK_EQ_INT(vd_queue_complete_reserve(q, a, "w1", "{bad", 60000, NULL, 0, &next, &got, &err),
+                 VD_ERR_INVALID);
+    CHECK_EQ_INT(got, 0);
+    CHECK_EQ_INT(state_of(q2, a), VD_JOB_STARTED);
+    CHECK_EQ_INT(state_of(q2, b), VD_JOB_QUEUED);
+    /* a type filter that matches nothing: a is finished, nothing reserved */
+    const char *other[] = {"other"};
+    CHECK_OK(
+        vd_queue_complete_reserve(q, a, "w1", "{\"n\": 1}", 60000, other, 1, &next, &got, &err));
+    CHECK_EQ_INT(got, 0);
+    CHECK_EQ_INT(state_of(q2, a), VD_JOB_FINISHED);
+    CHECK_EQ_INT(state_of(q2, b), VD_JOB_QUEUED);
+    /* again (a retry): changes nothing, and this time takes b */
+    CHECK_OK(vd_queue_complete_reserve(q, a, "w1", NULL, 60000, NULL, 0, &next, &got, &err));
+    CHECK_EQ_INT(got, 1);
+    CHECK_EQ_STR(next.id, b);
+    CHECK_EQ_INT(next.attempts, 1);
+    vd_job_clear(&next);
+    CHECK_OK(vd_queue_get(q2, a, &j, &err));
+    CHECK_EQ_STR(j.result, "{\"n\": 1}");
+    vd_job_clear(&j);
+    CHECK_EQ_INT(state_of(q2, b), VD_JOB_STARTED);
+    vd_queue_close(q2);
+    vd_queue_close(q);
+}
+
+/* A process SIGKILLed right after a complete_reserve loses nothing: the completed job
+ * stays finished, and the one it reserved comes back when its lease lapses. */
+QTEST(complete_reserve_then_kill_9_loses_nothing)
+{
+    vd_queue *q;
+    vd_error err;
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    char a[VD_ID_LEN + 1], b[VD_ID_LEN + 1];
+    vd_enqueue_opts o = {.type = "t", .priority = 1, .max_retries = 1};
+    CHECK_OK(vd_queue_enqueue(q, &o, a, &err));
+    o.priority = 0;
+    CHECK_OK(vd_queue_enqueue(q, &o, b, &err));
+    vd_queue_close(q); /* no handle crosses fork() */
+    pid_t pid = fork();
+    if (pid == 0) {
+        vd_queue *cq;
+        vd_job j = {0}, next = {0};
+        int got = 0;
+        if (vd_queue_open(url, &cq, &err) != VD_OK ||
+            vd_queue_reserve(cq, "w1", 60000, NULL, 0, &j, &err) != VD_OK ||
+            vd_queue_complete_reserve(cq, j.id, "w1", "{}", 200, NULL, 0, &next, &got, &err) !=
+                VD_OK ||
+            !got)
+            _exit(1);
+        raise(SIGKILL);
+        _exit(2);
+    }
+    CHECK(pid > 0);
+    int ws = 0;
+    CHECK_EQ_INT(waitpid(pid, &ws, 0), pid);
+    CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    CHECK_EQ_INT(state_of(q, a), VD_JOB_FINISHED);
+    vd_job j = {0};
+    CHECK_OK(reserve_wait(q, "w2", 60000, &j, &err)); /* b, once its 200 ms lease lapsed */
+    CHECK_EQ_STR(j.id, b);
+    CHECK_EQ_INT(j.attempts, 2);
+    vd_job_clear(&j);
+    CHECK_OK(vd_queue_complete(q, b, "w2", NULL, &err));
+    CHECK_EQ_INT(state_of(q, a), VD_JOB_FINISHED);
+    vd_queue_close(q);
+}
+
 QTEST(fail_retries_with_backoff_then_dead_letters)
 {
     vd_queue *q;
