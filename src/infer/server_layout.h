@@ -96,6 +96,25 @@ int vd_srv_coalesce_wait(srv_coalesce *c);
  * until max_delay_us passed without a full batch. */
 void vd_srv_coalesce_taken(srv_coalesce *c, size_t reqs, int waited_out);
 
+/* Timed rounds per measured point (after one warm-up round). */
+#define SRV_CALIB_ROUNDS 3
+
+/* What the calibration measures with: round() runs one round of rows[row]
+ * (its runs at once) at `batch` items and returns its wall time in us, or -1
+ * with err filled; now_us() is the clock the budget is counted on. The real
+ * ones run ORT (vd_srv_calibrate); tests give their own. */
+typedef struct {
+    int64_t (*round)(void *ctx, size_t row, size_t batch, vd_error *err);
+    int64_t (*now_us)(void *ctx);
+    void *ctx;
+} srv_calib_ops;
+
+/* The measuring schedule of vd_srv_calibrate over nrows (1 or 2) rows whose
+ * runs/threads are set: fills their batch/round_us/nsizes. */
+vd_status vd_srv_calib_rows(const srv_calib_ops *ops, srv_calib_row *rows, size_t nrows,
+                            size_t max_batch, int64_t max_delay_us, int64_t budget_us,
+                            vd_error *err);
+
 vd_status vd_srv_calibrate(const srv_calib_in *in, vd_ort_session *shared, srv_calib_row *rows,
                            size_t *nrows, vd_ort_session **single_out, vd_error *err);
 
