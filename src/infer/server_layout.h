@@ -66,7 +66,10 @@ typedef struct {
  * *single_out, owned by the caller, NULL when not opened) at batch 1, 2, 4, ...
  * up to meta->max_batch, stopping a row at the first size that is not eligible
  * (see vd_srv_layout_choose) or whose throughput fell below the previous size's, and
- * altogether once budget_us is spent. Each point is the fastest of a few
+ * altogether once budget_us (counted from after the session opens) is spent.
+ * Batch 1 of both rows is measured first and again last, each in full whatever
+ * the budget, and its fastest round kept: it is the baseline of the choice.
+ * Each point is the fastest of a few
  * rounds after a warm-up one (the least disturbed by other load); at each
  * size the two rows' rounds alternate, so that other load disturbs both alike.
  * The caller holds the server's load lock throughout (it serialises session
