@@ -1,7 +1,8 @@
-// hnsw_shim.cpp: hnsw_shim.h over hnswlib's HierarchicalNSW<float> with the
-// inner-product space. hnswlib starts no thread; vd_hnsw_add_parallel starts
-// and joins its own inside the call. Every exception stops here.
+// hnsw_shim.cpp: hnsw_shim.h over hnswlib's HierarchicalNSW<float> with an
+// inner-product space of our own (vd_ip_space). hnswlib starts no thread; vd_hnsw_add_parallel
+// starts and joins its own inside the call. Every exception stops here.
 #include "vindex/hnsw_shim.h"
+#include "vindex/dot.h"
 
 #include <atomic>
 #include <cstdio>
@@ -32,6 +33,7 @@
 // they include is included first, so the macro reaches only hnswlib's text.
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <deque>
 #include <fstream>
 #include <iostream>
@@ -48,13 +50,81 @@ static inline void *vd_memcpy_nonempty(void *dst, const void *src, size_t n)
     return n ? std::memcpy(dst, src, n) : dst;
 }
 #define memcpy vd_memcpy_nonempty
+
+// A node's level is drawn from one generator per graph, and hnswlib draws it
+// without a lock: concurrent inserts (vd_hnsw_add_parallel, as hnswlib's own
+// Python ParallelFor) race on the generator's state, a data race that
+// ThreadSanitizer reports in test_vindex_parallel. The macros below route the
+// one call, getRandomLevel(mult_), to vd_locked_level, which draws under a
+// lock, and leave hnswlib's definition in place under another name (the
+// definition's first token is `double`, the call's `mult_`: a new use of the
+// name in hnswlib fails to compile instead of escaping the lock).
+#define VD_HNSW_MAX_LEVEL 64 /* a node's highest level, here and in the loader */
+namespace
+{
+std::mutex vd_level_lock;
+template <typename Engine> int vd_locked_level(Engine &gen, double mult)
+{
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    double u;
+    {
+        std::lock_guard<std::mutex> hold(vd_level_lock);
+        u = unit(gen);
+    }
+    // u is in [0, 1): -log(0) is infinite, and a level beyond the loader's
+    // bound would make a graph that cannot be read back
+    double level = u > 0 ? -std::log(u) * mult : VD_HNSW_MAX_LEVEL;
+    return level < VD_HNSW_MAX_LEVEL ? (int)level : VD_HNSW_MAX_LEVEL;
+}
+} // namespace
+#define getRandomLevel(arg) VD_HNSW_LEVEL_##arg)
+#define VD_HNSW_LEVEL_double getRandomLevel_unlocked(double
+#define VD_HNSW_LEVEL_mult_ vd_locked_level(level_generator_, mult_
 #include <hnswlib/hnswlib.h>
+#undef getRandomLevel
+#undef VD_HNSW_LEVEL_double
+#undef VD_HNSW_LEVEL_mult_
 #undef memcpy
+
+namespace
+{
+// hnswlib's inner-product distance, 1 - <a, b>, scored by vindex/dot.h.
+// hnswlib's own InnerProductSpace picks its SIMD when it is compiled: SSE
+// only (4 floats at a time, one accumulator, no FMA) in a build for the
+// x86-64 baseline such as ours; vd_dot takes AVX2 + FMA where the CPU has it.
+// The distance is nearly all of an HNSW insert's and search's CPU at our
+// dimensions (docs/vindex.md, bench/search).
+class vd_ip_space : public hnswlib::SpaceInterface<float>
+{
+    size_t dim_;
+    static float distance(const void *a, const void *b, const void *dim)
+    {
+        return 1.0f - vd_dot((const float *)a, (const float *)b, *(const size_t *)dim);
+    }
+
+  public:
+    explicit vd_ip_space(size_t dim) : dim_(dim)
+    {
+    }
+    size_t get_data_size() override
+    {
+        return dim_ * sizeof(float);
+    }
+    hnswlib::DISTFUNC<float> get_dist_func() override
+    {
+        return distance;
+    }
+    void *get_dist_func_param() override
+    {
+        return &dim_;
+    }
+};
+} // namespace
 
 struct vd_hnsw {
     int dim;
     size_t m, efc, ef;
-    hnswlib::InnerProductSpace space;
+    vd_ip_space space;
     hnswlib::HierarchicalNSW<float> *g;
     vd_hnsw(int d, size_t m_, size_t efc_, size_t ef_)
         : dim(d), m(m_), efc(efc_), ef(ef_), space((size_t)d), g(nullptr)
@@ -359,8 +429,6 @@ struct reader {
     }
 };
 } // namespace
-
-#define VD_HNSW_MAX_LEVEL 64
 
 // Fills slot i's links from the reader, checking every count and neighbour.
 static bool read_links(hnswlib::HierarchicalNSW<float> *g, reader &r, size_t i, size_t nslots)

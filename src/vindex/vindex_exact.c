@@ -1,65 +1,16 @@
-/* vindex_exact.c: the exact kind: a contiguous matrix scored row by row with a
- * SIMD loop (no BLAS: OpenBLAS's pthread build starts its thread pool when the
+/* vindex_exact.c: the exact kind: a contiguous matrix scored row by row with
+ * vindex/dot.h (no BLAS: OpenBLAS's pthread build starts its thread pool when the
  * library is loaded, in every process that links it; docs/vindex.md), a
  * bounded heap for the best k, an id -> row map, removal by swapping the last
  * row into the hole. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "vindex/dot.h"
 #include "vindex/vindex_int.h"
 
 #define EMPTY_ROW UINT32_MAX
 #define CHUNK     1024 /* rows scored per pass of a search */
-
-/* ---- dot products ---- */
-
-typedef float v8f __attribute__((vector_size(32)));
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define VD_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define VD_MULTIVERSION
-#endif
-
-static inline float dot1(const float *a, const float *b, int dim)
-{
-    v8f s0 = {0}, s1 = {0};
-    int i = 0;
-    for (; i + 16 <= dim; i += 16) {
-        v8f a0, a1, b0, b1;
-        memcpy(&a0, a + i, sizeof a0);
-        memcpy(&a1, a + i + 8, sizeof a1);
-        memcpy(&b0, b + i, sizeof b0);
-        memcpy(&b1, b + i + 8, sizeof b1);
-        s0 += a0 * b0;
-        s1 += a1 * b1;
-    }
-    s0 += s1;
-    float s = 0;
-    for (int j = 0; j < 8; j++)
-        s += s0[j];
-    for (; i < dim; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
-VD_MULTIVERSION
-void vd_vindex_dots(const float *mat, size_t rows, int dim, const float *q, float *out)
-{
-    for (size_t r = 0; r < rows; r++)
-        out[r] = dot1(mat + r * (size_t)dim, q, dim);
-}
-
-VD_MULTIVERSION
-void vd_vindex_dots_block(const float *mat, size_t rows, int dim, const float *qs, size_t nq,
-                          float *out)
-{
-    for (size_t r = 0; r < rows; r++) {
-        const float *row = mat + r * (size_t)dim;
-        for (size_t j = 0; j < nq; j++)
-            out[j * rows + r] = dot1(row, qs + j * (size_t)dim, dim);
-    }
-}
 
 /* ---- top k ---- */
 
@@ -255,7 +206,7 @@ vd_status vd_exact_search(const vd_vindex *ix, const float *q, size_t k,
     vd_topk t = {hits, 0, k};
     for (size_t r0 = 0; r0 < ix->n; r0 += CHUNK) {
         size_t rows = ix->n - r0 < CHUNK ? ix->n - r0 : CHUNK;
-        vd_vindex_dots(ix->mat + r0 * (size_t)ix->dim, rows, ix->dim, q, scores);
+        vd_dots(ix->mat + r0 * (size_t)ix->dim, rows, (size_t)ix->dim, q, scores);
         for (size_t r = 0; r < rows; r++) {
             int64_t id = ix->ids[r0 + r];
             if (t.n == k && scores[r] < t.h[0].score) continue;
@@ -286,7 +237,7 @@ vd_status vd_exact_neighbours(const vd_vindex *ix, float min_score, size_t per,
         const float *qs = ix->mat + q0 * (size_t)ix->dim;
         for (size_t r0 = 0; r0 < ix->n; r0 += CHUNK) {
             size_t rows = ix->n - r0 < CHUNK ? ix->n - r0 : CHUNK;
-            vd_vindex_dots_block(ix->mat + r0 * (size_t)ix->dim, rows, ix->dim, qs, nq, scores);
+            vd_dots_block(ix->mat + r0 * (size_t)ix->dim, rows, (size_t)ix->dim, qs, nq, scores);
             for (size_t j = 0; j < nq; j++)
                 for (size_t r = 0; r < rows; r++) {
                     float s = scores[j * rows + r];

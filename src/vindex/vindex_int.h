@@ -50,12 +50,6 @@ void vd_topk_push(vd_topk *t, int64_t id, float score);
 /* Sorts t->h[0..n) best first (ties: smaller id first). */
 void vd_topk_sort(vd_topk *t);
 
-/* out[r] = <mat[r], q> for r in [0, rows). */
-void vd_vindex_dots(const float *mat, size_t rows, int dim, const float *q, float *out);
-/* out[j * rows + r] = <mat[r], qs[j]> for j < nq (nq <= 16). */
-void vd_vindex_dots_block(const float *mat, size_t rows, int dim, const float *qs, size_t nq,
-                          float *out);
-
 /* exact kind (vindex_exact.c) */
 vd_status vd_exact_reserve(vd_vindex *ix, size_t more, vd_error *err);
 /* Adds or replaces one vector; capacity reserved before. */
