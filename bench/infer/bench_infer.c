@@ -27,6 +27,7 @@
  * --settle S (default 3) is how long the server is left alone before its last
  * RSS reading. Every line also prints minor page faults per image: this
  * process's (getrusage) in-process, the server's (/proc/PID/stat) through it. */
+#include <dirent.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -75,6 +76,61 @@ static long proc_minflt(pid_t pid)
     /* after ") ": state ppid pgrp session tty_nr tpgid flags minflt */
     if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %ld", &v) != 1) v = -1;
     return v;
+}
+
+/* A process's CPU time (utime + stime, all threads) in ms, or -1. */
+static double proc_cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    /* after ") ": state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
+     * utime stime */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* A process's context switches (voluntary + not), summed over its threads, or -1. */
+static long proc_ctxsw(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    long sum = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char sp[128], line[256];
+        snprintf(sp, sizeof sp, "/proc/%d/task/%s/status", (int)pid, e->d_name);
+        FILE *f = fopen(sp, "r");
+        if (!f) continue;
+        long v;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
+                sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
+                sum += v;
+        fclose(f);
+    }
+    closedir(d);
+    return sum;
+}
+
+/* This process's CPU time in ms and context switches (all its threads: the clients). */
+static void self_cost(double *cpu_ms, long *ctxsw)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    *cpu_ms = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+              (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
+    *ctxsw = ru.ru_nvcsw + ru.ru_nivcsw;
 }
 
 /* The 1-minute load average (/proc/loadavg), or -1: printed with every result. */
@@ -621,10 +677,14 @@ int main(int argc, char **argv)
             int errors;
             long long b0 = server_stat(addr, names[i], "batches"),
                       i0 = server_stat(addr, names[i], "items");
-            long f0 = proc_minflt(srv);
+            long f0 = proc_minflt(srv), x0 = proc_ctxsw(srv), cx0, cx1;
+            double c0 = proc_cpu_ms(srv), cc0, cc1;
+            self_cost(&cc0, &cx0);
             double ips =
                 through_server(addr, &metas[i], clients[k], srv, &rss_busy, &p50, &p99, &errors);
-            long f1 = proc_minflt(srv);
+            long f1 = proc_minflt(srv), x1 = proc_ctxsw(srv);
+            double c1 = proc_cpu_ms(srv);
+            self_cost(&cc1, &cx1);
             long long b1n = server_stat(addr, names[i], "batches"),
                       i1 = server_stat(addr, names[i], "items");
             double peer1 = b1 >= 0 ? inproc[i][b1] : 0, peerm = inproc[i][bmax];
@@ -642,6 +702,14 @@ int main(int argc, char **argv)
                    "run, last 2048 requests)\n",
                    names[i], clients[k], clients[k] == 1 ? " " : "s", loadavg1(),
                    server_stat_real(addr, names[i], "latency_ms_p50"));
+            /* where the CPU goes, per image: less noisy than images/s on a shared machine */
+            double nimg = i1 > i0 ? (double)(i1 - i0) : 0;
+            if (nimg > 0)
+                printf(
+                    "server      %-16s %2d client%s: per image: server CPU %.2f ms, %.1f context "
+                    "switches; clients CPU %.2f ms, %.1f context switches\n",
+                    names[i], clients[k], clients[k] == 1 ? " " : "s", (c1 - c0) / nimg,
+                    (double)(x1 - x0) / nimg, (cc1 - cc0) / nimg, (double)(cx1 - cx0) / nimg);
             fflush(stdout);
             if (clients[k] == 1 && peer1 > 0) one_ratio[i] = ips / peer1;
             if (clients[k] == 16 && inproc_best[i] > 0) {

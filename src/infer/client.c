@@ -194,6 +194,8 @@ uint64_t vd_infer_client_resends(const vd_infer_client *c)
     return c->resends;
 }
 
+#define CLIENT_UNIX_SNDBUF (4 << 20)
+
 static int remaining_ms(int64_t deadline)
 {
     int64_t r = deadline - vd_mono_ms();
@@ -248,6 +250,12 @@ static int try_connect(endpoint *ep, int64_t deadline)
             close(fd);
             return e;
         }
+        /* a request (150-800 KB for an image model) in one send: with the default
+         * 208 KiB the sender blocks and the server's I/O thread wakes several times
+         * per request (docs/model-server.md, "Per-request cost"); the kernel caps
+         * this at net.core.wmem_max and charges only what is queued */
+        int sndbuf = CLIENT_UNIX_SNDBUF;
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     } else {
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
         int g = getaddrinfo(ep->host, ep->port, &hints, &res);

@@ -7,7 +7,6 @@
 
 #include "core/util.h"
 
-#define CALIB_ROUNDS 3 /* timed rounds per point (after one warm-up round) */
 #define CALIB_REPS                                                                                 \
     2 /* runs in a row per thread in a round: concurrent runs drift apart as                       \
          they would under load, instead of meeting at a barrier after each */
@@ -151,10 +150,9 @@ static vd_status calib_input(const vd_model_meta *m, size_t b, vd_tensor *t, vd_
     return rc;
 }
 
-/* A row being measured: its session, and whether it still tries bigger batches. */
+/* A row being measured: whether it still tries bigger batches. */
 typedef struct {
     srv_calib_row *row;
-    vd_ort_session *sess;
     int open;        /* still measuring bigger batches */
     double prev_ips; /* throughput at the previous size */
 } calib_cand;
@@ -173,42 +171,91 @@ static void calib_point(calib_cand *c, size_t b, int64_t best, int64_t max_delay
     c->prev_ips = ips;
 }
 
-/* Measures the candidates at batch 1, 2, 4, ... up to max_batch, each size's
- * rounds interleaved across the candidates still open (round k: candidate 0
- * then 1 when k is even, 1 then 0 when odd), until every row stopped or the
- * deadline passed (a size already started finishes its rounds). */
-static vd_status calib_rows(const srv_calib_in *in, calib_cand *cand, size_t ncand,
-                            int64_t deadline_us, vd_error *err)
+/* Measures one size on the rows still open: a warm-up round and SRV_CALIB_ROUNDS
+ * timed ones, interleaved across the rows (round k: row 0 then 1 when k is even,
+ * 1 then 0 when odd); best[c] gets each row's fastest. When deadline_us > 0 the
+ * rounds stop once it has passed (after at least one timed round). */
+static vd_status calib_size(const srv_calib_ops *ops, calib_cand *cand, size_t ncand, size_t b,
+                            int64_t deadline_us, int64_t *best, vd_error *err)
 {
-    size_t max_b = in->dynamic && in->meta->max_batch > 1 ? (size_t)in->meta->max_batch : 1;
-    for (size_t b = 1, next; b <= max_b; b = next) {
+    for (size_t c = 0; c < ncand; c++)
+        best[c] = -1;
+    for (int k = 0; k <= SRV_CALIB_ROUNDS; k++) {
+        for (size_t j = 0; j < ncand; j++) {
+            size_t c = k % 2 ? ncand - 1 - j : j;
+            if (!cand[c].open) continue;
+            int64_t us = ops->round(ops->ctx, c, b, err);
+            if (us < 0) return err->code;
+            if (k > 0 && (best[c] < 0 || us < best[c])) best[c] = us; /* round 0 warms up */
+        }
+        if (k > 0 && deadline_us > 0 && ops->now_us(ops->ctx) >= deadline_us) break;
+    }
+    return VD_OK;
+}
+
+vd_status vd_srv_calib_rows(const srv_calib_ops *ops, srv_calib_row *rows, size_t nrows,
+                            size_t max_b, int64_t max_delay_us, int64_t budget_us, vd_error *err)
+{
+    calib_cand cand[2];
+    size_t ncand = nrows > 2 ? 2 : nrows;
+    for (size_t c = 0; c < ncand; c++) {
+        rows[c].nsizes = 0;
+        cand[c] = (calib_cand){.row = &rows[c], .open = 1};
+    }
+    int64_t deadline_us = ops->now_us(ops->ctx) + budget_us, best[2];
+    /* batch 1 of every row first, in full whatever the budget: it is the
+     * baseline of every other point (throughput, the latency bound) */
+    vd_status rc = calib_size(ops, cand, ncand, 1, 0, best, err);
+    if (rc != VD_OK) return rc;
+    for (size_t c = 0; c < ncand; c++)
+        calib_point(&cand[c], 1, best[c], max_delay_us);
+    for (size_t b = 2, next; b <= max_b; b = next) {
         next = b * 2 > max_b && b < max_b ? max_b : b * 2; /* the last size tried is max_batch */
         int any = 0;
         for (size_t c = 0; c < ncand; c++)
             any |= cand[c].open;
-        if (!any || (b > 1 && vd_mono_us() >= deadline_us)) break;
-        vd_tensor input;
-        vd_status rc = calib_input(in->meta, b, &input, err);
-        if (rc != VD_OK) return rc;
-        int64_t best[2] = {-1, -1};
-        for (int k = 0; k <= CALIB_ROUNDS; k++) {
-            for (size_t j = 0; j < ncand; j++) {
-                size_t c = k % 2 ? ncand - 1 - j : j;
-                if (!cand[c].open) continue;
-                int64_t us = round_once(in, cand[c].sess, cand[c].row->runs, &input, err);
-                if (us < 0) {
-                    vd_tensor_free(&input);
-                    return err->code;
-                }
-                if (k > 0 && (best[c] < 0 || us < best[c])) best[c] = us; /* round 0 warms up */
-            }
-            if (k > 0 && vd_mono_us() >= deadline_us) break;
-        }
-        vd_tensor_free(&input);
+        if (!any || ops->now_us(ops->ctx) >= deadline_us) break;
+        if ((rc = calib_size(ops, cand, ncand, b, deadline_us, best, err)) != VD_OK) return rc;
         for (size_t c = 0; c < ncand; c++)
-            if (cand[c].open) calib_point(&cand[c], b, best[c], in->meta->max_delay_us);
+            if (cand[c].open) calib_point(&cand[c], b, best[c], max_delay_us);
     }
+    /* batch 1 again, in full, each row's fastest kept: a burst of other load
+     * that fell on the first batch-1 rounds would otherwise make bigger batches
+     * look cheaper and fit the latency bound (issue 17: mobilenet_v2 chose
+     * 1 run x batch 2 at 108.7 images/s against 240 for 2 runs x batch 1) */
+    for (size_t c = 0; c < ncand; c++)
+        cand[c].open = 1;
+    if ((rc = calib_size(ops, cand, ncand, 1, 0, best, err)) != VD_OK) return rc;
+    for (size_t c = 0; c < ncand; c++)
+        if (best[c] > 0 && best[c] < rows[c].round_us[0]) rows[c].round_us[0] = best[c];
     return VD_OK;
+}
+
+/* The real rounds: ORT runs of a cached input of the size asked. */
+typedef struct {
+    const srv_calib_in *in;
+    vd_ort_session *sess[2];
+    int runs[2];
+    vd_tensor input;
+    size_t input_b; /* 0 = no input yet */
+} calib_real;
+
+static int64_t real_round(void *ctx, size_t row, size_t b, vd_error *err)
+{
+    calib_real *r = ctx;
+    if (r->input_b != b) {
+        if (r->input_b) vd_tensor_free(&r->input);
+        r->input_b = 0;
+        if (calib_input(r->in->meta, b, &r->input, err) != VD_OK) return -1;
+        r->input_b = b;
+    }
+    return round_once(r->in, r->sess[row], r->runs[row], &r->input, err);
+}
+
+static int64_t real_now(void *ctx)
+{
+    (void)ctx;
+    return vd_mono_us();
 }
 
 vd_status vd_srv_calibrate(const srv_calib_in *in, vd_ort_session *shared, srv_calib_row *rows,
@@ -216,13 +263,12 @@ vd_status vd_srv_calibrate(const srv_calib_in *in, vd_ort_session *shared, srv_c
 {
     *nrows = 0;
     *single_out = NULL;
-    int64_t deadline = vd_mono_us() + in->budget_us;
     int cores = in->cores > SRV_LAYOUT_MAX_RUNS ? SRV_LAYOUT_MAX_RUNS : in->cores;
     memset(rows, 0, 2 * sizeof *rows);
     rows[0].runs = 1;
     rows[0].threads = 0;
-    calib_cand cand[2] = {{.row = &rows[0], .sess = shared, .open = 1}};
-    size_t ncand = 1;
+    calib_real real = {.in = in, .sess = {shared, NULL}, .runs = {1, 0}};
+    size_t n = 1;
     vd_ort_session *single = NULL;
     if (cores > 1) {
         /* the caller holds the lock that serialises session creation */
@@ -230,15 +276,20 @@ vd_status vd_srv_calibrate(const srv_calib_in *in, vd_ort_session *shared, srv_c
         if (rc != VD_OK) return rc;
         rows[1].runs = cores;
         rows[1].threads = 1;
-        cand[1] = (calib_cand){.row = &rows[1], .sess = single, .open = 1};
-        ncand = 2;
+        real.sess[1] = single;
+        real.runs[1] = cores;
+        n = 2;
     }
-    vd_status rc = calib_rows(in, cand, ncand, deadline, err);
+    size_t max_b = in->dynamic && in->meta->max_batch > 1 ? (size_t)in->meta->max_batch : 1;
+    srv_calib_ops ops = {.round = real_round, .now_us = real_now, .ctx = &real};
+    vd_status rc =
+        vd_srv_calib_rows(&ops, rows, n, max_b, in->meta->max_delay_us, in->budget_us, err);
+    if (real.input_b) vd_tensor_free(&real.input);
     if (rc != VD_OK) {
         vd_ort_session_close(single);
         return rc;
     }
-    *nrows = ncand;
+    *nrows = n;
     *single_out = single;
     return VD_OK;
 }

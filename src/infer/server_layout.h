@@ -66,7 +66,10 @@ typedef struct {
  * *single_out, owned by the caller, NULL when not opened) at batch 1, 2, 4, ...
  * up to meta->max_batch, stopping a row at the first size that is not eligible
  * (see vd_srv_layout_choose) or whose throughput fell below the previous size's, and
- * altogether once budget_us is spent. Each point is the fastest of a few
+ * altogether once budget_us (counted from after the session opens) is spent.
+ * Batch 1 of both rows is measured first and again last, each in full whatever
+ * the budget, and its fastest round kept: it is the baseline of the choice.
+ * Each point is the fastest of a few
  * rounds after a warm-up one (the least disturbed by other load); at each
  * size the two rows' rounds alternate, so that other load disturbs both alike.
  * The caller holds the server's load lock throughout (it serialises session
@@ -95,6 +98,25 @@ int vd_srv_coalesce_wait(srv_coalesce *c);
 /* Records a run that took reqs requests; waited_out: it waited (wait said 1)
  * until max_delay_us passed without a full batch. */
 void vd_srv_coalesce_taken(srv_coalesce *c, size_t reqs, int waited_out);
+
+/* Timed rounds per measured point (after one warm-up round). */
+#define SRV_CALIB_ROUNDS 3
+
+/* What the calibration measures with: round() runs one round of rows[row]
+ * (its runs at once) at `batch` items and returns its wall time in us, or -1
+ * with err filled; now_us() is the clock the budget is counted on. The real
+ * ones run ORT (vd_srv_calibrate); tests give their own. */
+typedef struct {
+    int64_t (*round)(void *ctx, size_t row, size_t batch, vd_error *err);
+    int64_t (*now_us)(void *ctx);
+    void *ctx;
+} srv_calib_ops;
+
+/* The measuring schedule of vd_srv_calibrate over nrows (1 or 2) rows whose
+ * runs/threads are set: fills their batch/round_us/nsizes. */
+vd_status vd_srv_calib_rows(const srv_calib_ops *ops, srv_calib_row *rows, size_t nrows,
+                            size_t max_batch, int64_t max_delay_us, int64_t budget_us,
+                            vd_error *err);
 
 vd_status vd_srv_calibrate(const srv_calib_in *in, vd_ort_session *shared, srv_calib_row *rows,
                            size_t *nrows, vd_ort_session **single_out, vd_error *err);

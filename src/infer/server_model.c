@@ -506,19 +506,24 @@ static void run_dynamic(srv_model *m, vd_ort_session *sess, srv_req *batch, size
     int64_t shape[VD_TENSOR_MAX_RANK];
     memcpy(shape, batch->input.shape, sizeof shape);
     shape[0] = (int64_t)total;
-    vd_status rc = vd_tensor_alloc_dtype(&in, batch->input.dtype, shape, batch->input.rank, &e);
-    for (srv_req *r = batch; rc == VD_OK && r; r = r->next)
+    vd_status rc = VD_OK;
+    if (batch->next) /* several requests: concatenated along dim 0 */
+        rc = vd_tensor_alloc_dtype(&in, batch->input.dtype, shape, batch->input.rank, &e);
+    for (srv_req *r = batch; rc == VD_OK && batch->next && r; r = r->next)
         if (r->input.dtype != in.dtype) /* int32 and int64 ids in one batch: the next run */
             rc = vd_error_set(&e, VD_ERR_INTERNAL, "a batch mixes dtypes");
-    if (rc == VD_OK) {
+    if (rc == VD_OK && batch->next) {
         size_t off = 0;
         for (srv_req *r = batch; r; r = r->next) {
             size_t c = vd_tensor_bytes(&r->input);
             memcpy((uint8_t *)in.raw + off, r->input.raw, c);
             off += c;
         }
-        rc = vd_ort_session_run(sess, m->meta.input_name, &in, m->out_names, m->nout, outs, &e);
     }
+    /* one request (every run when batching does not pay): its own tensor, no copy */
+    if (rc == VD_OK)
+        rc = vd_ort_session_run(sess, m->meta.input_name, batch->next ? &in : &batch->input,
+                                m->out_names, m->nout, outs, &e);
     vd_tensor_free(&in);
     for (size_t k = 0; rc == VD_OK && k < m->nout; k++)
         if (outs[k].rank < 1 || outs[k].shape[0] != (int64_t)total)
