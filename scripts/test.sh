@@ -7,8 +7,9 @@
 #   SKIP_ASAN=1 scripts/test.sh   only the normal build
 #   CTEST_ARGS='-L unit'          passed to ctest (e.g. a label or -R regex)
 #   SKIP_FUZZ=1                   skip the bounded fuzzing run (tests/fuzz/run.sh)
+#   SKIP_TSAN=1                   skip the ThreadSanitizer run (tests/tsan/run.sh)
 #
-# It ends with one line adding up both suites and the fuzz run:
+# It ends with one line adding up both suites, the fuzz run and the TSan run:
 #   visiond: N passed, N failed, N skipped
 #   SKIP_FUZZ=1 scripts/test.sh   skip the bounded fuzzing run at the end (tests/fuzz/run.sh:
 #                                 clang build in build-fuzz/, FUZZ_TIME seconds per harness)
@@ -87,6 +88,14 @@ fi
 if [ -z "${SKIP_FUZZ:-}" ]; then
   echo "test: fuzzing (tests/fuzz/run.sh, ${FUZZ_TIME:-15} s per harness)"
   if (unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; tests/fuzz/run.sh); then
+    sum_passed=$((sum_passed + 1))
+  else
+    status=1 sum_failed=$((sum_failed + 1))
+  fi
+fi
+if [ -z "${SKIP_TSAN:-}" ]; then
+  echo "test: ThreadSanitizer (tests/tsan/run.sh: the parallel HNSW build)"
+  if (unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; tests/tsan/run.sh); then
     sum_passed=$((sum_passed + 1))
   else
     status=1 sum_failed=$((sum_failed + 1))

@@ -54,16 +54,20 @@ static inline void *vd_memcpy_nonempty(void *dst, const void *src, size_t n)
 // A node's level is drawn from one generator per graph, and hnswlib draws it
 // without a lock: concurrent inserts (vd_hnsw_add_parallel, as hnswlib's own
 // Python ParallelFor) race on the generator's state, a data race that
-// ThreadSanitizer reports in test_vindex_parallel. The macros below route the
-// one call, getRandomLevel(mult_), to vd_locked_level, which draws under a
-// lock, and leave hnswlib's definition in place under another name (the
-// definition's first token is `double`, the call's `mult_`: a new use of the
-// name in hnswlib fails to compile instead of escaping the lock).
+// ThreadSanitizer reports (tests/tsan/run.sh). The macros below route the one
+// call, getRandomLevel(mult_), to vd_next_level, and leave hnswlib's
+// definition in place under another name (the definition's first token is
+// `double`, the call's `mult_`: a new use of the name in hnswlib fails to
+// compile instead of escaping this).
 #define VD_HNSW_MAX_LEVEL 64 /* a node's highest level, here and in the loader */
 namespace
 {
 std::mutex vd_level_lock;
-template <typename Engine> int vd_locked_level(Engine &gen, double mult)
+// The level this thread's next insert takes, when >= 0 (set by with_level).
+thread_local int vd_forced_level = -1;
+
+// Draws a level from gen under a lock, as hnswlib would: floor(-ln(u) * mult).
+template <typename Engine> int vd_draw_level(Engine &gen, double mult)
 {
     std::uniform_real_distribution<double> unit(0.0, 1.0);
     double u;
@@ -76,10 +80,30 @@ template <typename Engine> int vd_locked_level(Engine &gen, double mult)
     double level = u > 0 ? -std::log(u) * mult : VD_HNSW_MAX_LEVEL;
     return level < VD_HNSW_MAX_LEVEL ? (int)level : VD_HNSW_MAX_LEVEL;
 }
+
+// What hnswlib's addPoint gets for the new node's level.
+template <typename Engine> int vd_next_level(Engine &gen, double mult)
+{
+    int forced = vd_forced_level;
+    vd_forced_level = -1;
+    return forced >= 0 ? forced : vd_draw_level(gen, mult);
+}
+
+// Makes this thread's next insert take `level`, until the scope ends.
+struct with_level {
+    explicit with_level(int level)
+    {
+        vd_forced_level = level;
+    }
+    ~with_level()
+    {
+        vd_forced_level = -1;
+    }
+};
 } // namespace
 #define getRandomLevel(arg) VD_HNSW_LEVEL_##arg)
 #define VD_HNSW_LEVEL_double getRandomLevel_unlocked(double
-#define VD_HNSW_LEVEL_mult_ vd_locked_level(level_generator_, mult_
+#define VD_HNSW_LEVEL_mult_ vd_next_level(level_generator_, mult_
 #include <hnswlib/hnswlib.h>
 #undef getRandomLevel
 #undef VD_HNSW_LEVEL_double
@@ -268,18 +292,59 @@ static int run_parallel(size_t n, int threads, std::function<void(size_t)> one, 
     return job.rc;
 }
 
+// Inserts items 0..n (vector vec(j), label label(j), all new to the graph)
+// with `threads` threads. Every level is drawn first, in item order, from the
+// graph's generator; the items that raise the graph's top level go in one by
+// one, in that order, before the others go in in parallel. So no insert of
+// the parallel phase changes the entry point or the top level: hnswlib writes
+// those under its global lock but reads them without it (a data race
+// ThreadSanitizer reports in the parallel phase otherwise). The levels keep
+// hnswlib's distribution, and their sequence no longer depends on the
+// threads' interleaving.
+template <typename Vec, typename Label>
+static int insert_all(vd_hnsw *h, size_t n, Vec vec, Label label, int threads, char *msg)
+{
+    std::vector<int> levels;
+    std::vector<size_t> rest;
+    int rc = guarded(msg, [&] {
+        levels.resize(n);
+        rest.reserve(n);
+        std::vector<size_t> raising;
+        int top = h->g->cur_element_count ? h->g->maxlevel_ : -1;
+        for (size_t j = 0; j < n; j++) {
+            levels[j] = vd_draw_level(h->g->level_generator_, h->g->mult_);
+            if (levels[j] > top) {
+                raising.push_back(j);
+                top = levels[j];
+            } else {
+                rest.push_back(j);
+            }
+        }
+        for (size_t j : raising) {
+            with_level lv(levels[j]);
+            h->g->addPoint(vec(j), (hnswlib::labeltype)label(j));
+        }
+    });
+    if (rc != 0) return rc;
+    return run_parallel(
+        rest.size(), threads,
+        [&](size_t i) {
+            size_t j = rest[i];
+            with_level lv(levels[j]);
+            h->g->addPoint(vec(j), (hnswlib::labeltype)label(j));
+        },
+        msg);
+}
+
 extern "C" int vd_hnsw_add_parallel(vd_hnsw *h, size_t n, const int64_t *labels, const float *vecs,
                                     const size_t *rows, int threads, char *msg)
 {
     int rc = vd_hnsw_reserve(h, n, msg);
     if (rc != 0 || n == 0) return rc;
-    return run_parallel(
-        n, threads,
-        [=](size_t j) {
-            size_t r = rows ? rows[j] : j;
-            h->g->addPoint(vecs + r * (size_t)h->dim, (hnswlib::labeltype)labels[r]);
-        },
-        msg);
+    auto row = [=](size_t j) { return rows ? rows[j] : j; };
+    return insert_all(
+        h, n, [&](size_t j) { return (const void *)(vecs + row(j) * (size_t)h->dim); },
+        [&](size_t j) { return labels[row(j)]; }, threads, msg);
 }
 
 extern "C" int vd_hnsw_rebuild(const vd_hnsw *old, int threads, vd_hnsw **out, char *msg)
@@ -294,13 +359,10 @@ extern "C" int vd_hnsw_rebuild(const vd_hnsw *old, int threads, vd_hnsw **out, c
     vd_hnsw *h = nullptr;
     if (rc == 0) rc = vd_hnsw_new(old->dim, live.size() + 1, old->m, old->efc, old->ef, &h, msg);
     if (rc == 0)
-        rc = run_parallel(
-            live.size(), threads,
-            [&](size_t j) {
-                hnswlib::tableint id = live[j];
-                h->g->addPoint(old->g->getDataByInternalId(id), old->g->getExternalLabel(id));
-            },
-            msg);
+        rc = insert_all(
+            h, live.size(),
+            [&](size_t j) { return (const void *)old->g->getDataByInternalId(live[j]); },
+            [&](size_t j) { return (int64_t)old->g->getExternalLabel(live[j]); }, threads, msg);
     if (rc != 0) {
         vd_hnsw_free(h);
         return rc;
