@@ -20,6 +20,13 @@
 #include "infer/server.h"
 #include "pipeline/text_embed.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define VD_LEAK_CHECK() __lsan_do_leak_check()
+#else
+#define VD_LEAK_CHECK() ((void)0)
+#endif
+
 static void usage(FILE *f)
 {
     fprintf(
@@ -294,8 +301,22 @@ static void print_ready(const vd_server_config *cfg, vd_server *srv)
     fflush(stdout);
 }
 
-/* Starts the server, says so, and serves until a stop signal. Returns the exit code. */
-static int run_model_server(ms_args *a)
+/* Ends the process with code once the server is torn down. ONNX Runtime can
+ * leave a thread of its own running that reads its library's static strings
+ * (after a failed load, and now and then after a normal stop); exit() would
+ * free them under it, a use-after-free at exit that ASan reports. So the
+ * process ends without the static destructors, and under ASan the leak check
+ * that exit() would have run is run here first. */
+static _Noreturn void end_process(int code)
+{
+    VD_LEAK_CHECK();
+    fflush(stdout);
+    fflush(stderr);
+    _exit(code);
+}
+
+/* Starts the server, says so, and serves until a stop signal; never returns. */
+static _Noreturn void run_model_server(ms_args *a)
 {
     vd_log_init("model-server", (vd_log_level)a->log_level, 2);
     /* before any thread exists: M_ARENA_MAX only binds threads that have no arena yet */
@@ -310,7 +331,7 @@ static int run_model_server(ms_args *a)
     vd_error serr;
     if (vd_sigpipe_open(stop_sigs, 2, &sfd, &serr) != VD_OK) {
         free(a->preload_buf);
-        return vd_cli_fail("model-server: %s", serr.msg);
+        end_process(vd_cli_fail("model-server: %s", serr.msg));
     }
     a->cfg.stop_fd = sfd;
 
@@ -320,21 +341,13 @@ static int run_model_server(ms_args *a)
     free(a->preload_buf);
     if (rc != VD_OK) {
         vd_sigpipe_close();
-        int code = vd_cli_fail("model-server: %s", vd_error_text(&err));
-        /* A failed load can leave an ONNX Runtime thread running that reads
-         * its library's static strings; exit() would free them under it
-         * (seen under ASan as a use-after-free at exit). The server is torn
-         * down already: end the process without the static destructors. */
-        fflush(stdout);
-        fflush(stderr);
-        _exit(code);
+        end_process(vd_cli_fail("model-server: %s", vd_error_text(&err)));
     }
     print_ready(&a->cfg, srv);
     rc = vd_server_run(srv, &err);
     vd_server_free(srv);
     vd_sigpipe_close();
-    if (rc != VD_OK) return vd_cli_fail("model-server: %s", vd_error_text(&err));
-    return VD_EXIT_OK;
+    end_process(rc != VD_OK ? vd_cli_fail("model-server: %s", vd_error_text(&err)) : VD_EXIT_OK);
 }
 
 int vd_cmd_model_server(int argc, char **argv)
@@ -345,5 +358,6 @@ int vd_cmd_model_server(int argc, char **argv)
     }
     ms_args a;
     int rc = parse_args(argc, argv, &a);
-    return rc != VD_EXIT_OK ? rc : run_model_server(&a);
+    if (rc != VD_EXIT_OK) return rc;
+    run_model_server(&a);
 }
