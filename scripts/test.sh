@@ -85,21 +85,21 @@ if [ -z "${SKIP_ASAN:-}" ]; then
   export VISIOND_TEST_SANITIZED=1
   run_suite build-asan -DVISIOND_SANITIZE=ON
 fi
-if [ -z "${SKIP_FUZZ:-}" ]; then
-  echo "test: fuzzing (tests/fuzz/run.sh, ${FUZZ_TIME:-15} s per harness)"
-  if (unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; tests/fuzz/run.sh); then
+# Runs one stage outside CTest (its own build, no ASan environment), counted as one test.
+run_stage() {
+  echo "test: $1"
+  shift
+  if (unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; "$@"); then
     sum_passed=$((sum_passed + 1))
   else
     status=1 sum_failed=$((sum_failed + 1))
   fi
+}
+if [ -z "${SKIP_FUZZ:-}" ]; then
+  run_stage "fuzzing (tests/fuzz/run.sh, ${FUZZ_TIME:-15} s per harness)" tests/fuzz/run.sh
 fi
 if [ -z "${SKIP_TSAN:-}" ]; then
-  echo "test: ThreadSanitizer (tests/tsan/run.sh: the parallel HNSW build)"
-  if (unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; tests/tsan/run.sh); then
-    sum_passed=$((sum_passed + 1))
-  else
-    status=1 sum_failed=$((sum_failed + 1))
-  fi
+  run_stage "ThreadSanitizer (tests/tsan/run.sh: the parallel HNSW build)" tests/tsan/run.sh
 fi
 [ "$status" = 0 ] || [ "$sum_failed" -gt 0 ] || sum_failed=1
 echo "visiond: $sum_passed passed, $sum_failed failed, $sum_skipped skipped"
