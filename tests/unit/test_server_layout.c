@@ -117,7 +117,6 @@ VD_TEST(a_fixed_batch_model_only_chooses_how_many_runs)
     CHECK(l.ips > 499.0 && l.ips < 501.0);
 }
 
-
 /* A fake machine for the calibration's schedule: a clock that each round
  * advances by what it took, round times per (row, batch) when quiet, and a
  * burst of other load that makes the first `burst` rounds `slow` times slower. */
