@@ -19,11 +19,13 @@
 /* ---- the scripts ----------------------------------------------------------------------------- */
 
 static const char *const script_names[S__N] = {
-    [S_ENQUEUE] = "enqueue",   [S_RESERVE] = "reserve",   [S_HEARTBEAT] = "heartbeat",
-    [S_PROGRESS] = "progress", [S_COMPLETE] = "complete", [S_FAIL] = "fail",
-    [S_RELEASE] = "release",   [S_CANCEL] = "cancel",     [S_REQUEUE] = "requeue",
-    [S_LIST] = "list",         [S_COUNTS] = "counts",     [S_MAINTAIN] = "maintain",
-    [S_PURGE] = "purge",
+    [S_ENQUEUE] = "enqueue",     [S_RESERVE] = "reserve",
+    [S_HEARTBEAT] = "heartbeat", [S_PROGRESS] = "progress",
+    [S_COMPLETE] = "complete",   [S_FAIL] = "fail",
+    [S_RELEASE] = "release",     [S_CANCEL] = "cancel",
+    [S_REQUEUE] = "requeue",     [S_LIST] = "list",
+    [S_COUNTS] = "counts",       [S_MAINTAIN] = "maintain",
+    [S_PURGE] = "purge",         [S_COMPLETE_RESERVE] = "complete_reserve",
 };
 
 /* The embedded source of src/queue/lua/NAME.lua, or NULL. */

@@ -21,6 +21,7 @@ enum {
     S_HEARTBEAT,
     S_PROGRESS,
     S_COMPLETE,
+    S_COMPLETE_RESERVE,
     S_FAIL,
     S_RELEASE,
     S_CANCEL,

@@ -927,6 +927,91 @@ VD_TEST(a_job_hash_is_kept_compact)
     server_kill(&srv);
 }
 
+/* Returns the calls of one command in INFO commandstats (e.g. "evalsha"), or -1. */
+static long long command_calls(const server *srv, const char *cmd)
+{
+    redisContext *c = redisConnect("127.0.0.1", srv->port);
+    long long v = -1;
+    if (c && !c->err) {
+        redisReply *r = redisCommand(c, "INFO commandstats");
+        char key[64];
+        snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
+        const char *at = NULL;
+        if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS))
+            at = strstr(r->str, key);
+        v = at ? atoll(at + strlen(key)) : 0;
+        if (r) freeReplyObject(r);
+    }
+    if (c) redisFree(c);
+    return v;
+}
+
+/* vd_queue_complete_reserve on Redis is one script call (complete_reserve.lua). Its reply
+ * lost (the server stalls past the client's timeout, then runs it): VD_ERR_CONN; the
+ * complete was written, and the caller's next steps (the complete alone, then a reserve on
+ * the same handle) answer ok and hand back the job the lost reply carried, once. */
+VD_TEST(complete_reserve_is_one_call_and_survives_a_lost_reply)
+{
+    server srv;
+    if (!server_up(&srv)) return;
+    char url[256];
+    url_for(&srv, "timeout_ms=300&retry_ms=0", url, sizeof url);
+    vd_error err;
+    vd_queue *q;
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    char a[VD_ID_LEN + 1], b[VD_ID_LEN + 1], c[VD_ID_LEN + 1], d[VD_ID_LEN + 1];
+    CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .priority = 9}, a, &err));
+    CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .priority = 8}, b, &err));
+    CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .priority = 7}, c, &err));
+    CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .priority = 6}, d, &err));
+    vd_job job = {0}, next = {0};
+    int got = 0;
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err));
+    CHECK_EQ_STR(job.id, a);
+    vd_job_clear(&job);
+
+    long long before = command_calls(&srv, "evalsha");
+    CHECK(before > 0);
+    CHECK_OK(vd_queue_complete_reserve(q, a, "w1", "{}", 60000, NULL, 0, &next, &got, &err));
+    CHECK_EQ_INT(command_calls(&srv, "evalsha") - before, 1); /* one round trip */
+    CHECK_EQ_INT(got, 1);
+    CHECK_EQ_STR(next.id, b);
+    CHECK_EQ_INT(next.state, VD_JOB_STARTED);
+    vd_job_clear(&next);
+
+    redisContext *side = stall_begin(&srv);
+    CHECK(side != NULL);
+    vd_status st =
+        vd_queue_complete_reserve(q, b, "w1", "{\"n\":1}", 60000, NULL, 0, &next, &got, &err);
+    stall_end(side);
+    if (st == VD_OK) {
+        vd_test_skip("the server did not stall before the call; nothing to retry");
+        vd_job_clear(&next);
+        vd_queue_close(q);
+        server_kill(&srv);
+        return;
+    }
+    CHECK_EQ_INT(st, VD_ERR_CONN);
+    CHECK_EQ_INT(got, 0);
+    CHECK_OK(vd_queue_get(q, c, &job, &err)); /* it ran, late: c is w1's */
+    CHECK_EQ_INT(job.state, VD_JOB_STARTED);
+    vd_job_clear(&job);
+    CHECK_OK(vd_queue_complete(q, b, "w1", "{\"n\":2}", &err)); /* what the supervisor does */
+    CHECK_OK(vd_queue_get(q, b, &job, &err));
+    CHECK_EQ_INT(job.state, VD_JOB_FINISHED);
+    CHECK_EQ_STR(job.result, "{\"n\":1}"); /* written once */
+    vd_job_clear(&job);
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err));
+    CHECK_EQ_STR(job.id, c); /* the job the lost reply carried, not d */
+    CHECK_EQ_INT(job.attempts, 1);
+    vd_job_clear(&job);
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &job, &err)); /* settled: the next */
+    CHECK_EQ_STR(job.id, d);
+    vd_job_clear(&job);
+    vd_queue_close(q);
+    server_kill(&srv);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* the backend must not rely on SIGPIPE being ignored */

@@ -113,3 +113,63 @@ local function promote(now, limit)
   end
   return #ids
 end
+-- complete_job: the job's holder records its result (has_result '1': result, else none).
+-- Returns {'ok'} or {code} (not_found, lease_lost, canceled). A repeat (same token, or the
+-- same worker completing a job it finished) is 'ok' and changes nothing.
+local function complete_job(token, id, worker, has_result, result)
+  local f = redis.call('HMGET', JK(id), 'state', 'worker', 'cancel_requested', 'last_op')
+  if not f[1] then return {'not_found'} end
+  if f[4] == token then return {'ok'} end
+  if f[1] == 'finished' and f[2] == worker then return {'ok'} end
+  if f[2] ~= worker then return {'lease_lost'} end
+  if f[1] == 'canceled' and f[3] == '1' then return {'canceled'} end
+  if f[1] ~= 'started' then return {'lease_lost'} end
+  if has_result == '1' then redis.call('HSET', JK(id), 'result', result)
+  else redis.call('HDEL', JK(id), 'result') end
+  redis.call('HSET', JK(id), 'last_op', token)
+  set_state(id, 'finished', now_ms())
+  return {'ok'}
+end
+-- The ready member a is before b (priority, run_at, tie-break: 5 groups of 8 hex digits).
+local function ready_before(a, b)
+  for i = 1, 33, 8 do
+    local x = tonumber(string.sub(a, i, i + 7), 16)
+    local y = tonumber(string.sub(b, i, i + 7), 16)
+    if x ~= y then return x < y end
+  end
+  return false
+end
+-- reserve_job: takes the first ready job (of the types ARGV[first..], or any when there is no
+-- ARGV[first]) for worker under a lease of lease ms. Returns {'ok', hash} or {'empty'}. The
+-- token makes a repeat return the job the first call took (rsv:TOKEN, for 60 s).
+local function reserve_job(token, worker, lease, first)
+  local rsv = K('rsv:' .. token)
+  local prev = redis.call('GET', rsv)
+  if prev then
+    local f = redis.call('HMGET', JK(prev), 'state', 'worker')
+    if f[1] == 'started' and f[2] == worker then
+      return {'ok', redis.call('HGETALL', JK(prev))}
+    end
+    return {'empty'}
+  end
+  local now = now_ms()
+  reclaim(now, 1000)
+  promote(now, 1000)
+  local best
+  if #ARGV < first then best = redis.call('ZRANGE', K('ready'), 0, 0)[1]
+  else
+    for i = first, #ARGV do
+      local h = redis.call('ZRANGE', K('ready:' .. ARGV[i]), 0, 0)[1]
+      if h and (not best or ready_before(h, best)) then best = h end
+    end
+  end
+  if not best then return {'empty'} end
+  local id = string.sub(best, 41)
+  local k = JK(id)
+  redis.call('HINCRBY', k, 'attempts', 1)
+  redis.call('HSET', k, 'worker', worker, 'started_ms', I(now), 'ended_ms', '0',
+    'cancel_requested', '0', 'progress_done', '0', 'progress_total', '0')
+  set_state(id, 'started', now + lease)
+  redis.call('SET', rsv, id, 'PX', 60000)
+  return {'ok', redis.call('HGETALL', k)}
+end
