@@ -276,26 +276,39 @@ static vd_status rq_enqueue_many(vd_queue *base, const vd_enqueue_opts *o, size_
     return st;
 }
 
+/* Runs script s, whose reservation takes a reserve's token: ARGV = prefix, token, head[0..nhead),
+ * lease_ms, types... The token is kept as an unsure reserve's after VD_ERR_CONN, so the next
+ * reserve on this handle gets back the job a lost reply carried. *r as vd_redis_eval. */
+static vd_status reserve_script(rqueue *q, int s, const char *const *head, size_t nhead,
+                                const char *worker_id, int64_t lease_ms, const char *const *types,
+                                size_t ntypes, redisReply **r, vd_error *err)
+{
+    size_t nargs = 2 + nhead + (types ? ntypes : 0), n = 0;
+    const char **args = malloc(sizeof *args * nargs);
+    if (!args) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    char token[VD_ID_LEN + 1], lease[24];
+    op_token(q, S_RESERVE, "", worker_id, token);
+    I64(lease, lease_ms);
+    args[n++] = token;
+    for (size_t i = 0; i < nhead; i++)
+        args[n++] = head[i];
+    args[n++] = lease;
+    for (size_t i = 0; types && i < ntypes; i++)
+        args[n++] = types[i];
+    vd_status st = vd_redis_eval(q, s, (int)nargs, args, NULL, r, err);
+    op_settled(q, S_RESERVE, "", worker_id, token, st);
+    free(args);
+    return st;
+}
+
 static vd_status rq_reserve(vd_queue *base, const char *worker_id, int64_t lease_ms,
                             const char *const *types, size_t ntypes, vd_job *job, vd_error *err)
 {
     rqueue *q = (rqueue *)base;
     if (types && ntypes == 0) return vd_error_set(err, VD_ERR_EMPTY, "no job types to take");
-    size_t nargs = 3 + (types ? ntypes : 0);
-    const char **args = malloc(sizeof *args * nargs);
-    if (!args) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-    char token[VD_ID_LEN + 1], lease[24];
-    op_token(q, S_RESERVE, "", worker_id, token); /* a reserve left unsure gets its job back */
-    I64(lease, lease_ms);
-    args[0] = token;
-    args[1] = worker_id;
-    args[2] = lease;
-    for (size_t i = 0; types && i < ntypes; i++)
-        args[3 + i] = types[i];
     redisReply *r;
-    vd_status st = vd_redis_eval(q, S_RESERVE, (int)nargs, args, NULL, &r, err);
-    op_settled(q, S_RESERVE, "", worker_id, token, st);
-    free(args);
+    vd_status st =
+        reserve_script(q, S_RESERVE, &worker_id, 1, worker_id, lease_ms, types, ntypes, &r, err);
     if (st != VD_OK) return st;
     if (reply_is(r, 0, "empty"))
         st = vd_error_set(err, VD_ERR_EMPTY, "no job is ready");
@@ -379,24 +392,10 @@ static vd_status rq_complete_reserve(vd_queue *base, const char *id, const char 
     *reserved = 0;
     if (!id || !*id) return vd_error_set(err, VD_ERR_INVALID, "complete needs a job id");
     if (types && ntypes == 0) return rq_complete(base, id, worker_id, result, err);
-    size_t nargs = 6 + (types ? ntypes : 0);
-    const char **args = malloc(sizeof *args * nargs);
-    if (!args) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-    char token[VD_ID_LEN + 1], lease[24];
-    op_token(q, S_RESERVE, "", worker_id, token); /* a reserve left unsure gets its job back */
-    I64(lease, lease_ms);
-    args[0] = token;
-    args[1] = id;
-    args[2] = worker_id;
-    args[3] = result ? "1" : "0";
-    args[4] = result ? result : "";
-    args[5] = lease;
-    for (size_t i = 0; types && i < ntypes; i++)
-        args[6 + i] = types[i];
+    const char *head[] = {id, worker_id, result ? "1" : "0", result ? result : ""};
     redisReply *r;
-    vd_status st = vd_redis_eval(q, S_COMPLETE_RESERVE, (int)nargs, args, NULL, &r, err);
-    op_settled(q, S_RESERVE, "", worker_id, token, st);
-    free(args);
+    vd_status st =
+        reserve_script(q, S_COMPLETE_RESERVE, head, 4, worker_id, lease_ms, types, ntypes, &r, err);
     if (st != VD_OK) return st;
     if (!reply_is(r, 0, "ok"))
         st = code_status(r, "complete", id, err);

@@ -142,33 +142,65 @@ static void url_for(const server *srv, const char *opts, char *out, size_t n)
     snprintf(out, n, "redis://127.0.0.1:%d/0%s%s", srv->port, opts ? "?" : "", opts ? opts : "");
 }
 
-/* Runs one command on a side connection; returns the integer reply or -1. */
-static long long side_command(const server *srv, const char *cmd)
+/* What a side query makes of its reply (arg: the caller's), or -1. */
+typedef long long (*reply_pick)(const redisReply *r, const char *arg);
+
+/* Runs cmd (a hiredis format with at most one %s, cmd_arg) on a side connection and returns
+ * what pick makes of the reply; -1 without one. */
+static long long side_query(const server *srv, const char *cmd, const char *cmd_arg,
+                            reply_pick pick, const char *arg)
 {
     redisContext *c = redisConnect("127.0.0.1", srv->port);
     long long v = -1;
     if (c && !c->err) {
-        redisReply *r = redisCommand(c, cmd);
-        if (r && r->type == REDIS_REPLY_INTEGER) v = r->integer;
-        if (r && (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING)) v = 0;
+        redisReply *r = cmd_arg ? redisCommand(c, cmd, cmd_arg) : redisCommand(c, cmd);
+        if (r) v = pick(r, arg);
         if (r) freeReplyObject(r);
     }
     if (c) redisFree(c);
     return v;
 }
 
+/* An integer reply as is, a status or string as 0. */
+static long long pick_integer(const redisReply *r, const char *arg)
+{
+    (void)arg;
+    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+    return r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING ? 0 : -1;
+}
+
+static long long pick_elements(const redisReply *r, const char *arg)
+{
+    (void)arg;
+    return r->type == REDIS_REPLY_ARRAY ? (long long)r->elements : -1;
+}
+
+/* The calls of command arg in an INFO commandstats reply (0 when it was never called). */
+static long long pick_calls(const redisReply *r, const char *arg)
+{
+    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) return -1;
+    char key[64];
+    snprintf(key, sizeof key, "cmdstat_%s:calls=", arg);
+    const char *at = strstr(r->str, key);
+    return at ? atoll(at + strlen(key)) : 0;
+}
+
+/* Runs one command on a side connection; returns the integer reply (0 for a status) or -1. */
+static long long side_command(const server *srv, const char *cmd)
+{
+    return side_query(srv, cmd, NULL, pick_integer, NULL);
+}
+
 /* Returns how many keys match pattern, or -1. */
 static long long count_keys(const server *srv, const char *pattern)
 {
-    redisContext *c = redisConnect("127.0.0.1", srv->port);
-    long long v = -1;
-    if (c && !c->err) {
-        redisReply *r = redisCommand(c, "KEYS %s", pattern);
-        if (r && r->type == REDIS_REPLY_ARRAY) v = (long long)r->elements;
-        if (r) freeReplyObject(r);
-    }
-    if (c) redisFree(c);
-    return v;
+    return side_query(srv, "KEYS %s", pattern, pick_elements, NULL);
+}
+
+/* Returns the calls of one command in INFO commandstats (e.g. "evalsha"), or -1. */
+static long long command_calls(const server *srv, const char *cmd)
+{
+    return side_query(srv, "INFO commandstats", NULL, pick_calls, cmd);
 }
 
 VD_TEST(url_errors_are_invalid)
@@ -927,23 +959,18 @@ VD_TEST(a_job_hash_is_kept_compact)
     server_kill(&srv);
 }
 
-/* Returns the calls of one command in INFO commandstats (e.g. "evalsha"), or -1. */
-static long long command_calls(const server *srv, const char *cmd)
+/* server_up, then a queue handle on it with the URL options opts. Returns 1 when both are
+ * there; 0 when the test was skipped or failed. */
+static int queue_up(server *srv, const char *opts, vd_queue **q)
 {
-    redisContext *c = redisConnect("127.0.0.1", srv->port);
-    long long v = -1;
-    if (c && !c->err) {
-        redisReply *r = redisCommand(c, "INFO commandstats");
-        char key[64];
-        snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
-        const char *at = NULL;
-        if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS))
-            at = strstr(r->str, key);
-        v = at ? atoll(at + strlen(key)) : 0;
-        if (r) freeReplyObject(r);
-    }
-    if (c) redisFree(c);
-    return v;
+    if (!server_up(srv)) return 0;
+    char url[256];
+    vd_error err;
+    url_for(srv, opts, url, sizeof url);
+    if (vd_queue_open(url, q, &err) == VD_OK) return 1;
+    vd_test_fail_at(__FILE__, __LINE__, "%s", err.msg);
+    server_kill(srv);
+    return 0;
 }
 
 /* vd_queue_complete_reserve on Redis is one script call (complete_reserve.lua). Its reply
@@ -953,12 +980,9 @@ static long long command_calls(const server *srv, const char *cmd)
 VD_TEST(complete_reserve_is_one_call_and_survives_a_lost_reply)
 {
     server srv;
-    if (!server_up(&srv)) return;
-    char url[256];
-    url_for(&srv, "timeout_ms=300&retry_ms=0", url, sizeof url);
-    vd_error err;
     vd_queue *q;
-    CHECK_OK(vd_queue_open(url, &q, &err));
+    if (!queue_up(&srv, "timeout_ms=300&retry_ms=0", &q)) return;
+    vd_error err;
     char a[VD_ID_LEN + 1], b[VD_ID_LEN + 1], c[VD_ID_LEN + 1], d[VD_ID_LEN + 1];
     CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .priority = 9}, a, &err));
     CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .priority = 8}, b, &err));
