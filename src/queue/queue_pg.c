@@ -338,22 +338,97 @@ static char *types_array(const char *const *types, size_t ntypes)
     return s;
 }
 
+/* The types of a reserve as an array literal into *arr (NULL: any type). */
+static vd_status reserve_types(const char *const *types, size_t ntypes, char **arr, vd_error *err)
+{
+    *arr = NULL;
+    if (!types) return VD_OK;
+    for (size_t i = 0; i < ntypes; i++)
+        if (types[i] && !vd_job_type_valid(types[i]))
+            return vd_error_set(err, VD_ERR_INVALID, "bad job type '%s'", types[i]);
+    if (!(*arr = types_array(types, ntypes)))
+        return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    return VD_OK;
+}
+
 static vd_status pgq_reserve(vd_queue *base, const char *worker_id, int64_t lease_ms,
                              const char *const *types, size_t ntypes, vd_job *job, vd_error *err)
 {
-    char *arr = NULL;
-    if (types) {
-        for (size_t i = 0; i < ntypes; i++)
-            if (types[i] && !vd_job_type_valid(types[i]))
-                return vd_error_set(err, VD_ERR_INVALID, "bad job type '%s'", types[i]);
-        if (!(arr = types_array(types, ntypes)))
-            return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-    }
+    char *arr;
+    vd_status st = reserve_types(types, ntypes, &arr, err);
+    if (st != VD_OK) return st;
     char lease[24], token[VD_ID_LEN + 1];
     I64(lease, lease_ms);
     vd_id_new(token);
     reserve_arg a = {.worker = worker_id, .lease = lease, .types = arr, .token = token, .job = job};
-    vd_status st = vd_pgq_retry((pg_queue *)base, try_reserve, &a, err);
+    st = vd_pgq_retry((pg_queue *)base, try_reserve, &a, err);
+    free(arr);
+    return st;
+}
+
+typedef struct {
+    const char *id, *result;
+    reserve_arg r; /* its token is the complete's too */
+    int *reserved;
+} complete_reserve_arg;
+
+/* complete, then reserve, in one transaction (one commit). A retry first looks for the job
+ * an earlier try took (its commit may have gone through with the reply lost: the complete
+ * with it); the complete of a retry that finds its own token is a repeat, answered ok. */
+static vd_status try_complete_reserve(pg_queue *q, void *arg, int retry, vd_error *err)
+{
+    complete_reserve_arg *a = arg;
+    reserve_arg *ra = &a->r;
+    *a->reserved = 0;
+    if (retry) {
+        const char *p[] = {ra->token, ra->worker};
+        vd_status st = take_row(q, PQ_RETAKE, 2, p, ra->job, err);
+        *a->reserved = st == VD_OK;
+        if (st != VD_ERR_EMPTY) return st;
+    }
+    if (!vd_pgq_poll_notify(q))
+        return vd_error_set(err, VD_ERR_CONN, "postgres %s: connection lost", q->shown);
+    q->woken = 0;
+    vd_status st = vd_pgq_begin(q, err);
+    if (st != VD_OK) return st;
+    const char *p[] = {a->id, ra->worker, a->result, ra->token};
+    int64_t rows = 0;
+    st = vd_pgq_rows(q, PQ_COMPLETE, 4, p, &rows, err);
+    if (st == VD_OK && rows == 0) st = why_not_held(q, a->id, ra->worker, 1, ra->token, err);
+    if (st == VD_OK) st = housekeep(q, BATCH, NULL, err);
+    if (st == VD_OK) {
+        const char *tp[] = {ra->worker, ra->lease, ra->types, ra->token};
+        st = take_row(q, PQ_TAKE, 4, tp, ra->job, err);
+        *a->reserved = st == VD_OK;
+        if (st == VD_ERR_EMPTY) st = VD_OK;
+    }
+    st = vd_pgq_end(q, st, err);
+    if (st != VD_OK && *a->reserved) {
+        vd_job_clear(ra->job);
+        *a->reserved = 0;
+    }
+    return st;
+}
+
+static vd_status pgq_complete_reserve(vd_queue *base, const char *id, const char *worker_id,
+                                      const char *result, int64_t lease_ms,
+                                      const char *const *types, size_t ntypes, vd_job *next,
+                                      int *reserved, vd_error *err)
+{
+    *reserved = 0;
+    if (!id) return vd_error_set(err, VD_ERR_INVALID, "no job id or worker");
+    char *arr;
+    vd_status st = reserve_types(types, ntypes, &arr, err);
+    if (st != VD_OK) return st;
+    char lease[24], token[VD_ID_LEN + 1];
+    I64(lease, lease_ms);
+    vd_id_new(token);
+    complete_reserve_arg a = {
+        .id = id,
+        .result = result,
+        .r = {.worker = worker_id, .lease = lease, .types = arr, .token = token, .job = next},
+        .reserved = reserved};
+    st = vd_pgq_retry((pg_queue *)base, try_complete_reserve, &a, err);
     free(arr);
     return st;
 }
@@ -691,6 +766,7 @@ static const vd_queue_ops pg_ops = {
     .heartbeat = pgq_heartbeat,
     .progress = pgq_progress,
     .complete = pgq_complete,
+    .complete_reserve = pgq_complete_reserve,
     .fail = pgq_fail,
     .release = pgq_release,
     .cancel = pgq_cancel,

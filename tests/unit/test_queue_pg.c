@@ -412,6 +412,80 @@ VD_TEST(a_call_whose_reply_was_lost_is_repeated_safely)
     relay_stop(&r);
 }
 
+/* The transaction id that last wrote job id's row (its xmin), into out; 1 when read. */
+static int row_xmin(const char *url, const char *id, char *out, size_t n)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT xmin FROM vd_queue_jobs WHERE id = '%s'", id);
+    PGconn *c = PQconnectdb(url);
+    PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+    int ok = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    if (ok) snprintf(out, n, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return ok && out[0];
+}
+
+/* vd_queue_complete_reserve on PostgreSQL is one transaction: the finished job and the one it
+ * reserved carry the same xmin. Its COMMIT's reply lost (the relay cuts the connection): the
+ * repeat finds the job the lost commit took, with the complete (one attempt, first result). */
+VD_TEST(complete_reserve_is_one_transaction_and_survives_a_lost_reply)
+{
+    char url[512];
+    if (!fresh(url, sizeof url)) return;
+    PGconn *c = PQconnectdb(url);
+    int pg_port = PQstatus(c) == CONNECTION_OK ? atoi(PQport(c)) : 0;
+    int tcp = PQstatus(c) == CONNECTION_OK && PQhost(c) && PQhost(c)[0] != '/';
+    PQfinish(c);
+    if (!tcp || pg_port <= 0) {
+        vd_test_skip("$VISIOND_TEST_PG is not a TCP address");
+        return;
+    }
+    relay r;
+    CHECK(relay_start(&r, pg_port));
+    char rurl[600];
+    snprintf(rurl, sizeof rurl, "%s host='127.0.0.1' port='%d'", url, r.port);
+    vd_queue *q;
+    vd_error err;
+    CHECK_OK(vd_queue_open(rurl, &q, &err));
+    char id[4][VD_ID_LEN + 1];
+    for (int i = 0; i < 4; i++)
+        CHECK_OK(
+            vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .priority = 9 - i}, id[i], &err));
+    vd_job j = {0}, next = {0};
+    int got = 0;
+    CHECK_OK(vd_queue_reserve(q, "w1", 60000, NULL, 0, &j, &err));
+    CHECK_EQ_STR(j.id, id[0]);
+    vd_job_clear(&j);
+
+    CHECK_OK(vd_queue_complete_reserve(q, id[0], "w1", "{}", 60000, NULL, 0, &next, &got, &err));
+    CHECK_EQ_INT(got, 1);
+    CHECK_EQ_STR(next.id, id[1]);
+    vd_job_clear(&next);
+    char x0[32] = "", x1[32] = "";
+    CHECK(row_xmin(url, id[0], x0, sizeof x0) && row_xmin(url, id[1], x1, sizeof x1));
+    CHECK_EQ_STR(x0, x1); /* one transaction wrote both */
+
+    relay_arm(&r, "COMMIT");
+    CHECK_OK(
+        vd_queue_complete_reserve(q, id[1], "w1", "{\"n\":1}", 60000, NULL, 0, &next, &got, &err));
+    CHECK_EQ_INT(got, 1);
+    CHECK_EQ_STR(next.id, id[2]); /* the job the lost commit took, not id[3] */
+    CHECK_EQ_INT(next.attempts, 1);
+    vd_job_clear(&next);
+    CHECK_OK(vd_queue_get(q, id[1], &j, &err));
+    CHECK_EQ_INT(j.state, VD_JOB_FINISHED);
+    CHECK_EQ_STR(j.result, "{\"n\":1}");
+    vd_job_clear(&j);
+    int64_t cnt[VD_JOB__NSTATES];
+    CHECK_OK(vd_queue_counts(q, cnt, &err));
+    CHECK_EQ_INT(cnt[VD_JOB_FINISHED], 2);
+    CHECK_EQ_INT(cnt[VD_JOB_STARTED], 1);
+    CHECK_EQ_INT(cnt[VD_JOB_QUEUED], 1);
+    vd_queue_close(q);
+    relay_stop(&r);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
