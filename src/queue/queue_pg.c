@@ -290,25 +290,41 @@ static vd_status take_row(pg_queue *q, int idx, int n, const char *const *p, vd_
     return st;
 }
 
-static vd_status try_reserve(pg_queue *q, void *arg, int retry, vd_error *err)
+/* On a retry, the job an earlier try of this call took (its commit may have gone through with
+ * the reply lost) into a->job: VD_OK; VD_ERR_EMPTY when none, or on a first try. */
+static vd_status retake(pg_queue *q, reserve_arg *a, int retry, vd_error *err)
 {
-    reserve_arg *a = arg;
-    if (retry) { /* the first try may have taken a job whose reply was lost */
-        const char *p[] = {a->token, a->worker};
-        vd_status st = take_row(q, PQ_RETAKE, 2, p, a->job, err);
-        if (st != VD_ERR_EMPTY) return st;
-    }
-    /* what was notified before this transaction's snapshot, it sees */
+    if (!retry) return VD_ERR_EMPTY;
+    const char *p[] = {a->token, a->worker};
+    return take_row(q, PQ_RETAKE, 2, p, a->job, err);
+}
+
+/* Begins a reserve's transaction, having read the notifications (what was notified before
+ * its snapshot, it sees). */
+static vd_status begin_take(pg_queue *q, vd_error *err)
+{
     if (!vd_pgq_poll_notify(q))
         return vd_error_set(err, VD_ERR_CONN, "postgres %s: connection lost", q->shown);
     q->woken = 0;
-    vd_status st = vd_pgq_begin(q, err);
+    return vd_pgq_begin(q, err);
+}
+
+/* Inside the transaction: housekeeping, then the next job into a->job (VD_ERR_EMPTY: none). */
+static vd_status take_next(pg_queue *q, reserve_arg *a, vd_error *err)
+{
+    vd_status st = housekeep(q, BATCH, NULL, err);
     if (st != VD_OK) return st;
-    st = housekeep(q, BATCH, NULL, err);
-    if (st == VD_OK) {
-        const char *p[] = {a->worker, a->lease, a->types, a->token};
-        st = take_row(q, PQ_TAKE, 4, p, a->job, err);
-    }
+    const char *p[] = {a->worker, a->lease, a->types, a->token};
+    return take_row(q, PQ_TAKE, 4, p, a->job, err);
+}
+
+static vd_status try_reserve(pg_queue *q, void *arg, int retry, vd_error *err)
+{
+    reserve_arg *a = arg;
+    vd_status st = retake(q, a, retry, err);
+    if (st != VD_ERR_EMPTY) return st;
+    if ((st = begin_take(q, err)) != VD_OK) return st;
+    st = take_next(q, a, err);
     if (st == VD_ERR_EMPTY) { /* commit the housekeeping even when nothing was taken */
         st = vd_pgq_end(q, VD_OK, err);
         return st == VD_OK ? vd_error_set(err, VD_ERR_EMPTY, "no job is ready") : st;
@@ -379,26 +395,16 @@ static vd_status try_complete_reserve(pg_queue *q, void *arg, int retry, vd_erro
 {
     complete_reserve_arg *a = arg;
     reserve_arg *ra = &a->r;
-    *a->reserved = 0;
-    if (retry) {
-        const char *p[] = {ra->token, ra->worker};
-        vd_status st = take_row(q, PQ_RETAKE, 2, p, ra->job, err);
-        *a->reserved = st == VD_OK;
-        if (st != VD_ERR_EMPTY) return st;
-    }
-    if (!vd_pgq_poll_notify(q))
-        return vd_error_set(err, VD_ERR_CONN, "postgres %s: connection lost", q->shown);
-    q->woken = 0;
-    vd_status st = vd_pgq_begin(q, err);
-    if (st != VD_OK) return st;
+    vd_status st = retake(q, ra, retry, err);
+    *a->reserved = st == VD_OK;
+    if (st != VD_ERR_EMPTY) return st;
+    if ((st = begin_take(q, err)) != VD_OK) return st;
     const char *p[] = {a->id, ra->worker, a->result, ra->token};
     int64_t rows = 0;
     st = vd_pgq_rows(q, PQ_COMPLETE, 4, p, &rows, err);
     if (st == VD_OK && rows == 0) st = why_not_held(q, a->id, ra->worker, 1, ra->token, err);
-    if (st == VD_OK) st = housekeep(q, BATCH, NULL, err);
     if (st == VD_OK) {
-        const char *tp[] = {ra->worker, ra->lease, ra->types, ra->token};
-        st = take_row(q, PQ_TAKE, 4, tp, ra->job, err);
+        st = take_next(q, ra, err);
         *a->reserved = st == VD_OK;
         if (st == VD_ERR_EMPTY) st = VD_OK;
     }

@@ -341,25 +341,39 @@ static void relay_stop(relay *r)
     waitpid(r->pid, NULL, 0);
 }
 
-VD_TEST(a_call_whose_reply_was_lost_is_repeated_safely)
+/* A fresh database (url) and a queue handle on it through a relay (r). Returns 1 when both
+ * are there; 0 when the test was skipped (not a TCP address) or failed. */
+static int relayed_queue(char *url, size_t n, relay *r, vd_queue **q)
 {
-    char url[512];
-    if (!fresh(url, sizeof url)) return;
+    if (!fresh(url, n)) return 0;
     PGconn *c = PQconnectdb(url);
     int pg_port = PQstatus(c) == CONNECTION_OK ? atoi(PQport(c)) : 0;
     int tcp = PQstatus(c) == CONNECTION_OK && PQhost(c) && PQhost(c)[0] != '/';
     PQfinish(c);
     if (!tcp || pg_port <= 0) {
         vd_test_skip("$VISIOND_TEST_PG is not a TCP address");
-        return;
+        return 0;
     }
-    relay r;
-    CHECK(relay_start(&r, pg_port));
+    if (!relay_start(r, pg_port)) {
+        vd_test_fail_at(__FILE__, __LINE__, "could not start the relay");
+        return 0;
+    }
     char rurl[600];
-    snprintf(rurl, sizeof rurl, "%s host='127.0.0.1' port='%d'", url, r.port);
-    vd_queue *q;
+    snprintf(rurl, sizeof rurl, "%s host='127.0.0.1' port='%d'", url, r->port);
     vd_error err;
-    CHECK_OK(vd_queue_open(rurl, &q, &err));
+    if (vd_queue_open(rurl, q, &err) == VD_OK) return 1;
+    vd_test_fail_at(__FILE__, __LINE__, "%s", err.msg);
+    relay_stop(r);
+    return 0;
+}
+
+VD_TEST(a_call_whose_reply_was_lost_is_repeated_safely)
+{
+    char url[512];
+    relay r;
+    vd_queue *q;
+    if (!relayed_queue(url, sizeof url, &r, &q)) return;
+    vd_error err;
     char a[VD_ID_LEN + 1], b[VD_ID_LEN + 1], d[VD_ID_LEN + 1];
     CHECK_OK(vd_queue_enqueue(q, &(vd_enqueue_opts){.type = "t", .priority = 2}, a, &err));
     CHECK_OK(vd_queue_enqueue(
@@ -432,22 +446,10 @@ static int row_xmin(const char *url, const char *id, char *out, size_t n)
 VD_TEST(complete_reserve_is_one_transaction_and_survives_a_lost_reply)
 {
     char url[512];
-    if (!fresh(url, sizeof url)) return;
-    PGconn *c = PQconnectdb(url);
-    int pg_port = PQstatus(c) == CONNECTION_OK ? atoi(PQport(c)) : 0;
-    int tcp = PQstatus(c) == CONNECTION_OK && PQhost(c) && PQhost(c)[0] != '/';
-    PQfinish(c);
-    if (!tcp || pg_port <= 0) {
-        vd_test_skip("$VISIOND_TEST_PG is not a TCP address");
-        return;
-    }
     relay r;
-    CHECK(relay_start(&r, pg_port));
-    char rurl[600];
-    snprintf(rurl, sizeof rurl, "%s host='127.0.0.1' port='%d'", url, r.port);
     vd_queue *q;
+    if (!relayed_queue(url, sizeof url, &r, &q)) return;
     vd_error err;
-    CHECK_OK(vd_queue_open(rurl, &q, &err));
     char id[4][VD_ID_LEN + 1];
     for (int i = 0; i < 4; i++)
         CHECK_OK(
