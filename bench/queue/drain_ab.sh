@@ -3,7 +3,9 @@
 # on a shared machine: for each rep and backend, each binary in turn drains N queued no-op jobs
 # (`worker --burst --concurrency 1`, the first binary enqueues); prints the wall time, the
 # rate and the CPU per job of the whole process tree (perf stat task-clock: supervisor, fork
-# server, horses). Redis needs REDIS_PORT (a throwaway redis-server; db 1 is flushed).
+# server, horses). Redis needs REDIS_PORT (a throwaway redis-server; db 1 is flushed); "pg" needs
+# PG_URL, a PostgreSQL database this bench owns (its public schema is dropped and made again
+# before each run).
 # Needs perf (Debian linux-perf). Give each build its own binary path.
 set -euo pipefail
 N=$1; REPS=$2; BACKS=$3; shift 3
@@ -17,6 +19,7 @@ for rep in $(seq "$REPS"); do
    case $b in
     full) u="sqlite:$tmp/q.db";; normal) u="sqlite:$tmp/q.db?sync=normal";;
     redis) redis-cli -p "$port" -n 1 flushdb >/dev/null; u="redis://127.0.0.1:$port/1";;
+    pg) psql "$PG_URL" -qc "DROP SCHEMA public CASCADE" -c "CREATE SCHEMA public" >/dev/null 2>&1; u=$PG_URL;;
    esac
    rm -f "$tmp"/q.db*
    "$ENQ" jobs enqueue noop --count "$N" --queue "$u" >/dev/null
