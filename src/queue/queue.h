@@ -193,10 +193,10 @@ vd_status vd_queue_complete(vd_queue *q, const char *id, const char *worker_id,
 
 /* vd_queue_complete, then vd_queue_reserve(worker_id, lease_ms, types) into *next, in one
  * transaction where the backend has one (SQLite: one commit, one fsync; Redis: one script, one
- * round trip; PostgreSQL: one commit). Returns the complete's status, with nothing written unless VD_OK (where the
- * backend rolls back a failed reserve with it, the reserve's error is returned: write the
- * complete alone then). On VD_OK the outcome is committed, and *reserved is 1 when a job was
- * taken into *next (cleared by the caller), 0 when none was ready or the reserve failed
+ * round trip; PostgreSQL: one commit). Returns the complete's status, with nothing written unless
+ * VD_OK (where the backend rolls back a failed reserve with it, the reserve's error is returned:
+ * write the complete alone then). On VD_OK the outcome is committed, and *reserved is 1 when a job
+ * was taken into *next (cleared by the caller), 0 when none was ready or the reserve failed
  * (reserve again as usual). The outcome is never written after the reserve (docs/worker.md). */
 vd_status vd_queue_complete_reserve(vd_queue *q, const char *id, const char *worker_id,
                                     const char *result_json, int64_t lease_ms,
