@@ -69,7 +69,8 @@ typedef struct {
     vd_status st[MAX_BATCH];
     char *msg[MAX_BATCH]; /* owned: decode error */
     char sha[MAX_BATCH][VD_SHA256_HEX_LEN + 1];
-    int row[MAX_BATCH]; /* image mode: the row in input, -1 when it failed */
+    int row[MAX_BATCH];                     /* image mode: the row in input, -1 when it failed */
+    int src_w[MAX_BATCH], src_h[MAX_BATCH]; /* the decoded images' whole sizes */
     size_t nok;
     vd_tensor input;         /* image mode: nok rows */
     vd_image img[MAX_BATCH]; /* face mode */
@@ -145,6 +146,8 @@ static void decode_one(pipe_state *p, batch *b, size_t i)
         memset(&img, 0, sizeof img);
         st = vd_image_decode_buffer(data, len, &dopts, &img, &e);
         free(data);
+        b->src_w[i] = img.src_width;
+        b->src_h[i] = img.src_height;
         if (st == VD_OK && p->o->mode == VD_EMBED_IMAGE) {
             size_t per = vd_model_meta_input_len(p->meta);
             st = vd_preprocess_into(&img, p->meta, b->input.data + b->nok * per, NULL, &e);
@@ -422,6 +425,10 @@ static vd_status process_batch(run_ctx *c, const vd_model_meta *meta, batch *b, 
 {
     c->stats->decode_us += b->decode_us;
     for (size_t i = 0; i < b->n; i++) {
+        if (b->st[i] == VD_OK) {
+            c->items[b->idx[i]].src_width = b->src_w[i];
+            c->items[b->idx[i]].src_height = b->src_h[i];
+        }
         if (b->row[i] >= 0 || b->st[i] == VD_OK) continue;
         vd_embed_item *it = &c->items[b->idx[i]];
         vd_strlcpy(it->sha256, b->sha[i], VD_SHA256_HEX_LEN + 1);

@@ -52,6 +52,9 @@ typedef struct {
     int dim;                            /* the vector's length (> 0) when status is VD_OK */
     vd_status status;                   /* VD_OK or the file's own error */
     char *error;                        /* owned: the message when status != VD_OK */
+    /* the image's whole size, upright (image/decode.h src_width/src_height), when this call
+     * decoded it (status VD_OK or a model's error); 0 x 0 for a cached vector */
+    int src_width, src_height;
 } vd_embed_item;
 
 typedef struct {

@@ -135,7 +135,14 @@ static vd_status finish_asset(index_run *r, const vd_asset *a, const vd_embed_it
     vd_image img;
     memset(&img, 0, sizeof img);
     int per_file = 0;
-    st = read_image(r, a, &img, &per_file, err);
+    if (r->face_model[0] || it->src_width <= 0) {
+        /* the faces need the whole image, and a cached vector came without a size: read,
+         * check and decode the file again */
+        st = read_image(r, a, &img, &per_file, err);
+    } else { /* the embedding's decode of these very bytes (sha256 checked above) gave it */
+        img.src_width = it->src_width;
+        img.src_height = it->src_height;
+    }
     if (st == VD_OK && r->face_model[0]) st = store_faces(r, a, &img, &per_file, err);
     if (st == VD_OK)
         st = vd_store_asset_set_state(r->store, a->id, VD_ASSET_INDEXED, NULL, img.src_width,

@@ -167,6 +167,16 @@ rc=0
 [ "$rc" = 1 ] && grep -q path_outside_media_roots "$T/cli2.err" || fail "visiond index outside the roots: rc $rc $(cat "$T/cli2.err")"
 echo "ok: visiond index"
 
+# ---- without faces: the size comes from the embedding's decode (no second read) ---------------
+mkdir -p "$T/media/nofaces" && cp "$DEMO/facemesh.png" "$T/media/nofaces/"
+"$VISIOND" index --data "$DATA" --media-root "$T/media" --library-face-model "" "$T/media/nofaces" \
+  >"$T/cli3.json" 2>"$T/cli3.err" || { cat "$T/cli3.err" >&2; fail "visiond index without faces failed"; }
+req GET "/assets?folder=$T/media/nofaces"
+want="$(vipsheader -f width "$DEMO/facemesh.png") $(vipsheader -f height "$DEMO/facemesh.png")"
+[ "$(jget assets.0.state)" = indexed ] && [ "$(jget assets.0.width) $(jget assets.0.height)" = "$want" ] ||
+  fail "indexed without faces: want its size $want: $BODY"
+echo "ok: indexed without faces, $want"
+
 api_stop
 worker_stop
 ms_stop

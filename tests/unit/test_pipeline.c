@@ -129,8 +129,14 @@ VD_TEST(misses_then_hits_with_the_same_vectors_and_per_file_errors)
         CHECK(!a[i].cached && a[i].vector);
         CHECK(fabs(norm(a[i].vector, dim) - 1.0) < 1e-4);
         CHECK(vd_sha256_hex_valid(a[i].sha256));
+        /* the whole upright size, though the decode shrank it on load to the model's input */
+        vd_image full;
+        CHECK_OK(vd_image_decode_file(paths[i], NULL, &full, NULL, &err));
+        CHECK(full.width > 224 && a[i].src_width == full.width && a[i].src_height == full.height);
+        vd_image_free(&full);
     }
     CHECK_EQ_INT(a[NPHOTOS].status, VD_ERR_IMAGE);
+    CHECK(a[NPHOTOS].src_width == 0 && a[NPHOTOS + 1].src_width == 0);
     CHECK_EQ_STR(a[NPHOTOS].error, "not an image");
     CHECK(vd_sha256_hex_valid(a[NPHOTOS].sha256)); /* read, so hashed */
     CHECK_EQ_INT(a[NPHOTOS + 1].status, VD_ERR_NOT_FOUND);
@@ -156,6 +162,7 @@ VD_TEST(misses_then_hits_with_the_same_vectors_and_per_file_errors)
     CHECK_EQ_INT((int)st.batches, 0);
     for (int i = 0; i < NPHOTOS; i++) {
         CHECK(b[i].cached);
+        CHECK(b[i].src_width == 0 && b[i].src_height == 0); /* nothing decoded */
         CHECK_EQ_STR(b[i].sha256, a[i].sha256);
         CHECK(memcmp(a[i].vector, b[i].vector, (size_t)dim * sizeof(float)) == 0);
     }
