@@ -367,8 +367,11 @@ static vd_status reserve_types(const char *const *types, size_t ntypes, char **a
     return VD_OK;
 }
 
-static vd_status pgq_reserve(vd_queue *base, const char *worker_id, int64_t lease_ms,
-                             const char *const *types, size_t ntypes, vd_job *job, vd_error *err)
+/* Checks a reserve's types, fills *r (lease_ms, a fresh token: both live until this returns)
+ * and runs fn(q, arg) under vd_pgq_retry: the part reserve and complete_reserve share. */
+static vd_status run_reserving(pg_queue *q, const char *worker_id, int64_t lease_ms,
+                               const char *const *types, size_t ntypes, vd_job *job, reserve_arg *r,
+                               vd_pgq_try_fn fn, void *arg, vd_error *err)
 {
     char *arr;
     vd_status st = reserve_types(types, ntypes, &arr, err);
@@ -376,10 +379,19 @@ static vd_status pgq_reserve(vd_queue *base, const char *worker_id, int64_t leas
     char lease[24], token[VD_ID_LEN + 1];
     I64(lease, lease_ms);
     vd_id_new(token);
-    reserve_arg a = {.worker = worker_id, .lease = lease, .types = arr, .token = token, .job = job};
-    st = vd_pgq_retry((pg_queue *)base, try_reserve, &a, err);
+    *r = (reserve_arg){
+        .worker = worker_id, .lease = lease, .types = arr, .token = token, .job = job};
+    st = vd_pgq_retry(q, fn, arg, err);
     free(arr);
     return st;
+}
+
+static vd_status pgq_reserve(vd_queue *base, const char *worker_id, int64_t lease_ms,
+                             const char *const *types, size_t ntypes, vd_job *job, vd_error *err)
+{
+    reserve_arg a;
+    return run_reserving((pg_queue *)base, worker_id, lease_ms, types, ntypes, job, &a, try_reserve,
+                         &a, err);
 }
 
 typedef struct {
@@ -423,20 +435,9 @@ static vd_status pgq_complete_reserve(vd_queue *base, const char *id, const char
 {
     *reserved = 0;
     if (!id) return vd_error_set(err, VD_ERR_INVALID, "no job id or worker");
-    char *arr;
-    vd_status st = reserve_types(types, ntypes, &arr, err);
-    if (st != VD_OK) return st;
-    char lease[24], token[VD_ID_LEN + 1];
-    I64(lease, lease_ms);
-    vd_id_new(token);
-    complete_reserve_arg a = {
-        .id = id,
-        .result = result,
-        .r = {.worker = worker_id, .lease = lease, .types = arr, .token = token, .job = next},
-        .reserved = reserved};
-    st = vd_pgq_retry((pg_queue *)base, try_complete_reserve, &a, err);
-    free(arr);
-    return st;
+    complete_reserve_arg a = {.id = id, .result = result, .reserved = reserved};
+    return run_reserving((pg_queue *)base, worker_id, lease_ms, types, ntypes, next, &a.r,
+                         try_complete_reserve, &a, err);
 }
 
 /* ---- changes of one held job ---------------------------------------------------------------- */
