@@ -12,7 +12,7 @@ D=$(mktemp -d "${3:-/tmp}/vdbench.XXXXXX")
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$D"' EXIT
 cc -O2 -std=gnu17 -I"$here/src" "$here/bench/queue_redis.c" "$here/build/libvisiond.a" \
-  $(pkg-config --libs hiredis sqlite3 jansson) -lm -o "$D/queue_redis"
+  $(pkg-config --libs hiredis sqlite3 jansson libpq libcrypto) -lm -o "$D/queue_redis"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 urls=()
 for fs in everysec always; do

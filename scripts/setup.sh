@@ -19,7 +19,7 @@ APT_PACKAGES=(
   build-essential cmake pkg-config git ca-certificates curl
   clang clang-format valgrind
   libsqlite3-dev sqlite3 libjansson-dev libmicrohttpd-dev libhiredis-dev redis-server libutf8proc-dev python3-regex
-  postgresql-15 postgresql-client-15 libpq-dev iproute2
+  postgresql-15 postgresql-client-15 libpq-dev libssl-dev iproute2
   libvips-dev libvips-tools liblinear-dev libfaiss-dev libopenblas-dev
   python3 python3-rq python3-redis
   dataset-fashion-mnist

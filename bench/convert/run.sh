@@ -23,7 +23,7 @@ trap 'rm -rf "$tmp"' EXIT
 ORT_ROOT=${ONNXRUNTIME_ROOT:-${VISIOND_PREFIX:-/opt/visiond}/deps/onnxruntime}
 cc -O2 -std=gnu17 -I"$root/src" -I"$ORT_ROOT/include" "$here/ort_time.c" "$build_dir/libvisiond.a" \
   -L"$ORT_ROOT/lib" -lonnxruntime -Wl,-rpath,"$ORT_ROOT/lib" \
-  $(pkg-config --libs jansson) -lpthread -lm -o "$tmp/ort_time"
+  $(pkg-config --libs jansson libcrypto) -lpthread -lm -o "$tmp/ort_time"
 
 # A seeded input batch in 0..255, scaled per model below.
 python3 - "$tmp/in255.f32" "$B" <<'PY'

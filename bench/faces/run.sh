@@ -59,7 +59,7 @@ done
 ORT_ROOT=${ONNXRUNTIME_ROOT:-${VISIOND_PREFIX:-/opt/visiond}/deps/onnxruntime}
 cc -O2 -std=gnu17 -I"$root/src" -I"$ORT_ROOT/include" "$root/bench/convert/ort_time.c" \
   "$(dirname "$VISIOND")/libvisiond.a" -L"$ORT_ROOT/lib" -lonnxruntime \
-  -Wl,-rpath,"$ORT_ROOT/lib" $(pkg-config --libs jansson) -lpthread -lm -o "$tmp/ort_time"
+  -Wl,-rpath,"$ORT_ROOT/lib" $(pkg-config --libs jansson libcrypto) -lpthread -lm -o "$tmp/ort_time"
 : >"$tmp/speed.txt"
 for m in $(printf '%s\n' $EMBEDDERS | sed 's/@.*//' | sort -u); do
   s=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["input"]["height"])' \

@@ -1,4 +1,6 @@
-/* sha256.c: SHA-256 through glib's GChecksum. */
+/* sha256.c: SHA-256 and HMAC-SHA-256 through OpenSSL's libcrypto (EVP), which
+ * uses the CPU's SHA extensions where there are some: ~1.5 GB/s here against
+ * ~0.3 GB/s for glib's GChecksum, which this used before (docs/benchmarks.md). */
 #include "core/sha256.h"
 
 #include "core/paths.h"
@@ -8,18 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <glib.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 struct vd_sha256_ctx {
-    GChecksum *gc;
+    EVP_MD_CTX *md;
 };
 
 vd_sha256_ctx *vd_sha256_new(void)
 {
     vd_sha256_ctx *ctx = malloc(sizeof *ctx);
     if (!ctx) return NULL;
-    ctx->gc = g_checksum_new(G_CHECKSUM_SHA256);
-    if (!ctx->gc) {
+    ctx->md = EVP_MD_CTX_new();
+    if (!ctx->md || EVP_DigestInit_ex(ctx->md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(ctx->md);
         free(ctx);
         return NULL;
     }
@@ -28,78 +32,36 @@ vd_sha256_ctx *vd_sha256_new(void)
 
 void vd_sha256_update(vd_sha256_ctx *ctx, const void *data, size_t len)
 {
-    const guchar *p = data;
-    /* g_checksum_update takes a gssize: feed huge buffers in slices. */
-    while (len > 0) {
-        size_t n = len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len;
-        g_checksum_update(ctx->gc, p, (gssize)n);
-        p += n;
-        len -= n;
-    }
+    /* cannot fail once initialised (no allocation): a failure is a broken libcrypto */
+    if (len && EVP_DigestUpdate(ctx->md, data, len) != 1) abort();
 }
 
 void vd_sha256_final(vd_sha256_ctx *ctx, uint8_t out[VD_SHA256_LEN])
 {
-    gsize n = VD_SHA256_LEN;
-    g_checksum_get_digest(ctx->gc, out, &n);
+    if (EVP_DigestFinal_ex(ctx->md, out, NULL) != 1) abort();
 }
 
 void vd_sha256_free(vd_sha256_ctx *ctx)
 {
     if (!ctx) return;
-    g_checksum_free(ctx->gc);
+    EVP_MD_CTX_free(ctx->md);
     free(ctx);
-}
-
-/* Adds len bytes to gc, in pieces GChecksum's gssize can hold. */
-static void feed(GChecksum *gc, const void *data, size_t len)
-{
-    const guchar *p = data;
-    while (len > 0) {
-        size_t n = len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len;
-        g_checksum_update(gc, p, (gssize)n);
-        p += n;
-        len -= n;
-    }
 }
 
 void vd_sha256(const void *data, size_t len, uint8_t out[VD_SHA256_LEN])
 {
-    /* GChecksum allocates; on allocation failure glib aborts, as it does
-     * everywhere, so there is no NULL to handle here. */
-    GChecksum *gc = g_checksum_new(G_CHECKSUM_SHA256);
-    feed(gc, data, len);
-    gsize n = VD_SHA256_LEN;
-    g_checksum_get_digest(gc, out, &n);
-    g_checksum_free(gc);
+    /* fails only when libcrypto cannot allocate its context: there is no digest to give
+     * then, and the callers have no error path, so abort (as glib did before) */
+    if (EVP_Digest(data, len, out, NULL, EVP_sha256(), NULL) != 1) abort();
 }
 
 void vd_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t len,
                     uint8_t out[VD_SHA256_LEN])
 {
-    enum { BLOCK = 64 };
-    uint8_t k[BLOCK] = {0}, pad[BLOCK], inner[VD_SHA256_LEN];
-    if (keylen > BLOCK)
-        vd_sha256(key, keylen, k);
-    else if (keylen)
-        memcpy(k, key, keylen);
-    GChecksum *gc = g_checksum_new(G_CHECKSUM_SHA256);
-    for (int i = 0; i < BLOCK; i++)
-        pad[i] = k[i] ^ 0x36;
-    g_checksum_update(gc, pad, BLOCK);
-    feed(gc, msg, len);
-    gsize n = VD_SHA256_LEN;
-    g_checksum_get_digest(gc, inner, &n);
-    g_checksum_reset(gc);
-    for (int i = 0; i < BLOCK; i++)
-        pad[i] = k[i] ^ 0x5c;
-    g_checksum_update(gc, pad, BLOCK);
-    g_checksum_update(gc, inner, VD_SHA256_LEN);
-    n = VD_SHA256_LEN;
-    g_checksum_get_digest(gc, out, &n);
-    g_checksum_free(gc);
-    memset(k, 0, sizeof k);
-    memset(pad, 0, sizeof pad);
+    static const uint8_t none = 0; /* HMAC wants a non-NULL key even when it is empty */
+    if (keylen > INT32_MAX ||
+        !HMAC(EVP_sha256(), keylen ? key : &none, (int)keylen, msg, len, out, NULL))
+        abort(); /* as vd_sha256: allocation failure only (keys are a few dozen bytes) */
 }
 
 int vd_consttime_equal(const void *a, const void *b, size_t n)
