@@ -14,6 +14,7 @@
 #include "core/datadir.h"
 #include "core/util.h"
 #include "core/log.h"
+#include "image/decode.h"
 #include "infer/client.h"
 #include "pipeline/embed.h"
 #include "service/people.h"
@@ -164,7 +165,10 @@ vd_status vd_api_start(const vd_api_config *cfg, vd_api **out, vd_error *err)
     if (!api) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&api->libindex_mu, NULL);
     const char *data = cfg->data_dir && *cfg->data_dir ? cfg->data_dir : vd_data_dir();
-    vd_status st = api_fields(api, cfg, data, err);
+    /* libvips first, before the index owner's and the HTTP threads: its start sets and removes
+     * an environment variable (image/decode.h) */
+    vd_status st = vd_image_init(NULL, err);
+    if (st == VD_OK) st = api_fields(api, cfg, data, err);
     if (st == VD_OK) st = vd_media_roots_new(cfg->media_roots, cfg->nmedia_roots, &api->roots, err);
     int threads = cfg->threads > 0 ? cfg->threads : 4;
     char store_path[4096];

@@ -536,14 +536,14 @@ static void classify(void *ctx, vd_http_req *req, vd_http_resp *resp)
 
 vd_status vd_api_routes_infer(vd_api *api, vd_router *r, vd_error *err)
 {
-    vd_status st = vd_image_init(NULL, err); /* before the HTTP threads start */
-    if (st != VD_OK) return st;
     const vd_route routes[] = {
         {"POST", "/embeddings", embeddings, api, VD_ROUTE_BODY_JSON | VD_ROUTE_BODY_UPLOAD},
         {"POST", "/faces", faces, api, VD_ROUTE_BODY_JSON | VD_ROUTE_BODY_UPLOAD},
         {"POST", "/classify", classify, api, VD_ROUTE_BODY_JSON},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if ((st = vd_router_add(r, &routes[i], err)) != VD_OK) return st;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        vd_status st = vd_router_add(r, &routes[i], err);
+        if (st != VD_OK) return st;
+    }
     return VD_OK;
 }

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
+#include <gmodule.h>
 #include <vips/vips.h>
 
 #include "core/log.h"
@@ -144,14 +146,58 @@ static void budget_give(int64_t px)
     pthread_mutex_unlock(&budget.mu);
 }
 
+/* The one libvips module this service reads with (HEIF/AVIF); its other modules hold loaders
+ * it refuses (decode.h: ImageMagick, PDF, OpenSlide, JPEG XL). */
+#define HEIF_MODULE "vips-heif.so"
+
+/* Starts libvips without its modules directory, then loads the HEIF module alone from the
+ * directory libvips itself was loaded from. libvips loads every module there at start:
+ * ImageMagick, poppler, OpenSlide and libjxl with their ~30 libraries, 25-30 ms of a
+ * 30-38 ms start on the test VM, paid by every work-horse that decodes (each starts libvips
+ * afresh). VIPSHOME (libvips' prefix, where it looks for modules) is pointed at a directory
+ * that has none for the start, then removed again; a user's own VIPSHOME is kept, and with
+ * it whatever modules it names. Called before any thread of this process reads the
+ * environment concurrently (decode.h: before any thread that decodes starts). */
+static int start_without_modules(const char *argv0)
+{
+    if (getenv("VIPSHOME")) return VIPS_INIT(argv0);
+    if (setenv("VIPSHOME", "/nonexistent/visiond-no-vips-modules", 1) != 0) return VIPS_INIT(argv0);
+    int rc = VIPS_INIT(argv0);
+    unsetenv("VIPSHOME");
+    if (rc != 0) return rc;
+    Dl_info info;
+    char dir[4096], path[4200];
+    if (!dladdr((void *)vips_init, &info) || !info.dli_fname) return 0;
+    vd_strlcpy(dir, info.dli_fname, sizeof dir);
+    char *slash = strrchr(dir, '/');
+    if (!slash) return 0;
+    *slash = 0;
+    snprintf(path, sizeof path, "%s/vips-modules-%d.%d/" HEIF_MODULE, dir, VIPS_MAJOR_VERSION,
+             VIPS_MINOR_VERSION);
+    if (access(path, R_OK) != 0) return 0; /* a libvips without the module: no HEIF here */
+    GModule *m = g_module_open(path, G_MODULE_BIND_LAZY);
+    if (!m) VD_WARN("image: cannot load libvips' HEIF module %s: %s", path, g_module_error());
+    return 0; /* the module makes itself resident */
+}
+
 vd_status vd_image_init(const char *argv0, vd_error *err)
 {
-    if (VIPS_INIT(argv0 ? argv0 : "visiond")) {
+    /* once per process: a later call must not touch the environment again (other threads
+     * may be reading it by then) */
+    static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+    static int started;
+    pthread_mutex_lock(&once);
+    int rc = started ? 0 : start_without_modules(argv0 ? argv0 : "visiond");
+    int first = !started && rc == 0;
+    if (rc == 0) started = 1;
+    pthread_mutex_unlock(&once);
+    if (rc != 0) {
         vd_status st =
             vd_error_set(err, VD_ERR_INTERNAL, "libvips failed to start: %s", vips_error_buffer());
         vips_error_clear();
         return st;
     }
+    if (!first) return VD_OK;
     /* Every decode is one-shot: caching operations would only keep sources
      * (and the caller's buffers) referenced. */
     vips_cache_set_max(0);

@@ -19,9 +19,10 @@
  *    waits, boundedly, until the pixels it will hold fit;
  *  - formats: JPEG, PNG, WebP, GIF (first frame), TIFF (first page), PGM/PPM/PBM
  *    and HEIF/AVIF (where the installed libvips reads them). Anything else that
- *    libvips could read (SVG, PDF, FITS, ImageMagick formats, vips files, CSV ...)
- *    is refused as "unsupported format: NAME", so hostile inputs never reach
- *    those loaders;
+ *    libvips could read (SVG, FITS, vips files, CSV ...) is refused as
+ *    "unsupported format: NAME", so hostile inputs never reach those loaders;
+ *    libvips' modules other than HEIF's (ImageMagick, PDF, OpenSlide, JPEG XL)
+ *    are not loaded at all (vd_image_init), so those files are "not an image";
  *  - errors are per image, specific and never printed: "empty file",
  *    "not an image", "unsupported format: svg", "truncated JPEG",
  *    "corrupt JPEG: ...", "truncated PNG", "corrupt image: <libvips message>",
@@ -68,10 +69,12 @@ typedef struct {
     int target_width, target_height;
 } vd_decode_opts;
 
-/* Initialises libvips for this process (VIPS_INIT), turns off libvips's
- * operation cache (decodes are one-shot) and routes libvips's warnings to
- * vd_log at debug level instead of stderr. Call once from main before any
- * thread starts; argv0 may be NULL. VD_ERR_INTERNAL with libvips's message if
+/* Initialises libvips for this process (VIPS_INIT) with no module but HEIF's
+ * (unless the user set VIPSHOME: it sets and removes that variable around the
+ * start, docs/images.md "Modules"), turns off libvips's operation cache
+ * (decodes are one-shot) and routes libvips's warnings to vd_log at debug
+ * level instead of stderr. Call once from main before any thread starts;
+ * argv0 may be NULL. VD_ERR_INTERNAL with libvips's message if
  * the library cannot start (wrong ABI, missing modules). */
 vd_status vd_image_init(const char *argv0, vd_error *err);
 

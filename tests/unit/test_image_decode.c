@@ -2,6 +2,7 @@
  * orientation, shrink-on-load, limits and the errors of broken files). */
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "core/sha256.h"
@@ -767,6 +768,46 @@ VD_TEST(concurrent_decodes_share_the_budget)
     vd_image_budget_get(NULL, &used, NULL);
     CHECK_EQ_INT(used, 0);
     vd_image_budget_set(total0, wait0);
+}
+
+/* 1 when a mapping of this process's file names contains needle. */
+static int mapped(const char *needle)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return -1;
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+VD_TEST(libvips_starts_with_the_heif_module_alone)
+{
+    /* main's vd_image_init ran with VIPSHOME unset: it is unset again after the start */
+    CHECK(getenv("VIPSHOME") == NULL);
+    /* ImageMagick, poppler, OpenSlide and libjxl never came in with their modules */
+    CHECK_EQ_INT(mapped("vips-magick.so"), 0);
+    CHECK_EQ_INT(mapped("vips-poppler.so"), 0);
+    CHECK_EQ_INT(mapped("vips-openslide.so"), 0);
+    CHECK_EQ_INT(mapped("vips-jxl.so"), 0);
+    CHECK_EQ_INT(mapped("libMagickCore"), 0);
+    /* HEIF's did, where this libvips has it (Debian's does) */
+    if (access("/usr/lib/x86_64-linux-gnu/vips-modules-8.14/vips-heif.so", R_OK) == 0)
+        CHECK_EQ_INT(mapped("vips-heif.so"), 1);
+    /* a BMP, which only the ImageMagick module read ("unsupported format: magick" before) */
+    static const uint8_t bmp[] = {'B', 'M', 58, 0, 0, 0, 0, 0, 0, 0,   54, 0, 0, 0,  40,
+                                  0,   0,   0,  1, 0, 0, 0, 1, 0, 0,   0,  1, 0, 24, 0,
+                                  0,   0,   0,  0, 4, 0, 0, 0, 0, 0,   0,  0, 0, 0,  0,
+                                  0,   0,   0,  0, 0, 0, 0, 0, 0, 255, 0,  0, 0};
+    vd_image img;
+    vd_error err;
+    CHECK_EQ_INT(vd_image_decode_buffer(bmp, sizeof bmp, NULL, &img, &err), VD_ERR_IMAGE);
+    CHECK_EQ_STR(err.msg, "not an image");
+    /* a second start changes nothing */
+    CHECK_OK(vd_image_init(NULL, &err));
+    CHECK(getenv("VIPSHOME") == NULL);
 }
 
 int main(void)
