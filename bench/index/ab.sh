@@ -62,14 +62,4 @@ for _ in $(seq "$REPS"); do
     echo "$bin $secs" >>"$tmp/times"
   done
 done
-/usr/bin/python3 - "$tmp/times" "$@" <<'EOF'
-import statistics, sys
-t = {}
-for line in open(sys.argv[1]):
-    b, s = line.split()
-    t.setdefault(b, []).append(float(s))
-first = statistics.median(t[sys.argv[2]])
-for b in sys.argv[2:]:
-    m = statistics.median(t[b])
-    print("median %-32s %6.2f s (range %.2f-%.2f)  %.2fx the first's speed" % (b, m, min(t[b]), max(t[b]), first / m))
-EOF
+/usr/bin/python3 "$root/bench/lib/ab_medians.py" "$tmp/times" "$@"
