@@ -150,34 +150,54 @@ static void budget_give(int64_t px)
  * it refuses (decode.h: ImageMagick, PDF, OpenSlide, JPEG XL). */
 #define HEIF_MODULE "vips-heif.so"
 
-/* Starts libvips without its modules directory, then loads the HEIF module alone from the
- * directory libvips itself was loaded from. libvips loads every module there at start:
- * ImageMagick, poppler, OpenSlide and libjxl with their ~30 libraries, 25-30 ms of a
- * 30-38 ms start on the test VM, paid by every work-horse that decodes (each starts libvips
- * afresh). VIPSHOME (libvips' prefix, where it looks for modules) is pointed at a directory
- * that has none for the start, then removed again; a user's own VIPSHOME is kept, and with
- * it whatever modules it names. Called before any thread of this process reads the
- * environment concurrently (decode.h: before any thread that decodes starts). */
+/* Loads libvips' HEIF module from the directory libvips itself was loaded from, unless a
+ * HEIF loader is there already (a user's VIPSHOME brought the modules). Once per process. */
+static void heif_module_load(void)
+{
+    if (g_type_from_name("VipsForeignLoadHeifSource")) return;
+    Dl_info info;
+    char dir[4096], path[4200];
+    if (!dladdr((void *)vips_init, &info) || !info.dli_fname) return;
+    vd_strlcpy(dir, info.dli_fname, sizeof dir);
+    char *slash = strrchr(dir, '/');
+    if (!slash) return;
+    *slash = 0;
+    snprintf(path, sizeof path, "%s/vips-modules-%d.%d/" HEIF_MODULE, dir, VIPS_MAJOR_VERSION,
+             VIPS_MINOR_VERSION);
+    if (access(path, R_OK) != 0) return;          /* a libvips without the module: no HEIF here */
+    if (!g_module_open(path, G_MODULE_BIND_LAZY)) /* resident once open: never closed */
+        VD_WARN("image: cannot load libvips' HEIF module %s: %s", path, g_module_error());
+}
+
+int vd_image_heif_ready(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, heif_module_load);
+    return g_type_from_name("VipsForeignLoadHeifSource") != 0;
+}
+
+/* An ISO base media file ('ftyp' box first): HEIF, AVIF, or a video libvips refuses. */
+static int looks_like_heif(const uint8_t *data, size_t len)
+{
+    return len >= 12 && memcmp(data + 4, "ftyp", 4) == 0;
+}
+
+/* Starts libvips without its modules directory. libvips loads every module there at start:
+ * ImageMagick, poppler, OpenSlide, libjxl and libheif with their ~30 libraries, 25-30 ms of
+ * a 30-38 ms start on the test VM, paid by every work-horse that decodes (each starts
+ * libvips afresh). Only HEIF's reads a format this service accepts; it is loaded by the
+ * first input that may be one (vd_image_heif_ready: 6-10 ms). VIPSHOME (libvips' prefix,
+ * where it looks for modules) is pointed at a directory that does not exist for the start,
+ * then removed again; a user's own VIPSHOME is kept, and with it whatever modules it names.
+ * Called before any thread of this process reads the environment concurrently (decode.h:
+ * before any thread that decodes starts). */
 static int start_without_modules(const char *argv0)
 {
     if (getenv("VIPSHOME")) return VIPS_INIT(argv0);
     if (setenv("VIPSHOME", "/nonexistent/visiond-no-vips-modules", 1) != 0) return VIPS_INIT(argv0);
     int rc = VIPS_INIT(argv0);
     unsetenv("VIPSHOME");
-    if (rc != 0) return rc;
-    Dl_info info;
-    char dir[4096], path[4200];
-    if (!dladdr((void *)vips_init, &info) || !info.dli_fname) return 0;
-    vd_strlcpy(dir, info.dli_fname, sizeof dir);
-    char *slash = strrchr(dir, '/');
-    if (!slash) return 0;
-    *slash = 0;
-    snprintf(path, sizeof path, "%s/vips-modules-%d.%d/" HEIF_MODULE, dir, VIPS_MAJOR_VERSION,
-             VIPS_MINOR_VERSION);
-    if (access(path, R_OK) != 0) return 0; /* a libvips without the module: no HEIF here */
-    GModule *m = g_module_open(path, G_MODULE_BIND_LAZY);
-    if (!m) VD_WARN("image: cannot load libvips' HEIF module %s: %s", path, g_module_error());
-    return 0; /* the module makes itself resident */
+    return rc;
 }
 
 vd_status vd_image_init(const char *argv0, vd_error *err)
@@ -413,6 +433,7 @@ typedef struct {
 static vd_status read_header(VipsSource *src, const uint8_t *data, size_t len, header *hd,
                              vd_error *err)
 {
+    if (looks_like_heif(data, len)) vd_image_heif_ready();
     /* libvips names the loader by its type ("VipsForeignLoadJpegSource"). */
     const char *loader_type = vips_foreign_find_load_source(src);
     const char *loader = loader_type ? vips_nickname_find(g_type_from_name(loader_type)) : NULL;

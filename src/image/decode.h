@@ -69,14 +69,20 @@ typedef struct {
     int target_width, target_height;
 } vd_decode_opts;
 
-/* Initialises libvips for this process (VIPS_INIT) with no module but HEIF's
- * (unless the user set VIPSHOME: it sets and removes that variable around the
- * start, docs/images.md "Modules"), turns off libvips's operation cache
+/* Initialises libvips for this process (VIPS_INIT) without its modules (HEIF's
+ * comes with the first HEIF input: vd_image_heif_ready; unless the user set
+ * VIPSHOME: it sets and removes that variable around the start, docs/images.md
+ * "Modules"), turns off libvips's operation cache
  * (decodes are one-shot) and routes libvips's warnings to vd_log at debug
  * level instead of stderr. Call once from main before any thread starts;
  * argv0 may be NULL. VD_ERR_INTERNAL with libvips's message if
  * the library cannot start (wrong ABI, missing modules). */
 vd_status vd_image_init(const char *argv0, vd_error *err);
+
+/* Loads libvips' HEIF module (HEIF/AVIF load and save) if it is not loaded yet; a decode
+ * does so itself when its input starts like an ISO base media file. Thread-safe; costs
+ * 6-10 ms the first time. Returns 1 when this libvips reads HEIF. */
+int vd_image_heif_ready(void);
 
 /* The decode budget: the decoded pixels every image of this process holds,
  * from the start of its decode until vd_image_free, count against one total
