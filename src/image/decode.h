@@ -70,13 +70,13 @@ typedef struct {
 } vd_decode_opts;
 
 /* Initialises libvips for this process (VIPS_INIT) without its modules (HEIF's
- * comes with the first HEIF input: vd_image_heif_ready; unless the user set
- * VIPSHOME: it sets and removes that variable around the start, docs/images.md
- * "Modules"), turns off libvips's operation cache
- * (decodes are one-shot) and routes libvips's warnings to vd_log at debug
- * level instead of stderr. Call once from main before any thread starts;
- * argv0 may be NULL. VD_ERR_INTERNAL with libvips's message if
- * the library cannot start (wrong ABI, missing modules). */
+ * comes with the first HEIF input, vd_image_heif_ready; a VIPSHOME the user set
+ * is kept, else this sets and removes that variable around the start:
+ * docs/images.md "Modules"), turns off libvips's operation cache (decodes are
+ * one-shot) and routes libvips's warnings to vd_log at debug level instead of
+ * stderr. Call from main before any thread starts; a later call does nothing.
+ * argv0 may be NULL. VD_ERR_INTERNAL with libvips's message if the library
+ * cannot start (wrong ABI). */
 vd_status vd_image_init(const char *argv0, vd_error *err);
 
 /* Loads libvips' HEIF module (HEIF/AVIF load and save) if it is not loaded yet; a decode
