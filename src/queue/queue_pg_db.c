@@ -235,10 +235,18 @@ vd_status vd_pgq_listen(pg_queue *q, vd_error *err)
     return st;
 }
 
+/* The connection broke (a call failed, the idle LISTEN socket hung up, or the next call
+ * finds it bad): says so once, and drops it; the next call connects again. */
+static void conn_lost(pg_queue *q)
+{
+    if (q->c) VD_WARN("postgres %s: connection lost; reconnecting", q->shown);
+    vd_pgq_drop(q);
+}
+
 static vd_status connect_for(pg_queue *q, int64_t wait_ms, vd_error *err)
 {
     if (q->c && PQstatus(q->c) == CONNECTION_OK) return vd_pgq_listen(q, err);
-    vd_pgq_drop(q);
+    conn_lost(q);
     vd_status st = vd_pg_connect(q->url, wait_ms, &q->c, err);
     if (st != VD_OK) {
         q->c = NULL;
@@ -262,8 +270,7 @@ vd_status vd_pgq_retry(pg_queue *q, vd_pgq_try_fn fn, void *arg, vd_error *err)
         vd_status st = connect_for(q, left > 0 ? left : 0, err);
         if (st == VD_OK) st = fn(q, arg, retry, err);
         if (st != VD_ERR_CONN) return st;
-        if (q->c) VD_WARN("postgres %s: connection lost; reconnecting", q->shown);
-        vd_pgq_drop(q);
+        conn_lost(q);
         if (vd_mono_ms() >= deadline) return st;
         vd_sleep_ms(50);
     }
@@ -273,7 +280,7 @@ int vd_pgq_poll_notify(pg_queue *q)
 {
     if (!q->c) return 1;
     if (!PQconsumeInput(q->c)) {
-        vd_pgq_drop(q);
+        conn_lost(q);
         return 0;
     }
     PGnotify *n;
