@@ -5,10 +5,7 @@
 
 #include "core/paths.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
