@@ -4,9 +4,9 @@
 # `visiond worker --burst`, one work-horse per job; what each job pays beyond its photo is the
 # horse's start (libvips, the store, the model server connection). For each rep, each binary in
 # turn gets a fresh data directory and its own model server; prints the worker's wall time and
-# CPU (perf stat task-clock of the supervisor, fork server and horses) per job, the jobs that
+# CPU (of the supervisor, fork server and horses: bench/lib/tree_cpu.py) per job, the jobs that
 # finished, then the median per binary and its speed against the first binary's.
-# Needs perf (Debian linux-perf), the converted models (scripts/models.sh) and the demo photos
+# Needs the converted models (scripts/models.sh) and the demo photos
 # (scripts/setup.sh). Give each build its own binary path.
 set -euo pipefail
 N=$1; REPS=$2; shift 2
@@ -33,13 +33,13 @@ one() { # BIN: prints "wall_s cpu_ms_per_job finished"
   done
   local t0 t1 fin
   t0=$(date +%s.%N)
-  perf stat -x, -e task-clock -o "$d/ps" -- "$bin" worker --data "$d" --queue "$q" --burst 2>"$d/w.log"
+  /usr/bin/python3 "$root/bench/lib/tree_cpu.py" "$d/cpu" "$bin" worker --data "$d" --queue "$q" --burst 2>"$d/w.log"
   t1=$(date +%s.%N)
   fin=$("$bin" jobs list --queue "$q" --state finished --limit 1000 --json |
     /usr/bin/python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
   kill "$ms"
   wait "$ms" 2>/dev/null || true
-  awk -F, -v n="$N" -v a="$t0" -v z="$t1" -v f="$fin" '/task-clock/{printf "%.3f %.1f %d\n", z-a, $1/n, f}' "$d/ps"
+  awk -v n="$N" -v a="$t0" -v z="$t1" -v f="$fin" '{printf "%.3f %.1f %d\n", z-a, $1 * 1000 / n, f}' "$d/cpu"
   rm -rf "$d"
 }
 for _ in $(seq "$REPS"); do
