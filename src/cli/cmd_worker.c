@@ -315,6 +315,11 @@ static int run_worker(worker_args *a)
         vd_media_roots_free(roots);
         return VD_EXIT_OK;
     }
+    if (vd_pipeline_prepare_worker(&err) != VD_OK) {
+        vd_registry_free(reg);
+        vd_media_roots_free(roots);
+        return vd_cli_fail("worker: %s", vd_error_text(&err));
+    }
     vd_supervisor_opts *o = &a->sup;
     char qbuf[1024];
     char *types_buf = NULL;

@@ -218,6 +218,7 @@ vd_status vd_image_init(const char *argv0, vd_error *err)
         return st;
     }
     if (!first) return VD_OK;
+    VD_DEBUG("libvips %s started (no modules loaded)", vips_version_string());
     /* Every decode is one-shot: caching operations would only keep sources
      * (and the caller's buffers) referenced. */
     vips_cache_set_max(0);

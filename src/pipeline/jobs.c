@@ -493,6 +493,11 @@ vd_status vd_pipeline_register(vd_registry *reg, const vd_pipeline_config *cfg, 
     return st;
 }
 
+vd_status vd_pipeline_prepare_worker(vd_error *err)
+{
+    return vd_image_init(NULL, err);
+}
+
 vd_status vd_pipeline_registry_new(const vd_pipeline_config *cfg, int test_jobs, vd_registry **out,
                                    vd_error *err)
 {

@@ -72,6 +72,13 @@ vd_embed_mode vd_pipeline_session_mode(const vd_session *s);
  * with cfg (borrowed: must outlive the registry). */
 vd_status vd_pipeline_register(vd_registry *reg, const vd_pipeline_config *cfg, vd_error *err);
 
+/* Starts, in the worker before it forks any horse, what each horse of these
+ * job types would otherwise start on its own: libvips (vd_image_init, ~2 ms of
+ * CPU per process on a 2-core VM, 2026-12-06). Every horse then inherits it
+ * started. vips_init starts no thread, so the worker may still fork
+ * (tests/integration/worker_basic.sh checks the supervisor has one thread). */
+vd_status vd_pipeline_prepare_worker(vd_error *err);
+
 /* Builds the registry of every job type this build runs: the built-in test
  * types (worker/registry.h) when test_jobs (vd_job_test_types_enabled()), then
  * embed and train_session with cfg (borrowed; NULL = defaults). Each type's

@@ -43,6 +43,14 @@ await "$badpay" failed
 [ "$(jget "$prog" progress)" = "4/4" ] || fail "progress: $(jget "$prog" progress)"
 jget "$badpay" error | grep -q "must be an integer" || fail "bad payload error: $(jget "$badpay" error)"
 echo "basic jobs ok"
+# the supervisor starts libvips once for its horses (vd_pipeline_prepare_worker: each would pay
+# ~2 ms of CPU starting it), before its first fork, and forks after it: that is safe only while
+# it has one thread
+VISIOND_LOG_LEVEL=debug "$VISIOND" worker --queue "sqlite:$T/empty.db" --burst >"$T/empty.log" 2>&1 ||
+  fail "a burst worker on an empty queue: $(cat "$T/empty.log")"
+grep -q "libvips .* started" "$T/empty.log" || fail "the worker did not start libvips: $(cat "$T/empty.log")"
+nthreads=$(ls "/proc/$W1/task" | wc -l)
+[ "$nthreads" = 1 ] || fail "the supervisor has $nthreads threads: forking after them is unsafe"
 
 # -- timeout: SIGTERM (the sleep handler stops), reason recorded
 tmo=$(enqueue sleep '{"ms": 600000}' 1 500)
