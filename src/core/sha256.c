@@ -52,6 +52,12 @@ void vd_sha256(const void *data, size_t len, uint8_t out[VD_SHA256_LEN])
     if (EVP_Digest(data, len, out, NULL, EVP_sha256(), NULL) != 1) abort();
 }
 
+void vd_sha256_prepare(void)
+{
+    uint8_t out[VD_SHA256_LEN];
+    vd_sha256("", 0, out);
+}
+
 void vd_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t len,
                     uint8_t out[VD_SHA256_LEN])
 {

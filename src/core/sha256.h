@@ -33,6 +33,12 @@ void vd_sha256_free(vd_sha256_ctx *ctx);
 /* One shot: digest of data[0..len). */
 void vd_sha256(const void *data, size_t len, uint8_t out[VD_SHA256_LEN]);
 
+/* Does libcrypto's one-time start now: at its first digest a process reads
+ * openssl.cnf and loads the default provider (~0.8 ms of CPU on the 2-core
+ * VM, 2026-12-06). For a process about to fork children that hash (the
+ * worker's horses): they inherit it done. Starts no thread. */
+void vd_sha256_prepare(void);
+
 /* HMAC-SHA-256 (RFC 2104, FIPS 198-1) of msg[0..len) under key[0..keylen)
  * (a key longer than the 64-byte block is hashed first, as the RFC says).
  * Used by the model-server handshake (infer/auth.h). */

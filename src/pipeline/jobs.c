@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/sha256.h"
 #include "core/util.h"
 #include "image/decode.h"
 #include "jobspec/jobspec.h"
@@ -495,7 +496,9 @@ vd_status vd_pipeline_register(vd_registry *reg, const vd_pipeline_config *cfg, 
 
 vd_status vd_pipeline_prepare_worker(vd_error *err)
 {
-    return vd_image_init(NULL, err);
+    vd_status st = vd_image_init(NULL, err);
+    if (st == VD_OK) vd_sha256_prepare();
+    return st;
 }
 
 vd_status vd_pipeline_registry_new(const vd_pipeline_config *cfg, int test_jobs, vd_registry **out,

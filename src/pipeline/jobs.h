@@ -74,8 +74,9 @@ vd_status vd_pipeline_register(vd_registry *reg, const vd_pipeline_config *cfg, 
 
 /* Starts, in the worker before it forks any horse, what each horse of these
  * job types would otherwise start on its own: libvips (vd_image_init, ~2 ms of
- * CPU per process on a 2-core VM, 2026-12-06). Every horse then inherits it
- * started. vips_init starts no thread, so the worker may still fork
+ * CPU per process on a 2-core VM, 2026-12-06) and libcrypto
+ * (vd_sha256_prepare, ~0.8 ms). Every horse then inherits them started.
+ * Neither starts a thread, so the worker may still fork
  * (tests/integration/worker_basic.sh checks the supervisor has one thread). */
 vd_status vd_pipeline_prepare_worker(vd_error *err);
 
