@@ -62,8 +62,17 @@ static void *serve(void *arg)
     return NULL;
 }
 
+/* Stops both servers and joins every thread of theirs, then removes the files.
+ * Once: from vd_fuzz_replay_done (the replay binary) or at exit. It must run
+ * before the exit handlers that ONNX Runtime registers when it first builds a
+ * session (C++ statics, registered after our atexit): a model thread still
+ * loading blazeface_front used them after they were destroyed (ASan,
+ * heap-use-after-free in CreateSession, CI of 2026-12-06). */
 static void cleanup(void)
 {
+    static int done;
+    if (done) return;
+    done = 1;
     vd_server_stop(g_srv);
     vd_server_stop(g_srv2);
     pthread_join(g_thread, NULL);
@@ -152,6 +161,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (pthread_create(&g_thread2, NULL, serve, g_srv2) != 0) abort();
     atexit(cleanup);
     return 0;
+}
+
+void vd_fuzz_replay_done(void);
+void vd_fuzz_replay_done(void)
+{
+    cleanup();
 }
 
 /* Counts the complete request frames in data as the server walks them. */

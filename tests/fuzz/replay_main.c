@@ -4,7 +4,8 @@
  * regular file in it, in name order). Each file's bytes go through
  * LLVMFuzzerTestOneInput once. Exits 0 when every input ran (a crash or a
  * sanitizer report ends the process non-zero on its own), 1 when a path
- * cannot be read or no input was found. Prints the count run. */
+ * cannot be read or no input was found. Prints the count run. A harness may
+ * define vd_fuzz_replay_done, called after the last input. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
+/* Optional, ours (libFuzzer has no such hook): called once after the last
+ * input, before main returns, for a harness whose threads must be stopped
+ * before the process's exit handlers run (fuzz_server.c). */
+void vd_fuzz_replay_done(void) __attribute__((weak));
 
 static int run_file(const char *path)
 {
@@ -96,5 +101,6 @@ int main(int argc, char **argv)
         free(ents);
     }
     printf("replay: %d inputs ran\n", ran);
+    if (vd_fuzz_replay_done) vd_fuzz_replay_done();
     return failed || ran == 0 ? 1 : 0;
 }
