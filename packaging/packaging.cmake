@@ -12,6 +12,8 @@ include(GNUInstallDirs)
 set(VISIOND_PRIVATE_LIBDIR "lib/visiond")
 set_target_properties(visiond PROPERTIES INSTALL_RPATH "$ORIGIN/../${VISIOND_PRIVATE_LIBDIR}")
 install(TARGETS visiond RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# the light fork server `visiond worker` execs (docs/worker.md, "Light horses"): a helper, not a command
+install(TARGETS visiond-horse RUNTIME DESTINATION ${VISIOND_PRIVATE_LIBDIR})
 
 # ONNX Runtime comes from npm (scripts/setup.sh), not from Debian: ship its libraries.
 get_filename_component(ORT_LIB_REAL "${ORT_LIB}" REALPATH)

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/datadir.h"
@@ -10,6 +11,7 @@
 #include "core/paths.h"
 #include "jobspec/jobspec.h"
 #include "pipeline/jobs.h"
+#include "store/store.h"
 #include "worker/registry.h"
 #include "worker/supervisor.h"
 
@@ -274,6 +276,37 @@ static void print_types(const vd_registry *reg)
     printf("]}\n");
 }
 
+/* The light fork server's argv into argv[4] (docs/worker.md, "Light horses"):
+ * visiond-horse beside this executable (a build tree) or in ../lib/visiond
+ * (an install), with the store every horse opens. NULL when there is none or
+ * $VISIOND_LIGHT_HORSES is 0 (then every job runs in a fork of the worker). */
+static const char *const *light_argv(const char *store, char *path, size_t n, char *sbuf, size_t sn,
+                                     const char **argv)
+{
+    const char *off = getenv("VISIOND_LIGHT_HORSES");
+    if (off && strcmp(off, "0") == 0) return NULL;
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) return NULL;
+    self[len] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash) return NULL;
+    *slash = '\0';
+    static const char *const where[] = {"%s/visiond-horse", "%s/../lib/visiond/visiond-horse"};
+    for (size_t i = 0; i < sizeof where / sizeof where[0]; i++) {
+        snprintf(path, n, where[i], self);
+        if (access(path, X_OK) == 0) {
+            argv[0] = path;
+            argv[1] = "--store";
+            argv[2] = store ? store : vd_store_default_url(sbuf, sn);
+            argv[3] = NULL;
+            return argv;
+        }
+    }
+    VD_DEBUG("worker: no visiond-horse beside %s: no light work-horses", self);
+    return NULL;
+}
+
 /* Starts the supervisor on reg and runs it until it stops. Returns an exit code. */
 static int supervise(const vd_supervisor_opts *o, vd_registry *reg, int have_roots,
                      const char *store)
@@ -287,8 +320,13 @@ static int supervise(const vd_supervisor_opts *o, vd_registry *reg, int have_roo
     if (rc != VD_EXIT_OK) return rc;
     vd_error err;
     vd_error_clear(&err);
+    char path[4200], sbuf[4096];
+    const char *argv[4];
+    vd_supervisor_opts opts = *o;
+    if (!opts.no_fork)
+        opts.light_argv = light_argv(store, path, sizeof path, sbuf, sizeof sbuf, argv);
     vd_supervisor *sup = NULL;
-    if (vd_supervisor_new(o, reg, &sup, &err) != VD_OK)
+    if (vd_supervisor_new(&opts, reg, &sup, &err) != VD_OK)
         return vd_cli_fail("worker: %s", vd_error_text(&err));
     if (vd_supervisor_run(sup, &err) != VD_OK) rc = vd_cli_fail("worker: %s", vd_error_text(&err));
     vd_supervisor_free(sup);

@@ -13,7 +13,7 @@
 #include "core/util.h"
 #include "image/decode.h"
 #include "jobspec/jobspec.h"
-#include "pipeline/people.h"
+#include "pipeline/light.h"
 #include "infer/runner_client.h"
 #include "store/blobs.h"
 #include "store/vectors.h"
@@ -33,14 +33,6 @@ vd_embed_mode vd_pipeline_session_mode(const vd_session *s)
     int crop = json_is_true(json_object_get(o, "crop"));
     json_decref(o);
     return crop ? VD_EMBED_IMAGE : VD_EMBED_FACE;
-}
-
-vd_status vd_pipeline_open_store(const vd_pipeline_config *cfg, vd_store **store, vd_error *err)
-{
-    char buf[4096];
-    const char *path =
-        cfg && cfg->store_path ? cfg->store_path : vd_store_default_url(buf, sizeof buf);
-    return vd_store_open(path, NULL, store, err);
 }
 
 vd_status vd_pipeline_open_services(const vd_pipeline_config *cfg, vd_store **store,
@@ -489,8 +481,8 @@ vd_status vd_pipeline_register(vd_registry *reg, const vd_pipeline_config *cfg, 
     void *ud = (void *)cfg;
     vd_status st = vd_registry_add(reg, "embed", job_embed, ud, err);
     if (st == VD_OK) st = vd_registry_add(reg, "train_session", job_train, ud, err);
-    if (st == VD_OK) st = vd_registry_add(reg, "recluster_people", vd_people_job, ud, err);
     if (st == VD_OK) st = vd_registry_add(reg, "index", vd_pipeline_job_index, ud, err);
+    if (st == VD_OK) st = vd_pipeline_register_light(reg, cfg, err);
     return st;
 }
 

@@ -10,10 +10,14 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/sigpipe.h"
+#include "core/util.h"
 
 /* The answer to one request: the spare's pid, or -errno when it could not be
  * forked; with a pid come two descriptors (job pipe write end, message pipe
@@ -94,10 +98,13 @@ static void serve_one(int sock, const vd_registry *reg, const vd_horse_opts *opt
     close(mp[0]);
 }
 
-static _Noreturn void server_main(int sock, const vd_registry *reg, const vd_horse_opts *opts)
+/* self: the server's process name; name: what the horses call themselves (the
+ * supervisor's process name). */
+static _Noreturn void server_main(int sock, const vd_registry *reg, const vd_horse_opts *opts,
+                                  const char *self, const char *name)
 {
-    prctl(PR_GET_NAME, horse_name);
-    prctl(PR_SET_NAME, "vd-forkserver");
+    memcpy(horse_name, name, sizeof horse_name - 1);
+    prctl(PR_SET_NAME, self);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != opts->parent) _exit(0);
     signal(SIGINT, SIG_IGN); /* a terminal's Ctrl-C is the supervisor's to handle */
@@ -129,7 +136,9 @@ vd_status vd_forkserver_start(vd_forkserver *fs, const vd_registry *reg, const v
     if (pid == 0) {
         close(sv[0]);
         vd_sigpipe_close();
-        server_main(sv[1], reg, opts);
+        char name[sizeof horse_name] = {0};
+        prctl(PR_GET_NAME, name);
+        server_main(sv[1], reg, opts, "vd-forkserver", name);
     }
     int e = errno;
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
@@ -142,6 +151,143 @@ vd_status vd_forkserver_start(vd_forkserver *fs, const vd_registry *reg, const v
     fs->pid = pid;
     fs->sock = sv[0];
     return VD_OK;
+}
+
+/* ------------------------------------------------ the exec'd fork server */
+
+/* What both ends of an exec'd fork server's socket check first: the job and
+ * the opts cross it as structs (spare.h), so both must be of one build. */
+typedef struct {
+    char version[32];
+    uint32_t job_size, opts_size;
+} build_id;
+
+/* The supervisor's first message: who it is, the opts, its process name. */
+typedef struct {
+    build_id id;
+    vd_horse_opts opts;
+    char name[sizeof horse_name];
+} exec_setup;
+
+static void build_id_fill(build_id *b)
+{
+    memset(b, 0, sizeof *b);
+    vd_strlcpy(b->version, VISIOND_VERSION, sizeof b->version);
+    b->job_size = (uint32_t)sizeof(vd_job);
+    b->opts_size = (uint32_t)sizeof(vd_horse_opts);
+}
+
+_Noreturn void vd_forkserver_serve(int sock, const vd_registry *reg)
+{
+    exec_setup m;
+    ssize_t r;
+    while ((r = recv(sock, &m, sizeof m, 0)) < 0 && errno == EINTR) {
+    }
+    build_id mine;
+    build_id_fill(&mine);
+    if (r != (ssize_t)sizeof m || memcmp(&m.id, &mine, sizeof mine) != 0) _exit(2);
+    m.name[sizeof m.name - 1] = '\0';
+    size_t len = sizeof mine;
+    for (size_t i = 0; i < vd_registry_count(reg); i++)
+        len += strlen(vd_registry_name(reg, i)) + 1;
+    char *hello = malloc(len + 1);
+    if (!hello) _exit(1);
+    memcpy(hello, &mine, sizeof mine);
+    size_t at = sizeof mine;
+    for (size_t i = 0; i < vd_registry_count(reg); i++) {
+        const char *t = vd_registry_name(reg, i);
+        at += (size_t)sprintf(hello + at, "%s%s", i ? "," : "", t);
+    }
+    if (send(sock, hello, at, MSG_NOSIGNAL) != (ssize_t)at) _exit(1);
+    free(hello);
+    server_main(sock, reg, &m.opts, "vd-lightfork", m.name);
+}
+
+/* In the freshly forked child: the socket becomes VD_FORKSERVER_FD, every other
+ * descriptor above 2 is closed, argv is executed. */
+static _Noreturn void exec_child(int sock, const char *const *argv)
+{
+    if (sock == VD_FORKSERVER_FD)
+        fcntl(sock, F_SETFD, 0);
+    else if (dup2(sock, VD_FORKSERVER_FD) < 0)
+        _exit(127);
+    close_range(VD_FORKSERVER_FD + 1, ~0U, 0);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+}
+
+/* Sends the setup and takes the hello; fills *types. */
+static vd_status exec_handshake(vd_forkserver *fs, const char *const *argv,
+                                const vd_horse_opts *opts, int timeout_ms, char **types,
+                                vd_error *err)
+{
+    exec_setup m;
+    memset(&m, 0, sizeof m);
+    build_id_fill(&m.id);
+    m.opts = *opts;
+    prctl(PR_GET_NAME, m.name);
+    if (send(fs->sock, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m)
+        return vd_error_set(err, VD_ERR_IO, "could not set up the fork server %s: %s", argv[0],
+                            strerror(errno));
+    struct pollfd p = {.fd = fs->sock, .events = POLLIN};
+    int pr;
+    while ((pr = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
+    }
+    if (pr == 0)
+        return vd_error_set(err, VD_ERR_IO, "the fork server %s said nothing within %d ms", argv[0],
+                            timeout_ms);
+    enum { MAX_HELLO = 1 << 16 };
+    char *buf = malloc(MAX_HELLO + 1);
+    if (!buf) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    ssize_t r;
+    while ((r = recv(fs->sock, buf, MAX_HELLO, MSG_DONTWAIT)) < 0 && errno == EINTR) {
+    }
+    vd_status st = VD_OK;
+    if (r < (ssize_t)sizeof(build_id))
+        st = vd_error_set(err, VD_ERR_IO, "the fork server %s exited before it started", argv[0]);
+    else if (memcmp(buf, &m.id, sizeof m.id) != 0)
+        st = vd_error_set(err, VD_ERR_STATE, "the fork server %s is of another build", argv[0]);
+    if (st == VD_OK) {
+        buf[r] = '\0';
+        *types = vd_strdup(buf + sizeof m.id);
+        if (!*types) st = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    }
+    free(buf);
+    return st;
+}
+
+vd_status vd_forkserver_exec(vd_forkserver *fs, const char *const *argv, const vd_horse_opts *opts,
+                             int timeout_ms, char **types, vd_error *err)
+{
+    fs->pid = 0;
+    fs->sock = -1;
+    fs->pending = 0;
+    *types = NULL;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return vd_error_set(err, VD_ERR_IO, "worker could not create a socket: %s",
+                            strerror(errno));
+    sigset_t saved;
+    vd_horse_block_signals(&saved); /* blocked for good in the server, as in vd_forkserver_start */
+    pid_t pid = fork();
+    if (pid == 0) exec_child(sv[1], argv);
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return vd_error_set(err, VD_ERR_IO, "worker could not fork its fork server: %s",
+                            strerror(e));
+    }
+    fs->pid = pid;
+    fs->sock = sv[0];
+    vd_status st = exec_handshake(fs, argv, opts, timeout_ms, types, err);
+    if (st != VD_OK) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        vd_forkserver_stop(fs);
+    }
+    return st;
 }
 
 vd_status vd_forkserver_ask(vd_forkserver *fs, vd_error *err)

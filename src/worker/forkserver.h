@@ -17,6 +17,9 @@
  * its pid. The fork server dies with the supervisor (PR_SET_PDEATHSIG) and
  * exits at end of file on its socket.
  *
+ * The forked server calls itself "vd-forkserver", the exec'd (light) one
+ * "vd-lightfork"; horses of both take the supervisor's process name.
+ *
  * One request at a time: ask, then take the answer (poll the socket's fd to
  * take it without blocking). A fork server that died is noticed by the
  * supervisor (waitpid returns its pid) and not replaced: the supervisor forks
@@ -43,6 +46,25 @@ typedef struct {
  * when socketpair or fork fails; *fs is then "none". */
 vd_status vd_forkserver_start(vd_forkserver *fs, const vd_registry *reg, const vd_horse_opts *opts,
                               vd_error *err);
+
+/* The descriptor on which an exec'd fork server finds its socket. */
+#define VD_FORKSERVER_FD 3
+
+/* Starts a light fork server into *fs: forks, and in the child execs argv
+ * (argv[0] a path; visiond-horse, src/horse_main.c) with its end of the socket
+ * as descriptor VD_FORKSERVER_FD and every other descriptor above 2 closed.
+ * Sends it opts, then waits up to timeout_ms for its hello: the job types it
+ * runs, into *types (owned: the names joined by ','). opts->parent must be the
+ * caller's pid. VD_ERR_IO when it cannot be started or says nothing in time
+ * (its pid is then killed and reaped), VD_ERR_STATE when it is of another build
+ * (the job crosses the socket as a struct: spare.h). *fs is "none" then. */
+vd_status vd_forkserver_exec(vd_forkserver *fs, const char *const *argv, const vd_horse_opts *opts,
+                             int timeout_ms, char **types, vd_error *err);
+
+/* The body of an exec'd fork server: takes the opts on sock, answers with the
+ * names of reg's types, then serves like the forked one. Never returns; exits
+ * 2 when the supervisor is of another build. */
+_Noreturn void vd_forkserver_serve(int sock, const vd_registry *reg);
 
 /* Asks for one spare (a one-byte write; never blocks). VD_ERR_STATE when one
  * is pending already, VD_ERR_IO when the fork server is gone. */

@@ -94,8 +94,11 @@ vd_status vd_supervisor_new(const vd_supervisor_opts *o, const vd_registry *reg,
     }
     for (int i = 0; i < s->concurrency; i++)
         s->slots[i].fd = -1;
-    s->spare.job_fd = s->spare.msg_fd = -1;
-    s->fs.sock = -1;
+    for (int i = 0; i < VD_SUP_NSRC; i++) {
+        s->src[i].spare.job_fd = s->src[i].spare.msg_fd = -1;
+        s->src[i].fs.sock = -1;
+    }
+    s->light_argv = o->light_argv;
     st = vd_queue_open(o->queue_url, &s->q, err);
     if (st != VD_OK) {
         vd_supervisor_free(s);
@@ -120,6 +123,7 @@ void vd_supervisor_free(vd_supervisor *s)
     }
     free(s->slots);
     free(s->exiting);
+    free(s->light_types);
     free(s);
 }
 
@@ -183,83 +187,25 @@ static void stop_horse(vd_supervisor *s, slot *sl, stop_why why, int64_t now)
     }
 }
 
-/* Forgets a fork server that failed or died; the supervisor forks its spares
- * itself from now on. */
-static void drop_forkserver(vd_supervisor *s, const vd_error *why)
-{
-    VD_WARN("worker %s: %s; forking work-horses from the supervisor from now on", s->worker_id,
-            vd_error_text(why));
-    pid_t pid = vd_forkserver_stop(&s->fs);
-    if (pid > 0) kill(pid, SIGKILL); /* reap() collects it */
-}
-
-/* Takes the spare the fork server was asked for. wait = 0: only when it is
- * there. A spare that cannot come drops the fork server. */
-static void take_spare(vd_supervisor *s, int wait)
-{
-    vd_error err;
-    vd_error_clear(&err);
-    vd_status st = vd_forkserver_take(&s->fs, &s->spare, wait, &err);
-    if (st != VD_OK && st != VD_ERR_EMPTY) drop_forkserver(s, &err);
-}
-
-/* Asks the fork server for the next spare, when none is there or coming. */
-static void ask_spare(vd_supervisor *s)
-{
-    if (s->fs.sock < 0 || s->fs.pending || s->spare.pid) return;
-    vd_error err;
-    vd_error_clear(&err);
-    if (vd_forkserver_ask(&s->fs, &err) != VD_OK) drop_forkserver(s, &err);
-}
-
-/* Makes s->spare a horse waiting for its job: from the fork server (waiting
- * for it), else forked here. Returns VD_OK or the fork's error. */
-static vd_status fork_spare(vd_supervisor *s, vd_error *err)
-{
-    ask_spare(s);
-    if (s->fs.pending) take_spare(s, 1);
-    if (s->spare.pid) return VD_OK;
-    int fds[1024 + 1];
-    size_t n = 0;
-    for (int i = 0; i < s->concurrency; i++)
-        if (s->slots[i].used && s->slots[i].fd >= 0) fds[n++] = s->slots[i].fd;
-    vd_horse_opts hopts = {.parent = getpid(), .memory_limit_mb = s->memory_limit_mb};
-    return vd_spare_fork(&s->spare, s->reg, &hopts, fds, n, err);
-}
-
-static void retire_spare(vd_supervisor *s);
-
-/* Forks the next spare ahead of its job, while the running horses work,
- * when jobs are flowing (the last reserve found one) and more may be taken. */
-static void keep_spare(vd_supervisor *s)
-{
-    if (s->stopping || (s->max_jobs && s->stats.reserved >= s->max_jobs)) {
-        retire_spare(s);
-        return;
-    }
-    if (s->spare.pid || s->fs.pending || s->backoff_ms != 0) return;
-    if (s->fs.sock >= 0) { /* the fork server forks it while we go on */
-        ask_spare(s);
-        if (s->fs.pending) return;
-    }
-    vd_error err;
-    vd_error_clear(&err);
-    if (fork_spare(s, &err) != VD_OK) VD_WARN("worker %s: %s", s->worker_id, vd_error_text(&err));
-}
-
-/* Hands sl->job to the spare (forking one when there is none, or a fresh one
- * when the spare died); the spare becomes the slot's horse. */
+/* Hands sl->job to a spare of the job type's source (one is forked when there
+ * is none, a fresh one when the spare died, a full one when no light one
+ * comes); the spare becomes the slot's horse. */
 static void spawn(vd_supervisor *s, slot *sl)
 {
     vd_error err;
     vd_error_clear(&err);
     vd_status st = VD_OK;
-    for (int tries = 0; tries < 2; tries++) {
-        if (!s->spare.pid && (st = fork_spare(s, &err)) != VD_OK) break;
-        st = vd_spare_hand_over(&s->spare, &sl->job, &err);
+    vd_sup_source *src = vd_sup_source_for(s, sl->job.type);
+    for (int tries = 0; tries < 3; tries++) {
+        if (!src->spare.pid && (st = vd_sup_spare_get(s, src, &err)) != VD_OK) {
+            if (src == &s->src[VD_SUP_FULL]) break;
+            src = &s->src[VD_SUP_FULL];
+            continue;
+        }
+        st = vd_spare_hand_over(&src->spare, &sl->job, &err);
         if (st == VD_OK) break;
         VD_DEBUG("worker %s: %s", s->worker_id, vd_error_text(&err));
-        vd_spare_discard(&s->spare); /* it died waiting; reap() collects it */
+        vd_spare_discard(&src->spare); /* it died waiting; reap() collects it */
     }
     if (st != VD_OK) {
         vd_sup_record_fail(s, &sl->job, vd_error_text(&err), 1);
@@ -267,12 +213,13 @@ static void spawn(vd_supervisor *s, slot *sl)
         return;
     }
     int64_t now = vd_mono_ms();
-    pid_t pid = s->spare.pid;
+    pid_t pid = src->spare.pid;
+    src->used = 1;
     sl->used = 1;
     sl->pid = pid;
-    sl->fd = s->spare.msg_fd;
-    s->spare.msg_fd = -1;
-    s->spare.pid = 0;
+    sl->fd = src->spare.msg_fd;
+    src->spare.msg_fd = -1;
+    src->spare.pid = 0;
     sl->t0 = now;
     sl->job.timeout_ms = vd_registry_timeout_ms(s->reg, &sl->job); /* the type's default if none */
     sl->deadline = sl->job.timeout_ms > 0 ? now + sl->job.timeout_ms : 0;
@@ -296,8 +243,7 @@ static void push_progress(vd_supervisor *s, slot *sl)
         VD_DEBUG("job %s: progress not recorded: %s", sl->job.id, vd_error_text(&err));
 }
 
-/* Notes a horse that is on its way out, for reap() and reap_all(). */
-static void remember_exiting(vd_supervisor *s, pid_t pid)
+void vd_sup_remember_exiting(vd_supervisor *s, pid_t pid)
 {
     if (s->nexiting == s->capexiting) {
         int cap = s->capexiting ? 2 * s->capexiting : 8;
@@ -310,16 +256,6 @@ static void remember_exiting(vd_supervisor *s, pid_t pid)
     if (s->nexiting < s->capexiting) s->exiting[s->nexiting++] = pid;
 }
 
-/* Closes the spare's job pipe (it exits at end of file) while no job is
- * coming, so that an idle worker has no child process. */
-static void retire_spare(vd_supervisor *s)
-{
-    if (s->fs.pending) take_spare(s, 1); /* it is on its way: retire it too */
-    if (!s->spare.pid) return;
-    remember_exiting(s, s->spare.pid);
-    vd_spare_discard(&s->spare);
-}
-
 /* Records the outcome of sl's job and frees the slot. have_status: the horse
  * was reaped with wstatus; otherwise it is still exiting and is remembered
  * in s->exiting for reap(). */
@@ -329,7 +265,7 @@ static void finish_slot(vd_supervisor *s, slot *sl, int have_status, int wstatus
         close(sl->fd);
         sl->fd = -1;
     }
-    if (!have_status) remember_exiting(s, sl->pid);
+    if (!have_status) vd_sup_remember_exiting(s, sl->pid);
     int64_t now = vd_mono_ms();
     /* the freed slot is filled in this loop iteration: its reserve may go with the complete */
     s->reserve_with_complete = !s->stopping && !s->have_ahead && now >= s->next_reserve &&
@@ -379,18 +315,7 @@ static void reap(vd_supervisor *s)
         int wstatus;
         pid_t pid = waitpid(-1, &wstatus, WNOHANG);
         if (pid <= 0) return;
-        if (pid == s->fs.pid) {
-            vd_error why;
-            vd_error_set(&why, VD_ERR_IO, "the fork server (%d) exited", (int)pid);
-            drop_forkserver(s, &why);
-            continue;
-        }
-        if (pid == s->spare.pid) { /* died waiting for a job: fork another */
-            VD_DEBUG("worker %s: spare work-horse %d exited", s->worker_id, (int)pid);
-            vd_spare_discard(&s->spare);
-            continue;
-        }
-        if (forget_exiting(s, pid)) continue;
+        if (vd_sup_sources_reaped(s, pid) || forget_exiting(s, pid)) continue;
         slot *sl = NULL;
         for (int i = 0; i < s->concurrency; i++)
             if (s->slots[i].used && s->slots[i].pid == pid) sl = &s->slots[i];
@@ -404,12 +329,7 @@ static void reap(vd_supervisor *s)
  * still exiting, so that none is left a zombie. */
 static void reap_all(vd_supervisor *s)
 {
-    if (s->fs.pending) take_spare(s, 1);
-    pid_t server = vd_forkserver_stop(&s->fs);
-    if (server > 0) waitpid(server, NULL, 0);
-    pid_t spare = s->spare.pid;
-    vd_spare_discard(&s->spare);
-    if (spare > 0) waitpid(spare, NULL, 0);
+    vd_sup_sources_stop(s);
     for (int i = 0; i < s->nexiting; i++)
         waitpid(s->exiting[i], NULL, 0);
     s->nexiting = 0;
@@ -485,7 +405,7 @@ static int fill_slots(vd_supervisor *s)
             continue;
         }
         vd_job_clear(&sl->job);
-        retire_spare(s); /* nothing to hand it (or the queue fails): an idle worker has none */
+        vd_sup_spares_retire(s); /* nothing to hand it (or the queue fails): none when idle */
         if (st == VD_ERR_EMPTY) {
             if (s->burst && s->nrunning == 0) return 1;
             if (vd_queue_woken(s->q)) continue; /* a job was announced meanwhile */
@@ -507,28 +427,18 @@ static int64_t min_wait(int64_t cur, int64_t at, int64_t now)
     return w < cur ? w : cur;
 }
 
-/* Starts the fork server; without one, the supervisor forks the spares. */
-static void start_forkserver(vd_supervisor *s)
-{
-    vd_horse_opts hopts = {.parent = getpid(), .memory_limit_mb = s->memory_limit_mb};
-    vd_error err;
-    vd_error_clear(&err);
-    if (vd_forkserver_start(&s->fs, s->reg, &hopts, &err) != VD_OK)
-        VD_WARN("worker %s: %s; forking work-horses from the supervisor", s->worker_id,
-                vd_error_text(&err));
-}
-
 static void run_forking(vd_supervisor *s)
 {
-    struct pollfd *pfd = calloc((size_t)s->concurrency + 3, sizeof *pfd);
-    slot **pslot = calloc((size_t)s->concurrency + 3, sizeof *pslot);
+    enum { NFIXED = 2 + VD_SUP_NSRC }; /* signals, queue wake-up, one per horse source */
+    struct pollfd *pfd = calloc((size_t)s->concurrency + NFIXED, sizeof *pfd);
+    slot **pslot = calloc((size_t)s->concurrency + NFIXED, sizeof *pslot);
     if (!pfd || !pslot) {
         VD_ERROR("worker %s: out of memory", s->worker_id);
         free(pfd);
         free(pslot);
         return;
     }
-    start_forkserver(s);
+    vd_sup_sources_start(s);
     for (;;) {
         int sigchld = 0;
         read_signals(s, &sigchld);
@@ -538,7 +448,7 @@ static void run_forking(vd_supervisor *s)
         if (fill_slots(s)) break;
         if (s->nrunning == 0 && (s->stopping || (s->max_jobs && s->stats.reserved >= s->max_jobs)))
             break;
-        keep_spare(s);
+        vd_sup_spares_keep(s);
 
         now = vd_mono_ms();
         int64_t wait = 1000;
@@ -556,9 +466,11 @@ static void run_forking(vd_supervisor *s)
         pfd[n].fd = wake; /* poll ignores a negative fd */
         pfd[n].events = POLLIN;
         pslot[n++] = NULL;
-        pfd[n].fd = s->fs.pending ? s->fs.sock : -1; /* the asked-for spare */
-        pfd[n].events = POLLIN;
-        pslot[n++] = NULL;
+        for (int i = 0; i < VD_SUP_NSRC; i++) { /* the asked-for spares */
+            pfd[n].fd = s->src[i].fs.pending ? s->src[i].fs.sock : -1;
+            pfd[n].events = POLLIN;
+            pslot[n++] = NULL;
+        }
         for (int i = 0; i < s->concurrency; i++) {
             slot *sl = &s->slots[i];
             if (!sl->used) continue;
@@ -574,8 +486,9 @@ static void run_forking(vd_supervisor *s)
         int r = poll(pfd, (nfds_t)n, (int)wait);
         if (r <= 0) continue;
         if (pfd[1].revents && vd_queue_woken(s->q)) s->next_reserve = 0;
-        if (pfd[2].revents && s->fs.pending) take_spare(s, 0);
-        for (int i = 3; i < n; i++)
+        for (int i = 0; i < VD_SUP_NSRC; i++)
+            if (pfd[2 + i].revents) vd_sup_spare_arrived(s, &s->src[i]);
+        for (int i = NFIXED; i < n; i++)
             if (pfd[i].revents && pslot[i]->used) pump(s, pslot[i]);
     }
     reap_all(s);

@@ -49,6 +49,10 @@ typedef struct {
     int64_t memory_limit_mb;  /* > 0: RLIMIT_AS of each horse */
     const char *const *types; /* only these types (each must be registered); NULL = all */
     size_t ntypes;
+    /* light horses: argv (NULL-terminated, argv[0] a path) of a light fork server
+     * (forkserver.h, vd_forkserver_exec: visiond-horse), whose types run in its clones
+     * instead of forks of the supervisor; NULL = none. Borrowed for the run. */
+    const char *const *light_argv;
 } vd_supervisor_opts;
 
 typedef struct {

@@ -30,6 +30,15 @@ typedef struct {
     vd_horse_reader rd;
 } slot;
 
+/* One source of horses: a fork server and the spare it forked ahead. */
+typedef struct {
+    vd_forkserver fs; /* forks the spares (forkserver.h); sock -1 = none */
+    vd_spare spare;   /* a horse forked ahead, waiting for its job (spare.h); pid 0 = none */
+    int used;         /* a job went to this source: keep a spare of it ready from then on */
+} vd_sup_source;
+
+enum { VD_SUP_FULL = 0, VD_SUP_LIGHT = 1, VD_SUP_NSRC = 2 };
+
 struct vd_supervisor {
     const vd_registry *reg;
     vd_queue *q;
@@ -48,8 +57,12 @@ struct vd_supervisor {
     int64_t next_reserve;  /* monotonic */
     int64_t backoff_ms;    /* current empty-queue backoff */
     vd_supervisor_stats stats;
-    vd_spare spare;   /* a horse forked ahead, waiting for its job (spare.h); pid 0 = none */
-    vd_forkserver fs; /* forks the spares (forkserver.h); sock -1 = none: the spares are ours */
+    /* where horses come from (supervisor_spares.c): [VD_SUP_FULL] a fork of the supervisor,
+     * which runs every type; [VD_SUP_LIGHT] the exec'd visiond-horse (light_argv), which
+     * runs light_types only (pipeline/light.h), or none */
+    vd_sup_source src[VD_SUP_NSRC];
+    const char *const *light_argv; /* borrowed from the opts; NULL = no light horses */
+    char *light_types;             /* owned: the light server's types, joined by ','; or NULL */
     /* set around a fork-mode outcome write when the freed slot's reserve follows at once: a
      * complete then reserves in the same transaction (vd_queue_complete_reserve) */
     int reserve_with_complete;
@@ -73,5 +86,37 @@ void vd_sup_record_fail(vd_supervisor *s, const vd_job *job, const char *msg, in
 /* Renews job's lease and sets *next_hb; returns why the job must stop
  * (canceled, lease lost) or WHY_NONE. */
 stop_why vd_sup_heartbeat(vd_supervisor *s, const vd_job *job, int64_t now, int64_t *next_hb);
+
+/* Horse sources (supervisor_spares.c). */
+
+/* Starts the fork servers: the forked one always, the light one when
+ * s->light_argv is set; a server that cannot start is logged and done without. */
+void vd_sup_sources_start(vd_supervisor *s);
+
+/* The source whose horses run type: the light one when it is up and runs type. */
+vd_sup_source *vd_sup_source_for(vd_supervisor *s, const char *type);
+
+/* Makes src->spare a horse waiting for its job (waiting for the fork server,
+ * or forking one here for the full source). VD_OK or why there is none. */
+vd_status vd_sup_spare_get(vd_supervisor *s, vd_sup_source *src, vd_error *err);
+
+/* Asks each used source for its next spare while jobs flow; retires the
+ * spares when the worker stops or may take no more. */
+void vd_sup_spares_keep(vd_supervisor *s);
+
+/* Retires every spare (an idle worker has no child process). */
+void vd_sup_spares_retire(vd_supervisor *s);
+
+/* Takes the spare that answers on src's socket, when it is there (poll said so). */
+void vd_sup_spare_arrived(vd_supervisor *s, vd_sup_source *src);
+
+/* pid exited: returns 1 when it was a fork server or a spare (and forgets it). */
+int vd_sup_sources_reaped(vd_supervisor *s, pid_t pid);
+
+/* At the end of a run: stops the fork servers and waits for them and the spares. */
+void vd_sup_sources_stop(vd_supervisor *s);
+
+/* Notes a horse on its way out (its outcome recorded), for reap(). */
+void vd_sup_remember_exiting(vd_supervisor *s, pid_t pid);
 
 #endif

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kill_horse.sh: SIGKILL work-horses in the middle of their jobs, then the fork server. Each killed
+# kill_horse.sh: SIGKILL work-horses in the middle of their jobs, then the fork servers. Each killed
 # attempt is recorded as "work-horse killed by SIGKILL" and retried; in the
 # end every job is finished, the worker never stopped, the attempts add up
 # (jobs + recorded kills), and the queue database is intact after every kill.
@@ -29,6 +29,13 @@ for i in $(seq "$KILLS"); do
   integrity_ok "$QDB"
 done
 echo "killed ${#killed[@]} horses: ${killed[*]}"
+# the light fork server, whose clones ran these sleep jobs (docs/worker.md, "Light horses"):
+# the rest run in full horses
+lsrv=$(lightfork_of "$W")
+[ -n "$lsrv" ] || fail "the worker has no light fork server"
+kill -KILL "$lsrv"
+wait_for "$WAIT_S" grep -q "light fork server ($lsrv) exited; every job type runs in a full" "$LOG" ||
+  fail "the worker did not notice its light fork server's death"
 # the fork server too (src/worker/forkserver.h): the worker forks the rest itself
 fsrv=$(forkserver_of "$W")
 [ -n "$fsrv" ] || fail "the worker has no fork server"

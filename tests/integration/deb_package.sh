@@ -77,6 +77,11 @@ IFS=: read -r _ _ uid gid _ home shell < <(getent passwd visiond) || fail "no us
 ldd /usr/bin/visiond >"$T/ldd.txt"  # (grep -q in a pipe would SIGPIPE it, under pipefail)
 grep -Eq 'libonnxruntime\.so\.1 => /usr/(bin/\.\./)?lib/visiond/libonnxruntime\.so\.1 ' "$T/ldd.txt" ||
   { cat "$T/ldd.txt"; fail "the bundled ONNX Runtime is not what the binary loads"; }
+# the light fork server (docs/worker.md, "Light horses") ships beside ONNX Runtime, without libvips
+[ -x /usr/lib/visiond/visiond-horse ] || fail "no /usr/lib/visiond/visiond-horse in the package"
+ldd /usr/lib/visiond/visiond-horse >"$T/ldd-horse.txt"
+grep -q libsqlite3 "$T/ldd-horse.txt" || { cat "$T/ldd-horse.txt"; fail "ldd visiond-horse"; }
+if grep -q libvips "$T/ldd-horse.txt"; then fail "visiond-horse links libvips"; fi
 # Man pages: rendered from the package's files (a machine whose dpkg excludes
 # /usr/share/man, as Debian's container images do, installs none of them).
 dpkg-deb -x "$deb" "$T/root"
@@ -152,6 +157,8 @@ API=http://127.0.0.1:$port
 healthy() { curl -sf "$API/healthz" | $PY -c 'import json,sys; sys.exit(json.load(sys.stdin)["status"] != "ok")'; }
 wait_for 60 healthy || { cat "$T/up.log"; fail "visiond up (as the unit runs it) did not become healthy"; }
 [ "$(ps -o user= -p "$up")" = visiond ] || fail "up does not run as visiond: $(ps -o user= -p "$up")"
+wait_for 30 pgrep -u visiond -x vd-lightfork >/dev/null ||
+  fail "the installed worker did not start its light fork server (/usr/lib/visiond/visiond-horse)"
 
 "$VISIOND" dataset fashion-mnist --out "$T/media" --per-label 6 --split train >/dev/null 2>&1 ||
   skip "Fashion-MNIST files missing"

@@ -16,7 +16,8 @@
 #     symlink escapes, "..", "\u002e\u002e", paths outside the roots, relative
 #     paths, and take a JSON "%2e%2e" literally;
 #   - no shell-outs in src/: no system(), popen(), exec*() or posix_spawn*()
-#     except the process supervisor's execv of its own binary.
+#     except the process supervisor's execv of its own binary and the worker's
+#     execv of visiond-horse beside it.
 . "$VISIOND_SOURCE_DIR/tests/lib/common.sh"
 . "$VISIOND_SOURCE_DIR/tests/lib/api.sh"
 command -v curl >/dev/null || skip "curl is not installed"
@@ -25,13 +26,17 @@ command -v ss >/dev/null || skip "ss (iproute2) is not installed"
 # ---- no shell-outs in src/ ----
 hits=$(grep -rnE '\b(system|popen|execl|execlp|execle|execv|execvp|execvpe|execve|fexecve|posix_spawnp?)[[:space:]]*\(' \
   "$VISIOND_SOURCE_DIR/src" --include='*.c' --include='*.h' || true)
-allowed=$(grep -cE 'src/core/procsup\.c:[0-9]+: +execv\(c->argv\[0\], c->argv\);' <<<"$hits" || true)
-others=$(grep -vE 'src/core/procsup\.c:[0-9]+: +execv\(c->argv\[0\], c->argv\);' <<<"$hits" | grep -v '^$' || true)
-[ -z "$others" ] || fail "process-spawning calls in src/ besides the supervisor's execv: $others"
-[ "$allowed" = 1 ] || fail "expected exactly the supervisor's execv in src/core/procsup.c: $hits"
-# ... and the supervisor only ever runs this binary: visiond up resolves /proc/self/exe
+ok_exec='src/core/procsup\.c:[0-9]+: +execv\(c->argv\[0\], c->argv\);|src/worker/forkserver\.c:[0-9]+: +execv\(argv\[0\], \(char \*const \*\)argv\);'
+allowed=$(grep -cE "$ok_exec" <<<"$hits" || true)
+others=$(grep -vE "$ok_exec" <<<"$hits" | grep -v '^$' || true)
+[ -z "$others" ] || fail "process-spawning calls in src/ besides the two execv of docs/security.md: $others"
+[ "$allowed" = 2 ] || fail "expected exactly the execv of procsup.c and forkserver.c: $hits"
+# ... and they only ever run this binary (visiond up resolves /proc/self/exe) or visiond-horse
+# beside it (the worker's light fork server, found from /proc/self/exe too)
 grep -q 'readlink("/proc/self/exe"' "$VISIOND_SOURCE_DIR/src/cli/cmd_up.c" ||
   fail "visiond up no longer re-executes /proc/self/exe: review docs/security.md"
+grep -q 'readlink("/proc/self/exe"' "$VISIOND_SOURCE_DIR/src/cli/cmd_worker.c" ||
+  fail "visiond worker no longer finds visiond-horse beside /proc/self/exe: review docs/security.md"
 
 # ---- model server: socket mode, no TCP unless asked ----
 mkdir -p "$T/ms" "$T/models"

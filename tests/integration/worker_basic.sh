@@ -51,6 +51,21 @@ VISIOND_LOG_LEVEL=debug "$VISIOND" worker --queue "sqlite:$T/empty.db" --burst >
 grep -q "libvips .* started" "$T/empty.log" || fail "the worker did not start libvips: $(cat "$T/empty.log")"
 nthreads=$(ls "/proc/$W1/task" | wc -l)
 [ "$nthreads" = 1 ] || fail "the supervisor has $nthreads threads: forking after them is unsafe"
+# light horses (docs/worker.md, "Light horses"): the test types run in clones of visiond-horse, a
+# second fork server that maps no libvips; VISIOND_LIGHT_HORSES=0 turns it off
+[ -n "$(lightfork_of "$W1")" ] || fail "the worker has no light fork server"
+grep -q "light work-horses from .*/visiond-horse" "$T/empty.log" ||
+  fail "no light fork server in the burst worker: $(cat "$T/empty.log")"
+VISIOND_LIGHT_HORSES=0 VISIOND_LOG_LEVEL=debug "$VISIOND" worker --queue "sqlite:$T/empty.db" \
+  --burst >"$T/nolight.log" 2>&1 || fail "a burst worker without light horses: $(cat "$T/nolight.log")"
+if grep -q "light work-horses from" "$T/nolight.log"; then fail "VISIOND_LIGHT_HORSES=0 was ignored"; fi
+lh=$(enqueue sleep '{"ms": 2000}')
+wait_for "$WAIT_S" grep -q "job $lh (sleep) started" "$LOG" || fail "the sleep job did not start"
+h=$(sed -n "s/.*job $lh (sleep) started.*work-horse \([0-9]*\).*/\1/p" "$LOG" | head -1)
+grep -q libsqlite3 "/proc/$h/maps" || fail "cannot read the light horse's mappings ($h)"
+if grep -q libvips "/proc/$h/maps"; then fail "the light horse $h maps libvips"; fi
+await "$lh" finished
+echo "light horses ok"
 
 # -- timeout: SIGTERM (the sleep handler stops), reason recorded
 tmo=$(enqueue sleep '{"ms": 600000}' 1 500)

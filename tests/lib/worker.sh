@@ -32,10 +32,11 @@ count_is() { [ "$(grep -c -- "$2" "$3")" = "$1" ]; }
 horses() {
   local p
   for p in $(pgrep -P "$1"); do
-    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = vd-forkserver ] || echo "$p"
+    case "$(cat "/proc/$p/comm" 2>/dev/null)" in vd-forkserver | vd-lightfork) ;; *) echo "$p" ;; esac
   done
 }
 forkserver_of() { pgrep -P "$1" -x vd-forkserver || true; }
+lightfork_of() { pgrep -P "$1" -x vd-lightfork || true; } # the light one (docs/worker.md)
 has_horses() { [ -n "$(horses "$1")" ]; }
 no_horses() { [ -z "$(horses "$1")" ]; }
 enqueue() { "$VDQ" enqueue "$Q" "$@"; }

@@ -639,6 +639,75 @@ VD_TEST(forkserver_forks_horses_that_are_the_callers_children)
     vd_registry_free(reg);
 }
 
+/* 1 when /proc/PID/maps names a file containing needle. */
+static int maps_have(pid_t pid, const char *needle)
+{
+    char path[64], line[4096];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+VD_TEST(light_forkserver_is_exec_d_and_its_clones_map_no_libvips)
+{
+    const char *dir = getenv("VISIOND_BUILD_DIR");
+    if (!dir) {
+        printf("  (VISIOND_BUILD_DIR unset: skipped)\n");
+        return;
+    }
+    char exe[4096];
+    snprintf(exe, sizeof exe, "%s/visiond-horse", dir);
+    const char *argv[] = {exe, "--store", "sqlite::memory:", NULL};
+    setenv("VISIOND_TEST_JOBS", "1", 1);
+    vd_error err;
+    vd_horse_opts opts = {.parent = getpid()};
+    vd_forkserver fs;
+    char *types = NULL;
+    fflush(stdout);
+    CHECK_OK(vd_forkserver_exec(&fs, argv, &opts, 10000, &types, &err));
+    /* the light types only: the test types and recluster_people, no embed */
+    CHECK(strstr(types, "noop") && strstr(types, "crash") && strstr(types, "recluster_people"));
+    CHECK(!strstr(types, "embed") && !strstr(types, "index") && !strstr(types, "train_session"));
+    free(types);
+
+    CHECK_OK(vd_forkserver_ask(&fs, &err));
+    vd_spare sp;
+    CHECK_OK(vd_forkserver_take(&fs, &sp, 1, &err));
+    CHECK_EQ_INT(waitpid(sp.pid, NULL, WNOHANG), 0);  /* our child, waiting for its job */
+    CHECK_EQ_INT(maps_have(sp.pid, "libsqlite3"), 1); /* the check can see a library */
+    CHECK_EQ_INT(maps_have(sp.pid, "libvips"), 0);
+    CHECK_EQ_INT(maps_have(sp.pid, "onnxruntime"), 0);
+    vd_horse_reader rd;
+    run_spare(&sp, "progress", "{\"steps\": 3, \"ms\": 1}", &rd);
+    CHECK_EQ_INT(rd.out.kind, VD_HORSE_DONE);
+    CHECK_EQ_STR(rd.out.result, "{\"steps\": 3}");
+    vd_horse_reader_free(&rd);
+    int ws = 0;
+    CHECK_EQ_INT(waitpid(sp.pid, &ws, 0), sp.pid);
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == VD_HORSE_EXIT_OK);
+    vd_spare_discard(&sp);
+    pid_t server = vd_forkserver_stop(&fs);
+    CHECK_EQ_INT(waitpid(server, &ws, 0), server);
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+
+    /* what is no fork server is an error, and no process is left behind */
+    const char *not_one[] = {"/bin/true", NULL};
+    CHECK_EQ_INT(vd_forkserver_exec(&fs, not_one, &opts, 10000, &types, &err), VD_ERR_IO);
+    CHECK(fs.pid == 0 && fs.sock == -1 && types == NULL);
+    const char *missing[] = {"/nonexistent/visiond-horse", NULL};
+    CHECK_EQ_INT(vd_forkserver_exec(&fs, missing, &opts, 10000, &types, &err), VD_ERR_IO);
+    const char *silent[] = {"/bin/sleep", "30", NULL};
+    CHECK_EQ_INT(vd_forkserver_exec(&fs, silent, &opts, 200, &types, &err), VD_ERR_IO);
+    CHECK(strstr(vd_error_text(&err), "said nothing") != NULL);
+    CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
+    unsetenv("VISIOND_TEST_JOBS");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1) return driver(argc, argv);
