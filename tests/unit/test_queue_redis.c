@@ -657,6 +657,57 @@ VD_TEST(priority_order_holds_across_type_queues)
     server_kill(&srv);
 }
 
+/* Reserves from q with types (n of them) and checks it takes want (NULL: none is ready). */
+static void reserve_is(vd_queue *q, const char **types, size_t n, const char *want)
+{
+    vd_error err;
+    vd_job job = {0};
+    vd_status st = vd_queue_reserve(q, "w", 60000, types, n, &job, &err);
+    if (!want) {
+        CHECK_EQ_INT(st, VD_ERR_EMPTY);
+        return;
+    }
+    CHECK_OK(st);
+    CHECK_EQ_STR(job.id, want);
+    vd_job_clear(&job);
+}
+
+/* With more than two types the reserve looks at the head of the shared ready set first
+ * (prelude.lua, first_ready), and asks each type's set when that head is all other types. */
+VD_TEST(priority_order_holds_with_many_types)
+{
+    server srv;
+    if (!server_up(&srv)) return;
+    char url[256];
+    url_for(&srv, NULL, url, sizeof url);
+    vd_error err;
+    vd_queue *q;
+    CHECK_OK(vd_queue_open(url, &q, &err));
+    struct {
+        const char *type;
+        int pri;
+    } spec[] = {{"c", 100}, {"c", 100}, {"c", 100}, {"c", 100}, {"c", 100},
+                {"a", -1},  {"b", 7},   {"d", 3},   {"a", 3},   {"d", 50}};
+    enum { N = sizeof spec / sizeof spec[0] };
+    char ids[N][VD_ID_LEN + 1];
+    for (int i = 0; i < N; i++)
+        CHECK_OK(vd_queue_enqueue(
+            q, &(vd_enqueue_opts){.type = spec[i].type, .priority = spec[i].pri}, ids[i], &err));
+    /* five c jobs lead the shared set: its head holds none of a, b, d */
+    const char *abd[] = {"a", "b", "d"};
+    int order[] = {9, 6, 7, 8, 5};
+    for (int i = 0; i < 5; i++)
+        reserve_is(q, abd, 3, ids[order[i]]);
+    reserve_is(q, abd, 3, NULL);
+    /* the head holds c: taken from it, in order, then nothing */
+    const char *abc[] = {"a", "b", "c"};
+    for (int i = 0; i < 5; i++)
+        reserve_is(q, abc, 3, ids[i]);
+    reserve_is(q, abc, 3, NULL);
+    vd_queue_close(q);
+    server_kill(&srv);
+}
+
 /* Runs jobs through every transition, then purges: nothing may be left
  * behind in any index (only the sequence counter stays). */
 VD_TEST(purge_leaves_no_keys_behind)

@@ -8,9 +8,13 @@ local LEASE_LOST_MSG = 'lease expired: worker lost'
 local function K(s) return P .. s end
 local function JK(id) return P .. 'job:' .. id end
 local function I(x) return string.format('%d', x) end
+local NOW -- one script is one instant: TIME is asked once
 local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if not NOW then
+    local t = redis.call('TIME')
+    NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return NOW
 end
 -- A queued job's member in the ready sets is its rk (priority, run_at, tie-break: 40 hex
 -- digits) followed by its id. The hash keeps only those 40 digits in its field 'rk', so that
@@ -20,10 +24,13 @@ local function rk_member(id, rk)
   if #rk == 40 then return rk .. id end
   return rk
 end
-local function leave(id, from, typ)
+-- leave(id, from, typ, rk, h): takes the job out of state `from`'s indexes; the hash fields
+-- that change with it are appended to h (field, value, ...) for the caller's one HSET. rk is
+-- the hash's 'rk' field (read by the caller's HMGET). Calls into Redis cost more than the
+-- commands themselves (docs/queue-redis.md, "Calls per job"), hence the gathered writes.
+local function leave(id, from, typ, rk, h)
   if not from then return end
   if from == 'queued' then
-    local rk = redis.call('HGET', JK(id), 'rk')
     if rk then
       rk = rk_member(id, rk)
       redis.call('ZREM', K('ready'), rk)
@@ -34,7 +41,7 @@ local function leave(id, from, typ)
     redis.call('ZREM', K('scheduled'), id)
   elseif from == 'started' then
     redis.call('ZREM', K('leases'), id)
-    redis.call('HSET', JK(id), 'lease_until_ms', '0')
+    h[#h + 1], h[#h + 2] = 'lease_until_ms', '0'
   else
     redis.call('ZREM', K('ended:' .. from), id)
     if from == 'finished' then redis.call('ZREM', K('expires'), id) end
@@ -42,38 +49,44 @@ local function leave(id, from, typ)
   redis.call('ZREM', K('state:' .. from), id)
   redis.call('ZREM', K('st:' .. from .. ':' .. typ), id)
 end
-local function set_state(id, to, at, tie)
+-- set_state(id, to, at, tie, extra): extra (may be nil) is more field, value pairs for the
+-- job's hash, written in the same HSET as the state.
+local function set_state(id, to, at, tie, extra)
   local k = JK(id)
-  local f = redis.call('HMGET', k, 'state', 'type', 'seq', 'priority', 'result_ttl_ms')
+  local f = redis.call('HMGET', k, 'state', 'type', 'seq', 'priority', 'result_ttl_ms', 'rk')
   local typ, seq = f[2], tonumber(f[3])
   tie = tie or seq
-  leave(id, f[1], typ)
+  local h = {'state', to}
+  leave(id, f[1], typ, f[6], h)
   redis.call('ZADD', K('state:' .. to), seq, id)
   redis.call('ZADD', K('st:' .. to .. ':' .. typ), seq, id)
-  redis.call('HSET', k, 'state', to)
   if to == 'queued' then
     local rk = string.format('%08x%016x%016x', 2147483647 - tonumber(f[4]), at, tie)
     redis.call('ZADD', K('ready'), 0, rk .. id)
     redis.call('ZADD', K('ready:' .. typ), 0, rk .. id)
-    redis.call('HSET', k, 'rk', rk, 'run_at_ms', I(at))
+    h[#h + 1], h[#h + 2], h[#h + 3], h[#h + 4] = 'rk', rk, 'run_at_ms', I(at)
   elseif to == 'scheduled' then
     redis.call('ZADD', K('scheduled'), at, id)
-    redis.call('HSET', k, 'run_at_ms', I(at))
+    h[#h + 1], h[#h + 2] = 'run_at_ms', I(at)
   elseif to == 'started' then
     redis.call('ZADD', K('leases'), at, id)
-    redis.call('HSET', k, 'lease_until_ms', I(at))
+    h[#h + 1], h[#h + 2] = 'lease_until_ms', I(at)
   else
     redis.call('ZADD', K('ended:' .. to), at, id)
-    redis.call('HSET', k, 'ended_ms', I(at))
+    h[#h + 1], h[#h + 2] = 'ended_ms', I(at)
     local ttl = tonumber(f[5]) or 0
     if to == 'finished' and ttl > 0 then
       redis.call('ZADD', K('expires'), at + ttl, id)
     end
   end
+  if extra then
+    for i = 1, #extra do h[#h + 1] = extra[i] end
+  end
+  redis.call('HSET', k, unpack(h))
 end
 local function delete_job(id)
-  local f = redis.call('HMGET', JK(id), 'state', 'type')
-  leave(id, f[1], f[2])
+  local f = redis.call('HMGET', JK(id), 'state', 'type', 'rk')
+  leave(id, f[1], f[2], f[3], {}) -- the hash goes: its field changes are not written
   if f[2] then
     redis.call('ZREM', K('all'), id)
     redis.call('ZREM', K('type:' .. f[2]), id)
@@ -124,10 +137,10 @@ local function complete_job(token, id, worker, has_result, result)
   if f[2] ~= worker then return {'lease_lost'} end
   if f[1] == 'canceled' and f[3] == '1' then return {'canceled'} end
   if f[1] ~= 'started' then return {'lease_lost'} end
-  if has_result == '1' then redis.call('HSET', JK(id), 'result', result)
+  local extra = {'last_op', token}
+  if has_result == '1' then extra[3], extra[4] = 'result', result
   else redis.call('HDEL', JK(id), 'result') end
-  redis.call('HSET', JK(id), 'last_op', token)
-  set_state(id, 'finished', now_ms())
+  set_state(id, 'finished', now_ms(), nil, extra)
   return {'ok'}
 end
 -- The ready member a is before b (priority, run_at, tie-break: 5 groups of 8 hex digits).
@@ -138,6 +151,30 @@ local function ready_before(a, b)
     if x ~= y then return x < y end
   end
   return false
+end
+-- The first ready member of the types ARGV[first..] (any type when there is none), or nil.
+-- With more than two types the head of the shared ready set is looked at first: the first of
+-- its members whose job has one of the types is the answer (the sets share one order), which
+-- costs two calls where asking each type's set costs one per type. When its first HEAD
+-- members are all of other types, each type's set is asked.
+local HEAD = 4
+local function first_ready(first)
+  if #ARGV < first then return redis.call('ZRANGE', K('ready'), 0, 0)[1] end
+  if #ARGV - first + 1 > 2 then
+    local heads = redis.call('ZRANGE', K('ready'), 0, HEAD - 1)
+    local want = {}
+    for i = first, #ARGV do want[ARGV[i]] = true end
+    for _, m in ipairs(heads) do
+      if want[redis.call('HGET', JK(string.sub(m, 41)), 'type')] then return m end
+    end
+    if #heads < HEAD then return nil end
+  end
+  local best
+  for i = first, #ARGV do
+    local h = redis.call('ZRANGE', K('ready:' .. ARGV[i]), 0, 0)[1]
+    if h and (not best or ready_before(h, best)) then best = h end
+  end
+  return best
 end
 -- reserve_job: takes the first ready job (of the types ARGV[first..], or any when there is no
 -- ARGV[first]) for worker under a lease of lease ms. Returns {'ok', hash} or {'empty'}. The
@@ -155,21 +192,13 @@ local function reserve_job(token, worker, lease, first)
   local now = now_ms()
   reclaim(now, 1000)
   promote(now, 1000)
-  local best
-  if #ARGV < first then best = redis.call('ZRANGE', K('ready'), 0, 0)[1]
-  else
-    for i = first, #ARGV do
-      local h = redis.call('ZRANGE', K('ready:' .. ARGV[i]), 0, 0)[1]
-      if h and (not best or ready_before(h, best)) then best = h end
-    end
-  end
+  local best = first_ready(first)
   if not best then return {'empty'} end
   local id = string.sub(best, 41)
   local k = JK(id)
   redis.call('HINCRBY', k, 'attempts', 1)
-  redis.call('HSET', k, 'worker', worker, 'started_ms', I(now), 'ended_ms', '0',
-    'cancel_requested', '0', 'progress_done', '0', 'progress_total', '0')
-  set_state(id, 'started', now + lease)
+  set_state(id, 'started', now + lease, nil, {'worker', worker, 'started_ms', I(now),
+    'ended_ms', '0', 'cancel_requested', '0', 'progress_done', '0', 'progress_total', '0'})
   redis.call('SET', rsv, id, 'PX', 60000)
   return {'ok', redis.call('HGETALL', k)}
 end
