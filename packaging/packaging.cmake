@@ -76,7 +76,8 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # is resolved in its private directory.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS "${ORT_LIB_DIR}")
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+# libpq5 by name: visiond opens it with dlopen (src/core/pq.h), so dpkg-shlibdeps cannot see it
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, libpq5")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "python3")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "redis-server")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

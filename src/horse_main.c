@@ -3,14 +3,16 @@
  * Not a command for people: `visiond worker` execs it with its socket as
  * descriptor 3 (worker/forkserver.h, vd_forkserver_exec) and the worker's store
  * as --store, and its clones run the light job types (pipeline/light.h). It
- * links only what those need, so it maps ~30 shared objects where `visiond`
- * maps ~118 (libvips, ONNX Runtime, libmicrohttpd ...), and a clone and an
- * exit cost a fraction of theirs. */
+ * links only what those need, so it maps 9 shared objects where `visiond`
+ * maps ~118 (libvips, ONNX Runtime, libmicrohttpd ...; libpq is loaded only
+ * for a PostgreSQL store: core/pq.h), and a clone and an exit cost a
+ * fraction of theirs. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "core/log.h"
+#include "core/pg.h"
 #include "jobspec/jobspec.h"
 #include "pipeline/light.h"
 #include "worker/forkserver.h"
@@ -48,6 +50,11 @@ int main(int argc, char **argv)
     vd_registry *reg;
     vd_error err;
     vd_error_clear(&err);
+    /* horses of a PostgreSQL store inherit libpq loaded, not each a dlopen of ~20 libraries */
+    if (cfg.store_path && vd_pg_url_is(cfg.store_path) && vd_pq_load(&err) != VD_OK) {
+        VD_ERROR("visiond-horse: %s", vd_error_text(&err));
+        return 1;
+    }
     if (vd_pipeline_light_registry_new(&cfg, vd_job_test_types_enabled(), &reg, &err) != VD_OK) {
         VD_ERROR("visiond-horse: %s", vd_error_text(&err));
         return 1;

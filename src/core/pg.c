@@ -144,6 +144,8 @@ static PGconn *connect_once(const char *url)
 vd_status vd_pg_connect(const char *url, int64_t wait_ms, PGconn **out, vd_error *err)
 {
     *out = NULL;
+    vd_status st = vd_pq_load(err);
+    if (st != VD_OK) return st;
     char shown[512], why[400];
     vd_pg_url_shown(url, shown, sizeof shown);
     int64_t start = vd_mono_ms(), backoff = PG_BACKOFF_FIRST_MS;

@@ -13,7 +13,7 @@
 #ifndef VD_PG_H
 #define VD_PG_H
 
-#include <libpq-fe.h>
+#include "core/pq.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,7 +38,8 @@ char *vd_pg_url_shown(const char *url, char *buf, size_t n);
  * URL libpq cannot parse; VD_ERR_CONN when still unreachable after wait_ms.
  * Messages name the URL through vd_pg_url_shown. The connection uses
  * client_encoding UTF8 and application_name "visiond". *out is owned by the
- * caller (PQfinish). */
+ * caller (PQfinish). libpq is loaded first (core/pq.h): VD_ERR_UNSUPPORTED
+ * when it is not installed. */
 vd_status vd_pg_connect(const char *url, int64_t wait_ms, PGconn **out, vd_error *err);
 
 /* Turns a result into a status, filling err with "WHAT: <server message>"

@@ -4,7 +4,7 @@
  * worker's built-in test types (worker/registry.h) and recluster_people
  * (pipeline/people.h). `visiond worker` runs them in horses cloned from a
  * fork server that is a separate, small executable (visiond-horse, built from
- * src/horse_main.c), which maps ~30 shared objects instead of the ~118 of
+ * src/horse_main.c), which maps 9 shared objects instead of the ~118 of
  * `visiond`: a clone and an exit cost a fraction as much. This file and the
  * objects it calls reference nothing of image/ or infer/, so a program that
  * links only them does not load libvips or ONNX Runtime; keep it so (the

@@ -6,7 +6,7 @@
 #ifndef VD_QUEUE_PG_IMPL_H
 #define VD_QUEUE_PG_IMPL_H
 
-#include <libpq-fe.h>
+#include "core/pq.h"
 #include <stdint.h>
 
 #include "queue/queue_impl.h"

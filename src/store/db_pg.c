@@ -6,7 +6,7 @@
 #include "store/db_impl.h"
 
 #include <endian.h>
-#include <libpq-fe.h>
+#include "core/pq.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -32,4 +32,15 @@ for round in 1 2 3; do
 done
 echo "wake-up: enqueue to start of a job for an idle worker:$lat"
 grep -q "queue postgres" "$LOG" || fail "the worker did not say it runs on postgres"
+# ---- a light horse on a PostgreSQL store (docs/worker.md, "Light horses"): no visiond binary
+# links libpq (core/pq.h); the light fork server loads it for a postgres store, and the
+# recluster_people horse it clones opens the store with it
+surl=$(pg_newdb worker_pg_store) || fail "cannot create a test database"
+"$VISIOND" jobs enqueue recluster_people --queue "sqlite:$T/light.db" >/dev/null || fail "enqueue"
+VISIOND_LOG_LEVEL=debug "$VISIOND" worker --queue "sqlite:$T/light.db" --store "$surl" --burst \
+  >"$T/light.log" 2>&1 || fail "worker on a postgres store: $(tail -5 "$T/light.log")"
+grep -q "light work-horses from .* for .*recluster_people" "$T/light.log" ||
+  fail "no light fork server for recluster_people: $(cat "$T/light.log")"
+grep -q "(recluster_people) finished" "$T/light.log" ||
+  fail "recluster_people on a postgres store: $(cat "$T/light.log")"
 echo "worker_pg: ok"
