@@ -119,8 +119,12 @@ static _Noreturn void server_main(int sock, const vd_registry *reg, const vd_hor
 
 /* ------------------------------------------------------------ the client */
 
-vd_status vd_forkserver_start(vd_forkserver *fs, const vd_registry *reg, const vd_horse_opts *opts,
-                              vd_error *err)
+/* Forks a fork server into *fs over a fresh socket pair: SIGTERM, SIGINT and
+ * SIGCHLD are blocked across the fork (for good in the server: its horses
+ * unblock them, vd_horse_setup), and the child runs body(its socket end, arg),
+ * which does not return. */
+static vd_status fork_server(vd_forkserver *fs, void (*body)(int sock, const void *arg),
+                             const void *arg, vd_error *err)
 {
     fs->pid = 0;
     fs->sock = -1;
@@ -129,16 +133,13 @@ vd_status vd_forkserver_start(vd_forkserver *fs, const vd_registry *reg, const v
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         return vd_error_set(err, VD_ERR_IO, "worker could not create a socket: %s",
                             strerror(errno));
-    /* blocked for good in the server; its horses unblock them (vd_horse_setup) */
     sigset_t saved;
     vd_horse_block_signals(&saved);
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        vd_sigpipe_close();
-        char name[sizeof horse_name] = {0};
-        prctl(PR_GET_NAME, name);
-        server_main(sv[1], reg, opts, "vd-forkserver", name);
+        body(sv[1], arg);
+        _exit(127);
     }
     int e = errno;
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
@@ -151,6 +152,28 @@ vd_status vd_forkserver_start(vd_forkserver *fs, const vd_registry *reg, const v
     fs->pid = pid;
     fs->sock = sv[0];
     return VD_OK;
+}
+
+typedef struct {
+    const vd_registry *reg;
+    const vd_horse_opts *opts;
+} forked_arg;
+
+/* The forked fork server's body: a copy of the supervisor. */
+static void forked_body(int sock, const void *arg)
+{
+    const forked_arg *a = arg;
+    vd_sigpipe_close();
+    char name[sizeof horse_name] = {0};
+    prctl(PR_GET_NAME, name);
+    server_main(sock, a->reg, a->opts, "vd-forkserver", name);
+}
+
+vd_status vd_forkserver_start(vd_forkserver *fs, const vd_registry *reg, const vd_horse_opts *opts,
+                              vd_error *err)
+{
+    forked_arg a = {.reg = reg, .opts = opts};
+    return fork_server(fs, forked_body, &a, err);
 }
 
 /* ------------------------------------------------ the exec'd fork server */
@@ -203,10 +226,12 @@ _Noreturn void vd_forkserver_serve(int sock, const vd_registry *reg)
     server_main(sock, reg, &m.opts, "vd-lightfork", m.name);
 }
 
-/* In the freshly forked child: the socket becomes VD_FORKSERVER_FD, every other
- * descriptor above 2 is closed, argv is executed. */
-static _Noreturn void exec_child(int sock, const char *const *argv)
+/* The exec'd fork server's body, in the freshly forked child: the socket
+ * becomes VD_FORKSERVER_FD, every other descriptor above 2 is closed, argv
+ * (a NULL-terminated const char *[]) is executed. */
+static void exec_body(int sock, const void *arg)
 {
+    const char *const *argv = arg;
     if (sock == VD_FORKSERVER_FD)
         fcntl(sock, F_SETFD, 0);
     else if (dup2(sock, VD_FORKSERVER_FD) < 0)
@@ -259,33 +284,14 @@ static vd_status exec_handshake(vd_forkserver *fs, const char *const *argv,
 vd_status vd_forkserver_exec(vd_forkserver *fs, const char *const *argv, const vd_horse_opts *opts,
                              int timeout_ms, char **types, vd_error *err)
 {
-    fs->pid = 0;
-    fs->sock = -1;
-    fs->pending = 0;
     *types = NULL;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        return vd_error_set(err, VD_ERR_IO, "worker could not create a socket: %s",
-                            strerror(errno));
-    sigset_t saved;
-    vd_horse_block_signals(&saved); /* blocked for good in the server, as in vd_forkserver_start */
-    pid_t pid = fork();
-    if (pid == 0) exec_child(sv[1], argv);
-    int e = errno;
-    pthread_sigmask(SIG_SETMASK, &saved, NULL);
-    close(sv[1]);
-    if (pid < 0) {
-        close(sv[0]);
-        return vd_error_set(err, VD_ERR_IO, "worker could not fork its fork server: %s",
-                            strerror(e));
-    }
-    fs->pid = pid;
-    fs->sock = sv[0];
-    vd_status st = exec_handshake(fs, argv, opts, timeout_ms, types, err);
+    vd_status st = fork_server(fs, exec_body, argv, err);
+    if (st != VD_OK) return st;
+    st = exec_handshake(fs, argv, opts, timeout_ms, types, err);
     if (st != VD_OK) {
+        pid_t pid = vd_forkserver_stop(fs);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        vd_forkserver_stop(fs);
     }
     return st;
 }
