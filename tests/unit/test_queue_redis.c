@@ -621,6 +621,21 @@ VD_TEST(calls_with_a_lost_reply_can_be_repeated)
     server_kill(&srv);
 }
 
+/* Reserves from q with types (n of them) and checks it takes want (NULL: none is ready). */
+static void reserve_is(vd_queue *q, const char **types, size_t n, const char *want)
+{
+    vd_error err;
+    vd_job job = {0};
+    vd_status st = vd_queue_reserve(q, "w", 60000, types, n, &job, &err);
+    if (!want) {
+        CHECK_EQ_INT(st, VD_ERR_EMPTY);
+        return;
+    }
+    CHECK_OK(st);
+    CHECK_EQ_STR(job.id, want);
+    vd_job_clear(&job);
+}
+
 VD_TEST(priority_order_holds_across_type_queues)
 {
     server srv;
@@ -642,34 +657,12 @@ VD_TEST(priority_order_holds_across_type_queues)
             q, &(vd_enqueue_opts){.type = spec[i].type, .priority = spec[i].pri}, ids[i], &err));
     const char *types[] = {"a", "b"};
     int order[] = {1, 2, 3, 5, 0, 6};
-    for (int i = 0; i < 6; i++) {
-        vd_job job = {0};
-        CHECK_OK(vd_queue_reserve(q, "w", 60000, types, 2, &job, &err));
-        CHECK_EQ_STR(job.id, ids[order[i]]);
-        vd_job_clear(&job);
-    }
-    vd_job job = {0};
-    CHECK_EQ_INT(vd_queue_reserve(q, "w", 60000, types, 2, &job, &err), VD_ERR_EMPTY);
-    CHECK_OK(vd_queue_reserve(q, "w", 60000, NULL, 0, &job, &err));
-    CHECK_EQ_STR(job.id, ids[4]);
-    vd_job_clear(&job);
+    for (int i = 0; i < 6; i++)
+        reserve_is(q, types, 2, ids[order[i]]);
+    reserve_is(q, types, 2, NULL);
+    reserve_is(q, NULL, 0, ids[4]);
     vd_queue_close(q);
     server_kill(&srv);
-}
-
-/* Reserves from q with types (n of them) and checks it takes want (NULL: none is ready). */
-static void reserve_is(vd_queue *q, const char **types, size_t n, const char *want)
-{
-    vd_error err;
-    vd_job job = {0};
-    vd_status st = vd_queue_reserve(q, "w", 60000, types, n, &job, &err);
-    if (!want) {
-        CHECK_EQ_INT(st, VD_ERR_EMPTY);
-        return;
-    }
-    CHECK_OK(st);
-    CHECK_EQ_STR(job.id, want);
-    vd_job_clear(&job);
 }
 
 /* With more than two types the reserve looks at the head of the shared ready set first
