@@ -8,6 +8,7 @@
  * for a PostgreSQL store: core/pq.h), and a clone and an exit cost a
  * fraction of theirs. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 

@@ -14,7 +14,7 @@
  * (core/pg.h) calls vd_pq_load before it connects, so code holding a PGconn
  * may call them freely. PQclear, PQfinish and PQfreemem accept NULL before
  * anything was loaded. A PQ* function not listed here is not available: add
- * it to VD_PQ_FUNCS. */
+ * it to VD_PQ_FUNCS and give it a macro below. */
 #ifndef VD_CORE_PQ_H
 #define VD_CORE_PQ_H
 

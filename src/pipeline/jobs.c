@@ -476,13 +476,13 @@ static vd_status job_train(vd_job_ctx *ctx, const char *payload, char **result, 
     return st;
 }
 
-vd_status vd_pipeline_register(vd_registry *reg, const vd_pipeline_config *cfg, vd_error *err)
+/* Registers the types whose horses decode images (embed, train_session, index). */
+static vd_status register_decoding(vd_registry *reg, const vd_pipeline_config *cfg, vd_error *err)
 {
     void *ud = (void *)cfg;
     vd_status st = vd_registry_add(reg, "embed", job_embed, ud, err);
     if (st == VD_OK) st = vd_registry_add(reg, "train_session", job_train, ud, err);
     if (st == VD_OK) st = vd_registry_add(reg, "index", vd_pipeline_job_index, ud, err);
-    if (st == VD_OK) st = vd_pipeline_register_light(reg, cfg, err);
     return st;
 }
 
@@ -496,15 +496,10 @@ vd_status vd_pipeline_prepare_worker(vd_error *err)
 vd_status vd_pipeline_registry_new(const vd_pipeline_config *cfg, int test_jobs, vd_registry **out,
                                    vd_error *err)
 {
-    *out = NULL;
-    vd_registry *reg = vd_registry_new();
-    if (!reg) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-    vd_status st = test_jobs ? vd_registry_add_builtin(reg, err) : VD_OK;
-    if (st == VD_OK) st = vd_pipeline_register(reg, cfg, err);
-    if (st != VD_OK) {
-        vd_registry_free(reg);
-        return st;
+    vd_status st = vd_pipeline_light_registry_new(cfg, test_jobs, out, err);
+    if (st == VD_OK && (st = register_decoding(*out, cfg, err)) != VD_OK) {
+        vd_registry_free(*out);
+        *out = NULL;
     }
-    *out = reg;
-    return VD_OK;
+    return st;
 }

@@ -68,10 +68,6 @@ const char *vd_pipeline_default_model(vd_session_kind kind);
  * kind and the options ({"crop": true} face sessions embed whole images). */
 vd_embed_mode vd_pipeline_session_mode(const vd_session *s);
 
-/* Registers "embed", "train_session", "index" and "recluster_people" (pipeline/people.h)
- * with cfg (borrowed: must outlive the registry). */
-vd_status vd_pipeline_register(vd_registry *reg, const vd_pipeline_config *cfg, vd_error *err);
-
 /* Starts, in the worker before it forks any horse, what each horse of these
  * job types would otherwise start on its own: libvips (vd_image_init, ~2 ms of
  * CPU per process on a 2-core VM, 2026-12-06) and libcrypto
@@ -80,9 +76,10 @@ vd_status vd_pipeline_register(vd_registry *reg, const vd_pipeline_config *cfg, 
  * (tests/integration/worker_basic.sh checks the supervisor has one thread). */
 vd_status vd_pipeline_prepare_worker(vd_error *err);
 
-/* Builds the registry of every job type this build runs: the built-in test
- * types (worker/registry.h) when test_jobs (vd_job_test_types_enabled()), then
- * embed and train_session with cfg (borrowed; NULL = defaults). Each type's
+/* Builds the registry of every job type this build runs: the light fork
+ * server's (pipeline/light.h: the built-in test types of worker/registry.h
+ * when test_jobs (vd_job_test_types_enabled()), recluster_people), then
+ * embed, train_session and index, with cfg (borrowed; NULL = defaults). Each type's
  * default timeout comes from jobspec/jobspec.h. Free with vd_registry_free. */
 vd_status vd_pipeline_registry_new(const vd_pipeline_config *cfg, int test_jobs, vd_registry **out,
                                    vd_error *err);

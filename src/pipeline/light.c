@@ -14,11 +14,6 @@ vd_status vd_pipeline_open_store(const vd_pipeline_config *cfg, vd_store **store
     return vd_store_open(path, NULL, store, err);
 }
 
-vd_status vd_pipeline_register_light(vd_registry *reg, const vd_pipeline_config *cfg, vd_error *err)
-{
-    return vd_registry_add(reg, "recluster_people", vd_people_job, (void *)cfg, err);
-}
-
 vd_status vd_pipeline_light_registry_new(const vd_pipeline_config *cfg, int test_jobs,
                                          vd_registry **out, vd_error *err)
 {
@@ -26,7 +21,7 @@ vd_status vd_pipeline_light_registry_new(const vd_pipeline_config *cfg, int test
     vd_registry *reg = vd_registry_new();
     if (!reg) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     vd_status st = test_jobs ? vd_registry_add_builtin(reg, err) : VD_OK;
-    if (st == VD_OK) st = vd_pipeline_register_light(reg, cfg, err);
+    if (st == VD_OK) st = vd_registry_add(reg, "recluster_people", vd_people_job, (void *)cfg, err);
     if (st != VD_OK) {
         vd_registry_free(reg);
         return st;

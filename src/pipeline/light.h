@@ -17,15 +17,10 @@
 #include "pipeline/jobs.h"
 #include "worker/registry.h"
 
-/* Registers the pipeline's light types (recluster_people) with cfg (borrowed:
- * must outlive the registry). vd_pipeline_register calls it too, so that both
- * registries run the same handlers. */
-vd_status vd_pipeline_register_light(vd_registry *reg, const vd_pipeline_config *cfg,
-                                     vd_error *err);
-
 /* Builds the registry of a light fork server: the built-in test types when
- * test_jobs, then the light types with cfg (borrowed). Free with
- * vd_registry_free. */
+ * test_jobs, then the light types (recluster_people) with cfg (borrowed: must
+ * outlive the registry). vd_pipeline_registry_new starts from it, so both
+ * registries run the same handlers. Free with vd_registry_free. */
 vd_status vd_pipeline_light_registry_new(const vd_pipeline_config *cfg, int test_jobs,
                                          vd_registry **out, vd_error *err);
 
