@@ -14,7 +14,8 @@ preload, busy, after the runs, settled) are summarised as medians per side.
 
 --a-args / --b-args add bench_infer arguments to one side only (e.g.
 --b-args '--server-arg --malloc-reuse=off'). Everything after -- goes to both.
-bench_infer is build/bench_infer (bench/infer/run.sh builds it); --visiond and
+bench_infer is build/bench_infer (bench/infer/run.sh builds it), or --a-bench / --b-bench
+for a client-side change (e.g. a copy of the old build's); --visiond and
 --models default to build/visiond and data/models.
 """
 import argparse
@@ -29,6 +30,8 @@ POINT = re.compile(
     r"^(in-process|server)\s+(\S+)\s+(batch\s+\d+|\d+ clients?)[^:]*:\s+([\d.]+) images/s.*?"
     r"minflt/image\s+([\d.]+)")
 RSS = re.compile(r"([\d.]+) MiB after preload, ([\d.]+) MiB after the runs \(peak ([\d.]+) MiB\)")
+CPU = re.compile(r"^server\s+(\S+)\s+(\d+ clients?): per image: server CPU ([\d.]+) ms.*?"
+                 r"clients CPU ([\d.]+) ms")
 BUSY = re.compile(r"while busy .*?: ([\d.]+) MiB; ([\d.]+) s after the last request: ([\d.]+) MiB")
 
 
@@ -39,8 +42,11 @@ def run(bench, env_str, args):
         env[k] = v
     out = subprocess.run([bench] + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True, check=False).stdout
-    pts, rss = {}, {}
+    pts, rss, cpu = {}, {}, {}
     for line in out.splitlines():
+        m = CPU.search(line)
+        if m:
+            cpu["server %s %s" % (m.group(1), m.group(2))] = float(m.group(3)) + float(m.group(4))
         m = POINT.search(line)
         if m:
             key = "%s %s %s" % (m.group(1), m.group(2), " ".join(m.group(3).split()))
@@ -53,13 +59,15 @@ def run(bench, env_str, args):
             rss["busy"], rss["settled"] = float(m.group(1)), float(m.group(3))
     if not pts:
         sys.stderr.write("ab: bench_infer printed no points:\n" + out)
-    return pts, rss
+    return pts, rss, cpu
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--bench", default="build/bench_infer")
+    ap.add_argument("--a-bench", default="", help="this side's bench_infer (default --bench)")
+    ap.add_argument("--b-bench", default="", help="this side's bench_infer (default --bench)")
     ap.add_argument("--a-env", default="")
     ap.add_argument("--b-env", default="")
     ap.add_argument("--a-args", default="")
@@ -85,7 +93,8 @@ def main():
         order = ["A", "B"] if r % 2 == 0 else ["B", "A"]
         for s in order:
             env, extra = side[s]
-            res[s].append(run(o.bench, env, rest + extra))
+            bench = (o.a_bench if s == "A" else o.b_bench) or o.bench
+            res[s].append(run(bench, env, rest + extra))
         line = []
         for key in res["A"][-1][0]:
             a = res["A"][-1][0][key][0]
@@ -101,7 +110,7 @@ def main():
     keys = [k for k in res["A"][0][0]] if res["A"] and res["A"][0][0] else []
     for key in keys:
         ratios, av, bv, af, bf = [], [], [], [], []
-        for (pa, _), (pb, _) in zip(res["A"], res["B"]):
+        for (pa, _, _), (pb, _, _) in zip(res["A"], res["B"]):
             if key in pa and key in pb and pa[key][0] > 0:
                 ratios.append(pb[key][0] / pa[key][0])
                 av.append(pa[key][0])
@@ -113,8 +122,20 @@ def main():
         print("%-34s %9.2f %9.2f %9.2f | %9.1f %9.1f | %11.1f %11.1f" %
               (key, statistics.median(ratios), min(ratios), max(ratios), statistics.median(av),
                statistics.median(bv), statistics.median(af), statistics.median(bf)))
+    ckeys = [k for k in res["A"][0][2]] if res["A"] else []
+    if ckeys:
+        print("%-34s %9s %9s %9s | %9s %9s" %
+              ("CPU per image (server + clients)", "B/A med", "min", "max", "A ms", "B ms"))
+    for key in ckeys:
+        pairs = [(ca[key], cb[key]) for (_, _, ca), (_, _, cb) in zip(res["A"], res["B"])
+                 if key in ca and key in cb and ca[key] > 0]
+        if pairs:
+            rt = [b / a for a, b in pairs]
+            print("%-34s %9.3f %9.3f %9.3f | %9.2f %9.2f" %
+                  (key, statistics.median(rt), min(rt), max(rt),
+                   statistics.median([a for a, _ in pairs]), statistics.median([b for _, b in pairs])))
     for s in ("A", "B"):
-        rs = [r for _, r in res[s] if r]
+        rs = [r for _, r, _ in res[s] if r]
         if rs:
             print("%s server RSS MiB (medians): %s" % (s, ", ".join(
                 "%s %.1f" % (k, statistics.median([r[k] for r in rs if k in r]))

@@ -5,6 +5,9 @@
 # faceres-deep, keeping those whose NAME.json
 # and ONNX file exist in DIR (default data/models, filled by scripts/models.sh;
 # when that does not exist, the BlazeFace templates in models/).
+# --cheap runs cheap_224 instead (bench/infer/cheap_model.c, written to BUILD/bench-cheap): a
+# [N,224,224,3] model that computes only a mean, so what it measures is the server's own cost
+# per request (wire, copies, hand-offs), what a fast accelerator leaves over.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$here"
@@ -14,6 +17,8 @@ ORT=${ONNXRUNTIME_ROOT:-/opt/visiond/deps/onnxruntime}
 cc -O2 -std=gnu17 -D_GNU_SOURCE -Isrc -I"$ORT/include" bench/infer/bench_infer.c "$build/libvisiond.a" \
   $(pkg-config --libs jansson vips sqlite3 libmicrohttpd hiredis libcrypto gmodule-2.0) -llinear -L"$ORT/lib" -lonnxruntime \
   -Wl,-rpath,"$ORT/lib" -lpthread -lm -o "$build/bench_infer"
+cc -O2 -std=gnu17 -D_GNU_SOURCE -Isrc bench/infer/cheap_model.c "$build/libvisiond.a" \
+  $(pkg-config --libs jansson) -lm -o "$build/cheap_model"
 models=data/models
 args=()
 names=()
@@ -22,6 +27,9 @@ while [ $# -gt 0 ]; do
     --models) models=$2; shift 2 ;;
     --seconds|--threads|--batch|--clients|--server-arg|--settle) args+=("$1" "$2"); shift 2 ;;
     --inprocess-only|--server-only) args+=("$1"); shift ;;
+    --cheap) # the server's own cost per request: a model that computes next to nothing
+      models=$build/bench-cheap; mkdir -p "$models"; "$build/cheap_model" "$models"
+      names+=(cheap_224); shift ;;
     *) names+=("$1"); shift ;;
   esac
 done

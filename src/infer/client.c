@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -272,13 +273,26 @@ static int try_connect(endpoint *ep, int64_t deadline)
 
 typedef enum { IO_OK, IO_BROKEN, IO_TIMEOUT } io_result;
 
-static io_result send_all(int fd, const uint8_t *p, size_t n, int64_t deadline)
+/* Sends two buffers back to back (the second may be empty), as one gathering write where
+ * the socket takes it: a request's tensor goes out from where it lies, not from a copy. */
+static io_result send_two(int fd, const uint8_t *p, size_t n, const uint8_t *q, size_t m,
+                          int64_t deadline)
 {
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n || m) {
+        struct iovec iov[2];
+        size_t k = 0;
+        if (n) iov[k++] = (struct iovec){(void *)(uintptr_t)p, n};
+        if (m) iov[k++] = (struct iovec){(void *)(uintptr_t)q, m};
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = k};
+        ssize_t w = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
-            p += w;
-            n -= (size_t)w;
+            size_t a = (size_t)w < n ? (size_t)w : n, b = (size_t)w - a; /* from each */
+            p += a;
+            n -= a;
+            if (b) {
+                q += b;
+                m -= b;
+            }
             continue;
         }
         if (w < 0 && errno == EINTR) continue;
@@ -292,6 +306,11 @@ static io_result send_all(int fd, const uint8_t *p, size_t n, int64_t deadline)
         return IO_BROKEN;
     }
     return IO_OK;
+}
+
+static io_result send_all(int fd, const uint8_t *p, size_t n, int64_t deadline)
+{
+    return send_two(fd, p, n, NULL, 0, deadline);
 }
 
 static io_result recv_all(int fd, uint8_t *p, size_t n, int64_t deadline)
@@ -463,12 +482,12 @@ static io_result read_answer(endpoint *ep, uint64_t id, int64_t deadline, vd_pro
     }
 }
 
-/* Sends the frame in req (whose id and timeout it patches) to a server and
- * waits for the response with the same id, resending to another server (or
- * the same, after its backoff) when a connection fails, until the deadline.
- * On success *h and *payload (owned) hold it. */
-static vd_status call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, vd_proto_header *h,
-                      uint8_t **payload, vd_error *err)
+/* Sends the frame in req (whose id and timeout it patches), followed by the tail bytes
+ * (the rest of its payload, or none), to a server and waits for the response with the same
+ * id, resending to another server (or the same, after its backoff) when a connection fails,
+ * until the deadline. On success *h and *payload (owned) hold it. */
+static vd_status call(vd_infer_client *c, vd_buf *req, const void *tail, size_t tail_len,
+                      int64_t timeout_ms, vd_proto_header *h, uint8_t **payload, vd_error *err)
 {
     *payload = NULL;
     if (timeout_ms <= 0) timeout_ms = VD_INFER_DEFAULT_TIMEOUT_MS;
@@ -492,7 +511,7 @@ static vd_status call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, vd_pr
         rh.aux = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
         vd_proto_header_encode(&rh, req->data);
 
-        io_result io = send_all(ep->fd, req->data, req->len, deadline);
+        io_result io = send_two(ep->fd, req->data, req->len, tail, tail_len, deadline);
         if (io == IO_OK) io = read_answer(ep, id, deadline, h, payload, &st, err);
         if (io == IO_OK && st != VD_OK) {
             disconnect(ep);
@@ -548,14 +567,16 @@ vd_status vd_infer_client_infer(vd_infer_client *c, const char *model, const vd_
 {
     memset(res, 0, sizeof *res);
     vd_buf req = {0};
-    vd_status rc = vd_proto_encode_infer(&req, 0, 0, model, input, err);
+    const void *data;
+    size_t data_len;
+    vd_status rc = vd_proto_encode_infer_split(&req, 0, 0, model, input, &data, &data_len, err);
     if (rc != VD_OK) {
         vd_buf_free(&req);
         return rc;
     }
     vd_proto_header h;
     uint8_t *p = NULL;
-    rc = call(c, &req, timeout_ms, &h, &p, err);
+    rc = call(c, &req, data, data_len, timeout_ms, &h, &p, err);
     vd_buf_free(&req);
     if (rc != VD_OK) return rc;
     if (h.aux != VD_OK)
@@ -572,7 +593,7 @@ static vd_status json_call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, 
     if (json) *json = NULL;
     vd_proto_header h;
     uint8_t *p = NULL;
-    vd_status rc = call(c, req, timeout_ms, &h, &p, err);
+    vd_status rc = call(c, req, NULL, 0, timeout_ms, &h, &p, err);
     vd_buf_free(req);
     if (rc != VD_OK) return rc;
     if (h.aux != VD_OK) {

@@ -359,7 +359,7 @@ static vd_status take_output(const OrtApi *api, OrtValue *v, const char *name, v
     void *data = NULL;
     st = api->GetTensorMutableData(v, &data);
     if (st) return ort_fail(api, st, VD_ERR_MODEL, err, "output");
-    vd_status rc = vd_tensor_alloc(t, shape, rank, err);
+    vd_status rc = vd_tensor_alloc_uninit(t, VD_DTYPE_FLOAT32, shape, rank, err);
     if (rc != VD_OK) return rc;
     size_t n = vd_tensor_count(t);
     switch (type) {

@@ -134,6 +134,20 @@ static vd_status begin_frame(vd_buf *out, uint16_t op, uint64_t id, uint32_t aux
     return VD_OK;
 }
 
+/* Patches the payload length: what out holds past the header, plus `more` bytes the caller
+ * sends after it (a tensor's data, written from where it lies). */
+static vd_status end_frame_plus(vd_buf *out, size_t start, size_t more, vd_error *err)
+{
+    size_t n = out->len - start - VD_PROTO_HEADER_LEN;
+    if (more > UINT32_MAX || n > UINT32_MAX - more) {
+        out->len = start;
+        return vd_error_set(err, VD_ERR_LIMIT, "frame payload of %zu bytes is too large",
+                            more > UINT32_MAX ? more : n + more);
+    }
+    put_u32(out->data + start + 8, (uint32_t)(n + more));
+    return VD_OK;
+}
+
 static vd_status end_frame(vd_buf *out, size_t start, vd_error *err)
 {
     size_t n = out->len - start - VD_PROTO_HEADER_LEN;
@@ -173,7 +187,9 @@ static uint8_t wire_dtype(vd_dtype d)
                                  : VD_PROTO_DTYPE_FLOAT32;
 }
 
-static vd_status put_tensor(vd_buf *out, const vd_tensor *t, vd_error *err)
+/* Appends a tensor; with data_len, only its header and shape: *data_len is then the size of
+ * its data, to be sent from t itself (little-endian hosts only: the wire is little-endian). */
+static vd_status put_tensor_head(vd_buf *out, const vd_tensor *t, size_t *data_len, vd_error *err)
 {
     if (t->rank > VD_TENSOR_MAX_RANK)
         return vd_error_set(err, VD_ERR_INVALID, "tensor rank %zu exceeds %d", t->rank,
@@ -189,9 +205,14 @@ static vd_status put_tensor(vd_buf *out, const vd_tensor *t, vd_error *err)
         if (vd_buf_put(out, d, 4) != VD_OK) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     }
     size_t n = vd_tensor_count(t), esz = vd_dtype_size(t->dtype);
+    if (n && !t->raw) return vd_error_set(err, VD_ERR_INVALID, "tensor has no data");
+    if (n > SIZE_MAX / esz) return vd_error_set(err, VD_ERR_LIMIT, "tensor too large");
+    if (data_len) {
+        *data_len = n * esz;
+        return VD_OK;
+    }
     if (n > (SIZE_MAX - out->len) / esz || vd_buf_reserve(out, n * esz) != VD_OK)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-    if (n && !t->raw) return vd_error_set(err, VD_ERR_INVALID, "tensor has no data");
 #if VD_BIG_ENDIAN
     for (size_t i = 0; i < n; i++) {
         if (esz == 8) {
@@ -207,6 +228,11 @@ static vd_status put_tensor(vd_buf *out, const vd_tensor *t, vd_error *err)
 #endif
     out->len += n * esz;
     return VD_OK;
+}
+
+static vd_status put_tensor(vd_buf *out, const vd_tensor *t, vd_error *err)
+{
+    return put_tensor_head(out, t, NULL, err);
 }
 
 /* A bounded reader over a payload. */
@@ -236,9 +262,11 @@ static vd_status get_name(reader *r, char *dst, size_t dstsz, const char *what, 
     return VD_OK;
 }
 
-static vd_status get_tensor(reader *r, vd_tensor *t, vd_error *err)
+/* Reads a tensor's header and locates its data without copying it: *v's raw points into the
+ * payload (not owned) and r is moved past the data. */
+static vd_status get_tensor_view(reader *r, vd_tensor *v, vd_error *err)
 {
-    memset(t, 0, sizeof *t);
+    memset(v, 0, sizeof *v);
     if (!rd_need(r, 4))
         return vd_error_set(err, VD_ERR_PROTOCOL, "truncated payload: no tensor header");
     uint8_t dtype = r->p[r->off], rank = r->p[r->off + 1];
@@ -257,20 +285,19 @@ static vd_status get_tensor(reader *r, vd_tensor *t, vd_error *err)
                             VD_TENSOR_MAX_RANK);
     if (!rd_need(r, (size_t)rank * 4))
         return vd_error_set(err, VD_ERR_PROTOCOL, "truncated payload inside the tensor shape");
-    int64_t shape[VD_TENSOR_MAX_RANK];
     for (size_t i = 0; i < rank; i++) {
-        shape[i] = get_u32(r->p + r->off);
+        v->shape[i] = get_u32(r->p + r->off);
         r->off += 4;
     }
     size_t avail = (r->len - r->off) / esz, count = 1;
     int zero = 0, too_big = 0;
     for (size_t i = 0; i < rank; i++) {
-        if (shape[i] == 0)
+        if (v->shape[i] == 0)
             zero = 1;
-        else if (count > avail / (size_t)shape[i])
+        else if (count > avail / (size_t)v->shape[i])
             too_big = 1;
         else
-            count *= (size_t)shape[i];
+            count *= (size_t)v->shape[i];
     }
     if (zero)
         count = 0;
@@ -279,52 +306,122 @@ static vd_status get_tensor(reader *r, vd_tensor *t, vd_error *err)
                             "tensor data truncated: the shape needs more values than the %zu "
                             "bytes left in the frame",
                             r->len - r->off);
-    vd_status rc = vd_tensor_alloc_dtype(t, dt, shape, rank, err);
-    if (rc != VD_OK) return rc;
-#if VD_BIG_ENDIAN
-    for (size_t i = 0; i < count; i++) {
-        if (esz == 8) {
-            t->i64[i] = (int64_t)get_u64(r->p + r->off + 8 * i);
-        } else {
-            uint32_t v = get_u32(r->p + r->off + 4 * i);
-            memcpy((uint8_t *)t->raw + 4 * i, &v, 4);
-        }
-    }
-#else
-    if (count) memcpy(t->raw, r->p + r->off, count * esz);
-#endif
+    v->rank = rank;
+    v->dtype = dt;
+    v->raw = (void *)(uintptr_t)(r->p + r->off);
     r->off += count * esz;
     return VD_OK;
 }
 
-vd_status vd_proto_encode_infer(vd_buf *out, uint64_t id, uint32_t timeout_ms, const char *model,
-                                const vd_tensor *input, vd_error *err)
+/* Copies a view's data (wire order) into a tensor of its own. */
+static vd_status own_copy(const vd_tensor *v, vd_tensor *t, vd_error *err)
 {
-    size_t start, keep = out->len;
+    vd_status rc = vd_tensor_alloc_uninit(t, v->dtype, v->shape, v->rank, err);
+    if (rc != VD_OK) return rc;
+    size_t count = vd_tensor_count(v), esz = vd_dtype_size(v->dtype);
+    const uint8_t *src = v->raw;
+#if VD_BIG_ENDIAN
+    for (size_t i = 0; i < count; i++) {
+        if (esz == 8) {
+            t->i64[i] = (int64_t)get_u64(src + 8 * i);
+        } else {
+            uint32_t u = get_u32(src + 4 * i);
+            memcpy((uint8_t *)t->raw + 4 * i, &u, 4);
+        }
+    }
+#else
+    if (count) memcpy(t->raw, src, count * esz);
+#endif
+    return VD_OK;
+}
+
+static vd_status get_tensor(reader *r, vd_tensor *t, vd_error *err)
+{
+    vd_tensor v;
+    memset(t, 0, sizeof *t);
+    vd_status rc = get_tensor_view(r, &v, err);
+    return rc == VD_OK ? own_copy(&v, t, err) : rc;
+}
+
+/* Both encoders of a request: with data_len, the tensor's data is left out of out. */
+static vd_status encode_infer(vd_buf *out, uint64_t id, uint32_t timeout_ms, const char *model,
+                              const vd_tensor *input, size_t *data_len, vd_error *err)
+{
+    size_t start, keep = out->len, more = 0;
     if (begin_frame(out, VD_OP_INFER, id, timeout_ms, &start) != VD_OK)
         return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     /* the lowest version that carries it: float32 requests stay readable by version-1 servers */
     if (input->dtype != VD_DTYPE_FLOAT32) put_u16(out->data + start + 4, 2);
     vd_status rc = put_name(out, model, VD_MODEL_NAME_MAX - 1, err);
-    if (rc == VD_OK) rc = put_tensor(out, input, err);
-    if (rc == VD_OK) rc = end_frame(out, start, err);
+    if (rc == VD_OK) rc = put_tensor_head(out, input, data_len ? &more : NULL, err);
+    if (rc == VD_OK) rc = end_frame_plus(out, start, more, err);
     if (rc != VD_OK) out->len = keep;
+    if (data_len) *data_len = rc == VD_OK ? more : 0;
     return rc;
+}
+
+vd_status vd_proto_encode_infer(vd_buf *out, uint64_t id, uint32_t timeout_ms, const char *model,
+                                const vd_tensor *input, vd_error *err)
+{
+    return encode_infer(out, id, timeout_ms, model, input, NULL, err);
+}
+
+vd_status vd_proto_encode_infer_split(vd_buf *out, uint64_t id, uint32_t timeout_ms,
+                                      const char *model, const vd_tensor *input, const void **data,
+                                      size_t *data_len, vd_error *err)
+{
+    *data = NULL;
+    if (VD_BIG_ENDIAN) { /* the data needs its bytes swapped: all of it goes into out */
+        *data_len = 0;
+        return encode_infer(out, id, timeout_ms, model, input, NULL, err);
+    }
+    vd_status rc = encode_infer(out, id, timeout_ms, model, input, data_len, err);
+    if (rc == VD_OK) *data = input->raw;
+    return rc;
+}
+
+size_t vd_proto_infer_data_offset(const uint8_t *p, size_t n)
+{
+    if (n < 1) return 0;
+    size_t name = p[0], at = 1 + name; /* the tensor header: dtype, rank, 2 spare */
+    if (name == 0 || name >= VD_MODEL_NAME_MAX || n < at + 2) return 0;
+    size_t rank = p[at + 1];
+    if (rank > VD_TENSOR_MAX_RANK) return 0;
+    return at + 4 + 4 * rank;
+}
+
+/* The decoder of both: with block, the tensor may take it instead of a copy. */
+static vd_status decode_infer(uint8_t **block, const uint8_t *payload, size_t len, char *model,
+                              vd_tensor *input, vd_error *err)
+{
+    reader r = {payload, len, 0};
+    vd_tensor v;
+    memset(input, 0, sizeof *input);
+    vd_status rc = get_name(&r, model, VD_MODEL_NAME_MAX, "model name", err);
+    if (rc == VD_OK) rc = get_tensor_view(&r, &v, err);
+    if (rc == VD_OK && r.off != r.len)
+        rc = vd_error_set(err, VD_ERR_PROTOCOL, "%zu unexpected bytes after the tensor",
+                          r.len - r.off);
+    if (rc != VD_OK) return rc;
+    if (!VD_BIG_ENDIAN && block && *block && (uintptr_t)v.raw % vd_dtype_size(v.dtype) == 0) {
+        *input = v;
+        input->block = *block; /* the data stays where it was received */
+        *block = NULL;
+        return VD_OK;
+    }
+    return own_copy(&v, input, err);
 }
 
 vd_status vd_proto_decode_infer(const uint8_t *payload, size_t len, char *model, vd_tensor *input,
                                 vd_error *err)
 {
-    reader r = {payload, len, 0};
-    memset(input, 0, sizeof *input);
-    vd_status rc = get_name(&r, model, VD_MODEL_NAME_MAX, "model name", err);
-    if (rc == VD_OK) rc = get_tensor(&r, input, err);
-    if (rc == VD_OK && r.off != r.len) {
-        vd_tensor_free(input);
-        rc = vd_error_set(err, VD_ERR_PROTOCOL, "%zu unexpected bytes after the tensor",
-                          r.len - r.off);
-    }
-    return rc;
+    return decode_infer(NULL, payload, len, model, input, err);
+}
+
+vd_status vd_proto_decode_infer_take(uint8_t **block, const uint8_t *payload, size_t len,
+                                     char *model, vd_tensor *input, vd_error *err)
+{
+    return decode_infer(block, payload, len, model, input, err);
 }
 
 vd_status vd_proto_encode_name(vd_buf *out, uint16_t op, uint64_t id, uint32_t timeout_ms,

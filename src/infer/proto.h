@@ -90,12 +90,34 @@ vd_status vd_proto_frame(vd_buf *out, uint16_t op, uint64_t id, uint32_t aux, co
 vd_status vd_proto_encode_infer(vd_buf *out, uint64_t id, uint32_t timeout_ms, const char *model,
                                 const vd_tensor *input, vd_error *err);
 
+/* The same frame in two parts, for one gathering write without copying the tensor: out gets
+ * everything up to the tensor's data (its header counts the data), *data and *data_len the
+ * data, which is input's own memory and must stay until it is sent. On a big-endian host
+ * the whole frame goes into out and *data_len is 0. */
+vd_status vd_proto_encode_infer_split(vd_buf *out, uint64_t id, uint32_t timeout_ms,
+                                      const char *model, const vd_tensor *input, const void **data,
+                                      size_t *data_len, vd_error *err);
+
 /* Decodes an INFER payload: model name into model[VD_MODEL_NAME_MAX] and a
  * freshly allocated tensor (caller frees; float32, int32 or int64).
  * VD_ERR_PROTOCOL for a truncated or inconsistent payload,
  * VD_ERR_UNSUPPORTED for another dtype. */
 vd_status vd_proto_decode_infer(const uint8_t *payload, size_t len, char *model, vd_tensor *input,
                                 vd_error *err);
+
+/* The same without a copy where it can: payload lies inside *block, a malloc'd buffer the
+ * caller owns. On VD_OK, when the tensor data is aligned for its dtype (little-endian hosts),
+ * input takes the buffer (input->block; its data points into it) and *block becomes NULL;
+ * otherwise the data is copied and *block stays the caller's. Nothing is taken on an error. */
+vd_status vd_proto_decode_infer_take(uint8_t **block, const uint8_t *payload, size_t len,
+                                     char *model, vd_tensor *input, vd_error *err);
+
+/* The offset of the tensor data in an INFER payload whose first n bytes are p (name, tensor
+ * header and shape: at most VD_PROTO_INFER_LEAD_MAX bytes), or 0 when they do not tell (too
+ * few, or malformed: the decoder says why). The server places a large request's payload so
+ * that its data starts on a 64-byte boundary, then lets the tensor keep it. */
+#define VD_PROTO_INFER_LEAD_MAX (1 + 63 + 4 + 4 * 8)
+size_t vd_proto_infer_data_offset(const uint8_t *p, size_t n);
 
 /* Appends a LOAD/UNLOAD-style request frame whose payload is a model name. */
 vd_status vd_proto_encode_name(vd_buf *out, uint16_t op, uint64_t id, uint32_t timeout_ms,

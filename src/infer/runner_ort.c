@@ -174,7 +174,7 @@ static vd_status ort_run(vd_runner *base, const char *name, const vd_tensor *inp
                 int64_t shape[VD_TENSOR_MAX_RANK];
                 memcpy(shape, part[o].shape, sizeof shape);
                 shape[0] = (int64_t)n;
-                st = vd_tensor_alloc(&outs[o], shape, part[o].rank, err);
+                st = vd_tensor_alloc_uninit(&outs[o], VD_DTYPE_FLOAT32, shape, part[o].rank, err);
             }
             if (st == VD_OK && vd_tensor_count(&part[o]) * n != vd_tensor_count(&outs[o]))
                 st = vd_error_set(err, VD_ERR_MODEL,

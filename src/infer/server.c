@@ -436,7 +436,7 @@ static vd_status check_input(const vd_model_meta *mt, srv_req *r, vd_error *err)
 }
 
 int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_header h,
-                        uint8_t *payload)
+                        uint8_t *block, const uint8_t *payload)
 {
     int inflight = 0;
     vd_error e;
@@ -468,9 +468,9 @@ int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_head
         r->kind = h.op == VD_OP_INFER  ? SRV_REQ_INFER
                   : h.op == VD_OP_LOAD ? SRV_REQ_LOAD
                                        : SRV_REQ_UNLOAD;
-        vd_status rc = h.op == VD_OP_INFER
-                           ? vd_proto_decode_infer(payload, h.length, name, &r->input, &e)
-                           : vd_proto_decode_name(payload, h.length, name, &e);
+        vd_status rc = h.op == VD_OP_INFER ? vd_proto_decode_infer_take(&block, payload, h.length,
+                                                                        name, &r->input, &e)
+                                           : vd_proto_decode_name(payload, h.length, name, &e);
         srv_model *m = NULL;
         if (rc == VD_OK && s->draining)
             rc = vd_error_set(&e, VD_ERR_CONN, "the model server is shutting down; retry");
@@ -498,7 +498,7 @@ int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_head
         vd_srv_reply_error(s, slot, h.op, h.id, VD_ERR_UNSUPPORTED, msg);
     }
     }
-    free(payload);
+    free(block);
     return inflight;
 }
 

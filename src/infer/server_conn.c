@@ -28,6 +28,7 @@
 #define MAX_OUT_BYTES_PER_CONN (256u << 20)
 #define FRAMES_PER_WAKEUP      32
 #define ACCEPT_PAUSE_US        100000
+#define PLACE_MIN              65536 /* payloads placed for the tensor to keep (payload_buffer) */
 
 /* A response frame on its way from a model thread to a connection. */
 struct srv_out {
@@ -47,7 +48,8 @@ struct srv_conn {
     size_t hdr_got;
     int have_hdr;
     vd_proto_header h;
-    uint8_t *payload;
+    uint8_t *block;   /* owned: the frame's buffer while it is read */
+    uint8_t *payload; /* inside block: where the payload goes (see payload_buffer) */
     size_t pay_got;
     srv_out *out_head, *out_tail;
     size_t out_bytes;
@@ -190,7 +192,7 @@ static void conn_close(vd_server *s, uint32_t slot)
     epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     vd_srv_accept_resume(s); /* a descriptor is free again */
-    free(c->payload);
+    free(c->block);
     for (srv_out *o = c->out_head, *n; o; o = n) {
         n = o->next;
         vd_buf_free(&o->frame);
@@ -301,8 +303,9 @@ static void auth_refused(vd_server *s, const srv_conn *c, const char *why)
 
 /* A frame before the handshake completed (the server has a secret): HELLO,
  * then AUTH; anything else is refused with VD_ERR_AUTH and the connection
- * closed. Takes payload. */
-static void conn_auth_frame(vd_server *s, uint32_t slot, const vd_proto_header *h, uint8_t *payload)
+ * closed. */
+static void conn_auth_frame(vd_server *s, uint32_t slot, const vd_proto_header *h,
+                            const uint8_t *payload)
 {
     srv_conn *c = &s->conns[slot];
     vd_error e;
@@ -338,24 +341,45 @@ static void conn_auth_frame(vd_server *s, uint32_t slot, const vd_proto_header *
                            "(--secret-file FILE or $VISIOND_MODEL_SECRET_FILE)");
         c->close_after_flush = 1;
     }
-    free(payload);
 }
 
-/* One complete frame: the handshake while it is due, else the request itself. */
-static void conn_frame(vd_server *s, uint32_t slot, uint8_t *payload)
+/* One complete frame: the handshake while it is due, else the request itself. Takes block
+ * (payload lies inside it). */
+static void conn_frame(vd_server *s, uint32_t slot, uint8_t *block, uint8_t *payload)
 {
     srv_conn *c = &s->conns[slot];
     if (s->secret && c->auth != AUTH_DONE) {
         conn_auth_frame(s, slot, &c->h, payload);
+        free(block);
     } else if (c->h.op == VD_OP_HELLO || c->h.op == VD_OP_AUTH) {
-        free(payload);
+        free(block);
         vd_srv_reply_error(s, slot, c->h.op, c->h.id, VD_ERR_UNSUPPORTED,
                            s->secret ? "already authenticated"
                                      : "this model server has no secret (it was started without "
                                        "--secret-file)");
-    } else if (vd_srv_handle_frame(s, slot, c->gen, c->h, payload)) {
+    } else if (vd_srv_handle_frame(s, slot, c->gen, c->h, block, payload)) {
         c->inflight++;
     }
+}
+
+/* Allocates the buffer for the payload of the frame whose header c just read. A large INFER
+ * request's payload is placed so that its tensor data starts on a 64-byte boundary (its
+ * first bytes, name and shape, are peeked at), so the request can keep the buffer as its
+ * input tensor instead of a copy (vd_proto_decode_infer_take); when they have not arrived
+ * yet, it goes at the start and the tensor is copied out as before. 0: out of memory. */
+static int payload_buffer(srv_conn *c)
+{
+    size_t len = c->h.length, pad = 0;
+    if (c->h.op == VD_OP_INFER && len >= PLACE_MIN) {
+        uint8_t lead[VD_PROTO_INFER_LEAD_MAX];
+        ssize_t r = recv(c->fd, lead, len < sizeof lead ? len : sizeof lead, MSG_PEEK);
+        pad = r > 0 ? vd_proto_infer_data_offset(lead, (size_t)r) : 0;
+    }
+    c->block = malloc(len + (pad ? 64 : 1));
+    if (!c->block) return 0;
+    c->payload = c->block;
+    if (pad) c->payload += (64 - ((uintptr_t)c->block + pad) % 64) % 64;
+    return 1;
 }
 
 /* Reads what is there; handles complete frames. Returns 0 if the connection closed. */
@@ -386,8 +410,7 @@ static int conn_read(vd_server *s, uint32_t slot)
             }
             c->have_hdr = 1;
             c->pay_got = 0;
-            c->payload = malloc(c->h.length ? c->h.length : 1);
-            if (!c->payload) {
+            if (!payload_buffer(c)) {
                 vd_srv_reply_error(s, slot, c->h.op, c->h.id, VD_ERR_NOMEM, "out of memory");
                 c->close_after_flush = 1;
                 break;
@@ -403,12 +426,12 @@ static int conn_read(vd_server *s, uint32_t slot)
             c->pay_got += (size_t)r;
         }
         if (c->have_hdr && c->pay_got == c->h.length) {
-            uint8_t *payload = c->payload;
-            c->payload = NULL;
+            uint8_t *block = c->block, *payload = c->payload;
+            c->block = c->payload = NULL;
             c->have_hdr = 0;
             c->hdr_got = 0;
             c->pay_got = 0;
-            conn_frame(s, slot, payload);
+            conn_frame(s, slot, block, payload);
             frames++;
         }
     }

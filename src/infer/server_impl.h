@@ -165,10 +165,11 @@ void *vd_srv_model_layout_json(srv_model *m);
 const char *vd_srv_state_name(srv_state st);
 
 /* server.c */
-/* Handles one complete request frame from connection slot (generation gen); takes payload.
+/* Handles one complete request frame from connection slot (generation gen); takes block,
+ * the buffer payload lies in (an INFER request's input tensor may keep it).
  * Returns 1 when the request went to a model (the connection has one more in flight). */
 int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_header h,
-                        uint8_t *payload);
+                        uint8_t *block, const uint8_t *payload);
 /* Encodes and posts an error response for r (no-op for SRV_NO_CONN), then frees r. */
 void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, const char *msg);
 /* Frees a request. */

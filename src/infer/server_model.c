@@ -508,7 +508,7 @@ static void run_dynamic(srv_model *m, vd_ort_session *sess, srv_req *batch, size
     shape[0] = (int64_t)total;
     vd_status rc = VD_OK;
     if (batch->next) /* several requests: concatenated along dim 0 */
-        rc = vd_tensor_alloc_dtype(&in, batch->input.dtype, shape, batch->input.rank, &e);
+        rc = vd_tensor_alloc_uninit(&in, batch->input.dtype, shape, batch->input.rank, &e);
     for (srv_req *r = batch; rc == VD_OK && batch->next && r; r = r->next)
         if (r->input.dtype != in.dtype) /* int32 and int64 ids in one batch: the next run */
             rc = vd_error_set(&e, VD_ERR_INTERNAL, "a batch mixes dtypes");
@@ -579,7 +579,7 @@ static void run_items(srv_model *m, vd_ort_session *sess, srv_req *r)
                 memcpy(shape + folded[k], outs[k].shape, sizeof(int64_t) * rank);
                 rank += (size_t)folded[k];
                 shape[0] = (int64_t)r->n;
-                rc = vd_tensor_alloc(&res[k], shape, rank, &e);
+                rc = vd_tensor_alloc_uninit(&res[k], VD_DTYPE_FLOAT32, shape, rank, &e);
                 if (rc != VD_OK) break;
             }
             size_t per = vd_tensor_count(&res[k]) / r->n;

@@ -14,8 +14,8 @@ const char *vd_dtype_name(vd_dtype dtype)
     return dtype == VD_DTYPE_INT64 ? "int64" : dtype == VD_DTYPE_INT32 ? "int32" : "float32";
 }
 
-vd_status vd_tensor_alloc_dtype(vd_tensor *t, vd_dtype dtype, const int64_t *shape, size_t rank,
-                                vd_error *err)
+static vd_status tensor_alloc(vd_tensor *t, vd_dtype dtype, const int64_t *shape, size_t rank,
+                              int zero, vd_error *err)
 {
     memset(t, 0, sizeof *t);
     if (rank > VD_TENSOR_MAX_RANK)
@@ -31,7 +31,7 @@ vd_status vd_tensor_alloc_dtype(vd_tensor *t, vd_dtype dtype, const int64_t *sha
         count *= (size_t)shape[i];
     }
     /* calloc(0) may return NULL: always allocate at least one element. */
-    void *data = calloc(count ? count : 1, esz);
+    void *data = zero ? calloc(count ? count : 1, esz) : malloc((count ? count : 1) * esz);
     if (!data)
         return vd_error_set(err, VD_ERR_NOMEM, "cannot allocate a tensor of %zu elements", count);
     t->raw = data;
@@ -40,6 +40,18 @@ vd_status vd_tensor_alloc_dtype(vd_tensor *t, vd_dtype dtype, const int64_t *sha
     for (size_t i = 0; i < rank; i++)
         t->shape[i] = shape[i];
     return VD_OK;
+}
+
+vd_status vd_tensor_alloc_dtype(vd_tensor *t, vd_dtype dtype, const int64_t *shape, size_t rank,
+                                vd_error *err)
+{
+    return tensor_alloc(t, dtype, shape, rank, 1, err);
+}
+
+vd_status vd_tensor_alloc_uninit(vd_tensor *t, vd_dtype dtype, const int64_t *shape, size_t rank,
+                                 vd_error *err)
+{
+    return tensor_alloc(t, dtype, shape, rank, 0, err);
 }
 
 vd_status vd_tensor_alloc(vd_tensor *t, const int64_t *shape, size_t rank, vd_error *err)
@@ -63,6 +75,6 @@ size_t vd_tensor_bytes(const vd_tensor *t)
 void vd_tensor_free(vd_tensor *t)
 {
     if (!t) return;
-    free(t->raw);
+    free(t->block ? t->block : t->raw);
     memset(t, 0, sizeof *t);
 }

@@ -24,6 +24,9 @@ typedef struct {
         int64_t *i64; /* the same pointer, for VD_DTYPE_INT64 */
         void *raw;
     };
+    /* owned when set: the allocation that holds the data (a received frame the tensor
+     * kept instead of a copy; raw points into it). NULL: raw is the allocation. */
+    void *block;
     int64_t shape[VD_TENSOR_MAX_RANK];
     size_t rank;
     vd_dtype dtype;
@@ -37,6 +40,11 @@ vd_status vd_tensor_alloc(vd_tensor *t, const int64_t *shape, size_t rank, vd_er
 /* The same for any dtype. */
 vd_status vd_tensor_alloc_dtype(vd_tensor *t, vd_dtype dtype, const int64_t *shape, size_t rank,
                                 vd_error *err);
+
+/* The same without zeroing the data, for a caller that writes every element before anything
+ * reads one (a copy, a decode): zeroing a large tensor costs as much as copying into it. */
+vd_status vd_tensor_alloc_uninit(vd_tensor *t, vd_dtype dtype, const int64_t *shape, size_t rank,
+                                 vd_error *err);
 
 /* Returns the number of elements (product of the shape; 1 for rank 0). */
 size_t vd_tensor_count(const vd_tensor *t);

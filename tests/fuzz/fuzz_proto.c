@@ -12,7 +12,10 @@
  * a HELLO payload as the client's nonce (the server answers a 64-byte
  * challenge, or refuses), as the server's answer (never accepted: the fuzzer
  * cannot forge the proof of our random nonce), an AUTH payload as a proof
- * (never accepted). */
+ * (never accepted). A request decoded by the decoder that keeps the frame
+ * (vd_proto_decode_infer_take, from a buffer placed as the server places it, and
+ * misplaced) must give the same model and tensor, and vd_proto_infer_data_offset must say
+ * where its data is. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,12 +47,42 @@ static void roundtrip_infer(const uint8_t *payload, size_t len, const char *mode
     vd_buf_free(&out);
 }
 
+/* The decoder that keeps the frame: the same model and tensor as the copying one, from a
+ * buffer placed the way the server places it (data on a 64-byte boundary), or not. */
+static void as_request_taken(const vd_proto_header *h, const uint8_t *payload, const char *model,
+                             const vd_tensor *want)
+{
+    size_t off = vd_proto_infer_data_offset(payload, h->length);
+    check(off == h->length - vd_tensor_bytes(want)); /* where the data is */
+    for (int placed = 0; placed < 2; placed++) {
+        uint8_t *block = malloc(h->length + 64);
+        check(block != NULL);
+        size_t pad = placed ? (64 - ((uintptr_t)block + off) % 64) % 64 : 1;
+        if (h->length) memcpy(block + pad, payload, h->length);
+        char name[VD_MODEL_NAME_MAX];
+        vd_tensor t;
+        vd_error e;
+        uint8_t *b = block;
+        check(vd_proto_decode_infer_take(&b, block + pad, h->length, name, &t, &e) == VD_OK);
+        check(strcmp(name, model) == 0 && t.rank == want->rank && t.dtype == want->dtype);
+        check(memcmp(t.shape, want->shape, sizeof t.shape) == 0);
+        check(memcmp(t.raw, want->raw, vd_tensor_bytes(want)) == 0);
+        /* aligned for its dtype: kept (placed, always), else copied and the buffer stays ours */
+        int aligned = (uintptr_t)(block + pad + off) % vd_dtype_size(t.dtype) == 0;
+        check(aligned ? (b == NULL && t.block == block) : (b == block && t.block == NULL));
+        check(!placed || b == NULL);
+        vd_tensor_free(&t);
+        free(b);
+    }
+}
+
 static void as_request(const vd_proto_header *h, const uint8_t *payload)
 {
     vd_error e;
     char model[VD_MODEL_NAME_MAX];
     vd_tensor t;
     if (vd_proto_decode_infer(payload, h->length, model, &t, &e) == VD_OK) {
+        as_request_taken(h, payload, model, &t);
         check(strlen(model) >= 1 && strlen(model) < VD_MODEL_NAME_MAX);
         check(t.rank <= VD_TENSOR_MAX_RANK && t.raw);
         check(t.dtype == VD_DTYPE_FLOAT32 || t.dtype == VD_DTYPE_INT32 ||

@@ -273,6 +273,79 @@ VD_TEST(error_frames_carry_status_and_message)
     vd_buf_free(&b);
 }
 
+/* The split encoder sends the tensor from where it lies: head + data = the whole frame. */
+VD_TEST(split_request_is_the_same_bytes_as_the_whole_one)
+{
+    vd_error err;
+    vd_tensor t;
+    int64_t shape[4] = {2, 3, 5, 7};
+    CHECK_OK(vd_tensor_alloc(&t, shape, 4, &err));
+    fill(&t, 1.5f);
+    vd_buf whole = {0}, head = {0};
+    const void *data;
+    size_t n;
+    CHECK_OK(vd_proto_encode_infer(&whole, 9, 250, "faceres", &t, &err));
+    CHECK_OK(vd_proto_encode_infer_split(&head, 9, 250, "faceres", &t, &data, &n, &err));
+    CHECK(data == t.raw); /* not a copy */
+    CHECK_EQ_INT(n, vd_tensor_bytes(&t));
+    CHECK_EQ_INT(head.len + n, whole.len);
+    CHECK(memcmp(head.data, whole.data, head.len) == 0); /* the header counts the data */
+    CHECK(memcmp(whole.data + head.len, data, n) == 0);
+    vd_buf_free(&whole);
+    vd_buf_free(&head);
+    vd_tensor_free(&t);
+}
+
+/* Decoding from a buffer the caller owns: an aligned tensor keeps the buffer (no copy), a
+ * misaligned one is copied and the buffer stays the caller's; both read the same values. */
+VD_TEST(decoded_request_keeps_its_buffer_when_aligned)
+{
+    vd_error err;
+    vd_tensor t;
+    int64_t shape[4] = {1, 4, 4, 3};
+    CHECK_OK(vd_tensor_alloc(&t, shape, 4, &err));
+    fill(&t, -2.0f);
+    vd_buf b = {0};
+    CHECK_OK(vd_proto_encode_infer(&b, 1, 0, "m0", &t, &err));
+    const uint8_t *payload = b.data + VD_PROTO_HEADER_LEN;
+    size_t len = b.len - VD_PROTO_HEADER_LEN, off = vd_proto_infer_data_offset(payload, len);
+    CHECK_EQ_INT(off, 1 + 2 + 4 + 4 * 4);
+    CHECK_EQ_INT(off, len - vd_tensor_bytes(&t));
+    CHECK_EQ_INT(vd_proto_infer_data_offset(payload, 4), 0); /* the shape's rank not there yet */
+    for (size_t pad = 0; pad < 4; pad++) {
+        uint8_t *block = malloc(len + 64);
+        CHECK(block != NULL);
+        size_t at = (64 - ((uintptr_t)block + off) % 64) % 64 + pad; /* pad 0: data at 64 */
+        memcpy(block + at, payload, len);
+        uint8_t *mine = block;
+        char model[VD_MODEL_NAME_MAX];
+        vd_tensor in;
+        CHECK_OK(vd_proto_decode_infer_take(&mine, block + at, len, model, &in, &err));
+        CHECK(strcmp(model, "m0") == 0);
+        CHECK(memcmp(in.shape, t.shape, sizeof t.shape) == 0);
+        CHECK(memcmp(in.data, t.data, vd_tensor_bytes(&t)) == 0);
+        if (pad == 0) {
+            CHECK(mine == NULL && in.block == block);
+            CHECK((uint8_t *)in.raw == block + at + off);
+        } else {
+            CHECK(mine == block && in.block == NULL);
+        }
+        vd_tensor_free(&in); /* frees the buffer when the tensor took it */
+        free(mine);
+    }
+    /* a bad payload takes nothing */
+    uint8_t *block = malloc(len), *mine = block;
+    memcpy(block, payload, len);
+    char model[VD_MODEL_NAME_MAX];
+    vd_tensor in;
+    CHECK_EQ_INT(vd_proto_decode_infer_take(&mine, block, len - 1, model, &in, &err),
+                 VD_ERR_PROTOCOL);
+    CHECK(mine == block && in.raw == NULL);
+    free(block);
+    vd_buf_free(&b);
+    vd_tensor_free(&t);
+}
+
 int main(void)
 {
     return vd_test_run_all();
