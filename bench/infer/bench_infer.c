@@ -26,7 +26,13 @@
  * --server-arg ARG (repeatable) passes ARG to `visiond model-server`;
  * --settle S (default 3) is how long the server is left alone before its last
  * RSS reading. Every line also prints minor page faults per image: this
- * process's (getrusage) in-process, the server's (/proc/PID/stat) through it. */
+ * process's (getrusage) in-process, the server's (/proc/PID/stat) through it.
+ *
+ * --pairs N: after a model's points, N rounds of issue 17's two comparisons measured back to
+ * back: in-process batch 1 then the server with 1 client, the best in-process layout then the
+ * server with 16 clients. The single points above are up to a minute apart, long enough on a
+ * shared machine for the in-process peer alone to move by a third; paired, each ratio's two
+ * sides see the same minute. The target lines then give the median and range of the pairs. */
 #include <dirent.h>
 #include <math.h>
 #include <poll.h>
@@ -51,6 +57,7 @@
 static double seconds = 3.0;
 
 #define MAX_POINTS      8
+#define MAX_PAIRS       16
 #define MAX_SERVER_ARGS 16
 
 /* Minor page faults of this process so far (getrusage). */
@@ -448,6 +455,41 @@ static double through_server(const char *addr, const vd_model_meta *m, int nc, p
     return (double)total / el;
 }
 
+/* One --pairs round: in-process batch 1, then the server with 1 client; the best in-process
+ * layout (batch `best`, or 0: `cores` runs of batch 1 at once), then 16 clients. */
+static void pair_round(vd_ort_env *env, vd_ort_session *s, const vd_model_meta *m, int dynamic,
+                       int best, int cores, const char *addr, pid_t srv, long *rss_busy,
+                       double *one, double *sixteen, double *tail)
+{
+    double fpi, p50, p99;
+    int errors;
+    double in1 = inprocess(s, m, dynamic, 1, &fpi);
+    double sv1 = through_server(addr, m, 1, srv, rss_busy, &p50, &p99, &errors);
+    double inb =
+        best > 0 ? inprocess(s, m, dynamic, best, &fpi) : inprocess_parallel(env, m, cores, &fpi);
+    double sv16 = through_server(addr, m, 16, srv, rss_busy, &p50, &p99, &errors);
+    *one = in1 > 0 ? sv1 / in1 : 0;
+    *sixteen = inb > 0 ? sv16 / inb : 0;
+    *tail = p50 > 0 ? p99 / p50 : 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The median of v[0..n) (n >= 1), its lowest and highest. */
+static double median_range(const double *v, int n, double *lo, double *hi)
+{
+    double t[MAX_PAIRS];
+    memcpy(t, v, (size_t)n * sizeof *t);
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    *lo = t[0];
+    *hi = t[n - 1];
+    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
 /* The bare-client mode: a few requests, then print our own RSS. */
 static int client_rss_mode(const char *addr, const char *models_dir, const char *name)
 {
@@ -526,14 +568,14 @@ static int usage(void)
             "usage: bench_infer [--visiond BIN] [--models DIR] [--seconds S] [--threads N]\n"
             "                   [--inprocess-only | --server-only] [--batch N]...\n"
             "                   [--clients N]... [--server-arg ARG]... [--settle S] "
-            "MODEL...\n");
+            "[--pairs N] MODEL...\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
     const char *bin = getenv("VISIOND"), *models_dir = "data/models";
-    int threads = 0, do_inproc = 1, do_server = 1;
+    int threads = 0, do_inproc = 1, do_server = 1, pairs = 0;
     double settle = 3.0;
     if (argc >= 5 && strcmp(argv[1], "--client-rss") == 0)
         return client_rss_mode(argv[2], argv[3], argv[4]);
@@ -565,6 +607,9 @@ int main(int argc, char **argv)
             extra[nextra++] = argv[++i];
         else if (strcmp(argv[i], "--settle") == 0 && i + 1 < argc)
             settle = atof(argv[++i]);
+        else if (strcmp(argv[i], "--pairs") == 0 && i + 1 < argc && atoi(argv[i + 1]) >= 0 &&
+                 atoi(argv[i + 1]) <= MAX_PAIRS)
+            pairs = atoi(argv[++i]);
         else if (argv[i][0] != '-' && nm < MAX_MODELS)
             names[nm++] = argv[i];
         else
@@ -584,6 +629,10 @@ int main(int argc, char **argv)
     /* issue 17's three target ratios per model (0 = not measured) */
     double one_ratio[MAX_MODELS] = {0}, sixteen_ratio[MAX_MODELS] = {0},
            sixteen_tail[MAX_MODELS] = {0};
+    /* the same per --pairs round */
+    static double pair_one[MAX_MODELS][MAX_PAIRS], pair_sixteen[MAX_MODELS][MAX_PAIRS],
+        pair_tail[MAX_MODELS][MAX_PAIRS];
+    int best_batch[MAX_MODELS]; /* index into batches of the best in-process point; -1: runs */
     memset(inproc, 0, sizeof inproc);
     memset(inproc_best, 0, sizeof inproc_best);
     int cores = threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -630,8 +679,9 @@ int main(int argc, char **argv)
         rss_loaded = rss_kb(srv, "VmRSS");
     }
     for (int i = 0; i < nm; i++) {
+        vd_ort_session *s = NULL;
+        best_batch[i] = -1;
         if (do_inproc) {
-            vd_ort_session *s;
             if (vd_ort_session_open(env, metas[i].onnx_path, &s, &err)) {
                 fprintf(stderr, "bench: %s\n", err.msg);
                 return 1;
@@ -655,10 +705,10 @@ int main(int argc, char **argv)
                 fflush(stdout);
                 if (inproc[i][b] > inproc_best[i]) {
                     inproc_best[i] = inproc[i][b];
+                    best_batch[i] = b;
                     snprintf(best_what[i], sizeof best_what[i], "batch %d", batches[b]);
                 }
             }
-            vd_ort_session_close(s);
             if (cores > 1) {
                 double fpi = 0, ips = inprocess_parallel(env, &metas[i], cores, &fpi);
                 printf("in-process  %-16s %d runs x 1 thread, batch 1: %8.1f images/s  "
@@ -667,11 +717,24 @@ int main(int argc, char **argv)
                 fflush(stdout);
                 if (ips > inproc_best[i]) {
                     inproc_best[i] = ips;
+                    best_batch[i] = -1;
                     snprintf(best_what[i], sizeof best_what[i], "%d runs x batch 1", cores);
                 }
             }
         }
         if (do_server) print_layout(addr, names[i]);
+        if (do_server && do_inproc && b1 >= 0)
+            for (int r = 0; r < pairs; r++) {
+                pair_round(env, s, &metas[i], dynamic[i],
+                           best_batch[i] >= 0 ? batches[best_batch[i]] : 0, cores, addr, srv,
+                           &rss_busy, &pair_one[i][r], &pair_sixteen[i][r], &pair_tail[i][r]);
+                printf("pair %d/%d    %-16s 1 client / in-process batch 1 %.2f, 16 clients / %s "
+                       "%.2f (p99/p50 %.2f)  load %.2f\n",
+                       r + 1, pairs, names[i], pair_one[i][r], best_what[i], pair_sixteen[i][r],
+                       pair_tail[i][r], loadavg1());
+                fflush(stdout);
+            }
+        if (s) vd_ort_session_close(s);
         for (int k = 0; do_server && k < nc; k++) {
             double p50, p99;
             int errors;
@@ -730,6 +793,18 @@ int main(int argc, char **argv)
                    sixteen_tail[i],
                    sixteen_tail[i] > 0 && sixteen_tail[i] <= 3 ? " (met)" : " (not met)",
                    one_ratio[i], one_ratio[i] >= 0.9 ? " (met)" : " (not met)");
+        for (int i = 0; i < nm && pairs > 0; i++) {
+            double lo[3], hi[3],
+                med[3] = {median_range(pair_sixteen[i], pairs, &lo[0], &hi[0]),
+                          median_range(pair_tail[i], pairs, &lo[1], &hi[1]),
+                          median_range(pair_one[i], pairs, &lo[2], &hi[2])};
+            printf("target      %-16s paired, median (range) of %d: 16 clients / best in-process "
+                   "%.2f (%.2f-%.2f)%s  p99/p50 %.2f (%.2f-%.2f)%s  1 client / in-process batch 1 "
+                   "%.2f (%.2f-%.2f)%s\n",
+                   names[i], pairs, med[0], lo[0], hi[0], med[0] >= 0.95 ? " (met)" : " (not met)",
+                   med[1], lo[1], hi[1], med[1] > 0 && med[1] <= 3 ? " (met)" : " (not met)",
+                   med[2], lo[2], hi[2], med[2] >= 0.9 ? " (met)" : " (not met)");
+        }
         fflush(stdout);
     }
     if (!do_server) return 0;

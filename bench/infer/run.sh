@@ -25,7 +25,7 @@ names=()
 while [ $# -gt 0 ]; do
   case $1 in
     --models) models=$2; shift 2 ;;
-    --seconds|--threads|--batch|--clients|--server-arg|--settle) args+=("$1" "$2"); shift 2 ;;
+    --seconds|--threads|--batch|--clients|--server-arg|--settle|--pairs) args+=("$1" "$2"); shift 2 ;;
     --inprocess-only|--server-only) args+=("$1"); shift ;;
     --cheap) # the server's own cost per request: a model that computes next to nothing
       models=$build/bench-cheap; mkdir -p "$models"; "$build/cheap_model" "$models"
