@@ -71,13 +71,14 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Library dependencies come from dpkg-shlibdeps on the binary (libvips42, libjansson4,
-# libmicrohttpd12, libhiredis0.14, libsqlite3-0, liblinear4, libpq5, ...): they are
+# libmicrohttpd12, libhiredis0.14, libsqlite3-0, ...): they are
 # Debian's packages and cannot drift from what the binary links. The bundled ONNX Runtime
 # is resolved in its private directory.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS "${ORT_LIB_DIR}")
-# libpq5 by name: visiond opens it with dlopen (src/core/pq.h), so dpkg-shlibdeps cannot see it
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, libpq5")
+# libpq5 and liblinear4 by name: visiond opens them with dlopen on first use (src/core/pq.h,
+# src/train/liblinear.h), so dpkg-shlibdeps cannot see them
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, libpq5, liblinear4")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "python3")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "redis-server")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

@@ -4,13 +4,13 @@
 #include "train/classifier.h"
 
 #include <jansson.h>
-#include <linear.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
 #include "train/classifier_impl.h"
+#include "train/liblinear.h"
 
 #define CENTROID_TEMPERATURE 0.1
 
@@ -176,7 +176,7 @@ static void fill_nodes(const double *xn, size_t dim, struct feature_node *nodes)
 static void logreg_scores(const struct model *m, const struct feature_node *x, size_t k,
                           double *probs, double *tmp)
 {
-    predict_probability(m, x, tmp);
+    vd_liblinear()->predict_probability(m, x, tmp);
     for (size_t i = 0; i < k; i++)
         probs[i] = 0;
     for (int j = 0; j < m->nr_class; j++)
@@ -275,13 +275,14 @@ static vd_status train_logreg(const cv_data *d, int hold_out, double C, struct m
         }
     struct problem prob = {.l = (int)m, .n = (int)d->dim + 1, .y = y, .x = x, .bias = 1.0};
     struct parameter param = {.solver_type = L2R_LR, .eps = 0.01, .C = C, .p = 0.1};
-    const char *bad = check_parameter(&prob, &param);
+    const vd_liblinear_table *ll = vd_liblinear();
+    const char *bad = ll->check_parameter(&prob, &param);
     vd_status rc = VD_OK;
     if (bad) {
         rc = vd_error_set(err, VD_ERR_INTERNAL, "train: liblinear refused the parameters: %s", bad);
     } else {
-        set_print_string_function(quiet);
-        *out = train(&prob, &param);
+        ll->set_print_string_function(quiet);
+        *out = ll->train(&prob, &param);
         if (!*out) rc = vd_error_set(err, VD_ERR_NOMEM, "train: liblinear failed");
     }
     free(x);
@@ -309,7 +310,7 @@ static vd_status cross_validate(const cv_data *d, vd_clf_algorithm alg, double C
             if ((rc = train_logreg(d, f, C, &m, err)) != VD_OK) break;
             for (size_t i = 0; i < d->n; i++)
                 if (d->fold[i] == f) logreg_scores(m, d->rows[i], d->k, &oof[i * d->k], tmp);
-            free_and_destroy_model(&m);
+            vd_liblinear()->free_and_destroy_model(&m);
         } else {
             for (size_t i = 0; i < d->n; i++)
                 use[i] = d->fold[i] != f;
@@ -712,7 +713,7 @@ static vd_status fit_final(train_scratch *ts, vd_error *err)
         vd_status rc = train_logreg(&ts->d, -1, ts->C, &m, err);
         if (rc != VD_OK) return rc;
         c->model = own_model(m);
-        free_and_destroy_model(&m);
+        vd_liblinear()->free_and_destroy_model(&m);
         return c->model ? VD_OK : nomem(err);
     }
     c->centroids = malloc(ts->k * ts->dim * sizeof *c->centroids);
@@ -784,7 +785,8 @@ vd_status vd_train(const float *vectors, size_t n, size_t dim, const char *const
 {
     memset(out, 0, sizeof *out);
     train_scratch ts = {.o = train_defaults(opts), .n = n, .dim = dim};
-    vd_status rc = check_examples(vectors, n, dim, labels, err);
+    vd_status rc = vd_liblinear_load(err);
+    if (rc == VD_OK) rc = check_examples(vectors, n, dim, labels, err);
     if (rc == VD_OK) rc = index_labels(&ts, vectors, labels, err);
     if (rc == VD_OK) rc = index_priors(&ts, ts.o.priors, err);
     if (rc == VD_OK) rc = assign_folds(&ts, err);
@@ -810,6 +812,10 @@ vd_status vd_classifier_predict(const vd_classifier *c, const float *x, size_t d
     for (size_t j = 0; j < dim; j++)
         if (!isfinite(x[j]))
             return vd_error_set(err, VD_ERR_INVALID, "predict: non-finite value at %zu", j);
+    if (c->algorithm == VD_CLF_LOGREG) {
+        vd_status rc = vd_liblinear_load(err);
+        if (rc != VD_OK) return rc;
+    }
     double *xn = malloc(dim * sizeof *xn);
     double *probs = malloc(c->k * sizeof *probs);
     double *tmp = malloc(c->k * sizeof *tmp);

@@ -51,9 +51,13 @@ cpack --config "$VISIOND_BUILD_DIR/CPackConfig.cmake" -G DEB -B "$T/pkg" >"$T/cp
   { cat "$T/cpack.log"; fail "cpack failed"; }
 deb=$(ls "$T"/pkg/visiond_*.deb)
 depends=$(dpkg-deb -f "$deb" Depends)
-# libpq5 too: visiond opens it with dlopen (src/core/pq.h), so only the package's own list has it
+# libpq5 and liblinear4 too: visiond opens them with dlopen (src/core/pq.h,
+# src/train/liblinear.h), so only the package's own list has them
 want="adduser libvips42 libjansson4 libmicrohttpd12 libhiredis0.14 libsqlite3-0 liblinear4 libpq5"
 if readelf -d "$VISIOND" | grep -q 'libpq\.so'; then fail "visiond links libpq (core/pq.h loads it)"; fi
+if readelf -d "$VISIOND" | grep -Eq 'liblinear\.so|blas'; then
+  fail "visiond links liblinear or a BLAS (train/liblinear.h loads liblinear)"
+fi
 for d in $want; do
   echo "$depends" | grep -q "\b$d\b" || fail "Depends lacks $d: $depends"
 done
