@@ -5,7 +5,7 @@
  * fork copies and every exit tears down. The light work-horses
  * (docs/worker.md, "Light horses") cost ~30 % less CPU each without them,
  * and a process on SQLite or Redis never needs them. So no visiond binary
- * links libpq; this module opens it with dlopen (libpq.so.5, RTLD_NOW) on
+ * links libpq; this module opens it with dlopen (libpq.so.5, RTLD_NOW, core/dl.h) on
  * first use and calls it through a table. The Debian package depends on
  * libpq5 by name.
  *

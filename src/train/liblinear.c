@@ -1,49 +1,32 @@
-/* liblinear.c: liblinear through dlopen (train/liblinear.h). */
+/* liblinear.c: liblinear through dlopen (train/liblinear.h), opened by core/dl.h. */
 #include "train/liblinear.h"
 
-#include <dlfcn.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#define LIBLINEAR "liblinear.so.4"
+#include "core/dl.h"
+
+#define VD_LIBLINEAR_NAME(name) #name,
+static const char *const names[] = {VD_LIBLINEAR_FUNCS(VD_LIBLINEAR_NAME)};
+#undef VD_LIBLINEAR_NAME
 
 static vd_liblinear_table table;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static int loaded;    /* read-only after once */
-static char why[512]; /* read-only after once: the loader's message when !loaded */
+static vd_dl lib = VD_DL_INIT("liblinear.so.4", names);
 
-static void load(void)
-{
-    void *h = dlopen(LIBLINEAR, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *e = dlerror();
-        snprintf(why, sizeof why, "%s", e ? e : LIBLINEAR " not found");
-        return;
-    }
-#define VD_LIBLINEAR_SYM(name)                                                                     \
-    if (!(table.name = (__typeof__(table.name))dlsym(h, #name))) {                                 \
-        snprintf(why, sizeof why, "%s has no %s", LIBLINEAR, #name);                               \
-        return;                                                                                    \
-    }
-    VD_LIBLINEAR_FUNCS(VD_LIBLINEAR_SYM)
-#undef VD_LIBLINEAR_SYM
-    loaded = 1;
-}
+_Static_assert(sizeof table == sizeof names / sizeof *names * sizeof(void *),
+               "vd_liblinear_table is one function pointer per name");
 
 vd_status vd_liblinear_load(vd_error *err)
 {
-    pthread_once(&once, load);
-    if (loaded) return VD_OK;
+    if (vd_dl_load(&lib, &table)) return VD_OK;
     return vd_error_set(err, VD_ERR_UNSUPPORTED,
-                        "training needs liblinear (Debian package liblinear4): %s", why);
+                        "training needs liblinear (Debian package liblinear4): %s", lib.why);
 }
 
 const vd_liblinear_table *vd_liblinear(void)
 {
-    pthread_once(&once, load);
-    if (!loaded) {
-        fprintf(stderr, "visiond: a liblinear call without liblinear (%s): a bug\n", why);
+    if (!vd_dl_load(&lib, &table)) {
+        fprintf(stderr, "visiond: a liblinear call without liblinear (%s): a bug\n", lib.why);
         abort();
     }
     return &table;

@@ -5,7 +5,7 @@
  * visiond process starts (`visiond version`: ~37 ms with them, ~25 ms without, on a 2-core
  * VM: docs/benchmarks.md, "Start-up"), and ~25 mappings that every fork copies. Only
  * training and the logistic-regression classifier's predictions call it. So no visiond binary
- * links it; this module opens liblinear.so.4 with dlopen (RTLD_NOW) on first use and calls it
+ * links it; this module opens liblinear.so.4 with dlopen (core/dl.h) on first use and calls it
  * through a table. The Debian package depends on liblinear4 by name.
  *
  * Use: vd_liblinear_load before the first call (vd_train and vd_classifier_predict do), then
