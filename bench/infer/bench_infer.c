@@ -16,7 +16,7 @@
  * Build and run (bench/infer/run.sh does both):
  *   cc -O2 -std=gnu17 -D_GNU_SOURCE -Isrc -I/opt/visiond/deps/onnxruntime/include \
  *      bench/infer/bench_infer.c build/libvisiond.a $(pkg-config --libs jansson vips sqlite3 \
- *      libmicrohttpd hiredis) -llinear -L/opt/visiond/deps/onnxruntime/lib -lonnxruntime \
+ *      libmicrohttpd hiredis) -L/opt/visiond/deps/onnxruntime/lib -lonnxruntime \
  *      -Wl,-rpath,/opt/visiond/deps/onnxruntime/lib -lpthread -lm -o build/bench_infer
  *   build/bench_infer --visiond build/visiond --models data/models [--seconds 3] \
  *      [--threads 0] faceres mobilenet_v2 blazeface_back

@@ -15,7 +15,7 @@ build=${BUILD:-build}
 ORT=${ONNXRUNTIME_ROOT:-/opt/visiond/deps/onnxruntime}
 [ -f "$build/libvisiond.a" ] && [ -x "$build/visiond" ] || { echo "bench: build first (cmake --build $build)" >&2; exit 1; }
 cc -O2 -std=gnu17 -D_GNU_SOURCE -Isrc -I"$ORT/include" bench/infer/bench_infer.c "$build/libvisiond.a" \
-  $(pkg-config --libs jansson vips sqlite3 libmicrohttpd hiredis libcrypto gmodule-2.0) -llinear -L"$ORT/lib" -lonnxruntime \
+  $(pkg-config --libs jansson vips sqlite3 libmicrohttpd hiredis libcrypto gmodule-2.0) -L"$ORT/lib" -lonnxruntime \
   -Wl,-rpath,"$ORT/lib" -lpthread -lm -o "$build/bench_infer"
 cc -O2 -std=gnu17 -D_GNU_SOURCE -Isrc bench/infer/cheap_model.c "$build/libvisiond.a" \
   $(pkg-config --libs jansson) -lm -o "$build/cheap_model"

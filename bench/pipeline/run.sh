@@ -10,6 +10,6 @@ ORT=${ONNXRUNTIME_ROOT:-/opt/visiond/deps/onnxruntime}
 [ -f "$build/libvisiond.a" ] || { echo "bench: build first (cmake --build $build)" >&2; exit 1; }
 cc -O2 -std=gnu17 -D_GNU_SOURCE -Isrc -I"$ORT/include" $(pkg-config --cflags vips) \
   bench/pipeline/bench_embed.c "$build/libvisiond.a" \
-  $(pkg-config --libs jansson vips sqlite3 libmicrohttpd hiredis libpq libcrypto gmodule-2.0) -llinear -L"$ORT/lib" -lonnxruntime \
+  $(pkg-config --libs jansson vips sqlite3 libmicrohttpd hiredis libpq libcrypto gmodule-2.0) -L"$ORT/lib" -lonnxruntime \
   -Wl,-rpath,"$ORT/lib" -lpthread -lm -o "$build/bench_embed"
 exec "$build/bench_embed" "$@"

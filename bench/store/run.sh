@@ -20,7 +20,7 @@ MODELS=${MODELS:-$root/data/models}
 [ -f "$build/libvisiond.a" ] || { echo "bench: build first (cmake --build $build)" >&2; exit 1; }
 [ -f "$MODELS/mobilenet_v2.onnx" ] || { echo "bench: no models in $MODELS (scripts/models.sh)" >&2; exit 1; }
 cc -O2 -std=gnu17 -D_GNU_SOURCE -Isrc bench/store/bench_store.c "$build/libvisiond.a" \
-  $(pkg-config --libs jansson vips sqlite3 libmicrohttpd hiredis libpq libcrypto gmodule-2.0) -llinear -L"$ORT/lib" \
+  $(pkg-config --libs jansson vips sqlite3 libmicrohttpd hiredis libpq libcrypto gmodule-2.0) -L"$ORT/lib" \
   -lonnxruntime -Wl,-rpath,"$ORT/lib" -lpthread -lm -o "$build/bench_store"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vdbench.XXXXXX")

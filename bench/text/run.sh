@@ -12,7 +12,7 @@ build=${BUILD:-build}
 ORT=${ONNXRUNTIME_ROOT:-/opt/visiond/deps/onnxruntime}
 [ -f "$build/libvisiond.a" ] && [ -x "$build/visiond" ] || { echo "bench: build first (cmake --build $build)" >&2; exit 1; }
 cc -O2 -std=gnu17 -D_GNU_SOURCE -Isrc -I"$ORT/include" bench/text/bench_text.c "$build/libvisiond.a" \
-  $(pkg-config --libs jansson vips sqlite3 libmicrohttpd hiredis libutf8proc libpq libcrypto gmodule-2.0) -llinear -L"$ORT/lib" -lonnxruntime \
+  $(pkg-config --libs jansson vips sqlite3 libmicrohttpd hiredis libutf8proc libpq libcrypto gmodule-2.0) -L"$ORT/lib" -lonnxruntime \
   -Wl,-rpath,"$ORT/lib" -lpthread -lm -o "$build/bench_text"
 args=("$@")
 case " $* " in

@@ -16,7 +16,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/vdfew.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 cc -O2 -std=gnu17 -D_GNU_SOURCE -Isrc -I"$ORT/include" $(pkg-config --cflags vips) \
   bench/train/fewshot.c "$build/libvisiond.a" \
-  $(pkg-config --libs jansson vips sqlite3 libmicrohttpd hiredis libcrypto gmodule-2.0) -llinear -L"$ORT/lib" \
+  $(pkg-config --libs jansson vips sqlite3 libmicrohttpd hiredis libcrypto gmodule-2.0) -L"$ORT/lib" \
   -lonnxruntime -Wl,-rpath,"$ORT/lib" -lpthread -lm -o "$tmp/fewshot"
 "$build/visiond" dataset fashion-mnist --out "$tmp/train" --split train \
   --per-label "${BENCH_POOL:-40}" >/dev/null
