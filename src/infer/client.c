@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -35,6 +36,13 @@
 #define AUTH_BACKOFF_MS 30000
 #define CONNECT_MAX_MS  2000
 
+/* Shared memory (docs/protocol.md, "Shared memory"): over a Unix socket, an input of at
+ * least SHM_MIN bytes is copied into the handle's region and the request names it by offset,
+ * so that neither side's kernel copies it through the socket. The region grows in steps of
+ * SHM_STEP bytes to the largest input sent. */
+#define SHM_MIN  65536
+#define SHM_STEP (1u << 20)
+
 typedef struct {
     int is_unix;
     char path[108];
@@ -45,8 +53,18 @@ typedef struct {
     int64_t backoff;
     int auth_failed; /* resting because the handshake was refused (auth_err says why) */
     vd_error auth_err;
+    int attached; /* this connection has the handle's region (ATTACH answered ok) */
     char address[200];
 } endpoint;
+
+/* The handle's shared-memory region: a memfd sealed against shrinking, mapped here. One
+ * request at a time uses it (a handle makes one call at a time), from offset 0. */
+typedef struct {
+    int fd; /* -1: none yet */
+    uint8_t *base;
+    size_t size;
+    int off; /* 1: not used ($VISIOND_INFER_SHM=0, or a server refused it) */
+} shm_region;
 
 struct vd_infer_client {
     endpoint ep[VD_INFER_MAX_SERVERS];
@@ -55,6 +73,7 @@ struct vd_infer_client {
     vd_auth_secret secret;
     uint64_t next_id;
     uint64_t connects, resends;
+    shm_region shm;
     char address[400];
 };
 
@@ -103,6 +122,9 @@ vd_status vd_infer_client_new(const char *address, vd_infer_client **out, vd_err
     vd_infer_client *c = calloc(1, sizeof *c);
     if (!c) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     c->next_id = 1;
+    c->shm.fd = -1;
+    const char *no_shm = getenv("VISIOND_INFER_SHM");
+    c->shm.off = no_shm && strcmp(no_shm, "0") == 0;
     vd_strlcpy(c->address, address, sizeof c->address);
     vd_status st = VD_OK;
     const char *p = address;
@@ -136,6 +158,43 @@ static void disconnect(endpoint *e)
 {
     if (e->fd >= 0) close(e->fd);
     e->fd = -1;
+    e->attached = 0;
+}
+
+static void shm_release(shm_region *m)
+{
+    if (m->base) munmap(m->base, m->size);
+    if (m->fd >= 0) close(m->fd);
+    m->base = NULL;
+    m->size = 0;
+    m->fd = -1;
+}
+
+/* Makes the region hold at least n bytes: a new, larger memfd when it is smaller (every
+ * connection attaches it again). 0 when it cannot (the call then goes through the socket). */
+static int shm_reserve(vd_infer_client *c, size_t n)
+{
+    shm_region *m = &c->shm;
+    if (m->size >= n) return 1;
+    size_t size = (n + SHM_STEP - 1) / SHM_STEP * SHM_STEP;
+    int fd = memfd_create("visiond-infer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    void *p = MAP_FAILED;
+    if (fd >= 0 && ftruncate(fd, (off_t)size) == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0)
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        VD_WARN("model client: no shared memory (%s); inputs go through the socket",
+                strerror(errno));
+        if (fd >= 0) close(fd);
+        m->off = 1;
+        return 0;
+    }
+    shm_release(m);
+    m->fd = fd;
+    m->base = p;
+    m->size = size;
+    for (int i = 0; i < c->nep; i++)
+        c->ep[i].attached = 0;
+    return 1;
 }
 
 /* The endpoint failed: drop its connection and rest it for its backoff. */
@@ -156,6 +215,7 @@ void vd_infer_client_free(vd_infer_client *c)
     if (!c) return;
     for (int i = 0; i < c->nep; i++)
         disconnect(&c->ep[i]);
+    shm_release(&c->shm);
     memset(&c->secret, 0, sizeof c->secret);
     free(c);
 }
@@ -333,17 +393,74 @@ static io_result recv_all(int fd, uint8_t *p, size_t n, int64_t deadline)
     return IO_OK;
 }
 
-/* Sends frame and reads one answer frame (header into *h, a payload of at
- * most 1 KiB into p). For the handshake. */
-static io_result exchange(int fd, const vd_buf *frame, vd_proto_header *h, uint8_t p[1024],
-                          int64_t deadline)
+/* Reads one answer frame: its header into *h, a payload of at most 1 KiB into p. */
+static io_result recv_small(int fd, vd_proto_header *h, uint8_t p[1024], int64_t deadline)
 {
     uint8_t hb[VD_PROTO_HEADER_LEN];
-    io_result io = send_all(fd, frame->data, frame->len, deadline);
-    if (io == IO_OK) io = recv_all(fd, hb, sizeof hb, deadline);
+    io_result io = recv_all(fd, hb, sizeof hb, deadline);
     if (io != IO_OK) return io;
     if (vd_proto_header_decode(hb, 1024, h, NULL) != VD_OK) return IO_BROKEN;
     return recv_all(fd, p, h->length, deadline);
+}
+
+/* Sends frame and reads one answer frame (as recv_small). For the handshake. */
+static io_result exchange(int fd, const vd_buf *frame, vd_proto_header *h, uint8_t p[1024],
+                          int64_t deadline)
+{
+    io_result io = send_all(fd, frame->data, frame->len, deadline);
+    return io == IO_OK ? recv_small(fd, h, p, deadline) : io;
+}
+
+/* Sends frame with the descriptor pass beside its first bytes (SCM_RIGHTS). */
+static io_result send_with_fd(int fd, const vd_buf *frame, int pass, int64_t deadline)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct iovec iov = {frame->data, frame->len};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &pass, sizeof pass);
+    ssize_t w;
+    do
+        w = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    if (w < 0) return IO_BROKEN;
+    return send_all(fd, frame->data + w, frame->len - (size_t)w, deadline);
+}
+
+/* Attaches the handle's region to ep's connection, once per connection. Returns 1 when it
+ * is attached; 0 when this call's input goes through the socket: a server that refuses it
+ * (one older than ATTACH answers "unknown op") turns shared memory off for the handle, and a
+ * broken connection is found by the send that follows. */
+static int shm_attach(vd_infer_client *c, endpoint *ep, int64_t deadline)
+{
+    if (ep->attached) return 1;
+    vd_buf f = {0};
+    vd_proto_header h;
+    uint8_t p[1024];
+    if (vd_proto_encode_attach(&f, c->next_id++, c->shm.size, NULL) != VD_OK) {
+        vd_buf_free(&f);
+        return 0;
+    }
+    io_result io = send_with_fd(ep->fd, &f, c->shm.fd, deadline);
+    if (io == IO_OK) io = recv_small(ep->fd, &h, p, deadline);
+    vd_buf_free(&f);
+    if (io != IO_OK) {
+        mark_down(ep, 0);
+        return 0;
+    }
+    if (h.aux == VD_OK) return ep->attached = 1;
+    VD_WARN("model server %s refused shared memory (%.*s); inputs go through the socket",
+            ep->address, h.length > 300 ? 300 : (int)h.length, (const char *)p);
+    c->shm.off = 1;
+    return 0;
 }
 
 /* The handshake of infer/auth.h on ep's fresh connection. VD_ERR_AUTH when
@@ -482,12 +599,21 @@ static io_result read_answer(endpoint *ep, uint64_t id, int64_t deadline, vd_pro
     }
 }
 
-/* Sends the frame in req (whose id and timeout it patches), followed by the tail bytes
- * (the rest of its payload, or none), to a server and waits for the response with the same
- * id, resending to another server (or the same, after its backoff) when a connection fails,
- * until the deadline. On success *h and *payload (owned) hold it. */
-static vd_status call(vd_infer_client *c, vd_buf *req, const void *tail, size_t tail_len,
-                      int64_t timeout_ms, vd_proto_header *h, uint8_t **payload, vd_error *err)
+/* A request: its frame, followed by the tail bytes (the rest of its payload, or none); and,
+ * for an input in the region, the same request by reference (INFER_SHM), used instead on a
+ * connection that has the region. */
+typedef struct {
+    vd_buf *frame;
+    const void *tail;
+    size_t tail_len;
+    vd_buf *by_ref; /* or NULL */
+} request;
+
+/* Sends req (whose id and timeout it patches) to a server and waits for the response with
+ * the same id, resending to another server (or the same, after its backoff) when a
+ * connection fails, until the deadline. On success *h and *payload (owned) hold it. */
+static vd_status call(vd_infer_client *c, const request *rq, int64_t timeout_ms, vd_proto_header *h,
+                      uint8_t **payload, vd_error *err)
 {
     *payload = NULL;
     if (timeout_ms <= 0) timeout_ms = VD_INFER_DEFAULT_TIMEOUT_MS;
@@ -501,6 +627,14 @@ static vd_status call(vd_infer_client *c, vd_buf *req, const void *tail, size_t 
         if (st == VD_ERR_AUTH) return st;
         if (st != VD_OK) continue;
         if (attempts++ > 0) c->resends++;
+        vd_buf *req = rq->frame;
+        const void *tail = rq->tail;
+        size_t tail_len = rq->tail_len;
+        if (rq->by_ref && ep->is_unix && !c->shm.off && shm_attach(c, ep, deadline)) {
+            req = rq->by_ref;
+            tail_len = 0;
+        }
+        if (ep->fd < 0) continue; /* the attach found it broken: connect again */
         uint64_t id = c->next_id++;
         /* patch the id and the time left into the header */
         vd_proto_header rh;
@@ -562,22 +696,39 @@ static vd_status server_error(const vd_proto_header *h, const uint8_t *p, vd_err
     return vd_error_set(err, st, "%.*s", n, (const char *)p);
 }
 
+/* Whether input goes by reference when a connection can take it: a large one, with a Unix
+ * socket among the servers; then it is copied into the region (and by_ref encoded). */
+static int shm_prepare(vd_infer_client *c, const char *model, const vd_tensor *input,
+                       vd_buf *by_ref)
+{
+    size_t n = vd_tensor_bytes(input);
+    int any_unix = 0;
+    for (int i = 0; i < c->nep; i++)
+        any_unix |= c->ep[i].is_unix;
+    if (c->shm.off || !any_unix || n < SHM_MIN || !shm_reserve(c, n)) return 0;
+    if (vd_proto_encode_infer_ref(by_ref, 0, 0, model, input, 0, NULL) != VD_OK) return 0;
+    memcpy(c->shm.base, input->raw, n);
+    return 1;
+}
+
 vd_status vd_infer_client_infer(vd_infer_client *c, const char *model, const vd_tensor *input,
                                 int64_t timeout_ms, vd_infer_result *res, vd_error *err)
 {
     memset(res, 0, sizeof *res);
-    vd_buf req = {0};
-    const void *data;
-    size_t data_len;
-    vd_status rc = vd_proto_encode_infer_split(&req, 0, 0, model, input, &data, &data_len, err);
+    vd_buf req = {0}, by_ref = {0};
+    request rq = {&req, NULL, 0, NULL};
+    vd_status rc =
+        vd_proto_encode_infer_split(&req, 0, 0, model, input, &rq.tail, &rq.tail_len, err);
     if (rc != VD_OK) {
         vd_buf_free(&req);
         return rc;
     }
+    if (shm_prepare(c, model, input, &by_ref)) rq.by_ref = &by_ref;
     vd_proto_header h;
     uint8_t *p = NULL;
-    rc = call(c, &req, data, data_len, timeout_ms, &h, &p, err);
+    rc = call(c, &rq, timeout_ms, &h, &p, err);
     vd_buf_free(&req);
+    vd_buf_free(&by_ref);
     if (rc != VD_OK) return rc;
     if (h.aux != VD_OK)
         rc = server_error(&h, p, err);
@@ -593,7 +744,8 @@ static vd_status json_call(vd_infer_client *c, vd_buf *req, int64_t timeout_ms, 
     if (json) *json = NULL;
     vd_proto_header h;
     uint8_t *p = NULL;
-    vd_status rc = call(c, req, NULL, 0, timeout_ms, &h, &p, err);
+    request rq = {req, NULL, 0, NULL};
+    vd_status rc = call(c, &rq, timeout_ms, &h, &p, err);
     vd_buf_free(req);
     if (rc != VD_OK) return rc;
     if (h.aux != VD_OK) {

@@ -262,9 +262,8 @@ static vd_status get_name(reader *r, char *dst, size_t dstsz, const char *what, 
     return VD_OK;
 }
 
-/* Reads a tensor's header and locates its data without copying it: *v's raw points into the
- * payload (not owned) and r is moved past the data. */
-static vd_status get_tensor_view(reader *r, vd_tensor *v, vd_error *err)
+/* Reads a tensor's header and shape into *v (no data: raw stays NULL). */
+static vd_status get_tensor_head(reader *r, vd_tensor *v, vd_error *err)
 {
     memset(v, 0, sizeof *v);
     if (!rd_need(r, 4))
@@ -279,7 +278,6 @@ static vd_status get_tensor_view(reader *r, vd_tensor *v, vd_error *err)
         return vd_error_set(err, VD_ERR_UNSUPPORTED,
                             "tensor dtype %u is not supported (1 = float32, 6 = int32, 7 = int64)",
                             dtype);
-    size_t esz = vd_dtype_size(dt);
     if (rank > VD_TENSOR_MAX_RANK)
         return vd_error_set(err, VD_ERR_PROTOCOL, "tensor rank %u exceeds %d", rank,
                             VD_TENSOR_MAX_RANK);
@@ -289,6 +287,18 @@ static vd_status get_tensor_view(reader *r, vd_tensor *v, vd_error *err)
         v->shape[i] = get_u32(r->p + r->off);
         r->off += 4;
     }
+    v->rank = rank;
+    v->dtype = dt;
+    return VD_OK;
+}
+
+/* Reads a tensor's header and locates its data without copying it: *v's raw points into the
+ * payload (not owned) and r is moved past the data. */
+static vd_status get_tensor_view(reader *r, vd_tensor *v, vd_error *err)
+{
+    vd_status rc = get_tensor_head(r, v, err);
+    if (rc != VD_OK) return rc;
+    size_t rank = v->rank, esz = vd_dtype_size(v->dtype);
     size_t avail = (r->len - r->off) / esz, count = 1;
     int zero = 0, too_big = 0;
     for (size_t i = 0; i < rank; i++) {
@@ -306,8 +316,6 @@ static vd_status get_tensor_view(reader *r, vd_tensor *v, vd_error *err)
                             "tensor data truncated: the shape needs more values than the %zu "
                             "bytes left in the frame",
                             r->len - r->off);
-    v->rank = rank;
-    v->dtype = dt;
     v->raw = (void *)(uintptr_t)(r->p + r->off);
     r->off += count * esz;
     return VD_OK;
@@ -422,6 +430,68 @@ vd_status vd_proto_decode_infer_take(uint8_t **block, const uint8_t *payload, si
                                      char *model, vd_tensor *input, vd_error *err)
 {
     return decode_infer(block, payload, len, model, input, err);
+}
+
+vd_status vd_proto_encode_infer_ref(vd_buf *out, uint64_t id, uint32_t timeout_ms,
+                                    const char *model, const vd_tensor *input, uint64_t offset,
+                                    vd_error *err)
+{
+    size_t start, keep = out->len, data_len = 0;
+    if (begin_frame(out, VD_OP_INFER_SHM, id, timeout_ms, &start) != VD_OK)
+        return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    if (input->dtype != VD_DTYPE_FLOAT32) put_u16(out->data + start + 4, 2);
+    uint8_t off[8];
+    put_u64(off, offset);
+    vd_status rc = put_name(out, model, VD_MODEL_NAME_MAX - 1, err);
+    if (rc == VD_OK) rc = put_tensor_head(out, input, &data_len, err);
+    if (rc == VD_OK && vd_buf_put(out, off, sizeof off) != VD_OK)
+        rc = vd_error_set(err, VD_ERR_NOMEM, "out of memory");
+    if (rc == VD_OK) rc = end_frame(out, start, err);
+    if (rc != VD_OK) out->len = keep;
+    return rc;
+}
+
+vd_status vd_proto_decode_infer_ref(const uint8_t *payload, size_t len, char *model,
+                                    vd_tensor *input, uint64_t *offset, uint64_t *bytes,
+                                    vd_error *err)
+{
+    reader r = {payload, len, 0};
+    *offset = *bytes = 0;
+    memset(input, 0, sizeof *input);
+    vd_status rc = get_name(&r, model, VD_MODEL_NAME_MAX, "model name", err);
+    if (rc == VD_OK) rc = get_tensor_head(&r, input, err);
+    if (rc != VD_OK) return rc;
+    if (r.len - r.off != 8)
+        return vd_error_set(
+            err, VD_ERR_PROTOCOL,
+            "an INFER_SHM payload ends with the data's 8-byte offset, not %zu bytes",
+            r.len - r.off);
+    *offset = get_u64(r.p + r.off);
+    uint64_t n = vd_dtype_size(input->dtype);
+    for (size_t i = 0; i < input->rank && n; i++) {
+        if ((uint64_t)input->shape[i] > (UINT64_MAX >> 1) / n)
+            return vd_error_set(err, VD_ERR_PROTOCOL, "tensor shape of more than 2^63 bytes");
+        n *= (uint64_t)input->shape[i];
+    }
+    *bytes = n;
+    return VD_OK;
+}
+
+vd_status vd_proto_encode_attach(vd_buf *out, uint64_t id, uint64_t size, vd_error *err)
+{
+    uint8_t p[8];
+    put_u64(p, size);
+    return vd_proto_frame(out, VD_OP_ATTACH, id, 0, p, sizeof p, err);
+}
+
+vd_status vd_proto_decode_attach(const uint8_t *payload, size_t len, uint64_t *size, vd_error *err)
+{
+    *size = 0;
+    if (len != 8)
+        return vd_error_set(err, VD_ERR_PROTOCOL, "an ATTACH payload is its 8-byte size, not %zu",
+                            len);
+    *size = get_u64(payload);
+    return VD_OK;
 }
 
 vd_status vd_proto_encode_name(vd_buf *out, uint16_t op, uint64_t id, uint32_t timeout_ms,

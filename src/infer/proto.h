@@ -31,13 +31,15 @@
 #define VD_PROTO_OUTPUT_NAME_MAX 128
 
 typedef enum {
-    VD_OP_INFER = 1,  /* model name + input tensor [n, ...] -> output tensors [n, ...] */
-    VD_OP_MODELS = 2, /* -> JSON: every model with its state and statistics */
-    VD_OP_HEALTH = 3, /* -> JSON: {"status": "ok", ...} */
-    VD_OP_LOAD = 4,   /* model name -> JSON of the model once loaded */
-    VD_OP_UNLOAD = 5, /* model name -> JSON of the model once unloaded */
-    VD_OP_HELLO = 6,  /* client nonce -> server nonce + server proof (infer/auth.h) */
-    VD_OP_AUTH = 7    /* client proof -> empty (ok) or status auth */
+    VD_OP_INFER = 1,    /* model name + input tensor [n, ...] -> output tensors [n, ...] */
+    VD_OP_MODELS = 2,   /* -> JSON: every model with its state and statistics */
+    VD_OP_HEALTH = 3,   /* -> JSON: {"status": "ok", ...} */
+    VD_OP_LOAD = 4,     /* model name -> JSON of the model once loaded */
+    VD_OP_UNLOAD = 5,   /* model name -> JSON of the model once unloaded */
+    VD_OP_HELLO = 6,    /* client nonce -> server nonce + server proof (infer/auth.h) */
+    VD_OP_AUTH = 7,     /* client proof -> empty (ok) or status auth */
+    VD_OP_ATTACH = 8,   /* region size + its memfd (SCM_RIGHTS) -> empty (ok) */
+    VD_OP_INFER_SHM = 9 /* INFER whose input data lies in the attached region, at an offset */
 } vd_proto_op;
 
 typedef struct {
@@ -118,6 +120,30 @@ vd_status vd_proto_decode_infer_take(uint8_t **block, const uint8_t *payload, si
  * that its data starts on a 64-byte boundary, then lets the tensor keep it. */
 #define VD_PROTO_INFER_LEAD_MAX (1 + 63 + 4 + 4 * 8)
 size_t vd_proto_infer_data_offset(const uint8_t *p, size_t n);
+
+/* Shared memory, Unix sockets only (docs/protocol.md, "Shared memory"): a client attaches
+ * one region to its connection (ATTACH, whose frame carries the region's memfd as
+ * SCM_RIGHTS ancillary data), then sends INFER_SHM requests whose payload is an INFER
+ * payload's name, tensor header and shape followed by the u64 offset of the data in the
+ * region, instead of the data. */
+
+/* Appends an INFER_SHM request frame for input, whose data lies at offset in the region. */
+vd_status vd_proto_encode_infer_ref(vd_buf *out, uint64_t id, uint32_t timeout_ms,
+                                    const char *model, const vd_tensor *input, uint64_t offset,
+                                    vd_error *err);
+
+/* Decodes an INFER_SHM payload: the model name, input's dtype, rank and shape (its raw stays
+ * NULL), the data's offset and its size in bytes (what the region must hold from there).
+ * VD_ERR_PROTOCOL for a truncated or inconsistent payload, VD_ERR_UNSUPPORTED for another
+ * dtype. */
+vd_status vd_proto_decode_infer_ref(const uint8_t *payload, size_t len, char *model,
+                                    vd_tensor *input, uint64_t *offset, uint64_t *bytes,
+                                    vd_error *err);
+
+/* Appends an ATTACH request frame for a region of size bytes (the descriptor goes beside it). */
+vd_status vd_proto_encode_attach(vd_buf *out, uint64_t id, uint64_t size, vd_error *err);
+/* Decodes an ATTACH payload. VD_ERR_PROTOCOL unless it is 8 bytes. */
+vd_status vd_proto_decode_attach(const uint8_t *payload, size_t len, uint64_t *size, vd_error *err);
 
 /* Appends a LOAD/UNLOAD-style request frame whose payload is a model name. */
 vd_status vd_proto_encode_name(vd_buf *out, uint16_t op, uint64_t id, uint32_t timeout_ms,

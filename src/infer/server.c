@@ -35,7 +35,10 @@ struct srv_invalid {
 void vd_srv_req_free(srv_req *r)
 {
     if (!r) return;
-    vd_tensor_free(&r->input);
+    if (r->shm) /* the data is the client's region's, not the tensor's */
+        vd_srv_shm_unref(r->shm);
+    else
+        vd_tensor_free(&r->input);
     free(r);
 }
 
@@ -435,7 +438,24 @@ static vd_status check_input(const vd_model_meta *mt, srv_req *r, vd_error *err)
                         mt->layout == VD_LAYOUT_NCHW ? "NCHW" : "NHWC");
 }
 
-int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_header h,
+/* Decodes a model request's payload into r (and the model's name). */
+static vd_status decode_request(srv_shm *shm, vd_proto_header h, uint8_t **block,
+                                const uint8_t *payload, char *name, srv_req *r, vd_error *e)
+{
+    if (h.op == VD_OP_INFER)
+        return vd_proto_decode_infer_take(block, payload, h.length, name, &r->input, e);
+    if (h.op != VD_OP_INFER_SHM) return vd_proto_decode_name(payload, h.length, name, e);
+    uint64_t off, bytes;
+    vd_status rc = vd_proto_decode_infer_ref(payload, h.length, name, &r->input, &off, &bytes, e);
+    if (rc == VD_OK) rc = vd_srv_shm_view(shm, off, bytes, &r->input, e);
+    if (rc == VD_OK)
+        r->shm = vd_srv_shm_ref(shm);
+    else
+        memset(&r->input, 0, sizeof r->input); /* it owns nothing */
+    return rc;
+}
+
+int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, srv_shm *shm, vd_proto_header h,
                         uint8_t *block, const uint8_t *payload)
 {
     int inflight = 0;
@@ -453,6 +473,7 @@ int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_head
         vd_srv_reply_json(s, slot, h.op, h.id, models_json(s));
         break;
     case VD_OP_INFER:
+    case VD_OP_INFER_SHM:
     case VD_OP_LOAD:
     case VD_OP_UNLOAD: {
         srv_req *r = calloc(1, sizeof *r);
@@ -465,19 +486,17 @@ int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_head
         r->id = h.id;
         r->received_us = vd_mono_us();
         r->deadline_us = h.aux ? r->received_us + (int64_t)h.aux * 1000 : 0;
-        r->kind = h.op == VD_OP_INFER  ? SRV_REQ_INFER
-                  : h.op == VD_OP_LOAD ? SRV_REQ_LOAD
-                                       : SRV_REQ_UNLOAD;
-        vd_status rc = h.op == VD_OP_INFER ? vd_proto_decode_infer_take(&block, payload, h.length,
-                                                                        name, &r->input, &e)
-                                           : vd_proto_decode_name(payload, h.length, name, &e);
+        r->kind = h.op == VD_OP_LOAD     ? SRV_REQ_LOAD
+                  : h.op == VD_OP_UNLOAD ? SRV_REQ_UNLOAD
+                                         : SRV_REQ_INFER;
+        vd_status rc = decode_request(shm, h, &block, payload, name, r, &e);
         srv_model *m = NULL;
         if (rc == VD_OK && s->draining)
             rc = vd_error_set(&e, VD_ERR_CONN, "the model server is shutting down; retry");
         if (rc == VD_OK && !(m = lookup(s, name)))
             rc =
                 vd_error_set(&e, VD_ERR_NOT_FOUND, "no model named '%s' (see the MODELS op)", name);
-        if (rc == VD_OK && h.op == VD_OP_INFER) rc = check_input(&m->meta, r, &e);
+        if (rc == VD_OK && r->kind == SRV_REQ_INFER) rc = check_input(&m->meta, r, &e);
         if (rc == VD_OK) rc = vd_srv_model_enqueue(m, r, &e);
         if (rc != VD_OK) {
             if (m && rc != VD_ERR_BUSY && rc != VD_ERR_LIMIT && rc != VD_ERR_CONN) {

@@ -60,6 +60,10 @@ struct srv_conn {
     enum { AUTH_WAIT_HELLO = 0, AUTH_WAIT_PROOF, AUTH_DONE } auth;
     uint8_t snonce[VD_AUTH_NONCE_LEN], cnonce[VD_AUTH_NONCE_LEN];
     char peer[64]; /* the client's address, for the log */
+    /* shared memory (VD_OP_ATTACH): the last descriptor that came with the frames, kept until
+     * an ATTACH takes it (at most one: a newer one closes it), and the attached region */
+    int rx_fd, has_rx_fd;
+    srv_shm *shm; /* one reference, or NULL */
 };
 
 static void conn_close(vd_server *s, uint32_t slot);
@@ -193,6 +197,8 @@ static void conn_close(vd_server *s, uint32_t slot)
     close(c->fd);
     vd_srv_accept_resume(s); /* a descriptor is free again */
     free(c->block);
+    if (c->has_rx_fd) close(c->rx_fd);
+    vd_srv_shm_unref(c->shm);
     for (srv_out *o = c->out_head, *n; o; o = n) {
         n = o->next;
         vd_buf_free(&o->frame);
@@ -343,6 +349,34 @@ static void conn_auth_frame(vd_server *s, uint32_t slot, const vd_proto_header *
     }
 }
 
+/* ATTACH: maps the region whose descriptor came with the frame, in place of the one the
+ * connection had (requests still running on that one keep it until they end). */
+static void conn_attach(vd_server *s, uint32_t slot, const uint8_t *payload)
+{
+    srv_conn *c = &s->conns[slot];
+    int fd = c->has_rx_fd ? c->rx_fd : -1;
+    c->has_rx_fd = 0;
+    uint64_t size = 0;
+    srv_shm *m = NULL;
+    vd_error e;
+    vd_status st = vd_proto_decode_attach(payload, c->h.length, &size, &e);
+    if (st == VD_OK) st = vd_srv_shm_map(fd, size, s->cfg.max_frame, &m, &e);
+    if (fd >= 0) close(fd);
+    if (st != VD_OK) {
+        vd_srv_reply_error(s, slot, c->h.op, c->h.id, st, e.msg);
+        return;
+    }
+    vd_srv_shm_unref(c->shm);
+    c->shm = m;
+    vd_buf frame = {0};
+    if (vd_proto_frame(&frame, VD_OP_ATTACH, c->h.id, VD_OK, NULL, 0, NULL) != VD_OK) {
+        vd_buf_free(&frame);
+        vd_srv_reply_error(s, slot, c->h.op, c->h.id, VD_ERR_NOMEM, "out of memory");
+        return;
+    }
+    reply(s, slot, &frame);
+}
+
 /* One complete frame: the handshake while it is due, else the request itself. Takes block
  * (payload lies inside it). */
 static void conn_frame(vd_server *s, uint32_t slot, uint8_t *block, uint8_t *payload)
@@ -357,7 +391,10 @@ static void conn_frame(vd_server *s, uint32_t slot, uint8_t *block, uint8_t *pay
                            s->secret ? "already authenticated"
                                      : "this model server has no secret (it was started without "
                                        "--secret-file)");
-    } else if (vd_srv_handle_frame(s, slot, c->gen, c->h, block, payload)) {
+    } else if (c->h.op == VD_OP_ATTACH) {
+        conn_attach(s, slot, payload);
+        free(block);
+    } else if (vd_srv_handle_frame(s, slot, c->gen, c->shm, c->h, block, payload)) {
         c->inflight++;
     }
 }
@@ -382,6 +419,35 @@ static int payload_buffer(srv_conn *c)
     return 1;
 }
 
+/* Reads up to n bytes of a frame's header, and the descriptors that came with them (an
+ * ATTACH frame's region; a client sends its frame and descriptor in one write, so they come
+ * with the frame's first bytes): the last one is kept for the ATTACH to take, any other is
+ * closed. The payload's reads take no descriptors, so the kernel closes any sent there. */
+static ssize_t recv_head(srv_conn *c, size_t n)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(4 * sizeof(int))];
+    } ctl;
+    struct iovec iov = {c->hdr + c->hdr_got, n};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+    ssize_t r = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+    if (r < 0) return r;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&msg); h; h = CMSG_NXTHDR(&msg, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) continue;
+        size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(h) + i * sizeof fd, sizeof fd);
+            if (c->has_rx_fd) close(c->rx_fd);
+            c->rx_fd = fd;
+            c->has_rx_fd = 1;
+        }
+    }
+    return r;
+}
+
 /* Reads what is there; handles complete frames. Returns 0 if the connection closed. */
 static int conn_read(vd_server *s, uint32_t slot)
 {
@@ -390,7 +456,7 @@ static int conn_read(vd_server *s, uint32_t slot)
     while (c->used && !c->close_after_flush && frames < FRAMES_PER_WAKEUP &&
            c->inflight < MAX_INFLIGHT_PER_CONN) {
         if (!c->have_hdr) {
-            ssize_t r = recv(c->fd, c->hdr + c->hdr_got, VD_PROTO_HEADER_LEN - c->hdr_got, 0);
+            ssize_t r = recv_head(c, VD_PROTO_HEADER_LEN - c->hdr_got);
             if (r < 0 && errno == EINTR) continue;
             if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
             if (r <= 0) { /* the peer closed or failed: drop the connection */

@@ -20,6 +20,8 @@
 #include "infer/server.h"
 #include "infer/server_layout.h"
 
+struct json_t; /* jansson's */
+
 #define SRV_NO_CONN  UINT32_MAX /* a request made by the server itself (preload): no reply */
 #define SRV_LAT_RING 2048       /* latencies kept for p50/p99 */
 
@@ -31,13 +33,36 @@
 
 typedef enum { SRV_REQ_INFER, SRV_REQ_LOAD, SRV_REQ_UNLOAD } srv_req_kind;
 
+/* A client's shared-memory region (VD_OP_ATTACH, server_shm.c), mapped privately by the I/O
+ * thread. Its connection holds one reference, and so does every request whose input lies in
+ * it; the last one to let go unmaps it (any thread). */
+typedef struct srv_shm {
+    atomic_int refs;
+    uint8_t *base;
+    size_t size;
+} srv_shm;
+
+/* Maps the region of size bytes that fd holds into a new srv_shm (one reference). The fd is
+ * the caller's still. VD_ERR_INVALID unless fd is a memfd sealed against shrinking (so that
+ * the client cannot cut the mapping short under a run) of at least size bytes; VD_ERR_LIMIT
+ * for a size of 0 or over max. */
+vd_status vd_srv_shm_map(int fd, uint64_t size, uint64_t max, srv_shm **out, vd_error *err);
+srv_shm *vd_srv_shm_ref(srv_shm *m);
+/* Drops a reference (NULL is fine). */
+void vd_srv_shm_unref(srv_shm *m);
+/* Points input's data (its shape already set) at bytes of m from offset, checking that they
+ * lie inside and that offset is 64-byte aligned. VD_ERR_STATE when m is NULL (no ATTACH). */
+vd_status vd_srv_shm_view(srv_shm *m, uint64_t offset, uint64_t bytes, vd_tensor *input,
+                          vd_error *err);
+
 typedef struct srv_req {
     struct srv_req *next;
     srv_req_kind kind;
     uint32_t conn_slot, conn_gen;
     uint64_t id;
     int64_t received_us, deadline_us; /* deadline 0 = none */
-    vd_tensor input;                  /* [n, item...], owned */
+    vd_tensor input;                  /* [n, item...], owned unless shm is set */
+    srv_shm *shm; /* a reference when input's data lies in a client's region (INFER_SHM) */
     size_t n;
 } srv_req;
 
@@ -165,10 +190,11 @@ void *vd_srv_model_layout_json(srv_model *m);
 const char *vd_srv_state_name(srv_state st);
 
 /* server.c */
-/* Handles one complete request frame from connection slot (generation gen); takes block,
- * the buffer payload lies in (an INFER request's input tensor may keep it).
- * Returns 1 when the request went to a model (the connection has one more in flight). */
-int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, vd_proto_header h,
+/* Handles one complete request frame from connection slot (generation gen), whose attached
+ * region is shm (or NULL); takes block, the buffer payload lies in (an INFER request's input
+ * tensor may keep it). Returns 1 when the request went to a model (the connection has one
+ * more in flight). */
+int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, srv_shm *shm, vd_proto_header h,
                         uint8_t *block, const uint8_t *payload);
 /* Encodes and posts an error response for r (no-op for SRV_NO_CONN), then frees r. */
 void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, const char *msg);

@@ -183,6 +183,38 @@ static void as_handshake(const vd_proto_header *h, const uint8_t *payload)
     vd_buf_free(&out);
 }
 
+/* A shared-memory frame: whatever the decoders accept re-encodes to a frame that decodes to
+ * the same (the reserved bytes aside), and the size reported is what the shape needs. */
+static void as_shm(const vd_proto_header *h, const uint8_t *payload)
+{
+    vd_error e;
+    vd_buf out = {0};
+    if (h->op == VD_OP_ATTACH) {
+        uint64_t size, again;
+        if (vd_proto_decode_attach(payload, h->length, &size, &e) != VD_OK) return;
+        check(vd_proto_encode_attach(&out, h->id, size, &e) == VD_OK);
+        check(vd_proto_decode_attach(out.data + VD_PROTO_HEADER_LEN, out.len - VD_PROTO_HEADER_LEN,
+                                     &again, &e) == VD_OK &&
+              again == size);
+        vd_buf_free(&out);
+        return;
+    }
+    char model[VD_MODEL_NAME_MAX], model2[VD_MODEL_NAME_MAX];
+    vd_tensor t, t2;
+    uint64_t off, bytes, off2, bytes2;
+    vd_status st = vd_proto_decode_infer_ref(payload, h->length, model, &t, &off, &bytes, &e);
+    check(st == VD_OK || st == VD_ERR_PROTOCOL || st == VD_ERR_UNSUPPORTED);
+    if (st != VD_OK) return;
+    check(t.raw == NULL && bytes == (uint64_t)vd_dtype_size(t.dtype) * vd_tensor_count(&t));
+    t.raw = (void *)(uintptr_t)payload; /* any data: the encoder writes only the shape */
+    check(vd_proto_encode_infer_ref(&out, h->id, h->aux, model, &t, off, &e) == VD_OK);
+    check(vd_proto_decode_infer_ref(out.data + VD_PROTO_HEADER_LEN, out.len - VD_PROTO_HEADER_LEN,
+                                    model2, &t2, &off2, &bytes2, &e) == VD_OK);
+    check(strcmp(model, model2) == 0 && off == off2 && bytes == bytes2 && t.rank == t2.rank &&
+          t.dtype == t2.dtype && memcmp(t.shape, t2.shape, sizeof t.shape) == 0);
+    vd_buf_free(&out);
+}
+
 static void one_frame(const vd_proto_header *h, const uint8_t *payload)
 {
     switch (h->op) {
@@ -197,6 +229,10 @@ static void one_frame(const vd_proto_header *h, const uint8_t *payload)
     case VD_OP_LOAD:
     case VD_OP_UNLOAD:
         as_name(h, payload);
+        break;
+    case VD_OP_ATTACH:
+    case VD_OP_INFER_SHM:
+        as_shm(h, payload);
         break;
     default:
         as_error(h, payload);

@@ -346,6 +346,55 @@ VD_TEST(decoded_request_keeps_its_buffer_when_aligned)
     vd_tensor_free(&t);
 }
 
+/* INFER_SHM is an INFER request's head (name, dtype, shape) and the data's offset: it decodes
+ * to the same shape and the size the region must hold; a payload that does not end with
+ * exactly the 8 offset bytes is refused, and a shape of more than 2^63 bytes too. ATTACH
+ * carries only the region's size. */
+VD_TEST(shared_memory_frames_round_trip_and_truncations_fail)
+{
+    vd_error err;
+    vd_tensor t;
+    int64_t shape[4] = {3, 4, 5, 6};
+    CHECK_OK(vd_tensor_alloc(&t, shape, 4, &err));
+    vd_buf b = {0};
+    CHECK_OK(vd_proto_encode_infer_ref(&b, 7, 100, "mobilenet_v2", &t, 4096, &err));
+    vd_proto_header h;
+    CHECK_OK(vd_proto_header_decode(b.data, UINT32_MAX, &h, &err));
+    CHECK_EQ_INT(h.op, VD_OP_INFER_SHM);
+    CHECK_EQ_INT(h.length, 1 + 12 + 4 + 4 * 4 + 8);
+    char model[VD_MODEL_NAME_MAX];
+    vd_tensor in;
+    uint64_t off, bytes;
+    const uint8_t *p = b.data + VD_PROTO_HEADER_LEN;
+    CHECK_OK(vd_proto_decode_infer_ref(p, h.length, model, &in, &off, &bytes, &err));
+    CHECK(strcmp(model, "mobilenet_v2") == 0);
+    CHECK(memcmp(in.shape, t.shape, sizeof t.shape) == 0 && in.rank == 4 && in.raw == NULL);
+    CHECK(off == 4096 && bytes == vd_tensor_bytes(&t));
+    for (size_t cut = 0; cut < h.length; cut++)
+        CHECK(vd_proto_decode_infer_ref(p, cut, model, &in, &off, &bytes, &err) != VD_OK);
+    uint8_t longer[64];
+    memcpy(longer, p, h.length);
+    longer[h.length] = 0;
+    CHECK_EQ_INT(vd_proto_decode_infer_ref(longer, h.length + 1, model, &in, &off, &bytes, &err),
+                 VD_ERR_PROTOCOL);
+    CHECK(strstr(err.msg, "8-byte offset") != NULL);
+    memset(longer + 1 + 12 + 4, 0xff, 4 * 4); /* four dims of 2^32 - 1 */
+    CHECK_EQ_INT(vd_proto_decode_infer_ref(longer, h.length, model, &in, &off, &bytes, &err),
+                 VD_ERR_PROTOCOL);
+    vd_buf_free(&b);
+
+    uint64_t size;
+    CHECK_OK(vd_proto_encode_attach(&b, 8, 3u << 20, &err));
+    CHECK_OK(vd_proto_header_decode(b.data, UINT32_MAX, &h, &err));
+    CHECK(h.op == VD_OP_ATTACH && h.length == 8 && h.id == 8);
+    CHECK_OK(vd_proto_decode_attach(b.data + VD_PROTO_HEADER_LEN, 8, &size, &err));
+    CHECK(size == 3u << 20);
+    CHECK_EQ_INT(vd_proto_decode_attach(b.data + VD_PROTO_HEADER_LEN, 7, &size, &err),
+                 VD_ERR_PROTOCOL);
+    vd_buf_free(&b);
+    vd_tensor_free(&t);
+}
+
 int main(void)
 {
     return vd_test_run_all();
