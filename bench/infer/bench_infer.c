@@ -158,16 +158,31 @@ static void fill_random(vd_tensor *t, unsigned seed)
     }
 }
 
+static void item_shape(const vd_model_meta *m, int64_t n, int64_t shape[4])
+{
+    shape[0] = n, shape[1] = m->height, shape[2] = m->width, shape[3] = m->channels;
+    if (m->layout == VD_LAYOUT_NCHW)
+        shape[1] = m->channels, shape[2] = m->height, shape[3] = m->width;
+}
+
 static vd_status item_tensor(const vd_model_meta *m, int64_t n, vd_tensor *t, vd_error *err)
 {
-    int64_t shape[4] = {n, m->height, m->width, m->channels};
-    if (m->layout == VD_LAYOUT_NCHW) {
-        shape[1] = m->channels;
-        shape[2] = m->height;
-        shape[3] = m->width;
-    }
+    int64_t shape[4];
+    item_shape(m, n, shape);
     vd_status rc = vd_tensor_alloc(t, shape, 4, err);
     if (!rc) fill_random(t, 7u + (unsigned)n);
+    return rc;
+}
+
+/* The same as a client of the server has it: in the input the client lends (its shared
+ * region), filled once, as item_tensor's is for the in-process runs. */
+static vd_status client_tensor(vd_infer_client *c, const vd_model_meta *m, vd_tensor *t,
+                               vd_error *err)
+{
+    int64_t shape[4];
+    item_shape(m, 1, shape);
+    vd_status rc = vd_infer_client_input(c, shape, 4, t, err);
+    if (!rc) fill_random(t, 8u);
     return rc;
 }
 
@@ -316,7 +331,7 @@ static void *client_main(void *p)
     vd_error err;
     vd_infer_client *c;
     vd_tensor t;
-    if (vd_infer_client_new(a->addr, &c, &err) || item_tensor(a->meta, 1, &t, &err)) {
+    if (vd_infer_client_new(a->addr, &c, &err) || client_tensor(c, a->meta, &t, &err)) {
         a->errors++;
         return NULL;
     }

@@ -39,7 +39,7 @@ vd_status vd_faces_detect(vd_runner *r, const vd_image *img, const vd_faces_opts
     if ((st = check_detector(name, &meta, err)) != VD_OK) return st;
     vd_tensor in;
     vd_prep_map map;
-    st = vd_preprocess_batch(img, 1, &meta, &in, &map, err);
+    st = vd_preprocess_for(r, img, 1, &meta, &in, &map, err);
     if (st != VD_OK) return st;
     vd_tensor outs[VD_MODEL_MAX_OUTPUT];
     size_t nouts = 0;
@@ -88,7 +88,7 @@ vd_status vd_faces_embed(vd_runner *r, const vd_image *img, const vd_face_det *d
                                                                      : VD_ALIGN_FACERES,
                               &crops[i], NULL, err);
     vd_tensor in = {0};
-    if (st == VD_OK) st = vd_preprocess_batch(crops, n, &meta, &in, NULL, err);
+    if (st == VD_OK) st = vd_preprocess_for(r, crops, n, &meta, &in, NULL, err);
     for (size_t i = 0; i < n; i++)
         vd_image_free(&crops[i]);
     free(crops);

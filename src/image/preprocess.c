@@ -218,28 +218,55 @@ vd_status vd_preprocess_into(const vd_image *img, const vd_model_meta *meta, flo
     return VD_OK;
 }
 
-vd_status vd_preprocess_batch(const vd_image *imgs, size_t n, const vd_model_meta *meta,
-                              vd_tensor *out, vd_prep_map *maps, vd_error *err)
+/* The shape of a batch of n images for meta: [n, H, W, C] (NHWC) or [n, C, H, W] (NCHW). */
+static vd_status batch_shape(const vd_model_meta *meta, size_t n, int64_t shape[4], vd_error *err)
 {
-    memset(out, 0, sizeof *out);
     if (n == 0) return vd_error_set(err, VD_ERR_INVALID, "empty batch");
     if (meta->width <= 0 || meta->height <= 0 || (meta->channels != 1 && meta->channels != 3))
         return vd_error_set(err, VD_ERR_INVALID, "model input %dx%dx%d is not an image",
                             meta->width, meta->height, meta->channels);
-    int64_t shape[4] = {(int64_t)n, meta->height, meta->width, meta->channels};
+    shape[0] = (int64_t)n;
+    shape[1] = meta->height, shape[2] = meta->width, shape[3] = meta->channels;
     if (meta->layout == VD_LAYOUT_NCHW)
         shape[1] = meta->channels, shape[2] = meta->height, shape[3] = meta->width;
-    vd_status st = vd_tensor_alloc(out, shape, 4, err);
-    if (st != VD_OK) return st;
-    size_t per = vd_model_meta_input_len(meta);
-    for (size_t i = 0; i < n; i++) {
-        st = vd_preprocess_into(&imgs[i], meta, out->data + i * per, maps ? &maps[i] : NULL, err);
-        if (st != VD_OK) {
-            vd_tensor_free(out);
-            return st;
-        }
-    }
     return VD_OK;
+}
+
+/* Preprocesses n images into t, of that shape. */
+static vd_status batch_fill(const vd_image *imgs, size_t n, const vd_model_meta *meta, vd_tensor *t,
+                            vd_prep_map *maps, vd_error *err)
+{
+    size_t per = vd_model_meta_input_len(meta);
+    if (t->rank != 4 || t->shape[0] != (int64_t)n || vd_tensor_count(t) != n * per)
+        return vd_error_set(err, VD_ERR_INVALID, "the input tensor does not fit %zu images", n);
+    vd_status st = VD_OK;
+    for (size_t i = 0; i < n && st == VD_OK; i++)
+        st = vd_preprocess_into(&imgs[i], meta, t->data + i * per, maps ? &maps[i] : NULL, err);
+    return st;
+}
+
+vd_status vd_preprocess_batch(const vd_image *imgs, size_t n, const vd_model_meta *meta,
+                              vd_tensor *out, vd_prep_map *maps, vd_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int64_t shape[4];
+    vd_status st = batch_shape(meta, n, shape, err);
+    if (st == VD_OK) st = vd_tensor_alloc_uninit(out, VD_DTYPE_FLOAT32, shape, 4, err);
+    if (st == VD_OK) st = batch_fill(imgs, n, meta, out, maps, err);
+    if (st != VD_OK) vd_tensor_free(out);
+    return st;
+}
+
+vd_status vd_preprocess_for(vd_runner *r, const vd_image *imgs, size_t n, const vd_model_meta *meta,
+                            vd_tensor *out, vd_prep_map *maps, vd_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int64_t shape[4];
+    vd_status st = batch_shape(meta, n, shape, err);
+    if (st == VD_OK) st = vd_runner_input(r, shape, 4, out, err);
+    if (st == VD_OK) st = batch_fill(imgs, n, meta, out, maps, err);
+    if (st != VD_OK) vd_tensor_free(out);
+    return st;
 }
 
 /* Bilinear sample at continuous point (x, y) (pixel centres at +0.5). Points

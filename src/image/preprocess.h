@@ -20,6 +20,7 @@
 #include "core/err.h"
 #include "image/decode.h"
 #include "infer/model_meta.h"
+#include "infer/runner.h"
 #include "infer/tensor.h"
 
 /* Image point (x, y) lands at model-input point (x * sx + ox, y * sy + oy). */
@@ -42,6 +43,11 @@ vd_status vd_preprocess_into(const vd_image *img, const vd_model_meta *meta, flo
  * each image's map into maps[i] when maps is not NULL. Errors as above. */
 vd_status vd_preprocess_batch(const vd_image *imgs, size_t n, const vd_model_meta *meta,
                               vd_tensor *out, vd_prep_map *maps, vd_error *err);
+
+/* The same into the input r gives for its next run (vd_runner_input: the model-server runner
+ * lends its shared region, so the batch is written where the server reads it). */
+vd_status vd_preprocess_for(vd_runner *r, const vd_image *imgs, size_t n, const vd_model_meta *meta,
+                            vd_tensor *out, vd_prep_map *maps, vd_error *err);
 
 /* Warps src by the 2x3 affine m, which maps SOURCE points to OUTPUT points
  * (u = m[0] x + m[1] y + m[2], v = m[3] x + m[4] y + m[5]), into a new

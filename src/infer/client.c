@@ -696,18 +696,44 @@ static vd_status server_error(const vd_proto_header *h, const uint8_t *p, vd_err
     return vd_error_set(err, st, "%.*s", n, (const char *)p);
 }
 
-/* Whether input goes by reference when a connection can take it: a large one, with a Unix
- * socket among the servers; then it is copied into the region (and by_ref encoded). */
+/* Whether an input of n bytes goes through the region: a large one, with a Unix socket among
+ * the servers, and shared memory on; then the region holds at least n bytes. */
+static int shm_wanted(vd_infer_client *c, size_t n)
+{
+    int any_unix = 0;
+    for (int i = 0; i < c->nep; i++)
+        any_unix |= c->ep[i].is_unix;
+    return !c->shm.off && any_unix && n >= SHM_MIN && shm_reserve(c, n);
+}
+
+vd_status vd_infer_client_input(vd_infer_client *c, const int64_t *shape, size_t rank, vd_tensor *t,
+                                vd_error *err)
+{
+    memset(t, 0, sizeof *t);
+    size_t n = sizeof(float);
+    for (size_t i = 0; i < rank && rank <= VD_TENSOR_MAX_RANK; i++) {
+        if (shape[i] < 0 || (shape[i] && n > SIZE_MAX / (size_t)shape[i])) n = 0;
+        n *= (size_t)(shape[i] < 0 ? 0 : shape[i]);
+    }
+    if (rank > VD_TENSOR_MAX_RANK || !n || !shm_wanted(c, n))
+        return vd_tensor_alloc_uninit(t, VD_DTYPE_FLOAT32, shape, rank, err); /* its checks */
+    t->raw = c->shm.base;
+    t->borrowed = 1;
+    memcpy(t->shape, shape, rank * sizeof *shape);
+    t->rank = rank;
+    return VD_OK;
+}
+
+/* Whether input goes by reference when a connection can take it (shm_wanted); then it is
+ * copied into the region, unless it is the region already (vd_infer_client_input), and
+ * by_ref is encoded. */
 static int shm_prepare(vd_infer_client *c, const char *model, const vd_tensor *input,
                        vd_buf *by_ref)
 {
     size_t n = vd_tensor_bytes(input);
-    int any_unix = 0;
-    for (int i = 0; i < c->nep; i++)
-        any_unix |= c->ep[i].is_unix;
-    if (c->shm.off || !any_unix || n < SHM_MIN || !shm_reserve(c, n)) return 0;
+    if (!shm_wanted(c, n)) return 0;
     if (vd_proto_encode_infer_ref(by_ref, 0, 0, model, input, 0, NULL) != VD_OK) return 0;
-    memcpy(c->shm.base, input->raw, n);
+    if (input->raw != c->shm.base) memcpy(c->shm.base, input->raw, n);
     return 1;
 }
 

@@ -57,6 +57,17 @@ void vd_infer_client_free(vd_infer_client *c);
  * model's outputs, each [n, ...] (free with vd_infer_result_free). timeout_ms
  * <= 0 means VD_INFER_DEFAULT_TIMEOUT_MS. VD_ERR_TIMEOUT when the deadline
  * passed; VD_ERR_CONN when the server could not be reached before it. */
+/* A float32 tensor of shape (its data not initialised) to fill and pass to
+ * vd_infer_client_infer on c. Where the input would go through the handle's shared region
+ * (a Unix-socket server, 64 KiB or more: docs/protocol.md, "Shared memory") it is lent from
+ * the region (t->borrowed), so that the call copies nothing. The region is one: every lent
+ * tensor is the same memory, which stays valid (with what it holds) until c is freed or an
+ * input larger than the region is asked for or sent. Otherwise the tensor is the caller's
+ * own. Free it with vd_tensor_free either way. VD_ERR_INVALID for a bad rank or dim,
+ * VD_ERR_NOMEM. */
+vd_status vd_infer_client_input(vd_infer_client *c, const int64_t *shape, size_t rank, vd_tensor *t,
+                                vd_error *err);
+
 vd_status vd_infer_client_infer(vd_infer_client *c, const char *model, const vd_tensor *input,
                                 int64_t timeout_ms, vd_infer_result *res, vd_error *err);
 

@@ -30,6 +30,11 @@ typedef struct {
                      size_t max_outs, size_t *nouts, vd_error *err);
     /* Frees the runner and everything it holds. */
     void (*free)(vd_runner *r);
+    /* Optional (NULL: the caller allocates): a float32 tensor of shape for the caller to
+     * fill and pass to the next run, which may be lent by the runner (t->borrowed: the
+     * model-server runner's shared region, so the input is not copied on its way). */
+    vd_status (*input)(vd_runner *r, const int64_t *shape, size_t rank, vd_tensor *t,
+                       vd_error *err);
 } vd_runner_ops;
 
 /* Implementations put this first in their own struct. */
@@ -49,6 +54,16 @@ static inline vd_status vd_runner_run(vd_runner *r, const char *name, const vd_t
                                       vd_error *err)
 {
     return r->ops->run(r, name, input, outs, max_outs, nouts, err);
+}
+
+/* A float32 tensor of shape, its data not initialised, for the caller to fill and pass to
+ * the next vd_runner_run on r (a lent one is the same memory as the next input's). Free it
+ * with vd_tensor_free either way. */
+static inline vd_status vd_runner_input(vd_runner *r, const int64_t *shape, size_t rank,
+                                        vd_tensor *t, vd_error *err)
+{
+    if (r->ops->input) return r->ops->input(r, shape, rank, t, err);
+    return vd_tensor_alloc_uninit(t, VD_DTYPE_FLOAT32, shape, rank, err);
 }
 
 static inline void vd_runner_free(vd_runner *r)

@@ -197,7 +197,13 @@ static void cr_free(vd_runner *base)
     free(r);
 }
 
-static const vd_runner_ops client_ops = {cr_meta, cr_run, cr_free};
+static vd_status cr_input(vd_runner *base, const int64_t *shape, size_t rank, vd_tensor *t,
+                          vd_error *err)
+{
+    return vd_infer_client_input(((client_runner *)base)->client, shape, rank, t, err);
+}
+
+static const vd_runner_ops client_ops = {cr_meta, cr_run, cr_free, cr_input};
 
 vd_status vd_runner_client_new(const char *address, const char *models_path, int64_t timeout_ms,
                                vd_runner **out, vd_error *err)

@@ -212,7 +212,7 @@ static void ort_free(vd_runner *base)
     free(r);
 }
 
-static const vd_runner_ops ort_ops = {ort_meta, ort_run, ort_free};
+static const vd_runner_ops ort_ops = {ort_meta, ort_run, ort_free, NULL};
 
 vd_status vd_runner_ort_new(const char *models_path, int intra_threads, vd_runner **out,
                             vd_error *err)

@@ -75,6 +75,6 @@ size_t vd_tensor_bytes(const vd_tensor *t)
 void vd_tensor_free(vd_tensor *t)
 {
     if (!t) return;
-    free(t->block ? t->block : t->raw);
+    if (!t->borrowed) free(t->block ? t->block : t->raw);
     memset(t, 0, sizeof *t);
 }

@@ -27,6 +27,9 @@ typedef struct {
     /* owned when set: the allocation that holds the data (a received frame the tensor
      * kept instead of a copy; raw points into it). NULL: raw is the allocation. */
     void *block;
+    /* 1: the data is not the tensor's (a model-server client's shared region, lent for one
+     * call: vd_infer_client_input); vd_tensor_free leaves it alone */
+    int borrowed;
     int64_t shape[VD_TENSOR_MAX_RANK];
     size_t rank;
     vd_dtype dtype;
@@ -56,7 +59,7 @@ size_t vd_tensor_bytes(const vd_tensor *t);
 /* "float32", "int32", "int64". */
 const char *vd_dtype_name(vd_dtype dtype);
 
-/* Frees t's data and zeroes it. Safe on a zeroed tensor. */
+/* Frees t's data (unless borrowed) and zeroes it. Safe on a zeroed tensor. */
 void vd_tensor_free(vd_tensor *t);
 
 #endif

@@ -216,7 +216,7 @@ static vd_status clip_visual(vd_runner *r, const char *model, const vd_image *im
     vd_status st = vd_runner_meta(r, model, &meta, err);
     vd_tensor in = {0}, outs[VD_MODEL_MAX_OUTPUT];
     size_t nouts = 0;
-    if (st == VD_OK) st = vd_preprocess_batch(img, 1, &meta, &in, NULL, err);
+    if (st == VD_OK) st = vd_preprocess_for(r, img, 1, &meta, &in, NULL, err);
     if (st == VD_OK) st = vd_runner_run(r, model, &in, outs, VD_MODEL_MAX_OUTPUT, &nouts, err);
     vd_tensor_free(&in);
     if (st != VD_OK) return st;

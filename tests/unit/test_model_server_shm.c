@@ -180,6 +180,49 @@ VD_TEST(an_input_in_shared_memory_gets_the_answer_the_socket_gets)
     CHECK_EQ_INT(server_stop(&s, SIGTERM), 0);
 }
 
+/* vd_infer_client_input lends the region for a large input on a Unix socket (no copy on the
+ * call: the same answer as the socket's, twice from the same lent tensor, which keeps what it
+ * holds), and gives an owned tensor for a small input or with shared memory off;
+ * vd_tensor_free is safe on both. */
+VD_TEST(a_lent_input_needs_no_copy_and_gets_the_same_answer)
+{
+    const char *dir = setup();
+    if (!dir) return;
+    server s;
+    CHECK(server_start(&s, dir, NULL));
+    vd_infer_client *sock = client(&s, 0), *shm = client(&s, 1);
+    CHECK(sock && shm);
+    vd_error err;
+    int64_t big[4] = {1, 128, 128, 3}, small[4] = {1, 8, 8, 3};
+    vd_tensor lent, own, tiny, off;
+    CHECK_OK(vd_infer_client_input(shm, big, 4, &lent, &err));
+    CHECK(lent.borrowed && vd_tensor_bytes(&lent) == 128 * 128 * 3 * 4);
+    CHECK_OK(vd_infer_client_input(shm, small, 4, &tiny, &err));
+    CHECK(!tiny.borrowed); /* under the threshold: the caller's own */
+    CHECK_OK(vd_infer_client_input(sock, big, 4, &off, &err));
+    CHECK(!off.borrowed);
+    fill_item(lent.data, vd_tensor_count(&lent), 31);
+    CHECK_OK(vd_tensor_alloc(&own, big, 4, &err));
+    memcpy(own.data, lent.data, vd_tensor_bytes(&own));
+    vd_infer_result want, got, again;
+    CHECK_OK(vd_infer_client_infer(sock, "blazeface_front", &own, 30000, &want, &err));
+    CHECK_OK(vd_infer_client_infer(shm, "blazeface_front", &lent, 30000, &got, &err));
+    CHECK_OK(vd_infer_client_infer(shm, "blazeface_front", &lent, 30000, &again, &err));
+    CHECK(same_outputs(&got, &want) && same_outputs(&again, &want));
+    CHECK(memcmp(lent.data, own.data, vd_tensor_bytes(&own)) == 0);
+    vd_infer_result_free(&want);
+    vd_infer_result_free(&got);
+    vd_infer_result_free(&again);
+    vd_tensor_free(&lent);
+    CHECK(lent.raw == NULL);
+    vd_tensor_free(&tiny);
+    vd_tensor_free(&off);
+    vd_tensor_free(&own);
+    vd_infer_client_free(sock);
+    vd_infer_client_free(shm);
+    CHECK_EQ_INT(server_stop(&s, SIGTERM), 0);
+}
+
 /* Each broken rule gets its own error on a connection that stays open, and a correct
  * reference after them is answered. */
 VD_TEST(regions_and_references_that_break_the_rules_get_clear_errors)
