@@ -314,6 +314,61 @@ VD_TEST(warp_affine_exact_is_opencvs_bilinear)
     vd_image_free(&out);
 }
 
+/* A runner that only lends its input: a buffer full of NaN, as a reused shared region holds
+ * whatever the last request left there. */
+typedef struct {
+    vd_runner base;
+    float buf[2 * 3 * 4 * 4];
+    int lent;
+} lending_runner;
+
+static vd_status lend(vd_runner *r, const int64_t *shape, size_t rank, vd_tensor *t, vd_error *err)
+{
+    lending_runner *l = (lending_runner *)r;
+    memset(t, 0, sizeof *t);
+    size_t n = 1;
+    for (size_t i = 0; i < rank; i++)
+        n *= (size_t)shape[i];
+    if (n > sizeof l->buf / sizeof l->buf[0]) return vd_error_set(err, VD_ERR_LIMIT, "too big");
+    for (size_t i = 0; i < n; i++)
+        l->buf[i] = NAN;
+    t->data = l->buf;
+    t->borrowed = 1;
+    memcpy(t->shape, shape, rank * sizeof *shape);
+    t->rank = rank;
+    l->lent++;
+    return VD_OK;
+}
+
+/* vd_preprocess_for writes every value of the input the runner lends (letterbox padding
+ * included), the same as vd_preprocess_batch into zeroed memory, and leaves the lent memory
+ * alone when the tensor is freed. */
+VD_TEST(preprocessing_into_a_lent_input_writes_every_value)
+{
+    static const vd_runner_ops ops = {NULL, NULL, NULL, lend};
+    lending_runner r = {.base = {&ops}};
+    vd_error err;
+    uint8_t a[4 * 2 * 3], b[2 * 4 * 3];
+    for (size_t i = 0; i < sizeof a; i++)
+        a[i] = (uint8_t)(i * 37), b[i] = (uint8_t)(i * 11);
+    vd_image ims[2] = {lit(a, 4, 2), lit(b, 2, 4)}; /* wide and tall: padded both ways */
+    vd_model_meta m = meta_of(4, 4, 3, VD_RESIZE_LETTERBOX);
+    m.mean[0] = 0.5f; /* padding is not 0 */
+    vd_tensor want, got;
+    vd_prep_map wm[2], gm[2];
+    CHECK_OK(vd_preprocess_batch(ims, 2, &m, &want, wm, &err));
+    CHECK_OK(vd_preprocess_for(&r.base, ims, 2, &m, &got, gm, &err));
+    CHECK(got.borrowed && got.data == r.buf && r.lent == 1);
+    CHECK(memcmp(got.shape, want.shape, sizeof want.shape) == 0);
+    for (size_t i = 0; i < vd_tensor_count(&want); i++)
+        CHECK_NEAR(got.data[i], want.data[i], 0);
+    CHECK(memcmp(gm, wm, sizeof wm) == 0);
+    vd_tensor_free(&got);
+    CHECK(got.data == NULL);
+    CHECK_NEAR(r.buf[0], want.data[0], 0); /* not freed, still what was written */
+    vd_tensor_free(&want);
+}
+
 int main(void)
 {
     vd_error err;
