@@ -37,8 +37,9 @@
 #define CONNECT_MAX_MS  2000
 
 /* Shared memory (docs/protocol.md, "Shared memory"): over a Unix socket, an input of at
- * least SHM_MIN bytes is copied into the handle's region and the request names it by offset,
- * so that neither side's kernel copies it through the socket. The region grows in steps of
+ * least SHM_MIN bytes goes in the handle's region (written there by the caller through
+ * vd_infer_client_input, or copied there by the call) and the request names it by offset, so
+ * that neither side's kernel copies it through the socket. The region grows in steps of
  * SHM_STEP bytes to the largest input sent. */
 #define SHM_MIN  65536
 #define SHM_STEP (1u << 20)
