@@ -245,25 +245,15 @@ static vd_status batch_fill(const vd_image *imgs, size_t n, const vd_model_meta 
     return st;
 }
 
-vd_status vd_preprocess_batch(const vd_image *imgs, size_t n, const vd_model_meta *meta,
-                              vd_tensor *out, vd_prep_map *maps, vd_error *err)
-{
-    memset(out, 0, sizeof *out);
-    int64_t shape[4];
-    vd_status st = batch_shape(meta, n, shape, err);
-    if (st == VD_OK) st = vd_tensor_alloc_uninit(out, VD_DTYPE_FLOAT32, shape, 4, err);
-    if (st == VD_OK) st = batch_fill(imgs, n, meta, out, maps, err);
-    if (st != VD_OK) vd_tensor_free(out);
-    return st;
-}
-
 vd_status vd_preprocess_for(vd_runner *r, const vd_image *imgs, size_t n, const vd_model_meta *meta,
                             vd_tensor *out, vd_prep_map *maps, vd_error *err)
 {
     memset(out, 0, sizeof *out);
     int64_t shape[4];
     vd_status st = batch_shape(meta, n, shape, err);
-    if (st == VD_OK) st = vd_runner_input(r, shape, 4, out, err);
+    if (st == VD_OK)
+        st = r ? vd_runner_input(r, shape, 4, out, err)
+               : vd_tensor_alloc_uninit(out, VD_DTYPE_FLOAT32, shape, 4, err);
     if (st == VD_OK) st = batch_fill(imgs, n, meta, out, maps, err);
     if (st != VD_OK) vd_tensor_free(out);
     return st;

@@ -38,14 +38,11 @@ void vd_prep_map_to_image(const vd_prep_map *m, double u, double v, double *x, d
 vd_status vd_preprocess_into(const vd_image *img, const vd_model_meta *meta, float *dst,
                              vd_prep_map *map, vd_error *err);
 
-/* Preprocesses n >= 1 images into a new tensor *out ([n, H, W, C] for NHWC,
- * [n, C, H, W] for NCHW; the caller frees it with vd_tensor_free), writing
- * each image's map into maps[i] when maps is not NULL. Errors as above. */
-vd_status vd_preprocess_batch(const vd_image *imgs, size_t n, const vd_model_meta *meta,
-                              vd_tensor *out, vd_prep_map *maps, vd_error *err);
-
-/* The same into the input r gives for its next run (vd_runner_input: the model-server runner
- * lends its shared region, so the batch is written where the server reads it). */
+/* Preprocesses n >= 1 images into *out ([n, H, W, C] for NHWC, [n, C, H, W] for NCHW; the
+ * caller frees it with vd_tensor_free), writing each image's map into maps[i] when maps is
+ * not NULL. *out is the input r gives for its next run (vd_runner_input: the model-server
+ * runner lends its shared region, so the batch is written where the server reads it), or,
+ * with r NULL, a tensor of its own. Every value is written. Errors as above. */
 vd_status vd_preprocess_for(vd_runner *r, const vd_image *imgs, size_t n, const vd_model_meta *meta,
                             vd_tensor *out, vd_prep_map *maps, vd_error *err);
 

@@ -610,7 +610,7 @@ VD_TEST(batched_detection_matches_one_by_one)
     vd_tensor in, outs[8];
     vd_prep_map maps[2];
     size_t nouts;
-    CHECK_OK(vd_preprocess_batch(imgs, 2, &meta, &in, maps, &err));
+    CHECK_OK(vd_preprocess_for(NULL, imgs, 2, &meta, &in, maps, &err));
     CHECK_OK(vd_runner_run(runner, "blazeface_back", &in, outs, 8, &nouts, &err));
     vd_tensor_free(&in);
     CHECK_EQ_INT(nouts, 4);

@@ -186,7 +186,7 @@ VD_TEST(batch_stacks_images_with_their_maps)
     m.layout = VD_LAYOUT_NCHW;
     vd_tensor t;
     vd_prep_map maps[2];
-    CHECK_OK(vd_preprocess_batch(ims, 2, &m, &t, maps, &err));
+    CHECK_OK(vd_preprocess_for(NULL, ims, 2, &m, &t, maps, &err));
     CHECK_EQ_INT(t.rank, 4);
     CHECK_EQ_INT(t.shape[0], 2);
     CHECK_EQ_INT(t.shape[1], 3);
@@ -199,7 +199,7 @@ VD_TEST(batch_stacks_images_with_their_maps)
     CHECK_NEAR(t.data[12], 50, 1e-5);
     CHECK_NEAR(t.data[12 + 2], 0, 1e-5);
     vd_tensor_free(&t);
-    CHECK_EQ_INT(vd_preprocess_batch(ims, 0, &m, &t, NULL, &err), VD_ERR_INVALID);
+    CHECK_EQ_INT(vd_preprocess_for(NULL, ims, 0, &m, &t, NULL, &err), VD_ERR_INVALID);
 }
 
 VD_TEST(real_photo_letterboxed_for_blazeface)
@@ -212,7 +212,7 @@ VD_TEST(real_photo_letterboxed_for_blazeface)
     CHECK_OK(vd_model_meta_load(VISIOND_SOURCE_DIR "/models/blazeface_back.json", &m, &err));
     vd_tensor t;
     vd_prep_map map;
-    CHECK_OK(vd_preprocess_batch(&img, 1, &m, &t, &map, &err));
+    CHECK_OK(vd_preprocess_for(NULL, &img, 1, &m, &t, &map, &err));
     CHECK_EQ_INT(t.shape[1], 256);
     CHECK_EQ_INT(t.shape[3], 3);
     /* 1920x1280 -> 256x171 centred: rows 0..41 are padding (-1). */
@@ -341,7 +341,7 @@ static vd_status lend(vd_runner *r, const int64_t *shape, size_t rank, vd_tensor
 }
 
 /* vd_preprocess_for writes every value of the input the runner lends (letterbox padding
- * included), the same as vd_preprocess_batch into zeroed memory, and leaves the lent memory
+ * included), the same as into a tensor of its own (r NULL), and leaves the lent memory
  * alone when the tensor is freed. */
 VD_TEST(preprocessing_into_a_lent_input_writes_every_value)
 {
@@ -356,7 +356,7 @@ VD_TEST(preprocessing_into_a_lent_input_writes_every_value)
     m.mean[0] = 0.5f; /* padding is not 0 */
     vd_tensor want, got;
     vd_prep_map wm[2], gm[2];
-    CHECK_OK(vd_preprocess_batch(ims, 2, &m, &want, wm, &err));
+    CHECK_OK(vd_preprocess_for(NULL, ims, 2, &m, &want, wm, &err));
     CHECK_OK(vd_preprocess_for(&r.base, ims, 2, &m, &got, gm, &err));
     CHECK(got.borrowed && got.data == r.buf && r.lent == 1);
     CHECK(memcmp(got.shape, want.shape, sizeof want.shape) == 0);
