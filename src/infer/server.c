@@ -51,12 +51,13 @@ void vd_srv_alloc_event(vd_server *s, int wake)
     (void)w;
 }
 
-void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, const char *msg)
+void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, const char *msg,
+                         srv_post_how how)
 {
     if (r->conn_slot != SRV_NO_CONN) {
         vd_buf frame = {0};
         if (vd_proto_encode_error(&frame, op, r->id, st, msg, NULL) == VD_OK)
-            vd_srv_post(s, r->conn_slot, r->conn_gen, 1, &frame);
+            vd_srv_post(s, r->conn_slot, r->conn_gen, how, &frame);
         else
             vd_buf_free(&frame);
     }

@@ -1,7 +1,8 @@
 /* server_conn.c: the model server's connections, on the I/O thread: the listening sockets,
  * accepting, reading frames (each complete one goes to vd_srv_handle_frame in server.c),
  * writing responses, and delivering the responses the model threads post (vd_srv_post).
- * A connection's state is private to this file. */
+ * A connection's state is private to this file: srv_conn belongs to the I/O thread, srv_wire
+ * (the part a model thread may use to answer on its own thread) to whoever holds its mutex. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +40,23 @@ struct srv_out {
     size_t off; /* bytes already sent */
 };
 
+/* What a model thread needs to answer a connection itself (vd_srv_post): its socket, while
+ * nothing is queued for it. One per slot, beside srv_conn; fd, gen and queued under mu.
+ * Invariant: a frame goes straight to the socket only while queued is 0, so frames never
+ * interleave and an answer never overtakes one queued before it. */
+struct srv_wire {
+    pthread_mutex_t mu;
+    int fd;          /* the connection's socket; -1 while the slot is free */
+    uint32_t gen;    /* the connection's generation (srv_conn.gen) */
+    unsigned queued; /* frames for it in the outbox or its queue, not yet sent whole */
+    /* requests handed to a model and not answered yet (may dip below 0 for a moment: a model
+     * can answer before the I/O thread counted the request) */
+    atomic_int inflight;
+    /* the I/O thread stopped reading because inflight reached its limit: an answer sent
+     * on a model thread must wake it to read again */
+    atomic_int paused;
+};
+
 /* One client connection (slot + generation name it; see server_impl.h). */
 struct srv_conn {
     int fd;
@@ -53,7 +71,6 @@ struct srv_conn {
     size_t pay_got;
     srv_out *out_head, *out_tail;
     size_t out_bytes;
-    unsigned inflight;
     int close_after_flush;
     uint32_t events;
     /* the handshake (infer/auth.h), when the server has a secret */
@@ -145,8 +162,54 @@ int vd_srv_ep_add(vd_server *s, int fd, uint32_t events, uint64_t tag)
     return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, int ends_request, vd_buf *frame)
+void vd_srv_wake(vd_server *s)
 {
+    uint64_t one = 1;
+    ssize_t w = write(s->evfd, &one, sizeof one);
+    (void)w;
+}
+
+/* Sends as much of frame as the socket takes now, never waiting. Returns the bytes sent. */
+static size_t send_now(int fd, const vd_buf *frame)
+{
+    size_t off = 0;
+    while (off < frame->len) {
+        ssize_t w = send(fd, frame->data + off, frame->len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break; /* full, or failed: the I/O thread sees why when it sends the rest */
+        off += (size_t)w;
+    }
+    return off;
+}
+
+/* SRV_POST_SEND answers on the model thread when it can: the I/O thread's wake-up, its
+ * delivery and its send cost a hand-off (a context switch on a busy core) per answer. What
+ * the socket does not take at once, or any frame while others wait, goes through the outbox
+ * (the I/O thread sends it when the socket is writable). */
+void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, srv_post_how how, vd_buf *frame)
+{
+    size_t sent = 0;
+    if (slot >= (uint32_t)s->nconns) {
+        vd_buf_free(frame);
+        return;
+    }
+    srv_wire *w = &s->wires[slot];
+    pthread_mutex_lock(&w->mu);
+    if (w->fd < 0 || w->gen != gen) { /* its client went away */
+        pthread_mutex_unlock(&w->mu);
+        vd_buf_free(frame);
+        return;
+    }
+    if (how == SRV_POST_SEND && !w->queued) sent = send_now(w->fd, frame);
+    int whole = sent == frame->len;
+    if (!whole) w->queued++;
+    if (whole) atomic_fetch_sub(&w->inflight, 1); /* (reading pauses at the limit: wake it) */
+    pthread_mutex_unlock(&w->mu);
+    if (whole) {
+        vd_buf_free(frame);
+        if (atomic_load(&w->paused)) vd_srv_wake(s);
+        return;
+    }
     srv_out *o = calloc(1, sizeof *o);
     if (!o) {
         vd_buf_free(frame);
@@ -154,8 +217,9 @@ void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, int ends_request, vd
     }
     o->conn_slot = slot;
     o->conn_gen = gen;
-    o->ends_request = ends_request;
+    o->ends_request = 1;
     o->frame = *frame;
+    o->off = sent;
     memset(frame, 0, sizeof *frame);
     pthread_mutex_lock(&s->out_mu);
     if (s->out_tail)
@@ -164,20 +228,32 @@ void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, int ends_request, vd
         s->out_head = o;
     s->out_tail = o;
     pthread_mutex_unlock(&s->out_mu);
-    uint64_t one = 1;
-    ssize_t w = write(s->evfd, &one, sizeof one);
-    (void)w;
+    if (how != SRV_POST_LATER) vd_srv_wake(s);
 }
 
 /* ---- connections ---- */
+
+/* Whether slot may read more requests. At the in-flight limit it marks the wire paused and
+ * looks again (a model thread lowers inflight, then reads paused: one of the two sees the
+ * other, so an answer sent meanwhile wakes this thread or is seen here). */
+static int conn_may_read(vd_server *s, uint32_t slot)
+{
+    const srv_conn *c = &s->conns[slot];
+    srv_wire *w = &s->wires[slot];
+    if (c->close_after_flush || c->out_bytes >= MAX_OUT_BYTES_PER_CONN) return 0;
+    if (atomic_load(&w->inflight) < MAX_INFLIGHT_PER_CONN) {
+        atomic_store(&w->paused, 0);
+        return 1;
+    }
+    atomic_store(&w->paused, 1);
+    return atomic_load(&w->inflight) < MAX_INFLIGHT_PER_CONN;
+}
 
 static void conn_update_events(vd_server *s, uint32_t slot)
 {
     srv_conn *c = &s->conns[slot];
     uint32_t ev = 0;
-    if (!c->close_after_flush && c->inflight < MAX_INFLIGHT_PER_CONN &&
-        c->out_bytes < MAX_OUT_BYTES_PER_CONN)
-        ev |= EPOLLIN;
+    if (conn_may_read(s, slot)) ev |= EPOLLIN;
     if (c->out_head) ev |= EPOLLOUT;
     if (ev == c->events) return;
     struct epoll_event e = {.events = ev, .data.u64 = slot};
@@ -194,6 +270,12 @@ static void conn_close(vd_server *s, uint32_t slot)
                      "it hung up during the handshake without its proof: it did not accept "
                      "this server's proof (the secret files differ)");
     epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    srv_wire *w = &s->wires[slot];
+    pthread_mutex_lock(&w->mu); /* no model thread sends on it from here on */
+    w->fd = -1;
+    w->gen = c->gen + 1;
+    w->queued = 0;
+    pthread_mutex_unlock(&w->mu);
     close(c->fd);
     vd_srv_accept_resume(s); /* a descriptor is free again */
     free(c->block);
@@ -208,6 +290,15 @@ static void conn_close(vd_server *s, uint32_t slot)
     memset(c, 0, sizeof *c);
     c->fd = -1;
     c->gen = gen + 1; /* responses still on their way for the old connection are dropped */
+}
+
+/* A queued frame went out whole: once none is left, model threads may send again. */
+static void frame_sent(vd_server *s, uint32_t slot)
+{
+    srv_wire *w = &s->wires[slot];
+    pthread_mutex_lock(&w->mu);
+    w->queued--;
+    pthread_mutex_unlock(&w->mu);
 }
 
 /* Sends what it can; closes the connection on a write error. Returns 0 if closed. */
@@ -226,6 +317,7 @@ static int conn_flush(vd_server *s, uint32_t slot)
         o->off += (size_t)w;
         c->out_bytes -= (size_t)w;
         if (o->off < o->frame.len) continue;
+        frame_sent(s, slot);
         c->out_head = o->next;
         if (!c->out_head) c->out_tail = NULL;
         vd_buf_free(&o->frame);
@@ -261,6 +353,10 @@ static void reply(vd_server *s, uint32_t slot, vd_buf *frame)
     }
     o->frame = *frame;
     memset(frame, 0, sizeof *frame);
+    srv_wire *w = &s->wires[slot];
+    pthread_mutex_lock(&w->mu);
+    w->queued++;
+    pthread_mutex_unlock(&w->mu);
     conn_queue(s, slot, o);
 }
 
@@ -395,7 +491,7 @@ static void conn_frame(vd_server *s, uint32_t slot, uint8_t *block, uint8_t *pay
         conn_attach(s, slot, payload);
         free(block);
     } else if (vd_srv_handle_frame(s, slot, c->gen, c->shm, c->h, block, payload)) {
-        c->inflight++;
+        atomic_fetch_add(&s->wires[slot].inflight, 1);
     }
 }
 
@@ -453,8 +549,7 @@ static int conn_read(vd_server *s, uint32_t slot)
 {
     srv_conn *c = &s->conns[slot];
     int frames = 0;
-    while (c->used && !c->close_after_flush && frames < FRAMES_PER_WAKEUP &&
-           c->inflight < MAX_INFLIGHT_PER_CONN) {
+    while (c->used && frames < FRAMES_PER_WAKEUP && conn_may_read(s, slot)) {
         if (!c->have_hdr) {
             ssize_t r = recv_head(c, VD_PROTO_HEADER_LEN - c->hdr_got);
             if (r < 0 && errno == EINTR) continue;
@@ -598,10 +693,21 @@ void vd_srv_accept_all(vd_server *s, int lfd, int is_tcp)
         srv_conn *c = &s->conns[slot];
         c->fd = fd;
         c->used = 1;
+        srv_wire *w = &s->wires[slot];
+        pthread_mutex_lock(&w->mu);
+        w->fd = fd;
+        w->gen = c->gen;
+        w->queued = 0;
+        atomic_store(&w->inflight, 0);
+        atomic_store(&w->paused, 0);
+        pthread_mutex_unlock(&w->mu);
         if (is_tcp) peer_name(fd, c->peer, sizeof c->peer);
         c->events = EPOLLIN;
         if (vd_srv_ep_add(s, fd, EPOLLIN, (uint64_t)slot) < 0) {
             VD_WARN("epoll add: %s", strerror(errno));
+            pthread_mutex_lock(&w->mu);
+            w->fd = -1;
+            pthread_mutex_unlock(&w->mu);
             c->used = 0;
             close(fd);
             c->fd = -1;
@@ -624,7 +730,7 @@ void vd_srv_deliver(vd_server *s)
             free(o);
             continue;
         }
-        if (o->ends_request && c->inflight) c->inflight--;
+        if (o->ends_request) atomic_fetch_sub(&s->wires[o->conn_slot].inflight, 1);
         conn_queue(s, o->conn_slot, o);
     }
     for (int i = 0; i < s->nconns; i++)
@@ -646,11 +752,15 @@ vd_status vd_srv_listen(vd_server *s, vd_error *err)
 
 vd_status vd_srv_conns_init(vd_server *s, vd_error *err)
 {
+    s->conns = calloc((size_t)s->cfg.max_conns, sizeof *s->conns);
+    s->wires = calloc((size_t)s->cfg.max_conns, sizeof *s->wires);
+    if (!s->conns || !s->wires) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
     s->nconns = s->cfg.max_conns;
-    s->conns = calloc((size_t)s->nconns, sizeof *s->conns);
-    if (!s->conns) return vd_error_set(err, VD_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < s->nconns; i++)
+    for (int i = 0; i < s->nconns; i++) {
         s->conns[i].fd = -1;
+        s->wires[i].fd = -1;
+        pthread_mutex_init(&s->wires[i].mu, NULL);
+    }
     return VD_OK;
 }
 
@@ -664,8 +774,12 @@ void vd_srv_conns_free(vd_server *s)
         free(o);
     }
     s->out_head = s->out_tail = NULL;
+    for (int i = 0; s->wires && i < s->nconns; i++)
+        pthread_mutex_destroy(&s->wires[i].mu);
     free(s->conns);
+    free(s->wires);
     s->conns = NULL;
+    s->wires = NULL;
 }
 
 int vd_srv_conns_open(const vd_server *s)

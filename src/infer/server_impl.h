@@ -4,9 +4,11 @@
  *
  * Hand-off: the I/O thread appends requests to a model's queue under the
  * model's mutex and signals its condvar; the model thread answers each request
- * by pushing an encoded response frame onto the server's outbox (under
- * out_mu) and poking an eventfd; the I/O thread delivers it to the connection
- * if that connection (slot + generation) still exists. */
+ * with an encoded response frame (vd_srv_post): the one answer of a run it
+ * sends itself when the connection's socket takes it whole and nothing is
+ * queued for it; otherwise it pushes the frame onto the server's outbox (under
+ * out_mu) and pokes an eventfd (once per batch), and the I/O thread delivers
+ * it to the connection if that connection (slot + generation) still exists. */
 #ifndef VD_SERVER_IMPL_H
 #define VD_SERVER_IMPL_H
 
@@ -69,6 +71,7 @@ typedef struct srv_req {
 /* Private to server_conn.c: a response on its way to a connection; a connection. */
 typedef struct srv_out srv_out;
 typedef struct srv_conn srv_conn;
+typedef struct srv_wire srv_wire;
 /* Private to server.c: a file of the models directory that is not a model. */
 typedef struct srv_invalid srv_invalid;
 
@@ -146,6 +149,7 @@ struct vd_server {
     int64_t accept_paused_until_us;
     int64_t accept_failures, accept_last_log_us; /* failures since the last log line */
     srv_conn *conns;
+    srv_wire *wires; /* one per conns slot (server_conn.c) */
     int nconns;
     atomic_int stop_requested;
     int draining;
@@ -196,8 +200,21 @@ const char *vd_srv_state_name(srv_state st);
  * more in flight). */
 int vd_srv_handle_frame(vd_server *s, uint32_t slot, uint32_t gen, srv_shm *shm, vd_proto_header h,
                         uint8_t *block, const uint8_t *payload);
+/* How a model thread's answer goes out (vd_srv_post). */
+typedef enum {
+    SRV_POST_QUEUE, /* through the outbox, waking the I/O thread */
+    /* on the calling thread, when its socket takes it whole now and nothing is queued for
+     * the connection (else as SRV_POST_QUEUE): saves the I/O thread's wake-up, for the one
+     * answer of a run; the answers of a batch go out together from the I/O thread instead,
+     * in parallel with the next run */
+    SRV_POST_SEND,
+    SRV_POST_LATER, /* through the outbox without waking: the caller calls vd_srv_wake after
+                     * its last answer */
+} srv_post_how;
+
 /* Encodes and posts an error response for r (no-op for SRV_NO_CONN), then frees r. */
-void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, const char *msg);
+void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, const char *msg,
+                         srv_post_how how);
 /* Frees a request. */
 void vd_srv_req_free(srv_req *r);
 /* Counts allocator activity (a batch about to run, a load, an unload); the
@@ -208,8 +225,11 @@ void vd_srv_req_free(srv_req *r);
 void vd_srv_alloc_event(vd_server *s, int wake);
 
 /* server_conn.c (the I/O thread, but vd_srv_post) */
-/* Queues a response frame for a connection and wakes the I/O thread. Takes frame. */
-void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, int ends_request, vd_buf *frame);
+/* Sends the answer to a request of connection (slot, gen), as how says; dropped when the
+ * connection is gone. Model threads only. Takes frame. */
+void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, srv_post_how how, vd_buf *frame);
+/* Wakes the I/O thread to deliver what was posted with SRV_POST_LATER. */
+void vd_srv_wake(vd_server *s);
 /* Allocates the connection slots (cfg.max_conns); closes them and frees what is queued. */
 vd_status vd_srv_conns_init(vd_server *s, vd_error *err);
 void vd_srv_conns_free(vd_server *s);

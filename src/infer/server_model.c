@@ -443,11 +443,11 @@ static void answer_json(srv_model *m, srv_req *r, uint16_t op)
     if (!text || vd_proto_frame(&frame, op, r->id, VD_OK, text, strlen(text), NULL) != VD_OK) {
         free(text);
         vd_buf_free(&frame);
-        vd_srv_answer_error(m->srv, r, op, VD_ERR_NOMEM, "out of memory");
+        vd_srv_answer_error(m->srv, r, op, VD_ERR_NOMEM, "out of memory", SRV_POST_SEND);
         return;
     }
     free(text);
-    vd_srv_post(m->srv, r->conn_slot, r->conn_gen, 1, &frame);
+    vd_srv_post(m->srv, r->conn_slot, r->conn_gen, SRV_POST_SEND, &frame);
     vd_srv_req_free(r);
 }
 
@@ -461,14 +461,15 @@ static void count_error(srv_model *m, int timeout)
     pthread_mutex_unlock(&m->mu);
 }
 
-static void fail_req(srv_model *m, srv_req *r, vd_status st, const char *msg)
+static void fail_req(srv_model *m, srv_req *r, vd_status st, const char *msg, srv_post_how how)
 {
     count_error(m, st == VD_ERR_TIMEOUT);
-    vd_srv_answer_error(m->srv, r, VD_OP_INFER, st, msg);
+    vd_srv_answer_error(m->srv, r, VD_OP_INFER, st, msg, how);
 }
 
 /* Encodes and posts one request's outputs. */
-static void answer_outputs(srv_model *m, srv_req *r, const vd_tensor *outs, int64_t done_us)
+static void answer_outputs(srv_model *m, srv_req *r, const vd_tensor *outs, int64_t done_us,
+                           srv_post_how how)
 {
     const vd_tensor *ptrs[VD_MODEL_MAX_OUTPUT];
     for (size_t k = 0; k < m->nout; k++)
@@ -477,14 +478,14 @@ static void answer_outputs(srv_model *m, srv_req *r, const vd_tensor *outs, int6
     vd_error e;
     if (vd_proto_encode_outputs(&frame, r->id, m->nout, m->out_names, ptrs, &e) != VD_OK) {
         vd_buf_free(&frame);
-        fail_req(m, r, e.code, e.msg);
+        fail_req(m, r, e.code, e.msg, how);
         return;
     }
     pthread_mutex_lock(&m->mu);
     m->ok++;
     record_latency(m, done_us - r->received_us);
     pthread_mutex_unlock(&m->mu);
-    vd_srv_post(m->srv, r->conn_slot, r->conn_gen, 1, &frame);
+    vd_srv_post(m->srv, r->conn_slot, r->conn_gen, how, &frame);
     vd_srv_req_free(r);
 }
 
@@ -536,19 +537,23 @@ static void run_dynamic(srv_model *m, vd_ort_session *sess, srv_req *batch, size
     m->batches++;
     m->batch_items += total;
     pthread_mutex_unlock(&m->mu);
+    /* one answer: sent here; several: queued, and the I/O thread woken once to send them
+     * while this thread runs the next batch */
+    srv_post_how how = batch->next ? SRV_POST_LATER : SRV_POST_SEND;
     size_t first = 0;
     for (srv_req *r = batch, *next; r; r = next) {
         next = r->next;
         if (rc != VD_OK) {
-            fail_req(m, r, rc, e.msg);
+            fail_req(m, r, rc, e.msg, how);
             continue;
         }
         vd_tensor views[VD_MODEL_MAX_OUTPUT];
         for (size_t k = 0; k < m->nout; k++)
             views[k] = view(&outs[k], first, r->n);
         first += r->n;
-        answer_outputs(m, r, views, done);
+        answer_outputs(m, r, views, done, how);
     }
+    if (how == SRV_POST_LATER) vd_srv_wake(m->srv);
     for (size_t k = 0; k < m->nout; k++)
         vd_tensor_free(&outs[k]);
 }
@@ -601,9 +606,9 @@ static void run_items(srv_model *m, vd_ort_session *sess, srv_req *r)
     m->batch_items += r->n;
     pthread_mutex_unlock(&m->mu);
     if (rc != VD_OK)
-        fail_req(m, r, rc, e.msg);
+        fail_req(m, r, rc, e.msg, SRV_POST_SEND);
     else
-        answer_outputs(m, r, res, vd_mono_us());
+        answer_outputs(m, r, res, vd_mono_us(), SRV_POST_SEND);
     for (size_t k = 0; k < m->nout; k++)
         vd_tensor_free(&res[k]);
 }
@@ -622,7 +627,7 @@ static void run_batch(srv_model *m, vd_ort_session *sess, srv_req *batch)
             snprintf(msg, sizeof msg,
                      "deadline passed before the request could run (it waited %lld ms)",
                      (long long)((now - r->received_us) / 1000));
-            fail_req(m, r, VD_ERR_TIMEOUT, msg);
+            fail_req(m, r, VD_ERR_TIMEOUT, msg, SRV_POST_QUEUE);
             continue;
         }
         *tail = r;
@@ -687,7 +692,7 @@ static void *model_main(void *arg)
             memcpy(msg, m->error, sizeof msg);
             pthread_mutex_unlock(&m->mu);
             if (failed)
-                vd_srv_answer_error(m->srv, r, VD_OP_LOAD, code, msg);
+                vd_srv_answer_error(m->srv, r, VD_OP_LOAD, code, msg, SRV_POST_SEND);
             else
                 answer_json(m, r, r->kind == SRV_REQ_LOAD ? VD_OP_LOAD : VD_OP_UNLOAD);
             pthread_mutex_lock(&m->mu);
@@ -708,7 +713,7 @@ static void *model_main(void *arg)
                 pthread_mutex_unlock(&m->mu);
                 for (srv_req *x = list, *next; x; x = next) {
                     next = x->next;
-                    fail_req(m, x, code, msg);
+                    fail_req(m, x, code, msg, SRV_POST_QUEUE);
                 }
                 pthread_mutex_lock(&m->mu);
                 continue;
