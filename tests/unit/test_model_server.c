@@ -142,15 +142,8 @@ static int infer_and_check(vd_infer_client *c, int bf, int first, int n, int64_t
 
 static const char *setup(void)
 {
-    const char *dir = vd_test_tmpdir();
-    if (!getenv("VISIOND")) {
-        vd_test_skip("VISIOND (the binary) is not set");
-        return NULL;
-    }
-    if (!make_models(dir)) {
-        vd_test_skip("BlazeFace ONNX files missing (run scripts/setup.sh)");
-        return NULL;
-    }
+    const char *dir = srv_test_dir();
+    if (!dir) return NULL;
     char md[600];
     snprintf(md, sizeof md, "%s/models", dir);
     if (!make_refs(md)) {

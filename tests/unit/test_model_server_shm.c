@@ -17,20 +17,6 @@
 
 /* ---- fixtures ---- */
 
-static const char *setup(void)
-{
-    if (!getenv("VISIOND")) {
-        vd_test_skip("VISIOND (the binary) is not set");
-        return NULL;
-    }
-    const char *dir = vd_test_tmpdir();
-    if (!make_models(dir)) {
-        vd_test_skip("BlazeFace ONNX files missing (run scripts/setup.sh)");
-        return NULL;
-    }
-    return dir;
-}
-
 /* A client with shared memory on (the default) or off ($VISIOND_INFER_SHM=0 when made). */
 static vd_infer_client *client(const server *s, int shm)
 {
@@ -127,18 +113,6 @@ static int infer_ref(int fd, const char *model, const vd_tensor *t, uint64_t off
     return ok;
 }
 
-static int same_outputs(const vd_infer_result *a, const vd_infer_result *b)
-{
-    if (a->noutputs != b->noutputs || a->noutputs == 0) return 0;
-    for (size_t k = 0; k < a->noutputs; k++) {
-        size_t n = vd_tensor_count(&a->outputs[k]);
-        if (n != vd_tensor_count(&b->outputs[k]) ||
-            !close_enough(a->outputs[k].data, b->outputs[k].data, n))
-            return 0;
-    }
-    return 1;
-}
-
 /* ---- tests ---- */
 
 /* The same inputs through the region and through the socket get the same answers: a tiny
@@ -147,7 +121,7 @@ static int same_outputs(const vd_infer_result *a, const vd_infer_result *b)
  * once a client with shared memory on has called. */
 VD_TEST(an_input_in_shared_memory_gets_the_answer_the_socket_gets)
 {
-    const char *dir = setup();
+    const char *dir = srv_test_dir();
     if (!dir) return;
     server s;
     CHECK(server_start(&s, dir, NULL));
@@ -186,7 +160,7 @@ VD_TEST(an_input_in_shared_memory_gets_the_answer_the_socket_gets)
  * vd_tensor_free is safe on both. */
 VD_TEST(a_lent_input_needs_no_copy_and_gets_the_same_answer)
 {
-    const char *dir = setup();
+    const char *dir = srv_test_dir();
     if (!dir) return;
     server s;
     CHECK(server_start(&s, dir, NULL));
@@ -227,7 +201,7 @@ VD_TEST(a_lent_input_needs_no_copy_and_gets_the_same_answer)
  * reference after them is answered. */
 VD_TEST(regions_and_references_that_break_the_rules_get_clear_errors)
 {
-    const char *dir = setup();
+    const char *dir = srv_test_dir();
     if (!dir) return;
     server s;
     const char *args[] = {"--max-frame", "4194304", NULL};
@@ -289,7 +263,7 @@ VD_TEST(regions_and_references_that_break_the_rules_get_clear_errors)
  * most one per connection, and none once the connection is gone. */
 VD_TEST(descriptors_sent_with_other_frames_are_not_kept)
 {
-    const char *dir = setup();
+    const char *dir = srv_test_dir();
     if (!dir) return;
     server s;
     CHECK(server_start(&s, dir, NULL));
@@ -326,7 +300,7 @@ VD_TEST(descriptors_sent_with_other_frames_are_not_kept)
  * the server alive and right. */
 VD_TEST(a_region_stays_mapped_while_a_request_uses_it)
 {
-    const char *dir = setup();
+    const char *dir = srv_test_dir();
     if (!dir) return;
     server s;
     CHECK(server_start(&s, dir, NULL));

@@ -21,20 +21,6 @@
 
 /* ---- fixtures ---- */
 
-static const char *setup(void)
-{
-    if (!getenv("VISIOND")) {
-        vd_test_skip("VISIOND (the binary) is not set");
-        return NULL;
-    }
-    const char *dir = vd_test_tmpdir();
-    if (!make_models(dir)) {
-        vd_test_skip("BlazeFace ONNX files missing (run scripts/setup.sh)");
-        return NULL;
-    }
-    return dir;
-}
-
 /* NINPUTS pairs of BlazeFace images and their answers through the client library (a call at a
  * time). Each answer is 70 KB: more than one buffer of a Unix socket (36 KB at most), so a
  * send of one can stop part-way, as over TCP, and a few fill the socket. */
@@ -85,18 +71,6 @@ static int send_request(int fd, cases *k, uint64_t id)
     size_t n = f->len - VD_PROTO_HEADER_LEN;
     return write(fd, hb, sizeof hb) == (ssize_t)sizeof hb &&
            write(fd, f->data + VD_PROTO_HEADER_LEN, n) == (ssize_t)n;
-}
-
-static int same_outputs(const vd_infer_result *a, const vd_infer_result *b)
-{
-    if (a->noutputs != b->noutputs || a->noutputs == 0) return 0;
-    for (size_t k = 0; k < a->noutputs; k++) {
-        size_t n = vd_tensor_count(&a->outputs[k]);
-        if (n != vd_tensor_count(&b->outputs[k]) ||
-            !close_enough(a->outputs[k].data, b->outputs[k].data, n))
-            return 0;
-    }
-    return 1;
 }
 
 /* Reads n bytes from fd; slow: 4 KB at a time, 200 us apart. A slow reader keeps its socket
@@ -208,7 +182,7 @@ static void pipeline(const char *dir, int tcp, int slow)
  * right. */
 VD_TEST(a_client_that_reads_slowly_gets_every_answer_whole)
 {
-    const char *dir = setup();
+    const char *dir = srv_test_dir();
     if (!dir) return;
     pipeline(dir, 1, 1);
     pipeline(dir, 0, 1);
@@ -220,7 +194,7 @@ VD_TEST(a_client_that_reads_slowly_gets_every_answer_whole)
  * the reader's 60 s timeout and fails. */
 VD_TEST(pipelining_past_the_in_flight_limit_is_answered_in_full)
 {
-    const char *dir = setup();
+    const char *dir = srv_test_dir();
     if (!dir) return;
     pipeline(dir, 0, 0);
     pipeline(dir, 1, 0);
