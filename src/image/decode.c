@@ -224,6 +224,14 @@ vd_status vd_image_init(const char *argv0, vd_error *err)
     vips_cache_set_max(0);
     vips_cache_set_max_mem(0);
     vips_cache_set_max_files(0);
+    /* One worker thread per libvips pipeline (unless the user set VIPS_CONCURRENCY).
+     * libvips 8.14 (Debian 12) has a race in its thread pool's error handling, fixed in
+     * 8.15: when one worker fails on a broken file while another asks for work, the second
+     * aborts the process ("vips_worker_allocate: assertion failed: (!pool->stop)"; fuzz_image
+     * hit it once in CI). With one worker there is no second one. Our decodes do not use
+     * the others: bench/image_prep.c, shrink-on-load + vd_preprocess, 8.30-8.73 ms per photo
+     * with libvips' default (2 here) and 8.33-8.80 ms with 1 (docs/images.md). */
+    if (!getenv("VIPS_CONCURRENCY")) vips_concurrency_set(1);
     /* libvips reports recoverable problems ("error in tile", libjpeg
      * warnings) with g_warning: keep them out of stderr. */
     g_log_set_handler(

@@ -5,6 +5,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <vips/vips.h>
+
 #include "core/sha256.h"
 #include "core/util.h"
 #include "image/decode.h"
@@ -828,6 +830,17 @@ VD_TEST(concurrent_decodes_share_the_budget)
     vd_image_budget_get(NULL, &used, NULL);
     CHECK_EQ_INT(used, 0);
     vd_image_budget_set(total0, wait0);
+}
+
+/* libvips 8.14's thread-pool race on errors needs two workers (decode.c): a decode runs on
+ * one, unless the user asked for more. */
+VD_TEST(libvips_runs_one_worker_per_pipeline)
+{
+    if (getenv("VIPS_CONCURRENCY")) {
+        vd_test_skip("VIPS_CONCURRENCY is set: the user's choice is kept");
+        return;
+    }
+    CHECK_EQ_INT(vips_concurrency_get(), 1);
 }
 
 int main(void)
