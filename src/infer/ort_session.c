@@ -4,7 +4,13 @@
  * the process, spinning off so that idle pools cost no CPU), and routes ORT's
  * own log lines into core/log. Sessions remember their input and output names
  * and shapes; a run checks the input against them before handing it to ORT,
- * so that a wrong shape is a VD_ERR_INVALID naming both shapes. */
+ * so that a wrong shape is a VD_ERR_INVALID naming both shapes.
+ *
+ * libonnxruntime is opened with dlopen when the first environment is made
+ * (core/dl.h), not linked: only a process that runs a model in-process pays
+ * for mapping it and for its static constructors (~3 ms of every start); the
+ * workers, their horses and the API server never do. Its C API is one table of
+ * function pointers reached through OrtGetApiBase, the one symbol looked up. */
 #include "infer/ort_session.h"
 
 #include <limits.h>
@@ -16,8 +22,34 @@
 
 #include <onnxruntime_c_api.h>
 
+#include "core/dl.h"
 #include "core/log.h"
 #include "core/util.h"
+
+/* The library's soname (ONNX Runtime's, official builds and user builds alike), found through
+ * the executable's rpath (the build's ONNXRUNTIME_ROOT/lib; $ORIGIN/../lib/visiond in the
+ * package), then the loader's path. */
+#define ORT_SONAME "libonnxruntime.so.1"
+static const char *const ort_names[] = {"OrtGetApiBase"};
+static struct {
+    const OrtApiBase *(ORT_API_CALL *get_api_base)(void);
+} ort_fn;
+static vd_dl ort_lib = VD_DL_INIT(ORT_SONAME, ort_names);
+
+/* Sets *out to the library's API base, opening it the first time. VD_ERR_UNSUPPORTED when it
+ * cannot be loaded. */
+static vd_status ort_base(const OrtApiBase **out, vd_error *err)
+{
+    *out = NULL;
+    if (!vd_dl_load(&ort_lib, &ort_fn))
+        return vd_error_set(err, VD_ERR_UNSUPPORTED,
+                            "ONNX Runtime (%s) cannot be loaded: %s; visiond looks in the "
+                            "directory it was built against (its rpath), then in the loader's "
+                            "path (LD_LIBRARY_PATH, ldconfig)",
+                            ORT_SONAME, ort_lib.why);
+    *out = ort_fn.get_api_base();
+    return VD_OK;
+}
 
 struct vd_ort_env {
     const OrtApi *api;
@@ -87,7 +119,8 @@ vd_status vd_ort_malloc_policy(long long reuse_bytes, long long arenas, vd_error
 
 const char *vd_ort_version(void)
 {
-    return OrtGetApiBase()->GetVersionString();
+    const OrtApiBase *base;
+    return ort_base(&base, NULL) == VD_OK ? base->GetVersionString() : "unavailable";
 }
 
 vd_status vd_ort_env_new(int intra_threads, vd_ort_env **out, vd_error *err)
@@ -96,7 +129,9 @@ vd_status vd_ort_env_new(int intra_threads, vd_ort_env **out, vd_error *err)
     if (intra_threads < 0)
         return vd_error_set(err, VD_ERR_INVALID, "intra-op threads must be >= 0, got %d",
                             intra_threads);
-    const OrtApiBase *base = OrtGetApiBase();
+    const OrtApiBase *base;
+    vd_status rc = ort_base(&base, err);
+    if (rc != VD_OK) return rc;
     const OrtApi *api = base->GetApi(ORT_API_VERSION);
     if (!api) {
         const char *v = base->GetVersionString();

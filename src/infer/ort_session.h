@@ -36,13 +36,15 @@ typedef struct vd_ort_session vd_ort_session;
 #define VD_ORT_MALLOC_REUSE_DEF (1LL << 30)
 vd_status vd_ort_malloc_policy(long long reuse_bytes, long long arenas, vd_error *err);
 
-/* Creates the process's ORT environment, checking at run time that the loaded
- * libonnxruntime supports the API version we were built against (a clear
- * VD_ERR_UNSUPPORTED otherwise). intra_threads 0 = ORT's default. */
+/* Creates the process's ORT environment, opening libonnxruntime.so.1 the first
+ * time (dlopen), and checking that it supports the API version we were built
+ * against: VD_ERR_UNSUPPORTED, saying which, when it cannot be loaded or is too
+ * old. intra_threads 0 = ORT's default. */
 vd_status vd_ort_env_new(int intra_threads, vd_ort_env **out, vd_error *err);
 void vd_ort_env_free(vd_ort_env *env);
 
-/* Returns the ORT version string of the loaded library ("1.29.0"). */
+/* Returns the ORT version string of the library ("1.29.0"; "unavailable" when it cannot be
+ * loaded). Loads it. */
 const char *vd_ort_version(void);
 
 /* Loads an ONNX file. A missing, truncated or corrupt file is VD_ERR_MODEL with
