@@ -45,10 +45,7 @@ void vd_srv_req_free(srv_req *r)
 void vd_srv_alloc_event(vd_server *s, int wake)
 {
     atomic_fetch_add(&s->alloc_events, 1);
-    if (!wake) return;
-    uint64_t one = 1;
-    ssize_t w = write(s->evfd, &one, sizeof one);
-    (void)w;
+    if (wake) vd_srv_wake(s);
 }
 
 void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, const char *msg,
@@ -67,9 +64,7 @@ void vd_srv_answer_error(vd_server *s, srv_req *r, uint16_t op, vd_status st, co
 void vd_server_stop(vd_server *s)
 {
     atomic_store(&s->stop_requested, 1);
-    uint64_t one = 1;
-    ssize_t w = write(s->evfd, &one, sizeof one);
-    (void)w;
+    vd_srv_wake(s);
 }
 
 int vd_server_tcp_port(const vd_server *s)

@@ -35,7 +35,6 @@
 struct srv_out {
     struct srv_out *next;
     uint32_t conn_slot, conn_gen;
-    int ends_request; /* 1: the connection has one request fewer in flight */
     vd_buf frame;
     size_t off; /* bytes already sent */
 };
@@ -189,7 +188,9 @@ static size_t send_now(int fd, const vd_buf *frame)
 void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, srv_post_how how, vd_buf *frame)
 {
     size_t sent = 0;
-    if (slot >= (uint32_t)s->nconns) {
+    /* allocated first: a frame is sent in part only when its rest can be queued */
+    srv_out *o = slot < (uint32_t)s->nconns ? calloc(1, sizeof *o) : NULL;
+    if (!o) { /* no such connection, or no memory: the client times out */
         vd_buf_free(frame);
         return;
     }
@@ -198,6 +199,7 @@ void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, srv_post_how how, vd
     if (w->fd < 0 || w->gen != gen) { /* its client went away */
         pthread_mutex_unlock(&w->mu);
         vd_buf_free(frame);
+        free(o);
         return;
     }
     if (how == SRV_POST_SEND && !w->queued) sent = send_now(w->fd, frame);
@@ -207,17 +209,12 @@ void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, srv_post_how how, vd
     pthread_mutex_unlock(&w->mu);
     if (whole) {
         vd_buf_free(frame);
+        free(o);
         if (atomic_load(&w->paused)) vd_srv_wake(s);
         return;
     }
-    srv_out *o = calloc(1, sizeof *o);
-    if (!o) {
-        vd_buf_free(frame);
-        return; /* the client times out; nothing better to do without memory */
-    }
     o->conn_slot = slot;
     o->conn_gen = gen;
-    o->ends_request = 1;
     o->frame = *frame;
     o->off = sent;
     memset(frame, 0, sizeof *frame);
@@ -730,7 +727,7 @@ void vd_srv_deliver(vd_server *s)
             free(o);
             continue;
         }
-        if (o->ends_request) atomic_fetch_sub(&s->wires[o->conn_slot].inflight, 1);
+        atomic_fetch_sub(&s->wires[o->conn_slot].inflight, 1); /* the outbox holds answers */
         conn_queue(s, o->conn_slot, o);
     }
     for (int i = 0; i < s->nconns; i++)

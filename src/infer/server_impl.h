@@ -228,7 +228,8 @@ void vd_srv_alloc_event(vd_server *s, int wake);
 /* Sends the answer to a request of connection (slot, gen), as how says; dropped when the
  * connection is gone. Model threads only. Takes frame. */
 void vd_srv_post(vd_server *s, uint32_t slot, uint32_t gen, srv_post_how how, vd_buf *frame);
-/* Wakes the I/O thread to deliver what was posted with SRV_POST_LATER. */
+/* Wakes the I/O thread (its eventfd): it delivers what the outbox holds (SRV_POST_LATER's
+ * answers) and looks at the stop flag and the allocator's activity. Any thread. */
 void vd_srv_wake(vd_server *s);
 /* Allocates the connection slots (cfg.max_conns); closes them and frees what is queued. */
 vd_status vd_srv_conns_init(vd_server *s, vd_error *err);
